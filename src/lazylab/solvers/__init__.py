@@ -1,5 +1,9 @@
 """Generic solvers, independent of the regimes: conjugate gradient, ridge, kernel ridge, trainers."""
 
 from lazylab.solvers.cg import CGResult, conjugate_gradient
+from lazylab.solvers.kernel_ridge import KernelRidgeSolution, kernel_matrix, kernel_ridge
+from lazylab.solvers.ridge import NormalEquations, RidgeSolution, solve_ridge, streaming_ridge
 
-__all__ = ["CGResult", "conjugate_gradient"]
+__all__ = ["CGResult", "conjugate_gradient",
+           "KernelRidgeSolution", "kernel_matrix", "kernel_ridge",
+           "NormalEquations", "RidgeSolution", "solve_ridge", "streaming_ridge"]
