@@ -1,0 +1,199 @@
+"""The results store: one SQLite file, WAL mode, one transaction per result.
+
+Schema (``PRAGMA application_id`` = 0x4C5A4C42, "LZLB"; ``PRAGMA user_version`` = 1)::
+
+    meta(key TEXT PRIMARY KEY, value TEXT)      -- format = lazylab-store, created_at
+    runs(run_id TEXT PRIMARY KEY,               -- SHA-256 of the canonical run JSON
+         spec_json TEXT NOT NULL,               -- the canonical run JSON
+         status TEXT NOT NULL,                  -- done | failed | diverged
+         error TEXT,                            -- exception text, NULL when done
+         metrics_json TEXT NOT NULL,            -- {"test_risk": …, …}, finite numbers only
+         seeds_json TEXT NOT NULL,              -- first state word of each seed stream
+         lazylab_version TEXT, git_commit TEXT, host TEXT,
+         started_at TEXT, finished_at TEXT)     -- ISO-8601 UTC
+
+Only the process that owns a :class:`Store` writes; executors return outcomes to it. A result
+is one ``INSERT … ON CONFLICT(run_id) DO UPDATE`` in its own transaction, so a process killed at
+any instant leaves every earlier result intact and no partial row. A pending run is one without
+a row.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Iterable
+
+from lazylab.experiments.execute import RunOutcome, STATUSES
+from lazylab.experiments.runs import Run, canonical_json
+from lazylab.experiments.spec import SpecError
+
+__all__ = ["Store", "APPLICATION_ID", "SCHEMA_VERSION"]
+
+APPLICATION_ID = 0x4C5A4C42
+SCHEMA_VERSION = 1
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS runs(
+    run_id TEXT PRIMARY KEY,
+    spec_json TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ({", ".join(repr(s) for s in STATUSES)})),
+    error TEXT,
+    metrics_json TEXT NOT NULL,
+    seeds_json TEXT NOT NULL,
+    lazylab_version TEXT,
+    git_commit TEXT,
+    host TEXT,
+    started_at TEXT,
+    finished_at TEXT
+);
+"""
+COLUMNS = ("run_id", "spec_json", "status", "error", "metrics_json", "seeds_json",
+           "lazylab_version", "git_commit", "host", "started_at", "finished_at")
+
+
+class Store:
+    """A lazylab results database.
+
+    Args:
+        path: the SQLite file.
+        readonly: open without creating or writing; a missing file reads as empty.
+        provenance: ``lazylab_version`` and ``git_commit`` written with every result.
+
+    Raises:
+        SpecError: when the file exists but is not a lazylab database.
+    """
+
+    def __init__(self, path: str | Path, *, readonly: bool = False,
+                 provenance: dict[str, str | None] | None = None) -> None:
+        self.path = Path(path)
+        self.readonly = readonly
+        self.provenance = dict(provenance or {})
+        self._connection: sqlite3.Connection | None = None
+        self._check_file()
+        if self.path.exists():
+            self._connection = self._connect()
+            self._check_identity()
+        elif not readonly:
+            self._connection = self._connect()
+            self._initialize()
+
+    def _check_file(self) -> None:
+        if not self.path.exists():
+            if not self.readonly and not self.path.parent.is_dir():
+                raise SpecError(self.path, "<store>", "the directory does not exist; "
+                                "give --store a path in an existing directory")
+            return
+        if self.path.is_dir():
+            raise SpecError(self.path, "<store>", "is a directory; a lazylab SQLite file is required")
+        try:
+            with open(self.path, "rb") as handle:
+                header = handle.read(len(_SQLITE_MAGIC))
+        except OSError as error:
+            raise SpecError(self.path, "<store>", f"cannot read the store ({error.strerror})") from None
+        if header != _SQLITE_MAGIC:
+            raise SpecError(self.path, "<store>", "not a lazylab database (not an SQLite file); "
+                            "give --store a new path or a file written by lazylab")
+
+    def _connect(self) -> sqlite3.Connection:
+        if self.readonly:
+            uri = f"file:{self.path.resolve()}?mode=ro"
+            connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
+        else:
+            connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+        return connection
+
+    def _check_identity(self) -> None:
+        try:
+            application = self._connection.execute("PRAGMA application_id").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            raise SpecError(self.path, "<store>", f"not a lazylab database ({error})") from None
+        if application == 0 and not self.readonly and self._is_empty():
+            self._initialize()
+            return
+        if application != APPLICATION_ID:
+            self.close()
+            raise SpecError(self.path, "<store>", "not a lazylab database (foreign SQLite "
+                            "file); give --store a new path or a file written by lazylab")
+
+    def _is_empty(self) -> bool:
+        count = self._connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+        return count == 0
+
+    def _initialize(self) -> None:
+        connection = self._connection
+        connection.execute("BEGIN IMMEDIATE")
+        for statement in filter(str.strip, _SCHEMA.split(";")):
+            connection.execute(statement)
+        connection.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        connection.executemany("INSERT OR IGNORE INTO meta VALUES (?, ?)",
+                               [("format", "lazylab-store"), ("created_at", created)])
+        connection.execute("COMMIT")
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def write(self, run: Run, outcome: RunOutcome) -> None:
+        """Insert or replace the row of ``run`` with ``outcome``, in one transaction."""
+        if self.readonly or self._connection is None:
+            raise RuntimeError(f"store {self.path} is open read-only")
+        if outcome.run_id != run.run_id:
+            raise ValueError(f"outcome.run_id={outcome.run_id!r} does not match run {run.run_id!r}")
+        row = (run.run_id, run.to_json(), outcome.status, outcome.error,
+               canonical_json(outcome.metrics), canonical_json(outcome.seeds),
+               self.provenance.get("lazylab_version"), self.provenance.get("git_commit"),
+               outcome.host, outcome.started_at, outcome.finished_at)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        with self._connection:  # BEGIN … COMMIT, or ROLLBACK on error
+            self._connection.execute("BEGIN IMMEDIATE")
+            self._connection.execute(
+                f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))}) "
+                f"ON CONFLICT(run_id) DO UPDATE SET {updates}", row)
+
+    def statuses(self, run_ids: Iterable[str] | None = None) -> dict[str, str]:
+        """run_id → status for the stored runs (restricted to ``run_ids`` when given)."""
+        if self._connection is None:
+            return {}
+        rows = self._connection.execute("SELECT run_id, status FROM runs").fetchall()
+        wanted = None if run_ids is None else set(run_ids)
+        return {r: s for r, s in rows if wanted is None or r in wanted}
+
+    def rows(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """Stored rows as dictionaries with ``spec``, ``metrics`` and ``seeds`` decoded."""
+        if self._connection is None:
+            return []
+        cursor = self._connection.execute(f"SELECT {', '.join(COLUMNS)} FROM runs ORDER BY run_id")
+        wanted = None if run_ids is None else set(run_ids)
+        out = []
+        for values in cursor.fetchall():
+            row = dict(zip(COLUMNS, values))
+            if wanted is not None and row["run_id"] not in wanted:
+                continue
+            row["spec"] = json.loads(row.pop("spec_json"))
+            row["metrics"] = json.loads(row.pop("metrics_json"))
+            row["seeds"] = json.loads(row.pop("seeds_json"))
+            out.append(row)
+        return out
+
+    def integrity_check(self) -> str:
+        """``PRAGMA integrity_check`` result ('ok' for a sound file)."""
+        if self._connection is None:
+            return "ok"
+        return self._connection.execute("PRAGMA integrity_check").fetchone()[0]

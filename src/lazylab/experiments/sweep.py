@@ -1,0 +1,183 @@
+"""Sweeps: load a spec, run what is pending into the store, count, tabulate, export.
+
+``run_sweep`` skips runs already in the store (done or diverged: both are results) and
+re-executes failed ones only when ``retry_failed`` is set. It writes each outcome as it arrives,
+in the calling process, so an interrupted sweep resumes where it stopped. Progress goes to the
+``progress`` callback factory (see :mod:`lazylab.experiments.progress`); this module prints
+nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import pandas as pd
+
+from lazylab.experiments.catalog import Catalog, default_catalog
+from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, execute_run
+from lazylab.experiments.executors import InProcessExecutor
+from lazylab.experiments.progress import NullProgress
+from lazylab.experiments.runs import POPULATION, Run
+from lazylab.experiments.spec import SpecError, parse_spec, read_spec_file
+from lazylab.experiments.store import Store
+from lazylab.experiments.validate import Sweep, build_sweep
+
+__all__ = ["load_sweep", "run_sweep", "sweep_status", "SweepStatus", "results_frame",
+           "export_results", "provenance", "default_store_path"]
+
+
+def load_sweep(path: str | Path, catalog: Catalog | None = None) -> Sweep:
+    """Read, structurally validate and check a spec file against the registries."""
+    raw = read_spec_file(path)
+    spec = parse_spec(raw, path)
+    if catalog is None:
+        try:
+            catalog = default_catalog()
+        except ImportError as error:
+            raise SpecError(path, "task.name", f"lazylab's task and regime registries are not "
+                            f"available in this installation ({error})") from None
+    return build_sweep(spec, path, catalog)
+
+
+def default_store_path(spec_path: str | Path) -> Path:
+    """``<spec directory>/<spec stem>.sqlite``."""
+    spec_path = Path(spec_path)
+    return spec_path.with_name(spec_path.stem + ".sqlite")
+
+
+@functools.lru_cache(maxsize=1)
+def provenance() -> dict[str, str | None]:
+    """lazylab's version and, when it runs from a git checkout, the commit."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        lazylab_version = version("lazylab")
+    except PackageNotFoundError:
+        lazylab_version = None
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent,
+                                capture_output=True, text=True, timeout=10)
+        git_commit = commit.stdout.strip() if commit.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError):
+        git_commit = None
+    return {"lazylab_version": lazylab_version, "git_commit": git_commit}
+
+
+@dataclass(frozen=True)
+class SweepStatus:
+    """Counts of a sweep's runs by state (pending = not yet in the store)."""
+
+    total: int
+    done: int
+    diverged: int
+    failed: int
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.done - self.diverged - self.failed
+
+
+def sweep_status(sweep: Sweep, store: Store) -> SweepStatus:
+    """How many of the sweep's runs are done, diverged, failed and pending."""
+    statuses = store.statuses(run.run_id for run in sweep.runs)
+    counts = {s: sum(1 for v in statuses.values() if v == s) for s in (DONE, DIVERGED, FAILED)}
+    return SweepStatus(len(sweep.runs), counts[DONE], counts[DIVERGED], counts[FAILED])
+
+
+def pending_runs(sweep: Sweep, store: Store, retry_failed: bool = False) -> list[Run]:
+    """Runs without a result (plus failed ones when ``retry_failed``), in spec order."""
+    statuses = store.statuses(run.run_id for run in sweep.runs)
+    redo = {FAILED} if retry_failed else set()
+    return [r for r in sweep.runs if r.run_id not in statuses or statuses[r.run_id] in redo]
+
+
+def run_sweep(sweep: Sweep, store: Store, *, executor: Any = None,
+              run_function: Callable[[Run], RunOutcome] = execute_run,
+              retry_failed: bool = False, progress: Any = None) -> SweepStatus:
+    """Execute the pending runs of ``sweep`` and write each outcome to ``store``.
+
+    Args:
+        sweep: the validated sweep.
+        store: a writable store; only this process writes to it.
+        executor: an executor (not yet entered); in-process when None.
+        run_function: ``Run -> RunOutcome``, picklable for process/Dask executors.
+        retry_failed: also re-execute runs whose status is ``failed``.
+        progress: a progress reporter (``start(total)``, ``update(outcome)``, ``close()``).
+
+    Returns:
+        The sweep's status after the run.
+    """
+    todo = pending_runs(sweep, store, retry_failed)
+    by_id = {run.run_id: run for run in todo}
+    progress = progress or NullProgress()
+    progress.start(len(todo))
+    try:
+        if todo:
+            with executor or InProcessExecutor() as active:
+                for outcome in active.map(run_function, todo):
+                    store.write(by_id[outcome.run_id], outcome)
+                    progress.update(outcome)
+    finally:
+        progress.close()
+    return sweep_status(sweep, store)
+
+
+def results_frame(sweep: Sweep, store: Store, *, statuses: tuple[str, ...] | None = None
+                  ) -> pd.DataFrame:
+    """One row per stored run of the sweep: run fields, metrics, status and provenance.
+
+    Task and regime parameters become columns under their own names (``task.NAME`` /
+    ``regime.NAME`` when both declare NAME); ``n_train`` is ``inf`` for the population.
+    """
+    records = []
+    for row in store.rows(run.run_id for run in sweep.runs):
+        if statuses is not None and row["status"] not in statuses:
+            continue
+        records.append(_flatten(row))
+    frame = pd.DataFrame.from_records(records)
+    if frame.empty:
+        columns = ["run_id", *sweep.fields, "status", *sweep.metrics]
+        return pd.DataFrame(columns=columns)
+    return frame.sort_values(["seed", "run_id"], kind="stable").reset_index(drop=True)
+
+
+def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+    spec = row["spec"]
+    task, regime = dict(spec["task"]), dict(spec["regime"])
+    record: dict[str, Any] = {"run_id": row["run_id"], "task": task.pop("name"),
+                              "regime": regime.pop("name")}
+    for name, value in task.items():
+        record["task." + name if name in regime else name] = _cell(value)
+    for name, value in regime.items():
+        record["regime." + name if name in task else name] = _cell(value)
+    record["n_train"] = math.inf if spec["n_train"] == POPULATION else spec["n_train"]
+    record.update(n_test=spec["n_test"], seed=spec["seed"], status=row["status"])
+    record.update(row["metrics"])
+    for key in ("error", "lazylab_version", "git_commit", "host", "started_at", "finished_at"):
+        record[key] = row[key]
+    return record
+
+
+def _cell(value: Any) -> Any:
+    return str(value) if isinstance(value, (list, dict)) else value
+
+
+def export_results(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:
+    """Write a results frame as ``csv`` or ``parquet`` (pyarrow, imported lazily)."""
+    path = Path(path)
+    if fmt == "csv":
+        frame.to_csv(path, index=False)
+    elif fmt == "parquet":
+        try:
+            import pyarrow  # noqa: F401
+        except ImportError:
+            raise ImportError("Parquet export needs pyarrow; install it with "
+                              "pip install 'lazylab[parquet]'") from None
+        frame.to_parquet(path, index=False)
+    else:
+        raise ValueError(f"fmt={fmt!r} is unknown; allowed: csv, parquet")
+    return path

@@ -1,0 +1,245 @@
+"""Check a structurally valid spec against the registries and expand it into runs.
+
+Rules (each violation is a :class:`~lazylab.experiments.spec.SpecError` naming the field):
+* the task and every regime exist in the catalog; every parameter is one the builder or the
+  dataclass declares; required ones are given; values have the declared type;
+* a list is a grid (a list-typed parameter takes a list of lists); grids are non-empty;
+* a ``[sweep]`` key other than seeds/n_train/n_test/metrics is a grid applied to the task and to
+  every regime that declares that field; it must be declared by at least one of them;
+* parameters named ``activation`` or ``*_activation`` name a known activation;
+* every task combination is built and every regime combination constructed once, so their own
+  range checks (negative width, unknown matrix, …) fire here, before anything runs;
+* ``n_train = "population"`` and the ``population_risk`` metric need a task with moments;
+* the plot's x and series are run fields or metrics, y is a recorded metric, theory functions
+  exist.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+
+from lazylab.experiments.catalog import Catalog, Parameter, regime_parameters, resolve_theory
+from lazylab.experiments.catalog import task_parameters
+from lazylab.experiments.runs import POPULATION, Run, make_run
+from lazylab.experiments.spec import SpecError, SpecFile
+
+__all__ = ["Sweep", "STANDARD_METRICS", "RUN_FIELDS", "build_sweep"]
+
+STANDARD_METRICS = ("population_risk", "test_risk", "train_risk", "risk_normalized", "wall_time")
+RUN_FIELDS = ("task", "regime", "n_train", "n_test", "seed")
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """A validated spec: the file, its structure, the runs, and the metrics it records."""
+
+    path: Path
+    spec: SpecFile
+    runs: tuple[Run, ...]
+    metrics: tuple[str, ...]
+    fields: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+
+def _check_value(parameter: Parameter, value: Any) -> Any:
+    """Validate one value against the parameter's annotation (strict; lists may be tuples)."""
+    if parameter.annotation is Any:
+        return value
+    adapter = TypeAdapter(parameter.annotation)
+    try:
+        adapter.validate_python(value, strict=True)
+    except ValidationError as first:
+        if not isinstance(value, list):
+            raise ValueError(_type_message(parameter, value, first)) from None
+        try:
+            adapter.validate_python(tuple(value), strict=True)
+        except ValidationError:
+            raise ValueError(_type_message(parameter, value, first)) from None
+    return value
+
+
+def _type_message(parameter: Parameter, value: Any, error: ValidationError) -> str:
+    annotation = getattr(parameter.annotation, "__name__", None) or str(parameter.annotation)
+    return (f"{value!r} is not a valid {annotation.replace('typing.', '')} "
+            f"({error.errors()[0]['msg']})")
+
+
+def _accepts_whole(parameter: Parameter, value: list) -> bool:
+    if parameter.annotation is Any:
+        return False
+    try:
+        _check_value(parameter, value)
+    except ValueError:
+        return False
+    return not all(isinstance(v, list) for v in value)
+
+
+def _grid(parameter: Parameter, value: Any, field: str, path: Path) -> list[Any]:
+    """The list of values a spec entry stands for (a single value is a grid of one)."""
+    if isinstance(value, list) and not _accepts_whole(parameter, value):
+        if not value:
+            raise SpecError(path, field, "empty grid; give at least one value")
+        values = value
+    else:
+        values = [value]
+    for item in values:
+        try:
+            _check_value(parameter, item)
+            _check_activation(parameter.name, item)
+        except ValueError as error:
+            raise SpecError(path, field, str(error)) from None
+    return values
+
+
+def _check_activation(name: str, value: Any) -> None:
+    if (name == "activation" or name.endswith("_activation")) and isinstance(value, str):
+        from lazylab.activations import get_activation
+        get_activation(value)
+
+
+def _expand(declared: dict[str, Parameter], given: dict[str, Any], shared: dict[str, Any],
+            section: str, owner: str, path: Path) -> list[dict[str, Any]]:
+    """All parameter combinations of one task or regime, grids from ``given`` and ``shared``."""
+    for name in given:
+        if name not in declared:
+            allowed = ", ".join(["name", *declared]) or "name"
+            raise SpecError(path, f"{section}.{name}", f"unknown field for {owner!r}; allowed: {allowed}")
+        if name in shared:
+            raise SpecError(path, f"sweep.{name}", f"also given in [{section.split('[')[0]}]; "
+                            "give each field in one place")
+    merged = {**given, **{k: v for k, v in shared.items() if k in declared}}
+    for name, parameter in declared.items():
+        if parameter.required and name not in merged:
+            raise SpecError(path, f"{section}.{name}", f"required by {owner!r} and not given")
+    names = sorted(merged)
+    grids = [_grid(declared[n], merged[n], f"{'sweep' if n in shared else section}.{n}", path)
+             for n in names]
+    return [dict(zip(names, combo)) for combo in itertools.product(*grids)]
+
+
+def _lookup(registry: dict[str, Any], name: str, field: str, kind: str, path: Path) -> Any:
+    if name not in registry:
+        raise SpecError(path, field, f"unknown {kind} {name!r}; allowed: {', '.join(sorted(registry))}")
+    return registry[name]
+
+
+def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path) -> list[bool]:
+    """Build each task combination once (its own checks fire); return ``has_moments`` each."""
+    import numpy as np
+    moments = []
+    for combo in combos:
+        try:
+            task = builder(rng=np.random.default_rng(0), **_tuples(combo))
+        except (ValueError, TypeError) as error:
+            raise SpecError(path, _blamed_field("task", error, combo), str(error)) from None
+        moments.append(bool(getattr(task, "has_moments", False)))
+    return moments
+
+
+def _check_regimes(regime: type, combos: list[dict[str, Any]], section: str, path: Path) -> None:
+    for combo in combos:
+        try:
+            regime(**_tuples(combo))
+        except (ValueError, TypeError) as error:
+            raise SpecError(path, _blamed_field(section, error, combo), str(error)) from None
+
+
+def _blamed_field(section: str, error: Exception, combo: dict[str, Any]) -> str:
+    """The field an error message names (first parameter mentioned), else the section."""
+    text = str(error)
+    named = [n for n in combo if n in text]
+    return f"{section}.{max(named, key=len)}" if named else section
+
+
+def _tuples(combo: dict[str, Any]) -> dict[str, Any]:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in combo.items()}
+
+
+def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
+    """Validate ``spec`` against ``catalog`` and expand it into its runs (deduplicated)."""
+    path = Path(path)
+    builder = _lookup(dict(catalog.tasks), spec.task.name, "task.name", "task", path)
+    task_declared = task_parameters(builder)
+    regime_declared = {}
+    for index, section in enumerate(spec.regime):
+        regime = _lookup(dict(catalog.regimes), section.name, f"regime[{index}].name", "regime", path)
+        regime_declared[index] = (regime, regime_parameters(regime))
+    shared = dict(spec.sweep.grids)
+    for name in shared:
+        if name not in task_declared and not any(name in d for _, d in regime_declared.values()):
+            allowed = sorted({"seeds", "n_train", "n_test", "metrics", *task_declared,
+                              *(n for _, d in regime_declared.values() for n in d)})
+            raise SpecError(path, f"sweep.{name}", f"no task or regime field of that name; "
+                            f"allowed: {', '.join(allowed)}")
+    task_combos = _expand(task_declared, spec.task.params, shared, "task", spec.task.name, path)
+    moments = _build_tasks(builder, task_combos, path)
+    regime_combos = []
+    for index, section in enumerate(spec.regime):
+        regime, declared = regime_declared[index]
+        combos = _expand(declared, section.params, shared, f"regime[{index}]", section.name, path)
+        _check_regimes(regime, combos, f"regime[{index}]", path)
+        regime_combos.extend((section.name, c) for c in combos)
+    metrics = _metrics(spec, all(moments), path)
+    runs = _runs(spec, task_combos, regime_combos)
+    fields = tuple(dict.fromkeys([*RUN_FIELDS, *(k for _, p in regime_combos for k in p),
+                                  *(k for c in task_combos for k in c)]))
+    sweep = Sweep(path, spec, runs, metrics, fields)
+    _check_plot(sweep, catalog)
+    return sweep
+
+
+def _metrics(spec: SpecFile, has_moments: bool, path: Path) -> tuple[str, ...]:
+    population = POPULATION in spec.sweep.n_train
+    if population and not has_moments:
+        raise SpecError(path, "sweep.n_train", f"\"population\" needs a task with population "
+                        f"moments and {spec.task.name!r} has none here; allowed: positive integers")
+    if spec.sweep.metrics is None:
+        finite = any(n != POPULATION for n in spec.sweep.n_train)
+        return tuple(m for m in STANDARD_METRICS
+                     if (m != "population_risk" or has_moments) and (m != "train_risk" or finite))
+    for metric in spec.sweep.metrics:
+        if metric == "population_risk" and not has_moments:
+            raise SpecError(path, "sweep.metrics", f"population_risk needs a task with moments "
+                            f"and {spec.task.name!r} has none here; allowed: "
+                            + ", ".join(m for m in STANDARD_METRICS if m != "population_risk")
+                            + ", or a regime diagnostic")
+        if not metric.isidentifier():
+            raise SpecError(path, "sweep.metrics", f"{metric!r} is not a metric name; allowed: "
+                            f"{', '.join(STANDARD_METRICS)}, or a regime diagnostic")
+    return tuple(dict.fromkeys(spec.sweep.metrics))
+
+
+def _runs(spec: SpecFile, task_combos: list[dict], regime_combos: list[tuple[str, dict]]):
+    runs = {}
+    for seed, task, (regime, params), n_train in itertools.product(
+            spec.sweep.seeds, task_combos, regime_combos, spec.sweep.n_train):
+        run = make_run(spec.task.name, task, regime, params,
+                       None if n_train == POPULATION else n_train, spec.sweep.n_test, seed)
+        runs.setdefault(run.run_id, run)
+    return tuple(runs.values())
+
+
+def _check_plot(sweep: Sweep, catalog: Catalog) -> None:
+    plot, path = sweep.spec.plot, sweep.path
+    if plot is None:
+        return
+    for name, allowed in (("x", (*sweep.fields, *sweep.metrics)), ("y", sweep.metrics),
+                          ("series", sweep.fields)):
+        value = getattr(plot, name)
+        if value not in allowed:
+            what = "a recorded metric" if name == "y" else "a run field or recorded metric"
+            raise SpecError(path, f"plot.{name}", f"{value!r} is not {what}; allowed: "
+                            f"{', '.join(allowed)}")
+    for reference in plot.theory:
+        try:
+            resolve_theory(catalog, reference)
+        except ValueError as error:
+            raise SpecError(path, "plot.theory", str(error)) from None
