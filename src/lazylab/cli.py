@@ -1,0 +1,240 @@
+"""The ``lazylab`` command: run, inspect, export and plot sweeps; list built-in studies.
+
+    lazylab run SPEC [--store PATH] [--executor inprocess|pool|dask] [--workers N]
+                     [--scheduler tcp://HOST:PORT | --dask-workers K] [--retry-failed] [--quiet]
+    lazylab status SPEC      done / diverged / failed / pending counts
+    lazylab show SPEC        a table of the stored results
+    lazylab export SPEC --csv [PATH] | --parquet [PATH]
+    lazylab plot SPEC [--output STEM] [--format png pdf]
+    lazylab list             the built-in studies
+    lazylab --version
+
+The store defaults to ``<spec stem>.sqlite`` next to the spec. Malformed specs, stores and
+options print one line ``lazylab: error: FILE: FIELD: message`` and exit with status 2 before
+anything is written. This module holds no mathematics: it parses arguments and calls
+:mod:`lazylab.experiments` and :mod:`lazylab.plots`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+__all__ = ["main", "build_parser"]
+
+EXIT_USAGE = 2
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("lazylab")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _add_spec(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("spec", type=Path, metavar="SPEC", help="the sweep's TOML spec file")
+    parser.add_argument("--store", type=Path, metavar="PATH",
+                        help="results database (default: <spec stem>.sqlite next to the spec)")
+
+
+def _add_run(commands: Any) -> None:
+    run = commands.add_parser("run", help="execute the pending runs of a sweep",
+                              description="Execute every run of SPEC not yet in the store.")
+    _add_spec(run)
+    run.add_argument("--executor", choices=("inprocess", "pool", "dask"),
+                     help="where runs execute (default: pool; dask when --scheduler or "
+                          "--dask-workers is given)")
+    run.add_argument("--workers", type=int, metavar="N", help="pool processes (default: all cores)")
+    dask = run.add_mutually_exclusive_group()
+    dask.add_argument("--scheduler", metavar="tcp://HOST:PORT",
+                      help="run on an existing Dask cluster")
+    dask.add_argument("--dask-workers", type=int, metavar="K",
+                      help="start a Dask LocalCluster with K worker processes")
+    run.add_argument("--retry-failed", action="store_true", help="re-execute failed runs")
+    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of ``lazylab`` with all its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="lazylab", description="Sweeps, results and figures for lazy training versus "
+        "feature learning in two-layer networks.")
+    parser.add_argument("--version", action="version", version=f"lazylab {_version()}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_run(commands)
+    for name, text in (("status", "count done / diverged / failed / pending runs"),
+                       ("show", "print a table of the stored results")):
+        _add_spec(commands.add_parser(name, help=text, description=text.capitalize() + "."))
+    export = commands.add_parser("export", help="write the results as CSV or Parquet",
+                                 description="Write the sweep's stored results to a file.")
+    _add_spec(export)
+    formats = export.add_mutually_exclusive_group(required=True)
+    formats.add_argument("--csv", nargs="?", const="", metavar="PATH",
+                         help="CSV file (default: <spec stem>.csv)")
+    formats.add_argument("--parquet", nargs="?", const="", metavar="PATH",
+                         help="Parquet file (default: <spec stem>.parquet)")
+    plot = commands.add_parser("plot", help="draw the figure of the spec's [plot] section",
+                               description="Draw the [plot] section of SPEC from stored results.")
+    _add_spec(plot)
+    plot.add_argument("--output", type=Path, metavar="STEM",
+                      help="output path without extension (default: [plot].output or the spec stem)")
+    plot.add_argument("--format", nargs="+", choices=("png", "pdf", "svg"), dest="formats",
+                      help="file formats (default: [plot].formats)")
+    commands.add_parser("list", help="list the built-in studies",
+                        description="List the built-in studies (lazylab.studies).")
+    return parser
+
+
+def _open_store(args: argparse.Namespace, sweep: Any, *, readonly: bool) -> Any:
+    from lazylab.experiments import Store, default_store_path, provenance
+    path = args.store or default_store_path(sweep.path)
+    return Store(path, readonly=readonly, provenance=None if readonly else provenance())
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    from lazylab.experiments import make_executor
+    name = args.executor or ("dask" if args.scheduler or args.dask_workers else "pool")
+    if name != "dask" and (args.scheduler or args.dask_workers):
+        raise _usage("--executor", f"{name!r} cannot use --scheduler/--dask-workers; allowed: dask")
+    if name == "pool":
+        return make_executor("pool", workers=args.workers)
+    if name == "dask":
+        return make_executor("dask", scheduler=args.scheduler, workers=args.dask_workers)
+    return make_executor("inprocess")
+
+
+def _usage(field: str, message: str) -> Exception:
+    from lazylab.experiments import SpecError
+    return SpecError("<command line>", field, message)
+
+
+def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
+    from lazylab.experiments import BarProgress, execute_run, run_sweep
+    from lazylab.experiments.progress import execute_with_step_bar
+    for option in ("workers", "dask_workers"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise _usage(f"--{option.replace('_', '-')}", f"{value} must be a positive integer")
+    executor = _executor(args)
+    inner = execute_with_step_bar if executor.name == "inprocess" and not args.quiet else execute_run
+    run_function = functools.partial(inner, catalog=catalog) if catalog is not None else inner
+    progress = None if args.quiet else BarProgress(sweep.name)
+    with _open_store(args, sweep, readonly=False) as store:
+        status = run_sweep(sweep, store, executor=executor, run_function=run_function,
+                           retry_failed=args.retry_failed, progress=progress)
+        print(_status_line(sweep, status, store.path))
+    return 0 if status.failed == 0 else 1
+
+
+def _status_line(sweep: Any, status: Any, store_path: Path) -> str:
+    return (f"{sweep.path}: {status.total} runs: {status.done} done, {status.diverged} "
+            f"diverged, {status.failed} failed, {status.pending} pending ({store_path})")
+
+
+def _command_status(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
+    from lazylab.experiments import sweep_status
+    with _open_store(args, sweep, readonly=True) as store:
+        print(_status_line(sweep, sweep_status(sweep, store), store.path))
+    return 0
+
+
+def _command_show(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
+    import pandas as pd
+    from lazylab.experiments import results_frame
+    with _open_store(args, sweep, readonly=True) as store:
+        frame = results_frame(sweep, store)
+    if frame.empty:
+        print(f"{sweep.path}: no results yet; run `lazylab run {sweep.path}`")
+        return 0
+    identity = [c for c in sweep.fields if c in frame and (c in ("regime", "seed")
+                or frame[c].astype(str).nunique() > 1)]
+    metrics = [m for m in sweep.metrics if m in frame]
+    with pd.option_context("display.max_rows", None, "display.width", 200,
+                           "display.float_format", "{:.6g}".format):
+        print(frame[identity + ["status"] + metrics].to_string(index=False))
+    return 0
+
+
+def _command_export(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
+    from lazylab.experiments import export_results, results_frame
+    fmt = "csv" if args.csv is not None else "parquet"
+    target = Path(getattr(args, fmt) or sweep.path.with_suffix("." + fmt))
+    if not target.parent.is_dir():
+        raise _usage(f"--{fmt}", f"directory {target.parent} does not exist")
+    with _open_store(args, sweep, readonly=True) as store:
+        frame = results_frame(sweep, store)
+    print(export_results(frame, target, fmt))
+    return 0
+
+
+def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
+    from lazylab import plots
+    from lazylab.experiments import DONE, SpecError, default_catalog, resolve_theory
+    from lazylab.experiments import results_frame
+    plot = sweep.spec.plot
+    if plot is None:
+        raise SpecError(sweep.path, "plot", "no [plot] section; add one with x and y")
+    theory = {name: resolve_theory(catalog or default_catalog(), name) for name in plot.theory}
+    with _open_store(args, sweep, readonly=True) as store:
+        frame = results_frame(sweep, store, statuses=(DONE,))
+    if frame.empty or plot.y not in frame:
+        raise SpecError(sweep.path, "plot.y", f"no finished runs record {plot.y!r} yet; "
+                        f"run `lazylab run {sweep.path}` first")
+    task_fields = sorted({k for run in sweep.runs for k, _ in run.task_params})
+    figure = plots.plot_results(frame, x=plot.x, y=plot.y, series=plot.series,
+                                fields=sweep.fields, task_fields=task_fields, log_x=plot.log_x,
+                                log_y=plot.log_y, error_bars=plot.error_bars, theory=theory,
+                                title=plot.title)
+    stem = args.output or (sweep.path.parent / (plot.output or sweep.path.stem))
+    for path in plots.save_figure(figure, stem, args.formats or plot.formats):
+        print(path)
+    return 0
+
+
+def _command_list(args: argparse.Namespace) -> int:
+    from lazylab.studies import STUDIES
+    if not STUDIES:
+        print("no built-in studies are installed yet")
+    for name, study in sorted(STUDIES.items()):
+        text = getattr(study, "description", None) or (getattr(study, "__doc__", None) or "")
+        print(f"{name:24s} {text.strip().splitlines()[0] if text.strip() else ''}")
+    return 0
+
+
+_COMMANDS = {"run": _command_run, "status": _command_status, "show": _command_show,
+             "export": _command_export, "plot": _command_plot}
+
+
+def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
+    """Entry point; returns the exit status (0 ok, 1 some runs failed, 2 bad input).
+
+    Args:
+        argv: arguments (``sys.argv[1:]`` when None).
+        catalog: registries to use instead of lazylab's own (for embedding and tests).
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        return _command_list(args)
+    from lazylab.experiments import SpecError, load_sweep
+    try:
+        sweep = load_sweep(args.spec, catalog)
+        return _COMMANDS[args.command](args, sweep, catalog)
+    except SpecError as error:
+        print(f"lazylab: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ImportError as error:
+        print(f"lazylab: error: {args.spec}: {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("lazylab: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

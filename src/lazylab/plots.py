@@ -1,0 +1,197 @@
+"""Figures from sweep results: mean ± standard error over seeds, theory curves, N = d marker.
+
+:func:`plot_results` draws one series per distinct value of the plot's ``series`` field (and of
+any other run field that varies, except x and the seed), the mean over seeds as dots joined by
+lines, error bars of one standard error (sample standard deviation / √seeds). Runs without an x
+value (a kernel in a width sweep, n = ∞ in a sample-size sweep) are drawn as horizontal dashed
+lines. Theory curves follow the protocol of :func:`lazylab.experiments.resolve_theory`,
+``f(x_values, **task_params) -> y_values``, evaluated on a fine grid spanning the data, once per
+task configuration. Headless: the Agg backend is used and nothing is shown.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import matplotlib
+import matplotlib.ticker
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+__all__ = ["aggregate", "plot_results", "save_figure", "axis_label", "AXIS_LABELS"]
+
+AXIS_LABELS = {
+    "width": "width N (hidden units)",
+    "n_train": "training samples n",
+    "dim": "input dimension d",
+    "risk_normalized": "normalized risk R / R₀\n(R₀: risk of the best constant predictor)",
+    "population_risk": "population risk E(f(x) − y)²",
+    "test_risk": "test risk (mean squared error on the test set)",
+    "train_risk": "training risk (mean squared error on the training set)",
+    "wall_time": "wall time per run (s)",
+    "ridge": "ridge penalty λ",
+    "head_norm": "head norm ‖a‖",
+}
+_NON_IDENTITY = {"run_id", "status", "error", "lazylab_version", "git_commit", "host",
+                 "started_at", "finished_at", "seed"}
+
+
+def axis_label(name: str) -> str:
+    """A readable axis label for a field or metric (the name itself when unknown)."""
+    return AXIS_LABELS.get(name, name.replace("_", " "))
+
+
+def aggregate(frame: pd.DataFrame, x: str, y: str, groups: Sequence[str]) -> pd.DataFrame:
+    """Mean, standard error and count of ``y`` per group and x (x may be missing: NaN)."""
+    keys = [*groups, x]
+    data = frame[keys + [y]].copy()
+    data = data[np.isfinite(pd.to_numeric(data[y], errors="coerce"))]
+    grouped = data.groupby(keys, dropna=False, sort=True)[y]
+    table = grouped.agg(mean="mean", std="std", count="count").reset_index()
+    table["sem"] = (table["std"] / np.sqrt(table["count"])).fillna(0.0)
+    return table.drop(columns="std")
+
+
+def _series_columns(frame: pd.DataFrame, fields: Sequence[str], x: str, series: str) -> list[str]:
+    varying = [c for c in fields if c in frame and c not in _NON_IDENTITY and c != x
+               and c != series and frame.groupby(series, dropna=False)[c].nunique().max() > 1]
+    return [series, *varying]
+
+
+def _format(value: Any) -> str:
+    """A legend value: integers without '.0', ∞ for the population, '–' for missing."""
+    if isinstance(value, float):
+        if math.isinf(value):
+            return "∞"
+        if math.isnan(value):
+            return "–"
+        if value.is_integer():
+            return str(int(value))
+        return f"{value:g}"
+    return str(value)
+
+
+def _label(keys: tuple, columns: Sequence[str]) -> str:
+    rest = [f"{c}={_format(v)}" for c, v in zip(columns[1:], keys[1:])
+            if not (isinstance(v, float) and math.isnan(v))]
+    head = _format(keys[0])
+    return f"{head} ({', '.join(rest)})" if rest else head
+
+
+def _draw_series(axes: Any, table: pd.DataFrame, x: str, label: str, error_bars: bool,
+                 color: Any) -> None:
+    finite = table[np.isfinite(table[x].astype(float))] if _numeric(table[x]) else table.dropna()
+    level = table[~table.index.isin(finite.index)]
+    if not finite.empty:
+        axes.errorbar(finite[x], finite["mean"], yerr=finite["sem"] if error_bars else None,
+                      marker="o", markersize=4, capsize=3, linewidth=1.2, label=label,
+                      color=color)
+    for _, row in level.iterrows():
+        suffix = " (n = ∞)" if x == "n_train" else f" (no {x})"
+        axes.axhline(row["mean"], linestyle="--", linewidth=1.0, color=color,
+                     label=label + suffix)
+
+
+def _numeric(column: pd.Series) -> bool:
+    return pd.api.types.is_numeric_dtype(column)
+
+
+def _theory_params(function: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
+    signature = inspect.signature(function)
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
+        return dict(params)
+    return {k: v for k, v in params.items() if k in signature.parameters}
+
+
+def _draw_theory(axes: Any, frame: pd.DataFrame, x: str, theory: dict[str, Callable],
+                 task_fields: Sequence[str], log_x: bool) -> None:
+    values = pd.to_numeric(frame[x], errors="coerce")
+    values = values[np.isfinite(values)]
+    if values.empty or not theory:
+        return
+    low, high = float(values.min()), float(values.max())
+    grid = np.geomspace(low, high, 200) if log_x and low > 0 else np.linspace(low, high, 200)
+    fields = [f for f in task_fields if f in frame]
+    configurations = frame[fields].drop_duplicates().to_dict("records") if fields else [{}]
+    for name, function in theory.items():
+        for params in configurations:
+            curve = np.asarray(function(grid, **_theory_params(function, params)), dtype=float)
+            extra = ", ".join(f"{k}={_format(v)}" for k, v in params.items()
+                              if frame[k].nunique(dropna=False) > 1)
+            axes.plot(grid, curve, color="black", linewidth=1.0, linestyle=":",
+                      label=f"theory: {name}" + (f" ({extra})" if extra else ""))
+
+
+def _mark_dimension(axes: Any, frame: pd.DataFrame, x: str) -> None:
+    if x not in ("width", "n_train") or "dim" not in frame:
+        return
+    dims = pd.to_numeric(frame["dim"], errors="coerce").dropna().unique()
+    if len(dims) == 1:
+        symbol = "N" if x == "width" else "n"
+        axes.axvline(float(dims[0]), color="grey", linewidth=0.8, linestyle="-.",
+                     label=f"{symbol} = d = {int(dims[0])}")
+
+
+def _scale(axis: Any, set_scale: Callable[[str], None], log: bool) -> None:
+    """Linear or log scale; log ticks written as plain numbers (2, 5, 10, 200)."""
+    set_scale("log" if log else "linear")
+    if log:
+        ticker = matplotlib.ticker
+        axis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
+        axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False,
+                                                     minor_thresholds=(1.5, 0.6)))
+
+
+def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Sequence[str],
+                 task_fields: Sequence[str] = (), log_x: bool = False, log_y: bool = False,
+                 error_bars: bool = True, theory: dict[str, Callable] | None = None,
+                 title: str | None = None) -> Any:
+    """Draw ``y`` against ``x`` from a results frame; return the matplotlib Figure.
+
+    Args:
+        frame: one row per run (``lazylab.experiments.results_frame``), status done.
+        x, y, series: column names (run fields or metrics).
+        fields: the run-identity columns (used to split series and label them).
+        task_fields: task parameter columns passed to theory curves.
+        theory: label → callable following the theory protocol.
+    """
+    if frame.empty:
+        raise ValueError("no finished runs to plot; run the sweep first")
+    columns = _series_columns(frame, fields, x, series)
+    table = aggregate(frame, x, y, columns)
+    figure, axes = plt.subplots(figsize=(8.6, 4.6), layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (keys, group) in enumerate(table.groupby(columns, sort=True, dropna=False)):
+        keys = keys if isinstance(keys, tuple) else (keys,)
+        _draw_series(axes, group.reset_index(drop=True), x, _label(keys, columns), error_bars,
+                     colors[index % len(colors)])
+    _draw_theory(axes, frame, x, theory or {}, task_fields, log_x)
+    _mark_dimension(axes, frame, x)
+    _scale(axes.xaxis, axes.set_xscale, log_x)
+    _scale(axes.yaxis, axes.set_yscale, log_y)
+    axes.set_xlabel(axis_label(x))
+    axes.set_ylabel(axis_label(y))
+    seeds = int(frame["seed"].nunique()) if "seed" in frame else 1
+    axes.set_title(title or f"{axis_label(y).splitlines()[0].split(' (')[0]} — mean ± s.e. "
+                   f"over {seeds} seed"
+                   + ("s" if seeds != 1 else ""), fontsize=10)
+    axes.grid(True, which="both", alpha=0.25)
+    axes.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return figure
+
+
+def save_figure(figure: Any, stem: str | Path, formats: Sequence[str] = ("png", "pdf")) -> list[Path]:
+    """Save ``figure`` as ``stem.png``, ``stem.pdf``… and close it; return the paths."""
+    paths = []
+    for fmt in formats:
+        path = Path(f"{stem}.{fmt}")
+        figure.savefig(path, dpi=150)
+        paths.append(path)
+    plt.close(figure)
+    return paths
