@@ -92,8 +92,9 @@ class SweepSection(_Frozen):
         if not values:
             raise ValueError("empty grid; give a positive integer or \"population\"")
         for item in values:
-            if isinstance(item, int) and not isinstance(item, bool) and item <= 0:
-                raise ValueError(f"must be a positive integer or \"population\", got {item}")
+            positive = isinstance(item, int) and not isinstance(item, bool) and item > 0
+            if not positive and item != POPULATION:
+                raise ValueError(f"must be a positive integer or \"population\", got {item!r}")
         return tuple(values)
 
     @field_validator("metrics", mode="before")

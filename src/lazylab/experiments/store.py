@@ -75,12 +75,15 @@ class Store:
         self.provenance = dict(provenance or {})
         self._connection: sqlite3.Connection | None = None
         self._check_file()
-        if self.path.exists():
+        if self.path.exists() and not (readonly and self.path.stat().st_size == 0):
             self._connection = self._connect()
             self._check_identity()
         elif not readonly:
             self._connection = self._connect()
             self._initialize()
+        if self._connection is not None and not readonly:
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
 
     def _check_file(self) -> None:
         if not self.path.exists():
@@ -95,7 +98,7 @@ class Store:
                 header = handle.read(len(_SQLITE_MAGIC))
         except OSError as error:
             raise SpecError(self.path, "<store>", f"cannot read the store ({error.strerror})") from None
-        if header != _SQLITE_MAGIC:
+        if header and header != _SQLITE_MAGIC:
             raise SpecError(self.path, "<store>", "not a lazylab database (not an SQLite file); "
                             "give --store a new path or a file written by lazylab")
 
@@ -105,8 +108,6 @@ class Store:
             connection = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=30)
         else:
             connection = sqlite3.connect(self.path, isolation_level=None, timeout=30)
-            connection.execute("PRAGMA journal_mode=WAL")
-            connection.execute("PRAGMA synchronous=NORMAL")
         return connection
 
     def _check_identity(self) -> None:

@@ -131,7 +131,8 @@ def _lookup(registry: dict[str, Any], name: str, field: str, kind: str, path: Pa
     return registry[name]
 
 
-def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path) -> list[bool]:
+def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path,
+                 shared: dict[str, Any]) -> list[bool]:
     """Build each task combination once (its own checks fire); return ``has_moments`` each."""
     import numpy as np
     moments = []
@@ -139,24 +140,29 @@ def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path) -> list
         try:
             task = builder(rng=np.random.default_rng(0), **_tuples(combo))
         except (ValueError, TypeError) as error:
-            raise SpecError(path, _blamed_field("task", error, combo), str(error)) from None
+            raise SpecError(path, _blamed_field("task", error, combo, shared), str(error)) from None
         moments.append(bool(getattr(task, "has_moments", False)))
     return moments
 
 
-def _check_regimes(regime: type, combos: list[dict[str, Any]], section: str, path: Path) -> None:
+def _check_regimes(regime: type, combos: list[dict[str, Any]], section: str, path: Path,
+                   shared: dict[str, Any]) -> None:
     for combo in combos:
         try:
             regime(**_tuples(combo))
         except (ValueError, TypeError) as error:
-            raise SpecError(path, _blamed_field(section, error, combo), str(error)) from None
+            raise SpecError(path, _blamed_field(section, error, combo, shared), str(error)) from None
 
 
-def _blamed_field(section: str, error: Exception, combo: dict[str, Any]) -> str:
-    """The field an error message names (first parameter mentioned), else the section."""
+def _blamed_field(section: str, error: Exception, combo: dict[str, Any],
+                  shared: dict[str, Any]) -> str:
+    """The field an error message names (longest parameter mentioned), else the section."""
     text = str(error)
     named = [n for n in combo if n in text]
-    return f"{section}.{max(named, key=len)}" if named else section
+    if not named:
+        return section
+    name = max(named, key=len)
+    return f"sweep.{name}" if name in shared else f"{section}.{name}"
 
 
 def _tuples(combo: dict[str, Any]) -> dict[str, Any]:
@@ -180,12 +186,12 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
             raise SpecError(path, f"sweep.{name}", f"no task or regime field of that name; "
                             f"allowed: {', '.join(allowed)}")
     task_combos = _expand(task_declared, spec.task.params, shared, "task", spec.task.name, path)
-    moments = _build_tasks(builder, task_combos, path)
+    moments = _build_tasks(builder, task_combos, path, shared)
     regime_combos = []
     for index, section in enumerate(spec.regime):
         regime, declared = regime_declared[index]
         combos = _expand(declared, section.params, shared, f"regime[{index}]", section.name, path)
-        _check_regimes(regime, combos, f"regime[{index}]", path)
+        _check_regimes(regime, combos, f"regime[{index}]", path, shared)
         regime_combos.extend((section.name, c) for c in combos)
     metrics = _metrics(spec, all(moments), path)
     runs = _runs(spec, task_combos, regime_combos)

@@ -1,0 +1,15 @@
+"""Predictions for the linear test task."""
+
+import numpy as np
+
+
+def noise_floor(x_values, *, noise=0.1):
+    """Bayes risk noise² of the linear task, constant in x."""
+    return np.full(np.shape(x_values), float(noise) ** 2)
+
+
+def least_squares_risk(x_values, *, dim=4, noise=0.1):
+    """E R of least squares with n samples: noise²·n/(n − d − 1) for n > d + 1, else inf."""
+    n = np.asarray(x_values, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(n > dim + 1, noise ** 2 * n / (n - dim - 1), np.inf)
