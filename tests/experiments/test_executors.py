@@ -1,0 +1,78 @@
+"""The same sweep in-process, on a local process pool and on a Dask LocalCluster."""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+
+from experiments.conftest import BASE_SPEC
+from experiments.minilab import CATALOG
+from lazylab.experiments import (DaskExecutor, InProcessExecutor, PoolExecutor, Store,
+                                 execute_run, load_sweep, make_executor, run_sweep)
+
+RUN = functools.partial(execute_run, catalog=CATALOG)
+
+
+def _results(store):
+    """run_id → (status, metrics without timing, seeds): what must not depend on the executor."""
+    return {row["run_id"]: (row["status"], {k: v for k, v in row["metrics"].items()
+                                            if k != "wall_time"}, row["seeds"])
+            for row in store.rows()}
+
+
+def _sweep_with(executor, spec, path):
+    sweep = load_sweep(spec, CATALOG)
+    with Store(path) as store:
+        status = run_sweep(sweep, store, executor=executor, run_function=RUN)
+        assert status.pending == 0 and status.total == len(sweep.runs)
+        hosts = {row["host"] for row in store.rows()}
+        return _results(store), hosts
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("reference")
+    spec = directory / "spec.toml"
+    spec.write_text(BASE_SPEC)
+    results, _ = _sweep_with(InProcessExecutor(), spec, directory / "inprocess.sqlite")
+    assert len(results) == 20 and sum(s == "diverged" for s, _, _ in results.values()) == 4
+    return spec, results
+
+
+def test_pool_matches_inprocess_bit_for_bit(reference, tmp_path):
+    spec, expected = reference
+    results, _ = _sweep_with(PoolExecutor(workers=2), spec, tmp_path / "pool.sqlite")
+    assert results == expected
+
+
+@pytest.mark.slow
+def test_dask_local_cluster_matches_inprocess_bit_for_bit(reference, tmp_path):
+    pytest.importorskip("distributed")
+    spec, expected = reference
+    executor = DaskExecutor(workers=2)
+    results, _ = _sweep_with(executor, spec, tmp_path / "dask.sqlite")
+    assert results == expected
+
+
+@pytest.mark.slow
+def test_dask_existing_scheduler_address(reference, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    spec, expected = reference
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        results, _ = _sweep_with(DaskExecutor(scheduler=cluster.scheduler_address), spec,
+                                 tmp_path / "dask.sqlite")
+    assert results == expected
+
+
+def test_executor_options_are_validated():
+    with pytest.raises(ValueError, match="executor='threads' is unknown; allowed: inprocess"):
+        make_executor("threads")
+    with pytest.raises(ValueError, match="workers=0"):
+        PoolExecutor(workers=0)
+    with pytest.raises(ValueError, match="either scheduler"):
+        DaskExecutor(scheduler="tcp://127.0.0.1:8786", workers=2)
+    with pytest.raises(RuntimeError, match="context manager"):
+        list(PoolExecutor(workers=1).map(RUN, []))
