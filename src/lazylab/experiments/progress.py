@@ -38,6 +38,8 @@ class BarProgress:
         self._counts = {"failed": 0, "diverged": 0}
 
     def start(self, total: int) -> None:
+        if total == 0:  # nothing pending: the caller's status line says so
+            return
         from tqdm import tqdm
         self._bar = tqdm(total=total, desc=self.description, unit="run", dynamic_ncols=True,
                          file=self.stream or sys.stderr, smoothing=0.1)

@@ -1,0 +1,127 @@
+"""The lazylab command line, end to end on the test lab (tests/experiments/minilab.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.conftest import BASE_SPEC
+from experiments.minilab import CATALOG
+from lazylab.cli import build_parser, main
+
+CONSOLE = Path(sys.executable).with_name("lazylab")
+
+
+@pytest.fixture
+def spec(tmp_path):
+    path = tmp_path / "study.toml"
+    path.write_text(BASE_SPEC.replace("log_x = true", 'log_x = true\ntheory = ["linear.noise_floor"]'))
+    return path
+
+
+def _cli(capsys, *argv):
+    code = main(list(map(str, argv)), catalog=CATALOG)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def test_version_and_help_from_the_console_script():
+    version = subprocess.run([CONSOLE, "--version"], capture_output=True, text=True, timeout=60)
+    assert version.returncode == 0 and version.stdout.strip().startswith("lazylab 0.")
+    usage = subprocess.run([CONSOLE, "--help"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 0
+    for command in ("run", "status", "show", "export", "plot", "list"):
+        assert command in usage.stdout
+
+
+@pytest.mark.parametrize("command", ["run", "status", "show", "export", "plot", "list"])
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: lazylab {command}" in capsys.readouterr().out
+
+
+def test_missing_arguments_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "x.toml"])
+    assert exit_.value.code == 2 and "--csv" in capsys.readouterr().err
+
+
+def test_run_status_show_export_plot(spec, tmp_path, capsys):
+    code, out, err = _cli(capsys, "status", spec)
+    assert code == 0 and "20 runs: 0 done, 0 diverged, 0 failed, 20 pending" in out
+    assert not (tmp_path / "study.sqlite").exists()  # status does not create the store
+
+    code, out, err = _cli(capsys, "run", spec, "--executor", "inprocess", "--quiet")
+    assert code == 0 and err == ""
+    assert "20 runs: 16 done, 4 diverged, 0 failed, 0 pending" in out
+    assert (tmp_path / "study.sqlite").exists()
+
+    code, out, _ = _cli(capsys, "show", spec)
+    table = out.splitlines()
+    assert code == 0 and len(table) == 21
+    assert table[0].split()[:2] == ["regime", "n_train"] and "risk_normalized" in table[0]
+
+    code, out, _ = _cli(capsys, "export", spec, "--csv")
+    frame = pd.read_csv(tmp_path / "study.csv")
+    assert code == 0 and len(frame) == 20 and set(frame["status"]) == {"done", "diverged"}
+    code, out, _ = _cli(capsys, "export", spec, "--parquet", tmp_path / "out.parquet")
+    assert code == 0 and len(pd.read_parquet(tmp_path / "out.parquet")) == 20
+
+    code, out, _ = _cli(capsys, "plot", spec, "--format", "png")
+    assert code == 0 and out.split() == [str(tmp_path / "study.png")]
+    assert (tmp_path / "study.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_shows_progress_unless_quiet_and_resumes(spec, tmp_path, capsys):
+    store = tmp_path / "elsewhere.sqlite"
+    code, out, err = _cli(capsys, "run", spec, "--executor", "inprocess", "--store", store)
+    assert code == 0 and "20/20" in err and "diverged=4" in err
+    code, out, err = _cli(capsys, "run", spec, "--executor", "inprocess", "--store", store)
+    assert code == 0 and err == "" and "16 done" in out
+    assert not (tmp_path / "study.sqlite").exists()
+
+
+def test_failed_runs_give_exit_1_and_retry(tmp_path, capsys):
+    spec = tmp_path / "flaky.toml"
+    spec.write_text(f'[task]\nname = "linear"\n[[regime]]\nname = "flaky"\n'
+                    f'marker = "{tmp_path / "marker"}"\n[sweep]\nn_train = 10\n')
+    code, out, _ = _cli(capsys, "run", spec, "--quiet", "--executor", "inprocess")
+    assert code == 1 and "1 failed" in out
+    code, out, _ = _cli(capsys, "run", spec, "--quiet", "--executor", "inprocess")
+    assert code == 1 and "1 failed" in out
+    code, out, _ = _cli(capsys, "run", spec, "--quiet", "--executor", "inprocess",
+                        "--retry-failed")
+    assert code == 0 and "1 done" in out
+
+
+def test_plot_errors(spec, tmp_path, capsys):
+    code, _, err = _cli(capsys, "plot", spec)
+    assert code == 2 and err.startswith(f"lazylab: error: {spec}: plot.y: no finished runs")
+    bare = tmp_path / "bare.toml"
+    bare.write_text(BASE_SPEC.split("[plot]")[0])
+    code, _, err = _cli(capsys, "plot", bare)
+    assert code == 2 and err.strip() == (f"lazylab: error: {bare}: plot: no [plot] section; "
+                                         "add one with x and y")
+    assert not (tmp_path / "bare.sqlite").exists()
+
+
+def test_list_prints_studies(monkeypatch, capsys):
+    import lazylab.studies
+
+    class Study:
+        """Ghorbani et al. (2019) Fig. 1: RF vs NT vs NN on a quadratic target.
+
+        More text.
+        """
+
+    monkeypatch.setattr(lazylab.studies, "STUDIES", {"ghorbani-fig1": Study})
+    assert main(["list"]) == 0
+    assert capsys.readouterr().out.split() [:2] == ["ghorbani-fig1", "Ghorbani"]
+    monkeypatch.setattr(lazylab.studies, "STUDIES", {})
+    assert main(["list"]) == 0 and "no built-in studies" in capsys.readouterr().out
