@@ -201,7 +201,7 @@ def _quadrature_hermite(activation, degree, s, b):
     """λ_k by piecewise Gauss–Legendre on the standardized variable, cut at the kinks."""
     shape = s.shape
     s_flat, b_flat = s.reshape(-1), b.reshape(-1)
-    order = 64 + 2 * degree
+    order = 24 + degree
     out = []
     for start in range(0, s_flat.numel(), _CHUNK):
         ss, bb = s_flat[start:start + _CHUNK], b_flat[start:start + _CHUNK]

@@ -50,7 +50,10 @@ def gauss_legendre(order: int, *, dtype=torch.float64, device=None) -> tuple[tor
             torch.as_tensor(weights, dtype=dtype, device=device))
 
 
-def gaussian_nodes(kinks: torch.Tensor | None, *, order: int = 64, batch_shape=(),
+BREAKPOINTS = (-6.0, -3.0, -1.5, 0.0, 1.5, 3.0, 6.0)
+
+
+def gaussian_nodes(kinks: torch.Tensor | None, *, order: int = 32, batch_shape=(),
                    dtype=torch.float64, device=None, half_width: float = TRUNCATION):
     """Nodes z and weights ω with Σ ω f(z) ≈ E[f(G)], G ~ N(0, 1), for f smooth between kinks.
 
@@ -60,14 +63,13 @@ def gaussian_nodes(kinks: torch.Tensor | None, *, order: int = 64, batch_shape=(
         order: Gauss–Legendre nodes per piece.
         batch_shape: leading shape when ``kinks`` is None.
     Returns:
-        (z, w), each of shape (*batch_shape, (K + 1) * order); w already contains φ(z).
+        (z, w), each of shape (*batch_shape, (K + 8) * order); w already contains φ(z).
     """
-    lo = -half_width
-    if kinks is None or kinks.shape[-1] == 0:
-        cuts = torch.full((*batch_shape, 0), 0.0, dtype=dtype, device=device)
-    else:
-        cuts = torch.sort(kinks.clamp(lo, half_width), dim=-1).values
-        batch_shape = cuts.shape[:-1]
+    if kinks is not None:
+        batch_shape, dtype, device = kinks.shape[:-1], kinks.dtype, kinks.device
+    fixed = torch.tensor(BREAKPOINTS, dtype=dtype, device=device).expand(*batch_shape, -1)
+    cuts = fixed if kinks is None else torch.cat([fixed, kinks.clamp(-half_width, half_width)], -1)
+    cuts = torch.sort(cuts, dim=-1).values
     ends = torch.full((*batch_shape, 1), half_width, dtype=dtype, device=device)
     left = torch.cat([-ends, cuts], dim=-1)           # (..., P)
     right = torch.cat([cuts, ends], dim=-1)

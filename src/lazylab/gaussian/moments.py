@@ -1,0 +1,73 @@
+"""Moments of hidden units σ(w·x + b) under Gaussian inputs x ~ N(0, C), over all pairs of units.
+
+For x ~ N(0, C) the pre-activations u_i = w_i·x are jointly Gaussian with covariance
+W C Wᵀ, so every second moment of the hidden layer is a dual activation
+(:func:`lazylab.gaussian.dual.pair_expectation`) of the Gram matrix entries. Inputs are torch
+tensors; W has shape (N, d), b shape (N,) or None (no biases); C is (d, d) or None (identity).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lazylab.activations import get_activation
+from lazylab.gaussian.dual import pair_expectation
+
+__all__ = ["dual_matrix", "feature_mean", "feature_input_moment", "unit_scales"]
+
+_BLOCK_ELEMENTS = 4_000_000
+
+
+def _covariance_apply(weights: torch.Tensor, covariance: torch.Tensor | None) -> torch.Tensor:
+    return weights if covariance is None else weights @ covariance
+
+
+def unit_scales(weights: torch.Tensor, covariance: torch.Tensor | None = None) -> torch.Tensor:
+    """s_i = √(w_iᵀ C w_i), the standard deviation of w_i·x; shape (N,)."""
+    return torch.sqrt((_covariance_apply(weights, covariance) * weights).sum(-1))
+
+
+def dual_matrix(sigma, weights1, biases1, tau=None, weights2=None, biases2=None,
+                covariance=None) -> torch.Tensor:
+    """M_ij = E[σ(w_i·x + b_i) τ(v_j·x + c_j)] for x ~ N(0, C), shape (N1, N2), float64.
+
+    Args:
+        sigma, tau: activations (``tau`` defaults to ``sigma``).
+        weights1 (N1, d), biases1 (N1,) or None; weights2/biases2 default to the first layer.
+        covariance: (d, d) input covariance C, or None for the identity.
+    Computed in row blocks so that temporaries stay near 4·10⁶ elements per block.
+    """
+    tau = sigma if tau is None else tau
+    if weights2 is None:
+        weights2, biases2 = weights1, biases1
+    left = _covariance_apply(weights1, covariance)
+    var1 = (left * weights1).sum(-1)
+    var2 = unit_scales(weights2, covariance) ** 2
+    n1, n2 = weights1.shape[0], weights2.shape[0]
+    block = max(1, _BLOCK_ELEMENTS // (64 * max(n2, 1)))
+    rows = []
+    for start in range(0, n1, block):
+        stop = min(start + block, n1)
+        cov = left[start:stop] @ weights2.T
+        b1 = None if biases1 is None else biases1[start:stop, None]
+        b2 = None if biases2 is None else biases2[None, :]
+        rows.append(pair_expectation(sigma, tau, var1[start:stop, None], var2[None, :], cov,
+                                     b1, b2))
+    return torch.cat(rows) if rows else torch.zeros((0, n2), dtype=torch.float64)
+
+
+def feature_mean(sigma, weights, biases=None, covariance=None) -> torch.Tensor:
+    """E[σ(w_i·x + b_i)] = λ_0(σ; s_i, b_i), shape (N,)."""
+    scales = unit_scales(weights, covariance)
+    bias = torch.zeros_like(scales) if biases is None else biases
+    return get_activation(sigma).hermite_coefficients(0, scales, bias)[..., 0]
+
+
+def feature_input_moment(sigma, weights, biases=None, covariance=None) -> torch.Tensor:
+    """E[σ(w_i·x + b_i) x] = C w_i λ_1(σ; s_i, b_i) / s_i (Stein's lemma), shape (N, d)."""
+    scales = unit_scales(weights, covariance)
+    bias = torch.zeros_like(scales) if biases is None else biases
+    lam1 = get_activation(sigma).hermite_coefficients(1, scales, bias)[..., 1]
+    safe = torch.where(scales > 0, scales, torch.ones_like(scales))
+    factor = torch.where(scales > 0, lam1 / safe, torch.zeros_like(lam1))
+    return factor[:, None] * _covariance_apply(weights, covariance)
