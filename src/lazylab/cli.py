@@ -156,7 +156,8 @@ def _command_show(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     metrics = [m for m in sweep.metrics if m in frame]
     with pd.option_context("display.max_rows", None, "display.width", 200,
                            "display.float_format", "{:.6g}".format):
-        print(frame[identity + ["status"] + metrics].to_string(index=False))
+        table = frame.sort_values(identity, kind="stable", na_position="last")
+        print(table[identity + ["status"] + metrics].to_string(index=False))
     return 0
 
 

@@ -86,3 +86,14 @@ def test_foreign_database_is_refused(tmp_path):
         with pytest.raises(SpecError, match="not a lazylab database") as error:
             Store(path, readonly=readonly)
         assert error.value.field == "<store>"
+
+
+def test_a_second_writer_is_refused_until_the_first_closes(tmp_path):
+    path = tmp_path / "r.sqlite"
+    with Store(path):
+        with pytest.raises(SpecError, match="another lazylab process is writing"):
+            Store(path)
+        with Store(path, readonly=True) as reader:  # readers are always welcome
+            assert reader.statuses() == {}
+    with Store(path) as store:
+        store.write(_run(), _outcome(_run()))

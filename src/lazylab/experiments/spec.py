@@ -157,7 +157,7 @@ def read_spec_file(path: str | Path) -> dict[str, Any]:
         raise SpecError(path, "<file>", f"not valid TOML ({error})") from None
 
 
-def _split_params(table: Any, section: str) -> Any:
+def _split_params(table: Any) -> Any:
     """``{name, k: v, …}`` → ``{name, params: {k: v, …}}``; other shapes are left for pydantic."""
     if not isinstance(table, dict):
         return table
@@ -177,12 +177,12 @@ def _restructure(raw: dict[str, Any], path: Path) -> dict[str, Any]:
     data = dict(raw)
     data.setdefault("name", path.stem)
     if "task" in data:
-        data["task"] = _split_params(data["task"], "task")
+        data["task"] = _split_params(data["task"])
     regimes = data.get("regime")
     if isinstance(regimes, dict):
         regimes = [regimes]
     if isinstance(regimes, list):
-        data["regime"] = tuple(_split_params(r, "regime") for r in regimes)
+        data["regime"] = tuple(_split_params(r) for r in regimes)
     sweep = data.get("sweep")
     if isinstance(sweep, dict):
         fixed = {k: v for k, v in sweep.items() if k in _SWEEP_KEYS}

@@ -12,7 +12,8 @@ Schema (``PRAGMA application_id`` = 0x4C5A4C42, "LZLB"; ``PRAGMA user_version`` 
          lazylab_version TEXT, git_commit TEXT, host TEXT,
          started_at TEXT, finished_at TEXT)     -- ISO-8601 UTC
 
-Only the process that owns a :class:`Store` writes; executors return outcomes to it. A result
+Only the process that owns a :class:`Store` writes; executors return outcomes to it, and a
+writable store holds an exclusive advisory lock (``<store>.lock``) so a second writer is refused. A result
 is one ``INSERT … ON CONFLICT(run_id) DO UPDATE`` in its own transaction, so a process killed at
 any instant leaves every earlier result intact and no partial row. A pending run is one without
 a row.
@@ -74,6 +75,7 @@ class Store:
         self.readonly = readonly
         self.provenance = dict(provenance or {})
         self._connection: sqlite3.Connection | None = None
+        self._lock: Any = None
         self._check_file()
         if self.path.exists() and not (readonly and self.path.stat().st_size == 0):
             self._connection = self._connect()
@@ -82,6 +84,7 @@ class Store:
             self._connection = self._connect()
             self._initialize()
         if self._connection is not None and not readonly:
+            self._lock = self._acquire_writer_lock()
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=NORMAL")
 
@@ -139,11 +142,33 @@ class Store:
                                [("format", "lazylab-store"), ("created_at", created)])
         connection.execute("COMMIT")
 
+    def _acquire_writer_lock(self) -> Any:
+        """Hold an exclusive advisory lock on ``<store>.lock`` while this store is writable.
+
+        The operating system releases it when the process ends, even by ``kill -9``.
+        """
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: SQLite's own locking still keeps the file sound
+            return None
+        handle = open(self.path.with_name(self.path.name + ".lock"), "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.close()
+            self.close()
+            raise SpecError(self.path, "<store>", "another lazylab process is writing to this "
+                            "store; wait for it to finish or give --store another path") from None
+        return handle
+
     def close(self) -> None:
-        """Close the connection (idempotent)."""
+        """Close the connection and release the writer lock (idempotent)."""
         if self._connection is not None:
             self._connection.close()
             self._connection = None
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
 
     def __enter__(self) -> "Store":
         return self
