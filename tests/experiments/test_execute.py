@@ -98,3 +98,20 @@ def test_threads_are_restored():
 def test_divergence_error_is_a_runtime_error():
     error = DivergenceError("boom", step=3)
     assert isinstance(error, RuntimeError) and error.step == 3 and str(error) == "boom"
+
+
+class _ChattyRegime(minilab.GradientDescent):
+    def fit(self, data_or_task, *, rng, progress=None):
+        predictor = super().fit(data_or_task, rng=rng)
+        return minilab.Predictor(None, predictor.head, None,
+                                 {"note": "converged", "missing": None, "converged": True,
+                                  "iterations": np.int64(17)})
+
+
+def test_only_numeric_diagnostics_become_metrics():
+    catalog = Catalog(minilab.CATALOG.tasks, {"chatty": _ChattyRegime}, minilab.empirical_risk,
+                      minilab.population_risk)
+    outcome = execute_run(_run("chatty"), catalog=catalog)
+    assert outcome.status == DONE
+    assert outcome.metrics["converged"] == 1.0 and outcome.metrics["iterations"] == 17.0
+    assert "note" not in outcome.metrics and "missing" not in outcome.metrics

@@ -185,3 +185,22 @@ def test_seed_count_and_list_valued_parameter(tmp_path):
     assert spec.sweep.seeds == (0, 1, 2) and spec.sweep.n_train == (10,)
     with pytest.raises(Exception):
         spec.sweep.seeds = (5,)  # frozen
+
+
+def test_builders_taking_any_keyword_accept_task_fields_only(write_spec):
+    from experiments import minilab
+    from lazylab.experiments.catalog import Catalog
+
+    def open_linear(*, rng, **params):
+        return minilab.linear(rng=rng, **params)
+
+    catalog = Catalog({"linear": open_linear}, minilab.CATALOG.regimes, minilab.empirical_risk,
+                      minilab.population_risk)
+    sweep = load_sweep(write_spec(BASE_SPEC.replace("[plot]", "[nothing]").split("[nothing]")[0]),
+                       catalog)
+    assert {dict(r.task_params)["noise"] for r in sweep.runs} == {0.2}
+    assert all("width" not in dict(r.task_params) for r in sweep.runs)
+    bad = write_spec(BASE_SPEC.replace("dim = 4", "dimension = 4"), "bad.toml")
+    with pytest.raises(SpecError) as error:  # the builder's own check names the field
+        load_sweep(bad, catalog)
+    assert error.value.field == "task.dimension"

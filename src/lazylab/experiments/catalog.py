@@ -22,9 +22,10 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 __all__ = ["Catalog", "Parameter", "default_catalog", "task_parameters", "regime_parameters",
-           "resolve_theory"]
+           "resolve_theory", "ANY_NAME"]
 
 _MISSING = inspect.Parameter.empty
+ANY_NAME = "**"  # key present when a builder takes **params: any further name is accepted
 
 
 @dataclass(frozen=True)
@@ -82,10 +83,12 @@ def task_parameters(builder: Callable[..., Any]) -> dict[str, Parameter]:
     except Exception:  # unresolvable forward references: fall back to no type checking
         hints = {}
     parameters = {}
+    named = (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     for name, parameter in signature.parameters.items():
-        if name == "rng" or parameter.kind is not inspect.Parameter.KEYWORD_ONLY:
-            continue
-        parameters[name] = Parameter(name, hints.get(name, Any), parameter.default)
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD:
+            parameters[ANY_NAME] = Parameter(ANY_NAME)
+        elif name != "rng" and parameter.kind in named:
+            parameters[name] = Parameter(name, hints.get(name, Any), parameter.default)
     return parameters
 
 

@@ -12,7 +12,8 @@ The steps follow ``docs/CONTRACTS.md``:
 4. metrics: ``population_risk`` (tasks with moments), ``test_risk``, ``train_risk`` (finite
    n_train), ``risk_normalized`` = R / R₀ with R the population risk when available and the test
    risk otherwise and R₀ = ``task.null_risk`` (risk of the best constant predictor),
-   ``wall_time`` (seconds, fit and evaluation), and every key of ``predictor.diagnostics``.
+   ``wall_time`` (seconds, fit and evaluation), and every numeric entry of
+   ``predictor.diagnostics``.
 
 Status: ``done``; ``diverged`` when the fit raises :class:`lazylab.errors.DivergenceError` or any
 metric is NaN/±inf (non-finite values are never stored as numbers); ``failed`` on any other
@@ -111,7 +112,10 @@ def _measure(run: Run, task: Any, train: Any, test: Any, predictor: Any,
     risk = metrics.get("population_risk", metrics["test_risk"])
     metrics["risk_normalized"] = risk / _as_float(task.null_risk)
     for key, value in dict(getattr(predictor, "diagnostics", {}) or {}).items():
-        metrics[str(key)] = _as_float(value)
+        try:
+            metrics[str(key)] = _as_float(value)
+        except (TypeError, ValueError):  # non-numeric diagnostics (text, None) are not metrics
+            continue
     return metrics
 
 

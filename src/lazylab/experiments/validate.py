@@ -23,7 +23,8 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from lazylab.experiments.catalog import Catalog, Parameter, regime_parameters, resolve_theory
+from lazylab.experiments.catalog import ANY_NAME, Catalog, Parameter, regime_parameters
+from lazylab.experiments.catalog import resolve_theory
 from lazylab.experiments.catalog import task_parameters
 from lazylab.experiments.runs import POPULATION, Run, make_run
 from lazylab.experiments.spec import SpecError, SpecFile
@@ -108,6 +109,10 @@ def _check_activation(name: str, value: Any) -> None:
 def _expand(declared: dict[str, Parameter], given: dict[str, Any], shared: dict[str, Any],
             section: str, owner: str, path: Path) -> list[dict[str, Any]]:
     """All parameter combinations of one task or regime, grids from ``given`` and ``shared``."""
+    declared = dict(declared)
+    if ANY_NAME in declared:  # a builder taking **params accepts any further name, untyped
+        del declared[ANY_NAME]
+        declared.update({n: Parameter(n) for n in given if n not in declared})
     for name in given:
         if name not in declared:
             allowed = ", ".join(["name", *declared]) or "name"
