@@ -10,17 +10,20 @@ Notation: x (n × d) training inputs, y (n,) or (n × k) targets, k(·, ·) the 
 (Rudi, Carratino & Rosasco 2017, "FALKON: An Optimal Large Scale Kernel Method"): f = Σⱼ αⱼ k(cⱼ, ·)
 with α solving the M × M normal equations
 
-    H α = K_nMᵀ y,   H = K_nMᵀ K_nM + λ n K_MM                                      (FALKON eq. 8)
+    H α = K_nMᵀ y,   H = K_nMᵀ K_nM + λ n K_MM .                                  (FALKON eq. 8)
 
-by conjugate gradient preconditioned with P = BBᵀ, B = n^{-1/2} T⁻¹ A⁻¹ (FALKON Alg. 1), where
-T and A are the upper Cholesky factors
+Preconditioner (FALKON Alg. 1 in its rank-revealing form, their remark on singular K_MM): with
+K_MM = U Λ Uᵀ and U_r, Λ_r the eigenpairs above the cut-off M · ε · λ_max, take T = Λ_r^{1/2}U_rᵀ
+(TᵀT = K_MM on its numerical range), A = chol(TTᵀ/M + λI) = diag((λᵢ/M + λ)^{1/2}) and
 
-    TᵀT = K_MM + δI,   AᵀA = T Tᵀ / M + λ I,
+    B = n^{-1/2} T⁺ A⁻¹ = U_r diag(1 / (n λᵢ (λᵢ/M + λ))^{1/2}),
+    BBᵀ = U_r ((n/M) Λ_r² + λ n Λ_r)⁻¹ U_rᵀ ,
 
-so that BBᵀ = ((n/M) K_MM² + λ n K_MM)⁻¹ (up to the jitter δ), the inverse of H with K_nMᵀK_nM
-replaced by its Nyström estimate (n/M) K_MM². δ = M · ε · max diag K_MM keeps T defined when K_MM
-is numerically singular; it enters only the preconditioner, so it changes the speed of
-convergence, never the solution. PCG on H with P is the same iteration as FALKON's CG on BᵀHB.
+the pseudo-inverse of H with K_nMᵀK_nM replaced by its Nyström estimate (n/M) K_MM². Conjugate
+gradient then runs on the r × r system BᵀHB β = BᵀK_nMᵀy, and α = Bβ. Directions K_MM cannot
+resolve (λᵢ below the cut-off) change predictions by O(√λᵢ) and are left out; a jittered Cholesky
+(T = chol(K_MM + δI)) instead amplifies their rounding errors by 1/δ and stalls CG for smooth
+kernels in low dimension. ``residual`` is the relative residual of the preconditioned system.
 K_nM is recomputed in row blocks at every product: memory O(block · M + M²), never n × M.
 """
 
@@ -91,7 +94,8 @@ class KernelRidgeSolution:
             "falkon".
         iterations: CG iterations (0 for the direct methods).
         residual: relative residual ‖b − Sα‖/‖b‖ of the linear system solved, recomputed from
-            the kernel: S = K + nλI, b = y (direct); S = H, b = K_nMᵀy (falkon).
+            the kernel: S = K + nλI, b = y (direct); the preconditioned BᵀHB β = BᵀK_nMᵀy
+            (falkon).
         converged: whether CG reached ``tol`` (True for the direct methods).
     """
 
@@ -150,46 +154,34 @@ def _transpose_pass(kernel: Kernel, x: Tensor, centers: Tensor, block_size: int 
     return out
 
 
-def _falkon_preconditioner(kernel_mm: Tensor, n: int, ridge: float) -> Callable[[Tensor], Tensor]:
-    """r ↦ BBᵀr = (1/n) T⁻¹ A⁻¹ A⁻ᵀ T⁻ᵀ r with TᵀT = K_MM + δI, AᵀA = TTᵀ/M + λI (upper)."""
+def _falkon_basis(kernel_mm: Tensor, n: int, ridge: float) -> Tensor:
+    """B = U_r diag(1/√(n λᵢ(λᵢ/M + λ))), (M, r): the FALKON preconditioner of the docstring."""
     m = kernel_mm.shape[0]
-    jitter = m * torch.finfo(torch.float64).eps * float(kernel_mm.diagonal().max())
-    shifted = kernel_mm.clone()
-    shifted.diagonal().add_(jitter)
-    upper_t = torch.linalg.cholesky(shifted, upper=True)
-    inner = upper_t @ upper_t.T / m
-    inner.diagonal().add_(ridge)
-    upper_a = torch.linalg.cholesky(inner, upper=True)
-
-    def apply(r: Tensor) -> Tensor:
-        z = r.unsqueeze(1) if r.ndim == 1 else r
-        z = torch.linalg.solve_triangular(upper_t.T, z, upper=False)
-        z = torch.linalg.solve_triangular(upper_a.T, z, upper=False)
-        z = torch.linalg.solve_triangular(upper_a, z, upper=True)
-        z = torch.linalg.solve_triangular(upper_t, z, upper=True) / n
-        return z[:, 0] if r.ndim == 1 else z
-
-    return apply
+    values, vectors = torch.linalg.eigh(kernel_mm)
+    keep = values > m * torch.finfo(torch.float64).eps * values.max()
+    values = values[keep]
+    return vectors[:, keep] * torch.rsqrt(n * values * (values / m + ridge))
 
 
 def _fit_falkon(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: dict
                 ) -> KernelRidgeSolution:
-    """FALKON: PCG on H α = K_nMᵀy with the preconditioner of the module docstring."""
+    """FALKON: CG on BᵀHB β = BᵀK_nMᵀy, α = Bβ (module docstring)."""
     n, block_size = x.shape[0], options["block_size"]
     indices = options["rng"].choice(n, size=options["n_centers"], replace=False)
     centers = x[torch.as_tensor(np.sort(indices), device=x.device)]
     kernel_mm = kernel_matrix(kernel, centers, centers, block_size=block_size)
     kernel_mm = (kernel_mm + kernel_mm.T) / 2
-    rhs = _transpose_pass(kernel, x, centers, block_size, vector=y)
+    basis = _falkon_basis(kernel_mm, n, ridge)
+    rhs = basis.T @ _transpose_pass(kernel, x, centers, block_size, vector=y)
 
-    def apply_h(alpha: Tensor) -> Tensor:
-        return _transpose_pass(kernel, x, centers, block_size, coef=alpha) + \
-            (n * ridge) * (kernel_mm @ alpha)
+    def apply(beta: Tensor) -> Tensor:
+        alpha = basis @ beta
+        return basis.T @ (_transpose_pass(kernel, x, centers, block_size, coef=alpha)
+                          + (n * ridge) * (kernel_mm @ alpha))
 
-    result = conjugate_gradient(apply_h, rhs, tol=options["tol"], max_iter=options["max_iter"],
-                                preconditioner=_falkon_preconditioner(kernel_mm, n, ridge))
-    return KernelRidgeSolution(kernel, centers, result.solution, "falkon", result.iterations,
-                               result.residual, result.converged)
+    result = conjugate_gradient(apply, rhs, tol=options["tol"], max_iter=options["max_iter"])
+    return KernelRidgeSolution(kernel, centers, basis @ result.solution, "falkon",
+                               result.iterations, result.residual, result.converged)
 
 
 _METHODS = {"cholesky": _fit_cholesky, "falkon": _fit_falkon}
@@ -240,8 +232,8 @@ def kernel_ridge(kernel: Kernel, x: Tensor, y: Tensor, *, ridge: float, method: 
             n ≤ ``CHOLESKY_MAX_SAMPLES`` = 2·10⁴, falkon above.
         n_centers: M for falkon; default min(n, ⌈5√n⌉) (M ~ √n suffices for FALKON's rates).
         rng: numpy Generator drawing the centers (required for falkon).
-        tol: CG tolerance on the relative residual ‖K_nMᵀy − Hα‖/‖K_nMᵀy‖ (falkon).
-        max_iter: CG iteration cap (falkon); None means M.
+        tol: CG tolerance on the relative residual of the preconditioned system (falkon).
+        max_iter: CG iteration cap (falkon); None means the retained rank r ≤ M.
         block_size: rows per kernel block (default about 4·10⁶ entries per block).
     """
     x, y, method = _validate(x, y, ridge, method, n_centers, rng, tol, max_iter)

@@ -1,0 +1,142 @@
+"""Kernel ridge: exact formula, blocked kernel evaluation, FALKON against its own closed form
+and against exact KRR as the number of Nyström centers grows.
+
+Tolerances: with an RBF kernel and nλ ≥ 0.1, cond(K + nλI) ≤ (n + nλ)/(nλ) ≈ 10³, so a direct solve
+is accurate to about 10³ · ε ≈ 10⁻¹³ relative; checks use 10⁻¹⁰. CG stops at relative residual
+tol on the Nyström system H α = K_nMᵀy; the error in α is then ≤ cond(H) · tol, so FALKON checks
+use tol = 10⁻¹² and compare predictions to 10⁻⁶ as the solver's contract promises.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from lazylab.solvers import kernel_matrix, kernel_ridge
+
+
+def rbf(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """exp(−‖x − y‖²/2)."""
+    return torch.exp(-torch.cdist(x1, x2).square() / 2)
+
+
+def _data(n: int, seed: int, dim: int = 2):
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((n, dim)))
+    y = torch.sin(2 * x[:, 0]) + x[:, 1] * torch.cos(x[:, 0]) + \
+        0.1 * torch.from_numpy(rng.standard_normal(n))
+    return x, y, torch.from_numpy(rng.standard_normal((200, dim)))
+
+
+def test_cholesky_equals_explicit_formula_and_predicts_with_it():
+    x, y, x_test = _data(300, seed=0)
+    ridge = 1e-3
+    alpha = np.linalg.solve(rbf(x, x).numpy() + 300 * ridge * np.eye(300), y.numpy())
+    fit = kernel_ridge(rbf, x, y, ridge=ridge, method="cholesky", block_size=37)
+    assert fit.method == "cholesky" and fit.iterations == 0 and fit.converged
+    assert fit.residual <= 1e-12
+    np.testing.assert_allclose(fit.coef.numpy(), alpha, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(fit.predict(x_test, block_size=11).numpy(),
+                               rbf(x_test, x).numpy() @ alpha, rtol=1e-10, atol=1e-12)
+
+
+def test_auto_is_cholesky_for_small_n_and_handles_several_targets():
+    x, y, x_test = _data(120, seed=1)
+    targets = torch.stack([y, -2 * y + 1], dim=1)
+    fit = kernel_ridge(rbf, x, targets, ridge=1e-2)
+    single = kernel_ridge(rbf, x, y, ridge=1e-2)
+    assert fit.method == "cholesky" and fit.coef.shape == (120, 2)
+    torch.testing.assert_close(fit.predict(x_test)[:, 0], single.predict(x_test),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block_size", [1, 7, None])
+def test_kernel_matrix_in_blocks_equals_one_call(block_size):
+    x, _, x_test = _data(50, seed=2)
+    # cdist may switch between its direct and matmul paths with the block's size: ε-level only
+    torch.testing.assert_close(kernel_matrix(rbf, x_test, x, block_size=block_size),
+                               rbf(x_test, x), rtol=0, atol=1e-14)
+
+
+def test_singular_kernel_without_ridge_falls_back_to_min_norm_interpolant():
+    # Linear kernel on three copies of x = 1: K = 11ᵀ exactly, second Cholesky pivot exactly 0.
+    # K⁺ = 11ᵀ/9, so α = (2/3)·1 and f(1) = Σα = 2 = y: the min-norm interpolant.
+    x = torch.ones(3, 1, dtype=torch.float64)
+    y = torch.full((3,), 2.0, dtype=torch.float64)
+    fit = kernel_ridge(lambda a, b: a @ b.T, x, y, ridge=0.0, method="cholesky")
+    assert fit.method == "eigh"
+    torch.testing.assert_close(fit.coef, torch.full((3,), 2 / 3, dtype=torch.float64))
+    torch.testing.assert_close(fit.predict(x), y)
+
+
+def test_falkon_with_all_points_as_centers_equals_exact_krr():
+    # M = n: H = K(K + nλI), K_nMᵀy = Ky, so Nyström predictions equal exact KRR predictions.
+    x, y, x_test = _data(400, seed=3)
+    exact = kernel_ridge(rbf, x, y, ridge=1e-3, method="cholesky").predict(x_test)
+    fit = kernel_ridge(rbf, x, y, ridge=1e-3, method="falkon", n_centers=400,
+                       rng=np.random.default_rng(0), tol=1e-8)
+    assert fit.method == "falkon" and fit.converged and 1 <= fit.iterations <= 100
+    torch.testing.assert_close(fit.predict(x_test), exact, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("block_size", [97, None])
+def test_falkon_solves_the_nystrom_normal_equations(block_size):
+    # α = (K_nMᵀK_nM + λnK_MM)⁻¹K_nMᵀy with the centers FALKON drew (FALKON eq. 8). In d = 4
+    # cond(K_MM) ≈ 10³, so H (cond ≈ 10⁶) is solved directly to ~10⁻¹⁰ and no direction is cut.
+    x, y, x_test = _data(500, seed=4, dim=4)
+    ridge = 1e-3
+    fit = kernel_ridge(rbf, x, y, ridge=ridge, method="falkon", n_centers=60,
+                       rng=np.random.default_rng(1), tol=1e-12, block_size=block_size)
+    k_nm, k_mm = rbf(x, fit.centers).numpy(), rbf(fit.centers, fit.centers).numpy()
+    alpha = np.linalg.solve(k_nm.T @ k_nm + ridge * 500 * k_mm, k_nm.T @ y.numpy())
+    assert fit.centers.shape == (60, 4) and fit.converged
+    np.testing.assert_allclose(fit.predict(x_test).numpy(), rbf(x_test, fit.centers).numpy()
+                               @ alpha, rtol=0, atol=1e-6)
+
+
+def test_falkon_approaches_exact_krr_as_centers_grow():
+    # Nyström error decays with the kernel's spectrum (fast for a smooth RBF in d = 2): the
+    # prediction gap should shrink at every doubling up to noise, and by far overall. K_MM is
+    # numerically singular here from M ≈ 100 on: this exercises the rank-revealing preconditioner.
+    x, y, x_test = _data(2000, seed=5)
+    exact = kernel_ridge(rbf, x, y, ridge=1e-3, method="cholesky").predict(x_test)
+    gaps = []
+    for centers in (10, 20, 40, 80, 160, 320):
+        fit = kernel_ridge(rbf, x, y, ridge=1e-3, method="falkon", n_centers=centers,
+                           rng=np.random.default_rng(centers), tol=1e-10)
+        assert fit.iterations <= 100
+        gaps.append(float(torch.sqrt(torch.mean((fit.predict(x_test) - exact) ** 2))))
+    assert all(later <= 1.5 * earlier for earlier, later in zip(gaps, gaps[1:])), gaps
+    assert gaps[-1] <= gaps[0] / 20, gaps
+
+
+def test_falkon_centers_are_reproducible_from_the_generator():
+    x, y, _ = _data(300, seed=6)
+    fits = [kernel_ridge(rbf, x, y, ridge=1e-2, method="falkon", n_centers=30,
+                         rng=np.random.default_rng(7)) for _ in range(2)]
+    torch.testing.assert_close(fits[0].centers, fits[1].centers, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (dict(ridge=-1.0), r"ridge must be a finite number >= 0, got -1.0"),
+    (dict(ridge=0.1, method="svd"), r"method must be 'auto' or one of \['cholesky', 'falkon'\]"),
+    (dict(ridge=0.0, method="falkon", rng=np.random.default_rng(0)), r"ridge must be > 0"),
+    (dict(ridge=0.1, method="falkon", rng=np.random.default_rng(0), n_centers=21),
+     r"n_centers must be in \[1, n=20\], got 21"),
+    (dict(ridge=0.1, tol=0.0), r"tol must be > 0, got 0.0"),
+])
+def test_invalid_arguments_are_rejected_with_their_values(arguments, message):
+    x, y, _ = _data(20, seed=8)
+    with pytest.raises(ValueError, match=message):
+        kernel_ridge(rbf, x, y, **arguments)
+
+
+def test_bad_shapes_missing_rng_and_bad_kernel_are_rejected():
+    x, y, _ = _data(20, seed=9)
+    with pytest.raises(ValueError, match=r"y must have shape \(20,\).*got shape \(19,\)"):
+        kernel_ridge(rbf, x, y[:19], ridge=0.1)
+    with pytest.raises(ValueError, match=r"x must have shape \(n, d\)"):
+        kernel_ridge(rbf, x[:, 0], y, ridge=0.1)
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        kernel_ridge(rbf, x, y, ridge=0.1, method="falkon", rng=None)
+    with pytest.raises(ValueError, match=r"kernel\(x1, x2\) must return shape \(20, 20\)"):
+        kernel_ridge(lambda a, b: rbf(a, b)[:, :5], x, y, ridge=0.1)
