@@ -58,19 +58,30 @@ class BarProgress:
             self._bar = None
 
 
-def step_bar(description: str, stream: TextIO | None = None
+def step_bar(description: str, stream: TextIO | None = None, **options: Any
              ) -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
-    """A ``progress(step, total)`` callable drawing a tqdm bar, and a function closing it."""
-    from tqdm import tqdm
-    bar = tqdm(desc=description, unit="step", file=stream or sys.stderr, dynamic_ncols=True,
-               leave=False)
+    """A ``progress(step, total)`` callable drawing a tqdm bar, and a function closing it.
+
+    The bar is created on the first call, so runs whose regime reports no progress show none;
+    it sits below the sweep bar and disappears when closed. ``options`` go to tqdm.
+    """
+    state: dict[str, Any] = {}
 
     def progress(step: int, total: int | None = None) -> None:
+        if "bar" not in state:
+            from tqdm import tqdm
+            state["bar"] = tqdm(desc=description, unit="step", file=stream or sys.stderr,
+                                dynamic_ncols=True, leave=False, position=1, **options)
+        bar = state["bar"]
         if total is not None and bar.total != total:
             bar.total = total
         bar.update(max(0, step - bar.n))
 
-    return progress, bar.close
+    def close() -> None:
+        if "bar" in state:
+            state.pop("bar").close()
+
+    return progress, close
 
 
 def execute_with_step_bar(run: Any, **options: Any) -> Any:
