@@ -1,0 +1,209 @@
+"""Data sets, the task protocol and the validation helpers shared by every task.
+
+A task is a data model y = f*(x) + noise·ξ (ξ ~ N(0, 1) independent of x) with x drawn from a
+mixture of centered Gaussians. Tasks with population moments expose exactly what the exact
+engine needs (docs/CONTRACTS.md): E y, E y², E[y x], E[y σ(w·x + b)] and E[y σ′(w·x) x],
+vectorized over hidden units (weights (N, d), biases (N,)), float64 and differentiable in the
+weights and biases.
+
+Noise enters only the second moment: E y = E f*, E[y g(x)] = E[f* g(x)] for every g, and
+E y² = E f*² + noise². Hence ``null_risk`` = Var y and, for regression tasks, Bayes risk = noise².
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from lazylab.activations import Activation, get_activation
+from lazylab.gaussian.stein import has_function_derivative
+
+__all__ = ["Dataset", "Task", "GaussianTask", "as_matrix", "as_weights", "as_biases",
+           "check_dim", "check_noise", "check_samples", "resolve_activation",
+           "tangent_activation", "unit_directions", "rng_tensor"]
+
+DTYPE = torch.float64
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Samples x (n, d) and labels y (n,), float64 torch tensors (converted on construction)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+
+    def __post_init__(self) -> None:
+        x = torch.as_tensor(self.x, dtype=DTYPE)
+        y = torch.as_tensor(self.y, dtype=DTYPE)
+        if x.ndim != 2:
+            raise ValueError(f"x must have shape (n, d), got {tuple(x.shape)}")
+        if y.shape != (x.shape[0],):
+            raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
+        object.__setattr__(self, "x", x)
+        object.__setattr__(self, "y", y)
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.x.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.x.shape[1])
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What every task offers (docs/CONTRACTS.md); moment methods exist when ``has_moments``."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def has_moments(self) -> bool: ...
+
+    @property
+    def bayes_risk(self) -> float | None: ...
+
+    @property
+    def null_risk(self) -> float: ...
+
+    def sample(self, n: int, *, rng: np.random.Generator) -> Dataset: ...
+
+
+class GaussianTask:
+    """Shared behaviour of the tasks with x ~ N(0, I_d) and exact moments.
+
+    Subclasses define ``dim``, ``noise``, ``target(x)`` (f* on a batch), ``target_mean``,
+    ``signal_second_moment`` (E f*², noise excluded), ``linear_moment``, ``feature_moment``
+    and ``tangent_moment``.
+    """
+
+    has_moments = True
+
+    @property
+    def components(self) -> tuple[tuple[float, torch.Tensor | None], ...]:
+        return ((1.0, None),)
+
+    def target_second_moment(self) -> float:
+        """E y² = E f*² + noise²."""
+        return float(self.signal_second_moment() + self.noise ** 2)
+
+    @property
+    def null_risk(self) -> float:
+        """Var y, the risk of the best constant predictor (R0 of normalized risks)."""
+        return float(self.target_second_moment() - self.target_mean() ** 2)
+
+    @property
+    def bayes_risk(self) -> float:
+        """noise²: the regression function E[y|x] = f*(x) is known."""
+        return float(self.noise ** 2)
+
+    def sample(self, n: int, *, rng: np.random.Generator) -> Dataset:
+        """n iid pairs: x ~ N(0, I_d), y = f*(x) + noise·ξ."""
+        n = check_samples(n)
+        x = rng_tensor(rng, (n, self.dim))
+        y = self.target(x)
+        if self.noise > 0:
+            y = y + self.noise * rng_tensor(rng, (n,))
+        return Dataset(x, y)
+
+
+# ----------------------------------------------------------------------------- validation
+
+def check_dim(dim) -> int:
+    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
+        raise ValueError(f"dim must be a positive integer, got {dim!r}")
+    return int(dim)
+
+
+def check_noise(noise) -> float:
+    try:
+        value = float(noise)
+    except (TypeError, ValueError):
+        raise ValueError(f"noise must be a non-negative float, got {noise!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"noise must be a non-negative finite float, got {noise!r}")
+    return value
+
+
+def check_samples(n) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be a non-negative integer number of samples, got {n!r}")
+    return int(n)
+
+
+def as_matrix(value, name: str, shape: tuple[int | None, int | None]) -> torch.Tensor:
+    """A finite float64 2-D tensor of the given shape (None = any); ValueError naming ``name``."""
+    tensor = torch.as_tensor(value, dtype=DTYPE)
+    if tensor.ndim != 2 or any(want is not None and got != want
+                               for got, want in zip(tensor.shape, shape)):
+        wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {wanted}, got {tuple(tensor.shape)}")
+    if not torch.isfinite(tensor).all():
+        raise ValueError(f"{name} must be finite, got non-finite entries")
+    return tensor
+
+
+def as_weights(weights, dim: int) -> torch.Tensor:
+    """Unit weights as a float64 (N, d) tensor (a (d,) vector is one unit); keeps autograd."""
+    tensor = weights if isinstance(weights, torch.Tensor) else torch.as_tensor(weights)
+    tensor = tensor.to(DTYPE)
+    if tensor.ndim == 1:
+        tensor = tensor[None, :]
+    if tensor.ndim != 2 or tensor.shape[1] != dim:
+        raise ValueError(f"weights must have shape (N, {dim}) for this task, got "
+                         f"{tuple(tensor.shape)}")
+    return tensor
+
+
+def as_biases(biases, width: int) -> torch.Tensor | None:
+    """Biases as a float64 (N,) tensor, or None (no biases)."""
+    if biases is None:
+        return None
+    tensor = biases if isinstance(biases, torch.Tensor) else torch.as_tensor(biases)
+    tensor = tensor.to(DTYPE)
+    if tensor.ndim == 0:
+        tensor = tensor.expand(width)
+    if tensor.shape != (width,):
+        raise ValueError(f"biases must have shape ({width},) to match weights, got "
+                         f"{tuple(tensor.shape)}")
+    return tensor
+
+
+def resolve_activation(activation, name: str = "activation") -> Activation:
+    try:
+        return get_activation(activation)
+    except (ValueError, TypeError) as error:
+        raise ValueError(f"{name}: {error}") from None
+
+
+def tangent_activation(activation) -> Activation:
+    """σ for a tangent moment E[y σ′(w·x) x]: σ′ must be a function (not step or sign)."""
+    sigma = resolve_activation(activation)
+    if not has_function_derivative(sigma):
+        raise ValueError(f"activation {sigma.name!r} has a Dirac derivative; the tangent moment "
+                         "E[y σ′(w·x) x] needs σ′ to be a function (use e.g. relu, tanh, "
+                         "a polynomial)")
+    return sigma
+
+
+def unit_directions(weights: torch.Tensor, *, allow_zero: bool = True):
+    """(s, ŵ): row norms (N,) and unit rows (N, d); zero rows give ŵ = 0 (or ValueError)."""
+    scales = torch.linalg.vector_norm(weights, dim=-1)
+    zero = scales == 0
+    if torch.any(zero) and not allow_zero:
+        raise ValueError(f"weights: rows {torch.nonzero(zero).flatten().tolist()[:5]} are zero; "
+                         "the tangent moment needs nonzero rows")
+    safe = torch.where(zero, torch.ones_like(scales), scales)
+    return scales, weights / safe[:, None]
+
+
+def rng_tensor(rng: np.random.Generator, shape) -> torch.Tensor:
+    """Standard normal draws from ``rng`` as a float64 tensor."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    return torch.from_numpy(rng.standard_normal(shape))
