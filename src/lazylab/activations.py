@@ -93,6 +93,17 @@ class Activation:
                              "use 'relu', whose derivative is 'step'")
         return Activation(f"d({self.name})", _autograd_derivative(self.function), kinks=self.kinks)
 
+    def times_power(self, power: int) -> "Activation":
+        """The activation u ↦ u^power · σ(u) (used for in-plane moments of the NT model)."""
+        if power == 0:
+            return self
+        if self.coefficients is not None:
+            return polynomial((0.0,) * power + self.coefficients, name=f"u^{power}*{self.name}")
+        if self.family == "step" and power == 1:
+            return ACTIVATIONS["relu"]
+        base = self.function
+        return Activation(f"u^{power}*{self.name}", lambda u: u**power * base(u), kinks=self.kinks)
+
     def hermite_coefficients(self, degree: int, scale=1.0, bias=0.0, *,
                              normalized: bool = False) -> torch.Tensor:
         """λ_0, …, λ_degree of u ↦ σ(scale·u + bias), broadcast over ``scale`` and ``bias``.

@@ -1,0 +1,131 @@
+"""Predictors: the two-layer network and its neural-tangent linearization.
+
+Notation (DESIGN.md): x ∈ ℝ^d; W (N × d) = ``weights``, b (N) = ``biases``, a (N) = ``head``,
+c = ``offset``, β (d) = ``linear``; σ = ``activation``.
+* :class:`TwoLayer`: f(x) = c + βᵀx + Σ_i a_i σ(w_i·x + b_i).
+* :class:`NeuralTangentModel`: f(x) = c + Σ_i σ′(w_i·x)⟨a_i, x⟩ + Σ_i h_i σ(w_i·x)
+  (Ghorbani et al. 2019, eq. 3; the last sum only when the head is trained too).
+Parameters are torch tensors (float64 by default) and may require gradients.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from lazylab.activations import Activation, get_activation
+
+__all__ = ["TwoLayer", "NeuralTangentModel"]
+
+
+def _as_tensor(value, like: torch.Tensor | None = None):
+    if value is None:
+        return None
+    if like is None:
+        return torch.as_tensor(value, dtype=torch.float64)
+    return torch.as_tensor(value, dtype=like.dtype, device=like.device)
+
+
+def _check_shapes(weights, vectors: dict[str, torch.Tensor | None], width: int):
+    if weights.ndim != 2:
+        raise ValueError(f"weights must have shape (width, dim), got {tuple(weights.shape)}")
+    for name, value in vectors.items():
+        if value is not None and value.shape != (width,):
+            raise ValueError(f"{name} must have shape ({width},), got {tuple(value.shape)}")
+
+
+@dataclass(eq=False)
+class TwoLayer:
+    """f(x) = c + βᵀx + Σ_i a_i σ(w_i·x + b_i).
+
+    Attributes:
+        activation: σ (name, :class:`Activation` or callable; stored as an Activation).
+        weights: W, shape (N, d). head: a, shape (N,). biases: b, shape (N,) or None.
+        offset: c, a 0-d tensor. linear: β, shape (d,) or None.
+        diagnostics: solver or training information (numbers only).
+    """
+
+    activation: Activation
+    weights: torch.Tensor
+    head: torch.Tensor
+    biases: torch.Tensor | None = None
+    offset: torch.Tensor | float = 0.0
+    linear: torch.Tensor | None = None
+    diagnostics: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.activation = get_activation(self.activation)
+        self.weights = _as_tensor(self.weights)
+        self.head = _as_tensor(self.head, self.weights)
+        self.biases = _as_tensor(self.biases, self.weights)
+        self.offset = _as_tensor(self.offset, self.weights)
+        self.linear = _as_tensor(self.linear, self.weights)
+        _check_shapes(self.weights, {"head": self.head, "biases": self.biases}, self.width)
+        if self.linear is not None and self.linear.shape != (self.dim,):
+            raise ValueError(f"linear must have shape ({self.dim},), got {tuple(self.linear.shape)}")
+
+    @property
+    def width(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.weights.shape[1]
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """σ(x Wᵀ + b), shape (n, N)."""
+        pre = x @ self.weights.T
+        return self.activation.function(pre if self.biases is None else pre + self.biases)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) for x of shape (n, d); returns shape (n,)."""
+        x = _as_tensor(x, self.weights)
+        out = self.features(x) @ self.head + self.offset
+        return out if self.linear is None else out + x @ self.linear
+
+
+@dataclass(eq=False)
+class NeuralTangentModel:
+    """f(x) = c + Σ_i σ′(w_i·x)⟨a_i, x⟩ + Σ_i h_i σ(w_i·x).
+
+    Attributes:
+        activation: σ. weights: W (N, d), frozen. directions: A (N, d), the tangent
+        coefficients a_i. head: h (N,) or None (head not trained). offset: c.
+    """
+
+    activation: Activation
+    weights: torch.Tensor
+    directions: torch.Tensor
+    head: torch.Tensor | None = None
+    offset: torch.Tensor | float = 0.0
+    diagnostics: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.activation = get_activation(self.activation)
+        self.weights = _as_tensor(self.weights)
+        self.directions = _as_tensor(self.directions, self.weights)
+        self.head = _as_tensor(self.head, self.weights)
+        self.offset = _as_tensor(self.offset, self.weights)
+        _check_shapes(self.weights, {"head": self.head}, self.width)
+        if self.directions.shape != self.weights.shape:
+            raise ValueError(f"directions must have the shape of weights {tuple(self.weights.shape)}, "
+                             f"got {tuple(self.directions.shape)}")
+
+    @property
+    def width(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.weights.shape[1]
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) for x of shape (n, d); returns shape (n,)."""
+        x = _as_tensor(x, self.weights)
+        pre = x @ self.weights.T
+        gates = self.activation.derivative().function(pre)
+        out = (gates * (x @ self.directions.T)).sum(dim=1) + self.offset
+        if self.head is not None:
+            out = out + self.activation.function(pre) @ self.head
+        return out

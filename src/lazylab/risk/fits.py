@@ -1,0 +1,190 @@
+"""Population-optimal fits for a fixed first layer: random features and neural tangent at n = ∞.
+
+Notation: φ_i(x) = σ(w_i·x + b_i); Σ = Cov(φ) (N × N), r = Cov(φ, y) (N); for the NT model the
+unknowns are A (N × d) and, with a trained head, h (N). The offset c is eliminated exactly:
+for any other parameters its optimum is c = E y − E[rest], which turns every objective into a
+variance, min Var(y − g) + ridge‖params‖².
+
+* RF (Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.3): (Σ + ridge I) a = r, c = E y − aᵀE φ.
+  Solved by Cholesky, falling back to an eigendecomposition pseudo-inverse (relative cutoff
+  1e-12) when Σ is singular, e.g. σ = u² − 1 with N > d(d + 1)/2.
+* NT (eq. 3): the same normal equations with the operator of
+  :mod:`lazylab.gaussian.tangent`, solved matrix-free by preconditioned conjugate gradient
+  (block-Jacobi preconditioner from the exact diagonal blocks κ_ii I + δ_i w_i w_iᵀ).
+The reported risk is Var y − 2 xᵀr + xᵀ(Op)x for the solution x (exact for any x, so an
+inexact CG solve only ever over-estimates the optimal risk).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lazylab.activations import get_activation
+from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
+from lazylab.gaussian.tangent import cross_moment, tangent_operator
+from lazylab.models.predictors import NeuralTangentModel, TwoLayer
+from lazylab.risk.population import require_moments, whiten
+from lazylab.solvers.cg import conjugate_gradient
+
+__all__ = ["optimal_head", "optimal_tangent", "solve_symmetric"]
+
+
+def _check_ridge(ridge: float) -> float:
+    if not ridge >= 0:
+        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
+    return float(ridge)
+
+
+def solve_symmetric(matrix: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, str]:
+    """Solve a symmetric PSD system: Cholesky, or a pseudo-inverse if it is (near) singular."""
+    factor, info = torch.linalg.cholesky_ex(matrix)
+    if int(info) == 0:
+        solution = torch.cholesky_solve(rhs.unsqueeze(-1), factor).squeeze(-1)
+        if torch.all(torch.isfinite(solution)):
+            return solution, "cholesky"
+    values, vectors = torch.linalg.eigh(matrix)
+    keep = values > 1e-12 * values.abs().max()
+    inverse = torch.where(keep, 1.0 / torch.where(keep, values, torch.ones_like(values)), 0.0)
+    return vectors @ (inverse * (vectors.T @ rhs)), "pseudo-inverse"
+
+
+def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
+                 ridge: float = 0.0) -> TwoLayer:
+    """Population-optimal head a (and offset c) for fixed W, b: random features at n = ∞.
+
+    Minimizes E[(y − c − Σ a_i σ(w_i·x + b_i))²] + ridge·‖a‖².
+
+    Args:
+        task: a task with moments. activation: σ. weights: W (N, d). biases: b (N,) or None.
+        offset: fit c (True) or fix c = 0 (Ghorbani et al.'s RF class has no offset).
+    Returns:
+        A :class:`TwoLayer` with diagnostics ``population_risk`` and ``head_norm_max``.
+    """
+    require_moments(task)
+    ridge = _check_ridge(ridge)
+    sigma = get_activation(activation)
+    gram = sum(p * dual_matrix(sigma, weights, biases, covariance=c) for p, c in task.components)
+    mean = sum(p * feature_mean(sigma, weights, biases, c) for p, c in task.components)
+    cross = task.feature_moment(sigma, weights, biases)
+    target_mean = torch.as_tensor(task.target_mean(), dtype=torch.float64)
+    second = torch.as_tensor(task.target_second_moment(), dtype=torch.float64)
+    if offset:
+        gram = gram - torch.outer(mean, mean)
+        cross = cross - mean * target_mean
+        second = second - target_mean ** 2
+    system = gram + ridge * torch.eye(gram.shape[0], dtype=gram.dtype)
+    head, method = solve_symmetric(system, cross)
+    risk = second - 2 * head @ cross + head @ gram @ head
+    constant = target_mean - head @ mean if offset else torch.zeros((), dtype=torch.float64)
+    return TwoLayer(sigma, weights, head, biases=biases, offset=constant, diagnostics={
+        "population_risk": float(risk), "head_norm_max": float(head.abs().max()),
+        "solver": method})
+
+
+class _TangentSystem:
+    """The covariance normal equations of the NT model over a mixture of Gaussian inputs."""
+
+    def __init__(self, task, sigma, weights, train_head: bool, ridge: float):
+        self.sigma, self.weights, self.train_head, self.ridge = sigma, weights, train_head, ridge
+        self.width, self.dim = weights.shape
+        self.parts = []
+        for p, cov in task.components:
+            root = whiten(cov)
+            white = weights if root is None else weights @ root
+            part = {"p": p, "root": root, "w": white, "op": tangent_operator(sigma, white)}
+            if train_head:
+                part["gram"] = dual_matrix(sigma, white, None)
+                part["cross"] = cross_moment(sigma, white)
+            self.parts.append(part)
+        derivative = sigma.derivative()
+        self.tangent_mean = sum(p * feature_input_moment(derivative, weights, None, c)
+                                for p, c in task.components)
+        self.feature_mean = sum(p * feature_mean(sigma, weights, None, c) for p, c in task.components)
+
+    def pack(self, directions, head=None):
+        return directions.reshape(-1) if head is None else torch.cat([directions.reshape(-1), head])
+
+    def unpack(self, vector):
+        split = self.width * self.dim
+        head = vector[split:] if self.train_head else None
+        return vector[:split].reshape(self.width, self.dim), head
+
+    def apply(self, vector):
+        a, h = self.unpack(vector)
+        out_a = self.ridge * a
+        out_h = None if h is None else self.ridge * h
+        for part in self.parts:
+            root = part["root"]
+            a_white = a if root is None else a @ root
+            k_a = part["op"].apply(a_white)
+            if h is not None:
+                alpha, beta = part["cross"]
+                w = part["w"]
+                s = w @ a_white.T
+                # Σ_i h_i E[σ(u_i)σ′(u_j) z] = Σ_i h_i (α_ij w_i + β_ij w_j)
+                k_a = k_a + alpha.T @ (h[:, None] * w) + (beta.T @ h)[:, None] * w
+                g_h = (alpha * s).sum(1) + (beta * torch.diagonal(s)[None, :]).sum(1)
+                out_h = out_h + part["p"] * (part["gram"] @ h + g_h)
+            out_a = out_a + part["p"] * (k_a if root is None else k_a @ root)
+        mean_g = torch.sum(self.tangent_mean * a)
+        if h is not None:
+            mean_g = mean_g + self.feature_mean @ h
+            out_h = out_h - self.feature_mean * mean_g
+        out_a = out_a - self.tangent_mean * mean_g
+        return self.pack(out_a, out_h)
+
+    def preconditioner(self):
+        kappa = sum(part["p"] * part["op"].diagonal_blocks()[0] for part in self.parts) + self.ridge
+        delta = sum(part["p"] * part["op"].diagonal_blocks()[1] for part in self.parts)
+        w = self.weights
+        shrink = delta / (kappa + delta * (w * w).sum(1))
+        head_diag = None
+        if self.train_head:
+            head_diag = sum(part["p"] * torch.diagonal(part["gram"]) for part in self.parts)
+            head_diag = head_diag - self.feature_mean ** 2 + self.ridge
+
+        def apply(vector):
+            a, h = self.unpack(vector)
+            z = (a - shrink[:, None] * (w * a).sum(1, keepdim=True) * w) / kappa[:, None]
+            return self.pack(z, None if h is None else h / head_diag.clamp_min(1e-300))
+        return apply
+
+
+def optimal_tangent(task, activation, weights, *, train_head: bool = False, ridge: float = 0.0,
+                    tol: float = 1e-10, max_iter: int | None = None,
+                    callback=None) -> NeuralTangentModel:
+    """Population-optimal neural-tangent fit for fixed W (Ghorbani et al. 2019, eq. 3 and 4).
+
+    Minimizes E[(y − c − Σ σ′(w_i·x)⟨a_i, x⟩ − Σ h_i σ(w_i·x))²] + ridge(‖A‖_F² + ‖h‖²)
+    over A (N, d), the offset c, and h when ``train_head``.
+
+    Args:
+        task: a task with moments. activation: σ (its derivative must be a function).
+        weights: W (N, d), frozen. tol: relative residual of the conjugate gradient.
+        callback: called as ``callback(iteration, relative_residual)`` (progress reporting).
+    Returns:
+        :class:`NeuralTangentModel` with diagnostics ``population_risk``, ``cg_iterations``,
+        ``cg_residual``, ``cg_converged``.
+    """
+    require_moments(task)
+    ridge = _check_ridge(ridge)
+    sigma = get_activation(activation)
+    system = _TangentSystem(task, sigma, weights, train_head, ridge)
+    target_mean = float(task.target_mean())
+    rhs_a = task.tangent_moment(sigma, weights) - target_mean * system.tangent_mean
+    rhs_h = None
+    if train_head:
+        rhs_h = task.feature_moment(sigma, weights, None) - target_mean * system.feature_mean
+    rhs = system.pack(rhs_a, rhs_h)
+    result = conjugate_gradient(system.apply, rhs, preconditioner=system.preconditioner(),
+                                tol=tol, max_iter=max_iter, callback=callback)
+    x = result.solution
+    variance = float(task.target_second_moment()) - target_mean ** 2
+    risk = variance - 2 * float(x @ rhs) + float(x @ system.apply(x)) - ridge * float(x @ x)
+    directions, head = system.unpack(x)
+    offset = target_mean - float(torch.sum(system.tangent_mean * directions))
+    if head is not None:
+        offset -= float(system.feature_mean @ head)
+    return NeuralTangentModel(sigma, weights, directions, head=head, offset=offset, diagnostics={
+        "population_risk": risk, "cg_iterations": result.iterations,
+        "cg_residual": result.residual, "cg_converged": float(result.converged)})
