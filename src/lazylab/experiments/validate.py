@@ -68,9 +68,8 @@ def _check_value(parameter: Parameter, value: Any) -> Any:
 
 
 def _type_message(parameter: Parameter, value: Any, error: ValidationError) -> str:
-    annotation = getattr(parameter.annotation, "__name__", None) or str(parameter.annotation)
-    return (f"{value!r} is not a valid {annotation.replace('typing.', '')} "
-            f"({error.errors()[0]['msg']})")
+    message = error.errors()[0]["msg"]
+    return f"{value!r} is not allowed: {message[:1].lower()}{message[1:]}"
 
 
 def _accepts_whole(parameter: Parameter, value: list) -> bool:
