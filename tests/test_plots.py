@@ -102,3 +102,19 @@ def test_save_png_and_pdf(tmp_path):
 def test_empty_frame_is_an_error():
     with pytest.raises(ValueError, match="no finished runs"):
         plot_results(pd.DataFrame(), x="width", y="risk", series="regime", fields=FIELDS)
+
+
+def test_theory_curves_may_receive_the_task_instance():
+    received = []
+
+    def builder(params):
+        received.append(params)
+        return {"level": 0.25 * params["dim"]}
+
+    def level(x_values, *, task):
+        return np.full(np.shape(x_values), task["level"])
+
+    figure = plot_results(_frame(), x="width", y="risk", series="regime", fields=FIELDS,
+                          task_fields=("dim",), theory={"level": level}, task_builder=builder)
+    line = next(l for l in figure.axes[0].get_lines() if l.get_label() == "theory: level")
+    assert received == [{"dim": 10}] and np.all(line.get_ydata() == 2.5)

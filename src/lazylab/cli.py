@@ -177,6 +177,7 @@ def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     from lazylab import plots
     from lazylab.experiments import DONE, SpecError, default_catalog, resolve_theory
     from lazylab.experiments import results_frame
+    from lazylab.experiments.sweep import make_task_builder
     plot = sweep.spec.plot
     if plot is None:
         raise SpecError(sweep.path, "plot", "no [plot] section; add one with x and y")
@@ -190,7 +191,7 @@ def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     figure = plots.plot_results(frame, x=plot.x, y=plot.y, series=plot.series,
                                 fields=sweep.fields, task_fields=task_fields, log_x=plot.log_x,
                                 log_y=plot.log_y, error_bars=plot.error_bars, theory=theory,
-                                title=plot.title)
+                                task_builder=make_task_builder(sweep, catalog), title=plot.title)
     stem = args.output or (sweep.path.parent / (plot.output or sweep.path.stem))
     for path in plots.save_figure(figure, stem, args.formats or plot.formats):
         print(path)

@@ -102,15 +102,22 @@ def _numeric(column: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(column)
 
 
-def _theory_params(function: Callable[..., Any], params: dict[str, Any]) -> dict[str, Any]:
+def _theory_params(function: Callable[..., Any], params: dict[str, Any],
+                   task_builder: Callable[[dict[str, Any]], Any] | None) -> dict[str, Any]:
+    """Keyword arguments of a theory call: the task parameters it names, and ``task``."""
     signature = inspect.signature(function)
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in signature.parameters.values()):
-        return dict(params)
-    return {k: v for k, v in params.items() if k in signature.parameters}
+        arguments = dict(params)
+    else:
+        arguments = {k: v for k, v in params.items() if k in signature.parameters}
+    if "task" in signature.parameters and task_builder is not None:
+        arguments["task"] = task_builder(params)
+    return arguments
 
 
 def _draw_theory(axes: Any, frame: pd.DataFrame, x: str, theory: dict[str, Callable],
-                 task_fields: Sequence[str], log_x: bool) -> None:
+                 task_fields: Sequence[str], log_x: bool,
+                 task_builder: Callable[[dict[str, Any]], Any] | None) -> None:
     values = pd.to_numeric(frame[x], errors="coerce")
     values = values[np.isfinite(values)]
     if values.empty or not theory:
@@ -121,7 +128,8 @@ def _draw_theory(axes: Any, frame: pd.DataFrame, x: str, theory: dict[str, Calla
     configurations = frame[fields].drop_duplicates().to_dict("records") if fields else [{}]
     for name, function in theory.items():
         for params in configurations:
-            curve = np.asarray(function(grid, **_theory_params(function, params)), dtype=float)
+            arguments = _theory_params(function, params, task_builder)
+            curve = np.asarray(function(grid, **arguments), dtype=float)
             extra = ", ".join(f"{k}={_format(v)}" for k, v in params.items()
                               if frame[k].nunique(dropna=False) > 1)
             axes.plot(grid, curve, color="black", linewidth=1.0, linestyle=":",
@@ -151,6 +159,7 @@ def _scale(axis: Any, set_scale: Callable[[str], None], log: bool) -> None:
 def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Sequence[str],
                  task_fields: Sequence[str] = (), log_x: bool = False, log_y: bool = False,
                  error_bars: bool = True, theory: dict[str, Callable] | None = None,
+                 task_builder: Callable[[dict[str, Any]], Any] | None = None,
                  title: str | None = None) -> Any:
     """Draw ``y`` against ``x`` from a results frame; return the matplotlib Figure.
 
@@ -160,6 +169,7 @@ def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Se
         fields: the run-identity columns (used to split series and label them).
         task_fields: task parameter columns passed to theory curves.
         theory: label → callable following the theory protocol.
+        task_builder: task parameters → task instance, for theory callables taking ``task``.
     """
     if frame.empty:
         raise ValueError("no finished runs to plot; run the sweep first")
@@ -171,7 +181,7 @@ def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Se
         keys = keys if isinstance(keys, tuple) else (keys,)
         _draw_series(axes, group.reset_index(drop=True), x, _label(keys, columns), error_bars,
                      colors[index % len(colors)])
-    _draw_theory(axes, frame, x, theory or {}, task_fields, log_x)
+    _draw_theory(axes, frame, x, theory or {}, task_fields, log_x, task_builder)
     _mark_dimension(axes, frame, x)
     _scale(axes.xaxis, axes.set_xscale, log_x)
     _scale(axes.yaxis, axes.set_yscale, log_y)

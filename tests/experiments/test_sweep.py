@@ -109,3 +109,31 @@ def test_export_round_trip(fmt, write_spec, tmp_path):
                                                        rel=1e-15)
     with pytest.raises(ValueError, match="fmt='xlsx'"):
         export_results(frame, tmp_path / "x", "xlsx")
+
+
+def test_task_builder_rebuilds_the_task_the_runs_saw(write_spec):
+    import numpy as np
+
+    from experiments import minilab
+    from lazylab.experiments.runs import stream_generators
+    from lazylab.experiments.sweep import make_task_builder
+
+    sweep = load_sweep(write_spec(), CATALOG)
+    build = make_task_builder(sweep, CATALOG)
+    task = build({"dim": np.int64(4), "noise": 0.2})
+    first = next(run for run in sweep.runs if run.seed == 0)
+    seen = minilab.linear(rng=stream_generators(first)["task"], dim=4, noise=0.2)
+    assert np.array_equal(task.beta, seen.beta)
+    assert build({"dim": 4.0, "noise": 0.2}) is task
+    with pytest.raises(ValueError, match="no task of the sweep"):
+        build({"dim": 5})
+
+
+def test_theory_reference_may_be_an_absolute_module():
+    from lazylab.experiments import resolve_theory
+    from experiments.minitheory.linear import noise_floor
+
+    assert resolve_theory(CATALOG, "linear.noise_floor") is noise_floor
+    assert resolve_theory(CATALOG, "experiments.minitheory.linear.noise_floor") is noise_floor
+    with pytest.raises(ValueError, match="has no function 'nope'; available: .*noise_floor"):
+        resolve_theory(CATALOG, "linear.nope")

@@ -115,11 +115,16 @@ def regime_parameters(regime: type) -> dict[str, Parameter]:
 
 
 def resolve_theory(catalog: Catalog, reference: str) -> Callable[..., Any]:
-    """Look up a theory curve ``"module.function"`` inside the catalog's theory package.
+    """Look up a theory curve ``"module.function"`` in the catalog's theory package.
 
-    Protocol: ``function(x_values: numpy.ndarray, **params) -> numpy.ndarray`` where ``params``
-    are the task parameters (only those the function's signature names are passed, unless it
-    takes ``**kwargs``). The result has the shape of ``x_values``.
+    ``module`` is looked up inside ``catalog.theory_package`` (``lazylab.theory``) first and,
+    when it is itself a dotted path, as an absolute module (``lazylab.studies.ghorbani.curve``).
+
+    Protocol: ``function(x_values: numpy.ndarray, **params) -> numpy.ndarray`` of the shape of
+    ``x_values``, where ``params`` are the task parameters of the sweep (only those the
+    signature names are passed, unless it takes ``**kwargs``) and, when the signature names
+    ``task``, the task instance itself (built from the first seed's task stream, the instance
+    every run of that seed saw), e.g. to read a target matrix.
 
     Raises:
         ValueError: naming the reference when the module or the function does not exist.
@@ -127,15 +132,22 @@ def resolve_theory(catalog: Catalog, reference: str) -> Callable[..., Any]:
     module_name, _, function_name = reference.rpartition(".")
     if not module_name or not function_name:
         raise ValueError(f"theory reference {reference!r} must look like 'module.function'")
-    full_name = f"{catalog.theory_package}.{module_name}"
-    try:
-        module = importlib.import_module(full_name)
-    except ImportError as error:
-        raise ValueError(f"no theory module {full_name!r} ({error})") from None
+    candidates = [f"{catalog.theory_package}.{module_name}"]
+    if "." in module_name:
+        candidates.append(module_name)
+    module, failure = None, None
+    for name in candidates:
+        try:
+            module = importlib.import_module(name)
+            break
+        except ImportError as error:
+            failure = failure or error
+    if module is None:
+        raise ValueError(f"no theory module {candidates[0]!r} ({failure})")
     function = getattr(module, function_name, None)
     if not callable(function):
         public = sorted(n for n in dir(module) if not n.startswith("_")
                         and callable(getattr(module, n)))
-        raise ValueError(f"{full_name} has no function {function_name!r}; "
+        raise ValueError(f"{module.__name__} has no function {function_name!r}; "
                          f"available: {', '.join(public) or 'none'}")
     return function

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Run", "STREAMS", "canonical_json", "make_run", "stream_seed_sequence",
-           "stream_generators", "stream_entropy"]
+           "stream_generators", "stream_entropy", "task_generator"]
 
 STREAMS = ("task", "test", "data", "fit")
 POPULATION = "population"
@@ -143,8 +143,17 @@ def make_run(task: str, task_params: dict[str, Any], regime: str, regime_params:
 
 def stream_seed_sequence(run: Run, stream: str) -> np.random.SeedSequence:
     """The SeedSequence of one named stream of a run."""
-    entropy = [run.seed, *_words(stream), *_words(run.stream_key(stream))]
-    return np.random.SeedSequence(entropy)
+    return _sequence(run.seed, stream, run.stream_key(stream))
+
+
+def _sequence(seed: int, stream: str, key: str) -> np.random.SeedSequence:
+    return np.random.SeedSequence([seed, *_words(stream), *_words(key)])
+
+
+def task_generator(task: str, task_params: dict[str, Any], seed: int) -> np.random.Generator:
+    """The ``task`` stream of every run of ``seed`` with this task (what :func:`execute_run` uses)."""
+    key = canonical_json({"task": {"name": task, **_thaw(_freeze(task_params))}})
+    return np.random.Generator(np.random.PCG64(_sequence(seed, "task", key)))
 
 
 def stream_generators(run: Run) -> dict[str, np.random.Generator]:

@@ -22,13 +22,13 @@ from lazylab.experiments.catalog import Catalog, default_catalog
 from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, execute_run
 from lazylab.experiments.executors import InProcessExecutor
 from lazylab.experiments.progress import NullProgress
-from lazylab.experiments.runs import POPULATION, Run
+from lazylab.experiments.runs import POPULATION, Run, task_generator
 from lazylab.experiments.spec import SpecError, parse_spec, read_spec_file
 from lazylab.experiments.store import Store
 from lazylab.experiments.validate import Sweep, build_sweep
 
 __all__ = ["load_sweep", "run_sweep", "sweep_status", "SweepStatus", "results_frame",
-           "export_results", "provenance", "default_store_path"]
+           "export_results", "provenance", "default_store_path", "make_task_builder"]
 
 
 def load_sweep(path: str | Path, catalog: Catalog | None = None) -> Sweep:
@@ -143,6 +143,37 @@ def results_frame(sweep: Sweep, store: Store, *, statuses: tuple[str, ...] | Non
         columns = ["run_id", *sweep.fields, "status", *sweep.metrics]
         return pd.DataFrame(columns=columns)
     return frame.sort_values(["seed", "run_id"], kind="stable").reset_index(drop=True)
+
+
+def make_task_builder(sweep: Sweep, catalog: Catalog | None = None
+                      ) -> Callable[[dict[str, Any]], Any]:
+    """``params -> task``: the task instance of the sweep's first seed for a task configuration.
+
+    ``params`` may come from a results frame (numbers possibly as numpy scalars or floats); it
+    is matched to the sweep's own task parameters, which are what builds the task, with the
+    same task stream the runs used, so theory curves see exactly the simulated instance.
+    """
+    configurations = {run.task_params for run in sweep.runs}
+    seed = min(run.seed for run in sweep.runs)
+    built: dict[tuple, Any] = {}
+
+    def matches(stored: tuple, params: dict[str, Any]) -> bool:
+        own = dict(stored)
+        return all(k in own and (own[k] == v or str(own[k]) == str(v)) for k, v in params.items())
+
+    def build(params: dict[str, Any]) -> Any:
+        candidates = [c for c in configurations if matches(c, params)]
+        if not candidates:
+            raise ValueError(f"no task of the sweep has parameters {params}")
+        chosen = sorted(candidates, key=repr)[0]
+        if chosen not in built:
+            registry = (catalog or default_catalog()).tasks[sweep.spec.task.name]
+            arguments = {k: tuple(v) if isinstance(v, tuple) else v for k, v in chosen}
+            rng = task_generator(sweep.spec.task.name, dict(chosen), seed)
+            built[chosen] = registry(rng=rng, **arguments)
+        return built[chosen]
+
+    return build
 
 
 def _flatten(row: dict[str, Any]) -> dict[str, Any]:

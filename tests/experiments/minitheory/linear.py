@@ -13,3 +13,9 @@ def least_squares_risk(x_values, *, dim=4, noise=0.1):
     n = np.asarray(x_values, dtype=float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(n > dim + 1, noise ** 2 * n / (n - dim - 1), np.inf)
+
+
+def signal_fraction(x_values, *, task):
+    """|β|² / R₀ of the simulated task instance, constant in x (uses the task itself)."""
+    beta = task.beta
+    return np.full(np.shape(x_values), float(beta @ beta) / task.null_risk)
