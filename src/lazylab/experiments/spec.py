@@ -1,17 +1,40 @@
 """Sweep specifications: the TOML file, its structural schema, and one-line errors.
 
-A spec file has four sections (see ``examples/`` and :mod:`lazylab.experiments.validate`)::
+A spec file (see ``examples/``)::
 
     name = "rf-vs-nt"              # optional; defaults to the file stem
-    [task]       name = "quadratic", then the builder's keyword parameters
-    [[regime]]   name = "random_features", then the regime's fields (repeat per regime)
-    [sweep]      seeds, n_train, n_test, metrics, and grids over any task/regime field
-    [plot]       x, y, series, log_x, log_y, theory, error_bars, output, formats, title
+    description = "…"              # optional
 
-Any list value is a grid (a parameter whose own type is a list takes a list of lists). This
-module checks the structure with pydantic (unknown keys, types, signs); the semantic checks
-against the registries live in :mod:`lazylab.experiments.validate`. Every failure is a
-:class:`SpecError` that renders as one line ``FILE: FIELD: message``.
+    [task]                         # one task: its registry name and builder parameters
+    name = "quadratic"
+    dim = 20
+    matrix = ["identity", "exp-diagonal"]     # any list is a grid
+
+    [[regime]]                     # one table per regime: registry name and its fields
+    name = "random_features"
+    activation = "relu"
+
+    [sweep]
+    width = [10, 20, 40]           # a grid applied to the task and every regime declaring it
+    n_train = [100, "population"]  # positive integers and/or "population" (n = ∞)
+    n_test = 1000                  # test samples (default 1000)
+    seeds = 5                      # a count (0…4) or a list of non-negative integers
+    metrics = ["population_risk", "risk_normalized"]   # optional; default: all that apply
+
+    [plot]                         # optional; for `lazylab plot`
+    x = "width"                    # a run field or a recorded metric
+    y = "risk_normalized"          # a recorded metric
+    series = "regime"              # a run field; one line per value (default "regime")
+    log_x = true                   # log_y, error_bars (true), title, output (file stem)
+    theory = ["ghorbani_quadratic.random_features_risk"]   # lazylab.theory callables
+    formats = ["png", "pdf"]
+
+A parameter whose own type is a list takes a list of lists to make a grid. Metrics: the
+standard ones (``population_risk``, ``test_risk``, ``train_risk``, ``risk_normalized``,
+``wall_time``) and any diagnostic a regime reports (CG iterations, head norm, steps to
+divergence, …). This module checks the structure with pydantic (unknown keys, types, signs);
+the semantic checks against the registries live in :mod:`lazylab.experiments.validate`. Every
+failure is a :class:`SpecError` that renders as one line ``FILE: FIELD: message``.
 """
 
 from __future__ import annotations
