@@ -33,12 +33,21 @@ def test_nothing_pending_draws_nothing():
 
 def test_step_bar_follows_steps_and_appears_only_when_used():
     stream = io.StringIO()
-    progress, close = step_bar("fit", stream=stream, mininterval=0)
+    progress, close = step_bar("fit", stream=stream, delay=0, mininterval=0)
     for step in range(1, 11):
         progress(step, 10)
     assert "10/10" in stream.getvalue() and "fit" in stream.getvalue()
     close()
     unused = io.StringIO()
-    _, close_unused = step_bar("idle", stream=unused)
+    _, close_unused = step_bar("idle", stream=unused, delay=0)
     close_unused()
     assert unused.getvalue() == ""
+
+
+def test_step_bar_stays_hidden_for_short_runs():
+    stream = io.StringIO()
+    progress, close = step_bar("fit", stream=stream, delay=60)
+    for step in range(1, 11):
+        progress(step, 10)
+    close()
+    assert stream.getvalue() == ""

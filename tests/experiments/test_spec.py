@@ -51,6 +51,8 @@ EDITS = [
     ("theory-missing-module", "log_x = true", 'log_x = true\ntheory = ["nomodule.f"]',
      "plot.theory"),
     ("theory-bad-reference", "log_x = true", 'log_x = true\ntheory = ["justname"]', "plot.theory"),
+    ("theory-needs-unknown-argument", "log_x = true",
+     'log_x = true\ntheory = ["linear.needs_matrix"]', "plot.theory"),
     ("plot-bad-format", "log_x = true", 'log_x = true\nformats = ["gif"]', "plot.formats[0]"),
     ("plot-log-not-bool", "log_x = true", 'log_x = "yes"', "plot.log_x"),
     ("empty-metrics", "n_test = 100", "n_test = 100\nmetrics = []", "sweep.metrics"),

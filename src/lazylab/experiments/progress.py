@@ -58,12 +58,13 @@ class BarProgress:
             self._bar = None
 
 
-def step_bar(description: str, stream: TextIO | None = None, **options: Any
-             ) -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
+def step_bar(description: str, stream: TextIO | None = None, *, delay: float = 2.0,
+             **options: Any) -> tuple[Callable[[int, int | None], None], Callable[[], None]]:
     """A ``progress(step, total)`` callable drawing a tqdm bar, and a function closing it.
 
-    The bar is created on the first call, so runs whose regime reports no progress show none;
-    it sits below the sweep bar and disappears when closed. ``options`` go to tqdm.
+    The bar is created on the first call, so runs whose regime reports no progress show none,
+    and appears only once the run has lasted ``delay`` seconds (long single runs); it sits
+    below the sweep bar and disappears when closed. ``options`` go to tqdm.
     """
     state: dict[str, Any] = {}
 
@@ -71,7 +72,8 @@ def step_bar(description: str, stream: TextIO | None = None, **options: Any
         if "bar" not in state:
             from tqdm import tqdm
             state["bar"] = tqdm(desc=description, unit="step", file=stream or sys.stderr,
-                                dynamic_ncols=True, leave=False, position=1, **options)
+                                dynamic_ncols=True, leave=False, position=1, delay=delay,
+                                **options)
         bar = state["bar"]
         if total is not None and bar.total != total:
             bar.total = total

@@ -248,8 +248,28 @@ def _check_plot(sweep: Sweep, catalog: Catalog) -> None:
             what = "a recorded metric" if name == "y" else "a run field or recorded metric"
             raise SpecError(path, f"plot.{name}", f"{value!r} is not {what}; allowed: "
                             f"{', '.join(allowed)}")
+    task_fields = {k for run in sweep.runs for k, _ in run.task_params}
     for reference in plot.theory:
         try:
-            resolve_theory(catalog, reference)
+            _check_theory_signature(resolve_theory(catalog, reference), reference, task_fields)
         except ValueError as error:
             raise SpecError(path, "plot.theory", str(error)) from None
+
+
+def _check_theory_signature(function: Any, reference: str, task_fields: set[str]) -> None:
+    """A theory callable must be callable as f(x_values, **task_params[, task=instance])."""
+    import inspect
+    try:
+        parameters = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    if not parameters or parameters[0].kind not in (*positional, inspect.Parameter.VAR_POSITIONAL):
+        raise ValueError(f"{reference} must take the x values as its first argument")
+    for parameter in parameters[1:]:
+        required = parameter.default is inspect.Parameter.empty and parameter.kind not in (
+            inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        if required and parameter.name not in task_fields | {"task"}:
+            raise ValueError(f"{reference} needs {parameter.name!r}, which is neither a task "
+                             f"parameter of this spec nor 'task'; theory curves are called as "
+                             f"f(x_values, **task_params, task=instance)")

@@ -19,3 +19,8 @@ def signal_fraction(x_values, *, task):
     """|β|² / R₀ of the simulated task instance, constant in x (uses the task itself)."""
     beta = task.beta
     return np.full(np.shape(x_values), float(beta @ beta) / task.null_risk)
+
+
+def needs_matrix(x_values, target_matrix):
+    """A curve that cannot be called with task parameters alone (for the validation test)."""
+    return np.asarray(x_values) * 0 + np.trace(target_matrix)
