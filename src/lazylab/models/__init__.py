@@ -1,5 +1,13 @@
-"""Models: the predictors and the training regimes that produce them."""
+"""Models: the predictors and the training regimes that produce them.
+
+A regime is a frozen keyword-only dataclass of hyperparameters with ``fit(data_or_task, *, rng)``:
+a :class:`lazylab.tasks.Dataset` fits on samples, a task with moments fits at n = ∞ through the
+exact engine. ``REGIMES`` maps the registry names to the classes.
+"""
 
 from lazylab.models.predictors import NeuralTangentModel, TwoLayer
+from lazylab.models.neural_tangent import NeuralTangent
+from lazylab.models.random_features import RandomFeatures
+from lazylab.models.registry import REGIMES
 
-__all__ = ["TwoLayer", "NeuralTangentModel"]
+__all__ = ["TwoLayer", "NeuralTangentModel", "RandomFeatures", "NeuralTangent", "REGIMES"]

@@ -1,0 +1,209 @@
+"""Neural tangent regime: the linearization of a two-layer network around a random first layer.
+
+Notation (DESIGN.md, Ghorbani et al. 2019 eq. 3): W (N × d) frozen, w_i ~ N(0, I/d);
+the trained unknowns are A (N × d) = ``directions``, the offset c and, with ``train_head``, h (N):
+
+    f(x) = c + Σ_i g(w_i·x) ⟨a_i, x⟩ + Σ_i h_i σ(w_i·x),       g = σ′ for NT.
+
+This is d/dt f(x; W + tA′, a)|_{t=0} with a_i A′_i = A_i (the first-order Taylor term), plus the
+RF part when the head is trained. The same "gated linear" features with another gate g serve the
+semi-random units (:mod:`lazylab.models.semi_random`, g = σ_s).
+
+Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c unpenalized):
+* "direct": the n × (Nd [+ N]) feature matrix is formed and handed to
+  :func:`lazylab.solvers.solve_ridge` (primal when Nd ≤ n, dual otherwise; λ = 0 is the
+  minimum-norm least squares). "auto" picks it when n·(Nd + N) ≤ 2.5·10⁷ entries.
+* "cg": matrix-free preconditioned conjugate gradient (:func:`lazylab.solvers.conjugate_gradient`)
+  on the centered normal equations (ΦᵀΦ/n − μμᵀ + λI) v = Φᵀ(y − ȳ)/n with μ = Φᵀ1/n. Φv and Φᵀr
+  are computed in row blocks of x (three GEMMs per block: XWᵀ, XAᵀ and (G∘r)ᵀX), so neither
+  the n × Nd matrix nor d × d blocks are formed: memory O(b·N + N·d). Jacobi preconditioner
+  (the exact diagonal of the centered Gram). λ = 0 converges to the minimum-norm solution (CG
+  from 0 stays in the range of Φᵀ) but slowly; diagnostics report ``cg_iterations``,
+  ``cg_residual`` and ``cg_converged``.
+At n = ∞: :func:`lazylab.risk.optimal_tangent` (exact operator, block-Jacobi PCG).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from lazylab.activations import Activation
+from lazylab.models._common import (check_activation, check_choice, check_ridge, check_width,
+                                    draw_weights, numeric, resolve_input)
+from lazylab.models.predictors import NeuralTangentModel
+from lazylab.risk import optimal_tangent
+from lazylab.solvers import conjugate_gradient, solve_ridge
+
+__all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
+
+DIRECT_ENTRIES = 25_000_000
+"""solver="auto" forms the feature matrix up to this many entries (200 MB in float64)."""
+
+_BLOCK_ENTRIES = 4_000_000
+
+
+class GatedFeatures:
+    """φ(x) = [g(w_i·x) x]_{i ≤ N} (N·d columns) and optionally [σ(w_i·x)]_{i ≤ N} (N columns).
+
+    Args:
+        weights: W (N, d). gate: g (an Activation). head: σ for the extra head columns, or None.
+    """
+
+    def __init__(self, weights: torch.Tensor, gate: Activation, head: Activation | None = None):
+        self.weights, self.gate, self.head = weights, gate, head
+        self.width, self.dim = weights.shape
+
+    @property
+    def size(self) -> int:
+        return self.width * self.dim + (0 if self.head is None else self.width)
+
+    def pack(self, directions: torch.Tensor, head: torch.Tensor | None) -> torch.Tensor:
+        flat = directions.reshape(-1)
+        return flat if head is None else torch.cat([flat, head])
+
+    def unpack(self, vector: torch.Tensor):
+        split = self.width * self.dim
+        head = vector[split:] if self.head is not None else None
+        return vector[:split].reshape(self.width, self.dim), head
+
+    def _parts(self, x):
+        pre = x @ self.weights.T
+        return self.gate.function(pre), (None if self.head is None else self.head.function(pre))
+
+    def matrix(self, x: torch.Tensor) -> torch.Tensor:
+        """Φ(x), (n, N·d [+ N]); column i·d + k is g(w_i·x) x_k (row-major, as ``pack``)."""
+        gates, heads = self._parts(x)
+        tangent = (gates[:, :, None] * x[:, None, :]).reshape(x.shape[0], -1)
+        return tangent if heads is None else torch.cat([tangent, heads], dim=1)
+
+    def rows(self, n: int) -> int:
+        return max(1, _BLOCK_ENTRIES // max(self.width, 1))
+
+    def apply(self, x: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        """Φ(x) v without forming Φ, (n,)."""
+        directions, head = self.unpack(vector)
+        out = []
+        for s in range(0, x.shape[0], self.rows(x.shape[0])):
+            block = x[s:s + self.rows(x.shape[0])]
+            gates, heads = self._parts(block)
+            value = (gates * (block @ directions.T)).sum(1)
+            out.append(value if heads is None else value + heads @ head)
+        return torch.cat(out)
+
+    def gram_apply(self, x: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+        """Φᵀ Φ v in row blocks (one pass over x)."""
+        directions, head = self.unpack(vector)
+        out_a = torch.zeros_like(directions)
+        out_h = None if head is None else torch.zeros_like(head)
+        for s in range(0, x.shape[0], self.rows(x.shape[0])):
+            block = x[s:s + self.rows(x.shape[0])]
+            gates, heads = self._parts(block)
+            value = (gates * (block @ directions.T)).sum(1)
+            if heads is not None:
+                value = value + heads @ head
+                out_h += heads.T @ value
+            out_a += (gates * value[:, None]).T @ block
+        return self.pack(out_a, out_h)
+
+    def moments(self, x: torch.Tensor, r: torch.Tensor):
+        """(Φᵀr, Φᵀ1, diag ΦᵀΦ) in one pass over x."""
+        sums = [torch.zeros(self.size, dtype=x.dtype) for _ in range(3)]
+        for s in range(0, x.shape[0], self.rows(x.shape[0])):
+            block, rb = x[s:s + self.rows(x.shape[0])], r[s:s + self.rows(x.shape[0])]
+            gates, heads = self._parts(block)
+            parts = [((gates * rb[:, None]).T @ block, None if heads is None else heads.T @ rb),
+                     (gates.T @ block, None if heads is None else heads.sum(0)),
+                     ((gates * gates).T @ (block * block),
+                      None if heads is None else (heads * heads).sum(0))]
+            for total, (a, h) in zip(sums, parts):
+                total += self.pack(a, h)
+        return sums
+
+
+def fit_gated(features: GatedFeatures, x: torch.Tensor, y: torch.Tensor, *, ridge: float,
+              solver: str = "auto", tol: float = 1e-10, max_iter: int | None = None):
+    """Minimize (1/n)‖y − c − Φv‖² + λ‖v‖² (c unpenalized); returns (v, c, diagnostics)."""
+    n = x.shape[0]
+    if solver == "direct" or (solver == "auto" and n * features.size <= DIRECT_ENTRIES):
+        solution = solve_ridge(features.matrix(x), y, ridge=ridge, fit_intercept=True)
+        return solution.coef, solution.intercept, {"cg_iterations": 0}
+    y_mean = y.mean()
+    rhs, total, diagonal = features.moments(x, y - y_mean)
+    mean = total / n
+    rhs = rhs / n
+    jacobi = (diagonal / n - mean * mean + ridge).clamp_min(1e-300)
+
+    def apply(v):
+        return features.gram_apply(x, v) / n - mean * (mean @ v) + ridge * v
+
+    result = conjugate_gradient(apply, rhs, preconditioner=lambda r: r / jacobi, tol=tol,
+                                max_iter=max_iter)
+    v = result.solution
+    return v, y_mean - mean @ v, {"cg_iterations": result.iterations,
+                                  "cg_residual": result.residual,
+                                  "cg_converged": float(result.converged)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class NeuralTangent:
+    """Neural-tangent (linearized) regression around a random first layer W, w_i ~ N(0, I/d).
+
+    Args:
+        width: N ≥ 1.
+        activation: σ; its derivative must be a function (not 'step' or 'sign').
+        train_head: also train the RF part Σ h_i σ(w_i·x) (the full linearization).
+        ridge: λ ≥ 0 on ‖A‖_F² (+ ‖h‖²), 1/n-normalized loss on samples.
+        solver: "auto", "direct" or "cg" on samples (module docstring).
+        tol, max_iter: conjugate-gradient stopping rule (samples with "cg", and n = ∞).
+    Random stream: W by one ``rng.standard_normal((N, d))`` (the same draw as RandomFeatures).
+    """
+
+    width: int = 100
+    activation: str = "relu"
+    train_head: bool = False
+    ridge: float = 0.0
+    solver: str = "auto"
+    tol: float = 1e-10
+    max_iter: int | None = None
+
+    def __post_init__(self):
+        check_width(self.width)
+        check_activation(self.activation).derivative()
+        check_ridge(self.ridge)
+        check_choice(self.train_head, "train_head", (True, False))
+        check_choice(self.solver, "solver", ("auto", "direct", "cg"))
+        if not self.tol > 0:
+            raise ValueError(f"tol must be > 0, got {self.tol!r}")
+        if self.max_iter is not None:
+            check_width(self.max_iter, "max_iter")
+
+    def fit(self, data_or_task, *, rng: np.random.Generator) -> NeuralTangentModel:
+        """Fit A (and h) on samples or exactly at n = ∞ (a task with moments)."""
+        data, task = resolve_input(data_or_task)
+        dim = data.dim if task is None else task.dim
+        weights = draw_weights(rng, self.width, dim)
+        return fit_tangent(check_activation(self.activation), weights, data, task,
+                           train_head=self.train_head, ridge=self.ridge, solver=self.solver,
+                           tol=self.tol, max_iter=self.max_iter)
+
+
+def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
+                ridge: float, solver: str, tol: float, max_iter: int | None,
+                gate: Activation | None = None) -> NeuralTangentModel:
+    """The NT fit for fixed W on samples (``data``) or at n = ∞ (``task``); gate g = σ′ default."""
+    if task is not None:
+        model = optimal_tangent(task, sigma, weights, train_head=train_head, ridge=ridge, tol=tol,
+                                max_iter=max_iter)
+        model.diagnostics = numeric(model.diagnostics)
+        return model
+    features = GatedFeatures(weights, sigma.derivative() if gate is None else gate,
+                             sigma if train_head else None)
+    vector, offset, info = fit_gated(features, data.x, data.y, ridge=ridge, solver=solver, tol=tol,
+                                     max_iter=max_iter)
+    directions, head = features.unpack(vector)
+    info["directions_norm_max"] = directions.abs().max()
+    return NeuralTangentModel(sigma, weights, directions, head=head, offset=offset,
+                              diagnostics=numeric(info))

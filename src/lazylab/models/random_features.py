@@ -1,0 +1,121 @@
+"""Random features: a frozen random first layer, only the head (and offset) trained.
+
+Notation (DESIGN.md): f(x) = c + Σ_i a_i σ(w_i·x + b_i), w_i ~ N(0, Γ) iid, b_i ~ N(0, s²) or 0,
+frozen; a (and c when ``offset``) trained by ridge,
+
+    min (1/n) Σ_k (y_k − f(x_k))² + λ ‖a‖²            (samples; lazylab.solvers.ridge)
+    min E[(y − f(x))²] + λ ‖a‖²                          (n = ∞; lazylab.risk.optimal_head)
+
+(Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.1–1.3). Γ = I/d ("isotropic"), Γ* = B/Tr B
+("optimal", THEORY §1.2: needs the quadratic task's B) or a given (d, d) matrix.
+
+Relation to the kernel limit: the features' Gram F Fᵀ ≈ N·K with K(x, y) = E_w[σ(w·x)σ(w·y)], so
+RandomFeatures(ridge=N·λ, offset=False) → Kernel(kind="rf", ridge=λ) as N → ∞.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
+                                    check_ridge, check_width, draw_biases, draw_weights, numeric,
+                                    resolve_input, weight_covariance_matrix)
+from lazylab.models.predictors import TwoLayer
+from lazylab.risk import optimal_head, population_risk
+from lazylab.solvers import solve_ridge, streaming_ridge
+
+__all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]
+
+STREAMING_ENTRIES = 25_000_000
+"""Above n·N feature entries (200 MB in float64) the normal equations are streamed in blocks."""
+
+_BLOCK_ROWS_ENTRIES = 4_000_000
+
+
+def fit_head_on_samples(model_features, x: torch.Tensor, y: torch.Tensor, width: int, *,
+                        ridge: float, offset: bool):
+    """Ridge of y on features F = model_features(x) (n, N): in memory or streamed in blocks.
+
+    Returns the :class:`lazylab.solvers.RidgeSolution` and whether it was streamed.
+    """
+    n = x.shape[0]
+    if n * width <= STREAMING_ENTRIES:
+        return solve_ridge(model_features(x), y, ridge=ridge, fit_intercept=offset), False
+    rows = max(1, _BLOCK_ROWS_ENTRIES // width)
+    blocks = ((x[s:s + rows], y[s:s + rows]) for s in range(0, n, rows))
+    return streaming_ridge(model_features, blocks, ridge=ridge, fit_intercept=offset), True
+
+
+@dataclass(frozen=True, kw_only=True)
+class RandomFeatures:
+    """Random-features regression (only the second layer is trained).
+
+    Args:
+        width: N ≥ 1 hidden units.
+        activation: σ (a name of ``lazylab.activations.ACTIVATIONS``, ``monomialK``).
+        weight_covariance: "isotropic" (Γ = I/d), "optimal" (Γ* = B/Tr B, quadratic task only)
+            or a (d, d) PSD matrix.
+        biases: False (no biases) or "gaussian" (b_i ~ N(0, bias_scale²), frozen).
+        bias_scale: s for gaussian biases.
+        offset: fit an unpenalized constant c (Ghorbani et al.'s RF class has none).
+        ridge: λ ≥ 0 on ‖a‖² (1/n-normalized loss, as in :mod:`lazylab.solvers.ridge`).
+    Random stream: W by one ``rng.standard_normal((N, d))``, then b by one
+    ``rng.standard_normal(N)`` when biases are gaussian.
+    """
+
+    width: int = 100
+    activation: str = "relu"
+    weight_covariance: Any = "isotropic"
+    biases: Any = False
+    bias_scale: float = 1.0
+    offset: bool = True
+    ridge: float = 0.0
+
+    def __post_init__(self):
+        check_width(self.width)
+        check_activation(self.activation)
+        check_ridge(self.ridge)
+        check_nonnegative(self.bias_scale, "bias_scale")
+        check_choice(self.biases, "biases", (False, "gaussian"))
+        check_choice(self.offset, "offset", (True, False))
+        if isinstance(self.weight_covariance, str):
+            check_choice(self.weight_covariance, "weight_covariance", ("isotropic", "optimal"))
+
+    def initialize(self, dim: int, *, rng: np.random.Generator, task: Any = None):
+        """(W (N, d), b (N,) or None) drawn from ``rng`` (see the class docstring)."""
+        gamma = weight_covariance_matrix(self.weight_covariance, dim, task)
+        weights = draw_weights(rng, self.width, dim, gamma)
+        biases = draw_biases(rng, self.width, self.bias_scale) if self.biases == "gaussian" else None
+        return weights, biases
+
+    def fit(self, data_or_task, *, rng: np.random.Generator) -> TwoLayer:
+        """Fit the head on samples (a Dataset) or exactly at n = ∞ (a task with moments).
+
+        Diagnostics: ``head_norm_max``, ``population_risk`` (n = ∞ only), ``streamed`` (1 when
+        the normal equations were accumulated in blocks).
+        """
+        data, task = resolve_input(data_or_task)
+        dim = data.dim if task is None else task.dim
+        weights, biases = self.initialize(dim, rng=rng, task=task)
+        sigma = check_activation(self.activation)
+        if task is not None:
+            model = optimal_head(task, sigma, weights, biases, offset=self.offset, ridge=self.ridge)
+            model.diagnostics = numeric(model.diagnostics)
+            return model
+        template = TwoLayer(sigma, weights, torch.zeros(self.width, dtype=torch.float64), biases)
+        solution, streamed = fit_head_on_samples(template.features, data.x, data.y, self.width,
+                                                 ridge=self.ridge, offset=self.offset)
+        head = solution.coef
+        return TwoLayer(sigma, weights, head, biases=biases, offset=solution.intercept,
+                        diagnostics=numeric({"head_norm_max": head.abs().max(),
+                                             "streamed": float(streamed)}))
+
+
+def exact_risk(model, task) -> float:
+    """population_risk as a float (helper for diagnostics)."""
+    with torch.no_grad():
+        return float(population_risk(model, task))
