@@ -1,0 +1,117 @@
+"""Dual activations E[σ(u + b₁)τ(v + b₂)]: every path against independent references."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lazylab.activations import get_activation
+from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean, pair_expectation
+from lazylab.gaussian.dual import quadrature_pair
+
+S1 = torch.tensor([1.0, 0.7, 1.4, 1.1, 0.9, 1.3], dtype=torch.float64)
+S2 = torch.tensor([1.0, 1.2, 0.5, 1.1, 0.8, 1.0], dtype=torch.float64)
+RHO = torch.tensor([0.3, -0.6, 0.95, 0.999, -0.2, 0.0], dtype=torch.float64)
+B1 = torch.tensor([0.0, 0.3, -0.7, 0.2, 1.0, -0.4], dtype=torch.float64)
+B2 = torch.tensor([0.0, -0.4, 0.5, 0.2, -1.0, 0.6], dtype=torch.float64)
+
+PAIRS = [("relu", "relu"), ("relu", "step"), ("step", "relu"), ("step", "step"),
+         ("quadratic", "relu"), ("cubic", "tanh"), ("tanh", "tanh"), ("erf", "sigmoid"),
+         ("softplus", "relu"), ("tanh", "step")]
+
+
+def engine(sigma, tau, biased=True):
+    return pair_expectation(sigma, tau, S1**2, S2**2, RHO * S1 * S2,
+                            B1 if biased else None, B2 if biased else None)
+
+
+@pytest.mark.parametrize("sigma,tau", PAIRS)
+def test_every_path_matches_nested_quadrature(sigma, tau):
+    # closed forms, exact Mehler series and tail-bounded series against the 2-D rule
+    reference = quadrature_pair(get_activation(sigma), get_activation(tau), S1, S2, RHO, B1, B2)
+    assert torch.allclose(engine(sigma, tau), reference, rtol=0, atol=1e-9)
+
+
+def test_nested_quadrature_reproduces_the_erf_closed_form():
+    # Williams (1997): the fallback rule itself is accurate to round-off on a smooth pair.
+    exact = engine("erf", "erf", biased=False)
+    zero = torch.zeros_like(B1)
+    got = quadrature_pair(get_activation("erf"), get_activation("erf"), S1, S2, RHO, zero, zero)
+    assert torch.allclose(got, exact, atol=1e-13)
+
+
+def test_unbiased_fast_paths_equal_biased_forms_at_zero_bias():
+    zero = torch.zeros_like(B1)
+    for sigma, tau in [("relu", "relu"), ("relu", "step"), ("step", "step")]:
+        biased = pair_expectation(sigma, tau, S1**2, S2**2, RHO * S1 * S2, zero, zero)
+        assert torch.allclose(engine(sigma, tau, biased=False), biased, atol=1e-13)
+
+
+def test_polynomial_pairs_equal_isserlis():
+    # E[(u + b₁)²(v + b₂)²] by Isserlis: (s₁² + b₁²)(s₂² + b₂²) + 2c² + 4 b₁ b₂ c
+    c = RHO * S1 * S2
+    exact = (S1**2 + B1**2) * (S2**2 + B2**2) + 2 * c**2 + 4 * B1 * B2 * c
+    assert torch.allclose(engine("quadratic", "quadratic"), exact, atol=1e-12)
+
+
+def test_composites_expand_through_sign_flips():
+    # |t| = relu(t) + relu(−t); sign(t) = step(t) − step(−t)
+    abs_relu = engine("abs", "relu")
+    flipped = pair_expectation("relu", "relu", S1**2, S2**2, -RHO * S1 * S2, -B1, B2)
+    assert torch.allclose(abs_relu, engine("relu", "relu") + flipped, atol=1e-14)
+    reference = quadrature_pair(get_activation("sign"), get_activation("tanh"), S1, S2, RHO, B1, B2)
+    assert torch.allclose(engine("sign", "tanh"), reference, atol=1e-9)
+
+
+def test_degenerate_and_collinear_units():
+    one = torch.ones(3, dtype=torch.float64)
+    # a zero-variance unit is a constant: E = σ(b₁) E[τ(v + b₂)]
+    got = pair_expectation("relu", "relu", 0 * one, one, 0 * one, 0.5 * one, 0 * one)
+    assert torch.allclose(got, 0.5 * one / math.sqrt(2 * math.pi), atol=1e-15)
+    # a unit with itself: E[relu(G + b)²] = (1 + b²)Φ(b) + bφ(b)
+    b = torch.tensor([-1.0, 0.0, 0.7], dtype=torch.float64)
+    normal = torch.distributions.Normal(0.0, 1.0)
+    exact = (1 + b * b) * normal.cdf(b) + b * torch.exp(normal.log_prob(b))
+    assert torch.allclose(pair_expectation("relu", "relu", one, one, one, b, b), exact, atol=1e-14)
+
+
+def test_dual_matrix_against_monte_carlo():
+    rng = np.random.default_rng(7)
+    d, n = 5, 400_000
+    w = torch.as_tensor(rng.standard_normal((4, d)) / math.sqrt(d))
+    b = torch.as_tensor(rng.standard_normal(4) * 0.5)
+    root = torch.as_tensor(np.linalg.cholesky(np.eye(d) + 0.3 * np.ones((d, d))))
+    cov = root @ root.T
+    x = torch.as_tensor(rng.standard_normal((n, d))) @ root.T
+    for name in ("relu", "tanh"):
+        phi = get_activation(name)(x @ w.T + b)
+        products = phi[:, :, None] * phi[:, None, :]
+        mean, se = products.mean(0), products.std(0) / math.sqrt(n)
+        # 5 standard errors per entry: two-sided failure probability ≈ 6e-7 each.
+        assert torch.all((dual_matrix(name, w, b, covariance=cov) - mean).abs() < 5 * se)
+        moment = phi[:, :, None] * x[:, None, :]
+        assert torch.all((feature_input_moment(name, w, b, cov) - moment.mean(0)).abs()
+                         < 5 * moment.std(0) / math.sqrt(n))
+        assert torch.all((feature_mean(name, w, b, cov) - phi.mean(0)).abs()
+                         < 5 * phi.std(0) / math.sqrt(n))
+
+
+def test_dual_matrix_properties():
+    rng = np.random.default_rng(3)
+    w = torch.as_tensor(rng.standard_normal((30, 8)) / math.sqrt(8))
+    b = torch.as_tensor(rng.standard_normal(30))
+    gram = dual_matrix("relu", w, b)
+    assert torch.allclose(gram, gram.T, atol=1e-14)
+    assert float(torch.linalg.eigvalsh(gram).min()) > -1e-12
+    rotation = torch.as_tensor(np.linalg.qr(rng.standard_normal((8, 8)))[0])
+    assert torch.allclose(dual_matrix("relu", w @ rotation, b), gram, atol=1e-13)
+    order = torch.as_tensor(rng.permutation(30))
+    assert torch.allclose(dual_matrix("relu", w[order], b[order]), gram[order][:, order], atol=1e-14)
+
+
+def test_pair_expectation_is_differentiable():
+    args = [t.clone().requires_grad_(True) for t in (S1[:5]**2, S2[:5]**2, (RHO * S1 * S2)[:5],
+                                                      B1[:5], B2[:5])]
+    for sigma, tau in [("relu", "relu"), ("step", "relu"), ("quadratic", "tanh")]:
+        assert torch.autograd.gradcheck(lambda *a: pair_expectation(sigma, tau, *a), args)
