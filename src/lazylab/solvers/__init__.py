@@ -3,7 +3,11 @@
 from lazylab.solvers.cg import CGResult, conjugate_gradient
 from lazylab.solvers.kernel_ridge import KernelRidgeSolution, kernel_matrix, kernel_ridge
 from lazylab.solvers.ridge import NormalEquations, RidgeSolution, solve_ridge, streaming_ridge
+from lazylab.solvers.training import (TrainingResult, fresh_batches, minibatches, paper_schedule,
+                                      population_descent, train)
 
 __all__ = ["CGResult", "conjugate_gradient",
            "KernelRidgeSolution", "kernel_matrix", "kernel_ridge",
-           "NormalEquations", "RidgeSolution", "solve_ridge", "streaming_ridge"]
+           "NormalEquations", "RidgeSolution", "solve_ridge", "streaming_ridge",
+           "TrainingResult", "train", "population_descent", "fresh_batches", "minibatches",
+           "paper_schedule"]
