@@ -126,13 +126,15 @@ def _draw_theory(axes: Any, frame: pd.DataFrame, x: str, theory: dict[str, Calla
     grid = np.geomspace(low, high, 200) if log_x and low > 0 else np.linspace(low, high, 200)
     fields = [f for f in task_fields if f in frame]
     configurations = frame[fields].drop_duplicates().to_dict("records") if fields else [{}]
-    for name, function in theory.items():
+    styles = [":", (0, (6, 2)), "-.", (0, (1, 3)), (0, (8, 2, 1, 2))]
+    for index, (name, function) in enumerate(theory.items()):
         for params in configurations:
             arguments = _theory_params(function, params, task_builder)
             curve = np.asarray(function(grid, **arguments), dtype=float)
             extra = ", ".join(f"{k}={_format(v)}" for k, v in params.items()
                               if frame[k].nunique(dropna=False) > 1)
-            axes.plot(grid, curve, color="black", linewidth=1.0, linestyle=":",
+            axes.plot(grid, curve, color="black", linewidth=1.0,
+                      linestyle=styles[index % len(styles)],
                       label=f"theory: {name}" + (f" ({extra})" if extra else ""))
 
 
