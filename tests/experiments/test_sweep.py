@@ -7,7 +7,6 @@ import functools
 import pandas as pd
 import pytest
 
-from experiments.conftest import BASE_SPEC
 from experiments.minilab import CATALOG
 from lazylab.experiments import (DONE, Store, execute_run, export_results, load_sweep,
                                  results_frame, run_sweep, sweep_status)
