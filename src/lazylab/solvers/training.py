@@ -211,16 +211,66 @@ def _parameter_groups(parameters) -> list[dict]:
     return groups
 
 
-def _make_optimizer(groups, optimizer: str, learning_rate: float, momentum: float,
-                    weight_decay: float):
-    if optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=learning_rate, momentum=momentum,
-                               weight_decay=weight_decay)
-    if optimizer == "adam":
-        if momentum:
+class _Optimizer:
+    """Plain SGD (momentum, weight decay) and Adam over param groups, without torch.optim.
+
+    The update rules are torch.optim's (SGD: d = g + λθ, buffer ← μ·buffer + d, θ ← θ − η·buffer;
+    Adam: β = (0.9, 0.999), ε = 1e-8, bias-corrected moments, L2 weight decay added to g). They
+    are written out so that importing the trainers does not pull in torch.optim's compiler
+    stack (several seconds per worker process) and the group multipliers are explicit.
+    """
+
+    def __init__(self, groups, kind: str, learning_rate: float, momentum: float,
+                 weight_decay: float):
+        if kind not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {kind!r}")
+        if kind == "adam" and momentum:
             raise ValueError("momentum applies to optimizer='sgd' only (Adam has its own betas)")
-        return torch.optim.Adam(groups, lr=learning_rate, weight_decay=weight_decay)
-    raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+        self.param_groups = groups
+        self.kind, self.momentum, self.weight_decay = kind, momentum, weight_decay
+        for group in groups:
+            group["lr"] = learning_rate
+        self.state: dict[int, dict] = {}
+        self.count = 0
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for group in self.param_groups:
+            for tensor in group["params"]:
+                tensor.grad = None
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.count += 1
+        for group in self.param_groups:
+            for tensor in group["params"]:
+                if tensor.grad is None:
+                    continue
+                grad = tensor.grad
+                if self.weight_decay:
+                    grad = grad.add(tensor, alpha=self.weight_decay)
+                state = self.state.setdefault(id(tensor), {})
+                if self.kind == "sgd":
+                    if self.momentum:
+                        buffer = state.get("buffer")
+                        grad = state["buffer"] = (grad.clone() if buffer is None else
+                                                  buffer.mul_(self.momentum).add_(grad))
+                    tensor.add_(grad, alpha=-group["lr"])
+                else:
+                    self._adam(tensor, grad, state, group["lr"])
+
+    def _adam(self, tensor, grad, state, rate, betas=(0.9, 0.999), eps=1e-8) -> None:
+        if not state:
+            state["m"], state["v"] = torch.zeros_like(tensor), torch.zeros_like(tensor)
+        state["m"].mul_(betas[0]).add_(grad, alpha=1 - betas[0])
+        state["v"].mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])
+        first = 1 - betas[0] ** self.count
+        root = (state["v"] / (1 - betas[1] ** self.count)).sqrt_().add_(eps)
+        tensor.addcdiv_(state["m"], root, value=-rate / first)
+
+
+def _make_optimizer(groups, optimizer: str, learning_rate: float, momentum: float,
+                    weight_decay: float) -> _Optimizer:
+    return _Optimizer(groups, optimizer, learning_rate, momentum, weight_decay)
 
 
 def _gradient_norm(groups) -> float:
@@ -327,7 +377,8 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
             training stops early when it is exhausted.
         learning_rate: η > 0. steps: maximum number of steps.
         optimizer: "sgd" or "adam". schedule: step → multiplier m(t) (default 1).
-        momentum, weight_decay: passed to the torch optimizer (momentum for SGD only).
+        momentum, weight_decay: SGD momentum μ (SGD only) and L2 weight decay λ (torch.optim
+            semantics).
         divergence_threshold: stop as diverged when loss > threshold × initial loss (None: only
             non-finite losses count).
         progress: optional ``progress(step, loss)``, called every ``progress_every`` steps.
