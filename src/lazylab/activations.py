@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -175,8 +176,9 @@ def _step_hermite(degree, s, b):
     return torch.where(positive[..., None], lam, constant)
 
 
+@lru_cache(maxsize=64)
 def _monomial_to_hermite(degree: int) -> np.ndarray:
-    """T with G^m = Σ_k T[m, k] He_k(G), for m, k ≤ degree."""
+    """T with G^m = Σ_k T[m, k] He_k(G), for m, k ≤ degree (cached; do not mutate)."""
     table = np.zeros((degree + 1, degree + 1))
     for m in range(degree + 1):
         unit = np.zeros(m + 1)

@@ -22,7 +22,6 @@ import torch
 from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
-from lazylab.models.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk.population import require_moments, whiten
 from lazylab.solvers.cg import conjugate_gradient
 
@@ -49,7 +48,7 @@ def solve_symmetric(matrix: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tens
 
 
 def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
-                 ridge: float = 0.0) -> TwoLayer:
+                 ridge: float = 0.0):
     """Population-optimal head a (and offset c) for fixed W, b: random features at n = ∞.
 
     Minimizes E[(y − c − Σ a_i σ(w_i·x + b_i))²] + ridge·‖a‖².
@@ -60,6 +59,7 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
     Returns:
         A :class:`TwoLayer` with diagnostics ``population_risk`` and ``head_norm_max``.
     """
+    from lazylab.models.predictors import TwoLayer  # at call time: lazylab.models imports risk
     require_moments(task)
     ridge = _check_ridge(ridge)
     sigma = get_activation(activation)
@@ -152,7 +152,7 @@ class _TangentSystem:
 
 def optimal_tangent(task, activation, weights, *, train_head: bool = False, ridge: float = 0.0,
                     tol: float = 1e-10, max_iter: int | None = None,
-                    callback=None) -> NeuralTangentModel:
+                    callback=None):
     """Population-optimal neural-tangent fit for fixed W (Ghorbani et al. 2019, eq. 3 and 4).
 
     Minimizes E[(y − c − Σ σ′(w_i·x)⟨a_i, x⟩ − Σ h_i σ(w_i·x))²] + ridge(‖A‖_F² + ‖h‖²)
@@ -166,6 +166,7 @@ def optimal_tangent(task, activation, weights, *, train_head: bool = False, ridg
         :class:`NeuralTangentModel` with diagnostics ``population_risk``, ``cg_iterations``,
         ``cg_residual``, ``cg_converged``.
     """
+    from lazylab.models.predictors import NeuralTangentModel  # at call time, as in optimal_head
     require_moments(task)
     ridge = _check_ridge(ridge)
     sigma = get_activation(activation)

@@ -12,7 +12,6 @@ import torch
 
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
-from lazylab.models.predictors import NeuralTangentModel, TwoLayer
 
 __all__ = ["population_risk", "whiten", "require_moments"]
 
@@ -42,14 +41,14 @@ def population_risk(predictor, task) -> torch.Tensor:
         0-d float64 tensor (label noise included, so the Bayes risk is its floor).
     """
     require_moments(task)
-    for kind, risk in _RISKS.items():
+    for kind, risk in _risks().items():
         if isinstance(predictor, kind):
             return risk(predictor, task)
-    raise TypeError(f"population_risk supports {', '.join(k.__name__ for k in _RISKS)}, "
+    raise TypeError(f"population_risk supports {', '.join(k.__name__ for k in _risks())}, "
                     f"got {type(predictor).__name__}")
 
 
-def _two_layer_second_moment(model: TwoLayer, covariance) -> torch.Tensor:
+def _two_layer_second_moment(model, covariance) -> torch.Tensor:
     sigma, w, b, a, c = model.activation, model.weights, model.biases, model.head, model.offset
     total = c * c + a @ dual_matrix(sigma, w, b, covariance=covariance) @ a
     total = total + 2 * c * (a @ feature_mean(sigma, w, b, covariance))
@@ -61,7 +60,7 @@ def _two_layer_second_moment(model: TwoLayer, covariance) -> torch.Tensor:
     return total
 
 
-def _two_layer_risk(model: TwoLayer, task) -> torch.Tensor:
+def _two_layer_risk(model, task) -> torch.Tensor:
     cross = model.offset * task.target_mean()
     cross = cross + model.head @ task.feature_moment(model.activation, model.weights, model.biases)
     if model.linear is not None:
@@ -70,7 +69,7 @@ def _two_layer_risk(model: TwoLayer, task) -> torch.Tensor:
     return task.target_second_moment() - 2 * cross + second
 
 
-def _tangent_second_moment(model: NeuralTangentModel, covariance) -> torch.Tensor:
+def _tangent_second_moment(model, covariance) -> torch.Tensor:
     root = whiten(covariance)
     w = model.weights if root is None else model.weights @ root
     a = model.directions if root is None else model.directions @ root
@@ -87,7 +86,7 @@ def _tangent_second_moment(model: NeuralTangentModel, covariance) -> torch.Tenso
     return total
 
 
-def _tangent_risk(model: NeuralTangentModel, task) -> torch.Tensor:
+def _tangent_risk(model, task) -> torch.Tensor:
     cross = model.offset * task.target_mean()
     cross = cross + torch.sum(model.directions * task.tangent_moment(model.activation, model.weights))
     if model.head is not None:
@@ -96,4 +95,7 @@ def _tangent_risk(model: NeuralTangentModel, task) -> torch.Tensor:
     return task.target_second_moment() - 2 * cross + second
 
 
-_RISKS = {TwoLayer: _two_layer_risk, NeuralTangentModel: _tangent_risk}
+def _risks():
+    # Imported here, not at module level: the regimes in lazylab.models import lazylab.risk.
+    from lazylab.models.predictors import NeuralTangentModel, TwoLayer
+    return {TwoLayer: _two_layer_risk, NeuralTangentModel: _tangent_risk}
