@@ -149,13 +149,21 @@ def _mark_dimension(axes: Any, frame: pd.DataFrame, x: str) -> None:
 
 
 def _scale(axis: Any, set_scale: Callable[[str], None], log: bool) -> None:
-    """Linear or log scale; log ticks written as plain numbers (2, 5, 10, 200)."""
+    """Linear or log scale; log ticks as plain numbers (0.1, 2, 500). Minor ticks are labelled
+    when the axis spans less than two decades (only 2, 3 and 5 × 10^k beyond one decade)."""
     set_scale("log" if log else "linear")
-    if log:
-        ticker = matplotlib.ticker
-        axis.set_major_formatter(ticker.LogFormatter(labelOnlyBase=False))
-        axis.set_minor_formatter(ticker.LogFormatter(labelOnlyBase=False,
-                                                     minor_thresholds=(1.5, 0.6)))
+    if not log:
+        return
+    low, high = sorted(axis.get_view_interval())
+    decades = math.log10(high / low) if low > 0 else math.inf
+    keep = {1, 2, 3, 4, 5, 6, 7, 8, 9} if decades < 1 else {2, 3, 5} if decades < 2 else set()
+
+    def minor(value: float, _: Any) -> str:
+        mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9)) if value > 0 else 0
+        return f"{value:g}" if mantissa in keep else ""
+
+    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
 
 
 def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Sequence[str],
