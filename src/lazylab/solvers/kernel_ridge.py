@@ -60,22 +60,20 @@ def _kernel_block(kernel: Kernel, x1: Tensor, x2: Tensor) -> Tensor:
     if block.shape != (x1.shape[0], x2.shape[0]):
         raise ValueError(f"kernel(x1, x2) must return shape ({x1.shape[0]}, {x2.shape[0]}) for "
                          f"x1 {tuple(x1.shape)}, x2 {tuple(x2.shape)}, got {tuple(block.shape)}")
-    return block
+    return block.to(torch.float64)
 
 
-def kernel_matrix(kernel: Kernel, x1: Tensor, x2: Tensor, *, block_size: int | None = None,
-                  out: Tensor | None = None) -> Tensor:
+def kernel_matrix(kernel: Kernel, x1: Tensor, x2: Tensor, *,
+                  block_size: int | None = None) -> Tensor:
     """k(x1, x2), (n1, n2) float64, evaluated in row blocks into one preallocated matrix.
 
     Args:
         kernel: (b, d), (n2, d) ↦ (b, n2) tensor.
         x1, x2: (n1, d) and (n2, d) on the same device.
         block_size: rows per kernel call (default: about 4·10⁶ entries per block).
-        out: optional (n1, n2) float64 buffer to fill.
     """
     n1 = x1.shape[0]
-    if out is None:
-        out = torch.empty(n1, x2.shape[0], dtype=torch.float64, device=x1.device)
+    out = torch.empty(n1, x2.shape[0], dtype=torch.float64, device=x1.device)
     rows = _rows_per_block(x2.shape[0], block_size)
     for start in range(0, n1, rows):
         out[start:start + rows] = _kernel_block(kernel, x1[start:start + rows], x2)
@@ -230,7 +228,8 @@ def kernel_ridge(kernel: Kernel, x: Tensor, y: Tensor, *, ridge: float, method: 
             fallback when K is singular).
         method: "cholesky" (exact α = (K + nλI)⁻¹y), "falkon", or "auto": cholesky for
             n ≤ ``CHOLESKY_MAX_SAMPLES`` = 2·10⁴, falkon above.
-        n_centers: M for falkon; default min(n, ⌈5√n⌉) (M ~ √n suffices for FALKON's rates).
+        n_centers: M for falkon; default min(n, ⌈5√n⌉) (FALKON's optimal rates need M of
+            order √n up to log factors).
         rng: numpy Generator drawing the centers (required for falkon).
         tol: CG tolerance on the relative residual of the preconditioned system (falkon).
         max_iter: CG iteration cap (falkon); None means the retained rank r ≤ M.
