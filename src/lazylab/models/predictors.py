@@ -35,8 +35,29 @@ def _check_shapes(weights, vectors: dict[str, torch.Tensor | None], width: int):
             raise ValueError(f"{name} must have shape ({width},), got {tuple(value.shape)}")
 
 
+class _Layer:
+    """Shared by both predictors: the frozen first layer W (N, d) and σ."""
+
+    weights: torch.Tensor
+
+    @property
+    def width(self) -> int:
+        return self.weights.shape[0]
+
+    @property
+    def dim(self) -> int:
+        return self.weights.shape[1]
+
+    def _convert(self, vectors: tuple[str, ...]) -> None:
+        self.activation = get_activation(self.activation)
+        self.weights = _as_tensor(self.weights)
+        for name in (*vectors, "offset"):
+            setattr(self, name, _as_tensor(getattr(self, name), self.weights))
+        _check_shapes(self.weights, {n: getattr(self, n) for n in vectors}, self.width)
+
+
 @dataclass(eq=False)
-class TwoLayer:
+class TwoLayer(_Layer):
     """f(x) = c + βᵀx + Σ_i a_i σ(w_i·x + b_i).
 
     Attributes:
@@ -55,23 +76,10 @@ class TwoLayer:
     diagnostics: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.activation = get_activation(self.activation)
-        self.weights = _as_tensor(self.weights)
-        self.head = _as_tensor(self.head, self.weights)
-        self.biases = _as_tensor(self.biases, self.weights)
-        self.offset = _as_tensor(self.offset, self.weights)
+        self._convert(("head", "biases"))
         self.linear = _as_tensor(self.linear, self.weights)
-        _check_shapes(self.weights, {"head": self.head, "biases": self.biases}, self.width)
         if self.linear is not None and self.linear.shape != (self.dim,):
             raise ValueError(f"linear must have shape ({self.dim},), got {tuple(self.linear.shape)}")
-
-    @property
-    def width(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.weights.shape[1]
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """σ(x Wᵀ + b), shape (n, N)."""
@@ -86,7 +94,7 @@ class TwoLayer:
 
 
 @dataclass(eq=False)
-class NeuralTangentModel:
+class NeuralTangentModel(_Layer):
     """f(x) = c + Σ_i σ′(w_i·x)⟨a_i, x⟩ + Σ_i h_i σ(w_i·x).
 
     Attributes:
@@ -102,23 +110,11 @@ class NeuralTangentModel:
     diagnostics: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        self.activation = get_activation(self.activation)
-        self.weights = _as_tensor(self.weights)
+        self._convert(("head",))
         self.directions = _as_tensor(self.directions, self.weights)
-        self.head = _as_tensor(self.head, self.weights)
-        self.offset = _as_tensor(self.offset, self.weights)
-        _check_shapes(self.weights, {"head": self.head}, self.width)
         if self.directions.shape != self.weights.shape:
             raise ValueError(f"directions must have the shape of weights {tuple(self.weights.shape)}, "
                              f"got {tuple(self.directions.shape)}")
-
-    @property
-    def width(self) -> int:
-        return self.weights.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.weights.shape[1]
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         """f(x) for x of shape (n, d); returns shape (n,)."""
