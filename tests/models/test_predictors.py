@@ -36,3 +36,13 @@ def test_shape_errors_name_the_parameter():
         TwoLayer("relu", w, torch.zeros(4), linear=torch.zeros(4))
     with pytest.raises(ValueError, match="directions must have the shape"):
         NeuralTangentModel("relu", w, torch.zeros(3, 3))
+
+
+def test_dtype_is_kept_and_device_moves_parameters():
+    w = torch.ones(2, 3, dtype=torch.float32)
+    model = TwoLayer("relu", w, torch.ones(2, dtype=torch.float32), device="cpu")
+    assert model.weights.dtype == torch.float32 and model.head.dtype == torch.float32
+    assert model.weights.device.type == "cpu"
+    x = torch.ones(4, 3, dtype=torch.float64)            # input follows the parameters' dtype
+    assert torch.allclose(model.predict(x), torch.full((4,), 6.0))
+    assert TwoLayer("relu", [[1.0, 2.0]], [3.0]).weights.dtype == torch.float64

@@ -143,7 +143,8 @@ def _mehler(sigma, tau, s1, s2, rho, b1, b2, degree):
 
 
 def _second_moment(activation, s, b):
-    z, w = gaussian_nodes(_kinks(activation, s, b), order=32, batch_shape=s.shape)
+    z, w = gaussian_nodes(_kinks(activation, s, b), order=32, batch_shape=s.shape,
+                          dtype=s.dtype, device=s.device)
     return torch.sum(w * activation.function(s[..., None] * z + b[..., None]) ** 2, dim=-1)
 
 
@@ -182,10 +183,12 @@ def quadrature_pair(sigma: Activation, tau: Activation, s1, s2, rho, b1, b2, *, 
     slope = torch.where(slope == 0, torch.ones_like(slope), slope)   # no kink when ρ = 0
     cuts = [c for c in (_kinks(sigma, s1, b1), _kinks(tau, slope, b2)) if c is not None]
     outer_cuts = torch.cat(cuts, dim=-1) if cuts else None
-    x, wx = gaussian_nodes(outer_cuts, order=order, batch_shape=s1.shape)       # (P, M)
+    x, wx = gaussian_nodes(outer_cuts, order=order, batch_shape=s1.shape, dtype=s1.dtype,
+                           device=s1.device)                                    # (P, M)
     mean = s2[:, None] * rho[:, None] * x + b2[:, None]                          # (P, M)
     spread = (s2 * q)[:, None].expand_as(mean)
-    z, wz = gaussian_nodes(_kinks(tau, spread, mean), order=order, batch_shape=mean.shape)
+    z, wz = gaussian_nodes(_kinks(tau, spread, mean), order=order, batch_shape=mean.shape,
+                           dtype=mean.dtype, device=mean.device)
     inner = torch.sum(wz * tau.function(spread[..., None] * z + mean[..., None]), dim=-1)
     outer = sigma.function(s1[:, None] * x + b1[:, None])
     return torch.sum(wx * outer * inner, dim=-1)
@@ -202,7 +205,7 @@ def _collinear_pair(sigma, tau, s1, s2, sign, b1, b2):  # noqa: PLR0913
     """E[σ(s₁G + b₁) τ(±s₂G + b₂)] by 1-D piecewise Gauss–Legendre cut at both kinks."""
     cuts = [c for c in (_kinks(sigma, s1, b1), _kinks(tau, sign * s2, b2)) if c is not None]
     z, w = gaussian_nodes(torch.cat(cuts, dim=-1) if cuts else None, order=32,
-                          batch_shape=s1.shape)
+                          batch_shape=s1.shape, dtype=s1.dtype, device=s1.device)
     left = sigma.function(s1[..., None] * z + b1[..., None])
     right = tau.function((sign * s2)[..., None] * z + b2[..., None])
     return torch.sum(w * left * right, dim=-1)

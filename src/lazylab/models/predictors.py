@@ -5,7 +5,8 @@ c = ``offset``, β (d) = ``linear``; σ = ``activation``.
 * :class:`TwoLayer`: f(x) = c + βᵀx + Σ_i a_i σ(w_i·x + b_i).
 * :class:`NeuralTangentModel`: f(x) = c + Σ_i σ′(w_i·x)⟨a_i, x⟩ + Σ_i h_i σ(w_i·x)
   (Ghorbani et al. 2019, eq. 3; the last sum only when the head is trained too).
-Parameters are torch tensors (float64 by default) and may require gradients.
+Parameters are torch tensors (float64 unless given in another floating dtype) and may require
+gradients; ``device`` (e.g. "cuda") moves them there, and ``predict`` moves its input along.
 """
 
 from __future__ import annotations
@@ -19,11 +20,13 @@ from lazylab.activations import Activation, get_activation
 __all__ = ["TwoLayer", "NeuralTangentModel"]
 
 
-def _as_tensor(value, like: torch.Tensor | None = None):
+def _as_tensor(value, like: torch.Tensor | None = None, device=None):
     if value is None:
         return None
     if like is None:
-        return torch.as_tensor(value, dtype=torch.float64)
+        tensor = torch.as_tensor(value)
+        dtype = tensor.dtype if tensor.is_floating_point() else torch.float64
+        return tensor.to(dtype=dtype, device=device if device is not None else tensor.device)
     return torch.as_tensor(value, dtype=like.dtype, device=like.device)
 
 
@@ -50,7 +53,7 @@ class _Layer:
 
     def _convert(self, vectors: tuple[str, ...]) -> None:
         self.activation = get_activation(self.activation)
-        self.weights = _as_tensor(self.weights)
+        self.weights = _as_tensor(self.weights, device=self.device)
         for name in (*vectors, "offset"):
             setattr(self, name, _as_tensor(getattr(self, name), self.weights))
         _check_shapes(self.weights, {n: getattr(self, n) for n in vectors}, self.width)
@@ -65,6 +68,7 @@ class TwoLayer(_Layer):
         weights: W, shape (N, d). head: a, shape (N,). biases: b, shape (N,) or None.
         offset: c, a 0-d tensor. linear: β, shape (d,) or None.
         diagnostics: solver or training information (numbers only).
+        device: where the parameters live (default: where ``weights`` already is).
     """
 
     activation: Activation
@@ -74,6 +78,7 @@ class TwoLayer(_Layer):
     offset: torch.Tensor | float = 0.0
     linear: torch.Tensor | None = None
     diagnostics: dict = field(default_factory=dict)
+    device: str | torch.device | None = None
 
     def __post_init__(self):
         self._convert(("head", "biases"))
@@ -108,6 +113,7 @@ class NeuralTangentModel(_Layer):
     head: torch.Tensor | None = None
     offset: torch.Tensor | float = 0.0
     diagnostics: dict = field(default_factory=dict)
+    device: str | torch.device | None = None
 
     def __post_init__(self):
         self._convert(("head",))
