@@ -24,8 +24,9 @@ def _as_tensor(value, like: torch.Tensor | None = None, device=None):
     if value is None:
         return None
     if like is None:
-        tensor = torch.as_tensor(value)
-        dtype = tensor.dtype if tensor.is_floating_point() else torch.float64
+        keep = isinstance(value, torch.Tensor) and value.is_floating_point()
+        tensor = value if keep else torch.as_tensor(value, dtype=torch.float64)
+        dtype = tensor.dtype
         return tensor.to(dtype=dtype, device=device if device is not None else tensor.device)
     return torch.as_tensor(value, dtype=like.dtype, device=like.device)
 
