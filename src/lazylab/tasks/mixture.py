@@ -113,9 +113,16 @@ class GaussianMixture:
         n = check_samples(n)
         labels = torch.from_numpy(np.where(rng.random(n) < 0.5, 1.0, -1.0))
         z = rng_tensor(rng, (n, self.dim))
-        x = torch.empty_like(z)
-        for mask, factor in zip((labels > 0, labels < 0), self._cholesky):
-            x[mask] = z[mask] * factor if factor.ndim == 1 else z[mask] @ factor.T
+        plus, minus = self._cholesky
+        if plus.ndim == 1 and minus.ndim == 1:
+            x = z * torch.where(labels[:, None] > 0, plus, minus)
+        else:
+            x = torch.empty_like(z)
+            for factor, rows in zip(self._cholesky, (labels > 0, labels < 0)):
+                index = torch.nonzero(rows).flatten()
+                block = z.index_select(0, index)
+                block = block * factor if factor.ndim == 1 else block @ factor.T
+                x.index_copy_(0, index, block)
         y = labels + self.noise * rng_tensor(rng, (n,)) if self.noise > 0 else labels
         return Dataset(x, y)
 
