@@ -1,12 +1,24 @@
 """Built-in studies: reproductions of the papers' figures, one module each.
 
-``STUDIES`` maps a study name to its record. Each study module registers one entry; the CLI
-command ``lazylab list`` prints the names and the first line of each study's docstring (or its
-``description`` attribute). The registry is data, never an if/elif chain over names.
+``STUDIES`` maps a study name to its :class:`~lazylab.studies.base.Study` record; ``lazylab list``
+prints the names and descriptions and ``lazylab reproduce NAME`` runs one
+(:func:`~lazylab.studies.base.reproduce`). A study module defines ``STUDY = Study(...)`` and is
+registered here by one import line and one :func:`register` call. The registry is data, never
+an if/elif chain over names.
 """
 
 from __future__ import annotations
 
-__all__ = ["STUDIES"]
+from lazylab.studies.base import SCALES, Study, reproduce, resolve_study
 
-STUDIES: dict = {}
+__all__ = ["STUDIES", "Study", "SCALES", "register", "reproduce", "resolve_study"]
+
+STUDIES: dict[str, Study] = {}
+
+
+def register(study: Study) -> Study:
+    """Add a study to :data:`STUDIES` (ValueError on a duplicate name)."""
+    if study.name in STUDIES and STUDIES[study.name] is not study:
+        raise ValueError(f"a study named {study.name!r} is already registered")
+    STUDIES[study.name] = study
+    return study

@@ -1,0 +1,145 @@
+"""The study infrastructure: spec files, reproduce (resume, rerun from the store), registry, CLI."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from lazylab.experiments import Store, load_sweep
+from lazylab.studies import STUDIES, Study, register, reproduce
+from lazylab.studies.base import run_rows, spec_to_toml, sweep_task
+from lazylab.studies.cli import add_reproduce_parser, run_reproduce
+
+SPEC = {"name": "toy-width", "description": "RF on a small quadratic target",
+        "task": {"name": "quadratic", "dim": 6, "matrix": "exp-diagonal"},
+        "regime": [{"name": "random_features", "activation": "hermite2"}],
+        "sweep": {"width": [2, 8], "n_train": "population", "n_test": 10, "seeds": 2}}
+
+
+def _figure(frames, scale, output_dir):
+    path = output_dir / "toy.png"
+    path.write_bytes(b"png")          # the infrastructure only needs the returned paths
+    return [path]
+
+
+def _summary(frames, scale):
+    frame = frames["toy-width"]
+    return f"mean normalized risk {frame['risk_normalized'].mean():.4f}"
+
+
+TOY = Study(name="toy", description="a toy study", sweeps=lambda scale: [SPEC],
+            figure=_figure, summary=_summary, scales={"smoke": "d = 6, N in {2, 8}, 2 seeds"},
+            run_cost=lambda run: dict(run.regime_params)["width"])
+
+
+def test_spec_to_toml_round_trips_through_the_experiments_parser(tmp_path):
+    text = spec_to_toml(SPEC)
+    assert tomllib.loads(text)["sweep"]["width"] == [2, 8]
+    path = tmp_path / "toy-width.toml"
+    path.write_text(text)
+    sweep = load_sweep(path)
+    assert len(sweep.runs) == 2 * 2 and sweep.name == "toy-width"
+    with pytest.raises(TypeError, match="no TOML form"):
+        spec_to_toml({**SPEC, "sweep": {"width": {1: 2}}})
+
+
+def test_reproduce_writes_everything_and_a_rerun_reads_the_store(tmp_path):
+    first = reproduce(TOY, scale="smoke", executor="inprocess", output_dir=tmp_path, quiet=True)
+    assert first["runs"] == {"total": 4, "executed": 4, "done": 4, "diverged": 0, "failed": 0}
+    assert first["store"] == tmp_path / "store.sqlite" and first["store"].exists()
+    assert (tmp_path / "specs" / "toy-width.toml").exists()
+    table = pd.read_csv(first["csv"])
+    assert len(table) == 4 and set(table["sweep"]) == {"toy-width"}
+    assert np.all(np.isfinite(table["risk_normalized"])) and (table["risk_normalized"] < 1).all()
+    # the wider RF fits better on every seed (a real computed value, not a placeholder)
+    wide = table.pivot(index="seed", columns="width", values="risk_normalized")
+    assert (wide[8] < wide[2]).all()
+    summary = first["summary"].read_text()
+    assert summary.startswith("# toy") and "4 of 4 runs finished" in summary
+    assert f"{table['risk_normalized'].mean():.4f}" in summary
+    again = reproduce(TOY, scale="smoke", executor="pool", output_dir=tmp_path, quiet=True)
+    assert again["runs"]["executed"] == 0 and again["runs"]["done"] == 4
+    assert pd.read_csv(again["csv"]).equals(table)
+
+
+def test_an_interrupted_study_resumes(tmp_path):
+    from lazylab.experiments import execute_run
+    sweep_path = tmp_path / "specs"
+    sweep_path.mkdir()
+    (sweep_path / "toy-width.toml").write_text(spec_to_toml(SPEC))
+    sweep = load_sweep(sweep_path / "toy-width.toml")
+    with Store(tmp_path / "store.sqlite") as store:       # one run finished before the "crash"
+        store.write(sweep.runs[0], execute_run(sweep.runs[0]))
+    result = reproduce(TOY, scale="smoke", executor="inprocess", output_dir=tmp_path, quiet=True)
+    assert result["runs"]["executed"] == 3 and result["runs"]["done"] == 4
+
+
+def test_sweep_task_is_the_instance_the_runs_used(tmp_path):
+    result = reproduce(TOY, scale="smoke", executor="inprocess", output_dir=tmp_path, quiet=True)
+    table = pd.read_csv(result["csv"])
+    task = sweep_task(SPEC, seed=1)
+    row = table[(table["seed"] == 1) & (table["width"] == 8)].iloc[0]
+    assert row["population_risk"] / row["risk_normalized"] == pytest.approx(task.null_risk,
+                                                                            rel=1e-12)
+    assert not np.allclose(sweep_task(SPEC, seed=0).matrix, task.matrix)
+
+
+def test_unknown_study_and_scale_are_value_errors(tmp_path):
+    with pytest.raises(ValueError, match="study 'nope' is unknown; allowed"):
+        reproduce("nope", output_dir=tmp_path)
+    with pytest.raises(ValueError, match="scale 'paper' is unknown for study 'toy'; allowed: smoke"):
+        reproduce(TOY, scale="paper", output_dir=tmp_path)
+
+
+def test_register_refuses_a_duplicate_name():
+    register(TOY)
+    try:
+        with pytest.raises(ValueError, match="already registered"):
+            register(Study(name="toy", description="other", sweeps=TOY.sweeps,
+                           figure=_figure, summary=_summary))
+    finally:
+        STUDIES.pop("toy")
+
+
+def _parse(*argv):
+    parser = argparse.ArgumentParser(prog="lazylab")
+    add_reproduce_parser(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["reproduce", *map(str, argv)])
+
+
+def test_cli_unknown_study_is_one_line_and_exit_2(capsys):
+    assert run_reproduce(_parse("no-such-study")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "study 'no-such-study' is unknown; allowed:" in err
+
+
+def test_cli_bad_executor_options_are_one_line_and_exit_2(capsys):
+    register(TOY)
+    try:
+        assert run_reproduce(_parse("toy", "--executor", "pool", "--dask-workers", "2")) == 2
+        assert "cannot use --scheduler/--dask-workers" in capsys.readouterr().err
+        assert run_reproduce(_parse("toy", "--workers", "0")) == 2
+        assert "--workers: 0 must be a positive integer" in capsys.readouterr().err
+    finally:
+        STUDIES.pop("toy")
+
+
+def test_cli_runs_a_study_into_output_dir(tmp_path, capsys):
+    register(TOY)
+    try:
+        code = run_reproduce(_parse("toy", "--scale", "smoke", "--executor", "inprocess",
+                                    "--output", tmp_path, "--quiet"))
+    finally:
+        STUDIES.pop("toy")
+    out = capsys.readouterr().out
+    assert code == 0 and "toy (smoke): 4/4 runs done, 4 executed now" in out
+    assert (tmp_path / "toy" / "summary.md").exists() and (tmp_path / "toy" / "toy.csv").exists()
+
+
+def test_run_rows_drops_provenance():
+    frame = pd.DataFrame({"width": [1], "host": ["h"], "risk_normalized": [0.5]})
+    assert list(run_rows({"a": frame}).columns) == ["width", "risk_normalized", "sweep"]
