@@ -302,7 +302,7 @@ def _optimize(parameters, evaluate: Callable[[], torch.Tensor | None], *, optimi
     groups = _parameter_groups(parameters)
     opt = _make_optimizer(groups, optimizer, learning_rate, momentum, weight_decay)
     base_rates = [g["lr"] for g in opt.param_groups]
-    stride = max(1, steps // HISTORY_POINTS)
+    stride = -(-steps // HISTORY_POINTS)
     history_steps, history, recent = [], [], []
     initial = last = math.nan
     done, diverged_at, converged, grad_norm = 0, None, False, None

@@ -1,0 +1,304 @@
+"""Trainers: update rules, batch sources, divergence, schedules, population descent (Theorem 3)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lazylab.models import TwoLayer
+from lazylab.risk import population_risk
+from lazylab.solvers import (fresh_batches, minibatches, paper_schedule, population_descent,
+                             train)
+from lazylab.tasks import TASKS, Dataset
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors: one torch thread avoids spin-waiting on a shared machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _regression(seed=0, n=64, d=6):
+    g = np.random.default_rng(seed)
+    x = torch.from_numpy(g.standard_normal((n, d)))
+    y = x @ torch.from_numpy(g.standard_normal(d)) + 0.1 * torch.from_numpy(g.standard_normal(n))
+    return x, y
+
+
+def _linear_loss(w):
+    return lambda x, y: torch.mean((y - x @ w) ** 2)
+
+
+def _repeat(x, y):
+    while True:
+        yield x, y
+
+
+# ----------------------------------------------------------------------------- update rules
+
+@pytest.mark.parametrize("optimizer, options", [("sgd", dict(momentum=0.9, weight_decay=0.01)),
+                                                ("sgd", dict()),
+                                                ("adam", dict(weight_decay=0.01))])
+def test_updates_equal_torch_optim(optimizer, options):
+    """The written-out SGD/Adam rules reproduce torch.optim step for step (float64)."""
+    x, y = _regression()
+    w0 = torch.from_numpy(np.random.default_rng(1).standard_normal(6))
+    w = w0.clone().requires_grad_(True)
+    train([w], _linear_loss(w), _repeat(x, y), learning_rate=0.01, steps=30,
+          optimizer=optimizer, **options)
+    reference = w0.clone().requires_grad_(True)
+    kind = torch.optim.SGD if optimizer == "sgd" else torch.optim.Adam
+    opt = kind([reference], lr=0.01, **options)
+    for _ in range(30):
+        opt.zero_grad()
+        _linear_loss(reference)(x, y).backward()
+        opt.step()
+    torch.testing.assert_close(w.detach(), reference.detach(), rtol=1e-12, atol=1e-14)
+
+
+def test_gradient_scale_is_a_group_learning_rate_for_sgd():
+    """Group multiplier g with rate η ≡ rate g·η (the mean-field multipliers of THEORY §1.7)."""
+    x, y = _regression()
+    start = torch.from_numpy(np.random.default_rng(2).standard_normal(6))
+    scaled = start.clone().requires_grad_(True)
+    train([{"params": [scaled], "gradient_scale": 4.0}], _linear_loss(scaled), _repeat(x, y),
+          learning_rate=0.005, steps=25)
+    plain = start.clone().requires_grad_(True)
+    train([plain], _linear_loss(plain), _repeat(x, y), learning_rate=0.02, steps=25)
+    torch.testing.assert_close(scaled.detach(), plain.detach(), rtol=1e-12, atol=1e-14)
+    assert not torch.allclose(scaled.detach(), start)
+
+
+def test_training_result_history_and_losses():
+    x, y = _regression()
+    w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    calls = []
+    result = train([w], _linear_loss(w), _repeat(x, y), learning_rate=0.05, steps=2500,
+                   progress=lambda step, loss: calls.append((step, loss)), progress_every=500)
+    assert result.steps == 2500 and not result.diverged and result.diverged_at_step is None
+    assert len(result.losses) <= 1001 and result.loss_steps[-1] == 2499
+    assert result.loss_steps[0] == 0 and result.losses[0] == pytest.approx(result.initial_loss)
+    assert result.final_loss < 0.05 * result.initial_loss
+    least = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+    torch.testing.assert_close(w.detach(), least, rtol=1e-6, atol=1e-8)
+    assert [s for s, _ in calls] == [500, 1000, 1500, 2000, 2500]
+
+
+def test_float32_trains():
+    x, y = _regression()
+    x32, y32 = x.float(), y.float()
+    w = torch.zeros(6, dtype=torch.float32, requires_grad=True)
+    result = train([w], _linear_loss(w), _repeat(x32, y32), learning_rate=0.05, steps=300,
+                   optimizer="adam")
+    assert w.dtype == torch.float32
+    assert result.final_loss < 0.1 * result.initial_loss
+
+
+# ----------------------------------------------------------------------------- divergence
+
+def test_huge_learning_rate_is_reported_diverged_without_nan():
+    x, y = _regression()
+    w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    result = train([w], _linear_loss(w), _repeat(x, y), learning_rate=1e3, steps=1000)
+    assert result.diverged and 0 < result.diverged_at_step < 1000
+    assert result.steps == result.diverged_at_step
+    assert all(math.isfinite(v) for v in (result.final_loss, result.recent_loss,
+                                          result.initial_loss, *result.losses))
+
+
+def test_non_finite_loss_stops_at_its_step():
+    w = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    counter = iter(range(100))
+
+    def loss(x, y):
+        step = next(counter)
+        return (w ** 2).sum() * (math.inf if step == 3 else 1.0)
+
+    result = train([w], loss, _repeat(torch.zeros(1, 2), torch.zeros(1)), learning_rate=0.01,
+                   steps=10, divergence_threshold=None)
+    assert result.diverged and result.diverged_at_step == 3 and result.steps == 3
+    assert math.isfinite(result.final_loss)
+
+
+# ----------------------------------------------------------------------------- batch sources
+
+def test_fresh_batches_are_fresh_and_blocking_invariant():
+    """Every batch is new data; the stream does not depend on the block size (noise-free)."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=5)
+    small = fresh_batches(task, 7, rng=np.random.default_rng(3), block_size=7)
+    large = fresh_batches(task, 7, rng=np.random.default_rng(3), block_size=10_000)
+    first = [next(small) for _ in range(30)]
+    second = [next(large) for _ in range(30)]
+    for (x1, y1), (x2, y2) in zip(first, second):
+        torch.testing.assert_close(x1, x2, rtol=0, atol=0)
+        torch.testing.assert_close(y2, task.target(x2), rtol=1e-12, atol=1e-12)
+    stacked = torch.cat([x for x, _ in first])
+    assert stacked.shape == (210, 5)
+    assert torch.unique(stacked[:, 0]).numel() == 210  # no sample repeated
+
+
+def test_fresh_batches_statistics_match_task_moments():
+    """Mean of y over 2·10⁴ fresh samples within 5 σ/√m of E y (failure prob. < 1e-6)."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=5, centered=False)
+    stream = fresh_batches(task, 100, rng=np.random.default_rng(4), dtype=torch.float32)
+    ys = torch.cat([next(stream)[1] for _ in range(200)]).double()
+    assert ys.dtype == torch.float64 and ys.numel() == 20_000
+    sd = math.sqrt(task.null_risk)
+    assert abs(float(ys.mean()) - task.target_mean()) < 5 * sd / math.sqrt(20_000)
+
+
+def test_minibatches_visit_every_sample_once_per_epoch_and_reshuffle():
+    x = torch.arange(10, dtype=torch.float64)[:, None]
+    data = Dataset(x, x[:, 0])
+    batches = list(minibatches(data, 4, rng=np.random.default_rng(0), epochs=3))
+    assert [b[0].shape[0] for b in batches] == [4, 4, 2] * 3
+    epochs = [torch.cat([b[1] for b in batches[3 * e:3 * e + 3]]) for e in range(3)]
+    for order in epochs:
+        assert sorted(order.tolist()) == list(range(10))
+    assert not torch.equal(epochs[0], epochs[1])
+
+
+def test_train_stops_when_the_batches_run_out():
+    x, y = _regression(n=50)
+    w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    result = train([w], _linear_loss(w), minibatches(Dataset(x, y), 20,
+                                                     rng=np.random.default_rng(0), epochs=2),
+                   learning_rate=0.01, steps=100)
+    assert result.steps == 6
+
+
+def test_minibatch_larger_than_data_is_rejected():
+    data = Dataset(torch.zeros(5, 2), torch.zeros(5))
+    with pytest.raises(ValueError, match="batch_size=6 exceeds .* n=5"):
+        next(minibatches(data, 6, rng=np.random.default_rng(0)))
+
+
+# ----------------------------------------------------------------------------- schedules
+
+def test_paper_schedule_drops_at_the_papers_steps():
+    """2·10⁵ steps: η/10 for the last 30 000–15 000 steps, η/15 for the last 15 000."""
+    schedule = paper_schedule(200_000)
+    assert schedule(0) == 1.0 and schedule(169_999) == 1.0
+    assert schedule(170_000) == pytest.approx(0.1) and schedule(184_999) == pytest.approx(0.1)
+    assert schedule(185_000) == pytest.approx(1 / 15) and schedule(199_999) == pytest.approx(1 / 15)
+
+
+def test_schedule_multiplies_the_learning_rate():
+    x, y = _regression()
+    start = torch.zeros(6, dtype=torch.float64)
+    halved = start.clone().requires_grad_(True)
+    train([halved], _linear_loss(halved), _repeat(x, y), learning_rate=0.02, steps=20,
+          schedule=lambda step: 0.5)
+    plain = start.clone().requires_grad_(True)
+    train([plain], _linear_loss(plain), _repeat(x, y), learning_rate=0.01, steps=20)
+    torch.testing.assert_close(halved.detach(), plain.detach(), rtol=1e-12, atol=1e-14)
+
+
+# ----------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("options, message", [
+    (dict(optimizer="rmsprop"), "optimizer must be one of sgd, adam"),
+    (dict(learning_rate=0.0), "learning_rate must be finite and > 0"),
+    (dict(learning_rate=math.nan), "learning_rate"),
+    (dict(steps=0), "steps must be a positive integer"),
+    (dict(optimizer="adam", momentum=0.9), "momentum applies to optimizer='sgd' only"),
+    (dict(momentum=-0.1), "momentum must be finite and ≥ 0"),
+])
+def test_bad_arguments_name_the_field(options, message):
+    w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    arguments = dict(learning_rate=0.1, steps=5) | options
+    with pytest.raises(ValueError, match=message):
+        train([w], _linear_loss(w), _repeat(torch.zeros(1, 2), torch.zeros(1)), **arguments)
+
+
+def test_untrainable_tensor_is_rejected():
+    with pytest.raises(ValueError, match="requires_grad"):
+        population_descent([torch.zeros(2)], lambda: torch.zeros(()), learning_rate=0.1, steps=1)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_cuda_without_cuda_is_a_clear_error():
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=3)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        next(fresh_batches(task, 4, rng=np.random.default_rng(0), device="cuda"))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_batches_and_training():
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=3)
+    stream = fresh_batches(task, 8, rng=np.random.default_rng(0), device="cuda",
+                           dtype=torch.float32)
+    x, y = next(stream)
+    assert x.device.type == "cuda" and y.dtype == torch.float32
+    w = torch.zeros(3, 3, device="cuda", requires_grad=True)
+    result = train([w], lambda x, y: torch.mean((y - ((x @ w) * x).sum(1)) ** 2), stream,
+                   learning_rate=0.01, steps=200)
+    assert result.final_loss < result.initial_loss
+
+
+# ----------------------------------------------------------------------------- population
+
+def test_tolerance_stops_population_descent_at_the_minimizer():
+    """R(θ) = ‖Aθ − b‖²: GD with tol on ‖∇R‖ stops converged at the least-squares solution."""
+    x, y = _regression(n=20, d=4)
+    w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
+    result = population_descent([w], lambda: torch.sum((x @ w - y) ** 2), learning_rate=0.01,
+                                steps=10_000, tol=1e-9)
+    assert result.converged and result.steps < 10_000 and result.gradient_norm <= 1e-9
+    least = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+    torch.testing.assert_close(w.detach(), least, rtol=1e-9, atol=1e-10)
+
+
+def _theorem3_risk(task):
+    """L(W, c) = 2‖B − WᵀW‖_F² + (Tr(B − WᵀW) + b0 − c)² for ŷ = Σ(w_i·x)² + c (Isserlis)."""
+    b, b0 = task.matrix, task.offset
+
+    def risk(w, c):
+        m = b - w.T @ w
+        return 2 * torch.sum(m * m) + (torch.trace(m) + b0 - c) ** 2
+
+    return risk
+
+
+@pytest.mark.parametrize("width", [10, 25])
+def test_population_gd_reaches_theorem3(width):
+    """Heavy-ball GD on the exact risk of ŷ = Σ(w_i·x)² + c reaches 2Σ_{i>N} λ_i(B)² (Thm 3).
+
+    d = 50, B = diag(Exp(1))/√d (the quadratic task's preset, PSD). The closed-form risk is the
+    engine's ``population_risk`` of the same TwoLayer (checked at the start and the end to 1e-9
+    relative), evaluated by Isserlis' formula so that 2000 steps take about a second.
+    """
+    dim = 50
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+    risk = _theorem3_risk(task)
+    weights = torch.from_numpy(np.random.default_rng(width).standard_normal((width, dim)))
+    weights = (weights / math.sqrt(dim)).requires_grad_(True)
+    offset = torch.zeros((), dtype=torch.float64, requires_grad=True)
+
+    def engine():
+        model = TwoLayer("quadratic", weights.detach(), torch.ones(width, dtype=torch.float64),
+                         offset=offset.detach())
+        return float(population_risk(model, task))
+
+    with torch.no_grad():
+        assert float(risk(weights, offset)) == pytest.approx(engine(), rel=1e-9)
+    result = population_descent([weights, offset], lambda: risk(weights, offset),
+                                learning_rate=0.005, momentum=0.9, steps=2000)
+    eigenvalues = torch.linalg.eigvalsh(task.matrix).flip(0)
+    optimum = 2 * float(torch.sum(eigenvalues[width:] ** 2))
+    final = engine()
+    assert not result.diverged
+    assert with_torch_no_grad(risk, weights, offset) == pytest.approx(final, rel=1e-9)
+    assert abs(final - optimum) <= 1e-3 * optimum
+    assert final >= optimum * (1 - 1e-9)  # the infimum cannot be beaten
+
+
+def with_torch_no_grad(function, *args):
+    with torch.no_grad():
+        return float(function(*args))
