@@ -157,7 +157,8 @@ class NeuralTangent:
         train_head: also train the RF part Σ h_i σ(w_i·x) (the full linearization).
         ridge: λ ≥ 0 on ‖A‖_F² (+ ‖h‖²), 1/n-normalized loss on samples.
         solver: "auto", "direct" or "cg" on samples (module docstring).
-        tol, max_iter: conjugate-gradient stopping rule (samples with "cg", and n = ∞).
+        tol, max_iter: conjugate-gradient stopping rule (samples with "cg", and n = ∞); the
+            default cap is 10 × the number of unknowns.
     Random stream: W by one ``rng.standard_normal((N, d))`` (the same draw as RandomFeatures).
     """
 
@@ -193,7 +194,13 @@ class NeuralTangent:
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
                 ridge: float, solver: str, tol: float, max_iter: int | None,
                 gate: Activation | None = None) -> NeuralTangentModel:
-    """The NT fit for fixed W on samples (``data``) or at n = ∞ (``task``); gate g = σ′ default."""
+    """The NT fit for fixed W on samples (``data``) or at n = ∞ (``task``); gate g = σ′ default.
+
+    ``max_iter=None`` caps conjugate gradient at 10 × the number of unknowns (round-off makes
+    CG need more than the exact-arithmetic bound on ill-conditioned systems).
+    """
+    if max_iter is None:
+        max_iter = 10 * weights.shape[0] * (weights.shape[1] + int(train_head))
     if task is not None:
         model = optimal_tangent(task, sigma, weights, train_head=train_head, ridge=ridge, tol=tol,
                                 max_iter=max_iter)

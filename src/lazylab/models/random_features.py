@@ -25,7 +25,7 @@ from lazylab.models._common import (check_activation, check_choice, check_nonneg
                                     check_ridge, check_width, draw_biases, draw_weights, numeric,
                                     resolve_input, weight_covariance_matrix)
 from lazylab.models.predictors import TwoLayer
-from lazylab.risk import optimal_head, population_risk
+from lazylab.risk import optimal_head
 from lazylab.solvers import solve_ridge, streaming_ridge
 
 __all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]
@@ -115,7 +115,3 @@ class RandomFeatures:
                                              "streamed": float(streamed)}))
 
 
-def exact_risk(model, task) -> float:
-    """population_risk as a float (helper for diagnostics)."""
-    with torch.no_grad():
-        return float(population_risk(model, task))

@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import importlib
 
+from lazylab.models.kernel import Kernel
 from lazylab.models.neural_tangent import NeuralTangent
+from lazylab.models.one_step import OneStep
 from lazylab.models.random_features import RandomFeatures
+from lazylab.models.semi_random import SemiRandom
 
 __all__ = ["REGIMES"]
 
 REGIMES: dict[str, type] = {
     "random_features": RandomFeatures,
     "neural_tangent": NeuralTangent,
+    "semi_random": SemiRandom,
+    "one_step": OneStep,
+    "kernel": Kernel,
 }
 
 try:
