@@ -1,0 +1,283 @@
+"""The Network regime: population GD (Theorem 3, single neuron), online SGD, laziness, scalings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+import torch
+
+from lazylab.errors import DivergenceError
+from lazylab.models.network import PARAMETERIZATIONS, Network
+from lazylab.risk import empirical_risk, population_risk
+from lazylab.tasks import TASKS, Dataset
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Small tensors: one torch thread avoids spin-waiting on a shared machine."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _quadratic(dim, seed=3):
+    return TASKS["quadratic"](rng=np.random.default_rng(seed), dim=dim)
+
+
+def _theorem3_value(task, width):
+    """inf L = 2 Σ_{i>N} λ_i(B)² (Ghorbani et al. 2019, Theorem 3; THEORY §1.5)."""
+    eigenvalues = torch.linalg.eigvalsh(task.matrix).flip(0)
+    return 2 * float(torch.sum(eigenvalues[width:] ** 2))
+
+
+THEOREM3 = dict(activation="quadratic", train="first", head_init="ones")
+"""ŷ = Σ_i (w_i·x)² + c: standard parameterization, head fixed to 1, W and c trained."""
+
+
+# ----------------------------------------------------------------------------- acceptance
+
+def test_population_gd_of_the_theorem3_network_reaches_its_infimum():
+    """GD on the exact engine's risk (d = 8, N = 3) ends within 1e-3 of 2Σ_{i>N}λ_i² (Thm 3)."""
+    task = _quadratic(8)
+    model = Network(width=3, learning_rate=0.02, momentum=0.9, steps=200, **THEOREM3).fit(
+        task, rng=np.random.default_rng(0))
+    optimum = _theorem3_value(task, 3)
+    risk = model.diagnostics["population_risk"]
+    assert risk == pytest.approx(float(population_risk(model, task)), rel=1e-12)
+    assert abs(risk - optimum) <= 1e-3 * optimum
+    torch.testing.assert_close(model.head, torch.ones(3, dtype=torch.float64))
+    assert model.diagnostics["steps"] == 200 and "samples_seen" not in model.diagnostics
+
+
+def test_single_relu_neuron_is_learned_by_gradient_descent():
+    """Width 1, head fixed to 1: GD on the exact risk learns y = relu(w*·x) (Yehudai–Shamir's
+    tractable case, THEORY §2.4) to population risk < 1e-3 ‖f*‖² from a random start (seed 0)."""
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=10)
+    model = Network(width=1, activation="relu", train="first", head_init="ones", offset=False,
+                    learning_rate=0.1, momentum=0.9, steps=150).fit(
+        task, rng=np.random.default_rng(0))
+    risk = float(population_risk(model, task))
+    assert risk < 1e-3 * task.target_second_moment()
+    cosine = float(model.weights[0] @ task.weights / model.weights[0].norm())
+    assert cosine > 0.99
+
+
+def test_online_sgd_approaches_the_population_gd_value():
+    """One-pass SGD (batch 100, fresh samples) on the Theorem 3 model decreases the exact risk
+    towards 2Σ_{i>N}λ_i²: loose statistical check, fixed seeds (d = 8, N = 3)."""
+    task = _quadratic(8)
+    optimum = _theorem3_value(task, 3)
+    risks = {}
+    for steps in (500, 2000):
+        model = Network(width=3, training="online", learning_rate=0.002, steps=steps,
+                        schedule="paper", **THEOREM3).fit(task, rng=np.random.default_rng(0))
+        risks[steps] = float(population_risk(model, task))
+        assert model.diagnostics["samples_seen"] == steps * 100
+    initial = Network(width=3, steps=1, learning_rate=1e-12, **THEOREM3).fit(
+        task, rng=np.random.default_rng(0)).diagnostics["population_risk"]
+    assert risks[2000] < risks[500] < initial
+    assert risks[2000] - optimum < 0.05 * (initial - optimum)
+
+
+def test_diverging_run_raises_divergence_error_not_nan():
+    task = _quadratic(8)
+    with pytest.raises(DivergenceError, match="diverged at step") as caught:
+        Network(width=4, training="online", learning_rate=10.0, steps=200, **THEOREM3).fit(
+            task, rng=np.random.default_rng(0))
+    assert caught.value.step is not None and 0 < caught.value.step < 200
+
+
+# ----------------------------------------------------------------------------- laziness
+
+def _linearization_gap(model, alpha, width, x):
+    """‖f_α − α J_θ₀(θ − θ₀)‖/‖f_α‖ on x: distance to the neural-tangent linearization."""
+    w, w0 = model.weights[:width], model.weights[width:]
+    a, a0 = model.head[:width] / alpha, -model.head[width:] / alpha
+    c = model.offset / alpha
+
+    def network(weights, head, offset):
+        return torch.tanh(x @ weights.T) @ head + offset
+
+    _, tangent = torch.func.jvp(network, (w0, a0, torch.zeros((), dtype=torch.float64)),
+                                (w - w0, a - a0, c))
+    full = model.predict(x)
+    return float(torch.linalg.norm(full - alpha * tangent) / torch.linalg.norm(full))
+
+
+def test_laziness_scales_the_motion_and_the_distance_to_the_linearization():
+    """Chizat–Oyallon–Bach: weights move O(1/α) and f_α departs from its linearization by
+    O(1/α); α = 10 → 100 divides both by 10 (within 15 %), while α = 0.1 moves far."""
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5)
+    data = task.sample(200, rng=np.random.default_rng(1))
+    x = task.sample(500, rng=np.random.default_rng(2)).x
+    changes, gaps = {}, {}
+    for alpha in (0.1, 10.0, 100.0):
+        model = Network(width=20, activation="tanh", laziness=alpha, learning_rate=0.05,
+                        steps=200, batch_size=200).fit(data, rng=np.random.default_rng(0))
+        assert model.width == 40  # trained units and frozen initial units
+        changes[alpha] = model.diagnostics["weight_change"]
+        gaps[alpha] = _linearization_gap(model, alpha, 20, x)
+        assert model.diagnostics["final_train_loss"] < 0.5 * model.diagnostics["initial_train_loss"]
+    assert changes[10.0] / changes[100.0] == pytest.approx(10.0, rel=0.15)
+    assert gaps[10.0] / gaps[100.0] == pytest.approx(10.0, rel=0.15)
+    assert gaps[100.0] < 1e-3
+    assert changes[0.1] > 30 * changes[10.0] and gaps[0.1] > 0.1
+
+
+def test_lazy_predictor_is_zero_at_initialization_and_exact():
+    """f_α(θ₀) = 0, and the population risk of the 2N-unit predictor is E y² at θ = θ₀."""
+    task = _quadratic(6)
+    model = Network(width=4, activation="relu", laziness=5.0, learning_rate=1e-12,
+                    steps=1).fit(task, rng=np.random.default_rng(0))
+    x = task.sample(50, rng=np.random.default_rng(1)).x
+    assert float(model.predict(x).abs().max()) < 1e-9
+    assert model.diagnostics["population_risk"] == pytest.approx(task.target_second_moment(),
+                                                                  rel=1e-8)
+
+
+# ----------------------------------------------------------------------------- scalings
+
+def test_initialization_is_shared_draw_for_draw_across_parameterizations():
+    """Effective w_i ~ N(0, I/d) identical for all three; heads a = g/√N (standard, ntk) and
+    a = g/N (mean field) from the same draws g."""
+    effective = {}
+    for name in PARAMETERIZATIONS:
+        net = Network(width=6, parameterization=name)
+        state = net.initialize(4, rng=np.random.default_rng(5))
+        effective[name] = Network._effective(state["raw"], state["scales"])
+    g = np.random.default_rng(5)
+    weights = torch.from_numpy(g.standard_normal((6, 4))) / 2.0
+    heads = torch.from_numpy(g.standard_normal(6))
+    for name, (w, a, _, _) in effective.items():
+        torch.testing.assert_close(w, weights)
+        torch.testing.assert_close(a, heads / (6 if name == "mean_field" else math.sqrt(6)))
+
+
+def test_width_scaling_of_the_weight_motion():
+    """With a width-independent learning rate, NTK weights move O(1/√N) (4× width → about ½)
+    while mean-field weights move O(1) (gradient multiplier N), on the same data."""
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5)
+    data = task.sample(100, rng=np.random.default_rng(1))
+    motion = {}
+    for name in ("ntk", "mean_field"):
+        for width in (50, 800):
+            model = Network(width=width, activation="tanh", parameterization=name,
+                            learning_rate=0.1, steps=50, batch_size=100).fit(
+                data, rng=np.random.default_rng(0))
+            motion[name, width] = model.diagnostics["weight_change"]
+    assert 2.5 < motion["ntk", 50] / motion["ntk", 800] < 6.0
+    assert 0.8 < motion["mean_field", 50] / motion["mean_field", 800] < 1.25
+    assert motion["mean_field", 800] > 10 * motion["ntk", 800]
+
+
+# ----------------------------------------------------------------------------- data modes
+
+def test_minibatch_training_on_a_fixed_data_set():
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5)
+    data = task.sample(150, rng=np.random.default_rng(1))
+    calls = []
+    model = Network(width=30, activation="relu", optimizer="adam", learning_rate=0.01,
+                    steps=120, batch_size=40).fit(
+        data, rng=np.random.default_rng(0), progress=lambda step, total: calls.append((step, total)))
+    diagnostics = model.diagnostics
+    assert diagnostics["final_train_loss"] == pytest.approx(empirical_risk(model, data), rel=1e-12)
+    assert diagnostics["final_train_loss"] < 0.2 * diagnostics["initial_train_loss"]
+    assert diagnostics["samples_seen"] == 30 * 150  # 4 batches per epoch, 30 epochs
+    assert calls[-1] == (120, 120) and all(total == 120 for _, total in calls)
+    assert all(isinstance(v, float) and math.isfinite(v) for v in diagnostics.values())
+    assert model.weights.dtype == torch.float64 and model.weights.device.type == "cpu"
+
+
+def test_same_seed_same_network():
+    task = _quadratic(5)
+    net = Network(width=5, activation="relu", training="online", steps=30, learning_rate=0.01)
+    first = net.fit(task, rng=np.random.default_rng(7))
+    second = net.fit(task, rng=np.random.default_rng(7))
+    torch.testing.assert_close(first.weights, second.weights, rtol=0, atol=0)
+    third = net.fit(task, rng=np.random.default_rng(8))
+    assert not torch.allclose(first.weights, third.weights)
+
+
+def test_float32_and_float64_agree_on_a_short_run():
+    task = _quadratic(6)
+    models = {dtype: Network(width=8, activation="relu", training="online", steps=50,
+                             learning_rate=0.01, dtype=dtype).fit(task, rng=np.random.default_rng(0))
+              for dtype in ("float32", "float64")}
+    torch.testing.assert_close(models["float32"].weights, models["float64"].weights,
+                               rtol=1e-4, atol=1e-5)
+    assert models["float32"].weights.dtype == torch.float64  # the predictor is float64
+
+
+@dataclass(frozen=True)
+class _SamplesOnly:
+    """A task without population moments (like a real data set)."""
+
+    dim: int = 3
+    has_moments: bool = False
+
+    def sample(self, n, *, rng):
+        x = torch.from_numpy(rng.standard_normal((n, self.dim)))
+        return Dataset(x, x[:, 0] ** 2)
+
+
+def test_task_without_moments_trains_online_but_not_at_population():
+    task = _SamplesOnly()
+    model = Network(width=4, training="online", steps=20, learning_rate=0.01).fit(
+        task, rng=np.random.default_rng(0))
+    assert model.diagnostics["samples_seen"] == 2000
+    with pytest.raises(ValueError, match="no population moments"):
+        Network(width=4, training="population", steps=2).fit(task, rng=np.random.default_rng(0))
+
+
+# ----------------------------------------------------------------------------- validation
+
+@pytest.mark.parametrize("field, value, message", [
+    ("width", 0, "width must be an integer >= 1"),
+    ("learning_rate", 0.0, "learning_rate must be > 0"),
+    ("learning_rate", -1.0, "learning_rate must be a finite number >= 0"),
+    ("steps", 0, "steps must be an integer >= 1"),
+    ("batch_size", 0, "batch_size must be an integer >= 1"),
+    ("optimizer", "rmsprop", "optimizer must be one of 'sgd', 'adam'"),
+    ("parameterization", "muP", "parameterization must be one of 'standard', 'ntk', 'mean_field'"),
+    ("train", "head", "train must be one of 'both', 'first', 'second'"),
+    ("training", "offline", "training must be one of 'population', 'online'"),
+    ("schedule", "cosine", "schedule must be one of 'constant', 'paper'"),
+    ("dtype", "float16", "dtype must be one of 'float32', 'float64'"),
+    ("laziness", 0.0, "laziness must be > 0 or None"),
+    ("device", "tpu", "device must be 'cpu' or 'cuda"),
+])
+def test_bad_fields_raise_naming_the_field(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        Network(**{field: value})
+
+
+def test_batch_larger_than_the_data_set_is_rejected():
+    data = TASKS["quadratic"](rng=np.random.default_rng(0), dim=3).sample(10,
+                                                                         rng=np.random.default_rng(1))
+    with pytest.raises(ValueError, match="batch_size=100 exceeds .* n=10"):
+        Network(width=2).fit(data, rng=np.random.default_rng(0))
+
+
+def test_population_training_needs_float64_on_the_cpu():
+    with pytest.raises(ValueError, match="float64, CPU"):
+        Network(width=2, dtype="float32").fit(_quadratic(3), rng=np.random.default_rng(0))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_cuda_request_without_cuda_is_a_clear_error():
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        Network(width=2, training="online", device="cuda").fit(_quadratic(3),
+                                                                 rng=np.random.default_rng(0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_online_training_matches_cpu():
+    task = _quadratic(6)
+    models = {device: Network(width=8, activation="relu", training="online", steps=50,
+                              learning_rate=0.01, device=device).fit(
+        task, rng=np.random.default_rng(0)) for device in ("cpu", "cuda")}
+    torch.testing.assert_close(models["cuda"].weights, models["cpu"].weights, rtol=1e-8, atol=1e-10)
