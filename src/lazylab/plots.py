@@ -148,11 +148,19 @@ def _mark_dimension(axes: Any, frame: pd.DataFrame, x: str) -> None:
                      label=f"{symbol} = d = {int(dims[0])}")
 
 
-def _scale(axis: Any, set_scale: Callable[[str], None], log: bool) -> None:
-    """Linear or log scale; log ticks as plain numbers (0.1, 2, 500). Minor ticks are labelled
-    when the axis spans less than two decades (only 2, 3 and 5 × 10^k beyond one decade)."""
+def _scale(axis: Any, set_scale: Callable[[str], None], log: bool,
+           values: Sequence[float] = ()) -> None:
+    """Linear or log scale; log ticks as plain numbers (0.1, 2, 500). A log axis with at most
+    eight swept values gets exactly those as ticks; otherwise minor ticks are labelled when the
+    axis spans less than two decades (only 2, 3 and 5 × 10^k beyond one decade)."""
     set_scale("log" if log else "linear")
     if not log:
+        return
+    plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")
+    if 1 < len(values) <= 8:
+        axis.set_major_locator(matplotlib.ticker.FixedLocator(sorted(values)))
+        axis.set_major_formatter(plain)
+        axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         return
     low, high = sorted(axis.get_view_interval())
     decades = math.log10(high / low) if low > 0 else math.inf
@@ -162,7 +170,7 @@ def _scale(axis: Any, set_scale: Callable[[str], None], log: bool) -> None:
         mantissa = round(value / 10 ** math.floor(math.log10(value) + 1e-9)) if value > 0 else 0
         return f"{value:g}" if mantissa in keep else ""
 
-    axis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}"))
+    axis.set_major_formatter(plain)
     axis.set_minor_formatter(matplotlib.ticker.FuncFormatter(minor))
 
 
@@ -193,7 +201,9 @@ def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Se
                      colors[index % len(colors)])
     _draw_theory(axes, frame, x, theory or {}, task_fields, log_x, task_builder)
     _mark_dimension(axes, frame, x)
-    _scale(axes.xaxis, axes.set_xscale, log_x)
+    swept = pd.to_numeric(frame[x], errors="coerce")
+    swept = sorted(set(swept[np.isfinite(swept) & (swept > 0)].tolist()))
+    _scale(axes.xaxis, axes.set_xscale, log_x, swept)
     _scale(axes.yaxis, axes.set_yscale, log_y)
     axes.set_xlabel(axis_label(x))
     axes.set_ylabel(axis_label(y))
