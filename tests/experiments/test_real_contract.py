@@ -69,3 +69,36 @@ def test_tiny_sweep_end_to_end_is_reproducible(tmp_path):
     population = first[first.n_train == math.inf]
     assert population["train_risk"].isna().all() and (first.status == DONE).all()
     assert set(default_catalog().tasks) >= {"quadratic"}
+
+
+NETWORK = """
+[task]
+name = "quadratic"
+dim = 4
+matrix = "identity"
+
+[[regime]]
+name = "network"
+width = 6
+steps = 30
+learning_rate = [0.01, 1e6]
+
+[sweep]
+n_train = "population"
+n_test = 50
+seeds = 1
+"""
+
+
+def test_network_divergence_is_recorded_as_diverged(tmp_path):
+    spec = tmp_path / "network.toml"
+    spec.write_text(NETWORK)
+    sweep = load_sweep(spec)
+    with Store(tmp_path / "n.sqlite") as store:
+        status = run_sweep(sweep, store, executor=InProcessExecutor())
+        rows = {row["spec"]["regime"]["learning_rate"]: row for row in store.rows()}
+    assert (status.done, status.diverged) == (1, 1)
+    assert rows[0.01]["status"] == DONE and math.isfinite(rows[0.01]["metrics"]["population_risk"])
+    diverged = rows[1e6]
+    assert diverged["status"] == "diverged" and "DivergenceError" in diverged["error"]
+    assert set(diverged["metrics"]) <= {"steps_to_divergence"}
