@@ -126,3 +126,13 @@ def test_list_prints_studies(monkeypatch, capsys):
     assert capsys.readouterr().out.split() [:2] == ["ghorbani-fig1", "Ghorbani"]
     monkeypatch.setattr(lazylab.studies, "STUDIES", {})
     assert main(["list"]) == 0 and "no built-in studies" in capsys.readouterr().out
+
+
+def test_reproduce_is_wired_to_the_studies(capsys):
+    pytest.importorskip("lazylab.studies.cli")
+    with pytest.raises(SystemExit) as exit_:
+        build_parser().parse_args(["reproduce", "--help"])
+    assert exit_.value.code == 0 and "usage: lazylab reproduce" in capsys.readouterr().out
+    assert main(["reproduce", "no-such-study"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and error[0].startswith("lazylab: error: ") and "allowed:" in error[0]

@@ -7,6 +7,7 @@
     lazylab export SPEC --csv [PATH] | --parquet [PATH]
     lazylab plot SPEC [--output STEM] [--format png pdf]
     lazylab list             the built-in studies
+    lazylab reproduce NAME|all [--scale …]   a built-in study end to end (lazylab.studies.cli)
     lazylab --version
 
 The store defaults to ``<spec stem>.sqlite`` next to the spec. Malformed specs, stores and
@@ -87,7 +88,17 @@ def build_parser() -> argparse.ArgumentParser:
                       help="file formats (default: [plot].formats)")
     commands.add_parser("list", help="list the built-in studies",
                         description="List the built-in studies (lazylab.studies).")
+    _add_reproduce(commands)
     return parser
+
+
+def _add_reproduce(commands: Any) -> None:
+    """``lazylab reproduce NAME|all`` from :mod:`lazylab.studies.cli`, when it is installed."""
+    try:
+        from lazylab.studies.cli import add_reproduce_parser
+    except ImportError:
+        return
+    add_reproduce_parser(commands)
 
 
 def _open_store(args: argparse.Namespace, sweep: Any, *, readonly: bool) -> Any:
@@ -223,6 +234,9 @@ def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         return _command_list(args)
+    if args.command == "reproduce":
+        from lazylab.studies.cli import run_reproduce
+        return run_reproduce(args)
     from lazylab.experiments import SpecError, load_sweep
     try:
         sweep = load_sweep(args.spec, catalog)
