@@ -103,8 +103,14 @@ def test_linear_moment_monte_carlo(offset_task):
     assert_mc_close(task.linear_moment(), data.y[:, None] * data.x, label="E y x")
 
 
-def test_rotation_invariance():
-    task = Quadratic(matrix=indefinite_matrix(3), offset=0.1)
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_rotation_invariance(diagonal):
+    """A diagonal B takes the O(Nd) path and its rotation the dense one: both must agree."""
+    b = indefinite_matrix(3)
+    b = torch.diag(torch.diagonal(b)) if diagonal else b
+    task = Quadratic(matrix=b, offset=0.1)
+    x = torch.from_numpy(np.random.default_rng(9).standard_normal((7, DIM)))
+    assert torch.allclose(task.target(x), ((x @ b) * x).sum(-1) + 0.1, atol=1e-14)
     q = random_rotation(DIM, np.random.default_rng(5))
     rotated = Quadratic(matrix=q @ task.matrix @ q.T, offset=0.1)
     weights, biases = random_units(np.random.default_rng(6), 4, DIM)
