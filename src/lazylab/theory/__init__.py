@@ -1,0 +1,33 @@
+"""Analytic predictions of the papers as pure functions, each citing its THEORY.md section and
+equation, vectorized over ρ = N/d (``width_ratio``) and tested against the exact finite-d engine.
+
+Modules: :mod:`.hermite` (λ₀, λ₁, λ₂, λ̃ of any activation), :mod:`.fixed_point` (ψ of eqs. 9/14),
+:mod:`.ghorbani_quadratic` (Theorems 1–3, Corollary 1, eqs. 11–13, Fig. 1),
+:mod:`.ghorbani_mixture` (Theorems 4–6, eqs. 15–17, Bayes MMSE), :mod:`.damian` (sample-complexity
+reference curves, CSQ bound), :mod:`.yehudai_shamir` (exact RF risk for a single ReLU, the
+exponential lower bound's shape), :mod:`.staircase` (kernel ridge in the polynomial regime).
+See docs/theory.md for the list of functions, assumptions and checks.
+"""
+
+from lazylab.theory.fixed_point import fixed_point_psi, fixed_point_psi_isotropic
+from lazylab.theory.ghorbani_mixture import (
+    bayes_risk_mixture, equation17_risks, network_risk_mixture, neural_tangent_risk_mixture,
+    neural_tangent_risk_mixture_for_weights, random_features_risk_mixture,
+    random_features_risk_mixture_limit, whitened_difference)
+from lazylab.theory.ghorbani_quadratic import (
+    equation13_risks, figure1_large_dim_risks, network_risk, neural_tangent_expected_risk,
+    neural_tangent_risk, neural_tangent_risk_for_weights, random_features_risk,
+    random_features_risk_limit, random_features_risk_quadratic_activation,
+    resolve_weight_covariance, trace_alignment)
+from lazylab.theory.hermite import HermiteConstants, hermite_constants
+
+__all__ = [
+    "HermiteConstants", "hermite_constants", "fixed_point_psi", "fixed_point_psi_isotropic",
+    "random_features_risk", "random_features_risk_limit",
+    "random_features_risk_quadratic_activation", "neural_tangent_risk",
+    "neural_tangent_expected_risk", "neural_tangent_risk_for_weights", "network_risk",
+    "equation13_risks", "figure1_large_dim_risks", "resolve_weight_covariance", "trace_alignment",
+    "random_features_risk_mixture", "random_features_risk_mixture_limit",
+    "neural_tangent_risk_mixture", "neural_tangent_risk_mixture_for_weights",
+    "network_risk_mixture", "bayes_risk_mixture", "equation17_risks", "whitened_difference",
+]
