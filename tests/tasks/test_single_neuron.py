@@ -174,3 +174,14 @@ def test_unit_of_zero_norm_is_a_constant_feature():
     value = task.feature_moment("relu", torch.zeros(1, task.dim), torch.tensor([0.5]))
     assert float(value) == pytest.approx(0.5 * task.target_mean(), rel=1e-12)
     assert get_activation("relu").name == "relu"
+
+
+def test_collinear_units_tangent():
+    """w = 2w*: E[relu(u) 1{u > 0} x] = E[u⁺ x] = w*/2; w = −w*: the supports are disjoint, 0.
+    (The Dirac term is E[relu(u) δ(v)] = relu(0)·density = 0 on the collinear line; its
+    conditional variance s*² − c²/s² cancels to round-off, whose square root leaves ~1e-9.)"""
+    task = make()
+    weights = torch.stack([2 * task.weights, -task.weights])
+    tangent = task.tangent_moment("relu", weights)
+    assert torch.allclose(tangent[0], task.weights / 2, atol=1e-12)
+    assert torch.allclose(tangent[1], torch.zeros_like(task.weights), atol=1e-7)
