@@ -65,7 +65,8 @@ def derivative_parts(activation) -> DerivativeParts:
         return DerivativeParts((None, ((1.0, 0.0),)))
     if activation.components is not None:
         if _is_step_like(activation):
-            weights = sum(-c.coefficient if c.flip else c.coefficient for c in activation.components)
+            weights = sum(-c.coefficient if c.flip else c.coefficient
+                          for c in activation.components)
             return DerivativeParts((None, ((float(weights), 0.0),)))
         if activation.derivative_name is not None:
             return DerivativeParts((activation.derivative(), ()))

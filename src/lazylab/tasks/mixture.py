@@ -15,7 +15,8 @@ Under class y, xᵀQx = Σ_i μ_i χ²₁ (μ = eigenvalues of C_y^{1/2} Q C_y^{
 function Π(1 − 2iμ_i t)^{−1/2}. Parseval with the Fourier transform
 ∫ sech²(L/2) e^{−iωL} dL = 4πω/sinh(πω) gives
 
-    E_y sech²(L/2) = (1/2π) ∫ 4πω/sinh(πω) · e^{iωa} Π_i (1 + iμ_i ω)^{−1/2} dω,  a = ½ log(det C₋/det C₊).
+    E_y sech²(L/2) = (1/2π) ∫ 4πω/sinh(πω) · e^{iωa} Π_i (1 + iμ_i ω)^{−1/2} dω,
+    a = ½ log(det C₋/det C₊).
 
 The integrand is analytic in the strip |Im ω| < a* = min(1, 1/max|μ|) (poles of 1/sinh at ±i,
 branch points at i/μ_i) and decays like e^{−π|ω|}, so the trapezoid rule with step h on
