@@ -99,11 +99,10 @@ def _linearization_gap(model, alpha, width, x):
     a, a0 = model.head[:width] / alpha, -model.head[width:] / alpha
     c = model.offset / alpha
 
-    def network(weights, head, offset):
-        return torch.tanh(x @ weights.T) @ head + offset
-
-    _, tangent = torch.func.jvp(network, (w0, a0, torch.zeros((), dtype=torch.float64)),
-                                (w - w0, a - a0, c))
+    # J_θ₀(θ − θ₀) for tanh units, written out: σ(XW₀ᵀ)(a − a₀) + (σ′(XW₀ᵀ) ∘ X(W − W₀)ᵀ)a₀ + c
+    pre = x @ w0.T
+    tangent = (torch.tanh(pre) @ (a - a0) + ((1 - torch.tanh(pre) ** 2) * (x @ (w - w0).T)) @ a0
+               + c)
     full = model.predict(x)
     return float(torch.linalg.norm(full - alpha * tangent) / torch.linalg.norm(full))
 
@@ -237,8 +236,9 @@ def test_task_without_moments_trains_online_but_not_at_population():
 
 @pytest.mark.parametrize("field, value, message", [
     ("width", 0, "width must be an integer >= 1"),
-    ("learning_rate", 0.0, "learning_rate must be > 0"),
-    ("learning_rate", -1.0, "learning_rate must be a finite number >= 0"),
+    ("learning_rate", 0.0, "learning_rate must be a finite number > 0"),
+    ("learning_rate", -1.0, "learning_rate must be a finite number > 0"),
+    ("learning_rate", math.inf, "learning_rate must be a finite number > 0"),
     ("steps", 0, "steps must be an integer >= 1"),
     ("batch_size", 0, "batch_size must be an integer >= 1"),
     ("optimizer", "rmsprop", "optimizer must be one of 'sgd', 'adam'"),
@@ -247,12 +247,16 @@ def test_task_without_moments_trains_online_but_not_at_population():
     ("training", "offline", "training must be one of 'population', 'online'"),
     ("schedule", "cosine", "schedule must be one of 'constant', 'paper'"),
     ("dtype", "float16", "dtype must be one of 'float32', 'float64'"),
-    ("laziness", 0.0, "laziness must be > 0 or None"),
+    ("laziness", 0.0, "laziness must be a finite number > 0 or None"),
+    ("weight_scale", -1.0, "weight_scale must be a finite number >= 0"),
+    ("head_init", "uniform", "head_init must be one of 'gaussian', 'ones', 'zeros'"),
+    ("momentum", 0.5, "momentum applies to optimizer='sgd' only"),
     ("device", "tpu", "device must be 'cpu' or 'cuda"),
 ])
 def test_bad_fields_raise_naming_the_field(field, value, message):
+    options = {"optimizer": "adam"} if field == "momentum" else {}
     with pytest.raises(ValueError, match=message):
-        Network(**{field: value})
+        Network(**options, **{field: value})
 
 
 def test_batch_larger_than_the_data_set_is_rejected():

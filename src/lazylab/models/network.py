@@ -17,7 +17,8 @@ mean_field    1      1/N     N(0, s_w² I/d)          N(0, s_a²)       N on U, 
 ============  =====  ======  ======================  ===============  =======================
 
 The mean-field multiplier is the one in Ghorbani et al.'s code (THEORY §1.7: ∇W × N, with SGD
-that is a learning rate N·η). ``head_init="ones"`` sets v_i = s_a instead (with the standard
+that is a learning rate N·η; Adam is invariant to gradient multipliers, so with Adam it has no
+effect, as in the original). ``head_init="ones"`` sets v_i = s_a instead (with the standard
 parameterization, s_a = 1 and ``train="first"`` this is the model of Theorem 3,
 ŷ = Σ_i (w_i·x)² + c with the quadratic activation; THEORY §1.5). Biases (``biases=True``) start
 at b_i ~ N(0, ``bias_scale``²); the offset c starts at 0 and is trained whenever ``offset``.
@@ -150,8 +151,7 @@ class Network:
         check_choice(self.head_init, "head_init", HEAD_INITS)
         check_choice(self.dtype, "dtype", tuple(DTYPES))
         for name in ("learning_rate", "divergence_threshold"):
-            if check_nonnegative(getattr(self, name), name) == 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+            _check_positive(getattr(self, name), name)
         check_width(self.steps, "steps")
         check_width(self.batch_size, "batch_size")
         for name in ("momentum", "weight_scale", "head_scale", "bias_scale"):
@@ -159,8 +159,8 @@ class Network:
         if self.momentum and self.optimizer != "sgd":
             raise ValueError(f"momentum applies to optimizer='sgd' only, got optimizer="
                              f"{self.optimizer!r} with momentum={self.momentum!r}")
-        if self.laziness is not None and check_nonnegative(self.laziness, "laziness") == 0:
-            raise ValueError(f"laziness must be > 0 or None, got {self.laziness!r}")
+        if self.laziness is not None:
+            _check_positive(self.laziness, "laziness", " or None")
         try:
             kind = torch.device(self.device).type
         except (RuntimeError, TypeError):
@@ -324,6 +324,16 @@ class Network:
         if float(torch.linalg.norm(a0)) > 0:
             out["head_change"] = float(torch.linalg.norm(a - a0) / torch.linalg.norm(a0))
         return out
+
+
+def _check_positive(value: Any, name: str, alternative: str = "") -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
+        raise ValueError(f"{name} must be a finite number > 0{alternative}, got {value!r}")
+    return number
 
 
 def _data_loss(model: TwoLayer, data: Dataset) -> float:
