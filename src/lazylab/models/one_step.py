@@ -194,8 +194,10 @@ class OneStep:
             order = torch.from_numpy(rng.permutation(data.n_samples))
             n_val = max(1, int(round(self.validation_fraction * data.n_samples)))
             if n_val >= data.n_samples:
-                raise ValueError(f"validation_fraction={self.validation_fraction} leaves no "
-                                 f"training samples out of n={data.n_samples}")
+                raise ValueError(f"a ridge grid needs a validation split: validation_fraction="
+                                 f"{self.validation_fraction} of n_samples = {data.n_samples} "
+                                 f"leaves no training samples (n = {data.n_samples} sample"
+                                 f"{'s' if data.n_samples > 1 else ''})")
             validation = (x[order[:n_val]], y[order[:n_val]])
             x, y = x[order[n_val:]], y[order[n_val:]]
         alpha = y.mean()

@@ -39,8 +39,12 @@ from lazylab.solvers.training import fresh_batches, minibatches, train
 
 __all__ = ["SemiRandom", "DeepSemiRandomModel", "HALF_RELU_SQUARED"]
 
-HALF_RELU_SQUARED = Activation("half_relu_squared", lambda u: 0.5 * torch.relu(u) ** 2,
-                               derivative_name="relu", kinks=(0.0,))
+def _half_relu_squared(u: torch.Tensor) -> torch.Tensor:
+    return 0.5 * torch.relu(u) ** 2
+
+
+HALF_RELU_SQUARED = Activation("half_relu_squared", _half_relu_squared, derivative_name="relu",
+                               kinks=(0.0,))
 """σ(u) = relu(u)²/2, whose derivative relu is the degree-1 switching unit σ_1."""
 
 _ANTIDERIVATIVE = {0: get_activation("relu"), 1: HALF_RELU_SQUARED}
