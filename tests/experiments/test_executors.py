@@ -48,23 +48,39 @@ def test_pool_matches_inprocess_bit_for_bit(reference, tmp_path):
 
 @pytest.mark.slow
 def test_dask_local_cluster_matches_inprocess_bit_for_bit(reference, tmp_path):
-    pytest.importorskip("distributed")
-    spec, expected = reference
-    executor = DaskExecutor(workers=2)
-    results, _ = _sweep_with(executor, spec, tmp_path / "dask.sqlite")
-    assert results == expected
-
-
-@pytest.mark.slow
-def test_dask_existing_scheduler_address(reference, tmp_path):
+    """A LocalCluster of 2 worker processes over loopback, reached by its scheduler address."""
     distributed = pytest.importorskip("distributed")
     spec, expected = reference
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert len(cluster.workers) == 2
         results, _ = _sweep_with(DaskExecutor(scheduler=cluster.scheduler_address), spec,
                                  tmp_path / "dask.sqlite")
     assert results == expected
+
+
+def test_dask_workers_option_starts_a_loopback_local_cluster(monkeypatch):
+    """``--dask-workers K`` wiring: K single-threaded worker processes on 127.0.0.1."""
+    distributed = pytest.importorskip("distributed")
+    calls = []
+
+    class Recorder:
+        def __init__(self, *args, **kwargs):
+            calls.append((type(self).__name__, args, kwargs))
+
+        def close(self):
+            calls.append((type(self).__name__, "close"))
+
+    monkeypatch.setattr(distributed, "LocalCluster", type("LocalCluster", (Recorder,), {}))
+    monkeypatch.setattr(distributed, "Client", type("Client", (Recorder,), {}))
+    with DaskExecutor(workers=3):
+        pass
+    assert calls[0] == ("LocalCluster", (), {"n_workers": 3, "threads_per_worker": 1,
+                                             "processes": True, "host": "127.0.0.1",
+                                             "dashboard_address": None})
+    assert calls[1][0] == "Client" and isinstance(calls[1][1][0], distributed.LocalCluster)
+    assert calls[2:] == [("Client", "close"), ("LocalCluster", "close")]
 
 
 def test_executor_options_are_validated():

@@ -76,7 +76,7 @@ def _deterministic(rows: dict[str, dict]) -> dict[str, tuple]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("executor", ["inprocess", "pool"])
+@pytest.mark.parametrize("executor", ["inprocess"])
 def test_kill_minus_nine_then_resume(executor, tmp_path):
     spec = tmp_path / "kill.toml"
     spec.write_text(SPEC)
