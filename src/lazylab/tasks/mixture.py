@@ -98,6 +98,8 @@ class GaussianMixture:
         object.__setattr__(self, "_plus", plus)
         object.__setattr__(self, "_minus", minus)
         object.__setattr__(self, "_cholesky", (chol_plus, chol_minus))
+        object.__setattr__(self, "_diagonals", tuple(torch.diagonal(c).clone() if _is_diagonal(c)
+                                                     else None for c in (plus, minus)))
 
     has_moments = True
 
@@ -157,15 +159,20 @@ class GaussianMixture:
     def linear_moment(self) -> torch.Tensor:
         return torch.zeros(self.dim, dtype=DTYPE)
 
-    def _class_scales(self, weights):
-        return [torch.sqrt(((weights @ c) * weights).sum(-1)) for c in (self._plus, self._minus)]
+    def _class_products(self, weights):
+        """[(C₊w_i rows, s₊), (C₋w_i rows, s₋)]; O(Nd) when C± are diagonal (Σ = I, diagonal Δ)."""
+        out = []
+        for cov, diagonal in zip((self._plus, self._minus), self._diagonals):
+            product = weights * diagonal if diagonal is not None else weights @ cov
+            out.append((product, torch.sqrt((product * weights).sum(-1))))
+        return out
 
     def feature_moment(self, activation, weights, biases=None) -> torch.Tensor:
         """½[λ_0(σ; s₊, b) − λ_0(σ; s₋, b)], shape (N,)."""
         sigma = resolve_activation(activation)
         weights = as_weights(weights, self.dim)
         biases = as_biases(biases, weights.shape[0])
-        plus, minus = self._class_scales(weights)
+        (_, plus), (_, minus) = self._class_products(weights)
         bias = torch.zeros_like(plus) if biases is None else biases
         return 0.5 * (sigma.hermite_coefficients(0, plus, bias)[:, 0]
                       - sigma.hermite_coefficients(0, minus, bias)[:, 0])
@@ -176,10 +183,9 @@ class GaussianMixture:
         weights = as_weights(weights, self.dim)
         unit_directions(weights, allow_zero=False)
         total = 0.0
-        for sign, cov in ((0.5, self._plus), (-0.5, self._minus)):
-            scale = torch.sqrt(((weights @ cov) * weights).sum(-1))
+        for sign, (product, scale) in zip((0.5, -0.5), self._class_products(weights)):
             lam2 = sigma.hermite_coefficients(2, scale, torch.zeros_like(scale))[:, 2]
-            total = total + sign * (lam2 / scale ** 2)[:, None] * (weights @ cov)
+            total = total + sign * (lam2 / scale ** 2)[:, None] * product
         return total
 
 
