@@ -143,7 +143,8 @@ def resolve_theory(catalog: Catalog, reference: str) -> Callable[..., Any]:
         except ImportError as error:
             failure = failure or error
     if module is None:
-        raise ValueError(f"no theory module {candidates[0]!r} ({failure})")
+        raise ValueError(f"no theory module {candidates[0]!r} ({failure}); available: "
+                         f"{', '.join(_theory_modules(catalog.theory_package)) or 'none'}")
     function = getattr(module, function_name, None)
     if not callable(function):
         public = sorted(n for n in dir(module) if not n.startswith("_")
@@ -151,3 +152,13 @@ def resolve_theory(catalog: Catalog, reference: str) -> Callable[..., Any]:
         raise ValueError(f"{module.__name__} has no function {function_name!r}; "
                          f"available: {', '.join(public) or 'none'}")
     return function
+
+
+def _theory_modules(package: str) -> list[str]:
+    """Public modules of the theory package (for error messages)."""
+    import pkgutil
+    try:
+        location = importlib.import_module(package).__path__
+    except (ImportError, AttributeError):
+        return []
+    return sorted(m.name for m in pkgutil.iter_modules(location) if not m.name.startswith("_"))

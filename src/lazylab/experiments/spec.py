@@ -251,5 +251,5 @@ def parse_spec(raw: dict[str, Any], path: str | Path) -> SpecFile:
         elif first["type"] == "missing":
             message = "required field is missing"
         elif "input" in first and first["type"] != "value_error":
-            message = f"{message} (got {first['input']!r})"
+            message = f"{message[:1].lower()}{message[1:]} (got {first['input']!r})"
         raise SpecError(path, _field_name(location), message) from None
