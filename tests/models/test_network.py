@@ -40,6 +40,7 @@ THEOREM3 = dict(activation="quadratic", train="first", head_init="ones")
 
 # ----------------------------------------------------------------------------- acceptance
 
+@pytest.mark.slow
 def test_population_gd_of_the_theorem3_network_reaches_its_infimum():
     """GD on the exact engine's risk (d = 8, N = 3) ends within 1e-3 of 2Σ_{i>N}λ_i² (Thm 3)."""
     task = _quadratic(8)
@@ -53,6 +54,7 @@ def test_population_gd_of_the_theorem3_network_reaches_its_infimum():
     assert model.diagnostics["steps"] == 200 and "samples_seen" not in model.diagnostics
 
 
+@pytest.mark.slow
 def test_single_relu_neuron_is_learned_by_gradient_descent():
     """Width 1, head fixed to 1: GD on the exact risk learns y = relu(w*·x) (Yehudai–Shamir's
     tractable case, THEORY §2.4) to population risk < 1e-3 ‖f*‖² from a random start (seed 0)."""
@@ -66,6 +68,7 @@ def test_single_relu_neuron_is_learned_by_gradient_descent():
     assert cosine > 0.99
 
 
+@pytest.mark.slow
 def test_online_sgd_approaches_the_population_gd_value():
     """One-pass SGD (batch 100, fresh samples) on the Theorem 3 model decreases the exact risk
     towards 2Σ_{i>N}λ_i²: loose statistical check, fixed seeds (d = 8, N = 3)."""
@@ -107,6 +110,7 @@ def _linearization_gap(model, alpha, width, x):
     return float(torch.linalg.norm(full - alpha * tangent) / torch.linalg.norm(full))
 
 
+@pytest.mark.slow
 def test_laziness_scales_the_motion_and_the_distance_to_the_linearization():
     """Chizat–Oyallon–Bach: weights move O(1/α) and f_α departs from its linearization by
     O(1/α); α = 10 → 100 divides both by 10 (within 15 %), while α = 0.1 moves far."""

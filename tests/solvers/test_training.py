@@ -266,6 +266,7 @@ def _theorem3_risk(task):
     return risk
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [10, 25])
 def test_population_gd_reaches_theorem3(width):
     """Heavy-ball GD on the exact risk of ŷ = Σ(w_i·x)² + c reaches 2Σ_{i>N} λ_i(B)² (Thm 3).

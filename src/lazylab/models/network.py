@@ -90,6 +90,7 @@ TRAINED_LAYERS = ("both", "first", "second")
 TRAINING_MODES = ("population", "online")
 HEAD_INITS = ("gaussian", "ones", "zeros")
 _EVAL_ROWS = 8192
+_BLOCK_ROWS = 10_000
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -202,7 +203,11 @@ class Network:
 
     @staticmethod
     def _effective(raw: dict, scales: dict) -> tuple:
-        return (scales["input"] * raw["u"], scales["output"] * raw["v"], raw["b"], raw["c"])
+        def scaled(factor, tensor):  # no copy of the (N, d) weights when the factor is 1
+            return tensor if factor == 1.0 else factor * tensor
+
+        return (scaled(scales["input"], raw["u"]), scaled(scales["output"], raw["v"]), raw["b"],
+                raw["c"])
 
     def _predictor(self, state: dict) -> TwoLayer:
         """f_θ, or f_α as 2N units (module docstring); keeps the autograd graph."""
@@ -274,8 +279,9 @@ class Network:
                 groups, lambda: scale * population_risk(self._predictor(state), data_or_task),
                 **options)
         else:
+            block = min(_BLOCK_ROWS, self.steps * self.batch_size)
             source = (fresh_batches(data_or_task, self.batch_size, rng=rng, device=device,
-                                    dtype=dtype) if mode == "online" else
+                                    dtype=dtype, block_size=block) if mode == "online" else
                       minibatches(data_or_task, self.batch_size, rng=rng, device=device,
                                   dtype=dtype))
             result = train(groups, self._loss_fn(state), source, **options)

@@ -1,0 +1,101 @@
+"""Benchmarks of the trainers through the Network regime (the paper's NN setting, THEORY §1.7).
+
+(a) Online SGD throughput (samples/s) of the mean-field quadratic-activation network at the
+    paper's largest size, N = 4500, d = 450, batch 100, fresh samples every step: float32 and
+    float64 on the CPU, and on CUDA when ``torch.cuda.is_available()``. The matrix work per step
+    is 4·b·N·d flops (forward XWᵀ, backward ∇W = (∂ℓ/∂pre)ᵀX); its rate is reported against the
+    float64 matmul peak measured in the same run (for float32 the ratio can exceed 1).
+    The time includes drawing the fresh samples (float64, numpy) and the per-step Python work.
+(b) Population gradient descent: seconds per step of GD on the exact population risk
+    (lazylab.risk.population_risk and its autograd gradient) at N = 450, d = 450 on the quadratic
+    task, against the seconds per online SGD step at the same size (one step of each).
+
+Run: ``python benchmarks/bench_training.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
+
+from lazylab.models.network import Network  # noqa: E402
+from lazylab.tasks import TASKS  # noqa: E402
+
+BENCHMARK = "training"
+FULL = {"online": dict(width=4500, dim=450, batch=100, steps=200),
+        "population": dict(width=450, dim=450, steps=3)}
+QUICK = {"online": dict(width=450, dim=45, batch=100, steps=50),
+         "population": dict(width=45, dim=45, steps=3)}
+
+
+def _network(width: int, **options) -> Network:
+    return Network(width=width, activation="quadratic", parameterization="mean_field",
+                   learning_rate=1e-4, **options)
+
+
+def online_case(width: int, dim: int, batch: int, steps: int, dtype: str, device: str,
+                peak: float) -> list[dict]:
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+    net = _network(width, training="online", batch_size=batch, steps=steps, dtype=dtype,
+                   device=device)
+    replace(net, steps=min(steps, 5)).fit(task, rng=np.random.default_rng(1))  # warm-up
+    if device != "cpu":
+        torch.cuda.synchronize()
+    with timer() as clock:
+        model = net.fit(task, rng=np.random.default_rng(2))
+        if device != "cpu":
+            torch.cuda.synchronize()
+    seconds = clock["seconds"]
+    samples = model.diagnostics["samples_seen"] / seconds
+    gflops = 4 * batch * width * dim * steps / seconds / 1e9
+    case = f"online N={width} d={dim} batch={batch} {dtype} {device}"
+    note = f"{steps} steps in {seconds:.2f} s, {torch.get_num_threads()} torch threads"
+    return [row(BENCHMARK, case, "throughput", samples, "samples/s", note),
+            row(BENCHMARK, case, "matmul rate", gflops, "GFLOP/s", "4·b·N·d per step"),
+            row(BENCHMARK, case, "fraction of float64 matmul peak", gflops / peak, "ratio",
+                f"peak {peak:.1f} GFLOP/s measured in this run")]
+
+
+def population_case(width: int, dim: int, steps: int) -> list[dict]:
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+    net = _network(width, training="population", steps=steps)
+    with timer() as clock:
+        model = net.fit(task, rng=np.random.default_rng(1))
+    # the fit evaluates the exact risk once more at the end (diagnostics): steps + 1 risks
+    per_step = clock["seconds"] / (steps + 1)
+    online = _network(width, training="online", steps=steps, batch_size=100)
+    with timer() as sgd_clock:
+        online.fit(task, rng=np.random.default_rng(1))
+    sgd_step = sgd_clock["seconds"] / steps
+    case = f"population GD N={width} d={dim} quadratic"
+    return [row(BENCHMARK, case, "seconds per exact step", per_step, "s",
+                f"risk {model.diagnostics['population_risk']:.4g} after {steps} steps"),
+            row(BENCHMARK, case, "exact step / online SGD step (batch 100)", per_step / sgd_step,
+                "ratio", f"online step {sgd_step * 1e3:.1f} ms"),
+            row(BENCHMARK, case, "peak memory", peak_memory_mb(), "MB", "whole process so far")]
+
+
+def run(quick: bool = False) -> list[dict]:
+    sizes = QUICK if quick else FULL
+    peak = matmul_gflops(1024 if quick else 2048)
+    rows = []
+    for dtype in ("float32", "float64"):
+        rows += online_case(**sizes["online"], dtype=dtype, device="cpu", peak=peak)
+    if torch.cuda.is_available():
+        for dtype in ("float32", "float64"):
+            rows += online_case(**sizes["online"], dtype=dtype, device="cuda", peak=peak)
+    rows += population_case(**sizes["population"])
+    return rows
+
+
+if __name__ == "__main__":
+    for result in run(quick="--quick" in sys.argv):
+        print(f"{result['case']:<55} {result['metric']:<42} {result['value']:>12.4g} "
+              f"{result['unit']:<10} {result['note']}")
