@@ -198,7 +198,9 @@ def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     if frame.empty or plot.y not in frame:
         raise SpecError(sweep.path, "plot.y", f"no finished runs record {plot.y!r} yet; "
                         f"run `lazylab run {sweep.path}` first")
-    task_fields = sorted({k for run in sweep.runs for k, _ in run.task_params})
+    from lazylab.experiments.validate import column_name
+    task_fields = sorted({column_name("task", k, sweep.collisions)
+                          for run in sweep.runs for k, _ in run.task_params})
     figure = plots.plot_results(frame, x=plot.x, y=plot.y, series=plot.series,
                                 fields=sweep.fields, task_fields=task_fields, log_x=plot.log_x,
                                 log_y=plot.log_y, error_bars=plot.error_bars, theory=theory,

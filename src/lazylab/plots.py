@@ -126,13 +126,14 @@ def _draw_theory(axes: Any, frame: pd.DataFrame, x: str, theory: dict[str, Calla
     grid = np.geomspace(low, high, 200) if log_x and low > 0 else np.linspace(low, high, 200)
     fields = [f for f in task_fields if f in frame]
     configurations = frame[fields].drop_duplicates().to_dict("records") if fields else [{}]
+    configurations = [{k.removeprefix("task."): v for k, v in c.items()} for c in configurations]
     styles = [":", (0, (6, 2)), "-.", (0, (1, 3)), (0, (8, 2, 1, 2))]
     for index, (name, function) in enumerate(theory.items()):
         for params in configurations:
             arguments = _theory_params(function, params, task_builder)
             curve = np.asarray(function(grid, **arguments), dtype=float)
             extra = ", ".join(f"{k}={_format(v)}" for k, v in params.items()
-                              if frame[k].nunique(dropna=False) > 1)
+                              if frame[f"task.{k}" if f"task.{k}" in frame else k].nunique() > 1)
             axes.plot(grid, curve, color="black", linewidth=1.0,
                       linestyle=styles[index % len(styles)],
                       label=f"theory: {name}" + (f" ({extra})" if extra else ""))
@@ -185,7 +186,8 @@ def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Se
         frame: one row per run (``lazylab.experiments.results_frame``), status done.
         x, y, series: column names (run fields or metrics).
         fields: the run-identity columns (used to split series and label them).
-        task_fields: task parameter columns passed to theory curves.
+        task_fields: task parameter columns passed to theory curves (a ``task.`` prefix is
+            dropped from the keyword).
         theory: label → callable following the theory protocol.
         task_builder: task parameters → task instance, for theory callables taking ``task``.
     """

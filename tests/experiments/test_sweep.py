@@ -136,3 +136,38 @@ def test_theory_reference_may_be_an_absolute_module():
     assert resolve_theory(CATALOG, "experiments.minitheory.linear.noise_floor") is noise_floor
     with pytest.raises(ValueError, match="has no function 'nope'; available: .*noise_floor"):
         resolve_theory(CATALOG, "linear.nope")
+
+
+def test_a_field_declared_by_task_and_regime_gets_prefixed_columns(write_spec, tmp_path):
+    import dataclasses
+
+    from experiments import minilab
+    from lazylab.experiments.catalog import Catalog
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class NoisyDescent(minilab.GradientDescent):
+        noise: float = 0.0
+
+    catalog = Catalog(minilab.CATALOG.tasks, {"noisy": NoisyDescent}, minilab.empirical_risk,
+                      minilab.population_risk)
+    spec = write_spec("""
+        [task]
+        name = "linear"
+        noise = 0.2
+        [[regime]]
+        name = "noisy"
+        noise = [0.5, 0.7]
+        [sweep]
+        n_train = 20
+        [plot]
+        x = "regime.noise"
+        y = "test_risk"
+        series = "task.noise"
+    """)
+    sweep = load_sweep(spec, catalog)
+    assert "task.noise" in sweep.fields and "regime.noise" in sweep.fields
+    assert "noise" not in sweep.fields
+    with Store(tmp_path / "r.sqlite") as store:
+        run_sweep(sweep, store, run_function=functools.partial(execute_run, catalog=catalog))
+        frame = results_frame(sweep, store)
+    assert sorted(frame["regime.noise"]) == [0.5, 0.7] and set(frame["task.noise"]) == {0.2}

@@ -25,7 +25,7 @@ from lazylab.experiments.progress import NullProgress
 from lazylab.experiments.runs import POPULATION, Run, task_generator
 from lazylab.experiments.spec import SpecError, parse_spec, read_spec_file
 from lazylab.experiments.store import Store
-from lazylab.experiments.validate import Sweep, build_sweep
+from lazylab.experiments.validate import Sweep, build_sweep, column_name
 
 __all__ = ["load_sweep", "run_sweep", "sweep_status", "SweepStatus", "results_frame",
            "export_results", "provenance", "default_store_path", "make_task_builder"]
@@ -131,13 +131,14 @@ def results_frame(sweep: Sweep, store: Store, *, statuses: tuple[str, ...] | Non
     """One row per stored run of the sweep: run fields, metrics, status and provenance.
 
     Task and regime parameters become columns under their own names (``task.NAME`` /
-    ``regime.NAME`` when both declare NAME); ``n_train`` is ``inf`` for the population.
+    ``regime.NAME`` when both declare NAME: ``sweep.fields``); ``n_train`` is ``inf`` for the
+    population.
     """
     records = []
     for row in store.rows(run.run_id for run in sweep.runs):
         if statuses is not None and row["status"] not in statuses:
             continue
-        records.append(_flatten(row))
+        records.append(_flatten(row, sweep.collisions))
     frame = pd.DataFrame.from_records(records)
     if frame.empty:
         columns = ["run_id", *sweep.fields, "status", *sweep.metrics]
@@ -176,15 +177,15 @@ def make_task_builder(sweep: Sweep, catalog: Catalog | None = None
     return build
 
 
-def _flatten(row: dict[str, Any]) -> dict[str, Any]:
+def _flatten(row: dict[str, Any], collisions: frozenset[str]) -> dict[str, Any]:
     spec = row["spec"]
     task, regime = dict(spec["task"]), dict(spec["regime"])
     record: dict[str, Any] = {"run_id": row["run_id"], "task": task.pop("name"),
                               "regime": regime.pop("name")}
     for name, value in task.items():
-        record["task." + name if name in regime else name] = _cell(value)
+        record[column_name("task", name, collisions)] = _cell(value)
     for name, value in regime.items():
-        record["regime." + name if name in task else name] = _cell(value)
+        record[column_name("regime", name, collisions)] = _cell(value)
     record["n_train"] = math.inf if spec["n_train"] == POPULATION else spec["n_train"]
     record.update(n_test=spec["n_test"], seed=spec["seed"], status=row["status"])
     record.update(row["metrics"])

@@ -29,7 +29,7 @@ from lazylab.experiments.catalog import task_parameters
 from lazylab.experiments.runs import POPULATION, Run, make_run
 from lazylab.experiments.spec import SpecError, SpecFile
 
-__all__ = ["Sweep", "STANDARD_METRICS", "RUN_FIELDS", "build_sweep"]
+__all__ = ["Sweep", "STANDARD_METRICS", "RUN_FIELDS", "build_sweep", "column_name"]
 
 STANDARD_METRICS = ("population_risk", "test_risk", "train_risk", "risk_normalized", "wall_time")
 RUN_FIELDS = ("task", "regime", "n_train", "n_test", "seed")
@@ -37,17 +37,27 @@ RUN_FIELDS = ("task", "regime", "n_train", "n_test", "seed")
 
 @dataclass(frozen=True)
 class Sweep:
-    """A validated spec: the file, its structure, the runs, and the metrics it records."""
+    """A validated spec: the file, its structure, the runs, and the metrics it records.
+
+    ``fields`` are the run-field columns of its results (``task.NAME``/``regime.NAME`` for a
+    parameter both the task and a regime declare: those are the ``collisions``).
+    """
 
     path: Path
     spec: SpecFile
     runs: tuple[Run, ...]
     metrics: tuple[str, ...]
     fields: tuple[str, ...]
+    collisions: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+
+def column_name(section: str, name: str, collisions: frozenset[str]) -> str:
+    """A run field's column: its own name, or ``task.NAME``/``regime.NAME`` when both declare it."""
+    return f"{section}.{name}" if name in collisions else name
 
 
 def _check_value(parameter: Parameter, value: Any) -> Any:
@@ -199,9 +209,13 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
         regime_combos.extend((section.name, c) for c in combos)
     metrics = _metrics(spec, all(moments), path)
     runs = _runs(spec, task_combos, regime_combos)
-    fields = tuple(dict.fromkeys([*RUN_FIELDS, *(k for _, p in regime_combos for k in p),
-                                  *(k for c in task_combos for k in c)]))
-    sweep = Sweep(path, spec, runs, metrics, fields)
+    regime_names = list(dict.fromkeys(k for _, p in regime_combos for k in p))
+    task_names = list(dict.fromkeys(k for c in task_combos for k in c))
+    collisions = frozenset(regime_names) & frozenset(task_names)
+    fields = tuple(dict.fromkeys([*RUN_FIELDS, *(column_name("regime", k, collisions)
+                                                 for k in regime_names),
+                                  *(column_name("task", k, collisions) for k in task_names)]))
+    sweep = Sweep(path, spec, runs, metrics, fields, collisions)
     _check_plot(sweep, catalog)
     return sweep
 
