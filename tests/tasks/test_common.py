@@ -12,6 +12,7 @@ import torch
 from lazylab.tasks import TASKS, Dataset, Task
 from tasks import assert_mc_close, random_units
 
+# The Gaussian tasks with population moments (TASKS may also hold data-set tasks without them).
 SMALL = {"single_neuron": {"dim": 6, "bias": 0.3},
          "quadratic": {"dim": 6, "matrix": "random-psd", "centered": False},
          "gaussian_mixture": {"dim": 8},
@@ -22,8 +23,11 @@ def build(name, **extra):
     return TASKS[name](rng=np.random.default_rng(7), **{**SMALL[name], **extra})
 
 
+MOMENT_TASKS = sorted(SMALL)
+
+
 def test_registry_names():
-    assert set(TASKS) == {"single_neuron", "quadratic", "gaussian_mixture", "multi_index"}
+    assert set(TASKS) >= {"single_neuron", "quadratic", "gaussian_mixture", "multi_index"}
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -31,7 +35,9 @@ def test_builder_parameters_are_keyword_only_annotated_with_defaults(name):
     builder = TASKS[name]
     hints = typing.get_type_hints(builder)
     params = inspect.signature(builder).parameters
-    assert "rng" in params and "dim" in params and "noise" in params
+    assert "rng" in params
+    if name in SMALL:
+        assert "dim" in params and "noise" in params
     for pname, parameter in params.items():
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, pname
         assert pname in hints, pname
@@ -39,7 +45,7 @@ def test_builder_parameters_are_keyword_only_annotated_with_defaults(name):
             assert parameter.default is not inspect.Parameter.empty, pname
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", MOMENT_TASKS)
 def test_task_protocol_and_components(name):
     task = build(name)
     assert isinstance(task, Task) and task.has_moments and task.dim == SMALL[name]["dim"]
@@ -51,7 +57,7 @@ def test_task_protocol_and_components(name):
     assert 0 <= task.bayes_risk <= task.null_risk + 1e-12
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", MOMENT_TASKS)
 def test_builders_are_reproducible_from_rng(name):
     first, second = build(name), build(name)
     weights, biases = random_units(np.random.default_rng(1), 3, first.dim)
@@ -59,7 +65,7 @@ def test_builders_are_reproducible_from_rng(name):
                        second.feature_moment("relu", weights, biases))
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", MOMENT_TASKS)
 def test_sample_mean_and_second_moment(name):
     # m = 2·10⁵, K = 5: failure probability ≈ 2 × 5.7e-7 for the two numbers checked.
     task = build(name, noise=0.5)
@@ -70,7 +76,7 @@ def test_sample_mean_and_second_moment(name):
     assert_mc_close(task.target_second_moment(), (data.y ** 2)[:, None], label="E y²")
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", MOMENT_TASKS)
 def test_noise_adds_its_variance_only(name):
     clean, noisy = build(name), build(name, noise=0.5)
     assert noisy.target_second_moment() == pytest.approx(clean.target_second_moment() + 0.25)
@@ -80,7 +86,7 @@ def test_noise_adds_its_variance_only(name):
                           clean.feature_moment("relu", weights, biases), rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", MOMENT_TASKS)
 @pytest.mark.parametrize("activation", ["relu", "tanh", "hermite2"])
 def test_vectorized_equals_one_unit_at_a_time(name, activation):
     task = build(name)
@@ -95,7 +101,7 @@ def test_vectorized_equals_one_unit_at_a_time(name, activation):
                               rtol=1e-12, atol=1e-14)
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", MOMENT_TASKS)
 def test_bad_unit_inputs_raise(name):
     task = build(name)
     weights, biases = random_units(np.random.default_rng(4), 3, task.dim)
@@ -115,7 +121,7 @@ def test_bad_unit_inputs_raise(name):
         task.sample(-1, rng=np.random.default_rng(0))
 
 
-@pytest.mark.parametrize("name", sorted(TASKS))
+@pytest.mark.parametrize("name", MOMENT_TASKS)
 @pytest.mark.parametrize("field, value, message", [("dim", 0, "dim must be a positive integer"),
                                                    ("noise", -1.0, "noise must be a non-negative")])
 def test_builders_reject_bad_common_parameters(name, field, value, message):
