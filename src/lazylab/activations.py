@@ -89,9 +89,9 @@ class Activation:
             return ACTIVATIONS[self.derivative_name]
         if self.derivative_function is not None:
             return Activation(f"d({self.name})", self.derivative_function, kinks=self.kinks)
-        if self.family == "step":
-            raise ValueError("activation 'step' has no derivative as a function (it is a Dirac mass); "
-                             "use 'relu', whose derivative is 'step'")
+        if self._has_jump():
+            raise ValueError(f"activation {self.name!r} jumps, so its derivative contains a Dirac "
+                             "mass and is not a function; use 'relu', whose derivative is 'step'")
         return Activation(f"d({self.name})", _autograd_derivative(self.function), kinks=self.kinks)
 
     def times_power(self, power: int) -> "Activation":
@@ -104,6 +104,11 @@ class Activation:
             return ACTIVATIONS["relu"]
         base = self.function
         return Activation(f"u^{power}*{self.name}", lambda u: u**power * base(u), kinks=self.kinks)
+
+    def _has_jump(self) -> bool:
+        if self.components is not None:
+            return any(ACTIVATIONS[c.base]._has_jump() for c in self.components)
+        return self.family == "step"
 
     def hermite_coefficients(self, degree: int, scale=1.0, bias=0.0, *,
                              normalized: bool = False) -> torch.Tensor:
@@ -211,20 +216,25 @@ _CHUNK = 512
 
 
 def _quadrature_hermite(activation, degree, s, b):
-    """λ_k by piecewise Gauss–Legendre on the standardized variable, cut at the kinks."""
+    """λ_k by piecewise Gauss–Legendre on the standardized variable, cut at the kinks.
+
+    Without kinks the nodes are the same for every unit, so the Hermite table is built once
+    and the work is one (units × nodes) · (nodes × degree) product.
+    """
     shape = s.shape
     s_flat, b_flat = s.reshape(-1), b.reshape(-1)
     order = 24 + degree
+    if not activation.kinks:
+        z, w = gaussian_nodes(None, order=order, dtype=s.dtype, device=s.device)
+        table = hermite_polynomials(z, degree) * w[:, None]                # (M, K+1)
+        values = activation.function(s_flat[:, None] * z + b_flat[:, None])
+        return (values @ table).reshape(*shape, degree + 1)
+    knots = torch.as_tensor(activation.kinks, dtype=s.dtype, device=s.device)
     out = []
     for start in range(0, s_flat.numel(), _CHUNK):
         ss, bb = s_flat[start:start + _CHUNK], b_flat[start:start + _CHUNK]
-        kinks = None
-        if activation.kinks:
-            knots = torch.as_tensor(activation.kinks, dtype=s.dtype, device=s.device)
-            safe = torch.where(ss > 0, ss, torch.ones_like(ss))
-            kinks = (knots - bb[:, None]) / safe[:, None]
-        z, w = gaussian_nodes(kinks, order=order, batch_shape=ss.shape, dtype=s.dtype,
-                              device=s.device)
+        safe = torch.where(ss > 0, ss, torch.ones_like(ss))
+        z, w = gaussian_nodes((knots - bb[:, None]) / safe[:, None], order=order)
         values = activation.function(ss[:, None] * z + bb[:, None]) * w
         out.append(torch.einsum("nm,nmk->nk", values, hermite_polynomials(z, degree)))
     if not out:

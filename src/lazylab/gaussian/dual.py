@@ -65,6 +65,8 @@ def pair_expectation(sigma, tau, var1, var2, cov, bias1=0.0, bias2=0.0) -> torch
             (Hermite coefficients, second moments) is done on the unbroadcast shapes, so pass
             (N1, 1) and (1, N2) tensors for all pairs of N1 × N2 units.
             ``bias1``/``bias2`` may be None for "no bias" (enables unbiased fast paths).
+            Inputs are converted to float64; float32 values are taken as exact, so the result
+            is the exact expectation for the rounded parameters (e.g. of a float32 network).
     Returns:
         float64 tensor of the broadcast shape; differentiable in every argument.
     """
