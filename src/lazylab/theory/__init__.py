@@ -9,6 +9,9 @@ exponential lower bound's shape), :mod:`.staircase` (kernel ridge in the polynom
 See docs/theory.md for the list of functions, assumptions and checks.
 """
 
+from lazylab.theory.damian import (
+    csq_sample_complexity, csq_tolerance, kernel_sample_complexity, one_step_sample_complexity,
+    relu_gradient_leading_term, relu_gradient_quadratic_target)
 from lazylab.theory.fixed_point import fixed_point_psi, fixed_point_psi_isotropic
 from lazylab.theory.ghorbani_mixture import (
     bayes_risk_mixture, equation17_risks, network_risk_mixture, neural_tangent_risk_mixture,
@@ -20,6 +23,10 @@ from lazylab.theory.ghorbani_quadratic import (
     random_features_risk_limit, random_features_risk_quadratic_activation,
     resolve_weight_covariance, trace_alignment)
 from lazylab.theory.hermite import HermiteConstants, hermite_constants
+from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenvalues,
+                                      kernel_ridge_risk, staircase_degree, staircase_risk)
+from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
+                                           single_neuron_random_features_risk)
 
 __all__ = [
     "HermiteConstants", "hermite_constants", "fixed_point_psi", "fixed_point_psi_isotropic",
@@ -30,4 +37,9 @@ __all__ = [
     "random_features_risk_mixture", "random_features_risk_mixture_limit",
     "neural_tangent_risk_mixture", "neural_tangent_risk_mixture_for_weights",
     "network_risk_mixture", "bayes_risk_mixture", "equation17_risks", "whitened_difference",
+    "one_step_sample_complexity", "kernel_sample_complexity", "csq_tolerance",
+    "csq_sample_complexity", "relu_gradient_leading_term", "relu_gradient_quadratic_target",
+    "SingleNeuronFit", "single_neuron_random_features_risk", "exponential_lower_bound_shape",
+    "harmonic_dimension", "kernel_degree_eigenvalues", "staircase_degree", "staircase_risk",
+    "kernel_ridge_risk",
 ]
