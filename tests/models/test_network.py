@@ -289,3 +289,16 @@ def test_cuda_online_training_matches_cpu():
                               learning_rate=0.01, device=device).fit(
         task, rng=np.random.default_rng(0)) for device in ("cpu", "cuda")}
     torch.testing.assert_close(models["cuda"].weights, models["cpu"].weights, rtol=1e-8, atol=1e-10)
+
+
+def test_experiments_layer_records_a_diverged_network_run():
+    """Through the registry and execute_run: status 'diverged' with the step, no NaN metric."""
+    from lazylab.experiments.execute import DIVERGED, execute_run
+    from lazylab.experiments.runs import make_run
+
+    run = make_run("quadratic", {"dim": 5}, "network",
+                   {"width": 3, "activation": "relu", "training": "online", "steps": 50,
+                    "learning_rate": 100.0}, None, 50, 0)
+    outcome = execute_run(run)
+    assert outcome.status == DIVERGED and "DivergenceError" in outcome.error
+    assert 0 < outcome.metrics["steps_to_divergence"] < 50
