@@ -14,7 +14,8 @@ def as_width_ratio(width_ratio, name: str = "width_ratio") -> np.ndarray:
         raise ValueError(f"{name} must not be empty")
     bad = ~np.isfinite(rho) | (rho <= 0)
     if np.any(bad):
-        raise ValueError(f"{name} must be finite and > 0 (rho = N/d), got {float(rho[bad].ravel()[0])!r}")
+        first = float(rho[bad].ravel()[0])
+        raise ValueError(f"{name} must be finite and > 0 (rho = N/d), got {first!r}")
     return rho
 
 
@@ -38,7 +39,8 @@ def as_symmetric_matrix(matrix, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be finite")
     scale = max(float(np.abs(m).max()), 1e-300)
     if float(np.abs(m - m.T).max()) > 1e-10 * scale:
-        raise ValueError(f"{name} must be symmetric, got max |M - M^T| = {np.abs(m - m.T).max():.3g}")
+        gap = float(np.abs(m - m.T).max())
+        raise ValueError(f"{name} must be symmetric, got max |M - M^T| = {gap:.3g}")
     return 0.5 * (m + m.T)
 
 

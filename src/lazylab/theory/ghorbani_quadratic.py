@@ -141,7 +141,8 @@ def neural_tangent_expected_risk(width, target_matrix) -> np.ndarray:
     b = as_symmetric_matrix(target_matrix, "target_matrix")
     d = b.shape[0]
     if d < 2:
-        raise ValueError(f"target_matrix must be at least 2 x 2 for the Weingarten formula, got d={d}")
+        raise ValueError(f"target_matrix must be at least 2 x 2 for the Weingarten formula, "
+                         f"got d={d}")
     k = np.clip(d - n, 0, None).astype(np.float64)
     beta = k * (d - k) / (d * (d - 1.0) * (d + 2.0))
     alpha = k**2 / d**2 - 2.0 * beta / d
@@ -162,7 +163,7 @@ def neural_tangent_risk_for_weights(weights, target_matrix) -> float:
     if w.ndim != 2 or w.shape[1] != b.shape[0]:
         raise ValueError(f"weights must have shape (N, {b.shape[0]}), got {w.shape}")
     u, s, _ = np.linalg.svd(w.T, full_matrices=False)
-    basis = u[:, s > s.max(initial=0.0) * max(w.shape) * np.finfo(float).eps] if s.size else u[:, :0]
+    basis = u[:, s > s.max(initial=0.0) * max(w.shape) * np.finfo(float).eps]
     p_perp = np.eye(b.shape[0]) - basis @ basis.T
     return float(np.sum((p_perp @ b @ p_perp) ** 2) / np.sum(b * b))
 

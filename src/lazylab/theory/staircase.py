@@ -70,7 +70,8 @@ def kernel_degree_eigenvalues(profile: Callable[[np.ndarray], np.ndarray], dim: 
     alpha = (d - 2) / 2.0
     values = np.asarray(profile(t), dtype=np.float64)
     if values.shape != t.shape or not np.all(np.isfinite(values)):
-        raise ValueError("profile must map an array of t in [-1, 1] to finite values of the same shape")
+        raise ValueError("profile must map an array of t in [-1, 1] to finite values of the "
+                         "same shape")
     return np.array([values @ (w * special.eval_gegenbauer(k, alpha, t)
                                / special.eval_gegenbauer(k, alpha, 1.0))
                      for k in range(int(max_degree) + 1)])

@@ -52,7 +52,8 @@ def _as_inputs(target_weight, target_bias, feature_weights, feature_biases):
     w_star = torch.as_tensor(np.asarray(target_weight, dtype=np.float64))
     w = torch.as_tensor(np.asarray(feature_weights, dtype=np.float64))
     if w_star.ndim != 1 or w_star.numel() == 0 or not torch.isfinite(w_star).all():
-        raise ValueError(f"target_weight must be a finite vector (d,), got shape {tuple(w_star.shape)}")
+        raise ValueError(f"target_weight must be a finite vector (d,), got shape "
+                         f"{tuple(w_star.shape)}")
     d = w_star.numel()
     if w.ndim != 2 or w.shape[1] != d or w.shape[0] == 0 or not torch.isfinite(w).all():
         raise ValueError(f"feature_weights must be a finite (r, {d}) array with r >= 1, got "
