@@ -103,6 +103,9 @@ def _base_pair(sigma, tau, var1, var2, cov, b1, b2, unbiased):
     safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
     degenerate = ((s1 == 0) | (s2 == 0)).expand(shape)
     rho = torch.where(degenerate, torch.zeros_like(cov), cov / (safe1 * safe2)).clamp(-1.0, 1.0)
+    degrees = [a.degree for a in (sigma, tau) if a.is_polynomial]
+    if degrees:  # the finite Mehler sum is exact for every ρ ∈ [−1, 1] and every s ≥ 0
+        return _mehler(sigma, tau, s1, s2, rho, b1, b2, min(degrees))
     collinear = (rho.abs() > 1 - _COLLINEAR) & ~degenerate
     special = degenerate | collinear
     rho_open = torch.where(special, torch.zeros_like(rho), rho)
@@ -128,9 +131,6 @@ def _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased):
             return plain(*args[:3]).expand(rho.shape)
         if biased is not None:
             return biased(*args).expand(rho.shape)
-    degrees = [a.degree for a in (sigma, tau) if a.is_polynomial]
-    if degrees:
-        return _mehler(sigma, tau, s1, s2, rho, b1, b2, min(degrees))
     return _series_or_quadrature(sigma, tau, s1, s2, rho, b1, b2)
 
 
