@@ -24,12 +24,13 @@ from lazylab.quadrature import gauss_legendre, normal_cdf, normal_pdf
 
 __all__ = ["bivariate_normal_cdf", "step_step", "relu_step", "relu_relu", "erf_erf"]
 
-_ORDER = 48
+_FAR_ORDER = 20    # |ρ| ≤ 0.7: round-off accuracy already at 16 nodes (tested on a random grid)
+_NEAR_ORDER = 48   # ρ > 0.7: the two pieces of the x-integral
 
 
 def _theta_integral(h, k, lo, hi):
     """(1/2π) ∫_lo^hi exp(−(h² + k² − 2hk sin θ) / (2 cos² θ)) dθ by Gauss–Legendre."""
-    x, w = gauss_legendre(_ORDER, dtype=h.dtype, device=h.device)
+    x, w = gauss_legendre(_FAR_ORDER, dtype=h.dtype, device=h.device)
     half = 0.5 * (hi - lo)
     theta = (0.5 * (hi + lo))[..., None] + half[..., None] * x
     sin, cos2 = torch.sin(theta), torch.cos(theta) ** 2
@@ -45,7 +46,7 @@ def _near_one_integral(h, k, q):
     switches on over x ~ δ, so [0, q] is cut at a = min(q, 4δ): Gauss–Legendre on [0, a] and,
     beyond a, in the variable log x, where the integrand is smooth on the scale of x itself.
     """
-    x, w = gauss_legendre(_ORDER, dtype=h.dtype, device=h.device)
+    x, w = gauss_legendre(_NEAR_ORDER, dtype=h.dtype, device=h.device)
     delta = (h - k).abs()
     a = torch.minimum(q, 4 * delta)
 
