@@ -5,8 +5,9 @@ and ``fit`` validates X, y with scikit-learn's utilities, draws a numpy Generato
 ``random_state`` (an int or None seeds ``numpy.random.default_rng``; a Generator is used as is; a
 legacy RandomState contributes one 63-bit seed), fits the regime on a
 :class:`lazylab.tasks.Dataset` and sets ``model_`` (the fitted predictor), ``diagnostics_`` and
-``n_features_in_``. ``predict`` returns float64 numpy. Estimators with a ``max_iter`` parameter also set
-``n_iter_``: conjugate-gradient iterations, 1 for a direct solve, SGD steps for deep models. They work in Pipeline and GridSearchCV.
+``n_features_in_``. ``predict`` returns float64 numpy. Estimators with a ``max_iter`` parameter
+also set ``n_iter_``: conjugate-gradient iterations, 1 for a direct solve, SGD steps for deep
+models. They work in Pipeline and GridSearchCV.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ class NeuralTangentRegressor(_RegimeRegressor):
 
     def __init__(self, width=100, activation="relu", train_head=False, ridge=0.0, solver="auto",
                  tol=1e-10, max_iter=None, random_state=None):
-        self.width, self.activation, self.train_head, self.ridge = width, activation, train_head, ridge
+        self.width, self.activation, self.train_head = width, activation, train_head
+        self.ridge = ridge
         self.solver, self.tol, self.max_iter = solver, tol, max_iter
         self.random_state = random_state
 

@@ -92,7 +92,8 @@ def resolve_input(data_or_task: Any) -> tuple[Dataset | None, Any]:
                     f"{type(data_or_task).__name__}")
 
 
-def weight_covariance_matrix(weight_covariance: Any, dim: int, task: Any = None) -> torch.Tensor | None:
+def weight_covariance_matrix(weight_covariance: Any, dim: int,
+                             task: Any = None) -> torch.Tensor | None:
     """Γ as a (d, d) tensor, or None for the isotropic Γ = I/d.
 
     "optimal" is Γ* = B/Tr B (Ghorbani et al. 2019, §1.1; THEORY.md §1.2) and needs a task with
@@ -114,7 +115,8 @@ def weight_covariance_matrix(weight_covariance: Any, dim: int, task: Any = None)
     else:
         gamma = torch.as_tensor(np.asarray(weight_covariance, dtype=float), dtype=DTYPE)
     if gamma.shape != (dim, dim):
-        raise ValueError(f"weight_covariance must have shape ({dim}, {dim}), got {tuple(gamma.shape)}")
+        raise ValueError(f"weight_covariance must have shape ({dim}, {dim}), got "
+                         f"{tuple(gamma.shape)}")
     return 0.5 * (gamma + gamma.T)
 
 

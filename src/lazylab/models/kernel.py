@@ -110,8 +110,10 @@ class Kernel:
 
     @property
     def kernel(self) -> DualKernel:
-        name = self.activation if isinstance(self.activation, str) else get_activation(self.activation)
-        return DualKernel(self.kind, name, int(self.degree))
+        activation = self.activation
+        if not isinstance(activation, str):
+            activation = get_activation(activation)
+        return DualKernel(self.kind, activation, int(self.degree))
 
     def fit(self, data_or_task, *, rng: np.random.Generator) -> KernelModel:
         """Kernel ridge on samples; a task (n = ∞) raises ValueError."""

@@ -128,7 +128,8 @@ class OneStep:
     def __post_init__(self):
         check_width(self.width)
         if self.width % 2:
-            raise ValueError(f"width must be even (symmetric initialization pairs units), got {self.width}")
+            raise ValueError("width must be even (symmetric initialization pairs units), got "
+                             f"{self.width}")
         check_activation(self.activation)
         if self.first_step_size is not None:
             check_nonnegative(self.first_step_size, "first_step_size")
@@ -137,7 +138,8 @@ class OneStep:
         _ridge_grid(self.ridge)
         fraction = check_nonnegative(self.validation_fraction, "validation_fraction")
         if not 0 < fraction < 1:
-            raise ValueError(f"validation_fraction must be in (0, 1), got {self.validation_fraction!r}")
+            raise ValueError("validation_fraction must be in (0, 1), got "
+                             f"{self.validation_fraction!r}")
         check_choice(self.variant, "variant", ("paper", "code"))
         check_nonnegative(self.bias_scale, "bias_scale")
 
@@ -276,7 +278,8 @@ def _choose_population_ridge(task, sigma, weights, biases, grid):
     best = (math.inf, grid[0])
     for ridge in grid:
         shifted = values + ridge
-        scale = torch.where(shifted > cutoff, 1.0 / shifted.clamp_min(cutoff), torch.zeros_like(values))
+        scale = torch.where(shifted > cutoff, 1.0 / shifted.clamp_min(cutoff),
+                            torch.zeros_like(values))
         coef = scale * z
         risk = second - 2 * float(coef @ z) + float((values * coef) @ coef)
         best = min(best, (risk, ridge))

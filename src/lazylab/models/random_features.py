@@ -89,7 +89,9 @@ class RandomFeatures:
         """(W (N, d), b (N,) or None) drawn from ``rng`` (see the class docstring)."""
         gamma = weight_covariance_matrix(self.weight_covariance, dim, task)
         weights = draw_weights(rng, self.width, dim, gamma)
-        biases = draw_biases(rng, self.width, self.bias_scale) if self.biases == "gaussian" else None
+        biases = None
+        if self.biases == "gaussian":
+            biases = draw_biases(rng, self.width, self.bias_scale)
         return weights, biases
 
     def fit(self, data_or_task, *, rng: np.random.Generator) -> TwoLayer:

@@ -112,7 +112,8 @@ class SemiRandom:
     def __post_init__(self):
         check_width(self.width)
         if isinstance(self.degree, bool) or self.degree not in (0, 1):
-            raise ValueError(f"degree must be 0 (linear semi-random) or 1 (squared), got {self.degree!r}")
+            raise ValueError("degree must be 0 (linear semi-random) or 1 (squared), got "
+                             f"{self.degree!r}")
         check_width(self.depth, "depth")
         check_ridge(self.ridge)
         check_choice(self.solver, "solver", ("auto", "direct", "cg"))
@@ -139,14 +140,17 @@ class SemiRandom:
     def _initialize(self, switches, dim, rng):
         random = [(switches, _uniform_bias(rng, self.width, dim))]
         for _ in range(1, self.depth):
-            r = torch.from_numpy(rng.standard_normal((self.width, self.width))) / np.sqrt(self.width)
+            r = torch.from_numpy(rng.standard_normal((self.width, self.width)))
+            r = r / np.sqrt(self.width)
             random.append((r, _uniform_bias(rng, self.width, self.width)))
         trainable = []
         for layer in range(self.depth):
             fan_in = dim if layer == 0 else self.width
             w = torch.from_numpy(rng.standard_normal((self.width, fan_in))) / np.sqrt(fan_in)
-            trainable.append((w.requires_grad_(), _uniform_bias(rng, self.width, fan_in).requires_grad_()))
-        head = (torch.from_numpy(rng.standard_normal(self.width)) / np.sqrt(self.width)).requires_grad_()
+            b = _uniform_bias(rng, self.width, fan_in)
+            trainable.append((w.requires_grad_(), b.requires_grad_()))
+        head = torch.from_numpy(rng.standard_normal(self.width)) / np.sqrt(self.width)
+        head.requires_grad_()
         offset = torch.zeros((), dtype=torch.float64, requires_grad=True)
         return random, trainable, head, offset
 
