@@ -6,6 +6,7 @@ names so that ``lazylab.tasks.quadratic`` etc. stay the submodules.)
 """
 
 from lazylab.tasks.base import Dataset, GaussianTask, Task
+from lazylab.tasks.digits import digits as _build_digits
 from lazylab.tasks.mixture import (MIXTURE_DELTAS, GaussianMixture, mixture_mmse,
                                    mixture_mmse_limit)
 from lazylab.tasks.mixture import gaussian_mixture as _build_gaussian_mixture
@@ -25,4 +26,5 @@ TASKS = {
     "quadratic": _build_quadratic,
     "gaussian_mixture": _build_gaussian_mixture,
     "multi_index": _build_multi_index,
+    "digits": _build_digits,
 }
