@@ -1,4 +1,4 @@
-"""scikit-learn's embedded 8×8 handwritten digits (1,797 images, no download) as a ±1 regression task.
+"""scikit-learn's embedded 8×8 digits (1,797 images, no download) as a ±1 regression task.
 
 Inputs: the 64 pixel intensities, standardized per pixel over the whole data set (mean 0,
 variance 1; the four constant pixels become 0), so ‖x‖² ≈ d as for x ~ N(0, I_d) and first

@@ -1,0 +1,294 @@
+"""damian-onestep: one gradient step learns a low-dimensional polynomial from n ≍ d² samples,
+random features and the neural-tangent model do not (Damian, Lee & Soltanolkotabi 2022;
+THEORY.md §4).
+
+Targets (task ``multi_index``, noise-free so that the excess risk is the exact population risk):
+* "single-he2": f*(x) = He₂(u·x)/√2, r = 1, p = 2 (the authors' code, THEORY §4.7);
+* "two-index": r = 2, degree p = 4 (E f*² = 1, E∇²f* of rank 2, Assumption 2).
+
+Methods, all fitted on the same n samples and scored by the exact population risk / Var y:
+* OneStep: Algorithm 1 (``one_step`` regime, "paper" variant): symmetric init, one full-batch
+  gradient step on the first layer with η₁ = √d and λ₁ = 1/η₁, biases re-drawn N(0, 1), ridge
+  on the head (grid ``ONE_STEP_RIDGES``, chosen on a 20 % validation split of the n samples);
+* RandomFeatures: the same width, Gaussian biases, ridge head — Algorithm 1 without the step;
+* NeuralTangent: the finite-width NT linearization (relu, ``nt_width`` units, N·d parameters)
+  fitted by ridge — the kernel baseline. The infinite-width NTK kernel ridge (``kernel``
+  regime) cannot run through the experiments platform on a Gaussian task: a run always
+  measures the exact population risk and lazylab's ``population_risk`` has no form for kernel
+  predictors, so such a run is recorded as failed.
+For RF and NT the ridge is taken per run from a small grid at its best population risk (an
+oracle choice that favours the baselines).
+
+Panels: (a), (b) excess risk against n/d² for each d (one panel per target); (c) the n needed to
+reach the excess risk ``THRESHOLD`` against d on log–log axes, with the d²r + dr^p curve of
+Theorem 1 (:func:`lazylab.theory.damian.one_step_sample_complexity`) and the kernel d^p curve
+(:func:`lazylab.theory.damian.kernel_sample_complexity`), each anchored at the smallest d of the
+OneStep points (the theory fixes exponents, not constants).
+
+Scales: see :data:`SIZES`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from lazylab.studies.base import Study
+
+__all__ = ["STUDY", "SIZES", "Sizes", "samples_needed", "TARGETS"]
+
+NAME = "damian-onestep"
+THRESHOLD = 0.3
+"""Excess population risk / Var y that defines 'learned' in panel (c)."""
+TARGETS = {"single-he2": {"rank": 1, "degree": 2}, "two-index": {"rank": 2, "degree": 4}}
+ONE_STEP_RIDGES = [1e-4, 1e-3, 1e-2, 1e-1, 1.0]
+BASELINE_RIDGES = [1e-3, 1e-2, 1e-1]
+_LABELS = {"one_step": "OneStep (Algorithm 1)", "random_features": "random features",
+           "neural_tangent": "neural tangent (finite NTK)"}
+_COLORS = {"one_step": 3, "random_features": 0, "neural_tangent": 1}
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """The sizes of one scale; n runs over ``ratios``·d²."""
+
+    dims: tuple
+    ratios: tuple
+    width: int
+    nt_width: int
+    seeds: int
+
+
+SIZES = {
+    "smoke": Sizes(dims=(8, 16), ratios=(0.5, 2.0, 8.0), width=64, nt_width=4, seeds=1),
+    "default": Sizes(dims=(16, 32, 64), ratios=(0.25, 0.5, 1.0, 2.0, 4.0), width=256,
+                     nt_width=16, seeds=1),
+    "paper": Sizes(dims=(16, 32, 64, 128), ratios=(0.125, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0),
+                   width=1000, nt_width=32, seeds=3),
+}
+
+SCALES = {name: (f"d ∈ {list(s.dims)}, n = d²·{list(s.ratios)}, width m = {s.width} (OneStep "
+                 f"and RF), NT width {s.nt_width}, {s.seeds} seed(s), targets "
+                 f"{', '.join(TARGETS)}; exact population risks")
+          for name, s in SIZES.items()}
+
+
+def sweeps(scale: str) -> list[dict]:
+    """One spec per (target, d) with its own grid of n."""
+    s = SIZES[scale]
+    specs = []
+    for preset in TARGETS:
+        for dim in s.dims:
+            regimes = [{"name": "one_step", "width": s.width, "ridge": [ONE_STEP_RIDGES]},
+                       {"name": "random_features", "width": s.width, "biases": "gaussian",
+                        "ridge": BASELINE_RIDGES},
+                       {"name": "neural_tangent", "activation": "relu", "width": s.nt_width,
+                        "ridge": BASELINE_RIDGES}]
+            specs.append({"name": f"dm-{preset}-d{dim}",
+                          "description": f"{preset}, d = {dim}: excess risk against n",
+                          "task": {"name": "multi_index", "dim": dim, "preset": preset},
+                          "regime": regimes,
+                          "sweep": {"n_train": sorted({max(4, int(round(r * dim * dim)))
+                                                       for r in s.ratios}),
+                                    "n_test": 1000, "seeds": s.seeds}})
+    return specs
+
+
+def _run_cost(run) -> float:
+    return float(run.n_train or 0) * (3.0 if run.regime == "one_step" else 1.0)
+
+
+# ----------------------------------------------------------------------------- data
+
+def _curves(frames: dict) -> pd.DataFrame:
+    """Mean ± s.e. over seeds of the excess risk / Var y per (target, d, method, n); the
+    baselines at their best ridge of each run's grid."""
+    parts = []
+    for name, frame in frames.items():
+        if frame.empty:
+            continue
+        table = frame.copy()
+        table["target"] = table["preset"]
+        keys = ["target", "dim", "regime", "n_train", "seed"]
+        best = table.groupby(keys)["risk_normalized"].min()
+        parts.append(best.reset_index())
+    if not parts:
+        return pd.DataFrame(columns=["target", "dim", "regime", "n_train", "mean", "sem", "count"])
+    data = pd.concat(parts, ignore_index=True)
+    out = (data.groupby(["target", "dim", "regime", "n_train"])["risk_normalized"]
+           .agg(mean="mean", std="std", count="count").reset_index())
+    out["sem"] = (out["std"] / np.sqrt(out["count"])).fillna(0.0)
+    return out.drop(columns="std")
+
+
+def samples_needed(n_values, risks, threshold: float = THRESHOLD) -> float:
+    """First n at which the risk reaches ``threshold`` (log–log interpolation between the
+    bracketing grid points); ``inf`` when the grid never reaches it."""
+    n_values, risks = np.asarray(n_values, float), np.asarray(risks, float)
+    order = np.argsort(n_values)
+    n_values, risks = n_values[order], np.maximum(risks[order], 1e-300)
+    below = np.nonzero(risks <= threshold)[0]
+    if below.size == 0:
+        return math.inf
+    k = int(below[0])
+    if k == 0:
+        return float(n_values[0])
+    x0, x1, y0, y1 = (np.log(n_values[k - 1]), np.log(n_values[k]), np.log(risks[k - 1]),
+                      np.log(risks[k]))
+    t = (np.log(threshold) - y0) / (y1 - y0) if y1 != y0 else 1.0
+    return float(np.exp(x0 + t * (x1 - x0)))
+
+
+def _needs(curves: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for (target, dim, regime), group in curves.groupby(["target", "dim", "regime"]):
+        rows.append({"target": target, "dim": int(dim), "regime": regime,
+                     "n_needed": samples_needed(group["n_train"], group["mean"]),
+                     "n_max": float(group["n_train"].max()),
+                     "risk_at_n_max": float(group.sort_values("n_train")["mean"].iloc[-1])})
+    return pd.DataFrame(rows)
+
+
+def _reference(target: str, dims: np.ndarray, anchor_dim: float, anchor_n: float):
+    """Theorem 1's d²r + dr^p and the kernel d^p, scaled to pass through the anchor."""
+    from lazylab.theory.damian import kernel_sample_complexity, one_step_sample_complexity
+    rank, degree = TARGETS[target]["rank"], TARGETS[target]["degree"]
+    one = one_step_sample_complexity(dims, rank, degree)
+    kernel = kernel_sample_complexity(dims, degree)
+    one0 = float(one_step_sample_complexity(np.array([anchor_dim]), rank, degree)[0])
+    kernel0 = float(kernel_sample_complexity(np.array([anchor_dim]), degree)[0])
+    return one * anchor_n / one0, kernel * anchor_n / kernel0
+
+
+def points(frames: dict, scale: str) -> pd.DataFrame:
+    """Excess-risk curves and the samples needed (panel c) in one table."""
+    curves = _curves(frames)
+    needs = _needs(curves) if len(curves) else pd.DataFrame()
+    parts = [curves.rename(columns={"n_train": "x", "mean": "y"}).assign(panel="excess_risk")]
+    if len(needs):
+        parts.append(pd.DataFrame({"panel": "n_needed", "target": needs["target"],
+                                   "dim": needs["dim"], "regime": needs["regime"],
+                                   "x": needs["dim"], "y": needs["n_needed"]}))
+    return pd.concat(parts, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- figure
+
+def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
+    """(a), (b): excess risk vs n/d² per target; (c), (d): n needed vs d per target."""
+    from lazylab.plots import plt, save_figure
+    curves = _curves(frames)
+    needs = _needs(curves)
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), layout="constrained")
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    dims = sorted(curves["dim"].unique())
+    markers = dict(zip(dims, "osD^v<>"))
+    for ax, target in zip(axes[:2], TARGETS):
+        for regime, label in _LABELS.items():
+            for dim in dims:
+                group = curves[(curves["target"] == target) & (curves["regime"] == regime)
+                               & (curves["dim"] == dim)].sort_values("n_train")
+                if group.empty:
+                    continue
+                ax.errorbar(group["n_train"] / dim ** 2, group["mean"], yerr=group["sem"],
+                            fmt=markers[dim] + "-", markersize=4, color=colors[_COLORS[regime]],
+                            alpha=0.45 + 0.55 * dims.index(dim) / max(1, len(dims) - 1),
+                            label=f"{label}, d = {dim}")
+        ax.axhline(THRESHOLD, color="black", linestyle="-.", linewidth=0.8)
+        ax.set(xscale="log", yscale="log", xlabel="n / d²", ylabel="excess risk / Var y",
+               title=f"({'ab'[list(TARGETS).index(target)]}) {target} "
+                     f"(r = {TARGETS[target]['rank']}, p = {TARGETS[target]['degree']})")
+        ratios = sorted({round(n / d ** 2, 3) for n, d in zip(curves["n_train"], curves["dim"])})
+        ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+        ax.minorticks_off()
+        ax.legend(fontsize=5.5, frameon=False, ncol=1)
+    for ax, target in zip(axes[2:], TARGETS):
+        grid = np.array(dims, float)
+        for regime, label in _LABELS.items():
+            rows = needs[(needs["target"] == target) & (needs["regime"] == regime)]
+            rows = rows.sort_values("dim")
+            finite = rows[np.isfinite(rows["n_needed"])]
+            ax.plot(finite["dim"], finite["n_needed"], "o-", color=colors[_COLORS[regime]],
+                    label=label)
+            missed = rows[~np.isfinite(rows["n_needed"])]
+            if len(missed):
+                ax.plot(missed["dim"], missed["n_max"], "^", markerfacecolor="none",
+                        color=colors[_COLORS[regime]], label=f"{label}: not reached by the "
+                        "largest n (marker there)")
+        own = needs[(needs["target"] == target) & (needs["regime"] == "one_step")]
+        own = own[np.isfinite(own["n_needed"])].sort_values("dim")
+        if len(own):
+            one, kernel = _reference(target, grid, float(own["dim"].iloc[0]),
+                                     float(own["n_needed"].iloc[0]))
+            degree = TARGETS[target]["degree"]
+            ax.plot(grid, one, "k--", linewidth=0.9, label="d²r + dr^p (Theorem 1), anchored")
+            ax.plot(grid, kernel, "k:", linewidth=0.9, label=f"d^{degree} (kernels), anchored")
+        ax.set(xscale="log", yscale="log", xlabel="input dimension d",
+               ylabel=f"n needed for excess risk ≤ {THRESHOLD}",
+               title=f"({'cd'[list(TARGETS).index(target)]}) samples needed, {target}")
+        ax.set_xticks(dims, [str(int(d)) for d in dims])
+        ax.minorticks_off()
+        ax.legend(fontsize=6, frameon=False)
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.25)
+    fig.suptitle("Damian, Lee & Soltanolkotabi: one gradient step learns from n ≍ d² samples; "
+                 "exact population excess risks", fontsize=10)
+    return save_figure(fig, Path(output_dir) / NAME)
+
+
+# ----------------------------------------------------------------------------- summary
+
+def _slope(rows: pd.DataFrame) -> str:
+    finite = rows[np.isfinite(rows["n_needed"])]
+    if len(finite) < 2:
+        return "—"
+    slope = np.polyfit(np.log(finite["dim"]), np.log(finite["n_needed"]), 1)[0]
+    return f"{slope:.2f}"
+
+
+def summary(frames: dict, scale: str) -> str:
+    """Excess risks at n ≈ d², the samples needed, and their fitted exponents in d."""
+    curves = _curves(frames)
+    needs = _needs(curves)
+    lines = [f"Excess population risk / Var y (noise-free targets). 'n needed' is the first n "
+             f"reaching {THRESHOLD} (log–log interpolation; 'not reached' = not by the largest "
+             "n of the grid); the exponent is the log–log slope of n needed against d.", ""]
+    for target in TARGETS:
+        lines += [f"**{target}** (r = {TARGETS[target]['rank']}, p = "
+                  f"{TARGETS[target]['degree']}):", "",
+                  "| d | method | risk at n ≈ d² | risk at largest n | n needed |",
+                  "|---|---|---|---|---|"]
+        for dim in sorted(curves["dim"].unique()):
+            for regime, label in _LABELS.items():
+                group = curves[(curves["target"] == target) & (curves["dim"] == dim)
+                               & (curves["regime"] == regime)]
+                if group.empty:
+                    continue
+                near = group.iloc[(np.log(group["n_train"] / dim ** 2)).abs().argsort()[:1]]
+                need = needs[(needs["target"] == target) & (needs["dim"] == dim)
+                             & (needs["regime"] == regime)].iloc[0]
+                needed = "not reached" if not math.isfinite(need["n_needed"]) else \
+                    f"{need['n_needed']:.0f} ({need['n_needed'] / dim ** 2:.2f} d²)"
+                lines.append(f"| {dim} | {label} | {float(near['mean'].iloc[0]):.3g} (n = "
+                             f"{int(near['n_train'].iloc[0])}) | {need['risk_at_n_max']:.3g} | "
+                             f"{needed} |")
+        lines.append("")
+        for regime, label in _LABELS.items():
+            rows = needs[(needs["target"] == target) & (needs["regime"] == regime)]
+            lines.append(f"* {label}: n needed ∝ d^{_slope(rows)} "
+                         f"({int(np.isfinite(rows['n_needed']).sum())} of {len(rows)} "
+                         "dimensions reached the threshold).")
+        lines.append("")
+    lines.append(f"Reference exponents: Theorem 1's n ≍ d²r + dr^p has slope 2 for large d; "
+                 "kernels need n ≍ d^p (p = "
+                 f"{', '.join(str(t['degree']) for t in TARGETS.values())}).")
+    return "\n".join(lines)
+
+
+STUDY = Study(name=NAME, description="Damian, Lee & Soltanolkotabi 2022: one gradient step "
+              "learns at n ≍ d², random features and the NTK do not", sweeps=sweeps,
+              figure=figure, summary=summary, points=points, scales=SCALES, run_cost=_run_cost)
