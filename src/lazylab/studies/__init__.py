@@ -22,3 +22,11 @@ def register(study: Study) -> Study:
         raise ValueError(f"a study named {study.name!r} is already registered")
     STUDIES[study.name] = study
     return study
+
+
+# One import and one register() line per study module.
+from lazylab.studies import damian_onestep, xie_semirandom, yehudai_shamir  # noqa: E402
+
+register(yehudai_shamir.STUDY)
+register(xie_semirandom.STUDY)
+register(damian_onestep.STUDY)
