@@ -60,3 +60,19 @@ def test_fit_on_samples_and_population(name):
         if source is task and name != "network":
             assert model.diagnostics["population_risk"] == pytest.approx(
                 float(population_risk(model, task)), rel=1e-8)
+
+
+def test_iterative_regimes_report_progress():
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=3)
+    data = task.sample(200, rng=np.random.default_rng(1))
+    calls = {}
+    for name, regime, source in (
+            ("nt population", REGIMES["neural_tangent"](width=3), task),
+            ("nt cg", REGIMES["neural_tangent"](width=3, solver="cg"), data),
+            ("deep", REGIMES["semi_random"](width=4, depth=2, steps=20), data)):
+        seen = []
+        regime.fit(source, rng=np.random.default_rng(2), progress=lambda s, t: seen.append((s, t)))
+        calls[name] = seen
+    assert calls["nt population"][0] == (1, None) and len(calls["nt population"]) > 1
+    assert calls["nt cg"][-1][0] == len(calls["nt cg"])
+    assert calls["deep"][-1] == (20, 20)

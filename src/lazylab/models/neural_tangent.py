@@ -124,7 +124,8 @@ class GatedFeatures:
 
 
 def fit_gated(features: GatedFeatures, x: torch.Tensor, y: torch.Tensor, *, ridge: float,
-              solver: str = "auto", tol: float = 1e-10, max_iter: int | None = None):
+              solver: str = "auto", tol: float = 1e-10, max_iter: int | None = None,
+              callback=None):
     """Minimize (1/n)‖y − c − Φv‖² + λ‖v‖² (c unpenalized); returns (v, c, diagnostics)."""
     n = x.shape[0]
     if solver == "direct" or (solver == "auto" and n * features.size <= DIRECT_ENTRIES):
@@ -140,7 +141,7 @@ def fit_gated(features: GatedFeatures, x: torch.Tensor, y: torch.Tensor, *, ridg
         return features.gram_apply(x, v) / n - mean * (mean @ v) + ridge * v
 
     result = conjugate_gradient(apply, rhs, preconditioner=lambda r: r / jacobi, tol=tol,
-                                max_iter=max_iter)
+                                max_iter=max_iter, callback=callback)
     v = result.solution
     return v, y_mean - mean @ v, {"cg_iterations": result.iterations,
                                   "cg_residual": result.residual,
@@ -181,19 +182,23 @@ class NeuralTangent:
         if self.max_iter is not None:
             check_width(self.max_iter, "max_iter")
 
-    def fit(self, data_or_task, *, rng: np.random.Generator) -> NeuralTangentModel:
-        """Fit A (and h) on samples or exactly at n = ∞ (a task with moments)."""
+    def fit(self, data_or_task, *, rng: np.random.Generator,
+            progress=None) -> NeuralTangentModel:
+        """Fit A (and h) on samples or exactly at n = ∞ (a task with moments).
+
+        ``progress(iteration, None)`` is called after each conjugate-gradient iteration.
+        """
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
         weights = draw_weights(rng, self.width, dim)
         return fit_tangent(check_activation(self.activation), weights, data, task,
                            train_head=self.train_head, ridge=self.ridge, solver=self.solver,
-                           tol=self.tol, max_iter=self.max_iter)
+                           tol=self.tol, max_iter=self.max_iter, progress=progress)
 
 
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
                 ridge: float, solver: str, tol: float, max_iter: int | None,
-                gate: Activation | None = None) -> NeuralTangentModel:
+                gate: Activation | None = None, progress=None) -> NeuralTangentModel:
     """The NT fit for fixed W on samples (``data``) or at n = ∞ (``task``); gate g = σ′ default.
 
     ``max_iter=None`` caps conjugate gradient at 10 × the number of unknowns (round-off makes
@@ -201,15 +206,19 @@ def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_h
     """
     if max_iter is None:
         max_iter = 10 * weights.shape[0] * (weights.shape[1] + int(train_head))
+    callback = None
+    if progress is not None:
+        def callback(iteration, _residual):
+            progress(iteration, None)
     if task is not None:
         model = optimal_tangent(task, sigma, weights, train_head=train_head, ridge=ridge, tol=tol,
-                                max_iter=max_iter)
+                                max_iter=max_iter, callback=callback)
         model.diagnostics = numeric(model.diagnostics)
         return model
     features = GatedFeatures(weights, sigma.derivative() if gate is None else gate,
                              sigma if train_head else None)
     vector, offset, info = fit_gated(features, data.x, data.y, ridge=ridge, solver=solver, tol=tol,
-                                     max_iter=max_iter)
+                                     max_iter=max_iter, callback=callback)
     directions, head = features.unpack(vector)
     info["directions_norm_max"] = directions.abs().max()
     return NeuralTangentModel(sigma, weights, directions, head=head, offset=offset,

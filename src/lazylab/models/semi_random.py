@@ -125,17 +125,20 @@ class SemiRandom:
         if not self.tol > 0:
             raise ValueError(f"tol must be > 0, got {self.tol!r}")
 
-    def fit(self, data_or_task, *, rng: np.random.Generator):
-        """Depth 1: NeuralTangentModel (exact at n = ∞). Depth > 1: DeepSemiRandomModel."""
+    def fit(self, data_or_task, *, rng: np.random.Generator, progress=None):
+        """Depth 1: NeuralTangentModel (exact at n = ∞). Depth > 1: DeepSemiRandomModel.
+
+        ``progress(step, total)`` is called after CG iterations (total None) or SGD steps.
+        """
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
         switches = draw_weights(rng, self.width, dim)
         if self.depth == 1:
             model = fit_tangent(_ANTIDERIVATIVE[self.degree], switches, data, task,
                                 train_head=False, ridge=self.ridge, solver=self.solver,
-                                tol=self.tol, max_iter=self.max_iter)
+                                tol=self.tol, max_iter=self.max_iter, progress=progress)
             return model
-        return self._fit_deep(switches, data, task, rng)
+        return self._fit_deep(switches, data, task, rng, progress)
 
     def _initialize(self, switches, dim, rng):
         random = [(switches, _uniform_bias(rng, self.width, dim))]
@@ -154,7 +157,7 @@ class SemiRandom:
         offset = torch.zeros((), dtype=torch.float64, requires_grad=True)
         return random, trainable, head, offset
 
-    def _fit_deep(self, switches, data, task, rng) -> DeepSemiRandomModel:
+    def _fit_deep(self, switches, data, task, rng, progress=None) -> DeepSemiRandomModel:
         dim = switches.shape[1]
         random, trainable, head, offset = self._initialize(switches, dim, rng)
         model = DeepSemiRandomModel(self.degree, random, trainable, head, offset)
@@ -168,8 +171,10 @@ class SemiRandom:
         def loss(x, y):
             return torch.mean((model.forward(x) - y) ** 2)
 
+        report = None if progress is None else (lambda step, _loss: progress(step, self.steps))
         result = train(params, loss, batches, learning_rate=self.learning_rate, steps=self.steps,
-                       optimizer=self.optimizer, weight_decay=self.ridge)
+                       optimizer=self.optimizer, weight_decay=self.ridge, progress=report,
+                       progress_every=max(1, self.steps // 100))
         for t in params:
             t.requires_grad_(False)
         if result.diverged:
