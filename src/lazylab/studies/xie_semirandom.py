@@ -34,6 +34,7 @@ Scales: see :data:`SIZES`.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,7 +188,9 @@ _KERNELS = {"semi-random s = 0": ("semi_random", 0), "semi-random s = 1": ("semi
             "RF (arc-cosine)": ("rf", 0)}
 
 
+@functools.lru_cache(maxsize=4)
 def _spectra(scale: str) -> dict[str, np.ndarray]:
+    """Spectra on the first seed's digits order (cached: figure, points and summary use them)."""
     spec = next(s for s in sweeps(scale) if s["name"] == "xie-digits")
     task = sweep_task(spec, 0)
     inputs = task.inputs()[:SIZES[scale].spectrum_samples]
