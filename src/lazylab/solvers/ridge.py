@@ -90,12 +90,17 @@ def solve_spd(matrix: Tensor, rhs: Tensor, *, overwrite: bool = False,
     column = rhs.ndim == 1
     rhs2 = rhs.unsqueeze(1) if column else rhs
     if overwrite:
+        # LAPACK works on column-major storage. The transposed view of a row-major symmetric S is
+        # S in column-major order, so factoring it (upper) is truly in place; a row-major ``out``
+        # makes torch copy the m × m matrix (measured: twice the memory).
         info = torch.empty((), dtype=torch.int32, device=matrix.device)
-        factor, info = torch.linalg.cholesky_ex(matrix, out=(matrix, info))
+        target = matrix.contiguous().mT
+        factor, info = torch.linalg.cholesky_ex(target, upper=True, out=(target, info))
     else:
-        factor, info = torch.linalg.cholesky_ex(matrix)
-    if int(info) == 0:
-        solution = torch.cholesky_solve(rhs2, factor)
+        factor, info = torch.linalg.cholesky_ex(matrix, upper=True)
+    if int(info) == 0:  # S = UᵀU; two triangular solves (cholesky_solve would copy U)
+        lower = torch.linalg.solve_triangular(factor.mT, rhs2, upper=False)
+        solution = torch.linalg.solve_triangular(factor, lower, upper=True)
         return (solution[:, 0] if column else solution), True
     del factor
     return pseudo_solve(rebuild() if overwrite else matrix, rhs), False
