@@ -49,7 +49,8 @@ class Catalog:
         tasks: name → builder ``build(*, rng, **params) -> Task``.
         regimes: name → frozen keyword-only dataclass with ``fit(data_or_task, *, rng)``.
         empirical_risk: ``(predictor, data) -> float``.
-        population_risk: ``(predictor, task) -> scalar``, or None when unavailable.
+        population_risk: ``(predictor, task) -> scalar`` (None as a result: no exact risk for
+            this predictor), or None when unavailable altogether.
         theory_package: dotted name of the package holding theory curves.
     """
 
@@ -68,11 +69,14 @@ def default_catalog() -> Catalog:
             ``lazylab.risk`` is not available in this installation.
     """
     from lazylab.models import REGIMES
-    from lazylab.risk import empirical_risk, population_risk
+    from lazylab.risk import empirical_risk, population_risk, supports_population_risk
     from lazylab.tasks import TASKS
 
+    def exact_risk(predictor, task):
+        return population_risk(predictor, task) if supports_population_risk(predictor) else None
+
     return Catalog(tasks=TASKS, regimes=REGIMES, empirical_risk=empirical_risk,
-                   population_risk=population_risk)
+                   population_risk=exact_risk)
 
 
 def task_parameters(builder: Callable[..., Any]) -> dict[str, Parameter]:

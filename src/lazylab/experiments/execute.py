@@ -105,7 +105,9 @@ def _measure(run: Run, task: Any, train: Any, test: Any, predictor: Any,
              catalog: Catalog) -> dict[str, float]:
     metrics: dict[str, float] = {}
     if getattr(task, "has_moments", False) and catalog.population_risk is not None:
-        metrics["population_risk"] = _as_float(catalog.population_risk(predictor, task))
+        exact = catalog.population_risk(predictor, task)
+        if exact is not None:
+            metrics["population_risk"] = _as_float(exact)
     metrics["test_risk"] = _as_float(catalog.empirical_risk(predictor, test))
     if run.n_train is not None:
         metrics["train_risk"] = _as_float(catalog.empirical_risk(predictor, train))

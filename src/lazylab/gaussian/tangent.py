@@ -113,18 +113,22 @@ def tangent_operator(activation, weights: torch.Tensor) -> TangentOperator:
     d11 = a * (a * n11 + b * n12) + b * (a * n12 + b * n22)
     d12 = a * (b * n11 + c * n12) + b * (b * n12 + c * n22)
     d22 = b * (b * n11 + c * n12) + c * (b * n12 + c * n22)
-    line = _collinear_coefficient(derivative, scales, gram, kappa)
-    zero = torch.zeros_like(d11)
-    return TangentOperator(weights, kappa, torch.where(collinear, line, d11),
-                           torch.where(collinear, zero, d12), torch.where(collinear, zero, d22))
+    d11, d12, d22 = (torch.where(collinear, torch.zeros_like(d), d) for d in (d11, d12, d22))
+    rows, cols = torch.nonzero(collinear, as_tuple=True)
+    d11 = d11.index_put((rows, cols), _collinear_coefficient(derivative, scales, gram, kappa,
+                                                             rows, cols))
+    return TangentOperator(weights, kappa, d11, d12, d22)
 
 
-def _collinear_coefficient(derivative, scales, gram, kappa):
-    """For w_j = t·w_i: K_ij = κ I + (E[σ′(u)σ′(v)u²]/s_i⁴ − κ/s_i²) w_i w_iᵀ acting via S_ij."""
-    si2 = (scales ** 2)[:, None]
-    moment = pair_expectation(derivative.times_power(2), derivative, si2, (scales ** 2)[None, :],
-                              gram, None, None)
-    return moment / si2 ** 2 - kappa / si2
+def _collinear_coefficient(derivative, scales, gram, kappa, rows, cols):
+    """For w_j = t·w_i: K_ij = κ I + (E[σ′(u)σ′(v)u²]/s_i⁴ − κ/s_i²) w_i w_iᵀ acting via S_ij.
+
+    Evaluated only on the collinear pairs (rows, cols) (the diagonal, and exact duplicates).
+    """
+    si2, sj2 = scales[rows] ** 2, scales[cols] ** 2
+    moment = pair_expectation(derivative.times_power(2), derivative, si2, sj2, gram[rows, cols],
+                              None, None)
+    return moment / si2 ** 2 - kappa[rows, cols] / si2
 
 
 def cross_moment(activation, weights: torch.Tensor, head_weights: torch.Tensor | None = None):

@@ -57,7 +57,8 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
         task: a task with moments. activation: σ. weights: W (N, d). biases: b (N,) or None.
         offset: fit c (True) or fix c = 0 (Ghorbani et al.'s RF class has no offset).
     Returns:
-        A :class:`TwoLayer` with diagnostics ``population_risk`` and ``head_norm_max``.
+        A :class:`TwoLayer` with diagnostics ``population_risk``, ``head_norm_max`` and
+        ``pseudo_inverse`` (1.0 when the feature covariance was singular).
     """
     from lazylab.models.predictors import TwoLayer  # at call time: lazylab.models imports risk
     require_moments(task)
@@ -78,7 +79,7 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
     constant = target_mean - head @ mean if offset else torch.zeros((), dtype=torch.float64)
     return TwoLayer(sigma, weights, head, biases=biases, offset=constant, diagnostics={
         "population_risk": float(risk), "head_norm_max": float(head.abs().max()),
-        "solver": method})
+        "pseudo_inverse": float(method == "pseudo-inverse")})
 
 
 class _TangentSystem:

@@ -13,7 +13,7 @@ import torch
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
 
-__all__ = ["population_risk", "whiten", "require_moments"]
+__all__ = ["population_risk", "supports_population_risk", "whiten", "require_moments"]
 
 
 def require_moments(task) -> None:
@@ -29,6 +29,15 @@ def whiten(covariance: torch.Tensor | None) -> torch.Tensor | None:
         return None
     values, vectors = torch.linalg.eigh(covariance)
     return (vectors * values.clamp_min(0.0).sqrt()) @ vectors.T
+
+
+def supports_population_risk(predictor) -> bool:
+    """Whether :func:`population_risk` has an exact formula for this kind of predictor.
+
+    Two-layer and NT predictors do; kernel machines and deep networks do not (their risk is
+    measured on a test set).
+    """
+    return isinstance(predictor, tuple(_risks()))
 
 
 def population_risk(predictor, task) -> torch.Tensor:
