@@ -25,6 +25,10 @@ def register(study: Study) -> Study:
 
 
 # One import and one register() line per study module.
+from lazylab.studies import ghorbani_fig1, ghorbani_fig2  # noqa: E402
+
+register(ghorbani_fig1.STUDY)
+register(ghorbani_fig2.STUDY)
 from lazylab.studies import damian_onestep, xie_semirandom, yehudai_shamir  # noqa: E402
 
 register(yehudai_shamir.STUDY)

@@ -26,6 +26,7 @@ on the task instances the runs used (:func:`sweep_task`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import math
 import time
@@ -134,15 +135,21 @@ def sweep_task(spec: Mapping[str, Any], seed: int) -> Any:
     """The task instance every run of ``seed`` in this spec used (same task stream).
 
     The spec's ``[task]`` must hold single values (no grids). Theory lines evaluated on these
-    instances see exactly the simulated B or Δ.
+    instances see exactly the simulated B or Δ. Instances are cached (tasks are immutable).
     """
-    from lazylab.experiments.runs import task_generator
-    from lazylab.tasks import TASKS
     params = {k: v for k, v in spec["task"].items() if k != "name"}
     if any(isinstance(v, list) for v in params.values()):
         raise ValueError(f"sweep_task needs single task values, got grids in {params}")
-    name = spec["task"]["name"]
-    return TASKS[name](rng=task_generator(name, params, int(seed)), **params)
+    return _cached_task(json.dumps(dict(spec["task"]), sort_keys=True), int(seed))
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_task(task_json: str, seed: int) -> Any:
+    from lazylab.experiments.runs import task_generator
+    from lazylab.tasks import TASKS
+    params = json.loads(task_json)
+    name = params.pop("name")
+    return TASKS[name](rng=task_generator(name, params, seed), **params)
 
 
 def sweep_seeds(spec: Mapping[str, Any]) -> list[int]:
