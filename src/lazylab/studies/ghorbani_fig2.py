@@ -36,8 +36,8 @@ NAME = "ghorbani-fig2"
 
 _PAPER_WIDTHS = _geometric(45, 4500, 25)
 SIZES = {
-    "smoke": Sizes(dim=10, rf_widths={2: (3, 6, 10, 20)}, nt_widths=(3, 6), nt_draws=2,
-                   nn_widths=(3, 6), nn_draws=1, nn_steps=300, nn_learning_rate=0.03,
+    "smoke": Sizes(dim=16, rf_widths={2: (4, 8, 16, 32)}, nt_widths=(4, 8), nt_draws=2,
+                   nn_widths=(4, 8), nn_draws=1, nn_steps=300, nn_learning_rate=0.1,
                    online_dim=6, online_width=3, online_steps=(10, 60),
                    online_learning_rate=0.02, online_batch=50, nt_samples_per_dim=(10, 40),
                    online_draws=1, nt_ridge=1e-3),
