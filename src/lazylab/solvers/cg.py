@@ -20,13 +20,16 @@ class CGResult:
         solution: x with A x ≈ b, same shape as b.
         iterations: matrix-vector products used.
         residual: final relative residual ‖b − A x‖ / ‖b‖ (recomputed, not the recursive one).
-        converged: whether ``residual <= tol``.
+        converged: whether the recursive residual reached ``tol`` and the recomputed one is
+            within 10·tol of it (round-off makes the two drift apart), with no breakdown.
+        breakdown: the iteration met p·Ap ≤ 0 (A not positive definite along p) and stopped.
     """
 
     solution: torch.Tensor
     iterations: int
     residual: float
     converged: bool
+    breakdown: bool = False
 
 
 def conjugate_gradient(apply: Operator, rhs: torch.Tensor, *, preconditioner: Operator | None = None,
@@ -59,10 +62,12 @@ def conjugate_gradient(apply: Operator, rhs: torch.Tensor, *, preconditioner: Op
     rz = torch.sum(r * z)
     iterations = 0
     relative = float(torch.linalg.vector_norm(r)) / norm_b
+    breakdown = False
     while relative > tol and iterations < max_iter:
         ap = apply(p)
         curvature = torch.sum(p * ap)
         if curvature <= 0:
+            breakdown = True
             break
         alpha = rz / curvature
         x = x + alpha * p
@@ -76,4 +81,5 @@ def conjugate_gradient(apply: Operator, rhs: torch.Tensor, *, preconditioner: Op
         p = z + (rz_next / rz) * p
         rz = rz_next
     true_residual = float(torch.linalg.vector_norm(rhs - apply(x))) / norm_b
-    return CGResult(x, iterations, true_residual, true_residual <= max(tol, 10 * tol))
+    converged = relative <= tol and true_residual <= 10 * tol and not breakdown
+    return CGResult(x, iterations, true_residual, converged, breakdown)
