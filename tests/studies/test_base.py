@@ -143,3 +143,10 @@ def test_cli_runs_a_study_into_output_dir(tmp_path, capsys):
 def test_run_rows_drops_provenance():
     frame = pd.DataFrame({"width": [1], "host": ["h"], "risk_normalized": [0.5]})
     assert list(run_rows({"a": frame}).columns) == ["width", "risk_normalized", "sweep"]
+
+
+def test_lazylab_command_routes_reproduce(capsys):
+    from lazylab.cli import main
+    assert main(["reproduce", "no-such-study"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "allowed:" in err and "ghorbani-fig1" in err

@@ -221,7 +221,8 @@ def draw_figure(points: pd.DataFrame, series: Sequence[Series], specs: Mapping[s
         if axes.get_xscale() == "log":
             _scale(axes.xaxis, axes.set_xscale, True)
         axes.grid(True, which="both", alpha=0.25)
-        axes.legend(fontsize=7, frameon=False)
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend(fontsize=7, frameon=False)
     figure.suptitle(title, fontsize=11)
     return save_figure(figure, stem, ("png", "pdf"))
 
