@@ -73,22 +73,53 @@ def _x_values(frame: pd.DataFrame, series: Series) -> pd.Series:
     return frame[series.x].astype(float)
 
 
+_THEORY: dict = {}
+
+
+def _theory_values(series: Series, specs: Mapping[str, dict], seed: int,
+                   ratios: np.ndarray) -> np.ndarray:
+    """series.theory(ratios, task of seed), memoized over the union of the ratios asked so far
+    (the theory functions cost an eigendecomposition per call at d = 450)."""
+    key = (series.key, series.sweep, series.theory_name,
+           json.dumps(specs[series.sweep]["task"], sort_keys=True), int(seed))
+    known = _THEORY.get(key)
+    if known is None or not np.all(np.isin(ratios, known[0])):
+        union = np.union1d(ratios, known[0] if known is not None else [])
+        task = sweep_task(specs[series.sweep], int(seed))
+        _THEORY[key] = (union, np.asarray(series.theory(union, task), dtype=float))
+    grid, values = _THEORY[key]
+    return values[np.searchsorted(grid, ratios)]
+
+
+def curve_grid(series: Sequence[Series], specs: Mapping[str, dict]) -> tuple[np.ndarray, int]:
+    """The widths at which the left panel's theory lines are drawn (240 points, log-spaced over
+    every left-panel sweep's widths), and d."""
+    widths, dims = [], set()
+    for s in series:
+        if s.panel == "left" and s.sweep in specs:
+            widths += list(specs[s.sweep]["sweep"]["width"])
+            dims.add(int(specs[s.sweep]["task"]["dim"]))
+    if not widths:
+        return np.zeros(0), 0
+    return np.geomspace(min(widths), max(widths), 240), dims.pop()
+
+
 def _theory_at(series: Series, ratios: np.ndarray, specs: Mapping[str, dict],
                seeds: Sequence[int]) -> np.ndarray:
     """Theory averaged over the task instances (one per seed) the series' runs used."""
-    values = [np.asarray(series.theory(ratios, sweep_task(specs[series.sweep], s)), dtype=float)
-              for s in seeds]
-    return np.mean(values, axis=0)
+    return np.mean([_theory_values(series, specs, s, ratios) for s in seeds], axis=0)
 
 
-def _point_theory(series: Series, groups: list, specs: Mapping[str, dict]) -> list[float]:
-    """Theory at each group's width ratio, averaged over that group's seeds (one call per seed)."""
+def _point_theory(series: Series, groups: list, specs: Mapping[str, dict],
+                  extra: np.ndarray) -> list[float]:
+    """Theory at each group's width ratio, averaged over that group's seeds; ``extra`` ratios
+    (the curve grid) are computed in the same call per seed."""
     if series.theory is None or not groups:
         return [np.nan] * len(groups)
     ratios = np.array([g["width"].iloc[0] / g["dim"].iloc[0] for g in groups], dtype=float)
     seeds = sorted({int(s) for g in groups for s in g["seed"].unique()})
-    by_seed = {s: np.asarray(series.theory(ratios, sweep_task(specs[series.sweep], s)),
-                             dtype=float) for s in seeds}
+    asked = np.concatenate([ratios, extra])
+    by_seed = {s: _theory_values(series, specs, s, asked)[:ratios.size] for s in seeds}
     return [float(np.mean([by_seed[int(s)][i] for s in g["seed"].unique()]))
             for i, g in enumerate(groups)]
 
@@ -121,6 +152,7 @@ def series_points(frames: Mapping[str, pd.DataFrame], series: Sequence[Series],
 
 def _series_points(frames, series, specs) -> pd.DataFrame:
     rows = []
+    grid, dim = curve_grid(series, specs)
     for s in series:
         frame = _select(frames.get(s.sweep, pd.DataFrame()), s.where)
         if frame.empty:
@@ -129,7 +161,8 @@ def _series_points(frames, series, specs) -> pd.DataFrame:
         if s.panel != "limit":
             frame = frame[np.isfinite(frame["_x"])]
         keyed = list(frame.groupby("_x", sort=True))
-        theories = _point_theory(s, [g for _, g in keyed], specs)
+        extra = grid / dim if s.panel == "left" and dim else np.zeros(0)
+        theories = _point_theory(s, [g for _, g in keyed], specs, extra)
         for (x, group), theory in zip(keyed, theories):
             values = group["risk_normalized"].astype(float)
             count = int(values.size)
@@ -152,9 +185,7 @@ def _left(axes: Any, points: pd.DataFrame, series: Sequence[Series], specs, fram
     table = points[points["panel"] == "left"]
     if table.empty:
         return
-    low, high = table["x"].min(), table["x"].max()
-    grid = np.geomspace(low, high, 240)
-    dim = int(table["dim"].iloc[0])
+    grid, dim = curve_grid(series, specs)
     drawn = set()
     for s in series:
         rows = table[table["series"] == s.key]
