@@ -21,9 +21,9 @@ choice that favours the baselines).
 
 Panels: (a), (b) excess risk against n/d² for each d (one panel per target); (c), (d) the n
 needed to reach the excess risk ``THRESHOLD`` against d on log–log axes, with the d²r + dr^p
-curve of Theorem 1 (:func:`lazylab.theory.damian.one_step_sample_complexity`) and the kernel d^p curve
-(:func:`lazylab.theory.damian.kernel_sample_complexity`), each anchored at the smallest d of the
-OneStep points (the theory fixes exponents, not constants).
+curve of Theorem 1 (:func:`lazylab.theory.damian.one_step_sample_complexity`) and the kernel
+d^p curve (:func:`lazylab.theory.damian.kernel_sample_complexity`), each anchored at the
+smallest d of the OneStep points (the theory fixes exponents, not constants).
 
 Scales: see :data:`SIZES`.
 """
