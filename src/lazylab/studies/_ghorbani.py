@@ -172,7 +172,7 @@ def _series_points(frames, series, specs) -> pd.DataFrame:
                          "width": int(group["width"].iloc[0]), "dim": int(group["dim"].iloc[0]),
                          "count": count, "mean": float(values.mean()), "sem": sem,
                          "theory": theory, "gap": gap,
-                         "gap_in_sem": gap / sem if sem > 0 else np.nan,
+                         "gap_in_sem": gap / sem if sem > 1e-6 else np.nan,
                          "theory_name": s.theory_name})
     return pd.DataFrame.from_records(rows, columns=[
         "panel", "series", "label", "x", "width", "dim", "count", "mean", "sem", "theory", "gap",
