@@ -104,7 +104,11 @@ def _fit(regime: Any, data_or_task: Any, rng: Any, progress: Callable | None) ->
 def _measure(run: Run, task: Any, train: Any, test: Any, predictor: Any,
              catalog: Catalog) -> dict[str, float]:
     metrics: dict[str, float] = {}
-    if getattr(task, "has_moments", False) and catalog.population_risk is not None:
+    diagnostics = dict(getattr(predictor, "diagnostics", {}) or {})
+    if run.n_train is None and "population_risk" in diagnostics:
+        # exact fits at n = ∞ report the exact risk of what they return (docs/CONTRACTS.md)
+        metrics["population_risk"] = _as_float(diagnostics["population_risk"])
+    elif getattr(task, "has_moments", False) and catalog.population_risk is not None:
         exact = catalog.population_risk(predictor, task)
         if exact is not None:
             metrics["population_risk"] = _as_float(exact)
@@ -113,7 +117,7 @@ def _measure(run: Run, task: Any, train: Any, test: Any, predictor: Any,
         metrics["train_risk"] = _as_float(catalog.empirical_risk(predictor, train))
     risk = metrics.get("population_risk", metrics["test_risk"])
     metrics["risk_normalized"] = risk / _as_float(task.null_risk)
-    for key, value in dict(getattr(predictor, "diagnostics", {}) or {}).items():
+    for key, value in diagnostics.items():
         try:
             metrics[str(key)] = _as_float(value)
         except (TypeError, ValueError):  # non-numeric diagnostics (text, None) are not metrics

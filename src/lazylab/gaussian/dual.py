@@ -27,7 +27,7 @@ from lazylab.activations import Activation, get_activation
 from lazylab.gaussian import bivariate
 from lazylab.quadrature import gaussian_nodes
 
-__all__ = ["pair_expectation", "SERIES_DEGREE"]
+__all__ = ["pair_expectation", "is_elementwise", "SERIES_DEGREE"]
 
 SERIES_DEGREE = 40
 _COLLINEAR = 1e-12
@@ -53,6 +53,27 @@ _CLOSED = {  # (family σ, family τ) -> (biased form, unbiased form or None)
     ("step", "step"): (bivariate.step_step, _unbiased_step_step),
     ("erf", "erf"): (None, lambda s1, s2, rho: bivariate.erf_erf(s1, s2, rho, 0.0, 0.0)),
 }
+
+
+def _bases(activation: Activation) -> list[Activation]:
+    if activation.components is None:
+        return [activation]
+    return [get_activation(c.base) for c in activation.components]
+
+
+def is_elementwise(sigma, tau, unbiased: bool) -> bool:
+    """Whether the pair needs only O(1) temporaries per entry (no quadrature nodes).
+
+    True when either side is a polynomial (finite Mehler sum) or, without biases, when every
+    pair of bases has an unbiased closed form; callers may then skip row blocking.
+    """
+    sigma, tau = get_activation(sigma), get_activation(tau)
+    if sigma.is_polynomial or tau.is_polynomial:
+        return True
+    if not unbiased:
+        return False
+    return all((a.family, b.family) in _CLOSED or (b.family, a.family) in _CLOSED
+               for a in _bases(sigma) for b in _bases(tau))
 
 
 def pair_expectation(sigma, tau, var1, var2, cov, bias1=0.0, bias2=0.0) -> torch.Tensor:

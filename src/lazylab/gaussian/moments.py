@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from lazylab.activations import get_activation
-from lazylab.gaussian.dual import pair_expectation
+from lazylab.gaussian.dual import is_elementwise, pair_expectation
 
 __all__ = ["dual_matrix", "feature_mean", "feature_input_moment", "unit_scales"]
 
@@ -35,7 +35,9 @@ def dual_matrix(sigma, weights1, biases1, tau=None, weights2=None, biases2=None,
         sigma, tau: activations (``tau`` defaults to ``sigma``).
         weights1 (N1, d), biases1 (N1,) or None; weights2/biases2 default to the first layer.
         covariance: (d, d) input covariance C, or None for the identity.
-    Computed in row blocks so that temporaries stay near 4·10⁶ elements per block.
+    Pairs that need quadrature nodes are computed in row blocks so that temporaries stay near
+    4·10⁶ elements per block; elementwise closed forms (polynomials, unbiased ReLU/step/erf)
+    in one pass, so per-unit Hermite coefficients are computed once.
     """
     tau = sigma if tau is None else tau
     if weights2 is None:
@@ -44,7 +46,11 @@ def dual_matrix(sigma, weights1, biases1, tau=None, weights2=None, biases2=None,
     var1 = (left * weights1).sum(-1)
     var2 = unit_scales(weights2, covariance) ** 2
     n1, n2 = weights1.shape[0], weights2.shape[0]
-    block = max(1, _BLOCK_ELEMENTS // (64 * max(n2, 1)))
+    unbiased = biases1 is None and biases2 is None
+    if is_elementwise(sigma, tau, unbiased):
+        block = max(n1, 1)
+    else:
+        block = max(1, _BLOCK_ELEMENTS // (64 * max(n2, 1)))
     rows = []
     for start in range(0, n1, block):
         stop = min(start + block, n1)
