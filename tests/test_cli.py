@@ -129,7 +129,6 @@ def test_list_prints_studies(monkeypatch, capsys):
 
 
 def test_reproduce_is_wired_to_the_studies(capsys):
-    pytest.importorskip("lazylab.studies.cli")
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["reproduce", "--help"])
     assert exit_.value.code == 0 and "usage: lazylab reproduce" in capsys.readouterr().out

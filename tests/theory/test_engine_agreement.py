@@ -18,16 +18,9 @@ from lazylab.theory.ghorbani_mixture import (neural_tangent_risk_mixture_for_wei
 from lazylab.theory.ghorbani_quadratic import (network_risk, neural_tangent_risk_for_weights,
                                                random_features_risk, resolve_weight_covariance)
 
-tasks = pytest.importorskip("lazylab.tasks")
-risk = pytest.importorskip("lazylab.risk")
+from lazylab import risk, tasks
 
 RHOS = (0.5, 1.5)
-
-
-def _require(module, name):
-    if not hasattr(module, name):
-        pytest.skip(f"{module.__name__}.{name} has not landed yet")
-    return getattr(module, name)
 
 
 def _weights(rng, width, gamma):
@@ -40,8 +33,8 @@ def _weights(rng, width, gamma):
 @pytest.mark.parametrize("gamma_name", ["isotropic", "optimal"])
 @pytest.mark.parametrize("activation", ["hermite2", "relu"])
 def test_theorem1_matches_exact_random_features_risk(activation, gamma_name):
-    quadratic_task = _require(tasks, "Quadratic")
-    optimal_head = _require(risk, "optimal_head")
+    quadratic_task = tasks.Quadratic
+    optimal_head = risk.optimal_head
     rng = np.random.default_rng(10)
     d = 200
     b = np.diag(rng.exponential(size=d)) / np.sqrt(d)
@@ -59,8 +52,8 @@ def test_theorem1_matches_exact_random_features_risk(activation, gamma_name):
 @pytest.mark.slow
 @pytest.mark.parametrize("activation", ["hermite2", "relu"])
 def test_theorem4_equation15_matches_exact_risk_and_printed_17_does_not(activation):
-    mixture_task = _require(tasks, "GaussianMixture")
-    optimal_head = _require(risk, "optimal_head")
+    mixture_task = tasks.GaussianMixture
+    optimal_head = risk.optimal_head
     rng = np.random.default_rng(11)
     d = 200
     delta = np.diag(rng.choice([2.0, 1.5, 1.0], size=d)) / np.sqrt(d)
@@ -79,8 +72,8 @@ def test_theorem4_equation15_matches_exact_risk_and_printed_17_does_not(activati
 
 def test_nt_risk_for_given_weights_is_exact():
     """R_NT = 2‖P⊥BP⊥‖² (THEORY §1.4 [D], any N, d) against the engine's CG fit (tol 1e-10)."""
-    quadratic_task = _require(tasks, "Quadratic")
-    optimal_tangent = _require(risk, "optimal_tangent")
+    quadratic_task = tasks.Quadratic
+    optimal_tangent = risk.optimal_tangent
     rng = np.random.default_rng(12)
     d = 30
     a = rng.standard_normal((d, d))
@@ -97,8 +90,8 @@ def test_nt_risk_for_given_weights_is_exact():
 def test_theorem5_matches_exact_nt_risk_on_the_mixture():
     """Theorem 5 drops 2Tr(MΔMΔ) = O(‖Δ‖²_op) relative terms (THEORY §1.6 [D]); at d = 40 with
     ‖Δ‖_op = 2/√d that is ≤ 4/d = 0.1 relative — tolerance 4/d on the risk."""
-    mixture_task = _require(tasks, "GaussianMixture")
-    optimal_tangent = _require(risk, "optimal_tangent")
+    mixture_task = tasks.GaussianMixture
+    optimal_tangent = risk.optimal_tangent
     rng = np.random.default_rng(13)
     d = 40
     delta = np.diag(rng.choice([2.0, 1.5, 1.0], size=d)) / np.sqrt(d)
@@ -114,8 +107,8 @@ def test_theorem3_population_gradient_descent_reaches_the_eigen_truncation():
     """Minimize the engine's exact population risk of Σ(w_i·x)² + c over (W, c) from a random
     (absolutely continuous) start with L-BFGS; Theorem 3 says the infimum 2Σ_{i>N}λ_i(B)² is
     reached (no spurious minima for B ⪰ 0)."""
-    quadratic_task = _require(tasks, "Quadratic")
-    population_risk = _require(risk, "population_risk")
+    quadratic_task = tasks.Quadratic
+    population_risk = risk.population_risk
     from lazylab.models.predictors import TwoLayer
 
     rng = np.random.default_rng(14)
@@ -145,7 +138,7 @@ def test_bayes_mmse_limit_matches_the_exact_finite_d_mmse_of_the_task():
     """The task's exact MMSE (characteristic-function integral) vs the M2 limit: the gap is the
     finite-d non-Gaussianity of the LLR, O(1/d) (observed 0.38/d at d = 100, 0.40/d at d = 200):
     assert ≤ 1/d at both and that it shrinks with d."""
-    mixture_task = _require(tasks, "GaussianMixture")
+    mixture_task = tasks.GaussianMixture
     from lazylab.theory.ghorbani_mixture import bayes_risk_mixture
 
     gaps = []

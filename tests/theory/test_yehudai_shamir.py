@@ -40,10 +40,7 @@ def test_risk_matches_monte_carlo_of_the_fitted_predictor():
 
 
 def test_agrees_with_the_task_and_risk_engine():
-    tasks = pytest.importorskip("lazylab.tasks")
-    risk = pytest.importorskip("lazylab.risk")
-    if not hasattr(tasks, "SingleNeuron") or not hasattr(risk, "optimal_head"):
-        pytest.skip("lazylab.tasks.SingleNeuron / lazylab.risk.optimal_head not available")
+    from lazylab import risk, tasks
     rng = np.random.default_rng(2)
     w_star, b_star, w, b = _problem(rng)
     task = tasks.SingleNeuron(torch.as_tensor(w_star), bias=b_star)
