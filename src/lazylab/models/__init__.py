@@ -7,6 +7,7 @@ exact engine. ``REGIMES`` maps the registry names to the classes.
 
 from lazylab.models.predictors import NeuralTangentModel, TwoLayer
 from lazylab.models.kernel import Kernel, KernelModel
+from lazylab.models.network import Network
 from lazylab.models.neural_tangent import NeuralTangent
 from lazylab.models.one_step import OneStep
 from lazylab.models.random_features import RandomFeatures
@@ -14,4 +15,5 @@ from lazylab.models.semi_random import DeepSemiRandomModel, SemiRandom
 from lazylab.models.registry import REGIMES
 
 __all__ = ["TwoLayer", "NeuralTangentModel", "KernelModel", "DeepSemiRandomModel",
-           "RandomFeatures", "NeuralTangent", "SemiRandom", "OneStep", "Kernel", "REGIMES"]
+           "RandomFeatures", "NeuralTangent", "SemiRandom", "OneStep", "Kernel", "Network",
+           "REGIMES"]
