@@ -116,17 +116,42 @@ def _expand(sigma, tau, var1, var2, cov, b1, b2, unbiased):
     return _base_pair(sigma, tau, var1, var2, cov, b1, b2, unbiased)
 
 
+def _unbiased_closed(sigma, tau) -> bool:
+    key, swapped = (sigma.family, tau.family), (tau.family, sigma.family)
+    form = _CLOSED.get(key) or _CLOSED.get(swapped)
+    return form is not None and form[1] is not None
+
+
 def _base_pair(sigma, tau, var1, var2, cov, b1, b2, unbiased):
     """One base pair; (var1, b1) and (var2, b2) have per-unit shapes, cov the output shape."""
     shape = cov.shape
     s1, s2 = torch.sqrt(var1.clamp_min(0.0)), torch.sqrt(var2.clamp_min(0.0))
+    if not (torch.any(s1 == 0) or torch.any(s2 == 0)):
+        rho = (cov / (s1 * s2)).clamp(-1.0, 1.0)
+        if sigma.is_polynomial or tau.is_polynomial or (unbiased and _unbiased_closed(sigma, tau)
+                                                        and not _needs_grad(var1, var2, cov)):
+            # exact at ρ = ±1 as they stand (only their ρ-derivative is singular there)
+            return _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased)
+        return _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased,
+                                   torch.zeros(shape, dtype=torch.bool, device=cov.device))
     safe1 = torch.where(s1 > 0, s1, torch.ones_like(s1))
     safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
     degenerate = ((s1 == 0) | (s2 == 0)).expand(shape)
     rho = torch.where(degenerate, torch.zeros_like(cov), cov / (safe1 * safe2)).clamp(-1.0, 1.0)
-    degrees = [a.degree for a in (sigma, tau) if a.is_polynomial]
-    if degrees:  # the finite Mehler sum is exact for every ρ ∈ [−1, 1] and every s ≥ 0
-        return _mehler(sigma, tau, s1, s2, rho, b1, b2, min(degrees))
+    if sigma.is_polynomial or tau.is_polynomial:  # the finite Mehler sum is exact for all ρ, s
+        return _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased)
+    return _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased, degenerate)
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+def _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased, degenerate):
+    """Open pairs by the generic route; constant units and collinear pairs by exact 1-D rules."""
+    shape = rho.shape
+    safe1 = torch.where(s1 > 0, s1, torch.ones_like(s1))
+    safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
     collinear = (rho.abs() > 1 - _COLLINEAR) & ~degenerate
     special = degenerate | collinear
     rho_open = torch.where(special, torch.zeros_like(rho), rho)
@@ -152,6 +177,9 @@ def _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased):
             return plain(*args[:3]).expand(rho.shape)
         if biased is not None:
             return biased(*args).expand(rho.shape)
+    degrees = [a.degree for a in (sigma, tau) if a.is_polynomial]
+    if degrees:
+        return _mehler(sigma, tau, s1, s2, rho, b1, b2, min(degrees))
     return _series_or_quadrature(sigma, tau, s1, s2, rho, b1, b2)
 
 

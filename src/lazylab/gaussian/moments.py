@@ -59,6 +59,8 @@ def dual_matrix(sigma, weights1, biases1, tau=None, weights2=None, biases2=None,
         b2 = None if biases2 is None else biases2[None, :]
         rows.append(pair_expectation(sigma, tau, var1[start:stop, None], var2[None, :], cov,
                                      b1, b2))
+    if len(rows) == 1:
+        return rows[0]
     return torch.cat(rows) if rows else torch.zeros((0, n2), dtype=torch.float64)
 
 
