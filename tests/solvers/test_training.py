@@ -15,13 +15,7 @@ from lazylab.solvers import (fresh_batches, minibatches, paper_schedule, populat
 from lazylab.tasks import TASKS, Dataset
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one torch thread avoids spin-waiting on a shared machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _regression(seed=0, n=64, d=6):

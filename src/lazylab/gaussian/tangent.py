@@ -96,15 +96,12 @@ def tangent_operator(activation, weights: torch.Tensor) -> TangentOperator:
     open_rho = torch.where(collinear, torch.zeros_like(rho), rho)
     if derivative.family == "step":
         kappa, n11, n12, n22 = _step_excess(scales, open_rho)
-        kappa = torch.where(collinear, pair_expectation(derivative, derivative, scales[:, None] ** 2,
-                                                        scales[None, :] ** 2, gram, None, None),
-                            kappa)
     else:
         kappa, n11, n12, n22 = _generic_excess(derivative, torch.where(collinear, 0 * gram, gram),
                                                scales)
-        kappa = torch.where(collinear, pair_expectation(derivative, derivative, scales[:, None] ** 2,
-                                                        scales[None, :] ** 2, gram, None, None),
-                            kappa)
+    rows, cols = torch.nonzero(collinear, as_tuple=True)
+    kappa = kappa.index_put((rows, cols), pair_expectation(
+        derivative, derivative, scales[rows] ** 2, scales[cols] ** 2, gram[rows, cols], None, None))
     det = (scales[:, None] * scales[None, :]) ** 2 - gram ** 2
     det = torch.where(collinear, torch.ones_like(det), det)
     si2, sj2 = (scales ** 2)[:, None], (scales ** 2)[None, :]
@@ -114,7 +111,6 @@ def tangent_operator(activation, weights: torch.Tensor) -> TangentOperator:
     d12 = a * (b * n11 + c * n12) + b * (b * n12 + c * n22)
     d22 = b * (b * n11 + c * n12) + c * (b * n12 + c * n22)
     d11, d12, d22 = (torch.where(collinear, torch.zeros_like(d), d) for d in (d11, d12, d22))
-    rows, cols = torch.nonzero(collinear, as_tuple=True)
     d11 = d11.index_put((rows, cols), _collinear_coefficient(derivative, scales, gram, kappa,
                                                              rows, cols))
     return TangentOperator(weights, kappa, d11, d12, d22)

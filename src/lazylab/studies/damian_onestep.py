@@ -32,11 +32,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lazylab.studies._curves import threshold_crossing
 from lazylab.studies.base import Study
 
 __all__ = ["STUDY", "SIZES", "Sizes", "samples_needed", "TARGETS"]
@@ -136,22 +138,8 @@ def _curves(frames: dict) -> pd.DataFrame:
     return out.drop(columns="std")
 
 
-def samples_needed(n_values, risks, threshold: float = THRESHOLD) -> float:
-    """First n at which the risk reaches ``threshold`` (log–log interpolation between the
-    bracketing grid points); ``inf`` when the grid never reaches it."""
-    n_values, risks = np.asarray(n_values, float), np.asarray(risks, float)
-    order = np.argsort(n_values)
-    n_values, risks = n_values[order], np.maximum(risks[order], 1e-300)
-    below = np.nonzero(risks <= threshold)[0]
-    if below.size == 0:
-        return math.inf
-    k = int(below[0])
-    if k == 0:
-        return float(n_values[0])
-    x0, x1, y0, y1 = (np.log(n_values[k - 1]), np.log(n_values[k]), np.log(risks[k - 1]),
-                      np.log(risks[k]))
-    t = (np.log(threshold) - y0) / (y1 - y0) if y1 != y0 else 1.0
-    return float(np.exp(x0 + t * (x1 - x0)))
+samples_needed = partial(threshold_crossing, threshold=THRESHOLD)
+samples_needed.__doc__ = """n needed for excess risk ≤ THRESHOLD on an (n, risk) curve (log–log interpolation)."""
 
 
 def _needs(curves: pd.DataFrame) -> pd.DataFrame:

@@ -36,11 +36,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from lazylab.studies._curves import threshold_crossing
 from lazylab.studies.base import Study
 
 __all__ = ["STUDY", "SIZES", "Sizes", "required_width", "exponential_fit"]
@@ -165,22 +167,8 @@ def _curves(frames: dict) -> pd.DataFrame:
     return out.drop(columns="std")
 
 
-def required_width(widths, risks, threshold: float = THRESHOLD) -> float:
-    """The r at which the (mean) risk first falls to ``threshold``: log-log interpolation between
-    the two bracketing grid widths; ``inf`` when no width of the grid reaches it."""
-    widths, risks = np.asarray(widths, float), np.asarray(risks, float)
-    order = np.argsort(widths)
-    widths, risks = widths[order], np.maximum(risks[order], 1e-300)
-    below = np.nonzero(risks <= threshold)[0]
-    if below.size == 0:
-        return math.inf
-    k = int(below[0])
-    if k == 0:
-        return float(widths[0])
-    x0, x1 = np.log(widths[k - 1]), np.log(widths[k])
-    y0, y1 = np.log(risks[k - 1]), np.log(risks[k])
-    t = (np.log(threshold) - y0) / (y1 - y0) if y1 != y0 else 1.0
-    return float(np.exp(x0 + t * (x1 - x0)))
+required_width = partial(threshold_crossing, threshold=THRESHOLD)
+required_width.__doc__ = """r needed for risk ≤ THRESHOLD on a (width, risk) curve (log–log interpolation)."""
 
 
 def exponential_fit(dims, values) -> tuple[float, float] | None:
