@@ -198,11 +198,11 @@ def test_schedule_multiplies_the_learning_rate():
 
 @pytest.mark.parametrize("options, message", [
     (dict(optimizer="rmsprop"), "optimizer must be one of sgd, adam"),
-    (dict(learning_rate=0.0), "learning_rate must be finite and > 0"),
+    (dict(learning_rate=0.0), "learning_rate must be a finite number > 0"),
     (dict(learning_rate=math.nan), "learning_rate"),
-    (dict(steps=0), "steps must be a positive integer"),
+    (dict(steps=0), "steps must be an integer >= 1"),
     (dict(optimizer="adam", momentum=0.9), "momentum applies to optimizer='sgd' only"),
-    (dict(momentum=-0.1), "momentum must be finite and ≥ 0"),
+    (dict(momentum=-0.1), "momentum must be a finite number >= 0"),
 ])
 def test_bad_arguments_name_the_field(options, message):
     w = torch.zeros(2, dtype=torch.float64, requires_grad=True)

@@ -41,7 +41,6 @@ __all__ = ["RunOutcome", "execute_run", "DONE", "FAILED", "DIVERGED", "STATUSES"
 
 DONE, FAILED, DIVERGED = "done", "failed", "diverged"
 STATUSES = (DONE, FAILED, DIVERGED)
-TIMING_METRICS = frozenset({"wall_time"})
 
 
 @dataclass(frozen=True)

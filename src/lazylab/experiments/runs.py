@@ -33,11 +33,12 @@ from typing import Any
 
 import numpy as np
 
+from lazylab._checks import POPULATION
+
 __all__ = ["Run", "STREAMS", "canonical_json", "make_run", "stream_seed_sequence",
            "stream_generators", "stream_entropy", "task_generator"]
 
 STREAMS = ("task", "test", "data", "fit")
-POPULATION = "population"
 
 
 def canonical_json(value: Any) -> str:

@@ -45,10 +45,11 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lazylab._checks import POPULATION
+
 __all__ = ["SpecError", "TaskSection", "RegimeSection", "SweepSection", "PlotSection",
            "SpecFile", "read_spec_file", "parse_spec"]
 
-POPULATION = "population"
 NTrain = Union[int, Literal["population"]]
 
 

@@ -11,9 +11,10 @@ from lazylab.models.network import Network
 from lazylab.models.neural_tangent import NeuralTangent
 from lazylab.models.one_step import OneStep
 from lazylab.models.random_features import RandomFeatures
-from lazylab.models.semi_random import DeepSemiRandomModel, SemiRandom
+from lazylab.models.semi_random import SemiRandom
+from lazylab.models.deep_semi_random import DeepSemiRandom, DeepSemiRandomModel
 from lazylab.models.registry import REGIMES
 
 __all__ = ["TwoLayer", "NeuralTangentModel", "KernelModel", "DeepSemiRandomModel",
-           "RandomFeatures", "NeuralTangent", "SemiRandom", "OneStep", "Kernel", "Network",
-           "REGIMES"]
+           "RandomFeatures", "NeuralTangent", "SemiRandom", "DeepSemiRandom", "OneStep", "Kernel",
+           "Network", "REGIMES"]

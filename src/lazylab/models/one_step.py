@@ -49,10 +49,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from lazylab import _checks as checks
+from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
-from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
-                                    check_width, draw_biases, draw_weights, numeric,
-                                    resolve_input)
+from lazylab.models._common import draw_biases, draw_weights, numeric, resolve_input
 from lazylab.models.predictors import TwoLayer
 from lazylab.risk import optimal_head, population_risk
 from lazylab.solvers import solve_ridge
@@ -65,12 +65,12 @@ CODE_RIDGE_GRID = tuple(np.geomspace(1e-10, 1e15, 100).tolist())
 
 def _ridge_grid(ridge: Any) -> tuple[float, ...]:
     if isinstance(ridge, str):
-        check_choice(ridge, "ridge", ("auto",))
+        checks.choice(ridge, "ridge", ("auto",))
         return CODE_RIDGE_GRID
     values = ridge if isinstance(ridge, (tuple, list, np.ndarray)) else (ridge,)
     if len(values) == 0:
         raise ValueError("ridge grid must not be empty")
-    return tuple(check_nonnegative(v, "ridge") for v in values)
+    return tuple(checks.nonnegative_float(v, "ridge") for v in values)
 
 
 class Preprocessed:
@@ -126,22 +126,19 @@ class OneStep:
     bias_scale: float = 1.0
 
     def __post_init__(self):
-        check_width(self.width)
+        checks.positive_int(self.width, "width")
         if self.width % 2:
             raise ValueError("width must be even (symmetric initialization pairs units), got "
                              f"{self.width}")
-        check_activation(self.activation)
+        get_activation(self.activation)
         if self.first_step_size is not None:
-            check_nonnegative(self.first_step_size, "first_step_size")
+            checks.nonnegative_float(self.first_step_size, "first_step_size")
         if self.weight_decay is not None:
-            check_nonnegative(self.weight_decay, "weight_decay")
+            checks.nonnegative_float(self.weight_decay, "weight_decay")
         _ridge_grid(self.ridge)
-        fraction = check_nonnegative(self.validation_fraction, "validation_fraction")
-        if not 0 < fraction < 1:
-            raise ValueError("validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
-        check_choice(self.variant, "variant", ("paper", "code"))
-        check_nonnegative(self.bias_scale, "bias_scale")
+        checks.probability(self.validation_fraction, "validation_fraction", open_interval=True)
+        checks.choice(self.variant, "variant", ("paper", "code"))
+        checks.nonnegative_float(self.bias_scale, "bias_scale")
 
     # ------------------------------------------------------------------ initialization and step
     def initialize(self, dim: int, *, rng: np.random.Generator):
@@ -177,7 +174,7 @@ class OneStep:
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
         weights, biases, head0 = self.initialize(dim, rng=rng)
-        sigma = check_activation(self.activation)
+        sigma = get_activation(self.activation)
         if task is not None:
             return self._fit_population(task, sigma, weights, biases, head0, rng)
         return self._fit_samples(data, sigma, weights, biases, head0, rng)

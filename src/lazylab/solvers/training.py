@@ -30,6 +30,8 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
+from lazylab import _checks as checks
+
 __all__ = ["TrainingResult", "train", "population_descent", "fresh_batches", "minibatches",
            "paper_schedule", "constant_schedule", "resolve_device", "resolve_dtype",
            "OPTIMIZERS", "DTYPES"]
@@ -94,23 +96,6 @@ def resolve_device(device) -> torch.device:
     return resolved
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _positive_float(value, name: str, *, allow_zero: bool = False) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number, got {value!r}") from None
-    if not math.isfinite(number) or number < 0 or (number == 0 and not allow_zero):
-        bound = "≥ 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
-    return number
-
-
 # ----------------------------------------------------------------------------- schedules
 
 def constant_schedule(step: int) -> float:
@@ -127,7 +112,7 @@ def paper_schedule(steps: int, *, drops: Sequence[tuple[float, float]] = ((0.15,
     (fraction of the run left, multiplier); the multiplier of the smallest fraction reached wins.
     Returns a callable step → multiplier.
     """
-    steps = _positive_int(steps, "steps")
+    steps = checks.positive_int(steps, "steps")
     starts = sorted(((steps - int(round(f * steps)), m) for f, m in drops), key=lambda s: s[0])
 
     def schedule(step: int) -> float:
@@ -150,7 +135,7 @@ def fresh_batches(task, batch_size: int, *, rng: np.random.Generator, device="cp
     call per block, float64 on the CPU, as the authors' code drew 30 000 Gaussians at a time),
     then converted to ``dtype`` on ``device``. Samples seen after t steps = t × batch_size.
     """
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = checks.positive_int(batch_size, "batch_size")
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     per_block = max(1, block_size // batch_size)
     while True:
@@ -168,12 +153,12 @@ def minibatches(dataset, batch_size: int, *, rng: np.random.Generator, epochs: i
     Every epoch visits each sample once; the last batch of an epoch is smaller when the batch
     size does not divide n. ``epochs=None`` repeats forever. ``batch_size`` > n raises ValueError.
     """
-    batch_size = _positive_int(batch_size, "batch_size")
+    batch_size = checks.positive_int(batch_size, "batch_size")
     n = int(dataset.x.shape[0])
     if batch_size > n:
         raise ValueError(f"batch_size={batch_size} exceeds the number of training samples n={n}")
     if epochs is not None:
-        epochs = _positive_int(epochs, "epochs")
+        epochs = checks.positive_int(epochs, "epochs")
     device, dtype = resolve_device(device), resolve_dtype(dtype)
     x = dataset.x.to(device=device, dtype=dtype)
     y = dataset.y.to(device=device, dtype=dtype)
@@ -291,13 +276,13 @@ def _optimize(parameters, evaluate: Callable[[], torch.Tensor | None], *, optimi
               divergence_threshold: float | None, progress, progress_every: int,
               tol: float = 0.0) -> TrainingResult:
     """Shared loop: ``evaluate()`` returns the loss at the current θ (None: no more data)."""
-    learning_rate = _positive_float(learning_rate, "learning_rate")
-    steps = _positive_int(steps, "steps")
-    momentum = _positive_float(momentum, "momentum", allow_zero=True)
-    weight_decay = _positive_float(weight_decay, "weight_decay", allow_zero=True)
-    progress_every = _positive_int(progress_every, "progress_every")
+    learning_rate = checks.positive_float(learning_rate, "learning_rate")
+    steps = checks.positive_int(steps, "steps")
+    momentum = checks.nonnegative_float(momentum, "momentum")
+    weight_decay = checks.nonnegative_float(weight_decay, "weight_decay")
+    progress_every = checks.positive_int(progress_every, "progress_every")
     if divergence_threshold is not None:
-        divergence_threshold = _positive_float(divergence_threshold, "divergence_threshold")
+        divergence_threshold = checks.positive_float(divergence_threshold, "divergence_threshold")
     schedule = schedule or constant_schedule
     groups = _parameter_groups(parameters)
     opt = _make_optimizer(groups, optimizer, learning_rate, momentum, weight_decay)
@@ -408,7 +393,7 @@ def population_descent(parameters, risk_fn: Callable[[], torch.Tensor], *, learn
     when the gradient norm ‖g_k ∇R‖ ≤ ``tol`` (``converged=True``; tol = 0 disables the check).
     Arguments otherwise as in :func:`train`.
     """
-    tol = _positive_float(tol, "tol", allow_zero=True)
+    tol = checks.nonnegative_float(tol, "tol")
     return _optimize(parameters, risk_fn, optimizer=optimizer, learning_rate=learning_rate,
                      steps=steps, schedule=schedule, momentum=momentum, weight_decay=0.0,
                      divergence_threshold=divergence_threshold, progress=progress,
