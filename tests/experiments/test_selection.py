@@ -251,7 +251,7 @@ def test_default_ridge_grid_is_log_spaced_and_relative():
 
 
 def test_auto_grid_scale_is_the_mean_squared_feature_norm():
-    params = {"width": 8, "activation": "relu", "ridge": "auto"}
+    params = {"width": 8, "activation": "relu", "ridge": {"grid": "default"}}
     run = make_run("linear", TASK, "ridge_features", params, 30, 100, 0, 50)
     outcome = execute_run(run, catalog=CATALOG)
     assert outcome.status == DONE, outcome.error
@@ -286,10 +286,38 @@ def test_population_selection_is_the_argmin_of_exact_population_risks():
         ("semi_random", {"width": 5}), ("kernel", {"kind": "ntk"}))
     for n_train in (40, None) if not (name == "kernel" and n_train is None)])  # kernel: no n = inf
 def test_auto_selection_runs_for_every_ridge_regime(regime, params, n_train):
-    run = make_run("quadratic", {"dim": 4}, regime, {**params, "ridge": "auto"}, n_train, 100, 1,
-                   100)
+    run = make_run("quadratic", {"dim": 4}, regime, {**params, "ridge": {"grid": "default"}},
+                   n_train, 100, 1, 100)
     outcome = execute_run(run, catalog=default_catalog())
     assert outcome.status == DONE, outcome.error
     scale = outcome.metrics["ridge_grid_scale"]
     assert scale > 0 and scale != 1.0
     assert outcome.metrics["selected_ridge"] in default_ridge_grid(scale)
+
+
+def test_auto_means_the_default_grid_only_where_the_field_rejects_the_string(write_spec):
+    spec = """
+    [task]
+    name = "quadratic"
+    dim = 4
+
+    [[regime]]
+    name = "random_features"
+    width = 6
+    ridge = "auto"
+
+    [[regime]]
+    name = "one_step"
+    width = 6
+    ridge = "auto"
+
+    [sweep]
+    n_train = 40
+    n_test = 50
+    """
+    sweep = load_sweep(write_spec(spec), default_catalog())
+    ridges = {run.regime: run.regime_dict()["ridge"] for run in sweep.runs}
+    assert ridges == {"random_features": {"grid": "default"}, "one_step": "auto"}
+    sizes = {run.regime: run.validation_size for run in sweep.runs}
+    assert sizes == {"random_features": 50, "one_step": None}
+    assert sweep.metrics[-2:] == ("selected_ridge", "selection_at_edge")

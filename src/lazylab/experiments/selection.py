@@ -5,6 +5,7 @@ A regime field in a spec may be a *selection* instead of a value or a sweep axis
     ridge = { grid = [1e-6, 1e-4, 1e-2], select = "validation" }
     ridge = { grid = [1e-6, 1e-4, 1e-2] }      # rule by n_train (below)
     ridge = "auto"                               # default grid, rule by n_train
+    ridge = { select = "validation" }            # default grid, this rule
 
 Rules (``select``):
 
@@ -19,7 +20,9 @@ Without ``select`` the rule is ``"population"`` at ``n_train = "population"`` an
 whose risk is not finite) is never chosen. Several selected fields are chosen jointly over the
 product of their grids.
 
-``"auto"`` (a parameter with a default grid: ``ridge``) uses
+``"auto"`` (for a field with a default grid, ``ridge``, whose type does not itself accept the
+string ``"auto"``: OneStep's own ``ridge = "auto"`` keeps its meaning) is stored in the run
+identity as ``{"grid": "default"}`` and uses
 :func:`default_ridge_grid` ``(scale)`` with ``scale`` = mean ‖φ(x)‖² over the training inputs
 (the trace of the empirical feature second-moment operator, = trace(K)/n for a kernel), measured
 on a reference fit at ridge 1; at n = ∞ on :data:`SCALE_SAMPLES` inputs from the validation stream.
@@ -50,7 +53,7 @@ __all__ = ["Selection", "RULES", "DEFAULT_GRIDS", "SCALE_SAMPLES", "default_ridg
 
 VALIDATION, POPULATION_RULE = "validation", "population"
 RULES = (VALIDATION, POPULATION_RULE)
-AUTO = "auto"
+AUTO, DEFAULT = "auto", "default"
 SCALE_SAMPLES = 1000
 REFERENCE_VALUE = 1.0
 
@@ -85,20 +88,19 @@ class Selection:
     grid: tuple[Any, ...] | None = None
     rule: str | None = None
 
-    def to_json(self) -> Any:
-        """The spec form (what enters the run identity)."""
-        if self.grid is None and self.rule is None:
-            return AUTO
-        out: dict[str, Any] = {}
-        if self.grid is not None:
-            out["grid"] = list(self.grid)
+    def to_json(self) -> dict[str, Any]:
+        """The table form (what enters the run identity); ``grid = "default"`` when none."""
+        out: dict[str, Any] = {"grid": DEFAULT if self.grid is None else list(self.grid)}
         if self.rule is not None:
             out["select"] = self.rule
         return out
 
 
-def as_selection(name: str, value: Any) -> Selection | None:
+def as_selection(name: str, value: Any, *, auto: bool = False) -> Selection | None:
     """The :class:`Selection` a spec value stands for, or None for a plain value.
+
+    ``auto``: whether the string ``"auto"`` means the default grid for this field (the spec
+    validator decides it from the field's type).
 
     Raises:
         ValueError: a malformed selection table (unknown key, empty grid, unknown rule, no
@@ -106,7 +108,7 @@ def as_selection(name: str, value: Any) -> Selection | None:
     """
     if isinstance(value, Selection):
         return value
-    if isinstance(value, str) and value == AUTO and name in DEFAULT_GRIDS:
+    if auto and isinstance(value, str) and value == AUTO and name in DEFAULT_GRIDS:
         return Selection()
     if not isinstance(value, dict):
         return None
@@ -114,6 +116,7 @@ def as_selection(name: str, value: Any) -> Selection | None:
     if unknown:
         raise ValueError(f"unknown key {unknown[0]!r} in a selection; allowed: grid, select")
     grid = value.get("grid")
+    grid = None if isinstance(grid, str) and grid == DEFAULT else grid
     if grid is not None and (not isinstance(grid, (list, tuple)) or not grid):
         raise ValueError(f"grid={grid!r} must be a non-empty list of values")
     if grid is None and name not in DEFAULT_GRIDS:

@@ -97,11 +97,19 @@ def _accepts_whole(parameter: Parameter, value: list) -> bool:
     return not all(isinstance(v, list) for v in value)
 
 
+def _accepts(parameter: Parameter, value: Any) -> bool:
+    try:
+        _check_value(parameter, value)
+    except ValueError:
+        return False
+    return True
+
+
 def _selection(parameter: Parameter, value: Any, field: str, path: Path,
                selectable: bool) -> Selection | None:
     """The selection a regime field's value stands for (grid values type-checked), or None."""
     try:
-        selection = as_selection(parameter.name, value)
+        selection = as_selection(parameter.name, value, auto=not _accepts(parameter, value))
         if selection is not None and not selectable:
             raise ValueError("only regime fields can be selected; give a value or a list")
         for item in (selection.grid or ()) if selection is not None else ():
