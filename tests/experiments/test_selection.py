@@ -321,3 +321,11 @@ def test_auto_means_the_default_grid_only_where_the_field_rejects_the_string(wri
     sizes = {run.regime: run.validation_size for run in sweep.runs}
     assert sizes == {"random_features": 50, "one_step": None}
     assert sweep.metrics[-2:] == ("selected_ridge", "selection_at_edge")
+
+
+def test_a_selection_in_the_sweep_section_applies_to_every_regime_declaring_it(write_spec):
+    spec = SELECTION_SPEC.replace("ridge = RIDGE\n", "").replace(
+        "seeds = [0, 1]", "seeds = [0, 1]\nridge = { grid = [1e-3, 1e-1] }")
+    sweep = load_sweep(write_spec(spec), CATALOG)
+    assert all(run.regime_dict()["ridge"] == {"grid": [1e-3, 1e-1]} for run in sweep.runs)
+    assert {run.validation_size for run in sweep.runs} == {50}
