@@ -329,3 +329,20 @@ def test_a_selection_in_the_sweep_section_applies_to_every_regime_declaring_it(w
     sweep = load_sweep(write_spec(spec), CATALOG)
     assert all(run.regime_dict()["ridge"] == {"grid": [1e-3, 1e-1]} for run in sweep.runs)
     assert {run.validation_size for run in sweep.runs} == {50}
+
+
+def test_a_non_numeric_grid_records_the_index_of_the_choice(write_spec):
+    spec = SELECTION_SPEC.replace("RIDGE", "1e-3").replace(
+        "width = 8", 'width = 8\nactivation = { grid = ["relu", "tanh", "quadratic"] }')
+    sweep = load_sweep(write_spec(spec), CATALOG)
+    assert sweep.metrics[-2:] == ("selected_activation_index", "selection_at_edge")
+    run = sweep.runs[0]
+    outcome = execute_run(run, catalog=CATALOG)
+    assert outcome.status == DONE, outcome.error
+    streams = stream_generators(run)
+    task = minilab.linear(rng=streams["task"], **TASK)
+    train = task if run.n_train is None else task.sample(run.n_train, rng=streams["data"])
+    validation = task.sample(50, rng=streams["validation"])
+    risks = [minilab.empirical_risk(minilab.RidgeFeatures(width=8, activation=a, ridge=1e-3).fit(
+        train, rng=_fit_stream(run)), validation) for a in ("relu", "tanh", "quadratic")]
+    assert outcome.metrics["selected_activation_index"] == float(np.argmin(risks))

@@ -88,6 +88,13 @@ class Selection:
     grid: tuple[Any, ...] | None = None
     rule: str | None = None
 
+    def metric(self, name: str) -> str:
+        """The metric recording the choice: ``selected_NAME`` for a numeric grid (the value),
+        else ``selected_NAME_index`` (its position in the grid)."""
+        numeric = self.grid is None or all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in self.grid)
+        return f"selected_{name}" if numeric else f"selected_{name}_index"
+
     def to_json(self) -> dict[str, Any]:
         """The table form (what enters the run identity); ``grid = "default"`` when none."""
         out: dict[str, Any] = {"grid": DEFAULT if self.grid is None else list(self.grid)}
@@ -264,9 +271,7 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
                "selection_at_edge": float(any(i in (0, len(grids[n]) - 1)
                                               for n, i in zip(names, best_index)))}
     for n, i in zip(names, best_index):
-        value = grids[n][i]
-        numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-        metrics[f"selected_{n}" if numeric else f"selected_{n}_index"] = float(
-            value if numeric else i)
+        metric = selected[n].metric(n)
+        metrics[metric] = float(i if metric.endswith("_index") else grids[n][i])
         metrics[f"{n}_grid_scale"] = scales[n]
     return best, metrics

@@ -254,7 +254,7 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
         combos = _expand(declared, section.params, shared, f"regime[{index}]", section.name, path)
         _check_regimes(regime, combos, f"regime[{index}]", path, shared, spec.sweep.n_train)
         regime_combos.extend((section.name, c) for c in combos)
-    metrics = _metrics(spec, all(moments), path, _selected_names(regime_combos))
+    metrics = _metrics(spec, all(moments), path, _selection_metrics(regime_combos))
     runs = _runs(spec, task_combos, regime_combos)
     regime_names = list(dict.fromkeys(k for _, p in regime_combos for k in p))
     task_names = list(dict.fromkeys(k for c in task_combos for k in c))
@@ -267,12 +267,15 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
     return sweep
 
 
-def _selected_names(regime_combos: list[tuple[str, dict]]) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(n for _, c in regime_combos for n in split_selections(c)[1]))
+def _selection_metrics(regime_combos: list[tuple[str, dict]]) -> tuple[str, ...]:
+    """``selected_NAME`` (or ``selected_NAME_index``) of every selected field, then the edge flag."""
+    names = tuple(dict.fromkeys(s.metric(n) for _, c in regime_combos
+                                for n, s in split_selections(c)[1].items()))
+    return (*names, "selection_at_edge") if names else ()
 
 
 def _metrics(spec: SpecFile, has_moments: bool, path: Path,
-             selected: tuple[str, ...] = ()) -> tuple[str, ...]:
+             selection: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The metrics a sweep records (by default the standard ones plus the selection record)."""
     population = POPULATION in spec.sweep.n_train
     if population and not has_moments:
@@ -280,10 +283,9 @@ def _metrics(spec: SpecFile, has_moments: bool, path: Path,
                         f"moments and {spec.task.name!r} has none here; allowed: positive integers")
     if spec.sweep.metrics is None:
         finite = any(n != POPULATION for n in spec.sweep.n_train)
-        chosen = (*(f"selected_{n}" for n in selected), "selection_at_edge") if selected else ()
         return tuple(m for m in STANDARD_METRICS
                      if (m != "population_risk" or has_moments) and (m != "train_risk" or finite)
-                     ) + chosen
+                     ) + selection
     for metric in spec.sweep.metrics:
         if metric == "population_risk" and not has_moments:
             raise SpecError(path, "sweep.metrics", f"population_risk needs a task with moments "
