@@ -11,18 +11,18 @@ Seed streams. Each run draws from independent named streams, each a
 ``numpy.random.SeedSequence`` whose entropy is (spec seed, stream name, the part of the run the
 stream may depend on), hashed to 32-bit words:
 
-=========  ===========================================  ====================================
-stream     depends on                                   so that
-=========  ===========================================  ====================================
-task       seed, task                                   all regimes/widths of a seed share
+==========  ==========================================  =====================================
+stream      depends on                                  so that
+==========  ==========================================  =====================================
+task        seed, task                                  all regimes/widths of a seed share
                                                         one task instance (e.g. one matrix B)
-test       seed, task                                   the test set is fixed across a sweep
-data       seed, task, n_train                          all regimes/widths see the same data
-fit        seed, the whole run                          initialization and training noise
-validation seed, task                                   the validation set (model selection)
-                                                        is fixed across a sweep, apart from
-                                                        the test set
-=========  ===========================================  ====================================
+test        seed, task                                  the test set is fixed across a sweep
+data        seed, task, n_train                         all regimes/widths see the same data
+fit         seed, the whole run                         initialization and training noise
+validation  seed, task                                  the validation set (model selection)
+                                                        is fixed across a sweep and
+                                                        independent of the test set
+==========  ==========================================  =====================================
 
 A stream's seed depends only on its own name and key, so adding the ``validation`` stream left
 the seeds of the other four, and every run without a selected field, unchanged.

@@ -25,7 +25,8 @@ string ``"auto"``: OneStep's own ``ridge = "auto"`` keeps its meaning) is stored
 identity as ``{"grid": "default"}`` and uses
 :func:`default_ridge_grid` ``(scale)`` with ``scale`` = mean ‖φ(x)‖² over the training inputs
 (the trace of the empirical feature second-moment operator, = trace(K)/n for a kernel), measured
-on a reference fit at ridge 1; at n = ∞ on :data:`SCALE_SAMPLES` inputs from the validation stream.
+on a reference fit at ridge 1; at n = ∞ on the validation inputs, or with the population rule on
+:data:`SCALE_SAMPLES` inputs from the validation stream.
 
 :func:`fit_with_selection` never sees the test set: it is drawn only after it returns.
 Metrics recorded per run: ``selected_NAME``, ``NAME_grid_scale`` (1 for a given grid),
@@ -47,7 +48,7 @@ from lazylab.errors import DivergenceError
 from lazylab.models.kernel import KernelModel
 from lazylab.models.predictors import NeuralTangentModel
 
-__all__ = ["Selection", "RULES", "DEFAULT_GRIDS", "SCALE_SAMPLES", "default_ridge_grid",
+__all__ = ["Selection", "Criterion", "RULES", "DEFAULT_GRIDS", "SCALE_SAMPLES", "default_ridge_grid",
            "as_selection", "selection_rule", "split_selections", "fit_with_selection",
            "feature_scale"]
 
