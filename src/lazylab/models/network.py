@@ -54,7 +54,7 @@ from lazylab.errors import DivergenceError
 from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
                                     check_rng, check_width, draw_biases, draw_weights, numeric,
                                     resolve_input)
-from lazylab.models.predictors import TwoLayer
+from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
 from lazylab.solvers.training import (DTYPES, OPTIMIZERS, fresh_batches, minibatches,
                                       paper_schedule, population_descent, resolve_device, train)

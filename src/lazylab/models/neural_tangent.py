@@ -33,8 +33,8 @@ import torch
 from lazylab.activations import Activation
 from lazylab.models._common import (check_activation, check_choice, check_ridge, check_width,
                                     draw_weights, numeric, resolve_input)
-from lazylab.models.predictors import NeuralTangentModel
-from lazylab.risk import optimal_tangent
+from lazylab.predictors import NeuralTangentModel
+from lazylab.models.population import optimal_tangent
 from lazylab.solvers import conjugate_gradient, solve_ridge
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]

@@ -53,8 +53,9 @@ from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
                                     check_width, draw_biases, draw_weights, numeric,
                                     resolve_input)
-from lazylab.models.predictors import TwoLayer
-from lazylab.risk import optimal_head, population_risk
+from lazylab.predictors import TwoLayer
+from lazylab.models.population import optimal_head
+from lazylab.risk import population_risk
 from lazylab.solvers import solve_ridge
 
 __all__ = ["OneStep", "CODE_RIDGE_GRID", "Preprocessed"]

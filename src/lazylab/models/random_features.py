@@ -24,8 +24,8 @@ import torch
 from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
                                     check_ridge, check_width, draw_biases, draw_weights, numeric,
                                     resolve_input, weight_covariance_matrix)
-from lazylab.models.predictors import TwoLayer
-from lazylab.risk import optimal_head
+from lazylab.predictors import TwoLayer
+from lazylab.models.population import optimal_head
 from lazylab.solvers import solve_ridge, streaming_ridge
 
 __all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]
