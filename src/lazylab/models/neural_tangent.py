@@ -20,7 +20,7 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   (the exact diagonal of the centered Gram). λ = 0 converges to the minimum-norm solution (CG
   from 0 stays in the range of Φᵀ) but slowly; diagnostics report ``cg_iterations``,
   ``cg_residual`` and ``cg_converged``.
-At n = ∞: :func:`lazylab.risk.optimal_tangent` (exact operator, block-Jacobi PCG).
+At n = ∞: :func:`lazylab.models.optimal_tangent` (exact operator, block-Jacobi PCG).
 """
 
 from __future__ import annotations
