@@ -33,6 +33,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
+import torch
+from threadpoolctl import threadpool_limits
+
 from lazylab.errors import DivergenceError
 from lazylab.experiments.catalog import Catalog, default_catalog
 from lazylab.experiments.runs import Run, stream_entropy, stream_generators
@@ -75,9 +78,6 @@ def _now() -> str:
 @contextlib.contextmanager
 def limited_threads(threads: int) -> Iterator[None]:
     """Limit torch and BLAS thread pools for the duration of a run, then restore them."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

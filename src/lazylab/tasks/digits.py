@@ -26,6 +26,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+from sklearn.datasets import load_digits
 
 from lazylab.tasks.base import DTYPE, Dataset, check_samples
 
@@ -39,7 +40,6 @@ DIGIT_LABELS = {
 
 @lru_cache(maxsize=1)
 def _standardized() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
     bunch = load_digits()
     x = bunch.data.astype(np.float64)
     spread = x.std(axis=0)
