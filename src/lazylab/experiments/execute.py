@@ -38,6 +38,8 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
 import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
 
 from lazylab.errors import DivergenceError
 from lazylab.experiments.catalog import Catalog, default_catalog
@@ -82,9 +84,6 @@ def _now() -> str:
 @contextlib.contextmanager
 def limited_threads(threads: int) -> Iterator[None]:
     """Limit torch and BLAS thread pools for the duration of a run, then restore them."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

@@ -22,6 +22,11 @@ import multiprocessing
 import os
 from typing import Any, Callable, Iterable, Iterator
 
+try:
+    import distributed
+except ImportError:  # optional: only the Dask executor needs it
+    distributed = None
+
 from lazylab.experiments.execute import RunOutcome
 from lazylab.experiments.runs import Run
 
@@ -76,11 +81,9 @@ class PoolExecutor:
 
 
 def _import_distributed() -> Any:
-    try:
-        import distributed
-    except ImportError:
+    if distributed is None:
         raise ImportError("the Dask executor needs dask[distributed]; install it with "
-                          "pip install 'lazylab[distributed]'") from None
+                          "pip install 'lazylab[distributed]'")
     return distributed
 
 

@@ -46,7 +46,7 @@ import torch
 
 from lazylab.errors import DivergenceError
 from lazylab.models.kernel import KernelModel
-from lazylab.models.predictors import NeuralTangentModel
+from lazylab.predictors import NeuralTangentModel
 
 __all__ = ["Selection", "Criterion", "RULES", "DEFAULT_GRIDS", "SCALE_SAMPLES", "default_ridge_grid",
            "as_selection", "selection_rule", "split_selections", "fit_with_selection",

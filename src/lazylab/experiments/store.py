@@ -27,6 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own locking still keeps the file sound
+    fcntl = None
+
 from lazylab.experiments.execute import RunOutcome, STATUSES
 from lazylab.experiments.runs import Run, canonical_json
 from lazylab.experiments.spec import SpecError
@@ -147,9 +152,7 @@ class Store:
 
         The operating system releases it when the process ends, even by ``kill -9``.
         """
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: SQLite's own locking still keeps the file sound
+        if fcntl is None:  # not POSIX: SQLite's own locking still keeps the file sound
             return None
         handle = open(self.path.with_name(self.path.name + ".lock"), "a+")
         try:

@@ -13,10 +13,16 @@ import functools
 import math
 import subprocess
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+
+try:
+    import pyarrow
+except ImportError:  # optional: only Parquet export needs it
+    pyarrow = None
 
 from lazylab.experiments.catalog import Catalog, default_catalog
 from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, execute_run
@@ -53,7 +59,6 @@ def default_store_path(spec_path: str | Path) -> Path:
 @functools.lru_cache(maxsize=1)
 def provenance() -> dict[str, str | None]:
     """lazylab's version and, when it runs from a git checkout, the commit."""
-    from importlib.metadata import PackageNotFoundError, version
     try:
         lazylab_version = version("lazylab")
     except PackageNotFoundError:
@@ -199,16 +204,14 @@ def _cell(value: Any) -> Any:
 
 
 def export_results(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:
-    """Write a results frame as ``csv`` or ``parquet`` (pyarrow, imported lazily)."""
+    """Write a results frame as ``csv`` or ``parquet`` (needs the optional pyarrow)."""
     path = Path(path)
     if fmt == "csv":
         frame.to_csv(path, index=False)
     elif fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
+        if pyarrow is None:
             raise ImportError("Parquet export needs pyarrow; install it with "
-                              "pip install 'lazylab[parquet]'") from None
+                              "pip install 'lazylab[parquet]'")
         frame.to_parquet(path, index=False)
     else:
         raise ValueError(f"fmt={fmt!r} is unknown; allowed: csv, parquet")

@@ -19,13 +19,16 @@ Rules (each violation is a :class:`~lazylab.experiments.spec.SpecError` naming t
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
+from lazylab.activations import get_activation
 from lazylab.experiments.catalog import ANY_NAME, Catalog, Parameter, regime_parameters
 from lazylab.experiments.catalog import resolve_theory
 from lazylab.experiments.catalog import task_parameters
@@ -143,7 +146,6 @@ def _grid(parameter: Parameter, value: Any, field: str, path: Path,
 
 def _check_activation(name: str, value: Any) -> None:
     if (name == "activation" or name.endswith("_activation")) and isinstance(value, str):
-        from lazylab.activations import get_activation
         get_activation(value)
 
 
@@ -180,7 +182,6 @@ def _lookup(registry: dict[str, Any], name: str, field: str, kind: str, path: Pa
 def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path,
                  shared: dict[str, Any]) -> list[bool]:
     """Build each task combination once (its own checks fire); return ``has_moments`` each."""
-    import numpy as np
     moments = []
     for combo in combos:
         try:
@@ -333,7 +334,6 @@ def _check_plot(sweep: Sweep, catalog: Catalog) -> None:
 
 def _check_theory_signature(function: Any, reference: str, task_fields: set[str]) -> None:
     """A theory callable must be callable as f(x_values, **task_params[, task=instance])."""
-    import inspect
     try:
         parameters = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):

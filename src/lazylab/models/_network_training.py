@@ -17,7 +17,7 @@ from typing import Callable
 import torch
 
 from lazylab.models._common import resolve_input
-from lazylab.models.predictors import TwoLayer
+from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
 from lazylab.solvers.training import (DTYPES, TrainingResult, fresh_batches, minibatches,
                                       population_descent, resolve_device, train)

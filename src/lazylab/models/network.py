@@ -55,7 +55,7 @@ from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._common import draw_biases, draw_weights, numeric
 from lazylab.models._network_training import MODES, TrainingMode
-from lazylab.models.predictors import TwoLayer
+from lazylab.predictors import TwoLayer
 from lazylab.solvers.training import (DTYPES, OPTIMIZERS, TrainingResult, paper_schedule,
                                       resolve_device)
 from lazylab.tasks import Dataset

@@ -20,7 +20,7 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   (the exact diagonal of the centered Gram). λ = 0 converges to the minimum-norm solution (CG
   from 0 stays in the range of Φᵀ) but slowly; diagnostics report ``cg_iterations``,
   ``cg_residual`` and ``cg_converged``.
-At n = ∞: :func:`lazylab.risk.optimal_tangent` (exact operator, block-Jacobi PCG).
+At n = ∞: :func:`lazylab.models.optimal_tangent` (exact operator, block-Jacobi PCG).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import torch
 from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, numeric, resolve_input
-from lazylab.models.predictors import NeuralTangentModel
-from lazylab.risk import optimal_tangent
+from lazylab.models.population import optimal_tangent
+from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import conjugate_gradient, solve_ridge
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]

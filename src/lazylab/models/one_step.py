@@ -30,7 +30,7 @@ population risk.
 n = ∞ (a task with moments): α = E y, β = E[y x]; the step uses the exact population gradient,
 ∇_W of :func:`lazylab.risk.population_risk` of the TwoLayer (W⁰, a, b⁰, offset α, linear β) by
 torch autograd (that risk is exactly E[(ỹ − f_θ(x))²]); the head is
-:func:`lazylab.risk.optimal_head` on the preprocessed task ỹ (exact moments), without offset.
+:func:`lazylab.models.optimal_head` on the preprocessed task ỹ (exact moments), without offset.
 
 Random stream (so that η₁ = 0 reduces to RandomFeatures draw for draw): W_half by one
 ``rng.standard_normal((m/2, d))``; ("code") b_half by one ``rng.standard_normal(m/2)``; the
@@ -53,8 +53,9 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.models._common import draw_biases, draw_weights, numeric, resolve_input
-from lazylab.models.predictors import TwoLayer
-from lazylab.risk import optimal_head, population_risk
+from lazylab.models.population import optimal_head
+from lazylab.predictors import TwoLayer
+from lazylab.risk import population_risk
 from lazylab.solvers import solve_ridge
 
 __all__ = ["OneStep", "CODE_RIDGE_GRID", "Preprocessed"]

@@ -4,7 +4,7 @@ Notation (DESIGN.md): f(x) = c + Σ_i a_i σ(w_i·x + b_i), w_i ~ N(0, Γ) iid, 
 frozen; a (and c when ``offset``) trained by ridge,
 
     min (1/n) Σ_k (y_k − f(x_k))² + λ ‖a‖²            (samples; lazylab.solvers.ridge)
-    min E[(y − f(x))²] + λ ‖a‖²                          (n = ∞; lazylab.risk.optimal_head)
+    min E[(y − f(x))²] + λ ‖a‖²                          (n = ∞; lazylab.models.optimal_head)
 
 (Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.1–1.3). Γ = I/d ("isotropic"), Γ* = B/Tr B
 ("optimal", THEORY §1.2: needs the quadratic task's B) or a given (d, d) matrix.
@@ -25,8 +25,8 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.models._common import (draw_biases, draw_weights, numeric, resolve_input,
                                     weight_covariance_matrix)
-from lazylab.models.predictors import TwoLayer
-from lazylab.risk import optimal_head
+from lazylab.models.population import optimal_head
+from lazylab.predictors import TwoLayer
 from lazylab.solvers import solve_ridge, streaming_ridge
 
 __all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]

@@ -27,7 +27,7 @@ from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, resolve_input
 from lazylab.models.neural_tangent import fit_tangent
-from lazylab.models.predictors import NeuralTangentModel
+from lazylab.predictors import NeuralTangentModel
 
 __all__ = ["SemiRandom", "HALF_RELU_SQUARED"]
 

@@ -38,7 +38,7 @@ import numpy as np
 import torch
 
 from lazylab.solvers.cg import conjugate_gradient
-from lazylab.solvers.ridge import solve_spd
+from lazylab.solvers.ridge import solve_symmetric
 
 __all__ = ["KernelRidgeSolution", "kernel_matrix", "kernel_ridge", "CHOLESKY_MAX_SAMPLES"]
 
@@ -124,7 +124,7 @@ def _fit_cholesky(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: d
         matrix.diagonal().add_(n * ridge)
         return matrix
 
-    coef, ok = solve_spd(regularized(), y, overwrite=True, rebuild=regularized)
+    coef, ok = solve_symmetric(regularized(), y, overwrite=True, rebuild=regularized)
     solution = KernelRidgeSolution(kernel, x, coef, "cholesky" if ok else "eigh", 0, 0.0, True)
     # the factor is freed by now; K·α is recomputed in row blocks for an honest residual
     applied = solution.predict(x, block_size=block_size) + (n * ridge) * coef
