@@ -21,11 +21,13 @@ Isserlis' theorem gives E[x_i x_j x_k x_l] = C_ij C_kl + C_ik C_jl + C_il C_jk, 
 
       R = noise² + ½ Σ_{y = ±1} [(y − c − Tr(MC_y))² + 2 Tr((MC_y)²)].
 
-Cost: forming M is O(N d²); Tr(MC) and Tr((MC)²) are O(d²) for diagonal C. For a full C they
-are computed through the N × N matrix G = W C Wᵀ when N < d (Tr(MC) = Σ a_i G_ii,
-Tr((MC)²) = aᵀ(G∘G)a: O(N d² + N² d)) and through MC otherwise (O(d³) ≤ O(N d²)).
-Everything is torch float64 and differentiable in W, a and c; the completed squares avoid the
-cancellation of E y² − 2E[yf] + E f² near the optimum.
+Cost O(N d²) at most. When N < d no d × d matrix is formed: with G = W C Wᵀ (N, N),
+Tr(MC) = Σ a_i G_ii and Tr((MC)²) = Tr(diag(a) G diag(a) G) = aᵀ(G∘G)a, and
+‖M − B‖²_F = Tr M² − 2 Σ a_i w_iᵀBw_i + ‖B‖²_F: O(N² d) plus O(N d) for diagonal B and C
+(the paper's presets), O(N d²) for full ones. When N ≥ d, M is formed (O(N d²)) and the traces
+cost O(d²) for diagonal C, O(d³) ≤ O(N d²) otherwise; there the quadratic task's ‖M − B‖²_F
+is summed directly, which keeps full relative accuracy near the optimum R → 0 (reachable only
+for N ≥ rank B). Everything is torch float64 and differentiable in W, a and c.
 """
 
 from __future__ import annotations
@@ -42,32 +44,60 @@ def _is_diagonal(matrix: torch.Tensor) -> bool:
     return bool(torch.count_nonzero(matrix - torch.diag(torch.diagonal(matrix))) == 0)
 
 
-def _component_traces(weights, head, m, covariance) -> tuple[torch.Tensor, torch.Tensor]:
-    """(Tr(MC), Tr((MC)²)) for C = ``covariance`` (None: the identity)."""
+def _times(weights: torch.Tensor, matrix: torch.Tensor | None) -> torch.Tensor:
+    """Rows w_i ↦ C w_i, shape (N, d): O(N d) for a diagonal C, O(N d²) otherwise."""
+    if matrix is None:
+        return weights
+    return weights * torch.diagonal(matrix) if _is_diagonal(matrix) else weights @ matrix
+
+
+def _gram_traces(weights, head, covariance) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Tr(MC), Tr((MC)²)) through G = W C Wᵀ (N, N): Σ a_i G_ii and aᵀ(G∘G)a (N < d)."""
+    gram = _times(weights, covariance) @ weights.T
+    return head @ torch.diagonal(gram), head @ ((gram * gram) @ head)
+
+
+def _matrix_traces(m, covariance) -> tuple[torch.Tensor, torch.Tensor]:
+    """(Tr(MC), Tr((MC)²)) from M (d, d) (N ≥ d): O(d²) for a diagonal C, else O(d³)."""
     if covariance is None:
         return torch.trace(m), torch.sum(m * m)
     if _is_diagonal(covariance):
         c = torch.diagonal(covariance)
         return torch.sum(torch.diagonal(m) * c), torch.sum(m * m * (c[:, None] * c[None, :]))
-    if weights.shape[0] < weights.shape[1]:
-        gram = (weights @ covariance) @ weights.T            # W C Wᵀ, (N, N)
-        return head @ torch.diagonal(gram), head @ ((gram * gram) @ head)
     product = m @ covariance
     return torch.trace(product), torch.sum(product * product.T)
 
 
-def _quadratic_risk(task: Quadratic, m, weights, head, offset) -> torch.Tensor:
-    """2‖M − B‖²_F + (Tr M + c − b0 − Tr B)² + noise²."""
-    gap = m - task.matrix
-    mean_gap = torch.trace(m) + offset - task.target_mean()
-    return 2 * torch.sum(gap * gap) + mean_gap ** 2 + task.noise ** 2
+def _m(weights, head) -> torch.Tensor:
+    return (weights * head[:, None]).T @ weights
 
 
-def _mixture_risk(task: GaussianMixture, m, weights, head, offset) -> torch.Tensor:
+def _quadratic_risk(task: Quadratic, weights, head, offset) -> torch.Tensor:
+    """2‖M − B‖²_F + (Tr M + c − b0 − Tr B)² + noise².
+
+    N < d: ‖M − B‖²_F = Tr M² − 2 Σ a_i w_iᵀBw_i + ‖B‖²_F with Tr M² = aᵀ(G∘G)a, G = WWᵀ
+    (O(N² d + N d²), no d × d matrix); N ≥ d: M − B formed directly (O(N d²)).
+    """
+    if weights.shape[0] < weights.shape[1]:
+        trace, square = _gram_traces(weights, head, None)
+        cross = head @ torch.sum(_times(weights, task.matrix) * weights, dim=1)
+        distance = square - 2 * cross + torch.sum(task.matrix * task.matrix)
+    else:
+        m = _m(weights, head)
+        gap = m - task.matrix
+        trace, distance = torch.trace(m), torch.sum(gap * gap)
+    mean_gap = trace + offset - task.target_mean()
+    return 2 * distance + mean_gap ** 2 + task.noise ** 2
+
+
+def _mixture_risk(task: GaussianMixture, weights, head, offset) -> torch.Tensor:
     """noise² + ½ Σ_{y=±1} [(y − c − Tr(MC_y))² + 2 Tr((MC_y)²)]."""
+    small = weights.shape[0] < weights.shape[1]
+    m = None if small else _m(weights, head)
     total = torch.zeros((), dtype=torch.float64) + task.noise ** 2
     for label, (probability, covariance) in zip((1.0, -1.0), task.components):
-        trace, square = _component_traces(weights, head, m, covariance)
+        trace, square = (_gram_traces(weights, head, covariance) if small else
+                         _matrix_traces(m, covariance))
         total = total + probability * ((label - offset - trace) ** 2 + 2 * square)
     return total
 
@@ -116,5 +146,4 @@ def quadratic_network_risk(task, weights: torch.Tensor, head: torch.Tensor,
         TypeError: unsupported task or non-float64 tensors. ValueError: shapes.
     """
     weights, head, offset = _check(task, weights, head, offset)
-    m = (weights * head[:, None]).T @ weights
-    return QUADRATIC_RISKS[type(task)](task, m, weights, head, offset)
+    return QUADRATIC_RISKS[type(task)](task, weights, head, offset)
