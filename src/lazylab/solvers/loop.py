@@ -231,11 +231,12 @@ class TrainingLoop:
 
     def backtrack(self, max_halvings: int, step: int) -> None:
         """Restore the best parameters seen, halve η and restart the optimizer's state."""
-        with torch.no_grad():
-            tensors = [t for g in self.groups for t in g["params"]]
-            for tensor, saved in zip(tensors, self.snapshot):
-                tensor.copy_(saved)
-        if self.halvings >= max_halvings:
+        if self.snapshot is not None:
+            with torch.no_grad():
+                tensors = [t for g in self.groups for t in g["params"]]
+                for tensor, saved in zip(tensors, self.snapshot):
+                    tensor.copy_(saved)
+        if self.snapshot is None or self.halvings >= max_halvings:
             raise DivergenceError(
                 f"population descent diverged at step {step} after halving the learning rate "
                 f"{self.halvings} times (to {self.rate:.3g}); the parameters of the lowest risk "

@@ -276,10 +276,10 @@ def population_descent(parameters, risk_fn: Callable[[], torch.Tensor], *, learn
     of K steps, R and ∇R are evaluated once more at θ_K, so ``final_loss`` is R(θ_K)).
 
     Backtracking (``backtracking=True``): when R becomes non-finite, exceeds
-    ``divergence_threshold`` × R(θ₀), or exceeds ``BACKTRACK_FACTOR`` (10) × the lowest risk seen,
-    the parameters of that lowest risk are restored, η is halved and the optimizer's state
-    (momentum, Adam moments) restarts; ``halvings`` and the final ``learning_rate`` are
-    reported. After ``max_halvings`` (default ``MAX_HALVINGS`` = 10, i.e. η/1024) a further
+    ``divergence_threshold`` × R(θ₀), or exceeds ``BACKTRACK_FACTOR`` (10) × the lowest risk seen
+    (when that is positive), the parameters of that lowest risk are restored, η is halved and
+    the optimizer's state (momentum, Adam moments) restarts; ``halvings`` and the final
+    ``learning_rate`` are reported. After ``max_halvings`` (default ``MAX_HALVINGS`` = 10, i.e. η/1024) a further
     divergence raises :class:`lazylab.errors.DivergenceError`; no NaN is ever returned. Without
     backtracking a divergence stops the run with ``diverged=True``.
 
