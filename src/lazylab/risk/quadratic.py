@@ -94,7 +94,7 @@ def _mixture_risk(task: GaussianMixture, weights, head, offset) -> torch.Tensor:
     """noise² + ½ Σ_{y=±1} [(y − c − Tr(MC_y))² + 2 Tr((MC_y)²)]."""
     small = weights.shape[0] < weights.shape[1]
     m = None if small else _m(weights, head)
-    total = torch.zeros((), dtype=torch.float64) + task.noise ** 2
+    total = weights.new_zeros(()) + task.noise ** 2
     for label, (probability, covariance) in zip((1.0, -1.0), task.components):
         trace, square = (_gram_traces(weights, head, covariance) if small else
                          _matrix_traces(m, covariance))
