@@ -18,16 +18,28 @@ The run function must be picklable by reference (a module-level function, or a
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import functools
 import multiprocessing
 import os
+import signal
+import socket
+import sys
+import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
-from lazylab.experiments.execute import RunOutcome
-from lazylab.experiments.runs import Run
+from lazylab.experiments.execute import FAILED, RunOutcome
+from lazylab.experiments.runs import Run, stream_entropy
 
 __all__ = ["InProcessExecutor", "PoolExecutor", "DaskExecutor", "EXECUTORS", "make_executor"]
 
 RunFunction = Callable[[Run], RunOutcome]
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_STARTED: Any = None  # in a pool worker: the queue on which it reports the runs it starts
 
 
 class InProcessExecutor:
@@ -47,7 +59,12 @@ class InProcessExecutor:
 
 
 class PoolExecutor:
-    """A local process pool (``workers`` processes; all cores when None)."""
+    """A local process pool (``workers`` processes; all cores when None).
+
+    A worker that dies while executing a run (killed by a signal, e.g. the out-of-memory
+    killer) breaks the pool: that run is returned as ``failed`` with the reason, the pool is
+    started again and the remaining runs go on. Workers exit when this process dies.
+    """
 
     name = "pool"
 
@@ -56,10 +73,17 @@ class PoolExecutor:
             raise ValueError(f"workers={workers} must be a positive integer")
         self.workers = workers or os.cpu_count() or 1
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._started: Any = None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._started = context.SimpleQueue()
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_watch_parent,
+            initargs=(os.getpid(), self._started))
 
     def __enter__(self) -> "PoolExecutor":
-        context = multiprocessing.get_context("spawn")
-        self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+        self._start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -70,9 +94,103 @@ class PoolExecutor:
     def map(self, run_function: RunFunction, runs: Iterable[Run]) -> Iterator[RunOutcome]:
         if self._pool is None:
             raise RuntimeError("use PoolExecutor as a context manager")
-        futures = [self._pool.submit(run_function, run) for run in runs]
+        remaining = list(runs)
+        while remaining:
+            remaining = yield from self._map_until_broken(run_function, remaining)
+
+    def _map_until_broken(self, run_function: RunFunction, runs: list[Run]):
+        """Yield outcomes until all are done or the pool breaks; return the runs still to do."""
+        task = functools.partial(_tracked, run_function)
+        futures = {self._pool.submit(task, run): run for run in runs}
+        processes = dict(getattr(self._pool, "_processes", None) or {})
+        finished: set[str] = set()
         for future in concurrent.futures.as_completed(futures):
+            if isinstance(future.exception(), BrokenProcessPool):
+                break
+            finished.add(futures[future].run_id)
             yield future.result()
+        else:
+            return []
+        for future, run in futures.items():  # completed before the break was noticed
+            if run.run_id not in finished and future.done() and future.exception() is None:
+                finished.add(run.run_id)
+                yield future.result()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        culprits = self._culprits(processes, finished)
+        for run in runs:
+            if run.run_id in culprits:
+                yield _died(run, culprits[run.run_id])
+        left = [run for run in runs if run.run_id not in finished and run.run_id not in culprits]
+        if left and not culprits:  # no run to blame: do not loop for ever
+            for run in left:
+                yield _died(run, _death_reason(None))
+            left = []
+        self._start()
+        return left
+
+    def _culprits(self, processes: dict[int, Any], finished: set[str]) -> dict[str, str]:
+        """run_id → reason for the runs whose worker died (not terminated by the pool itself)."""
+        in_flight: dict[str, int] = {}
+        while not self._started.empty():
+            run_id, pid = self._started.get()
+            in_flight[run_id] = pid
+        in_flight = {r: pid for r, pid in in_flight.items() if r not in finished}
+        codes = {r: getattr(processes.get(pid), "exitcode", None) for r, pid in in_flight.items()}
+        dead = {r: code for r, code in codes.items() if code not in (None, -signal.SIGTERM)}
+        if not dead:
+            dead = codes
+        return {r: _death_reason(code) for r, code in dead.items()}
+
+
+def _watch_parent(parent: int, started: Any) -> None:
+    """Pool initializer: the worker dies with its parent, and reports the runs it starts.
+
+    On Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` makes the kernel kill the worker when the
+    process that started it exits, even by ``kill -9``; elsewhere (and as a fallback) a daemon
+    thread polls ``os.getppid()`` once a second.
+    """
+    global _STARTED
+    _STARTED = started
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_poll_parent, args=(parent,), daemon=True).start()
+
+
+def _poll_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _tracked(run_function: RunFunction, run: Run) -> RunOutcome:
+    """Tell the parent which worker starts ``run``, then execute it."""
+    if _STARTED is not None:
+        _STARTED.put((run.run_id, os.getpid()))
+    return run_function(run)
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        cause = f"signal {-exitcode}, {name}"
+    else:
+        cause = "unknown cause" if exitcode is None else f"exit code {exitcode}"
+    return (f"worker process died ({cause}) while executing this run; a SIGKILL is often the "
+            "kernel's out-of-memory killer: reduce the sizes or use a machine with more memory")
+
+
+def _died(run: Run, reason: str) -> RunOutcome:
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return RunOutcome(run.run_id, FAILED, {}, reason, stream_entropy(run),
+                      socket.gethostname(), now, now)
 
 
 def _import_distributed() -> Any:
