@@ -33,8 +33,10 @@ from typing import Any, Callable, Iterable, Iterator
 
 from lazylab.experiments.execute import FAILED, RunOutcome
 from lazylab.experiments.runs import Run, stream_entropy
+from lazylab.experiments.spec import SpecError
 
-__all__ = ["InProcessExecutor", "PoolExecutor", "DaskExecutor", "EXECUTORS", "make_executor"]
+__all__ = ["InProcessExecutor", "PoolExecutor", "DaskExecutor", "Entered", "EXECUTORS",
+           "make_executor"]
 
 RunFunction = Callable[[Run], RunOutcome]
 
@@ -209,18 +211,20 @@ class DaskExecutor:
         scheduler: ``tcp://HOST:PORT`` of a running scheduler; None starts a LocalCluster.
         workers: worker processes of the LocalCluster (one thread each); all cores when None.
         host: interface the LocalCluster listens on (loopback by default).
+        connect_timeout: seconds to wait for an existing scheduler before a :class:`SpecError`.
     """
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", connect_timeout: float = 5.0) -> None:
         if scheduler is not None and workers is not None:
             raise ValueError("give either scheduler (an existing cluster) or workers "
                              "(a new LocalCluster), not both")
         if workers is not None and workers < 1:
             raise ValueError(f"workers={workers} must be a positive integer")
         self.scheduler, self.workers, self.host = scheduler, workers, host
+        self.connect_timeout = connect_timeout
         self._cluster: Any = None
         self._client: Any = None
 
@@ -232,7 +236,14 @@ class DaskExecutor:
                 processes=True, host=self.host, dashboard_address=None)
             self._client = distributed.Client(self._cluster)
         else:
-            self._client = distributed.Client(self.scheduler, timeout="30s")
+            try:
+                self._client = distributed.Client(self.scheduler,
+                                                  timeout=f"{self.connect_timeout}s")
+            except (OSError, TimeoutError) as error:
+                raise SpecError("<command line>", "--scheduler", f"cannot reach the Dask "
+                                f"scheduler at {self.scheduler} within {self.connect_timeout} s "
+                                f"({type(error).__name__}); start it or check the address"
+                                ) from None
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -253,6 +264,26 @@ class DaskExecutor:
         for future in distributed.as_completed(futures):
             yield future.result()
             future.release()
+
+
+class Entered:
+    """An executor already entered, which ``run_sweep`` may enter again without restarting it.
+
+    Start the executor first and open the store after, so that an executor that cannot start
+    (an unreachable scheduler) leaves no store behind::
+
+        with PoolExecutor() as pool, Store(path) as store:
+            run_sweep(sweep, store, executor=Entered(pool))
+    """
+
+    def __init__(self, active: Any) -> None:
+        self.active, self.name = active, getattr(active, "name", "executor")
+
+    def __enter__(self) -> Any:
+        return self.active
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 EXECUTORS = {"inprocess": InProcessExecutor, "pool": PoolExecutor, "dask": DaskExecutor}
