@@ -33,6 +33,13 @@ __all__ = ["Sweep", "STANDARD_METRICS", "RUN_FIELDS", "build_sweep", "column_nam
 
 STANDARD_METRICS = ("population_risk", "test_risk", "train_risk", "risk_normalized", "wall_time")
 RUN_FIELDS = ("task", "regime", "n_train", "n_test", "seed")
+DIAGNOSTIC_METRICS = ("steps", "steps_to_divergence", "samples_seen", "final_loss",
+                      "final_train_loss", "initial_train_loss", "head_norm_max", "coef_norm_max",
+                      "directions_norm_max", "weights_row_norm_rms", "ridge_chosen",
+                      "validation_risk", "first_step_size_effective", "cg_iterations",
+                      "cg_residual", "cg_converged", "kernel_residual", "n_centers", "streamed",
+                      "pseudo_inverse", "weight_change", "head_change", "recent_loss")
+"""Numeric diagnostics lazylab's regimes report (``predictor.diagnostics``), usable as metrics."""
 
 
 @dataclass(frozen=True)
@@ -207,7 +214,7 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
         combos = _expand(declared, section.params, shared, f"regime[{index}]", section.name, path)
         _check_regimes(regime, combos, f"regime[{index}]", path, shared)
         regime_combos.extend((section.name, c) for c in combos)
-    metrics = _metrics(spec, all(moments), path)
+    metrics = _metrics(spec, all(moments), path, tuple(r for r, _ in regime_declared.values()))
     runs = _runs(spec, task_combos, regime_combos)
     regime_names = list(dict.fromkeys(k for _, p in regime_combos for k in p))
     task_names = list(dict.fromkeys(k for c in task_combos for k in c))
@@ -220,7 +227,12 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
     return sweep
 
 
-def _metrics(spec: SpecFile, has_moments: bool, path: Path) -> tuple[str, ...]:
+def _metrics(spec: SpecFile, has_moments: bool, path: Path,
+             regimes: tuple[type, ...] = ()) -> tuple[str, ...]:
+    """The recorded metrics; a named one must be standard or a diagnostic a regime reports
+    (:data:`DIAGNOSTIC_METRICS`, or listed in a regime class's ``DIAGNOSTICS``)."""
+    allowed = list(dict.fromkeys([*STANDARD_METRICS, *DIAGNOSTIC_METRICS,
+                                  *(n for r in regimes for n in getattr(r, "DIAGNOSTICS", ()))]))
     population = POPULATION in spec.sweep.n_train
     if population and not has_moments:
         raise SpecError(path, "sweep.n_train", f"\"population\" needs a task with population "
@@ -235,9 +247,9 @@ def _metrics(spec: SpecFile, has_moments: bool, path: Path) -> tuple[str, ...]:
                             f"and {spec.task.name!r} has none here; allowed: "
                             + ", ".join(m for m in STANDARD_METRICS if m != "population_risk")
                             + ", or a regime diagnostic")
-        if not metric.isidentifier():
-            raise SpecError(path, "sweep.metrics", f"{metric!r} is not a metric name; allowed: "
-                            f"{', '.join(STANDARD_METRICS)}, or a regime diagnostic")
+        if metric not in allowed:
+            raise SpecError(path, "sweep.metrics", f"unknown metric {metric!r}; allowed: "
+                            f"{', '.join(allowed)}")
     return tuple(dict.fromkeys(spec.sweep.metrics))
 
 
