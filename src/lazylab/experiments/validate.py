@@ -26,6 +26,7 @@ from pydantic import TypeAdapter, ValidationError
 from lazylab.experiments.catalog import ANY_NAME, Catalog, Parameter, regime_parameters
 from lazylab.experiments.catalog import resolve_theory
 from lazylab.experiments.catalog import task_parameters
+from lazylab.experiments.resources import check_resources
 from lazylab.experiments.runs import POPULATION, Run, make_run
 from lazylab.experiments.spec import SpecError, SpecFile
 
@@ -207,13 +208,15 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
             raise SpecError(path, f"sweep.{name}", f"no task or regime field of that name; "
                             f"allowed: {', '.join(allowed)}")
     task_combos = _expand(task_declared, spec.task.params, shared, "task", spec.task.name, path)
-    moments = _build_tasks(builder, task_combos, path, shared)
     regime_combos = []
     for index, section in enumerate(spec.regime):
         regime, declared = regime_declared[index]
         combos = _expand(declared, section.params, shared, f"regime[{index}]", section.name, path)
         _check_regimes(regime, combos, f"regime[{index}]", path, shared)
         regime_combos.extend((section.name, c) for c in combos)
+    check_resources(spec, path, task_declared, task_combos, regime_combos,
+                    {s.name: regime_declared[i][1] for i, s in enumerate(spec.regime)})
+    moments = _build_tasks(builder, task_combos, path, shared)
     metrics = _metrics(spec, all(moments), path, tuple(r for r, _ in regime_declared.values()))
     runs = _runs(spec, task_combos, regime_combos)
     regime_names = list(dict.fromkeys(k for _, p in regime_combos for k in p))
