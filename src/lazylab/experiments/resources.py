@@ -192,7 +192,19 @@ def check_resources(spec: SpecFile, path: str | Path, task_declared: dict[str, A
     limit = memory_limit()
     if limit is None:
         return
-    regime_declared = regime_declared or {}
+    worst = _largest_run(spec, task_declared, task_combos, regime_combos,
+                         regime_declared or {})
+    if worst is not None and worst[0][0] > limit:
+        (estimate, parameter, advice), regime, sizes = worst
+        raise SpecError(path, _field(parameter, spec, regime),
+                        f"a {regime} run with {parameter} = {sizes.get(parameter)} needs at "
+                        f"least {estimate / GB:.3g} GB and {limit / GB:.3g} GB are available; "
+                        f"{advice}; on a bigger machine set {MEMORY_VARIABLE}")
+
+
+def _largest_run(spec: SpecFile, task_declared: dict[str, Any], task_combos: list,
+                 regime_combos: list, regime_declared: dict[str, dict[str, Any]]):
+    """((bytes, parameter, advice), regime, sizes) of the run with the largest estimate."""
     worst = None
     for task_combo in task_combos:
         task_options = _with_defaults(task_declared, task_combo)
@@ -206,9 +218,4 @@ def check_resources(spec: SpecFile, path: str | Path, task_declared: dict[str, A
                     sizes = {**task_options, **options, "n_train": n_train,
                              "n_test": spec.sweep.n_test}
                     worst = (estimate, regime, sizes)
-    if worst is not None and worst[0][0] > limit:
-        (estimate, parameter, advice), regime, sizes = worst
-        raise SpecError(path, _field(parameter, spec, regime),
-                        f"a {regime} run with {parameter} = {sizes.get(parameter)} needs at "
-                        f"least {estimate / GB:.3g} GB and {limit / GB:.3g} GB are available; "
-                        f"{advice}; on a bigger machine set {MEMORY_VARIABLE}")
+    return worst
