@@ -106,10 +106,12 @@ class PoolExecutor:
         futures = {self._pool.submit(task, run): run for run in runs}
         processes = dict(getattr(self._pool, "_processes", None) or {})
         finished: set[str] = set()
+        started: dict[str, int] = {}
         for future in concurrent.futures.as_completed(futures):
             if isinstance(future.exception(), BrokenProcessPool):
                 break
             finished.add(futures[future].run_id)
+            self._drain(started, finished)  # keeps the reports' pipe from filling up
             yield future.result()
         else:
             return []
@@ -118,7 +120,7 @@ class PoolExecutor:
                 finished.add(run.run_id)
                 yield future.result()
         self._pool.shutdown(wait=True, cancel_futures=True)
-        culprits = self._culprits(processes, finished)
+        culprits = self._culprits(processes, started, finished)
         for run in runs:
             if run.run_id in culprits:
                 yield _died(run, culprits[run.run_id])
@@ -130,14 +132,19 @@ class PoolExecutor:
         self._start()
         return left
 
-    def _culprits(self, processes: dict[int, Any], finished: set[str]) -> dict[str, str]:
-        """run_id → reason for the runs whose worker died (not terminated by the pool itself)."""
-        in_flight: dict[str, int] = {}
+    def _drain(self, started: dict[str, int], finished: set[str]) -> None:
+        """Read the workers' start reports (run_id → pid) and keep those not yet finished."""
         while not self._started.empty():
             run_id, pid = self._started.get()
-            in_flight[run_id] = pid
-        in_flight = {r: pid for r, pid in in_flight.items() if r not in finished}
-        codes = {r: getattr(processes.get(pid), "exitcode", None) for r, pid in in_flight.items()}
+            started[run_id] = pid
+        for run_id in finished.intersection(started):
+            del started[run_id]
+
+    def _culprits(self, processes: dict[int, Any], started: dict[str, int],
+                  finished: set[str]) -> dict[str, str]:
+        """run_id → reason for the runs whose worker died (not terminated by the pool itself)."""
+        self._drain(started, finished)
+        codes = {r: getattr(processes.get(pid), "exitcode", None) for r, pid in started.items()}
         dead = {r: code for r, code in codes.items() if code not in (None, -signal.SIGTERM)}
         if not dead:
             dead = codes
