@@ -165,7 +165,7 @@ def test_error_messages_say_what_is_allowed(write_spec):
     with pytest.raises(SpecError) as error:
         load_sweep(spec, CATALOG)
     assert error.value.field == "regime[0].name"
-    assert "allowed: flaky, gradient_descent, ridge_features" in error.value.message
+    assert "allowed: doomed, flaky, gradient_descent, ridge_features" in error.value.message
     spec = write_spec(BASE_SPEC.replace('activation = "relu"', 'activation = "relux"'))
     with pytest.raises(SpecError, match="known: .*relu"):
         load_sweep(spec, CATALOG)

@@ -32,6 +32,7 @@ from lazylab.activations import get_activation
 from lazylab.experiments.catalog import ANY_NAME, Catalog, Parameter, regime_parameters
 from lazylab.experiments.catalog import resolve_theory
 from lazylab.experiments.catalog import task_parameters
+from lazylab.experiments.resources import check_resources
 from lazylab.experiments.runs import POPULATION, Run, make_run
 from lazylab.experiments.selection import (POPULATION_RULE, REFERENCE_VALUE, Selection,
                                            as_selection, split_selections)
@@ -41,6 +42,17 @@ __all__ = ["Sweep", "STANDARD_METRICS", "RUN_FIELDS", "build_sweep", "column_nam
 
 STANDARD_METRICS = ("population_risk", "test_risk", "train_risk", "risk_normalized", "wall_time")
 RUN_FIELDS = ("task", "regime", "n_train", "n_test", "seed")
+DIAGNOSTIC_METRICS = ("steps", "steps_to_divergence", "samples_seen", "final_loss",
+                      "final_train_loss", "initial_train_loss", "head_norm_max", "coef_norm_max",
+                      "directions_norm_max", "weights_row_norm_rms", "ridge_chosen",
+                      "validation_risk", "first_step_size_effective", "cg_iterations",
+                      "cg_residual", "cg_converged", "kernel_residual", "n_centers", "streamed",
+                      "pseudo_inverse", "weight_change", "head_change", "recent_loss",
+                      "converged", "criterion", "tolerance", "stop_reason", "halvings",
+                      "learning_rate")
+SELECTION_RECORD = ("selection_risk", "selection_diverged", "selection_at_edge")
+"""What model selection records besides ``selected_NAME`` and ``NAME_grid_scale``."""
+"""Numeric diagnostics lazylab's regimes report (``predictor.diagnostics``), usable as metrics."""
 
 
 @dataclass(frozen=True)
@@ -248,14 +260,17 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
             raise SpecError(path, f"sweep.{name}", f"no task or regime field of that name; "
                             f"allowed: {', '.join(allowed)}")
     task_combos = _expand(task_declared, spec.task.params, shared, "task", spec.task.name, path)
-    moments = _build_tasks(builder, task_combos, path, shared)
     regime_combos = []
     for index, section in enumerate(spec.regime):
         regime, declared = regime_declared[index]
         combos = _expand(declared, section.params, shared, f"regime[{index}]", section.name, path)
         _check_regimes(regime, combos, f"regime[{index}]", path, shared, spec.sweep.n_train)
         regime_combos.extend((section.name, c) for c in combos)
-    metrics = _metrics(spec, all(moments), path, _selection_metrics(regime_combos))
+    check_resources(spec, path, task_declared, task_combos, regime_combos,
+                    {s.name: regime_declared[i][1] for i, s in enumerate(spec.regime)})
+    moments = _build_tasks(builder, task_combos, path, shared)
+    metrics = _metrics(spec, all(moments), path, _selection_metrics(regime_combos),
+                       tuple(r for r, _ in regime_declared.values()))
     runs = _runs(spec, task_combos, regime_combos)
     regime_names = list(dict.fromkeys(k for _, p in regime_combos for k in p))
     task_names = list(dict.fromkeys(k for c in task_combos for k in c))
@@ -275,9 +290,13 @@ def _selection_metrics(regime_combos: list[tuple[str, dict]]) -> tuple[str, ...]
     return (*names, "selection_at_edge") if names else ()
 
 
-def _metrics(spec: SpecFile, has_moments: bool, path: Path,
-             selection: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The metrics a sweep records (by default the standard ones plus the selection record)."""
+def _metrics(spec: SpecFile, has_moments: bool, path: Path, selection: tuple[str, ...] = (),
+             regimes: tuple[type, ...] = ()) -> tuple[str, ...]:
+    """The recorded metrics; a named one must be standard or a diagnostic a regime reports
+    (:data:`DIAGNOSTIC_METRICS`, or listed in a regime class's ``DIAGNOSTICS``)."""
+    allowed = list(dict.fromkeys([*STANDARD_METRICS, *DIAGNOSTIC_METRICS, *selection,
+                                  *SELECTION_RECORD,
+                                  *(n for r in regimes for n in getattr(r, "DIAGNOSTICS", ()))]))
     population = POPULATION in spec.sweep.n_train
     if population and not has_moments:
         raise SpecError(path, "sweep.n_train", f"\"population\" needs a task with population "
@@ -293,9 +312,10 @@ def _metrics(spec: SpecFile, has_moments: bool, path: Path,
                             f"and {spec.task.name!r} has none here; allowed: "
                             + ", ".join(m for m in STANDARD_METRICS if m != "population_risk")
                             + ", or a regime diagnostic")
-        if not metric.isidentifier():
-            raise SpecError(path, "sweep.metrics", f"{metric!r} is not a metric name; allowed: "
-                            f"{', '.join(STANDARD_METRICS)}, or a regime diagnostic")
+        selection_record = metric.startswith("selected_") or metric.endswith("_grid_scale")
+        if metric not in allowed and not selection_record:
+            raise SpecError(path, "sweep.metrics", f"unknown metric {metric!r}; allowed: "
+                            f"{', '.join(allowed)}")
     return tuple(dict.fromkeys(spec.sweep.metrics))
 
 
