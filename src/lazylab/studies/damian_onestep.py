@@ -38,8 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lazylab.plots import plt, save_figure
+from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._curves import threshold_crossing
 from lazylab.studies.base import Study
+from lazylab.theory.damian import kernel_sample_complexity, one_step_sample_complexity
+from lazylab.theory.growth import log_log_slope
 
 __all__ = ["STUDY", "SIZES", "Sizes", "samples_needed", "TARGETS"]
 
@@ -130,12 +134,9 @@ def _curves(frames: dict) -> pd.DataFrame:
         best = table.groupby(keys)["risk_normalized"].min()
         parts.append(best.reset_index())
     if not parts:
-        return pd.DataFrame(columns=["target", "dim", "regime", "n_train", "mean", "sem", "count"])
-    data = pd.concat(parts, ignore_index=True)
-    out = (data.groupby(["target", "dim", "regime", "n_train"])["risk_normalized"]
-           .agg(mean="mean", std="std", count="count").reset_index())
-    out["sem"] = (out["std"] / np.sqrt(out["count"])).fillna(0.0)
-    return out.drop(columns="std")
+        return seed_statistics(pd.DataFrame(), ["target", "dim", "regime", "n_train"])
+    return seed_statistics(pd.concat(parts, ignore_index=True),
+                           ["target", "dim", "regime", "n_train"])
 
 
 samples_needed = partial(threshold_crossing, threshold=THRESHOLD)
@@ -154,7 +155,6 @@ def _needs(curves: pd.DataFrame) -> pd.DataFrame:
 
 def _reference(target: str, dims: np.ndarray, anchor_dim: float, anchor_n: float):
     """Theorem 1's d²r + dr^p and the kernel d^p, scaled to pass through the anchor."""
-    from lazylab.theory.damian import kernel_sample_complexity, one_step_sample_complexity
     rank, degree = TARGETS[target]["rank"], TARGETS[target]["degree"]
     one = one_step_sample_complexity(dims, rank, degree)
     kernel = kernel_sample_complexity(dims, degree)
@@ -179,7 +179,6 @@ def points(frames: dict, scale: str) -> pd.DataFrame:
 
 def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     """(a), (b): excess risk vs n/d² per target; (c), (d): n needed vs d per target."""
-    from lazylab.plots import plt, save_figure
     curves = _curves(frames)
     needs = _needs(curves)
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), layout="constrained")
@@ -242,11 +241,8 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
 # ----------------------------------------------------------------------------- summary
 
 def _slope(rows: pd.DataFrame) -> str:
-    finite = rows[np.isfinite(rows["n_needed"])]
-    if len(finite) < 2:
-        return "—"
-    slope = np.polyfit(np.log(finite["dim"]), np.log(finite["n_needed"]), 1)[0]
-    return f"{slope:.2f}"
+    slope = log_log_slope(rows["dim"], rows["n_needed"])
+    return "—" if slope is None else f"{slope:.2f}"
 
 
 def summary(frames: dict, scale: str) -> str:

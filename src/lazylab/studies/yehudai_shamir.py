@@ -42,10 +42,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lazylab.plots import plt, save_figure
+from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._curves import threshold_crossing
 from lazylab.studies.base import Study
+from lazylab.theory.growth import exponential_fit
+from lazylab.theory.yehudai_shamir import exponential_lower_bound_shape, relu_nonlinear_share
 
-__all__ = ["STUDY", "SIZES", "Sizes", "required_width", "exponential_fit"]
+__all__ = ["STUDY", "SIZES", "Sizes", "required_width"]
 
 NAME = "yehudai-shamir"
 KINK = 0.0
@@ -95,7 +99,6 @@ SCALES = {name: (f"d ∈ {list(s.dims)}; RF widths {s.rf_widths[0]}…{s.rf_widt
                  f"{s.nn_seeds} seed(s); all at n = ∞ (exact population risks)")
           for name, s in SIZES.items()}
 
-_RF = {"rf": False, "rf_bias": "gaussian"}
 _LABELS = {"rf": "RF, no biases", "rf_bias": "RF, biases b_i ~ N(0, 1)"}
 
 
@@ -160,25 +163,13 @@ def _curves(frames: dict) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["family", "dim", "width", "mean", "sem", "count", "head"])
     data = pd.concat(parts, ignore_index=True)
-    grouped = data.groupby(["family", "dim", "width"])
-    out = grouped["risk_normalized"].agg(mean="mean", std="std", count="count").reset_index()
-    out["sem"] = (out["std"] / np.sqrt(out["count"])).fillna(0.0)
-    out["head"] = grouped["scaled_head"].mean().to_numpy()
-    return out.drop(columns="std")
+    keys = ["family", "dim", "width"]
+    heads = data.groupby(keys)["scaled_head"].mean().rename("head").reset_index()
+    return seed_statistics(data, keys).merge(heads, on=keys, how="left")
 
 
 required_width = partial(threshold_crossing, threshold=THRESHOLD)
 required_width.__doc__ = """r needed for risk ≤ THRESHOLD on a (width, risk) curve (log–log interpolation)."""
-
-
-def exponential_fit(dims, values) -> tuple[float, float] | None:
-    """Least squares of log(values) = a + c·d over finite values; (a, c), or None (< 2 points)."""
-    dims, values = np.asarray(dims, float), np.asarray(values, float)
-    keep = np.isfinite(values) & (values > 0)
-    if keep.sum() < 2:
-        return None
-    c, a = np.polyfit(dims[keep], np.log(values[keep]), 1)
-    return float(a), float(c)
 
 
 def _requirements(curves: pd.DataFrame) -> pd.DataFrame:
@@ -219,7 +210,6 @@ def _fit_line(axes, dims, values, color, label):
     a, c = fit
     if c <= 0:
         return
-    from lazylab.theory.yehudai_shamir import exponential_lower_bound_shape
     grid = np.linspace(min(dims), max(dims), 50)
     axes.plot(grid, exponential_lower_bound_shape(grid, rate=c, scale=math.exp(a)), color=color,
               linewidth=0.9, linestyle=":", label=f"{label}: fit ∝ e^{{{c:.2f} d}}")
@@ -227,7 +217,6 @@ def _fit_line(axes, dims, values, color, label):
 
 def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     """Four panels: RF risk vs r; required r vs d; r·max|u|/‖w*‖ vs d; GD risk vs d."""
-    from lazylab.plots import plt, save_figure
     curves = _curves(frames)
     needs = _requirements(curves)
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), layout="constrained")
@@ -290,23 +279,6 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------- summary
 
-def _nonlinear_share() -> tuple[float, float]:
-    """Shares of Var relu(G − t₀) beyond Hermite degree 1 and 2 (exact coefficients)."""
-    import torch
-    from lazylab.activations import get_activation
-    from lazylab.gaussian import pair_expectation
-    relu = get_activation("relu")
-    coeffs = relu.hermite_coefficients(2, torch.tensor(1.0, dtype=torch.float64),
-                                       torch.tensor(-KINK, dtype=torch.float64))
-    one = torch.tensor(1.0, dtype=torch.float64)
-    bias = torch.tensor(-KINK, dtype=torch.float64)
-    second = float(pair_expectation(relu, relu, one, one, one, bias, bias))
-    lam = [float(c) for c in coeffs.reshape(-1)[:3]]
-    variance = second - lam[0] ** 2
-    beyond1 = (variance - lam[1] ** 2) / variance
-    return beyond1, (variance - lam[1] ** 2 - lam[2] ** 2 / 2) / variance
-
-
 def _fmt(value: float) -> str:
     return "not reached" if not math.isfinite(value) else f"{value:.3g}"
 
@@ -316,7 +288,7 @@ def summary(frames: dict, scale: str) -> str:
     curves = _curves(frames)
     needs = _requirements(curves)
     gd = curves[curves["family"] == "gd"]
-    beyond1, beyond2 = _nonlinear_share()
+    beyond1, beyond2 = relu_nonlinear_share(KINK)
     lines = ["Target y = relu(w*·x + b*) with ‖w*‖ = d and b* = 0 (kink at the centre of the "
              f"bulk): {100 * beyond1:.1f} % of Var f* lies beyond Hermite degree 1 and "
              f"{100 * beyond2:.1f} % beyond degree 2, so reaching ‖f*‖²/50 needs the degree ≥ 4 "
