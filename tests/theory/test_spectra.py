@@ -18,13 +18,16 @@ def test_gram_spectrum_of_a_known_eigendecomposition():
     assert np.allclose(gram_spectrum(torch.as_tensor(gram)), eigenvalues / 12, rtol=1e-10)
 
 
-def test_gram_spectrum_of_a_linear_kernel_is_marchenko_pastur_concentrated():
-    """K = X Xᵀ with x ~ N(0, I_d): the d nonzero eigenvalues of K/n are those of XᵀX/n, which
-    lie within (1 ± √(d/n))² (Marchenko–Pastur edges) up to O(n^(-2/3)); the rest vanish."""
+def test_gram_spectrum_of_a_linear_kernel_is_the_covariance_spectrum():
+    """K = X Xᵀ with x ~ N(0, I_d): the d nonzero eigenvalues of K/n are exactly those of the
+    d × d sample covariance XᵀX/n (same singular values), which lie within the Marchenko–Pastur
+    edges (1 ± √(d/n))² up to O(n^(-2/3)) fluctuations (tolerance 0.05); the rest vanish."""
     rng = np.random.default_rng(1)
-    n, d = 2000, 5
+    n, d = 400, 4
     x = rng.standard_normal((n, d))
     values = gram_spectrum(x @ x.T)
+    covariance = np.sort(np.linalg.eigvalsh(x.T @ x / n))[::-1]
+    assert np.allclose(values[:d], covariance, rtol=1e-10)
     edge = np.sqrt(d / n)
     assert np.all(values[:d] > (1 - edge) ** 2 - 0.05) and np.all(values[:d] < (1 + edge) ** 2 + 0.05)
     assert np.all(values[d:] < 1e-12) and np.all(values >= 0)

@@ -7,7 +7,8 @@ TOML files (``name``, ``description``, ``[task]``, ``[[regime]]``, ``[sweep]``; 
 a finished run is never executed again, an interrupted study resumes where it stopped, and any
 executor (in-process, process pool, Dask) runs it.
 
-:func:`lazylab.studies.reproduce.reproduce` writes, into ``output_dir`` (default ``results/<name>/``):
+:func:`lazylab.studies.reproduce.reproduce` writes, into ``output_dir`` (default
+``results/<name>/``):
 
 =====================  ==========================================================
 ``specs/<sweep>.toml``  each sweep as a spec file (``lazylab run/show/export`` work on it)

@@ -215,6 +215,54 @@ def _fit_line(axes, dims, values, color, label):
               linewidth=0.9, linestyle=":", label=f"{label}: fit ∝ e^{{{c:.2f} d}}")
 
 
+def _risk_panel(axes, curves: pd.DataFrame, dims: list, colors: list) -> None:
+    """(a) minimal RF risk against r, one colour per d, solid without and dashed with biases."""
+    for index, dim in enumerate(dims):
+        for family, style in (("rf", "-"), ("rf_bias", "--")):
+            group = curves[(curves["family"] == family) & (curves["dim"] == dim)]
+            if len(group):
+                axes.errorbar(group["width"], group["mean"].clip(lower=1e-7), yerr=group["sem"],
+                              fmt="o" + style, markersize=3, color=colors[index % len(colors)],
+                              linewidth=1, label=f"d = {dim}" if family == "rf" else None)
+    axes.axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.", label="1/50")
+    axes.set(xscale="log", yscale="log", xlabel="number of random features r",
+             ylabel="minimal risk / ‖f*‖²", title="(a) RF at n = ∞: solid no biases, dashed biases")
+
+
+def _requirement_panel(axes, needs: pd.DataFrame, column: str, title: str, colors: list) -> None:
+    """(b), (c): the r (or r·max|u|/‖w*‖) needed against d, with an exponential fit."""
+    for index, family in enumerate(("rf", "rf_bias")):
+        rows = needs[needs["family"] == family].sort_values("dim")
+        finite = rows[np.isfinite(rows[column])]
+        color = colors[(index + 4) % len(colors)]
+        axes.plot(finite["dim"], finite[column], "o", color=color, label=_LABELS[family])
+        missed = rows[~np.isfinite(rows[column])]
+        if column == "required_width" and len(missed):
+            axes.plot(missed["dim"], missed["max_width"], "^", color=color,
+                      markerfacecolor="none", label=f"{_LABELS[family]}: not reached "
+                      "at the largest r (marker at that r)")
+        _fit_line(axes, finite["dim"], finite[column], color, _LABELS[family])
+    axes.set(yscale="log", xlabel="input dimension d", title=title)
+
+
+def _descent_panel(axes, curves: pd.DataFrame, colors: list) -> None:
+    """(d) gradient descent against d, next to RF with the same number of units."""
+    gd = curves[curves["family"] == "gd"]
+    for index, (width, group) in enumerate(gd.groupby("width")):
+        axes.errorbar(group["dim"], group["mean"].clip(lower=1e-12), yerr=group["sem"],
+                      fmt="s-", color=colors[(index + 6) % len(colors)],
+                      label=f"GD, width {int(width)}" + (" (one neuron)" if width == 1 else ""))
+    rf = curves[curves["family"] == "rf"]
+    for index, width in enumerate(sorted(gd["width"].unique())):
+        rows = rf[rf["width"] == width].sort_values("dim")
+        axes.errorbar(rows["dim"], rows["mean"], yerr=rows["sem"], fmt="o--",
+                      color=colors[(index + 6) % len(colors)],
+                      label=f"RF (no biases) with the same r = {int(width)}")
+    axes.axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.")
+    axes.set(yscale="log", xlabel="input dimension d", ylabel="risk / ‖f*‖²",
+             title="(d) gradient descent on the exact risk")
+
+
 def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     """Four panels: RF risk vs r; required r vs d; r·max|u|/‖w*‖ vs d; GD risk vs d."""
     curves = _curves(frames)
@@ -222,49 +270,14 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     dims = sorted(curves["dim"].unique())
-    for index, dim in enumerate(dims):
-        for family, style in (("rf", "-"), ("rf_bias", "--")):
-            group = curves[(curves["family"] == family) & (curves["dim"] == dim)]
-            if len(group):
-                axes[0].errorbar(group["width"], group["mean"].clip(lower=1e-7), yerr=group["sem"],
-                                 fmt="o" + style,
-                                 markersize=3, color=colors[index % len(colors)], linewidth=1,
-                                 label=f"d = {dim}" if family == "rf" else None)
-    axes[0].axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.", label="1/50")
-    axes[0].set(xscale="log", yscale="log", xlabel="number of random features r",
-                ylabel="minimal risk / ‖f*‖²",
-                title="(a) RF at n = ∞: solid no biases, dashed biases")
-    for panel, column, title in ((1, "required_width", "(b) r needed for risk ≤ ‖f*‖²/50"),
-                                 (2, "scaled_head_at_threshold", "(c) r·max|u_i| / ‖w*‖ there")):
-        for index, family in enumerate(("rf", "rf_bias")):
-            rows = needs[needs["family"] == family].sort_values("dim")
-            finite = rows[np.isfinite(rows[column])]
-            color = colors[(index + 4) % len(colors)]
-            axes[panel].plot(finite["dim"], finite[column], "o", color=color,
-                             label=_LABELS[family])
-            missed = rows[~np.isfinite(rows[column])]
-            if panel == 1 and len(missed):
-                axes[panel].plot(missed["dim"], missed["max_width"], "^", color=color,
-                                 markerfacecolor="none", label=f"{_LABELS[family]}: not reached "
-                                 "at the largest r (marker at that r)")
-            _fit_line(axes[panel], finite["dim"], finite[column], color, _LABELS[family])
-        axes[panel].set(yscale="log", xlabel="input dimension d", title=title)
+    _risk_panel(axes[0], curves, dims, colors)
+    _requirement_panel(axes[1], needs, "required_width", "(b) r needed for risk ≤ ‖f*‖²/50",
+                       colors)
+    _requirement_panel(axes[2], needs, "scaled_head_at_threshold",
+                       "(c) r·max|u_i| / ‖w*‖ there", colors)
     axes[1].set_ylabel("features r")
     axes[2].set_ylabel("r·max|u_i| / ‖w*‖")
-    gd = curves[curves["family"] == "gd"]
-    for index, (width, group) in enumerate(gd.groupby("width")):
-        axes[3].errorbar(group["dim"], group["mean"].clip(lower=1e-12), yerr=group["sem"],
-                         fmt="s-", color=colors[(index + 6) % len(colors)],
-                         label=f"GD, width {int(width)}" + (" (one neuron)" if width == 1 else ""))
-    rf = curves[curves["family"] == "rf"]
-    for index, width in enumerate(sorted(gd["width"].unique())):
-        rows = rf[rf["width"] == width].sort_values("dim")
-        axes[3].errorbar(rows["dim"], rows["mean"], yerr=rows["sem"], fmt="o--",
-                         color=colors[(index + 6) % len(colors)],
-                         label=f"RF (no biases) with the same r = {int(width)}")
-    axes[3].axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.")
-    axes[3].set(yscale="log", xlabel="input dimension d", ylabel="risk / ‖f*‖²",
-                title="(d) gradient descent on the exact risk")
+    _descent_panel(axes[3], curves, colors)
     for ax in axes:
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=6, frameon=False,
@@ -283,6 +296,44 @@ def _fmt(value: float) -> str:
     return "not reached" if not math.isfinite(value) else f"{value:.3g}"
 
 
+def _table_row(curves: pd.DataFrame, needs: pd.DataFrame, gd: pd.DataFrame, dim) -> str:
+    """One d of the summary table: required r, head scale, RF and GD risks."""
+    row = {f: needs[(needs["family"] == f) & (needs["dim"] == dim)] for f in ("rf", "rf_bias")}
+
+    def cell(family: str, column: str) -> str:
+        return _fmt(float(row[family][column].iloc[0])) if len(row[family]) else "—"
+
+    dgd = gd[gd["dim"] == dim].sort_values("width")
+    rf_one = curves[(curves["family"] == "rf") & (curves["dim"] == dim) & (curves["width"] == 1)]
+    single = f"{rf_one['mean'].iloc[0]:.2g}" if len(rf_one) else "—"
+    one = f"{dgd['mean'].iloc[0]:.2g}" if len(dgd) else "—"
+    wide = (f"{dgd['mean'].iloc[-1]:.2g} (width {int(dgd['width'].iloc[-1])})" if len(dgd)
+            else "—")
+    return (f"| {dim} | {cell('rf', 'required_width')} | {cell('rf_bias', 'required_width')} | "
+            f"{cell('rf', 'scaled_head_at_threshold')} | {cell('rf', 'risk_at_max_width')} | "
+            f"{single} | {one} | {wide} |")
+
+
+def _growth_lines(needs: pd.DataFrame) -> list[str]:
+    """The fitted exponential growth of the required r, and the d where it was not reached."""
+    lines = []
+    for family in ("rf", "rf_bias"):
+        rows = needs[needs["family"] == family]
+        fit = exponential_fit(rows["dim"], rows["required_width"]) if len(rows) else None
+        if fit is not None:
+            rate = fit[1]
+            lines.append(f"* {_LABELS[family]}: the required r grows like e^({rate:.3f}·d) over "
+                         f"the reached dimensions (×{math.exp(rate):.2f} per added dimension, "
+                         f"doubling every {math.log(2) / rate:.1f} dimensions)."
+                         if rate > 0 else
+                         f"* {_LABELS[family]}: no growth fitted (rate {rate:.3f}).")
+        missed = rows[~np.isfinite(rows["required_width"])]
+        for _, miss in missed.iterrows():
+            lines.append(f"* {_LABELS[family]}, d = {miss['dim']}: risk ≤ 1/50 not reached by "
+                         f"r = {miss['max_width']} (risk {miss['risk_at_max_width']:.3g}).")
+    return lines
+
+
 def summary(frames: dict, scale: str) -> str:
     """What the figure shows and the separations measured in this run."""
     curves = _curves(frames)
@@ -298,35 +349,9 @@ def summary(frames: dict, scale: str) -> str:
              "| RF risk at largest r (no biases) | RF risk at r = 1 | GD risk, 1 neuron "
              "| GD risk, widest net |",
              "|---|---|---|---|---|---|---|---|"]
-    for dim in sorted(curves["dim"].unique()):
-        row = {f: needs[(needs["family"] == f) & (needs["dim"] == dim)] for f in ("rf", "rf_bias")}
-        cell = lambda f, c: _fmt(float(row[f][c].iloc[0])) if len(row[f]) else "—"  # noqa: E731
-        dgd = gd[gd["dim"] == dim].sort_values("width")
-        rf_one = curves[(curves["family"] == "rf") & (curves["dim"] == dim)
-                        & (curves["width"] == 1)]
-        single = f"{rf_one['mean'].iloc[0]:.2g}" if len(rf_one) else "—"
-        one = f"{dgd['mean'].iloc[0]:.2g}" if len(dgd) else "—"
-        wide = (f"{dgd['mean'].iloc[-1]:.2g} (width {int(dgd['width'].iloc[-1])})" if len(dgd)
-                else "—")
-        lines.append(f"| {dim} | {cell('rf', 'required_width')} | "
-                     f"{cell('rf_bias', 'required_width')} | "
-                     f"{cell('rf', 'scaled_head_at_threshold')} | "
-                     f"{cell('rf', 'risk_at_max_width')} | {single} | {one} | {wide} |")
+    lines += [_table_row(curves, needs, gd, dim) for dim in sorted(curves["dim"].unique())]
     lines.append("")
-    for family in ("rf", "rf_bias"):
-        rows = needs[needs["family"] == family]
-        fit = exponential_fit(rows["dim"], rows["required_width"]) if len(rows) else None
-        if fit is not None:
-            rate = fit[1]
-            lines.append(f"* {_LABELS[family]}: the required r grows like e^({rate:.3f}·d) over "
-                         f"the reached dimensions (×{math.exp(rate):.2f} per added dimension, "
-                         f"doubling every {math.log(2) / rate:.1f} dimensions)."
-                         if rate > 0 else
-                         f"* {_LABELS[family]}: no growth fitted (rate {rate:.3f}).")
-        missed = rows[~np.isfinite(rows["required_width"])]
-        for _, miss in missed.iterrows():
-            lines.append(f"* {_LABELS[family]}, d = {miss['dim']}: risk ≤ 1/50 not reached by "
-                         f"r = {miss['max_width']} (risk {miss['risk_at_max_width']:.3g}).")
+    lines += _growth_lines(needs)
     if len(gd):
         lines.append(f"* Gradient descent reaches a normalized risk of at most "
                      f"{gd['mean'].max():.2g} at every d (one neuron: at most "
