@@ -8,9 +8,12 @@ see them.
 
 from __future__ import annotations
 
-from lazylab.studies import (damian_onestep, ghorbani_fig1, ghorbani_fig2, xie_semirandom,
-                             yehudai_shamir)
 from lazylab.studies.base import Study
+from lazylab.studies.damian_onestep import STUDY as DAMIAN_ONESTEP
+from lazylab.studies.ghorbani_fig1 import STUDY as GHORBANI_FIG1
+from lazylab.studies.ghorbani_fig2 import STUDY as GHORBANI_FIG2
+from lazylab.studies.xie_semirandom import STUDY as XIE_SEMIRANDOM
+from lazylab.studies.yehudai_shamir import STUDY as YEHUDAI_SHAMIR
 
 __all__ = ["STUDIES", "register", "resolve_study"]
 
@@ -37,8 +40,8 @@ def resolve_study(name_or_study: str | Study) -> Study:
     return STUDIES[name_or_study]
 
 
-register(ghorbani_fig1.STUDY)
-register(ghorbani_fig2.STUDY)
-register(yehudai_shamir.STUDY)
-register(xie_semirandom.STUDY)
-register(damian_onestep.STUDY)
+register(GHORBANI_FIG1)
+register(GHORBANI_FIG2)
+register(YEHUDAI_SHAMIR)
+register(XIE_SEMIRANDOM)
+register(DAMIAN_ONESTEP)
