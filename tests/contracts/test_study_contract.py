@@ -25,8 +25,9 @@ from lazylab.studies.base import spec_to_toml
 
 SLOW_SMOKE_SECONDS = 60.0
 SMOKE_SECONDS = {
-    # measured: `reproduce(name, scale="smoke", executor="inprocess")` alone on the 2-core
-    # development machine (quiet), fresh store, seconds; see benchmarks/bench_studies.py
+    # measured: `reproduce(name, scale="smoke", executor="inprocess", quiet=True)` in one
+    # process on the 2-core development machine (load average < 1), fresh store, seconds;
+    # under a load of 8 they take about 1.5x as long
     "damian-onestep": 11.5,
     "ghorbani-fig1": 3.8,
     "ghorbani-fig2": 9.9,
