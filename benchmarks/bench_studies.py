@@ -20,6 +20,8 @@ from pathlib import Path
 
 from common import row, timer
 
+from lazylab.studies import STUDIES, reproduce
+
 NAMES = ("ghorbani-fig1", "ghorbani-fig2")
 
 
@@ -43,7 +45,6 @@ def run(quick: bool = False, keep: str | Path | None = None) -> list[dict]:
     Args:
         quick: smoke scale instead of default. keep: copy each study's outputs there.
     """
-    from lazylab.studies import STUDIES, reproduce
     scale = "smoke" if quick else "default"
     rows = []
     root = Path(tempfile.mkdtemp(prefix="lazylab-bench-studies-"))

@@ -135,3 +135,20 @@ def test_reproduce_is_wired_to_the_studies(capsys):
     assert main(["reproduce", "no-such-study"]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert len(error) == 1 and error[0].startswith("lazylab: error: ") and "allowed:" in error[0]
+
+
+def test_cli_scales_are_the_studies_scales():
+    from lazylab.cli import SCALES
+    from lazylab.studies import SCALES as STUDY_SCALES
+    assert SCALES == STUDY_SCALES
+
+
+def test_help_imports_no_heavy_stack():
+    """`lazylab --help` parses without torch, pandas, matplotlib or the studies (start-up)."""
+    code = ("import sys\nfrom lazylab.cli import build_parser\n"
+            "build_parser().format_help()\n"
+            "heavy = [m for m in ('torch', 'pandas', 'matplotlib', 'lazylab.studies', "
+            "'lazylab.experiments') if m in sys.modules]\nprint(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"

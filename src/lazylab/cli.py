@@ -7,13 +7,19 @@
     lazylab export SPEC --csv [PATH] | --parquet [PATH]
     lazylab plot SPEC [--output STEM] [--format png pdf]
     lazylab list             the built-in studies
-    lazylab reproduce NAME|all [--scale …]   a built-in study end to end (lazylab.studies.cli)
+    lazylab reproduce NAME|all [--scale smoke|default|paper] [executor options as for run]
+                     [--output DIR] [--quiet]
     lazylab --version
 
 The store defaults to ``<spec stem>.sqlite`` next to the spec. Malformed specs, stores and
 options print one line ``lazylab: error: FILE: FIELD: message`` and exit with status 2 before
-anything is written. This module holds no mathematics: it parses arguments and calls
-:mod:`lazylab.experiments` and :mod:`lazylab.plots`.
+anything is written. ``reproduce`` writes each study into ``DIR/NAME`` (default
+``results/NAME``): its spec files, its SQLite store, the figure (PNG, PDF), the CSV of its points
+and ``summary.md``; rerunning reads finished runs from the store. This module holds no
+mathematics: it parses arguments and calls :mod:`lazylab.experiments`, :mod:`lazylab.plots` and
+:mod:`lazylab.studies`. It is the one module that imports inside functions: the heavy stacks
+(torch, pandas, matplotlib, the studies) are loaded only by the commands that need them, so
+``lazylab --help`` starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -27,6 +33,11 @@ from typing import Any, Sequence
 __all__ = ["main", "build_parser"]
 
 EXIT_USAGE = 2
+EXECUTORS = ("inprocess", "pool", "dask")
+SCALES = ("smoke", "default", "paper")
+"""The scales of every study (lazylab.studies.SCALES, repeated so --help imports no study;
+tests/test_cli.py checks that the two agree)."""
+ALL_STUDIES = "all"
 
 
 def _version() -> str:
@@ -43,21 +54,43 @@ def _add_spec(parser: argparse.ArgumentParser) -> None:
                         help="results database (default: <spec stem>.sqlite next to the spec)")
 
 
-def _add_run(commands: Any) -> None:
-    run = commands.add_parser("run", help="execute the pending runs of a sweep",
-                              description="Execute every run of SPEC not yet in the store.")
-    _add_spec(run)
-    run.add_argument("--executor", choices=("inprocess", "pool", "dask"),
-                     help="where runs execute (default: pool; dask when --scheduler or "
-                          "--dask-workers is given)")
-    run.add_argument("--workers", type=int, metavar="N", help="pool processes (default: all cores)")
-    dask = run.add_mutually_exclusive_group()
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    """--executor, --workers, --scheduler | --dask-workers (shared by run and reproduce)."""
+    parser.add_argument("--executor", choices=EXECUTORS,
+                        help="where runs execute (default: pool; dask when --scheduler or "
+                             "--dask-workers is given)")
+    parser.add_argument("--workers", type=int, metavar="N",
+                        help="pool processes (default: all cores)")
+    dask = parser.add_mutually_exclusive_group()
     dask.add_argument("--scheduler", metavar="tcp://HOST:PORT",
                       help="run on an existing Dask cluster")
     dask.add_argument("--dask-workers", type=int, metavar="K",
                       help="start a Dask LocalCluster with K worker processes")
+
+
+def _add_run(commands: Any) -> None:
+    run = commands.add_parser("run", help="execute the pending runs of a sweep",
+                              description="Execute every run of SPEC not yet in the store.")
+    _add_spec(run)
+    _add_executor_options(run)
     run.add_argument("--retry-failed", action="store_true", help="re-execute failed runs")
     run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+
+
+def _add_reproduce(commands: Any) -> None:
+    parser = commands.add_parser(
+        "reproduce", help="run a built-in study (a paper's figure) end to end",
+        description="Run a built-in study: its sweeps (resumable), figure, CSV and summary. "
+                    "`lazylab list` shows the studies.")
+    parser.add_argument("study", metavar="NAME|all", help="a study name, or 'all'")
+    parser.add_argument("--scale", choices=SCALES, default="default",
+                        help="problem sizes (default: default; paper: the paper's sizes; "
+                             "smoke: seconds)")
+    _add_executor_options(parser)
+    parser.add_argument("--output", type=Path, metavar="DIR", default=Path("results"),
+                        help="parent directory; each study writes into DIR/NAME "
+                             "(default: results)")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -92,31 +125,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_reproduce(commands: Any) -> None:
-    """``lazylab reproduce NAME|all`` from :mod:`lazylab.studies.cli`, when it is installed."""
-    try:
-        from lazylab.studies.cli import add_reproduce_parser
-    except ImportError:
-        return
-    add_reproduce_parser(commands)
-
-
 def _open_store(args: argparse.Namespace, sweep: Any, *, readonly: bool) -> Any:
     from lazylab.experiments import Store, default_store_path, provenance
     path = args.store or default_store_path(sweep.path)
     return Store(path, readonly=readonly, provenance=None if readonly else provenance())
 
 
-def _executor(args: argparse.Namespace) -> Any:
-    from lazylab.experiments import make_executor
-    name = args.executor or ("dask" if args.scheduler or args.dask_workers else "pool")
-    if name != "dask" and (args.scheduler or args.dask_workers):
+def _executor_choice(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """The executor's name and options from --executor/--workers/--scheduler/--dask-workers;
+    SpecError (one line, exit 2) on a contradiction."""
+    dask_options = args.scheduler is not None or args.dask_workers is not None
+    name = args.executor or ("dask" if dask_options else "pool")
+    for option in ("workers", "dask_workers"):
+        value = getattr(args, option)
+        if value is not None and value < 1:
+            raise _usage(f"--{option.replace('_', '-')}", f"{value} must be a positive integer")
+    if name != "dask" and dask_options:
         raise _usage("--executor", f"{name!r} cannot use --scheduler/--dask-workers; allowed: dask")
+    if name != "pool" and args.workers is not None:
+        raise _usage("--workers", f"applies to the pool executor, not {name!r}")
     if name == "pool":
-        return make_executor("pool", workers=args.workers)
+        return name, {"workers": args.workers}
     if name == "dask":
-        return make_executor("dask", scheduler=args.scheduler, workers=args.dask_workers)
-    return make_executor("inprocess")
+        return name, {"scheduler": args.scheduler, "workers": args.dask_workers}
+    return name, {}
 
 
 def _usage(field: str, message: str) -> Exception:
@@ -125,15 +157,12 @@ def _usage(field: str, message: str) -> Exception:
 
 
 def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
-    from lazylab.experiments import BarProgress, execute_run, run_sweep
+    from lazylab.experiments import BarProgress, execute_run, make_executor, run_sweep
     from lazylab.experiments.progress import execute_with_step_bar
     from lazylab.experiments.executors import Entered
     from lazylab.experiments.sweep import failure_reasons, format_failure_reasons
-    for option in ("workers", "dask_workers"):
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise _usage(f"--{option.replace('_', '-')}", f"{value} must be a positive integer")
-    executor = _executor(args)
+    name, options = _executor_choice(args)
+    executor = make_executor(name, **options)
     inner = execute_with_step_bar if executor.name == "inprocess" and not args.quiet else execute_run
     run_function = functools.partial(inner, catalog=catalog) if catalog is not None else inner
     progress = None if args.quiet else BarProgress(sweep.name)
@@ -237,6 +266,55 @@ def _command_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_names(requested: str) -> list[str]:
+    from lazylab.studies import STUDIES
+    if requested == ALL_STUDIES:
+        if not STUDIES:
+            raise _usage("reproduce", "no built-in studies are installed")
+        return sorted(STUDIES)
+    if requested not in STUDIES:
+        allowed = ", ".join([*sorted(STUDIES), ALL_STUDIES])
+        raise _usage("reproduce", f"study {requested!r} is unknown; allowed: {allowed}")
+    return [requested]
+
+
+def _reproduce_report(result: dict[str, Any]) -> str:
+    runs, timings = result["runs"], result["timings"]
+    files = [*result["figures"], result["csv"], result["summary"]]
+    return (f"{result['study']} ({result['scale']}): {runs['done']}/{runs['total']} runs done, "
+            f"{runs['executed']} executed now, {runs['failed']} failed, {runs['diverged']} "
+            f"diverged; {timings['total']:.1f} s\n" + "\n".join(f"  {p}" for p in files))
+
+
+def _command_reproduce(args: argparse.Namespace) -> int:
+    """``lazylab reproduce``: 0, 1 (some runs failed), 2 (bad input) or 130 (interrupted)."""
+    from lazylab.experiments import SpecError
+    from lazylab.studies import reproduce
+    try:
+        names = _study_names(args.study)
+        executor, options = _executor_choice(args)
+    except SpecError as error:
+        print(f"lazylab: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    status = 0
+    for name in names:
+        try:
+            result = reproduce(name, scale=args.scale, executor=executor,
+                               executor_options=options, output_dir=args.output / name,
+                               quiet=args.quiet)
+        except (SpecError, ImportError) as error:
+            print(f"lazylab: error: reproduce {name}: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except KeyboardInterrupt:
+            print(f"lazylab: interrupted; rerun `lazylab reproduce {args.study}` to resume",
+                  file=sys.stderr)
+            return 130
+        print(_reproduce_report(result), flush=True)
+        if result["runs"]["failed"]:
+            status = 1
+    return status
+
+
 _COMMANDS = {"run": _command_run, "status": _command_status, "show": _command_show,
              "export": _command_export, "plot": _command_plot}
 
@@ -253,8 +331,7 @@ def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
     if args.command == "list":
         return _command_list(args)
     if args.command == "reproduce":
-        from lazylab.studies.cli import run_reproduce
-        return run_reproduce(args)
+        return _command_reproduce(args)
     from lazylab.experiments import SpecError, load_sweep
     try:
         sweep = load_sweep(args.spec, catalog)

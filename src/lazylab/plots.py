@@ -24,7 +24,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["aggregate", "plot_results", "save_figure", "axis_label", "AXIS_LABELS"]
+__all__ = ["aggregate", "plot_results", "save_figure", "set_axis_scale", "axis_label",
+           "AXIS_LABELS", "plt"]
 
 AXIS_LABELS = {
     "width": "width N (hidden units)",
@@ -149,7 +150,7 @@ def _mark_dimension(axes: Any, frame: pd.DataFrame, x: str) -> None:
                      label=f"{symbol} = d = {int(dims[0])}")
 
 
-def _scale(axis: Any, set_scale: Callable[[str], None], log: bool,
+def set_axis_scale(axis: Any, set_scale: Callable[[str], None], log: bool,
            values: Sequence[float] = ()) -> None:
     """Linear or log scale; log ticks as plain numbers (0.1, 2, 500). A log axis with at most
     eight swept values gets exactly those as ticks; otherwise minor ticks are labelled when the
@@ -205,8 +206,8 @@ def plot_results(frame: pd.DataFrame, *, x: str, y: str, series: str, fields: Se
     _mark_dimension(axes, frame, x)
     swept = pd.to_numeric(frame[x], errors="coerce")
     swept = sorted(set(swept[np.isfinite(swept) & (swept > 0)].tolist()))
-    _scale(axes.xaxis, axes.set_xscale, log_x, swept)
-    _scale(axes.yaxis, axes.set_yscale, log_y)
+    set_axis_scale(axes.xaxis, axes.set_xscale, log_x, swept)
+    set_axis_scale(axes.yaxis, axes.set_yscale, log_y)
     axes.set_xlabel(axis_label(x))
     axes.set_ylabel(axis_label(y))
     seeds = int(frame["seed"].nunique()) if "seed" in frame else 1

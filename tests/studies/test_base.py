@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import tomllib
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from lazylab.experiments import Store, load_sweep
+from lazylab.cli import main
+from lazylab.experiments import Store, execute_run, load_sweep
 from lazylab.studies import STUDIES, Study, register, reproduce
+from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies.base import run_rows, spec_to_toml, sweep_task
-from lazylab.studies.cli import add_reproduce_parser, run_reproduce
 
 SPEC = {"name": "toy-width", "description": "RF on a small quadratic target",
         "task": {"name": "quadratic", "dim": 6, "matrix": "exp-diagonal"},
@@ -67,7 +67,6 @@ def test_reproduce_writes_everything_and_a_rerun_reads_the_store(tmp_path):
 
 
 def test_an_interrupted_study_resumes(tmp_path):
-    from lazylab.experiments import execute_run
     sweep_path = tmp_path / "specs"
     sweep_path.mkdir()
     (sweep_path / "toy-width.toml").write_text(spec_to_toml(SPEC))
@@ -105,14 +104,12 @@ def test_register_refuses_a_duplicate_name():
         STUDIES.pop("toy")
 
 
-def _parse(*argv):
-    parser = argparse.ArgumentParser(prog="lazylab")
-    add_reproduce_parser(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["reproduce", *map(str, argv)])
+def _reproduce(*argv):
+    return main(["reproduce", *map(str, argv)])
 
 
 def test_cli_unknown_study_is_one_line_and_exit_2(capsys):
-    assert run_reproduce(_parse("no-such-study")) == 2
+    assert _reproduce("no-such-study") == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "study 'no-such-study' is unknown; allowed:" in err
 
@@ -120,9 +117,9 @@ def test_cli_unknown_study_is_one_line_and_exit_2(capsys):
 def test_cli_bad_executor_options_are_one_line_and_exit_2(capsys):
     register(TOY)
     try:
-        assert run_reproduce(_parse("toy", "--executor", "pool", "--dask-workers", "2")) == 2
+        assert _reproduce("toy", "--executor", "pool", "--dask-workers", "2") == 2
         assert "cannot use --scheduler/--dask-workers" in capsys.readouterr().err
-        assert run_reproduce(_parse("toy", "--workers", "0")) == 2
+        assert _reproduce("toy", "--workers", "0") == 2
         assert "--workers: 0 must be a positive integer" in capsys.readouterr().err
     finally:
         STUDIES.pop("toy")
@@ -131,8 +128,8 @@ def test_cli_bad_executor_options_are_one_line_and_exit_2(capsys):
 def test_cli_runs_a_study_into_output_dir(tmp_path, capsys):
     register(TOY)
     try:
-        code = run_reproduce(_parse("toy", "--scale", "smoke", "--executor", "inprocess",
-                                    "--output", tmp_path, "--quiet"))
+        code = _reproduce("toy", "--scale", "smoke", "--executor", "inprocess",
+                          "--output", tmp_path, "--quiet")
     finally:
         STUDIES.pop("toy")
     out = capsys.readouterr().out
@@ -146,7 +143,18 @@ def test_run_rows_drops_provenance():
 
 
 def test_lazylab_command_routes_reproduce(capsys):
-    from lazylab.cli import main
     assert main(["reproduce", "no-such-study"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "allowed:" in err and "ghorbani-fig1" in err
+
+
+def test_seed_statistics_is_mean_standard_error_and_count_over_seeds():
+    frame = pd.DataFrame({"width": [2, 2, 2, 8], "seed": [0, 1, 2, 0],
+                          "risk_normalized": [0.1, 0.4, 0.7, 0.25]})
+    table = seed_statistics(frame, ["width"])
+    assert table["count"].tolist() == [3, 1]
+    assert table["mean"].tolist() == pytest.approx([0.4, 0.25])
+    # std(ddof=1) of 0.1, 0.4, 0.7 is 0.3; over √3 seeds; one seed has s.e. 0
+    assert table["sem"].tolist() == pytest.approx([0.3 / np.sqrt(3), 0.0])
+    assert list(seed_statistics(frame.iloc[0:0], ["width"]).columns) == ["width", "mean",
+                                                                         "count", "sem"]

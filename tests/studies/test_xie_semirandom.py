@@ -9,7 +9,7 @@ import torch
 
 from lazylab.models.kernel import DualKernel
 from lazylab.studies import STUDIES, reproduce
-from lazylab.studies.xie_semirandom import kernel_spectrum, power_law_exponent
+from lazylab.studies.xie_semirandom import kernel_spectrum
 from lazylab.tasks import TASKS
 
 
@@ -61,8 +61,3 @@ def test_kernel_spectrum_matches_the_gram_trace():
         gram = DualKernel(kind, "relu", degree)(x, x)
         assert np.all(np.diff(values) <= 1e-12) and values.min() >= 0
         assert values.sum() == pytest.approx(float(torch.trace(gram)) / 60, rel=1e-10)
-
-
-def test_power_law_exponent_recovers_the_decay():
-    values = 2.0 * np.arange(1, 501, dtype=float) ** -1.3
-    assert power_law_exponent(values) == pytest.approx(1.3)

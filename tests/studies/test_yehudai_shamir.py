@@ -11,8 +11,7 @@ import pytest
 from lazylab.experiments import load_sweep
 from lazylab.studies import STUDIES, reproduce
 from lazylab.studies.base import spec_to_toml
-from lazylab.studies.yehudai_shamir import (THRESHOLD, exponential_fit, required_width,
-                                            sweeps)
+from lazylab.studies.yehudai_shamir import THRESHOLD, required_width, sweeps
 
 
 @pytest.fixture(scope="module")
@@ -51,13 +50,6 @@ def test_required_width_interpolates_and_censors():
     assert required_width(widths, risks) == pytest.approx(10 ** 1.5)   # log-log midpoint
     assert required_width(widths, [1.0, 0.5, 0.1]) == math.inf
     assert required_width(widths, [0.0, 0.5, 0.1]) == 1.0
-
-
-def test_exponential_fit_recovers_the_rate():
-    dims = np.array([2.0, 4.0, 8.0])
-    a, c = exponential_fit(dims, 3.0 * np.exp(0.7 * dims))
-    assert c == pytest.approx(0.7) and a == pytest.approx(math.log(3.0))
-    assert exponential_fit([2.0, 4.0], [5.0, math.inf]) is None
 
 
 @pytest.mark.parametrize("scale", ["smoke", "default", "paper"])

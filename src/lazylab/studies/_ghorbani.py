@@ -1,4 +1,5 @@
-"""Shared machinery of the two Ghorbani et al. (2019) studies: series, points, figure, summary.
+"""Shared machinery of the two Ghorbani et al. (2019) studies: sizes, sweeps, series, points,
+figure, summary. ``ghorbani_fig1`` and ``ghorbani_fig2`` import from here only.
 
 Both figures have the same layout (THEORY.md §1.7):
 * left panel — normalized risk R/R₀ against the width N (log axis, a line at N = d) at n = ∞,
@@ -14,47 +15,21 @@ A :class:`Series` says which runs make one curve and which theory function goes 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from lazylab.studies.base import sweep_task
+from lazylab.plots import plt, save_figure, set_axis_scale
+from lazylab.studies._aggregate import seed_statistics
+from lazylab.studies._ghorbani_layout import (Series, Sizes, geometric, ghorbani_sweeps,
+                                              run_cost, shared_series)
+from lazylab.studies.base import Study, sweep_seeds, sweep_task
 
-__all__ = ["Series", "series_points", "draw_figure", "summary_text"]
-
-Theory = Callable[[np.ndarray, Any], np.ndarray]
-"""(width_ratio ρ array, task instance) -> normalized risk array."""
-
-
-@dataclass(frozen=True)
-class Series:
-    """One curve.
-
-    Args:
-        key: short identifier (CSV ``series`` column). label: legend text.
-        panel: "left" (risk against N at n = ∞), "right" (risk against n/d) or "limit" (the
-            n = ∞ value of a right-panel regime, drawn as a dashed line).
-        sweep: the sweep (spec name) holding its runs. where: column == value filters.
-        x: "width", "samples_seen" or "n_train" (the right panel divides by d).
-        theory: the theory function for the points' width ratio, or None.
-        theory_name: where the formula comes from (legend and summary).
-        color, marker: drawing style.
-    """
-
-    key: str
-    label: str
-    panel: str
-    sweep: str
-    where: Mapping[str, Any] = field(default_factory=dict)
-    x: str = "width"
-    theory: Theory | None = None
-    theory_name: str = ""
-    color: str = "C0"
-    marker: str = "o"
-
+__all__ = ["Series", "Sizes", "Study", "geometric", "ghorbani_sweeps", "run_cost",
+           "shared_series", "series_points", "draw_figure", "summary_text", "sweep_seeds",
+           "sweep_task"]
 
 def _select(frame: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
     mask = np.ones(len(frame), dtype=bool)
@@ -161,16 +136,15 @@ def _series_points(frames, series, specs) -> pd.DataFrame:
         if s.panel != "limit":
             frame = frame[np.isfinite(frame["_x"])]
         keyed = list(frame.groupby("_x", sort=True))
+        stats = seed_statistics(frame, ["_x"]).set_index("_x")
         extra = grid / dim if s.panel == "left" and dim else np.zeros(0)
         theories = _point_theory(s, [g for _, g in keyed], specs, extra)
         for (x, group), theory in zip(keyed, theories):
-            values = group["risk_normalized"].astype(float)
-            count = int(values.size)
-            sem = float(values.std(ddof=1) / np.sqrt(count)) if count > 1 else 0.0
-            gap = float(values.mean()) - theory
+            mean, sem = float(stats.at[x, "mean"]), float(stats.at[x, "sem"])
+            gap = mean - theory
             rows.append({"panel": s.panel, "series": s.key, "label": s.label, "x": float(x),
                          "width": int(group["width"].iloc[0]), "dim": int(group["dim"].iloc[0]),
-                         "count": count, "mean": float(values.mean()), "sem": sem,
+                         "count": int(stats.at[x, "count"]), "mean": mean, "sem": sem,
                          "theory": theory, "gap": gap,
                          "gap_in_sem": gap / sem if sem > 1e-6 else np.nan,
                          "theory_name": s.theory_name})
@@ -240,9 +214,6 @@ def draw_figure(points: pd.DataFrame, series: Sequence[Series], specs: Mapping[s
 
     ``extra_lines``: (label, value, color) horizontal lines on the left panel (e.g. the MMSE).
     """
-    from lazylab.plots import save_figure
-    import matplotlib.pyplot as plt
-    from lazylab.plots import _scale  # readable log ticks, as in every lazylab figure
     figure, (left, right) = plt.subplots(1, 2, figsize=(13.0, 5.0), layout="constrained")
     _left(left, points, series, specs, frames)
     for label, value, color in extra_lines:
@@ -250,7 +221,7 @@ def draw_figure(points: pd.DataFrame, series: Sequence[Series], specs: Mapping[s
     _right(right, points, series, specs)
     for axes in (left, right):
         if axes.get_xscale() == "log":
-            _scale(axes.xaxis, axes.set_xscale, True)
+            set_axis_scale(axes.xaxis, axes.set_xscale, True)
         axes.grid(True, which="both", alpha=0.25)
         if axes.get_legend_handles_labels()[0]:
             axes.legend(fontsize=7, frameon=False)

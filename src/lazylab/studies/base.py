@@ -1,4 +1,4 @@
-"""Built-in studies: a frozen record per reproduction and :func:`reproduce`, which runs one.
+"""Built-in studies: the frozen record of a reproduction and the helpers its sweeps use.
 
 A :class:`Study` is data: its sweeps are spec dictionaries in the layout of the experiments'
 TOML files (``name``, ``description``, ``[task]``, ``[[regime]]``, ``[sweep]``; see
@@ -7,7 +7,8 @@ TOML files (``name``, ``description``, ``[task]``, ``[[regime]]``, ``[sweep]``; 
 a finished run is never executed again, an interrupted study resumes where it stopped, and any
 executor (in-process, process pool, Dask) runs it.
 
-``reproduce(name)`` writes, into ``output_dir`` (default ``results/<name>/``):
+:func:`lazylab.studies.reproduce.reproduce` writes, into ``output_dir`` (default
+``results/<name>/``):
 
 =====================  ==========================================================
 ``specs/<sweep>.toml``  each sweep as a spec file (``lazylab run/show/export`` work on it)
@@ -25,19 +26,19 @@ on the task instances the runs used (:func:`sweep_task`).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
-__all__ = ["Study", "SCALES", "reproduce", "resolve_study", "spec_to_toml", "sweep_task",
-           "sweep_seeds", "run_rows"]
+from lazylab.experiments.runs import task_generator
+from lazylab.tasks import TASKS
+
+__all__ = ["Study", "SCALES", "spec_to_toml", "sweep_task", "sweep_seeds", "run_rows"]
 
 SCALES = ("smoke", "default", "paper")
 """smoke: seconds (tests); default: minutes on a laptop; paper: the paper's sizes."""
@@ -76,17 +77,6 @@ class Study:
     points: Callable[[dict[str, pd.DataFrame], str], pd.DataFrame] | None = None
     scales: Mapping[str, str] = field(default_factory=lambda: {s: s for s in SCALES})
     run_cost: Callable[[Any], float] | None = None
-
-
-def resolve_study(name_or_study: str | Study) -> Study:
-    """The registered study of that name (or the study itself); ValueError listing the names."""
-    if isinstance(name_or_study, Study):
-        return name_or_study
-    from lazylab.studies import STUDIES
-    if name_or_study not in STUDIES:
-        allowed = ", ".join(sorted(STUDIES)) or "none are installed"
-        raise ValueError(f"study {name_or_study!r} is unknown; allowed: {allowed}")
-    return STUDIES[name_or_study]
 
 
 # ----------------------------------------------------------------------------- spec files
@@ -145,8 +135,6 @@ def sweep_task(spec: Mapping[str, Any], seed: int) -> Any:
 
 @functools.lru_cache(maxsize=256)
 def _cached_task(task_json: str, seed: int) -> Any:
-    from lazylab.experiments.runs import task_generator
-    from lazylab.tasks import TASKS
     params = json.loads(task_json)
     name = params.pop("name")
     return TASKS[name](rng=task_generator(name, params, seed), **params)
@@ -165,145 +153,3 @@ def run_rows(frames: Mapping[str, pd.DataFrame], scale: str | None = None) -> pd
         return pd.DataFrame(columns=["sweep"])
     table = pd.concat(parts, ignore_index=True)
     return table.drop(columns=[c for c in _PROVENANCE_COLUMNS if c in table])
-
-
-# ----------------------------------------------------------------------------- reproduce
-
-class _Entered:
-    """An already-entered executor that run_sweep may enter again without restarting it."""
-
-    def __init__(self, active: Any) -> None:
-        self.active, self.name = active, getattr(active, "name", "executor")
-
-    def __enter__(self) -> Any:
-        return self.active
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
-
-
-def _make_executor(executor: Any, options: Mapping[str, Any]) -> Any:
-    from lazylab.experiments import make_executor
-    if isinstance(executor, str):
-        return make_executor(executor, **dict(options))
-    if options:
-        raise ValueError("executor_options apply only when executor is given by name")
-    return executor
-
-
-def _load(study: Study, scale: str, spec_dir: Path, catalog: Any) -> list[tuple[dict, Any]]:
-    from lazylab.experiments import load_sweep
-    specs = study.sweeps(scale)
-    names = [spec["name"] for spec in specs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"study {study.name!r}: sweep names must be distinct, got {names}")
-    loaded = []
-    for spec in specs:
-        path = spec_dir / f"{spec['name']}.toml"
-        text = spec_to_toml(spec)
-        if not path.exists() or path.read_text(encoding="utf-8") != text:
-            path.write_text(text, encoding="utf-8")
-        loaded.append((spec, load_sweep(path, catalog)))
-    return loaded
-
-
-def _combined(sweeps: list[Any], run_cost: Callable[[Any], float] | None) -> Any:
-    """One sweep holding every run of the study (duplicates once), most expensive first."""
-    runs = {run.run_id: run for sweep in sweeps for run in sweep.runs}
-    ordered = list(runs.values())
-    if run_cost is not None:
-        ordered.sort(key=run_cost, reverse=True)
-    return dataclasses.replace(sweeps[0], runs=tuple(ordered))
-
-
-def _run_function(executor_name: str, quiet: bool, catalog: Any) -> Callable:
-    import functools
-    from lazylab.experiments import execute_run
-    from lazylab.experiments.progress import execute_with_step_bar
-    inner = execute_with_step_bar if executor_name == "inprocess" and not quiet else execute_run
-    return functools.partial(inner, catalog=catalog) if catalog is not None else inner
-
-
-def reproduce(name_or_study: str | Study, *, scale: str = "default",
-              store_path: str | Path | None = None, executor: Any = "pool",
-              executor_options: Mapping[str, Any] | None = None,
-              output_dir: str | Path | None = None, quiet: bool = False,
-              retry_failed: bool = False, catalog: Any = None) -> dict[str, Any]:
-    """Run a study's sweeps (skipping finished runs), then write its figure, CSV and summary.
-
-    Args:
-        name_or_study: a name in :data:`lazylab.studies.STUDIES` or a :class:`Study`.
-        scale: one of the study's scales ("smoke", "default", "paper").
-        store_path: the SQLite results store (default ``output_dir/store.sqlite``).
-        executor: "inprocess", "pool" or "dask", or an executor object (not yet entered).
-        executor_options: keyword options of the named executor (``workers``, ``scheduler``).
-        output_dir: where everything is written (default ``results/<name>``).
-        quiet: no progress bar.
-        retry_failed: re-execute runs stored as failed.
-        catalog: registries to use instead of lazylab's own (tests).
-    Returns:
-        ``study``, ``scale``, ``output_dir``, ``store``, ``specs``, ``figures``, ``csv``,
-        ``summary`` (paths), ``runs`` (``total``, ``executed``, ``done``, ``diverged``,
-        ``failed``) and ``timings`` (seconds: ``sweeps``, ``figure``, ``summary``, ``total``).
-    Raises:
-        ValueError: unknown study or scale; SpecError: a study spec the registries reject.
-    """
-    from lazylab.experiments import (DONE, BarProgress, Store, provenance, results_frame,
-                                     run_sweep)
-    from lazylab.experiments.sweep import pending_runs
-    started = time.perf_counter()
-    study = resolve_study(name_or_study)
-    if scale not in study.scales:
-        raise ValueError(f"scale {scale!r} is unknown for study {study.name!r}; allowed: "
-                         f"{', '.join(study.scales)}")
-    output_dir = Path("results") / study.name if output_dir is None else Path(output_dir)
-    spec_dir = output_dir / "specs"
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    store_path = output_dir / "store.sqlite" if store_path is None else Path(store_path)
-    loaded = _load(study, scale, spec_dir, catalog)
-    everything = _combined([sweep for _, sweep in loaded], study.run_cost)
-    active = _make_executor(executor, executor_options or {})
-    clock = time.perf_counter()
-    with Store(store_path, provenance=provenance()) as store:
-        executed = len(pending_runs(everything, store, retry_failed))
-        if executed:
-            with active as entered:
-                status = run_sweep(everything, store, executor=_Entered(entered),
-                                   run_function=_run_function(active.name, quiet, catalog),
-                                   retry_failed=retry_failed,
-                                   progress=None if quiet else BarProgress(study.name))
-        else:
-            from lazylab.experiments import sweep_status
-            status = sweep_status(everything, store)
-        frames = {spec["name"]: results_frame(sweep, store, statuses=(DONE,))
-                  for spec, sweep in loaded}
-    timings = {"sweeps": time.perf_counter() - clock}
-    clock = time.perf_counter()
-    figures = [Path(p) for p in study.figure(frames, scale, output_dir)]
-    timings["figure"] = time.perf_counter() - clock
-    clock = time.perf_counter()
-    points = (study.points or run_rows)(frames, scale)
-    csv_path = output_dir / f"{study.name}.csv"
-    points.to_csv(csv_path, index=False)
-    runs = {"total": status.total, "executed": executed, "done": status.done,
-            "diverged": status.diverged, "failed": status.failed}
-    text = study.summary(frames, scale)
-    summary_path = output_dir / "summary.md"
-    summary_path.write_text(_summary_header(study, scale, runs, store_path) + text.rstrip()
-                            + "\n", encoding="utf-8")
-    timings["summary"] = time.perf_counter() - clock
-    timings["total"] = time.perf_counter() - started
-    return {"study": study.name, "scale": scale, "output_dir": output_dir, "store": store_path,
-            "specs": [spec_dir / f"{spec['name']}.toml" for spec, _ in loaded],
-            "figures": figures, "csv": csv_path, "summary": summary_path, "runs": runs,
-            "timings": timings}
-
-
-def _summary_header(study: Study, scale: str, runs: Mapping[str, int], store: Path) -> str:
-    problems = ""
-    if runs["failed"] or runs["diverged"]:
-        problems = (f" **{runs['failed']} failed and {runs['diverged']} diverged runs are not "
-                    "in the figure** (`lazylab show` on a spec file lists them).")
-    return (f"# {study.name} — {study.description}\n\n"
-            f"Scale `{scale}`: {study.scales[scale]}\n\n"
-            f"{runs['done']} of {runs['total']} runs finished (results in `{store}`).{problems}\n\n")

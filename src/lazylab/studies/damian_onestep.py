@@ -38,8 +38,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lazylab.plots import plt, save_figure
+from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._curves import threshold_crossing
 from lazylab.studies.base import Study
+from lazylab.theory.damian import kernel_sample_complexity, one_step_sample_complexity
+from lazylab.theory.growth import log_log_slope
 
 __all__ = ["STUDY", "SIZES", "Sizes", "samples_needed", "TARGETS"]
 
@@ -130,12 +134,9 @@ def _curves(frames: dict) -> pd.DataFrame:
         best = table.groupby(keys)["risk_normalized"].min()
         parts.append(best.reset_index())
     if not parts:
-        return pd.DataFrame(columns=["target", "dim", "regime", "n_train", "mean", "sem", "count"])
-    data = pd.concat(parts, ignore_index=True)
-    out = (data.groupby(["target", "dim", "regime", "n_train"])["risk_normalized"]
-           .agg(mean="mean", std="std", count="count").reset_index())
-    out["sem"] = (out["std"] / np.sqrt(out["count"])).fillna(0.0)
-    return out.drop(columns="std")
+        return seed_statistics(pd.DataFrame(), ["target", "dim", "regime", "n_train"])
+    return seed_statistics(pd.concat(parts, ignore_index=True),
+                           ["target", "dim", "regime", "n_train"])
 
 
 samples_needed = partial(threshold_crossing, threshold=THRESHOLD)
@@ -154,7 +155,6 @@ def _needs(curves: pd.DataFrame) -> pd.DataFrame:
 
 def _reference(target: str, dims: np.ndarray, anchor_dim: float, anchor_n: float):
     """Theorem 1's d²r + dr^p and the kernel d^p, scaled to pass through the anchor."""
-    from lazylab.theory.damian import kernel_sample_complexity, one_step_sample_complexity
     rank, degree = TARGETS[target]["rank"], TARGETS[target]["degree"]
     one = one_step_sample_complexity(dims, rank, degree)
     kernel = kernel_sample_complexity(dims, degree)
@@ -177,61 +177,70 @@ def points(frames: dict, scale: str) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- figure
 
+def _risk_panel(ax, curves: pd.DataFrame, target: str, dims: list, colors: list) -> None:
+    """(a), (b): excess risk against n/d², one marker per d, one colour per method."""
+    markers = dict(zip(dims, "osD^v<>"))
+    for regime, label in _LABELS.items():
+        for dim in dims:
+            group = curves[(curves["target"] == target) & (curves["regime"] == regime)
+                           & (curves["dim"] == dim)].sort_values("n_train")
+            if group.empty:
+                continue
+            ax.errorbar(group["n_train"] / dim ** 2, group["mean"], yerr=group["sem"],
+                        fmt=markers[dim] + "-", markersize=4, color=colors[_COLORS[regime]],
+                        alpha=0.45 + 0.55 * dims.index(dim) / max(1, len(dims) - 1),
+                        label=f"{label}, d = {dim}")
+    ax.axhline(THRESHOLD, color="black", linestyle="-.", linewidth=0.8)
+    ax.set(xscale="log", yscale="log", xlabel="n / d²", ylabel="excess risk / Var y",
+           title=f"({'ab'[list(TARGETS).index(target)]}) {target} "
+                 f"(r = {TARGETS[target]['rank']}, p = {TARGETS[target]['degree']})")
+    ratios = sorted({round(n / d ** 2, 3) for n, d in zip(curves["n_train"], curves["dim"])})
+    ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
+    ax.minorticks_off()
+    ax.legend(fontsize=5.5, frameon=False, ncol=1)
+
+
+def _needs_panel(ax, needs: pd.DataFrame, target: str, dims: list, colors: list) -> None:
+    """(c), (d): n needed against d, with the anchored reference curves."""
+    grid = np.array(dims, float)
+    for regime, label in _LABELS.items():
+        rows = needs[(needs["target"] == target) & (needs["regime"] == regime)]
+        rows = rows.sort_values("dim")
+        finite = rows[np.isfinite(rows["n_needed"])]
+        ax.plot(finite["dim"], finite["n_needed"], "o-", color=colors[_COLORS[regime]],
+                label=label)
+        missed = rows[~np.isfinite(rows["n_needed"])]
+        if len(missed):
+            ax.plot(missed["dim"], missed["n_max"], "^", markerfacecolor="none",
+                    color=colors[_COLORS[regime]], label=f"{label}: not reached by the "
+                    "largest n (marker there)")
+    own = needs[(needs["target"] == target) & (needs["regime"] == "one_step")]
+    own = own[np.isfinite(own["n_needed"])].sort_values("dim")
+    if len(own):
+        one, kernel = _reference(target, grid, float(own["dim"].iloc[0]),
+                                 float(own["n_needed"].iloc[0]))
+        degree = TARGETS[target]["degree"]
+        ax.plot(grid, one, "k--", linewidth=0.9, label="d²r + dr^p (Theorem 1), anchored")
+        ax.plot(grid, kernel, "k:", linewidth=0.9, label=f"d^{degree} (kernels), anchored")
+    ax.set(xscale="log", yscale="log", xlabel="input dimension d",
+           ylabel=f"n needed for excess risk ≤ {THRESHOLD}",
+           title=f"({'cd'[list(TARGETS).index(target)]}) samples needed, {target}")
+    ax.set_xticks(dims, [str(int(d)) for d in dims])
+    ax.minorticks_off()
+    ax.legend(fontsize=6, frameon=False)
+
+
 def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     """(a), (b): excess risk vs n/d² per target; (c), (d): n needed vs d per target."""
-    from lazylab.plots import plt, save_figure
     curves = _curves(frames)
     needs = _needs(curves)
     fig, axes = plt.subplots(1, 4, figsize=(18, 4.4), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     dims = sorted(curves["dim"].unique())
-    markers = dict(zip(dims, "osD^v<>"))
     for ax, target in zip(axes[:2], TARGETS):
-        for regime, label in _LABELS.items():
-            for dim in dims:
-                group = curves[(curves["target"] == target) & (curves["regime"] == regime)
-                               & (curves["dim"] == dim)].sort_values("n_train")
-                if group.empty:
-                    continue
-                ax.errorbar(group["n_train"] / dim ** 2, group["mean"], yerr=group["sem"],
-                            fmt=markers[dim] + "-", markersize=4, color=colors[_COLORS[regime]],
-                            alpha=0.45 + 0.55 * dims.index(dim) / max(1, len(dims) - 1),
-                            label=f"{label}, d = {dim}")
-        ax.axhline(THRESHOLD, color="black", linestyle="-.", linewidth=0.8)
-        ax.set(xscale="log", yscale="log", xlabel="n / d²", ylabel="excess risk / Var y",
-               title=f"({'ab'[list(TARGETS).index(target)]}) {target} "
-                     f"(r = {TARGETS[target]['rank']}, p = {TARGETS[target]['degree']})")
-        ratios = sorted({round(n / d ** 2, 3) for n, d in zip(curves["n_train"], curves["dim"])})
-        ax.set_xticks(ratios, [f"{r:g}" for r in ratios])
-        ax.minorticks_off()
-        ax.legend(fontsize=5.5, frameon=False, ncol=1)
+        _risk_panel(ax, curves, target, dims, colors)
     for ax, target in zip(axes[2:], TARGETS):
-        grid = np.array(dims, float)
-        for regime, label in _LABELS.items():
-            rows = needs[(needs["target"] == target) & (needs["regime"] == regime)]
-            rows = rows.sort_values("dim")
-            finite = rows[np.isfinite(rows["n_needed"])]
-            ax.plot(finite["dim"], finite["n_needed"], "o-", color=colors[_COLORS[regime]],
-                    label=label)
-            missed = rows[~np.isfinite(rows["n_needed"])]
-            if len(missed):
-                ax.plot(missed["dim"], missed["n_max"], "^", markerfacecolor="none",
-                        color=colors[_COLORS[regime]], label=f"{label}: not reached by the "
-                        "largest n (marker there)")
-        own = needs[(needs["target"] == target) & (needs["regime"] == "one_step")]
-        own = own[np.isfinite(own["n_needed"])].sort_values("dim")
-        if len(own):
-            one, kernel = _reference(target, grid, float(own["dim"].iloc[0]),
-                                     float(own["n_needed"].iloc[0]))
-            degree = TARGETS[target]["degree"]
-            ax.plot(grid, one, "k--", linewidth=0.9, label="d²r + dr^p (Theorem 1), anchored")
-            ax.plot(grid, kernel, "k:", linewidth=0.9, label=f"d^{degree} (kernels), anchored")
-        ax.set(xscale="log", yscale="log", xlabel="input dimension d",
-               ylabel=f"n needed for excess risk ≤ {THRESHOLD}",
-               title=f"({'cd'[list(TARGETS).index(target)]}) samples needed, {target}")
-        ax.set_xticks(dims, [str(int(d)) for d in dims])
-        ax.minorticks_off()
-        ax.legend(fontsize=6, frameon=False)
+        _needs_panel(ax, needs, target, dims, colors)
     for ax in axes:
         ax.grid(True, which="both", alpha=0.25)
     fig.suptitle("Damian, Lee & Soltanolkotabi: one gradient step learns from n ≍ d² samples; "
@@ -242,11 +251,8 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
 # ----------------------------------------------------------------------------- summary
 
 def _slope(rows: pd.DataFrame) -> str:
-    finite = rows[np.isfinite(rows["n_needed"])]
-    if len(finite) < 2:
-        return "—"
-    slope = np.polyfit(np.log(finite["dim"]), np.log(finite["n_needed"]), 1)[0]
-    return f"{slope:.2f}"
+    slope = log_log_slope(rows["dim"], rows["n_needed"])
+    return "—" if slope is None else f"{slope:.2f}"
 
 
 def summary(frames: dict, scale: str) -> str:

@@ -27,15 +27,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lazylab.studies._ghorbani import Series, draw_figure, series_points, summary_text
-from lazylab.studies.base import Study, sweep_seeds, sweep_task
-from lazylab.studies.ghorbani_fig1 import Sizes, _geometric, _population
+from lazylab.studies._ghorbani import (Series, Sizes, Study, draw_figure, geometric,
+                                       ghorbani_sweeps, run_cost, series_points, shared_series,
+                                       summary_text, sweep_seeds, sweep_task)
+from lazylab.theory.ghorbani_mixture import (bayes_risk_mixture, network_risk_mixture,
+                                             neural_tangent_risk_mixture,
+                                             random_features_risk_mixture)
 
 __all__ = ["STUDY", "SIZES"]
 
 NAME = "ghorbani-fig2"
 
-_PAPER_WIDTHS = _geometric(45, 4500, 25)
+_PAPER_WIDTHS = geometric(45, 4500, 25)
 SIZES = {
     "smoke": Sizes(dim=16, rf_widths={2: (4, 8, 16, 32)}, nt_widths=(4, 8), nt_draws=2,
                    nn_widths=(4, 8), nn_draws=1, nn_steps=300, nn_learning_rate=0.1,
@@ -43,9 +46,9 @@ SIZES = {
                    online_learning_rate=0.02, online_batch=50, nt_samples_per_dim=(10, 40),
                    online_draws=1, nt_ridge=1e-3),
     "default": Sizes(dim=450,
-                     rf_widths={10: _geometric(45, 450, 7), 4: (661, 970, 1425),
+                     rf_widths={10: geometric(45, 450, 7), 4: (661, 970, 1425),
                                 2: (2093, 3072, 4500)},
-                     nt_widths=_geometric(45, 307, 6), nt_draws=3,
+                     nt_widths=geometric(45, 307, 6), nt_draws=3,
                      nn_widths=(45, 97, 209), nn_draws=1, nn_steps=300,
                      nn_learning_rate=0.1, online_dim=40, online_width=20,
                      online_steps=(10, 30, 100, 300, 1000, 3000), online_learning_rate=0.02,
@@ -76,44 +79,11 @@ def _nn_regime(sizes: Sizes, **changes) -> dict:
 
 def sweeps(scale: str) -> list[dict]:
     """The spec dictionaries of a scale (see :data:`SIZES`)."""
-    sizes = SIZES[scale]
-    task = _task(sizes.dim)
     rf = {"name": "random_features", "activation": "hermite2"}
-    specs = [{"name": f"{NAME}-rf-{draws}draws",
-              "description": "RF(I) with σ = u² − 1 at n = ∞ against the width",
-              "task": task, "regime": [rf], "sweep": _population(widths, draws)}
-             for draws, widths in sizes.rf_widths.items()]
-    specs.append({"name": f"{NAME}-nt", "description": "NT(I) with σ = u² at n = ∞",
-                  "task": task, "regime": [{"name": "neural_tangent", "activation": "quadratic"}],
-                  "sweep": _population(sizes.nt_widths, sizes.nt_draws)})
-    specs.append({"name": f"{NAME}-nn", "description": "NN by population gradient descent",
-                  "task": task, "regime": [_nn_regime(sizes)],
-                  "sweep": _population(sizes.nn_widths, sizes.nn_draws)})
-    online_task = _task(sizes.online_dim)
-    online = _nn_regime(sizes, training="online", steps=list(sizes.online_steps),
-                        learning_rate=sizes.online_learning_rate, batch_size=sizes.online_batch,
-                        optimizer="sgd", schedule="paper", parameterization="standard",
-                        head_init="gaussian")
-    specs.append({"name": f"{NAME}-online-nn",
-                  "description": "NN by online SGD, and by population GD (n = ∞)",
-                  "task": online_task, "regime": [online, _nn_regime(sizes)],
-                  "sweep": {**_population([sizes.online_width], sizes.online_draws),
-                            "metrics": ["population_risk", "risk_normalized", "samples_seen",
-                                        "wall_time"]}})
-    samples = [int(r * sizes.online_dim) for r in sizes.nt_samples_per_dim]
-    specs.append({"name": f"{NAME}-online-nt", "description": "NT fitted on n samples and at n = ∞",
-                  "task": online_task,
-                  "regime": [{"name": "neural_tangent", "activation": "quadratic",
-                              "ridge": sizes.nt_ridge}],
-                  "sweep": {**_population([sizes.online_width], sizes.online_nt_draws),
-                            "n_train": [*samples, "population"]}})
-    return specs
-
-
-def _run_cost(run) -> float:
-    """Fig. 1's ordering estimate, doubled (two mixture components)."""
-    from lazylab.studies.ghorbani_fig1 import _run_cost as single
-    return 2.0 * single(run)
+    return ghorbani_sweeps(NAME, SIZES[scale], _task, rf,
+                           "RF(I) with σ = u² − 1 at n = ∞ against the width", _nn_regime,
+                           {"optimizer": "sgd", "schedule": "paper",
+                            "parameterization": "standard", "head_init": "gaussian"})
 
 
 # ----------------------------------------------------------------------------- theory
@@ -123,17 +93,14 @@ def _delta(task) -> np.ndarray:
 
 
 def _rf_theory(ratio, task):
-    from lazylab.theory.ghorbani_mixture import random_features_risk_mixture
     return random_features_risk_mixture(ratio, _delta(task), activation="hermite2")
 
 
 def _nt_theory(ratio, task):
-    from lazylab.theory.ghorbani_mixture import neural_tangent_risk_mixture
     return neural_tangent_risk_mixture(ratio, _delta(task))
 
 
 def _nn_theory(ratio, task):
-    from lazylab.theory.ghorbani_mixture import network_risk_mixture
     return network_risk_mixture(ratio, _delta(task))
 
 
@@ -142,21 +109,7 @@ def _series(scale: str) -> list[Series]:
                   {"regime": "random_features"}, theory=_rf_theory,
                   theory_name="Theorem 4, eq. (15)", color="C0", marker="o")
            for k in SIZES[scale].rf_widths]
-    online_nn, online_nt = f"{NAME}-online-nn", f"{NAME}-online-nt"
-    return out + [
-        Series("nt_isotropic", "NT(I)", "left", f"{NAME}-nt", {"regime": "neural_tangent"},
-               theory=_nt_theory, theory_name="Theorem 5", color="C2", marker="^"),
-        Series("nn", "NN", "left", f"{NAME}-nn", {"regime": "network"}, theory=_nn_theory,
-               theory_name="Theorem 6", color="C3", marker="D"),
-        Series("nn", "NN (online SGD)", "right", online_nn, {"training": "online"},
-               x="samples_seen", color="C3", marker="D"),
-        Series("nn", "NN", "limit", online_nn, {"training": "population"}, theory=_nn_theory,
-               theory_name="Theorem 6", color="C3"),
-        Series("nt_isotropic", "NT(I) (least squares on n samples)", "right", online_nt,
-               {"regime": "neural_tangent"}, x="n_train", color="C2", marker="^"),
-        Series("nt_isotropic", "NT(I)", "limit", online_nt, {"n_train": np.inf},
-               theory=_nt_theory, theory_name="Theorem 5", color="C2"),
-    ]
+    return out + shared_series(NAME, _nt_theory, _nn_theory, "Theorem 5", "Theorem 6")
 
 
 def _specs(scale: str) -> dict:
@@ -168,7 +121,6 @@ def _mmse(scale: str, exact: bool = False, first_only: bool = False) -> float:
     """Bayes MMSE averaged over the left panel's Δ instances (or the first seed's only):
     lazylab.theory's large-d formula, or (``exact``) the task's exact finite-d value (Fourier
     inversion, seconds per instance at d = 450)."""
-    from lazylab.theory.ghorbani_mixture import bayes_risk_mixture
     spec = sweeps(scale)[0]
     seeds = sweep_seeds(spec)[:1] if first_only else sweep_seeds(spec)
     tasks = [sweep_task(spec, seed) for seed in seeds]
@@ -233,4 +185,4 @@ STUDY = Study(name=NAME, description="Ghorbani et al. 2019 Fig. 2: RF vs NT vs N
               "Gaussians, exact at n = ∞ and against n", sweeps=sweeps, figure=figure,
               summary=summary, points=points,
               scales={scale: sizes.describe() for scale, sizes in SIZES.items()},
-              run_cost=_run_cost)
+              run_cost=functools.partial(run_cost, components=2))

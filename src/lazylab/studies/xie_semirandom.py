@@ -42,9 +42,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lazylab.studies.base import Study, sweep_task
+import torch
 
-__all__ = ["STUDY", "SIZES", "Sizes", "kernel_spectrum", "power_law_exponent"]
+from lazylab.models.kernel import DualKernel
+from lazylab.plots import plt, save_figure
+from lazylab.studies._aggregate import seed_statistics
+from lazylab.studies.base import Study, sweep_task
+from lazylab.theory.spectra import gram_spectrum, power_law_exponent
+
+__all__ = ["STUDY", "SIZES", "Sizes", "kernel_spectrum"]
 
 NAME = "xie-semirandom"
 
@@ -158,32 +164,15 @@ def _curves(frames: dict) -> pd.DataFrame:
                  .reset_index())
         parts.append(table)
     if not parts:
-        return pd.DataFrame(columns=["data", "series", "width", "mean", "sem", "count"])
-    table = pd.concat(parts, ignore_index=True)
-    out = (table.groupby(["data", "series", "width"])["risk_normalized"]
-           .agg(mean="mean", std="std", count="count").reset_index())
-    out["sem"] = (out["std"] / np.sqrt(out["count"])).fillna(0.0)
-    return out.drop(columns="std")
+        return seed_statistics(pd.DataFrame(), ["data", "series", "width"])
+    return seed_statistics(pd.concat(parts, ignore_index=True), ["data", "series", "width"])
 
 
 def kernel_spectrum(inputs, kind: str, degree: int = 0) -> np.ndarray:
-    """Eigenvalues γ_1 ≥ γ_2 ≥ … of K/n for the infinite-width kernel of ``kind`` on ``inputs``."""
-    import torch
-    from lazylab.models.kernel import DualKernel
+    """Eigenvalues γ_1 ≥ γ_2 ≥ … of K/n for the infinite-width kernel of ``kind`` on ``inputs``
+    (:class:`lazylab.models.kernel.DualKernel`, :func:`lazylab.theory.spectra.gram_spectrum`)."""
     x = torch.as_tensor(inputs, dtype=torch.float64)
-    gram = DualKernel(kind, "relu", degree)(x, x)
-    values = torch.linalg.eigvalsh(0.5 * (gram + gram.T)).flip(0) / x.shape[0]
-    return values.clamp_min(0.0).numpy()
-
-
-def power_law_exponent(values, low: int = 5, high: int | None = None) -> float:
-    """α of a least-squares fit γ_m ∝ m^(−α) over ranks low … high (default n/5)."""
-    values = np.asarray(values, float)
-    high = high or max(low + 2, len(values) // 5)
-    m = np.arange(1, len(values) + 1)
-    keep = (m >= low) & (m <= high) & (values > 0)
-    slope, _ = np.polyfit(np.log(m[keep]), np.log(values[keep]), 1)
-    return float(-slope)
+    return gram_spectrum(DualKernel(kind, "relu", degree)(x, x).numpy())
 
 
 _KERNELS = {"semi-random s = 0": ("semi_random", 0), "semi-random s = 1": ("semi_random", 1),
@@ -213,7 +202,6 @@ def points(frames: dict, scale: str) -> pd.DataFrame:
 
 def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     """Three panels: synthetic risk vs N, digits test risk vs N, kernel eigenvalue decay."""
-    from lazylab.plots import plt, save_figure
     curves = _curves(frames)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.4), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]

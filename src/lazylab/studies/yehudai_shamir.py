@@ -42,10 +42,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from lazylab.plots import plt, save_figure
+from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._curves import threshold_crossing
 from lazylab.studies.base import Study
+from lazylab.theory.growth import exponential_fit
+from lazylab.theory.yehudai_shamir import exponential_lower_bound_shape, relu_nonlinear_share
 
-__all__ = ["STUDY", "SIZES", "Sizes", "required_width", "exponential_fit"]
+__all__ = ["STUDY", "SIZES", "Sizes", "required_width"]
 
 NAME = "yehudai-shamir"
 KINK = 0.0
@@ -95,7 +99,6 @@ SCALES = {name: (f"d ∈ {list(s.dims)}; RF widths {s.rf_widths[0]}…{s.rf_widt
                  f"{s.nn_seeds} seed(s); all at n = ∞ (exact population risks)")
           for name, s in SIZES.items()}
 
-_RF = {"rf": False, "rf_bias": "gaussian"}
 _LABELS = {"rf": "RF, no biases", "rf_bias": "RF, biases b_i ~ N(0, 1)"}
 
 
@@ -160,25 +163,13 @@ def _curves(frames: dict) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=["family", "dim", "width", "mean", "sem", "count", "head"])
     data = pd.concat(parts, ignore_index=True)
-    grouped = data.groupby(["family", "dim", "width"])
-    out = grouped["risk_normalized"].agg(mean="mean", std="std", count="count").reset_index()
-    out["sem"] = (out["std"] / np.sqrt(out["count"])).fillna(0.0)
-    out["head"] = grouped["scaled_head"].mean().to_numpy()
-    return out.drop(columns="std")
+    keys = ["family", "dim", "width"]
+    heads = data.groupby(keys)["scaled_head"].mean().rename("head").reset_index()
+    return seed_statistics(data, keys).merge(heads, on=keys, how="left")
 
 
 required_width = partial(threshold_crossing, threshold=THRESHOLD)
 required_width.__doc__ = """r needed for risk ≤ THRESHOLD on a (width, risk) curve (log–log interpolation)."""
-
-
-def exponential_fit(dims, values) -> tuple[float, float] | None:
-    """Least squares of log(values) = a + c·d over finite values; (a, c), or None (< 2 points)."""
-    dims, values = np.asarray(dims, float), np.asarray(values, float)
-    keep = np.isfinite(values) & (values > 0)
-    if keep.sum() < 2:
-        return None
-    c, a = np.polyfit(dims[keep], np.log(values[keep]), 1)
-    return float(a), float(c)
 
 
 def _requirements(curves: pd.DataFrame) -> pd.DataFrame:
@@ -219,63 +210,74 @@ def _fit_line(axes, dims, values, color, label):
     a, c = fit
     if c <= 0:
         return
-    from lazylab.theory.yehudai_shamir import exponential_lower_bound_shape
     grid = np.linspace(min(dims), max(dims), 50)
     axes.plot(grid, exponential_lower_bound_shape(grid, rate=c, scale=math.exp(a)), color=color,
               linewidth=0.9, linestyle=":", label=f"{label}: fit ∝ e^{{{c:.2f} d}}")
 
 
+def _risk_panel(axes, curves: pd.DataFrame, dims: list, colors: list) -> None:
+    """(a) minimal RF risk against r, one colour per d, solid without and dashed with biases."""
+    for index, dim in enumerate(dims):
+        for family, style in (("rf", "-"), ("rf_bias", "--")):
+            group = curves[(curves["family"] == family) & (curves["dim"] == dim)]
+            if len(group):
+                axes.errorbar(group["width"], group["mean"].clip(lower=1e-7), yerr=group["sem"],
+                              fmt="o" + style, markersize=3, color=colors[index % len(colors)],
+                              linewidth=1, label=f"d = {dim}" if family == "rf" else None)
+    axes.axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.", label="1/50")
+    axes.set(xscale="log", yscale="log", xlabel="number of random features r",
+             ylabel="minimal risk / ‖f*‖²", title="(a) RF at n = ∞: solid no biases, dashed biases")
+
+
+def _requirement_panel(axes, needs: pd.DataFrame, column: str, title: str, colors: list) -> None:
+    """(b), (c): the r (or r·max|u|/‖w*‖) needed against d, with an exponential fit."""
+    for index, family in enumerate(("rf", "rf_bias")):
+        rows = needs[needs["family"] == family].sort_values("dim")
+        finite = rows[np.isfinite(rows[column])]
+        color = colors[(index + 4) % len(colors)]
+        axes.plot(finite["dim"], finite[column], "o", color=color, label=_LABELS[family])
+        missed = rows[~np.isfinite(rows[column])]
+        if column == "required_width" and len(missed):
+            axes.plot(missed["dim"], missed["max_width"], "^", color=color,
+                      markerfacecolor="none", label=f"{_LABELS[family]}: not reached "
+                      "at the largest r (marker at that r)")
+        _fit_line(axes, finite["dim"], finite[column], color, _LABELS[family])
+    axes.set(yscale="log", xlabel="input dimension d", title=title)
+
+
+def _descent_panel(axes, curves: pd.DataFrame, colors: list) -> None:
+    """(d) gradient descent against d, next to RF with the same number of units."""
+    gd = curves[curves["family"] == "gd"]
+    for index, (width, group) in enumerate(gd.groupby("width")):
+        axes.errorbar(group["dim"], group["mean"].clip(lower=1e-12), yerr=group["sem"],
+                      fmt="s-", color=colors[(index + 6) % len(colors)],
+                      label=f"GD, width {int(width)}" + (" (one neuron)" if width == 1 else ""))
+    rf = curves[curves["family"] == "rf"]
+    for index, width in enumerate(sorted(gd["width"].unique())):
+        rows = rf[rf["width"] == width].sort_values("dim")
+        axes.errorbar(rows["dim"], rows["mean"], yerr=rows["sem"], fmt="o--",
+                      color=colors[(index + 6) % len(colors)],
+                      label=f"RF (no biases) with the same r = {int(width)}")
+    axes.axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.")
+    axes.set(yscale="log", xlabel="input dimension d", ylabel="risk / ‖f*‖²",
+             title="(d) gradient descent on the exact risk")
+
+
 def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     """Four panels: RF risk vs r; required r vs d; r·max|u|/‖w*‖ vs d; GD risk vs d."""
-    from lazylab.plots import plt, save_figure
     curves = _curves(frames)
     needs = _requirements(curves)
     fig, axes = plt.subplots(1, 4, figsize=(17, 4.2), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     dims = sorted(curves["dim"].unique())
-    for index, dim in enumerate(dims):
-        for family, style in (("rf", "-"), ("rf_bias", "--")):
-            group = curves[(curves["family"] == family) & (curves["dim"] == dim)]
-            if len(group):
-                axes[0].errorbar(group["width"], group["mean"].clip(lower=1e-7), yerr=group["sem"],
-                                 fmt="o" + style,
-                                 markersize=3, color=colors[index % len(colors)], linewidth=1,
-                                 label=f"d = {dim}" if family == "rf" else None)
-    axes[0].axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.", label="1/50")
-    axes[0].set(xscale="log", yscale="log", xlabel="number of random features r",
-                ylabel="minimal risk / ‖f*‖²",
-                title="(a) RF at n = ∞: solid no biases, dashed biases")
-    for panel, column, title in ((1, "required_width", "(b) r needed for risk ≤ ‖f*‖²/50"),
-                                 (2, "scaled_head_at_threshold", "(c) r·max|u_i| / ‖w*‖ there")):
-        for index, family in enumerate(("rf", "rf_bias")):
-            rows = needs[needs["family"] == family].sort_values("dim")
-            finite = rows[np.isfinite(rows[column])]
-            color = colors[(index + 4) % len(colors)]
-            axes[panel].plot(finite["dim"], finite[column], "o", color=color,
-                             label=_LABELS[family])
-            missed = rows[~np.isfinite(rows[column])]
-            if panel == 1 and len(missed):
-                axes[panel].plot(missed["dim"], missed["max_width"], "^", color=color,
-                                 markerfacecolor="none", label=f"{_LABELS[family]}: not reached "
-                                 "at the largest r (marker at that r)")
-            _fit_line(axes[panel], finite["dim"], finite[column], color, _LABELS[family])
-        axes[panel].set(yscale="log", xlabel="input dimension d", title=title)
+    _risk_panel(axes[0], curves, dims, colors)
+    _requirement_panel(axes[1], needs, "required_width", "(b) r needed for risk ≤ ‖f*‖²/50",
+                       colors)
+    _requirement_panel(axes[2], needs, "scaled_head_at_threshold",
+                       "(c) r·max|u_i| / ‖w*‖ there", colors)
     axes[1].set_ylabel("features r")
     axes[2].set_ylabel("r·max|u_i| / ‖w*‖")
-    gd = curves[curves["family"] == "gd"]
-    for index, (width, group) in enumerate(gd.groupby("width")):
-        axes[3].errorbar(group["dim"], group["mean"].clip(lower=1e-12), yerr=group["sem"],
-                         fmt="s-", color=colors[(index + 6) % len(colors)],
-                         label=f"GD, width {int(width)}" + (" (one neuron)" if width == 1 else ""))
-    rf = curves[curves["family"] == "rf"]
-    for index, width in enumerate(sorted(gd["width"].unique())):
-        rows = rf[rf["width"] == width].sort_values("dim")
-        axes[3].errorbar(rows["dim"], rows["mean"], yerr=rows["sem"], fmt="o--",
-                         color=colors[(index + 6) % len(colors)],
-                         label=f"RF (no biases) with the same r = {int(width)}")
-    axes[3].axhline(THRESHOLD, color="black", linewidth=0.8, linestyle="-.")
-    axes[3].set(yscale="log", xlabel="input dimension d", ylabel="risk / ‖f*‖²",
-                title="(d) gradient descent on the exact risk")
+    _descent_panel(axes[3], curves, colors)
     for ax in axes:
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=6, frameon=False,
@@ -290,57 +292,31 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------- summary
 
-def _nonlinear_share() -> tuple[float, float]:
-    """Shares of Var relu(G − t₀) beyond Hermite degree 1 and 2 (exact coefficients)."""
-    import torch
-    from lazylab.activations import get_activation
-    from lazylab.gaussian import pair_expectation
-    relu = get_activation("relu")
-    coeffs = relu.hermite_coefficients(2, torch.tensor(1.0, dtype=torch.float64),
-                                       torch.tensor(-KINK, dtype=torch.float64))
-    one = torch.tensor(1.0, dtype=torch.float64)
-    bias = torch.tensor(-KINK, dtype=torch.float64)
-    second = float(pair_expectation(relu, relu, one, one, one, bias, bias))
-    lam = [float(c) for c in coeffs.reshape(-1)[:3]]
-    variance = second - lam[0] ** 2
-    beyond1 = (variance - lam[1] ** 2) / variance
-    return beyond1, (variance - lam[1] ** 2 - lam[2] ** 2 / 2) / variance
-
-
 def _fmt(value: float) -> str:
     return "not reached" if not math.isfinite(value) else f"{value:.3g}"
 
 
-def summary(frames: dict, scale: str) -> str:
-    """What the figure shows and the separations measured in this run."""
-    curves = _curves(frames)
-    needs = _requirements(curves)
-    gd = curves[curves["family"] == "gd"]
-    beyond1, beyond2 = _nonlinear_share()
-    lines = ["Target y = relu(w*·x + b*) with ‖w*‖ = d and b* = 0 (kink at the centre of the "
-             f"bulk): {100 * beyond1:.1f} % of Var f* lies beyond Hermite degree 1 and "
-             f"{100 * beyond2:.1f} % beyond degree 2, so reaching ‖f*‖²/50 needs the degree ≥ 4 "
-             "content, which isotropic random features can only build from very many units.",
-             "", "| d | r needed (no biases) | r needed (biases) "
-             "| r·max_i abs(u_i)/‖w*‖ (no biases) "
-             "| RF risk at largest r (no biases) | RF risk at r = 1 | GD risk, 1 neuron "
-             "| GD risk, widest net |",
-             "|---|---|---|---|---|---|---|---|"]
-    for dim in sorted(curves["dim"].unique()):
-        row = {f: needs[(needs["family"] == f) & (needs["dim"] == dim)] for f in ("rf", "rf_bias")}
-        cell = lambda f, c: _fmt(float(row[f][c].iloc[0])) if len(row[f]) else "—"  # noqa: E731
-        dgd = gd[gd["dim"] == dim].sort_values("width")
-        rf_one = curves[(curves["family"] == "rf") & (curves["dim"] == dim)
-                        & (curves["width"] == 1)]
-        single = f"{rf_one['mean'].iloc[0]:.2g}" if len(rf_one) else "—"
-        one = f"{dgd['mean'].iloc[0]:.2g}" if len(dgd) else "—"
-        wide = (f"{dgd['mean'].iloc[-1]:.2g} (width {int(dgd['width'].iloc[-1])})" if len(dgd)
-                else "—")
-        lines.append(f"| {dim} | {cell('rf', 'required_width')} | "
-                     f"{cell('rf_bias', 'required_width')} | "
-                     f"{cell('rf', 'scaled_head_at_threshold')} | "
-                     f"{cell('rf', 'risk_at_max_width')} | {single} | {one} | {wide} |")
-    lines.append("")
+def _table_row(curves: pd.DataFrame, needs: pd.DataFrame, gd: pd.DataFrame, dim) -> str:
+    """One d of the summary table: required r, head scale, RF and GD risks."""
+    row = {f: needs[(needs["family"] == f) & (needs["dim"] == dim)] for f in ("rf", "rf_bias")}
+
+    def cell(family: str, column: str) -> str:
+        return _fmt(float(row[family][column].iloc[0])) if len(row[family]) else "—"
+
+    dgd = gd[gd["dim"] == dim].sort_values("width")
+    rf_one = curves[(curves["family"] == "rf") & (curves["dim"] == dim) & (curves["width"] == 1)]
+    single = f"{rf_one['mean'].iloc[0]:.2g}" if len(rf_one) else "—"
+    one = f"{dgd['mean'].iloc[0]:.2g}" if len(dgd) else "—"
+    wide = (f"{dgd['mean'].iloc[-1]:.2g} (width {int(dgd['width'].iloc[-1])})" if len(dgd)
+            else "—")
+    return (f"| {dim} | {cell('rf', 'required_width')} | {cell('rf_bias', 'required_width')} | "
+            f"{cell('rf', 'scaled_head_at_threshold')} | {cell('rf', 'risk_at_max_width')} | "
+            f"{single} | {one} | {wide} |")
+
+
+def _growth_lines(needs: pd.DataFrame) -> list[str]:
+    """The fitted exponential growth of the required r, and the d where it was not reached."""
+    lines = []
     for family in ("rf", "rf_bias"):
         rows = needs[needs["family"] == family]
         fit = exponential_fit(rows["dim"], rows["required_width"]) if len(rows) else None
@@ -355,6 +331,27 @@ def summary(frames: dict, scale: str) -> str:
         for _, miss in missed.iterrows():
             lines.append(f"* {_LABELS[family]}, d = {miss['dim']}: risk ≤ 1/50 not reached by "
                          f"r = {miss['max_width']} (risk {miss['risk_at_max_width']:.3g}).")
+    return lines
+
+
+def summary(frames: dict, scale: str) -> str:
+    """What the figure shows and the separations measured in this run."""
+    curves = _curves(frames)
+    needs = _requirements(curves)
+    gd = curves[curves["family"] == "gd"]
+    beyond1, beyond2 = relu_nonlinear_share(KINK)
+    lines = ["Target y = relu(w*·x + b*) with ‖w*‖ = d and b* = 0 (kink at the centre of the "
+             f"bulk): {100 * beyond1:.1f} % of Var f* lies beyond Hermite degree 1 and "
+             f"{100 * beyond2:.1f} % beyond degree 2, so reaching ‖f*‖²/50 needs the degree ≥ 4 "
+             "content, which isotropic random features can only build from very many units.",
+             "", "| d | r needed (no biases) | r needed (biases) "
+             "| r·max_i abs(u_i)/‖w*‖ (no biases) "
+             "| RF risk at largest r (no biases) | RF risk at r = 1 | GD risk, 1 neuron "
+             "| GD risk, widest net |",
+             "|---|---|---|---|---|---|---|---|"]
+    lines += [_table_row(curves, needs, gd, dim) for dim in sorted(curves["dim"].unique())]
+    lines.append("")
+    lines += _growth_lines(needs)
     if len(gd):
         lines.append(f"* Gradient descent reaches a normalized risk of at most "
                      f"{gd['mean'].max():.2g} at every d (one neuron: at most "

@@ -5,7 +5,9 @@ Modules: :mod:`.hermite` (λ₀, λ₁, λ₂, λ̃ of any activation), :mod:`.f
 :mod:`.ghorbani_quadratic` (Theorems 1–3, Corollary 1, eqs. 11–13, Fig. 1),
 :mod:`.ghorbani_mixture` (Theorems 4–6, eqs. 15–17, Bayes MMSE), :mod:`.damian` (sample-complexity
 reference curves, CSQ bound), :mod:`.yehudai_shamir` (exact RF risk for a single ReLU, the
-exponential lower bound's shape), :mod:`.staircase` (kernel ridge in the polynomial regime).
+exponential lower bound's shape, the non-linear share of a ReLU), :mod:`.staircase` (kernel ridge
+in the polynomial regime), :mod:`.spectra` (Gram spectra, power-law decay), :mod:`.growth`
+(exponential and power-law growth fits).
 See docs/theory.md for the list of functions, assumptions and checks.
 """
 
@@ -25,7 +27,10 @@ from lazylab.theory.ghorbani_quadratic import (
 from lazylab.theory.hermite import HermiteConstants, hermite_constants
 from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenvalues,
                                       kernel_ridge_risk, staircase_degree, staircase_risk)
+from lazylab.theory.growth import exponential_fit, log_log_slope
+from lazylab.theory.spectra import gram_spectrum, power_law_exponent
 from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
+                                           relu_nonlinear_share,
                                            single_neuron_random_features_risk)
 
 __all__ = [
@@ -41,5 +46,6 @@ __all__ = [
     "csq_sample_complexity", "relu_gradient_leading_term", "relu_gradient_quadratic_target",
     "SingleNeuronFit", "single_neuron_random_features_risk", "exponential_lower_bound_shape",
     "harmonic_dimension", "kernel_degree_eigenvalues", "staircase_degree", "staircase_risk",
-    "kernel_ridge_risk",
+    "kernel_ridge_risk", "relu_nonlinear_share", "gram_spectrum", "power_law_exponent",
+    "exponential_fit", "log_log_slope",
 ]

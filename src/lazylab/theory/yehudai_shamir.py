@@ -21,10 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lazylab.gaussian import dual_matrix, feature_mean
+from lazylab.activations import get_activation
+from lazylab.gaussian import dual_matrix, feature_mean, pair_expectation
 
 __all__ = ["SingleNeuronFit", "single_neuron_random_features_risk",
-           "exponential_lower_bound_shape"]
+           "exponential_lower_bound_shape", "relu_nonlinear_share"]
 
 
 @dataclass(frozen=True)
@@ -129,3 +130,25 @@ def exponential_lower_bound_shape(dim, *, rate: float, scale: float = 1.0) -> np
     if not (np.isfinite(scale) and scale > 0):
         raise ValueError(f"scale must be finite and > 0, got {scale!r}")
     return scale * np.exp(rate * d)
+
+
+def relu_nonlinear_share(kink: float = 0.0) -> tuple[float, float]:
+    """Shares of Var relu(G − t₀) beyond Hermite degree 1 and beyond degree 2, G ~ N(0, 1).
+
+    With λ_k = E[relu(G − t₀) He_k(G)] (exact closed forms of :mod:`lazylab.activations`) and
+    V = Var relu(G − t₀) (exact dual activation), the shares are (V − λ₁²)/V and
+    (V − λ₁² − λ₂²/2)/V (THEORY.md §2.5: the part of a single-neuron target that a linear or
+    quadratic predictor cannot fit). Args: kink t₀ (finite; the target's kink on the N(0, 1)
+    scale of w*·x/‖w*‖). Returns: (beyond degree 1, beyond degree 2), floats in [0, 1].
+    """
+    if not np.isfinite(kink):
+        raise ValueError(f"kink must be finite, got {kink!r}")
+    relu = get_activation("relu")
+    one = torch.tensor(1.0, dtype=torch.float64)
+    bias = torch.tensor(-float(kink), dtype=torch.float64)
+    coefficients = relu.hermite_coefficients(2, one, bias).reshape(-1)[:3]
+    lam = [float(c) for c in coefficients]
+    second = float(pair_expectation(relu, relu, one, one, one, bias, bias))
+    variance = second - lam[0] ** 2
+    beyond_one = (variance - lam[1] ** 2) / variance
+    return beyond_one, (variance - lam[1] ** 2 - lam[2] ** 2 / 2) / variance

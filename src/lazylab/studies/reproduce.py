@@ -1,0 +1,170 @@
+"""``reproduce``: run a study's sweeps (resumable), then write its figure, CSV and summary.
+
+Every run goes through :func:`lazylab.experiments.load_sweep` and
+:func:`lazylab.experiments.run_sweep` like a hand-written sweep: each result is written to the
+store as it arrives, a finished run is never executed again, an interrupted study resumes where
+it stopped, and any executor (in-process, process pool, Dask) runs it. The outputs are listed
+in :mod:`lazylab.studies.base`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import time
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from lazylab.experiments import (DONE, BarProgress, Store, execute_run, load_sweep,
+                                 make_executor, provenance, results_frame, run_sweep,
+                                 sweep_status)
+from lazylab.experiments.progress import execute_with_step_bar
+from lazylab.experiments.sweep import pending_runs
+from lazylab.studies.base import Study, run_rows, spec_to_toml
+from lazylab.studies.registry import resolve_study
+
+__all__ = ["reproduce"]
+
+
+class _Entered:
+    """An already-entered executor that run_sweep may enter again without restarting it."""
+
+    def __init__(self, active: Any) -> None:
+        self.active, self.name = active, getattr(active, "name", "executor")
+
+    def __enter__(self) -> Any:
+        return self.active
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _make_executor(executor: Any, options: Mapping[str, Any]) -> Any:
+    if isinstance(executor, str):
+        return make_executor(executor, **dict(options))
+    if options:
+        raise ValueError("executor_options apply only when executor is given by name")
+    return executor
+
+
+def _load(study: Study, scale: str, spec_dir: Path, catalog: Any) -> list[tuple[dict, Any]]:
+    specs = study.sweeps(scale)
+    names = [spec["name"] for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError(f"study {study.name!r}: sweep names must be distinct, got {names}")
+    loaded = []
+    for spec in specs:
+        path = spec_dir / f"{spec['name']}.toml"
+        text = spec_to_toml(spec)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            path.write_text(text, encoding="utf-8")
+        loaded.append((spec, load_sweep(path, catalog)))
+    return loaded
+
+
+def _combined(sweeps: list[Any], run_cost: Callable[[Any], float] | None) -> Any:
+    """One sweep holding every run of the study (duplicates once), most expensive first."""
+    runs = {run.run_id: run for sweep in sweeps for run in sweep.runs}
+    ordered = list(runs.values())
+    if run_cost is not None:
+        ordered.sort(key=run_cost, reverse=True)
+    return dataclasses.replace(sweeps[0], runs=tuple(ordered))
+
+
+def _run_function(executor_name: str, quiet: bool, catalog: Any) -> Callable:
+    inner = execute_with_step_bar if executor_name == "inprocess" and not quiet else execute_run
+    return functools.partial(inner, catalog=catalog) if catalog is not None else inner
+
+
+def _execute(study: Study, loaded: list, store_path: Path, active: Any, *, quiet: bool,
+             retry_failed: bool, catalog: Any) -> tuple[Any, int, dict]:
+    """Run the pending runs; returns (status, runs executed now, frames of finished runs)."""
+    everything = _combined([sweep for _, sweep in loaded], study.run_cost)
+    with Store(store_path, provenance=provenance()) as store:
+        executed = len(pending_runs(everything, store, retry_failed))
+        if executed:
+            with active as entered:
+                status = run_sweep(everything, store, executor=_Entered(entered),
+                                   run_function=_run_function(active.name, quiet, catalog),
+                                   retry_failed=retry_failed,
+                                   progress=None if quiet else BarProgress(study.name))
+        else:
+            status = sweep_status(everything, store)
+        frames = {spec["name"]: results_frame(sweep, store, statuses=(DONE,))
+                  for spec, sweep in loaded}
+    return status, executed, frames
+
+
+def _write_outputs(study: Study, scale: str, frames: dict, runs: Mapping[str, int],
+                   output_dir: Path, store_path: Path, timings: dict) -> dict[str, Any]:
+    clock = time.perf_counter()
+    figures = [Path(p) for p in study.figure(frames, scale, output_dir)]
+    timings["figure"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    points = (study.points or run_rows)(frames, scale)
+    csv_path = output_dir / f"{study.name}.csv"
+    points.to_csv(csv_path, index=False)
+    text = study.summary(frames, scale)
+    summary_path = output_dir / "summary.md"
+    summary_path.write_text(_summary_header(study, scale, runs, store_path) + text.rstrip()
+                            + "\n", encoding="utf-8")
+    timings["summary"] = time.perf_counter() - clock
+    return {"figures": figures, "csv": csv_path, "summary": summary_path}
+
+
+def reproduce(name_or_study: str | Study, *, scale: str = "default",
+              store_path: str | Path | None = None, executor: Any = "pool",
+              executor_options: Mapping[str, Any] | None = None,
+              output_dir: str | Path | None = None, quiet: bool = False,
+              retry_failed: bool = False, catalog: Any = None) -> dict[str, Any]:
+    """Run a study's sweeps (skipping finished runs), then write its figure, CSV and summary.
+
+    Args:
+        name_or_study: a name in :data:`lazylab.studies.STUDIES` or a :class:`Study`.
+        scale: one of the study's scales ("smoke", "default", "paper").
+        store_path: the SQLite results store (default ``output_dir/store.sqlite``).
+        executor: "inprocess", "pool" or "dask", or an executor object (not yet entered).
+        executor_options: keyword options of the named executor (``workers``, ``scheduler``).
+        output_dir: where everything is written (default ``results/<name>``).
+        quiet: no progress bar.
+        retry_failed: re-execute runs stored as failed.
+        catalog: registries to use instead of lazylab's own (tests).
+    Returns:
+        ``study``, ``scale``, ``output_dir``, ``store``, ``specs``, ``figures``, ``csv``,
+        ``summary`` (paths), ``runs`` (``total``, ``executed``, ``done``, ``diverged``,
+        ``failed``) and ``timings`` (seconds: ``sweeps``, ``figure``, ``summary``, ``total``).
+    Raises:
+        ValueError: unknown study or scale; SpecError: a study spec the registries reject.
+    """
+    started = time.perf_counter()
+    study = resolve_study(name_or_study)
+    if scale not in study.scales:
+        raise ValueError(f"scale {scale!r} is unknown for study {study.name!r}; allowed: "
+                         f"{', '.join(study.scales)}")
+    output_dir = Path("results") / study.name if output_dir is None else Path(output_dir)
+    spec_dir = output_dir / "specs"
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    store_path = output_dir / "store.sqlite" if store_path is None else Path(store_path)
+    loaded = _load(study, scale, spec_dir, catalog)
+    active = _make_executor(executor, executor_options or {})
+    clock = time.perf_counter()
+    status, executed, frames = _execute(study, loaded, store_path, active, quiet=quiet,
+                                        retry_failed=retry_failed, catalog=catalog)
+    timings = {"sweeps": time.perf_counter() - clock}
+    runs = {"total": status.total, "executed": executed, "done": status.done,
+            "diverged": status.diverged, "failed": status.failed}
+    files = _write_outputs(study, scale, frames, runs, output_dir, store_path, timings)
+    timings["total"] = time.perf_counter() - started
+    return {"study": study.name, "scale": scale, "output_dir": output_dir, "store": store_path,
+            "specs": [spec_dir / f"{spec['name']}.toml" for spec, _ in loaded], **files,
+            "runs": runs, "timings": timings}
+
+
+def _summary_header(study: Study, scale: str, runs: Mapping[str, int], store: Path) -> str:
+    problems = ""
+    if runs["failed"] or runs["diverged"]:
+        problems = (f" **{runs['failed']} failed and {runs['diverged']} diverged runs are not "
+                    "in the figure** (`lazylab show` on a spec file lists them).")
+    return (f"# {study.name} — {study.description}\n\n"
+            f"Scale `{scale}`: {study.scales[scale]}\n\n"
+            f"{runs['done']} of {runs['total']} runs finished (results in `{store}`).{problems}\n\n")
