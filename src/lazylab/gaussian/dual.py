@@ -8,8 +8,8 @@ How each pair is computed, in order:
 2. a unit with s = 0 is a constant: E = σ(b₁)·E[τ(v + b₂)];
 3. collinear pairs (|ρ| > 1 − 1e-12, e.g. a unit with itself) are a 1-D expectation,
    E[σ(s₁G + b₁) τ(±s₂G + b₂)], by piecewise Gauss–Legendre cut at both kinks;
-4. closed forms (:mod:`lazylab.gaussian.bivariate`): relu/step pairs with or without biases,
-   erf pairs without biases;
+4. closed forms held by the family records (:mod:`lazylab.activations.families`): relu/step
+   pairs with or without biases, erf pairs without biases;
 5. if σ or τ is a polynomial of degree p, Mehler's formula
    E = Σ_{k ≤ p} λ_k(σ; s₁, b₁) λ_k(τ; s₂, b₂) ρ^k / k!  is exact;
 6. otherwise the Mehler series to degree K = 40, whose remainder is bounded by Cauchy–Schwarz
@@ -24,7 +24,6 @@ from __future__ import annotations
 import torch
 
 from lazylab.activations import Activation, get_activation
-from lazylab.gaussian import bivariate
 from lazylab.quadrature import gaussian_nodes
 
 __all__ = ["pair_expectation", "is_elementwise", "SERIES_DEGREE"]
@@ -32,27 +31,6 @@ __all__ = ["pair_expectation", "is_elementwise", "SERIES_DEGREE"]
 SERIES_DEGREE = 40
 _COLLINEAR = 1e-12
 _SERIES_TOLERANCE = 1e-12
-
-
-def _unbiased_relu_relu(s1, s2, rho):
-    q = torch.sqrt((1 - rho * rho).clamp_min(0.0))
-    return s1 * s2 * (q + (torch.pi - torch.acos(rho)) * rho) / (2 * torch.pi)
-
-
-def _unbiased_step_step(s1, s2, rho):
-    return (torch.pi - torch.acos(rho)) / (2 * torch.pi)
-
-
-def _unbiased_relu_step(s1, s2, rho):
-    return s1 * (1 + rho) / (2 * (2 * torch.pi) ** 0.5)
-
-
-_CLOSED = {  # (family σ, family τ) -> (biased form, unbiased form or None)
-    ("relu", "relu"): (bivariate.relu_relu, _unbiased_relu_relu),
-    ("relu", "step"): (bivariate.relu_step, _unbiased_relu_step),
-    ("step", "step"): (bivariate.step_step, _unbiased_step_step),
-    ("erf", "erf"): (None, lambda s1, s2, rho: bivariate.erf_erf(s1, s2, rho, 0.0, 0.0)),
-}
 
 
 def _bases(activation: Activation) -> list[Activation]:
@@ -72,7 +50,7 @@ def is_elementwise(sigma, tau, unbiased: bool) -> bool:
         return True
     if not unbiased:
         return False
-    return all((a.family, b.family) in _CLOSED or (b.family, a.family) in _CLOSED
+    return all(a.family is not None and a.family.has_unbiased_pair(b.family)
                for a in _bases(sigma) for b in _bases(tau))
 
 
@@ -117,9 +95,7 @@ def _expand(sigma, tau, var1, var2, cov, b1, b2, unbiased):
 
 
 def _unbiased_closed(sigma, tau) -> bool:
-    key, swapped = (sigma.family, tau.family), (tau.family, sigma.family)
-    form = _CLOSED.get(key) or _CLOSED.get(swapped)
-    return form is not None and form[1] is not None
+    return sigma.family is not None and sigma.family.has_unbiased_pair(tau.family)
 
 
 def _base_pair(sigma, tau, var1, var2, cov, b1, b2, unbiased):
@@ -168,15 +144,11 @@ def _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased, degenerate):
 
 
 def _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased):
-    key = (sigma.family, tau.family)
-    swapped = (tau.family, sigma.family)
-    if key in _CLOSED or swapped in _CLOSED:
-        biased, plain = _CLOSED.get(key) or _CLOSED[swapped]
-        args = (s1, s2, rho, b1, b2) if key in _CLOSED else (s2, s1, rho, b2, b1)
-        if unbiased and plain is not None:
-            return plain(*args[:3]).expand(rho.shape)
-        if biased is not None:
-            return biased(*args).expand(rho.shape)
+    found = None if sigma.family is None else sigma.family.pair_form(tau.family, unbiased)
+    if found is not None:
+        form, swapped, takes_biases = found
+        args = (s2, s1, rho, b2, b1) if swapped else (s1, s2, rho, b1, b2)
+        return form(*(args if takes_biases else args[:3])).expand(rho.shape)
     degrees = [a.degree for a in (sigma, tau) if a.is_polynomial]
     if degrees:
         return _mehler(sigma, tau, s1, s2, rho, b1, b2, min(degrees))

@@ -1,0 +1,192 @@
+"""Closed-form activation families: one record per family, holding everything exact about it.
+
+A :class:`Family` holds the Hermite coefficients λ_k(σ; s, b) of G ↦ σ(sG + b) (s ≥ 0), the
+closed forms of E[σ(u + b₁) τ(v + b₂)] against other families, and the Dirac parts of σ′. The
+Gaussian engine (:mod:`lazylab.gaussian`) dispatches through these records; an activation of
+the registry names its family (``Activation.family``). Adding a closed form is one record here;
+a new activation of an existing family (or a composite a·g(u) + b·g(−u) of its base, expanded by
+linearity as neural-tangents' ABRelu does for a·relu(u) + b·relu(−u)) is one registry line.
+
+Hermite coefficients (integration by parts, E[f He_k] = E[f^(j) He_{k-j}]), with m = b/s:
+* relu: λ_0 = sφ(m) + bΦ(m), λ_1 = sΦ(m), λ_k = sφ(m) He_{k-2}(-m) for k ≥ 2;
+* step 1[u > 0]: λ_0 = Φ(m), λ_k = φ(m) He_{k-1}(-m) for k ≥ 1.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+
+from lazylab.quadrature import bivariate_normal_cdf, hermite_polynomials, normal_cdf, normal_pdf
+
+__all__ = ["Family", "FAMILIES", "RELU", "STEP", "ERF", "step_step", "relu_step", "relu_relu",
+           "erf_erf"]
+
+
+@dataclass(frozen=True)
+class Family:
+    """The closed forms shared by the activations of one family (one record per family).
+
+    Attributes:
+        name: family name.
+        hermite: (degree, s, b) ↦ λ_0..λ_degree of G ↦ σ(sG + b), or None (quadrature).
+        pairs: other family's name ↦ (biased, unbiased) closed forms of E[σ(u + b₁) τ(v + b₂)]
+            with τ of that family, called as biased(s₁, s₂, ρ, b₁, b₂) and unbiased(s₁, s₂, ρ)
+            for |ρ| < 1, s > 0 (either may be None). A pair is looked up in both orders.
+        diracs: the Dirac parts (weight, location) of σ′, when σ jumps.
+        times_u: registry name of the activation u ↦ u·σ(u), when it is in the registry.
+        tangent_excess: for σ′ of this family, (scales, ρ) ↦ (κ, N¹¹, N¹², N²²), the
+            in-plane moments of the NT operator (:mod:`lazylab.gaussian.tangent`), or None.
+    """
+
+    name: str
+    hermite: Callable[[int, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
+    pairs: dict = field(default_factory=dict, hash=False, compare=False)
+    diracs: tuple[tuple[float, float], ...] = ()
+    times_u: str | None = None
+    tangent_excess: Callable | None = None
+
+    @property
+    def jumps(self) -> bool:
+        """σ is discontinuous: σ′ has Dirac parts and no function part."""
+        return bool(self.diracs)
+
+    def pair_form(self, other: "Family | None", unbiased: bool):
+        """The closed form of E[σ τ] for τ of family ``other``: (form, swapped, biased) or None.
+
+        ``swapped``: the form takes τ's arguments first; ``biased``: it takes (s₁, s₂, ρ, b₁, b₂)
+        rather than (s₁, s₂, ρ). Without biases the unbiased form is preferred.
+        """
+        if other is None:
+            return None
+        for forms, swapped in ((self.pairs.get(other.name), False),
+                               (other.pairs.get(self.name), True)):
+            if forms is None:
+                continue
+            biased, plain = forms
+            if unbiased and plain is not None:
+                return plain, swapped, False
+            if biased is not None:
+                return biased, swapped, True
+        return None
+
+    def has_unbiased_pair(self, other: "Family | None") -> bool:
+        """An unbiased closed form against ``other`` exists (O(1) work per entry)."""
+        found = self.pair_form(other, unbiased=True)
+        return found is not None and not found[2]
+
+
+# ----------------------------------------------------------------------------- Hermite closed forms
+
+def _safe_ratio(s, b):
+    positive = s > 0
+    m = b / torch.where(positive, s, torch.ones_like(s))
+    return positive, m
+
+
+def _relu_hermite(degree, s, b):
+    positive, m = _safe_ratio(s, b)
+    pdf, cdf = normal_pdf(m), normal_cdf(m)
+    terms = [s * pdf + b * cdf, s * cdf]
+    if degree >= 2:
+        he = hermite_polynomials(-m, degree - 2)
+        terms += [s * pdf * he[..., k] for k in range(degree - 1)]
+    lam = torch.stack(terms[: degree + 1], dim=-1)
+    constant = torch.nn.functional.pad(torch.relu(b)[..., None], (0, degree))
+    return torch.where(positive[..., None], lam, constant)
+
+
+def _step_hermite(degree, s, b):
+    positive, m = _safe_ratio(s, b)
+    terms = [normal_cdf(m)]
+    if degree >= 1:
+        he = hermite_polynomials(-m, degree - 1)
+        terms += [normal_pdf(m) * he[..., k] for k in range(degree)]
+    lam = torch.stack(terms, dim=-1)
+    constant = torch.nn.functional.pad((b > 0).to(lam.dtype)[..., None], (0, degree))
+    return torch.where(positive[..., None], lam, constant)
+
+
+# ----------------------------------------------------------------------------- pair closed forms
+# (X, Y) standard normal with correlation ρ, q = √(1 − ρ²), u = s₁X, v = s₂Y, m_i = b_i/s_i,
+# Φ₂ = Φ₂(m₁, m₂; ρ), A = (m₂ − ρm₁)/q, B = (m₁ − ρm₂)/q (THEORY.md §5.1; each re-derived from
+# E[X 1{X>a, Y>b}] and E[XY 1{X>a, Y>b}] by Gaussian integration by parts):
+#   E[1{u+b₁>0} 1{v+b₂>0}] = Φ₂,   E[(u+b₁)₊ 1{v+b₂>0}]/s₁ = m₁Φ₂ + φ(m₁)Φ(A) + ρφ(m₂)Φ(B),
+#   E[(u+b₁)₊ (v+b₂)₊]/(s₁s₂) = (ρ + m₁m₂)Φ₂ + m₁φ(m₂)Φ(B) + m₂φ(m₁)Φ(A) + qφ(m₁)φ(A);
+# without biases these are the arc-cosine kernels (Cho & Saul 2009) with θ = arccos ρ;
+# E[erf(u) erf(v)] = (2/π) arcsin(2c/√((1 + 2s₁²)(1 + 2s₂²))), c = ρs₁s₂ (Williams 1997).
+
+def _standardize(s1, s2, rho, b1, b2):
+    q = torch.sqrt((1 - rho * rho).clamp_min(0.0))
+    m1, m2 = b1 / s1, b2 / s2
+    return q, m1, m2, (m2 - rho * m1) / q, (m1 - rho * m2) / q
+
+
+def step_step(s1, s2, rho, b1, b2):
+    """E[1{u + b₁ > 0} 1{v + b₂ > 0}] with u = s₁X, v = s₂Y, corr(X, Y) = ρ, |ρ| < 1, s > 0."""
+    return bivariate_normal_cdf(b1 / s1, b2 / s2, rho)
+
+
+def relu_step(s1, s2, rho, b1, b2):
+    """E[(u + b₁)₊ 1{v + b₂ > 0}] (same conventions as :func:`step_step`)."""
+    q, m1, m2, a, b = _standardize(s1, s2, rho, b1, b2)
+    phi2 = bivariate_normal_cdf(m1, m2, rho)
+    return s1 * (m1 * phi2 + normal_pdf(m1) * normal_cdf(a) + rho * normal_pdf(m2) * normal_cdf(b))
+
+
+def relu_relu(s1, s2, rho, b1, b2):
+    """E[(u + b₁)₊ (v + b₂)₊] (same conventions as :func:`step_step`)."""
+    q, m1, m2, a, b = _standardize(s1, s2, rho, b1, b2)
+    phi2 = bivariate_normal_cdf(m1, m2, rho)
+    return s1 * s2 * ((rho + m1 * m2) * phi2 + m1 * normal_pdf(m2) * normal_cdf(b)
+                      + m2 * normal_pdf(m1) * normal_cdf(a) + q * normal_pdf(m1) * normal_pdf(a))
+
+
+def erf_erf(s1, s2, rho, b1=0.0, b2=0.0):  # noqa: ARG001 (the biased signature)
+    """E[erf(u) erf(v)] for unbiased u, v (Williams 1997); b₁ = b₂ = 0 is required."""
+    c = rho * s1 * s2
+    return (2 / math.pi) * torch.asin(2 * c / torch.sqrt((1 + 2 * s1 * s1) * (1 + 2 * s2 * s2)))
+
+
+def relu_relu_unbiased(s1, s2, rho):
+    """E[u₊ v₊] = s₁s₂ (sin θ + (π − θ) cos θ)/(2π), θ = arccos ρ."""
+    q = torch.sqrt((1 - rho * rho).clamp_min(0.0))
+    return s1 * s2 * (q + (torch.pi - torch.acos(rho)) * rho) / (2 * torch.pi)
+
+
+def step_step_unbiased(s1, s2, rho):
+    """E[1{u>0} 1{v>0}] = (π − θ)/(2π)."""
+    return (torch.pi - torch.acos(rho)) / (2 * torch.pi)
+
+
+def relu_step_unbiased(s1, s2, rho):
+    """E[u₊ 1{v>0}] = s₁(1 + ρ)/(2√(2π))."""
+    return s1 * (1 + rho) / (2 * (2 * torch.pi) ** 0.5)
+
+
+def step_tangent_excess(scales, rho):
+    """κ = E[σ′(u)σ′(v)] and N = M − κG for σ′ = step, θ = arccos ρ (lazylab.gaussian.tangent):
+
+    κ = (π − θ)/(2π), N¹¹ = s_i² sinθ cosθ/(2π), N¹² = s_i s_j sinθ/(2π), N²² = s_j² sinθ cosθ/(2π);
+    scales (N,), rho (N, N) with |ρ| < 1 off the collinear pairs.
+    """
+    theta = torch.acos(rho)
+    sin, cos = torch.sin(theta), torch.cos(theta)
+    si, sj = scales[:, None], scales[None, :]
+    kappa = (torch.pi - theta) / (2 * torch.pi)
+    return kappa, si * si * sin * cos / (2 * torch.pi), si * sj * sin / (2 * torch.pi), \
+        sj * sj * sin * cos / (2 * torch.pi)
+
+
+# The families: a new closed form is one record here; a new activation of a family is one
+# line of lazylab.activations.ACTIVATIONS (composites a·g(u) + b·g(−u) of a family's base, like abs and sign, are
+# expanded by linearity, as neural-tangents' ABRelu does for a·relu(u) + b·relu(−u)).
+RELU = Family("relu", _relu_hermite, {"relu": (relu_relu, relu_relu_unbiased),
+                                      "step": (relu_step, relu_step_unbiased)})
+STEP = Family("step", _step_hermite, {"step": (step_step, step_step_unbiased)},
+              diracs=((1.0, 0.0),), times_u="relu", tangent_excess=step_tangent_excess)
+ERF = Family("erf", None, {"erf": (None, erf_erf)})
+FAMILIES: dict[str, Family] = {f.name: f for f in (RELU, STEP, ERF)}
