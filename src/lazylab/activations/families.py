@@ -22,7 +22,7 @@ import torch
 
 from lazylab.quadrature import bivariate_normal_cdf, hermite_polynomials, normal_cdf, normal_pdf
 
-__all__ = ["Family", "FAMILIES", "RELU", "STEP", "ERF", "step_step", "relu_step", "relu_relu",
+__all__ = ["Family", "Angle", "FAMILIES", "RELU", "STEP", "ERF", "step_step", "relu_step", "relu_relu",
            "erf_erf"]
 
 
@@ -34,7 +34,8 @@ class Family:
         name: family name.
         hermite: (degree, s, b) ↦ λ_0..λ_degree of G ↦ σ(sG + b), or None (quadrature).
         pairs: other family's name ↦ (biased, unbiased) closed forms of E[σ(u + b₁) τ(v + b₂)]
-            with τ of that family, called as biased(s₁, s₂, ρ, b₁, b₂) and unbiased(s₁, s₂, ρ)
+            with τ of that family, called as biased(s₁, s₂, ρ, b₁, b₂) and unbiased(s₁, s₂, angle)
+            (an :class:`Angle` of ρ)
             for |ρ| < 1, s > 0 (either may be None). A pair is looked up in both orders.
         diracs: the Dirac parts (weight, location) of σ′, when σ jumps.
         times_u: registry name of the activation u ↦ u·σ(u), when it is in the registry.
@@ -58,7 +59,7 @@ class Family:
         """The closed form of E[σ τ] for τ of family ``other``: (form, swapped, biased) or None.
 
         ``swapped``: the form takes τ's arguments first; ``biased``: it takes (s₁, s₂, ρ, b₁, b₂)
-        rather than (s₁, s₂, ρ). Without biases the unbiased form is preferred.
+        rather than (s₁, s₂, Angle(ρ)). Without biases the unbiased form is preferred.
         """
         if other is None:
             return None
@@ -151,20 +152,71 @@ def erf_erf(s1, s2, rho, b1=0.0, b2=0.0):  # noqa: ARG001 (the biased signature)
     return (2 / math.pi) * torch.asin(2 * c / torch.sqrt((1 + 2 * s1 * s1) * (1 + 2 * s2 * s2)))
 
 
-def relu_relu_unbiased(s1, s2, rho):
+def frozen(*tensors) -> bool:
+    """No gradient flows through these tensors, so fresh temporaries may be updated in place."""
+    return not torch.is_grad_enabled() or not any(
+        isinstance(t, torch.Tensor) and t.requires_grad for t in tensors)
+
+
+class Angle:
+    """A correlation ρ with q = √(1 − ρ²) and π − θ = π − arccos ρ, each computed once on demand.
+
+    The unbiased arc-cosine forms take an Angle so that every base pair of a composite shares one
+    angle computation: flipping one unit (ρ → −ρ) keeps q and maps π − θ to θ.
+    """
+
+    def __init__(self, rho: torch.Tensor, *, parent: "Angle | None" = None):
+        self.rho = rho
+        self._parent = parent
+        self._q = None
+        self._complement = None
+
+    @property
+    def q(self) -> torch.Tensor:
+        if self._q is None:
+            if self._parent is not None:
+                self._q = self._parent.q
+            elif frozen(self.rho):   # in place on a fresh tensor: one allocation, not four
+                self._q = (self.rho * self.rho).neg_().add_(1.0).clamp_min_(0.0).sqrt_()
+            else:
+                self._q = torch.sqrt((1 - self.rho * self.rho).clamp_min(0.0))
+        return self._q
+
+    @property
+    def complement(self) -> torch.Tensor:
+        """π − θ = π − arccos ρ."""
+        if self._complement is None:
+            base = self._parent.complement if self._parent is not None else torch.acos(self.rho)
+            self._complement = torch.neg(base).add_(torch.pi) if frozen(base) else torch.pi - base
+        return self._complement
+
+    def flipped(self) -> "Angle":
+        """The angle of −ρ."""
+        return Angle(-self.rho, parent=self)
+
+
+def relu_relu_unbiased(s1, s2, angle: Angle):
     """E[u₊ v₊] = s₁s₂ (sin θ + (π − θ) cos θ)/(2π), θ = arccos ρ."""
-    q = torch.sqrt((1 - rho * rho).clamp_min(0.0))
-    return s1 * s2 * (q + (torch.pi - torch.acos(rho)) * rho) / (2 * torch.pi)
+    core = torch.addcmul(angle.q, angle.complement, angle.rho)
+    if frozen(core, s1, s2) and core.shape == torch.broadcast_shapes(core.shape, s1.shape,
+                                                                      s2.shape):
+        return core.mul_(s1 / (2 * torch.pi)).mul_(s2)
+    return core * (s1 / (2 * torch.pi)) * s2
 
 
-def step_step_unbiased(s1, s2, rho):
+def step_step_unbiased(s1, s2, angle: Angle):  # noqa: ARG001 (scale-free)
     """E[1{u>0} 1{v>0}] = (π − θ)/(2π)."""
-    return (torch.pi - torch.acos(rho)) / (2 * torch.pi)
+    return angle.complement / (2 * torch.pi)
 
 
-def relu_step_unbiased(s1, s2, rho):
+def relu_step_unbiased(s1, s2, angle: Angle):  # noqa: ARG001 (free of s₂)
     """E[u₊ 1{v>0}] = s₁(1 + ρ)/(2√(2π))."""
-    return s1 * (1 + rho) / (2 * (2 * torch.pi) ** 0.5)
+    return (1 + angle.rho) * (s1 / (2 * (2 * torch.pi) ** 0.5))
+
+
+def erf_erf_unbiased(s1, s2, angle: Angle):
+    """E[erf(u) erf(v)] without biases, as :func:`erf_erf`."""
+    return erf_erf(s1, s2, angle.rho)
 
 
 def step_tangent_excess(scales, rho):
@@ -188,5 +240,5 @@ RELU = Family("relu", _relu_hermite, {"relu": (relu_relu, relu_relu_unbiased),
                                       "step": (relu_step, relu_step_unbiased)})
 STEP = Family("step", _step_hermite, {"step": (step_step, step_step_unbiased)},
               diracs=((1.0, 0.0),), times_u="relu", tangent_excess=step_tangent_excess)
-ERF = Family("erf", None, {"erf": (None, erf_erf)})
+ERF = Family("erf", None, {"erf": (None, erf_erf_unbiased)})
 FAMILIES: dict[str, Family] = {f.name: f for f in (RELU, STEP, ERF)}

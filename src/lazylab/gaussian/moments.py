@@ -35,16 +35,21 @@ def dual_matrix(sigma, weights1, biases1, tau=None, weights2=None, biases2=None,
         sigma, tau: activations (``tau`` defaults to ``sigma``).
         weights1 (N1, d), biases1 (N1,) or None; weights2/biases2 default to the first layer.
         covariance: (d, d) input covariance C, or None for the identity.
-    Pairs that need quadrature nodes are computed in row blocks so that temporaries stay near
+    Every dot product is taken in float64 whatever the input dtype (float32 weights are taken
+    as exact). Pairs that need quadrature nodes are computed in row blocks so that temporaries stay near
     4·10⁶ elements per block; elementwise closed forms (polynomials, unbiased ReLU/step/erf)
     in one pass, so per-unit Hermite coefficients are computed once.
     """
     tau = sigma if tau is None else tau
     if weights2 is None:
         weights2, biases2 = weights1, biases1
+    weights1, weights2, biases1, biases2, covariance = (
+        None if t is None else torch.as_tensor(t, dtype=torch.float64)
+        for t in (weights1, weights2, biases1, biases2, covariance))
     left = _covariance_apply(weights1, covariance)
     var1 = (left * weights1).sum(-1)
-    var2 = unit_scales(weights2, covariance) ** 2
+    var2 = var1 if weights2 is weights1 else (_covariance_apply(weights2, covariance)
+                                             * weights2).sum(-1)
     n1, n2 = weights1.shape[0], weights2.shape[0]
     unbiased = biases1 is None and biases2 is None
     if is_elementwise(sigma, tau, unbiased):
