@@ -12,6 +12,8 @@ Exact coefficients (all derived by integrating by parts, E[f He_k] = E[f^(j) He_
 * polynomials: expand (s·G + b)^j binomially and change basis monomial → Hermite;
 * composites (abs = relu(u) + relu(-u), sign = step(u) - step(-u)): by linearity, with
   σ(-(sG + b)) having coefficients (-1)^k λ_k(σ; s, -b).
+The closed forms of a family (Hermite coefficients, pair expectations, Dirac parts of σ′) are one
+:class:`Family` record in :mod:`lazylab.activations.families`; an activation names its family.
 Every other activation uses piecewise Gauss–Legendre quadrature cut at its kinks
 (:mod:`lazylab.quadrature`), accurate to ~1e-14 for degrees up to 40.
 """
@@ -31,7 +33,7 @@ from lazylab.activations.families import ERF, FAMILIES, RELU, STEP, Family
 from lazylab.quadrature import gaussian_nodes, hermite_polynomials
 
 __all__ = ["Activation", "Component", "Family", "ACTIVATIONS", "FAMILIES", "get_activation",
-           "monomial", "polynomial", "hermite_polynomials"]
+           "monomial", "polynomial", "two_sided", "hermite_polynomials"]
 
 Function = Callable[[torch.Tensor], torch.Tensor]
 
@@ -258,17 +260,35 @@ def monomial(power: int) -> Activation:
     return polynomial([0.0] * int(power) + [1.0], name=f"monomial{int(power)}")
 
 
+def two_sided(name: str, base: Activation, a: float, b: float, function: Function | None = None,
+              *, derivative_name: str | None = None) -> Activation:
+    """σ(u) = a·base(u) + b·base(−u) for a registered base (neural-tangents' ABRelu for relu).
+
+    Every closed form of the base's family carries over by linearity (the engine expands the
+    components, with base(−(u + b)) = base((−u) + (−b))): abs = (relu, 1, 1), leaky ReLU =
+    (relu, 1, −α), sign = (step, 1, −1). ``function`` is an exact elementwise form of σ if known.
+    """
+    parts = tuple(Component(float(c), base.name, flip) for c, flip in ((a, False), (b, True))
+                  if c != 0)
+    if function is None:
+        def function(u, parts=parts, base_function=base.function):
+            return sum(p.coefficient * base_function(-u if p.flip else u) for p in parts)
+    return Activation(name, function, derivative_name=derivative_name, kinks=base.kinks,
+                      components=parts)
+
+
 def _step(u):
     return (u > 0).to(u.dtype)
 
 
+_RELU = Activation("relu", torch.relu, derivative_name="step", kinks=(0.0,), family=RELU)
+_STEP = Activation("step", _step, kinks=(0.0,), family=STEP)
+
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, derivative_name="step", kinks=(0.0,), family=RELU),
-    "step": Activation("step", _step, kinks=(0.0,), family=STEP),
-    "abs": Activation("abs", torch.abs, derivative_name="sign", kinks=(0.0,),
-                      components=(Component(1.0, "relu"), Component(1.0, "relu", flip=True))),
-    "sign": Activation("sign", torch.sign, kinks=(0.0,),
-                       components=(Component(1.0, "step"), Component(-1.0, "step", flip=True))),
+    "relu": _RELU,
+    "step": _STEP,
+    "abs": two_sided("abs", _RELU, 1.0, 1.0, torch.abs, derivative_name="sign"),
+    "sign": two_sided("sign", _STEP, 1.0, -1.0, torch.sign),
     "linear": polynomial([0.0, 1.0], name="linear"),
     "quadratic": polynomial([0.0, 0.0, 1.0], name="quadratic"),
     "hermite2": polynomial([-1.0, 0.0, 1.0], name="hermite2"),
