@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from lazylab.gaussian import dual_matrix, pair_expectation
+from lazylab.gaussian.tangent import tangent_operator
 
 ONE = torch.ones(3, dtype=torch.float64)
 
@@ -80,3 +81,14 @@ def test_float32_weights_agree_with_float64(sigma, biased):
     scale = double.abs().max()
     assert float((single - double).abs().max() / scale) < 1e-6
     assert torch.allclose(torch.diagonal(single), torch.diagonal(double), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_tangent_operator_from_float32_weights_agrees_with_float64(activation):
+    rng = np.random.default_rng(6)
+    weights = torch.as_tensor(rng.standard_normal((12, 200)) / math.sqrt(200), dtype=torch.float32)
+    single, double = (tangent_operator(activation, w) for w in (weights, weights.double()))
+    directions = torch.as_tensor(rng.standard_normal((12, 200)))
+    got, expected = single.apply(directions), double.apply(directions)
+    assert float((got - expected).abs().max() / expected.abs().max()) < 1e-6
+    assert torch.allclose(torch.diagonal(single.kappa), torch.diagonal(double.kappa), rtol=1e-12)

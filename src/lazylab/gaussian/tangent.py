@@ -81,6 +81,7 @@ def tangent_operator(activation, weights: torch.Tensor) -> TangentOperator:
     Units with w_i = 0 are not allowed (their tangent feature is not defined by a direction).
     """
     derivative = get_activation(activation).derivative()
+    weights = torch.as_tensor(weights, dtype=torch.float64)   # float64 dot products always
     gram, scales, rho, collinear = _pair_geometry(weights)
     if torch.any(scales == 0):
         raise ValueError("weights: every unit needs a non-zero weight vector for the NT model")
@@ -126,6 +127,7 @@ def cross_moment(activation, weights: torch.Tensor, head_weights: torch.Tensor |
     """
     sigma = get_activation(activation)
     derivative = sigma.derivative()
+    weights = torch.as_tensor(weights, dtype=torch.float64)
     gram, scales, rho, collinear = _pair_geometry(weights)
     v1, v2 = (scales ** 2)[:, None], (scales ** 2)[None, :]
     first_u = pair_expectation(sigma.times_power(1), derivative, v1, v2, gram, None, None)
