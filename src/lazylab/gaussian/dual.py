@@ -103,7 +103,7 @@ def _correlation(cov, s1, s2, degenerate=None):
     Entries with a constant unit (``degenerate``) get ρ = 0 and must have cov = 0 up to
     round-off relative to the largest s₁s₂.
     """
-    if degenerate is None and frozen(cov, s1, s2) and cov.dim() >= 2:
+    if degenerate is None and frozen(cov, s1, s2):
         rho = (cov / s1).div_(s2)   # in place: no N1 × N2 outer product of the scales
     elif degenerate is None:
         rho = cov / (s1 * s2)
