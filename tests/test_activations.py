@@ -1,4 +1,4 @@
-"""Activations: exact Hermite coefficients against quadrature, identities, lookup errors."""
+"""Activations: known coefficient values, Parseval, Stein's identity, lookup errors."""
 
 import math
 
@@ -6,25 +6,10 @@ import pytest
 import torch
 
 from lazylab.quadrature import gaussian_nodes
-from lazylab.activations import (ACTIVATIONS, _quadrature_hermite, get_activation, monomial,
-                                 polynomial)
+from lazylab.activations import ACTIVATIONS, get_activation, monomial, polynomial
 
-SCALES = torch.tensor([0.3, 1.0, 2.5, 0.0], dtype=torch.float64)
-BIASES = torch.tensor([0.4, 0.0, -1.7, 0.9], dtype=torch.float64)
-EXACT = ["relu", "step", "abs", "sign", "linear", "quadratic", "hermite2", "cubic", "quartic"]
-
-
-def sqrt_factorials(degree):
-    return torch.exp(0.5 * torch.lgamma(torch.arange(degree + 1, dtype=torch.float64) + 1))
-
-
-@pytest.mark.parametrize("name", EXACT)
-def test_exact_coefficients_match_quadrature(name):
-    activation = get_activation(name)
-    exact = activation.hermite_coefficients(30, SCALES, BIASES, normalized=True)
-    numeric = _quadrature_hermite(activation, 30, SCALES, BIASES) / sqrt_factorials(30)
-    scale = 1 + exact.abs().amax(dim=-1, keepdim=True)
-    assert torch.all((exact - numeric).abs() <= 1e-13 * scale)
+# Hermite coefficients of every registered activation against quadrature, pair expectations and
+# derivatives: tests/contracts/test_activation_contract.py (parametrized over ACTIVATIONS).
 
 
 def test_relu_coefficients_have_the_known_values():

@@ -9,25 +9,29 @@ import numpy as np
 import pytest
 import torch
 
+from contracts import SMALL_TASKS, small_task
 from lazylab.tasks import TASKS, Dataset, Task
-from tasks import assert_mc_close, random_units
+from tasks import random_units
 
-# The Gaussian tasks with population moments (TASKS may also hold data-set tasks without them).
-SMALL = {"single_neuron": {"dim": 6, "bias": 0.3},
-         "quadratic": {"dim": 6, "matrix": "random-psd", "centered": False},
-         "gaussian_mixture": {"dim": 8},
-         "multi_index": {"dim": 6, "preset": "two-index"}}
+# Small configurations live in tests/contracts (one per registry entry; a missing one fails).
+# The Monte Carlo moment checks of every task are in tests/contracts/test_task_contract.py.
+
+
+def _has_moments(name) -> bool:
+    """From the builder's return annotation (a class attribute), without building the task."""
+    return bool(getattr(typing.get_type_hints(TASKS[name]).get("return"), "has_moments", False))
 
 
 def build(name, **extra):
-    return TASKS[name](rng=np.random.default_rng(7), **{**SMALL[name], **extra})
+    return small_task(name, **extra)
 
 
-MOMENT_TASKS = sorted(SMALL)
+MOMENT_TASKS = [name for name in sorted(TASKS) if _has_moments(name)]
 
 
 def test_registry_names():
     assert set(TASKS) >= {"single_neuron", "quadratic", "gaussian_mixture", "multi_index"}
+    assert set(MOMENT_TASKS) >= {"single_neuron", "quadratic", "gaussian_mixture", "multi_index"}
 
 
 @pytest.mark.parametrize("name", sorted(TASKS))
@@ -36,7 +40,7 @@ def test_builder_parameters_are_keyword_only_annotated_with_defaults(name):
     hints = typing.get_type_hints(builder)
     params = inspect.signature(builder).parameters
     assert "rng" in params
-    if name in SMALL:
+    if _has_moments(name):
         assert "dim" in params and "noise" in params
     for pname, parameter in params.items():
         assert parameter.kind is inspect.Parameter.KEYWORD_ONLY, pname
@@ -48,7 +52,7 @@ def test_builder_parameters_are_keyword_only_annotated_with_defaults(name):
 @pytest.mark.parametrize("name", MOMENT_TASKS)
 def test_task_protocol_and_components(name):
     task = build(name)
-    assert isinstance(task, Task) and task.has_moments and task.dim == SMALL[name]["dim"]
+    assert isinstance(task, Task) and task.has_moments and task.dim == SMALL_TASKS[name]["dim"]
     probabilities = [p for p, _ in task.components]
     assert sum(probabilities) == pytest.approx(1.0)
     for _, covariance in task.components:
@@ -66,14 +70,10 @@ def test_builders_are_reproducible_from_rng(name):
 
 
 @pytest.mark.parametrize("name", MOMENT_TASKS)
-def test_sample_mean_and_second_moment(name):
-    # m = 2·10⁵, K = 5: failure probability ≈ 2 × 5.7e-7 for the two numbers checked.
-    task = build(name, noise=0.5)
-    data = task.sample(200_000, rng=np.random.default_rng(11))
+def test_samples_are_float64_of_the_right_shape(name):
+    data = build(name, noise=0.5).sample(1000, rng=np.random.default_rng(11))
     assert isinstance(data, Dataset) and data.x.dtype == torch.float64
-    assert data.n_samples == 200_000 and data.dim == task.dim
-    assert_mc_close(task.target_mean(), data.y[:, None], label="E y")
-    assert_mc_close(task.target_second_moment(), (data.y ** 2)[:, None], label="E y²")
+    assert data.n_samples == 1000 and data.dim == SMALL_TASKS[name]["dim"]
 
 
 @pytest.mark.parametrize("name", MOMENT_TASKS)

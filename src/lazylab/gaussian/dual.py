@@ -8,8 +8,8 @@ How each pair is computed, in order:
 2. a unit with s = 0 is a constant: E = σ(b₁)·E[τ(v + b₂)];
 3. collinear pairs (|ρ| > 1 − 1e-12, e.g. a unit with itself) are a 1-D expectation,
    E[σ(s₁G + b₁) τ(±s₂G + b₂)], by piecewise Gauss–Legendre cut at both kinks;
-4. closed forms (:mod:`lazylab.gaussian.bivariate`): relu/step pairs with or without biases,
-   erf pairs without biases;
+4. closed forms held by the family records (:mod:`lazylab.activations.families`): relu/step
+   pairs with or without biases, erf pairs without biases;
 5. if σ or τ is a polynomial of degree p, Mehler's formula
    E = Σ_{k ≤ p} λ_k(σ; s₁, b₁) λ_k(τ; s₂, b₂) ρ^k / k!  is exact;
 6. otherwise the Mehler series to degree K = 40, whose remainder is bounded by Cauchy–Schwarz
@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from lazylab.activations import Activation, get_activation
-from lazylab.gaussian import bivariate
+from lazylab.activations.families import Angle, frozen
 from lazylab.quadrature import gaussian_nodes
 
 __all__ = ["pair_expectation", "is_elementwise", "SERIES_DEGREE"]
@@ -32,27 +32,7 @@ __all__ = ["pair_expectation", "is_elementwise", "SERIES_DEGREE"]
 SERIES_DEGREE = 40
 _COLLINEAR = 1e-12
 _SERIES_TOLERANCE = 1e-12
-
-
-def _unbiased_relu_relu(s1, s2, rho):
-    q = torch.sqrt((1 - rho * rho).clamp_min(0.0))
-    return s1 * s2 * (q + (torch.pi - torch.acos(rho)) * rho) / (2 * torch.pi)
-
-
-def _unbiased_step_step(s1, s2, rho):
-    return (torch.pi - torch.acos(rho)) / (2 * torch.pi)
-
-
-def _unbiased_relu_step(s1, s2, rho):
-    return s1 * (1 + rho) / (2 * (2 * torch.pi) ** 0.5)
-
-
-_CLOSED = {  # (family σ, family τ) -> (biased form, unbiased form or None)
-    ("relu", "relu"): (bivariate.relu_relu, _unbiased_relu_relu),
-    ("relu", "step"): (bivariate.relu_step, _unbiased_relu_step),
-    ("step", "step"): (bivariate.step_step, _unbiased_step_step),
-    ("erf", "erf"): (None, lambda s1, s2, rho: bivariate.erf_erf(s1, s2, rho, 0.0, 0.0)),
-}
+_ROUND_OFF = 1e-12   # relative slack allowed in |cov| <= sqrt(var1*var2)
 
 
 def _bases(activation: Activation) -> list[Activation]:
@@ -72,7 +52,7 @@ def is_elementwise(sigma, tau, unbiased: bool) -> bool:
         return True
     if not unbiased:
         return False
-    return all((a.family, b.family) in _CLOSED or (b.family, a.family) in _CLOSED
+    return all(a.family is not None and a.family.has_unbiased_pair(b.family)
                for a in _bases(sigma) for b in _bases(tau))
 
 
@@ -90,16 +70,98 @@ def pair_expectation(sigma, tau, var1, var2, cov, bias1=0.0, bias2=0.0) -> torch
             is the exact expectation for the rounded parameters (e.g. of a float32 network).
     Returns:
         float64 tensor of the broadcast shape; differentiable in every argument.
+    Raises:
+        ValueError: a NaN argument, a negative variance, or an impossible covariance
+            |cov| > √(var1·var2) beyond relative round-off 1e-12 (nothing is clamped silently).
     """
     sigma, tau = get_activation(sigma), get_activation(tau)
     unbiased = bias1 is None and bias2 is None
     var1, var2, cov = (torch.as_tensor(t, dtype=torch.float64) for t in (var1, var2, cov))
     b1 = torch.zeros_like(var1) if bias1 is None else torch.as_tensor(bias1, dtype=torch.float64)
     b2 = torch.zeros_like(var2) if bias2 is None else torch.as_tensor(bias2, dtype=torch.float64)
+    _check_units(var1=var1, var2=var2, bias1=b1, bias2=b2)
     var1, b1 = torch.broadcast_tensors(var1, b1)
     var2, b2 = torch.broadcast_tensors(var2, b2)
     shape = torch.broadcast_shapes(var1.shape, var2.shape, cov.shape)
+    if unbiased and _fused(sigma, tau, var1, var2, cov):
+        return _unbiased_closed_pairs(sigma, tau, var1, var2, cov.expand(shape))
     return _expand(sigma, tau, var1, var2, cov.expand(shape), b1, b2, unbiased)
+
+
+def _check_units(**values) -> None:
+    """Per-unit arguments: no NaN, variances ≥ 0 (a ValueError naming the argument and value)."""
+    for name, value in values.items():
+        if torch.any(torch.isnan(value)):
+            raise ValueError(f"{name} must not contain NaN")
+        if name.startswith("var") and torch.any(value < 0):
+            raise ValueError(f"{name} must be >= 0 (a variance), got {float(value.min())!r}")
+
+
+def _correlation(cov, s1, s2, degenerate=None):
+    """ρ = cov/(s₁s₂) clamped to [−1, 1]; raises ValueError when |cov| > s₁s₂ beyond round-off.
+
+    Entries with a constant unit (``degenerate``) get ρ = 0 and must have cov = 0 up to
+    round-off relative to the largest s₁s₂.
+    """
+    if degenerate is None and frozen(cov, s1, s2):
+        rho = (cov / s1).div_(s2)   # in place: no N1 × N2 outer product of the scales
+    elif degenerate is None:
+        rho = cov / (s1 * s2)
+    else:
+        safe1 = torch.where(s1 > 0, s1, torch.ones_like(s1))
+        safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
+        floor = _ROUND_OFF * float(s1.max()) * float(s2.max()) if cov.numel() else 0.0
+        if torch.any(degenerate & (cov.abs() > floor)):
+            _raise_impossible(cov, s1, s2)
+        rho = torch.where(degenerate, torch.zeros_like(cov), cov / (safe1 * safe2))
+    if rho.numel():
+        low, high = torch.aminmax(rho.detach())
+        if not (float(low) >= -1 - _ROUND_OFF and float(high) <= 1 + _ROUND_OFF):
+            _raise_impossible(cov, s1, s2)
+    return rho.clamp_(-1.0, 1.0) if frozen(rho) else rho.clamp(-1.0, 1.0)
+
+
+def _raise_impossible(cov, s1, s2):
+    bound = (s1 * s2).expand(cov.shape)
+    excess = torch.nan_to_num(cov.abs() - bound, nan=torch.inf)
+    index = int(torch.argmax(excess))
+    value, limit = float(cov.flatten()[index]), float(bound.flatten()[index])
+    if value != value:
+        raise ValueError("cov must not contain NaN")
+    raise ValueError(f"cov = {value!r} is impossible for variances with sqrt(var1*var2) = "
+                     f"{limit!r}: |cov| must be <= sqrt(var1*var2) (up to relative {_ROUND_OFF})")
+
+
+def _fused(sigma, tau, var1, var2, cov) -> bool:
+    """Every base pair has an unbiased closed form, no gradient is needed, no unit is constant."""
+    return (is_elementwise(sigma, tau, True) and not sigma.is_polynomial
+            and not tau.is_polynomial and not _needs_grad(var1, var2, cov)
+            and bool(torch.all(var1 > 0)) and bool(torch.all(var2 > 0)))
+
+
+def _terms(activation: Activation):
+    if activation.components is None:
+        return [(1.0, activation, False)]
+    return [(c.coefficient, get_activation(c.base), c.flip) for c in activation.components]
+
+
+def _unbiased_closed_pairs(sigma, tau, var1, var2, cov):
+    """Σ over base pairs c·c′·E[g(±u) h(±v)], all from one ρ and one shared angle.
+
+    The closed forms are exact at ρ = ±1 as they stand (only their ρ-derivative is singular
+    there), so no collinear mask is needed; a flipped unit maps ρ → −ρ and reuses the angle.
+    """
+    s1, s2 = torch.sqrt(var1), torch.sqrt(var2)
+    angle = Angle(_correlation(cov, s1, s2))
+    total = None
+    for c1, base1, flip1 in _terms(sigma):
+        for c2, base2, flip2 in _terms(tau):
+            form, swapped, _ = base1.family.pair_form(base2.family, unbiased=True)
+            shared = angle.flipped() if flip1 != flip2 else angle
+            value = form(s2, s1, shared) if swapped else form(s1, s2, shared)
+            value = value if c1 * c2 == 1.0 else (c1 * c2) * value
+            total = value if total is None else total + value
+    return total.expand(cov.shape)
 
 
 def _expand(sigma, tau, var1, var2, cov, b1, b2, unbiased):
@@ -117,27 +179,23 @@ def _expand(sigma, tau, var1, var2, cov, b1, b2, unbiased):
 
 
 def _unbiased_closed(sigma, tau) -> bool:
-    key, swapped = (sigma.family, tau.family), (tau.family, sigma.family)
-    form = _CLOSED.get(key) or _CLOSED.get(swapped)
-    return form is not None and form[1] is not None
+    return sigma.family is not None and sigma.family.has_unbiased_pair(tau.family)
 
 
 def _base_pair(sigma, tau, var1, var2, cov, b1, b2, unbiased):
     """One base pair; (var1, b1) and (var2, b2) have per-unit shapes, cov the output shape."""
     shape = cov.shape
-    s1, s2 = torch.sqrt(var1.clamp_min(0.0)), torch.sqrt(var2.clamp_min(0.0))
+    s1, s2 = torch.sqrt(var1), torch.sqrt(var2)
     if not (torch.any(s1 == 0) or torch.any(s2 == 0)):
-        rho = (cov / (s1 * s2)).clamp(-1.0, 1.0)
+        rho = _correlation(cov, s1, s2)
         if sigma.is_polynomial or tau.is_polynomial or (unbiased and _unbiased_closed(sigma, tau)
                                                         and not _needs_grad(var1, var2, cov)):
             # exact at ρ = ±1 as they stand (only their ρ-derivative is singular there)
             return _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased)
         return _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased,
                                    torch.zeros(shape, dtype=torch.bool, device=cov.device))
-    safe1 = torch.where(s1 > 0, s1, torch.ones_like(s1))
-    safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
     degenerate = ((s1 == 0) | (s2 == 0)).expand(shape)
-    rho = torch.where(degenerate, torch.zeros_like(cov), cov / (safe1 * safe2)).clamp(-1.0, 1.0)
+    rho = _correlation(cov, s1, s2, degenerate)
     if sigma.is_polynomial or tau.is_polynomial:  # the finite Mehler sum is exact for all ρ, s
         return _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased)
     return _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased, degenerate)
@@ -168,15 +226,13 @@ def _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased, degenerate):
 
 
 def _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased):
-    key = (sigma.family, tau.family)
-    swapped = (tau.family, sigma.family)
-    if key in _CLOSED or swapped in _CLOSED:
-        biased, plain = _CLOSED.get(key) or _CLOSED[swapped]
-        args = (s1, s2, rho, b1, b2) if key in _CLOSED else (s2, s1, rho, b2, b1)
-        if unbiased and plain is not None:
-            return plain(*args[:3]).expand(rho.shape)
-        if biased is not None:
-            return biased(*args).expand(rho.shape)
+    found = None if sigma.family is None else sigma.family.pair_form(tau.family, unbiased)
+    if found is not None:
+        form, swapped, takes_biases = found
+        args = (s2, s1, rho, b2, b1) if swapped else (s1, s2, rho, b1, b2)
+        if not takes_biases:
+            return form(args[0], args[1], Angle(rho)).expand(rho.shape)
+        return form(*args).expand(rho.shape)
     degrees = [a.degree for a in (sigma, tau) if a.is_polynomial]
     if degrees:
         return _mehler(sigma, tau, s1, s2, rho, b1, b2, min(degrees))

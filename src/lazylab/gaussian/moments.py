@@ -18,12 +18,18 @@ __all__ = ["dual_matrix", "feature_mean", "feature_input_moment", "unit_scales"]
 _BLOCK_ELEMENTS = 4_000_000
 
 
+def _float64(*tensors):
+    """Dot products are taken in float64 whatever the input dtype (float32 values are exact)."""
+    return tuple(None if t is None else torch.as_tensor(t, dtype=torch.float64) for t in tensors)
+
+
 def _covariance_apply(weights: torch.Tensor, covariance: torch.Tensor | None) -> torch.Tensor:
     return weights if covariance is None else weights @ covariance
 
 
 def unit_scales(weights: torch.Tensor, covariance: torch.Tensor | None = None) -> torch.Tensor:
-    """s_i = √(w_iᵀ C w_i), the standard deviation of w_i·x; shape (N,)."""
+    """s_i = √(w_iᵀ C w_i), the standard deviation of w_i·x; shape (N,), float64."""
+    weights, covariance = _float64(weights, covariance)
     return torch.sqrt((_covariance_apply(weights, covariance) * weights).sum(-1))
 
 
@@ -35,16 +41,20 @@ def dual_matrix(sigma, weights1, biases1, tau=None, weights2=None, biases2=None,
         sigma, tau: activations (``tau`` defaults to ``sigma``).
         weights1 (N1, d), biases1 (N1,) or None; weights2/biases2 default to the first layer.
         covariance: (d, d) input covariance C, or None for the identity.
-    Pairs that need quadrature nodes are computed in row blocks so that temporaries stay near
+    Every dot product is taken in float64 whatever the input dtype (float32 weights are taken
+    as exact). Pairs that need quadrature nodes are computed in row blocks so that temporaries stay near
     4·10⁶ elements per block; elementwise closed forms (polynomials, unbiased ReLU/step/erf)
     in one pass, so per-unit Hermite coefficients are computed once.
     """
     tau = sigma if tau is None else tau
     if weights2 is None:
         weights2, biases2 = weights1, biases1
+    weights1, weights2, biases1, biases2, covariance = _float64(weights1, weights2, biases1,
+                                                                biases2, covariance)
     left = _covariance_apply(weights1, covariance)
     var1 = (left * weights1).sum(-1)
-    var2 = unit_scales(weights2, covariance) ** 2
+    var2 = var1 if weights2 is weights1 else (_covariance_apply(weights2, covariance)
+                                             * weights2).sum(-1)
     n1, n2 = weights1.shape[0], weights2.shape[0]
     unbiased = biases1 is None and biases2 is None
     if is_elementwise(sigma, tau, unbiased):
@@ -76,6 +86,7 @@ def feature_input_moment(sigma, weights, biases=None, covariance=None) -> torch.
     scales = unit_scales(weights, covariance)
     bias = torch.zeros_like(scales) if biases is None else biases
     lam1 = get_activation(sigma).hermite_coefficients(1, scales, bias)[..., 1]
+    weights, covariance = _float64(weights, covariance)
     safe = torch.where(scales > 0, scales, torch.ones_like(scales))
     factor = torch.where(scales > 0, lam1 / safe, torch.zeros_like(lam1))
     return factor[:, None] * _covariance_apply(weights, covariance)

@@ -40,11 +40,16 @@ class DerivativeParts(tuple):
         return self[1]
 
 
+def _jumps(activation: Activation) -> bool:
+    return activation.family is not None and activation.family.jumps
+
+
 def _is_step_like(activation: Activation) -> bool:
-    if activation.family == "step":
+    """σ′ is Dirac masses only: a jumping family, or a composite of jumping bases."""
+    if _jumps(activation):
         return True
     return activation.components is not None and all(
-        ACTIVATIONS[c.base].family == "step" for c in activation.components)
+        _jumps(ACTIVATIONS[c.base]) for c in activation.components)
 
 
 def has_function_derivative(activation) -> bool:
@@ -55,19 +60,18 @@ def has_function_derivative(activation) -> bool:
 def derivative_parts(activation) -> DerivativeParts:
     """Split σ′ into a function and Dirac masses: σ′ = f + Σ a_j δ(· − k_j).
 
-    * step: σ′ = δ(u);  composites of steps (sign = step(u) − step(−u)): d/du[c·step(±u)] = ±c·δ(u);
+    * a jumping family (step): σ′ = its record's Dirac parts (``Family.diracs``), e.g. step′ = δ;
+      composites of jumping bases (sign = step(u) − step(−u)): d/du[c·step(±u)] = ±c·δ(u);
     * composites of other bases: d/du[c·g(−u)] = −c·g′(−u), a composite of the derivatives
       (which must be registered by name, e.g. relu → step);
     * everything else: :meth:`Activation.derivative` (closed form, polynomial or autograd).
     """
     activation = get_activation(activation)
-    if activation.family == "step":
-        return DerivativeParts((None, ((1.0, 0.0),)))
+    if _jumps(activation):
+        return DerivativeParts((None, activation.family.diracs))
     if activation.components is not None:
         if _is_step_like(activation):
-            weights = sum(-c.coefficient if c.flip else c.coefficient
-                          for c in activation.components)
-            return DerivativeParts((None, ((float(weights), 0.0),)))
+            return DerivativeParts((None, _composite_diracs(activation.components)))
         if activation.derivative_name is not None:
             return DerivativeParts((activation.derivative(), ()))
         parts = []
@@ -84,6 +88,17 @@ def derivative_parts(activation) -> DerivativeParts:
         return DerivativeParts((Activation(f"d({activation.name})", function,
                                            kinks=activation.kinks, components=tuple(parts)), ()))
     return DerivativeParts((activation.derivative(), ()))
+
+
+def _composite_diracs(components) -> tuple[tuple[float, float], ...]:
+    """Dirac parts of Σ c·g(±u): d/du[c·g(−u)] = −c·g′(−u), and δ(−u − k) = δ(u + k)."""
+    weights: dict[float, float] = {}
+    for c in components:
+        for weight, location in ACTIVATIONS[c.base].family.diracs:
+            at = -location if c.flip else location
+            part = (-c.coefficient if c.flip else c.coefficient) * weight
+            weights[at] = part if at not in weights else weights[at] + part
+    return tuple((float(w), at) for at, w in weights.items())
 
 
 def dirac_pair(tau, var1, var2, cov, bias1=0.0, bias2=0.0, *, location=0.0) -> torch.Tensor:

@@ -10,7 +10,8 @@ so (Σ_j K_ij a_j)_i needs only S = W Aᵀ (S_kj = w_k·a_j):
     (K A)_i = Σ_j κ_ij a_j + w_i Σ_j (D¹¹ S_ij + D¹² S_jj) + Σ_j (D¹² S_ij + D²² S_jj) w_j,
 three N × N × d matrix products per application. On the diagonal (and for collinear pairs) the
 plane is the line of w_i and K_ii = κ_ii I + (E[σ′(u)² u²]/s_i⁴ − κ_ii/s_i²) w_i w_iᵀ.
-For σ′ = step the entries of N = M − κG are closed forms (no cancellation):
+For σ′ = step the entries of N = M − κG are closed forms (held by the family record,
+``Family.tangent_excess``) (no cancellation):
 N¹¹ = s_i² sinθ cosθ/(2π), N¹² = s_i s_j sinθ/(2π), N²² = s_j² sinθ cosθ/(2π), θ = arccos ρ,
 from E[X² 1{X>0, Y>0}] = (π − θ + sinθcosθ)/(2π) and E[XY 1{X>0,Y>0}] = J₁(θ)/(2π).
 The same structure gives the head–tangent cross moment E[σ(u)σ′(v) z] = [w_i w_j] G⁻¹ m_ij with
@@ -63,16 +64,6 @@ def _pair_geometry(weights):
     return gram, scales, rho, collinear
 
 
-def _step_excess(scales, rho):
-    """N = M − κG for σ′ = step in closed form, and κ."""
-    theta = torch.acos(rho)
-    sin, cos = torch.sin(theta), torch.cos(theta)
-    si, sj = scales[:, None], scales[None, :]
-    kappa = (torch.pi - theta) / (2 * torch.pi)
-    return kappa, si * si * sin * cos / (2 * torch.pi), si * sj * sin / (2 * torch.pi), \
-        sj * sj * sin * cos / (2 * torch.pi)
-
-
 def _generic_excess(derivative, gram, scales):
     var = (scales ** 2)
     v1, v2 = var[:, None], var[None, :]
@@ -90,12 +81,14 @@ def tangent_operator(activation, weights: torch.Tensor) -> TangentOperator:
     Units with w_i = 0 are not allowed (their tangent feature is not defined by a direction).
     """
     derivative = get_activation(activation).derivative()
+    weights = torch.as_tensor(weights, dtype=torch.float64)   # float64 dot products always
     gram, scales, rho, collinear = _pair_geometry(weights)
     if torch.any(scales == 0):
         raise ValueError("weights: every unit needs a non-zero weight vector for the NT model")
     open_rho = torch.where(collinear, torch.zeros_like(rho), rho)
-    if derivative.family == "step":
-        kappa, n11, n12, n22 = _step_excess(scales, open_rho)
+    closed = None if derivative.family is None else derivative.family.tangent_excess
+    if closed is not None:
+        kappa, n11, n12, n22 = closed(scales, open_rho)
     else:
         kappa, n11, n12, n22 = _generic_excess(derivative, torch.where(collinear, 0 * gram, gram),
                                                scales)
@@ -134,6 +127,7 @@ def cross_moment(activation, weights: torch.Tensor, head_weights: torch.Tensor |
     """
     sigma = get_activation(activation)
     derivative = sigma.derivative()
+    weights = torch.as_tensor(weights, dtype=torch.float64)
     gram, scales, rho, collinear = _pair_geometry(weights)
     v1, v2 = (scales ** 2)[:, None], (scales ** 2)[None, :]
     first_u = pair_expectation(sigma.times_power(1), derivative, v1, v2, gram, None, None)

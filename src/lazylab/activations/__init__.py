@@ -12,6 +12,8 @@ Exact coefficients (all derived by integrating by parts, E[f He_k] = E[f^(j) He_
 * polynomials: expand (s·G + b)^j binomially and change basis monomial → Hermite;
 * composites (abs = relu(u) + relu(-u), sign = step(u) - step(-u)): by linearity, with
   σ(-(sG + b)) having coefficients (-1)^k λ_k(σ; s, -b).
+The closed forms of a family (Hermite coefficients, pair expectations, Dirac parts of σ′) are one
+:class:`Family` record in :mod:`lazylab.activations.families`; an activation names its family.
 Every other activation uses piecewise Gauss–Legendre quadrature cut at its kinks
 (:mod:`lazylab.quadrature`), accurate to ~1e-14 for degrees up to 40.
 """
@@ -27,10 +29,11 @@ from typing import Callable
 import numpy as np
 import torch
 
-from lazylab.quadrature import gaussian_nodes, normal_cdf, normal_pdf
+from lazylab.activations.families import ERF, FAMILIES, RELU, STEP, Family
+from lazylab.quadrature import gaussian_nodes, hermite_polynomials
 
-__all__ = ["Activation", "Component", "ACTIVATIONS", "get_activation", "monomial", "polynomial",
-           "hermite_polynomials"]
+__all__ = ["Activation", "Component", "Family", "ACTIVATIONS", "FAMILIES", "get_activation",
+           "monomial", "polynomial", "two_sided", "hermite_polynomials"]
 
 Function = Callable[[torch.Tensor], torch.Tensor]
 
@@ -56,7 +59,7 @@ class Activation:
         kinks: points where σ or σ′ is not smooth; quadrature cuts there.
         coefficients: monomial coefficients (c_0, …, c_p) when σ is a polynomial.
         components: for composites, σ(u) = Σ c·base(±u); the engine works on the bases.
-        family: name of the closed-form family ('relu', 'step', 'erf') or None.
+        family: the closed-form :class:`Family` record, or None.
     """
 
     name: str
@@ -66,7 +69,7 @@ class Activation:
     kinks: tuple[float, ...] = ()
     coefficients: tuple[float, ...] | None = None
     components: tuple[Component, ...] | None = None
-    family: str | None = None
+    family: Family | None = None
 
     def __call__(self, u: torch.Tensor) -> torch.Tensor:
         return self.function(u)
@@ -100,15 +103,15 @@ class Activation:
             return self
         if self.coefficients is not None:
             return polynomial((0.0,) * power + self.coefficients, name=f"u^{power}*{self.name}")
-        if self.family == "step" and power == 1:
-            return ACTIVATIONS["relu"]
+        if power == 1 and self.family is not None and self.family.times_u is not None:
+            return ACTIVATIONS[self.family.times_u]
         base = self.function
         return Activation(f"u^{power}*{self.name}", lambda u: u**power * base(u), kinks=self.kinks)
 
     def _has_jump(self) -> bool:
         if self.components is not None:
             return any(ACTIVATIONS[c.base]._has_jump() for c in self.components)
-        return self.family == "step"
+        return self.family is not None and self.family.jumps
 
     def hermite_coefficients(self, degree: int, scale=1.0, bias=0.0, *,
                              normalized: bool = False) -> torch.Tensor:
@@ -142,44 +145,7 @@ def _sqrt_factorials(degree: int, like: torch.Tensor) -> torch.Tensor:
     return torch.exp(0.5 * torch.lgamma(k + 1))
 
 
-def hermite_polynomials(z: torch.Tensor, degree: int) -> torch.Tensor:
-    """He_0(z), …, He_degree(z) stacked on a new last axis (three-term recurrence)."""
-    values = [torch.ones_like(z), z]
-    for k in range(1, degree):
-        values.append(z * values[k] - k * values[k - 1])
-    return torch.stack(values[: degree + 1], dim=-1)
-
-
 # ----------------------------------------------------------------------------- exact coefficients
-
-def _safe_ratio(s, b):
-    positive = s > 0
-    m = b / torch.where(positive, s, torch.ones_like(s))
-    return positive, m
-
-
-def _relu_hermite(degree, s, b):
-    positive, m = _safe_ratio(s, b)
-    pdf, cdf = normal_pdf(m), normal_cdf(m)
-    terms = [s * pdf + b * cdf, s * cdf]
-    if degree >= 2:
-        he = hermite_polynomials(-m, degree - 2)
-        terms += [s * pdf * he[..., k] for k in range(degree - 1)]
-    lam = torch.stack(terms[: degree + 1], dim=-1)
-    constant = torch.nn.functional.pad(torch.relu(b)[..., None], (0, degree))
-    return torch.where(positive[..., None], lam, constant)
-
-
-def _step_hermite(degree, s, b):
-    positive, m = _safe_ratio(s, b)
-    terms = [normal_cdf(m)]
-    if degree >= 1:
-        he = hermite_polynomials(-m, degree - 1)
-        terms += [normal_pdf(m) * he[..., k] for k in range(degree)]
-    lam = torch.stack(terms, dim=-1)
-    constant = torch.nn.functional.pad((b > 0).to(lam.dtype)[..., None], (0, degree))
-    return torch.where(positive[..., None], lam, constant)
-
 
 @lru_cache(maxsize=64)
 def _monomial_to_hermite(degree: int) -> np.ndarray:
@@ -242,9 +208,6 @@ def _quadrature_hermite(activation, degree, s, b):
     return torch.cat(out).reshape(*shape, degree + 1)
 
 
-_EXACT = {"relu": _relu_hermite, "step": _step_hermite}
-
-
 def _hermite(activation: Activation, degree: int, s, b) -> torch.Tensor:
     if activation.components is not None:
         signs = torch.tensor([(-1.0) ** k for k in range(degree + 1)], dtype=s.dtype,
@@ -259,8 +222,8 @@ def _hermite(activation: Activation, degree: int, s, b) -> torch.Tensor:
         return total
     if activation.coefficients is not None:
         return _polynomial_hermite(activation.coefficients, degree, s, b)
-    if activation.family in _EXACT:
-        return _EXACT[activation.family](degree, s, b)
+    if activation.family is not None and activation.family.hermite is not None:
+        return activation.family.hermite(degree, s, b)
     return _quadrature_hermite(activation, degree, s, b)
 
 
@@ -297,17 +260,35 @@ def monomial(power: int) -> Activation:
     return polynomial([0.0] * int(power) + [1.0], name=f"monomial{int(power)}")
 
 
+def two_sided(name: str, base: Activation, a: float, b: float, function: Function | None = None,
+              *, derivative_name: str | None = None) -> Activation:
+    """σ(u) = a·base(u) + b·base(−u) for a registered base (neural-tangents' ABRelu for relu).
+
+    Every closed form of the base's family carries over by linearity (the engine expands the
+    components, with base(−(u + b)) = base((−u) + (−b))): abs = (relu, 1, 1), leaky ReLU =
+    (relu, 1, −α), sign = (step, 1, −1). ``function`` is an exact elementwise form of σ if known.
+    """
+    parts = tuple(Component(float(c), base.name, flip) for c, flip in ((a, False), (b, True))
+                  if c != 0)
+    if function is None:
+        def function(u, parts=parts, base_function=base.function):
+            return sum(p.coefficient * base_function(-u if p.flip else u) for p in parts)
+    return Activation(name, function, derivative_name=derivative_name, kinks=base.kinks,
+                      components=parts)
+
+
 def _step(u):
     return (u > 0).to(u.dtype)
 
 
+_RELU = Activation("relu", torch.relu, derivative_name="step", kinks=(0.0,), family=RELU)
+_STEP = Activation("step", _step, kinks=(0.0,), family=STEP)
+
 ACTIVATIONS: dict[str, Activation] = {
-    "relu": Activation("relu", torch.relu, derivative_name="step", kinks=(0.0,), family="relu"),
-    "step": Activation("step", _step, kinks=(0.0,), family="step"),
-    "abs": Activation("abs", torch.abs, derivative_name="sign", kinks=(0.0,),
-                      components=(Component(1.0, "relu"), Component(1.0, "relu", flip=True))),
-    "sign": Activation("sign", torch.sign, kinks=(0.0,),
-                       components=(Component(1.0, "step"), Component(-1.0, "step", flip=True))),
+    "relu": _RELU,
+    "step": _STEP,
+    "abs": two_sided("abs", _RELU, 1.0, 1.0, torch.abs, derivative_name="sign"),
+    "sign": two_sided("sign", _STEP, 1.0, -1.0, torch.sign),
     "linear": polynomial([0.0, 1.0], name="linear"),
     "quadratic": polynomial([0.0, 0.0, 1.0], name="quadratic"),
     "hermite2": polynomial([-1.0, 0.0, 1.0], name="hermite2"),
@@ -315,7 +296,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "quartic": monomial(4),
     "erf": Activation("erf", torch.special.erf,
                       derivative_function=lambda u: 2.0 / math.sqrt(math.pi) * torch.exp(-u * u),
-                      family="erf"),
+                      family=ERF),
     "tanh": Activation("tanh", torch.tanh,
                        derivative_function=lambda u: 1.0 - torch.tanh(u) ** 2),
     "sigmoid": Activation("sigmoid", torch.sigmoid,
