@@ -6,6 +6,8 @@ task means adding its small constructor keyword arguments below.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -16,7 +18,8 @@ SMALL_TASKS = {"single_neuron": {"dim": 6, "bias": 0.3},
                "quadratic": {"dim": 6, "matrix": "random-psd", "centered": False},
                "gaussian_mixture": {"dim": 8},
                "multi_index": {"dim": 6, "preset": "two-index"},
-               "digits": {}}
+               "digits": {},
+               "file": {"path": str(Path(__file__).with_name("small_task.npz"))}}
 
 
 def small_task(name: str, *, seed: int = 7, **extra):
