@@ -15,7 +15,8 @@ from lazylab.experiments import STANDARD_METRICS, load_sweep
 from lazylab.experiments import reference
 from lazylab.experiments.catalog import regime_parameters, task_parameters
 from lazylab.experiments.reference import registry_listing, spec_reference
-from lazylab.experiments.reference_notes import EXAMPLES, FIELD_NOTES, METRIC_NOTES
+from lazylab.experiments.reference_notes import EXAMPLES, FIELD_FORMS, FIELD_NOTES, METRIC_NOTES
+from lazylab.experiments.spec import parse_spec
 from lazylab.models import REGIMES
 from lazylab.tasks import TASKS
 
@@ -106,6 +107,18 @@ def test_every_spec_field_and_standard_metric_has_a_meaning():
             for n in model.model_fields if n not in reference.FREE_FORM}
     assert keys == set(FIELD_NOTES), "add/remove meanings in reference_notes.FIELD_NOTES"
     assert set(STANDARD_METRICS) <= set(METRIC_NOTES)
+
+
+def test_the_written_forms_of_spec_fields_parse():
+    raw = {"task": {"name": "quadratic"}, "regime": [{"name": "kernel"}]}
+    assert parse_spec(raw, "dir/stem.toml").name == "stem"
+    assert parse_spec(raw, "a.toml").sweep.seeds == (0,)
+    assert parse_spec(raw, "a.toml").sweep.n_train == ("population",)
+    parsed = parse_spec({**raw, "sweep": {"seeds": 3, "n_train": 100}}, "a.toml")
+    assert parsed.sweep.seeds == (0, 1, 2) and parsed.sweep.n_train == (100,)
+    parsed = parse_spec({**raw, "sweep": {"seeds": [4], "n_train": [10, "population"]}}, "a.toml")
+    assert parsed.sweep.seeds == (4,) and parsed.sweep.n_train == (10, "population")
+    assert set(FIELD_FORMS) <= set(FIELD_NOTES)
 
 
 def toy_task(*, rng, frobnication: float = 2.5, mode: Literal["a", "b"] = "a"):

@@ -28,8 +28,8 @@ from pydantic import BaseModel
 from lazylab import activations, models, tasks, theory
 from lazylab.experiments import selection, spec, validate
 from lazylab.experiments.catalog import ANY_NAME, Parameter, regime_parameters, task_parameters
-from lazylab.experiments.reference_notes import (COMMON_NOTES, EXAMPLES, FIELD_NOTES,
-                                                 METRIC_NOTES, SELECTION_SYNTAX)
+from lazylab.experiments.reference_notes import (COMMON_NOTES, EXAMPLES, FIELD_FORMS,
+                                                 FIELD_NOTES, METRIC_NOTES, SELECTION_SYNTAX)
 
 __all__ = ["spec_reference", "registry_listing", "LISTING_KINDS", "theory_curves", "type_name",
            "toml_value", "argument_notes", "main"]
@@ -144,7 +144,8 @@ def _section_rows(section: str, model: Any) -> list[tuple[str, ...]]:
         key = f"{section}.{name}" if section else name
         default = "required" if field.is_required() else toml_value(
             field.get_default(call_default_factory=True))
-        rows.append((f"`{name}`", type_name(field.annotation), default, FIELD_NOTES.get(key, "")))
+        written, default = FIELD_FORMS.get(key, (type_name(field.annotation), default))
+        rows.append((f"`{name}`", written, default, FIELD_NOTES.get(key, "")))
     return rows
 
 
@@ -157,6 +158,10 @@ def _sections() -> list[str]:
         if section == "sweep":
             out += ["", "Any other key of `[sweep]` is a value or grid given to the task and to "
                     "every regime that declares a field of that name."]
+        if section == "plot":
+            fields = ", ".join(f"`{f}`" for f in validate.RUN_FIELDS)
+            out += ["", f"Run fields: {fields}, and every task or regime parameter the spec "
+                    "gives (`task.NAME`/`regime.NAME` when both declare `NAME`)."]
         out.append("")
     return out
 

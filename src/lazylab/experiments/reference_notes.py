@@ -7,10 +7,10 @@ examples cover each regime family: lazy (random features, neural tangent, kernel
 feature learning (one step, trained network).
 """
 
-__all__ = ["FIELD_NOTES", "METRIC_NOTES", "COMMON_NOTES", "SELECTION_SYNTAX", "EXAMPLES"]
+__all__ = ["FIELD_NOTES", "FIELD_FORMS", "METRIC_NOTES", "COMMON_NOTES", "SELECTION_SYNTAX", "EXAMPLES"]
 
 FIELD_NOTES: dict[str, str] = {
-    "name": "the sweep's name (default: the file stem)",
+    "name": "the sweep's name",
     "description": "free text describing the sweep",
     "task": "the `[task]` table",
     "regime": "one `[[regime]]` table per regime, at least one",
@@ -37,6 +37,14 @@ FIELD_NOTES: dict[str, str] = {
     "plot.title": "figure title",
 }
 """One line per spec field, keyed ``section.field`` (top-level fields by their name)."""
+
+FIELD_FORMS: dict[str, tuple[str, str]] = {
+    "name": ("string", "the file stem"),
+    "sweep.seeds": ("integer | list of integer", "1 (seed 0)"),
+    "sweep.n_train": ('integer | "population" | list of those', '"population"'),
+}
+"""(type, default) as written in a file, where the model's own differ (filled in or converted
+by :mod:`lazylab.experiments.spec` before validation); a test parses each form."""
 
 METRIC_NOTES: dict[str, str] = {
     "population_risk": "exact E(f(x) − y)² (tasks with population moments)",
