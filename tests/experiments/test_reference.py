@@ -145,7 +145,9 @@ class ToyRegime:
 def test_entries_registered_at_run_time_appear(monkeypatch):
     monkeypatch.setitem(TASKS, "toy_task", toy_task)
     monkeypatch.setitem(REGIMES, "toy_regime", ToyRegime)
+    monkeypatch.setattr(ToyRegime, "DIAGNOSTICS", ("toy_iterations",), raising=False)
     text = spec_reference()
+    assert "| toy_iterations | diagnostic (toy_regime) |" in section(text, "## Metrics")
     toy = section(text, "### `toy_task`")
     assert "Toy task for the reference test." in toy
     assert "| `frobnication` | float | 2.5 | how much to frobnicate. |" in toy

@@ -235,9 +235,19 @@ def _metric_rows() -> list[tuple[str, str, str]]:
     names = [numeric.metric("NAME"), other.metric("NAME"), "NAME_grid_scale", "selection_risk",
              "selection_at_edge", "selection_diverged"]
     rows += [(m, "selected fields", METRIC_NOTES.get(m, "")) for m in names]
-    diagnostics = getattr(validate, "DIAGNOSTIC_METRICS", ())
-    return rows + [(m, "regime diagnostic", "reported by the regimes that compute it")
-                   for m in diagnostics]
+    return rows + _diagnostic_rows()
+
+
+def _diagnostic_rows() -> list[tuple[str, str, str]]:
+    """Named diagnostics: ``validate.DIAGNOSTIC_METRICS`` and each regime's ``DIAGNOSTICS``
+    (where the code declares them), with the regimes declaring each."""
+    declared: dict[str, list[str]] = {m: [] for m in getattr(validate, "DIAGNOSTIC_METRICS", ())}
+    for name, regime in models.REGIMES.items():
+        for metric in getattr(regime, "DIAGNOSTICS", ()):
+            declared.setdefault(metric, []).append(name)
+    return [(m, "diagnostic" + (f" ({', '.join(r)})" if r else ""),
+             METRIC_NOTES.get(m, "reported by the regimes that compute it"))
+            for m, r in declared.items()]
 
 
 def theory_curves() -> list[tuple[str, str, tuple[str, ...], tuple[str, ...]]]:
