@@ -9,7 +9,7 @@ linear in W: the "gated linear" features of :mod:`lazylab.models.neural_tangent`
 Its predictor is a :class:`NeuralTangentModel` whose activation has derivative σ_s: relu for
 s = 0 (so SemiRandom(degree=0) *is* NeuralTangent(activation="relu") with r as the weights, and
 draws r with the same rng call), and σ(u) = relu(u)²/2 for s = 1. Hence the n = ∞ fit is exact
-for both degrees: :func:`lazylab.risk.optimal_tangent` with that activation (the engine's tangent
+for both degrees: :func:`lazylab.models.optimal_tangent` with that activation (the engine's tangent
 operator E[σ_s(u)σ_s(v) z zᵀ] for σ_s = step or relu).
 
 Deeper networks of semi-random units are their own regime,
