@@ -327,7 +327,7 @@ _LISTINGS: dict[str, Callable[[], list[tuple[str, str, str]]]] = {
                       for n, b in tasks.TASKS.items()],
     "regimes": lambda: [(n, summary(r), _parameter_text(regime_parameters(r)))
                         for n, r in models.REGIMES.items()],
-    "activations": lambda: [(n, form, f"derivative: {d}; kinks: {k}")
+    "activations": lambda: [(n, f"{form}; σ′: {d}; kinks: {k}", "")
                             for n, form, d, k in _activation_rows()],
     "metrics": lambda: [(n, f"({when}) {note}", "") for n, when, note in _metric_rows()],
     "theory": lambda: [(ref, f"x = {x}" + (f"; also needs {', '.join(needs)}" if needs else "")
