@@ -197,6 +197,8 @@ def test_type_names_and_toml_values():
     assert reference.type_name(tuple[int | Literal["population"], ...]) == (
         'list of (integer | "population")')
     assert reference.toml_value((1e-3, True, "x", None)) == '[0.001, true, "x", unset]'
+    assert reference.toml_value({"grid": [1, 2]}) == "{grid = [1, 2]}"
+    assert reference.toml_value(object()) == "a object"
 
 
 def test_every_regime_appears_in_an_example():

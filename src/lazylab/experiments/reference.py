@@ -38,6 +38,7 @@ SECTIONS = (("", spec.SpecFile), ("task", spec.TaskSection), ("regime", spec.Reg
             ("sweep", spec.SweepSection), ("plot", spec.PlotSection))
 FREE_FORM = ("params", "grids")  # the models' catch-alls for task/regime/shared-grid keys
 
+
 def type_name(annotation: Any) -> str:
     """A type as a spec writer reads it: integer, float, "a" | "b", list of …, table, any."""
     origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
@@ -73,7 +74,11 @@ def toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return f"a {type(value).__name__}"  # no repr: it may hold a memory address
 
 
 def _default(parameter: Parameter) -> str:
