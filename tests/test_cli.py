@@ -11,7 +11,9 @@ import pytest
 
 from experiments.conftest import BASE_SPEC
 from experiments.minilab import CATALOG
+from lazylab import cli
 from lazylab.cli import build_parser, main
+from lazylab.experiments.reference import LISTING_KINDS, registry_listing
 
 CONSOLE = Path(sys.executable).with_name("lazylab")
 
@@ -152,3 +154,13 @@ def test_help_imports_no_heavy_stack():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_list_kinds_cover_the_reference_listings():
+    assert set(LISTING_KINDS) | {"studies"} == set(cli.LIST_KINDS)
+
+
+@pytest.mark.parametrize("kind", ["tasks", "regimes", "activations", "metrics", "theory"])
+def test_list_kind_prints_its_registry(kind, capsys):
+    assert cli.main(["list", kind]) == 0
+    assert capsys.readouterr().out == registry_listing(kind)

@@ -93,6 +93,11 @@ def _add_reproduce(commands: Any) -> None:
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
+LIST_KINDS = ("studies", "tasks", "regimes", "activations", "metrics", "theory")
+"""``lazylab list KIND``; all but studies are ``lazylab.experiments.reference.LISTING_KINDS``
+(written out so that ``--help`` imports nothing heavy)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of ``lazylab`` with all its subcommands."""
     parser = argparse.ArgumentParser(
@@ -119,8 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="output path without extension (default: [plot].output or the spec stem)")
     plot.add_argument("--format", nargs="+", choices=("png", "pdf", "svg"), dest="formats",
                       help="file formats (default: [plot].formats)")
-    commands.add_parser("list", help="list the built-in studies",
-                        description="List the built-in studies (lazylab.studies).")
+    listing = commands.add_parser(
+        "list", help="list the built-in studies, or what a spec may name",
+        description="List the built-in studies (no KIND), or the tasks, regimes, activations, "
+                    "metrics or theory curves a spec may name (the same as docs/specs.md).")
+    listing.add_argument("kind", nargs="?", default="studies", choices=LIST_KINDS)
     _add_reproduce(commands)
     return parser
 
@@ -257,6 +265,10 @@ def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
 
 
 def _command_list(args: argparse.Namespace) -> int:
+    if args.kind != "studies":
+        from lazylab.experiments.reference import registry_listing
+        print(registry_listing(args.kind), end="")
+        return 0
     from lazylab.studies import STUDIES
     if not STUDIES:
         print("no built-in studies are installed yet")
