@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lazylab.plots import aggregate, axis_label, plot_results, save_figure
+from lazylab.plots import aggregate, axis_label, draw_points, plot_results, plt, save_figure
 
 FIELDS = ("task", "regime", "n_train", "n_test", "seed", "width", "dim")
 
@@ -118,3 +118,22 @@ def test_theory_curves_may_receive_the_task_instance():
                           task_fields=("dim",), theory={"level": level}, task_builder=builder)
     line = next(l for l in figure.axes[0].get_lines() if l.get_label() == "theory: level")
     assert received == [{"dim": 10}] and np.all(line.get_ydata() == 2.5)
+
+
+def test_aggregate_counts_unconverged_runs():
+    frame = pd.DataFrame({"width": [1, 1, 2, 2], "risk": [1.0, 3.0, 2.0, 2.0],
+                          "converged": [1.0, 0.0, 1.0, 1.0]})
+    table = aggregate(frame, "width", "risk", [])
+    assert table["unconverged"].tolist() == [1, 0]
+    assert table["mean"].tolist() == [2.0, 2.0]
+
+
+def test_draw_points_draws_unconverged_dots_hollow():
+    figure, axes = plt.subplots()
+    draw_points(axes, [1, 2, 3], [1.0, 2.0, 3.0], [0.1, 0.1, 0.1], unconverged=[0, 2, 0],
+                color="C0", label="fit")
+    lines = [line for line in axes.get_lines() if line.get_marker() == "o"]
+    faces = {tuple(line.get_xdata()): line.get_markerfacecolor() for line in lines}
+    assert faces[(2.0,)] == "none"
+    assert faces[(1.0, 3.0)] != "none"
+    plt.close(figure)

@@ -24,7 +24,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-__all__ = ["aggregate", "plot_results", "save_figure", "set_axis_scale", "axis_label",
+__all__ = ["aggregate", "draw_points", "plot_results", "save_figure", "set_axis_scale", "axis_label",
            "AXIS_LABELS", "plt"]
 
 AXIS_LABELS = {
@@ -49,14 +49,46 @@ def axis_label(name: str) -> str:
 
 
 def aggregate(frame: pd.DataFrame, x: str, y: str, groups: Sequence[str]) -> pd.DataFrame:
-    """Mean, standard error and count of ``y`` per group and x (x may be missing: NaN)."""
+    """Mean, standard error and count of ``y`` per group and x (x may be missing: NaN).
+
+    When ``frame`` has a ``converged`` column (1/0, NaN for fits that are not iterative), the
+    table also has ``unconverged``: how many of the averaged runs did not meet their tolerance.
+    """
     keys = [*groups, x]
-    data = frame[keys + [y]].copy()
+    extra = ["converged"] if "converged" in frame.columns else []
+    data = frame[keys + [y] + extra].copy()
     data = data[np.isfinite(pd.to_numeric(data[y], errors="coerce"))]
-    grouped = data.groupby(keys, dropna=False, sort=True)[y]
-    table = grouped.agg(mean="mean", std="std", count="count").reset_index()
+    grouped = data.groupby(keys, dropna=False, sort=True)
+    table = grouped[y].agg(mean="mean", std="std", count="count").reset_index()
     table["sem"] = (table["std"] / np.sqrt(table["count"])).fillna(0.0)
+    if extra:
+        failed = (pd.to_numeric(data["converged"], errors="coerce") == 0).astype(int)
+        table["unconverged"] = failed.groupby([data[k] for k in keys], dropna=False,
+                                              sort=True).sum().to_numpy()
     return table.drop(columns="std")
+
+
+def draw_points(axes: Any, x: Sequence[float], mean: Sequence[float], sem: Sequence[float],
+                *, unconverged: Sequence[int] | None = None, **style: Any) -> None:
+    """Dots ± standard errors; a dot averaging any unconverged fit is drawn hollow.
+
+    Args:
+        axes: a matplotlib Axes; x, mean, sem: equal-length sequences;
+        unconverged: per dot, how many of its runs did not converge (None: all converged);
+        style: ``errorbar`` keywords (color, marker, label, ...); the label goes to the filled
+            dots, or to the hollow ones when every dot is hollow.
+    """
+    x, mean, sem = (np.asarray(v, dtype=float) for v in (x, mean, sem))
+    hollow = (np.zeros(x.shape, bool) if unconverged is None
+              else np.asarray(unconverged, dtype=float) > 0)
+    style = {"marker": "o", "markersize": 4, "capsize": 3, "linewidth": 1.2, **style}
+    label = style.pop("label", None)
+    if (~hollow).any():
+        axes.errorbar(x[~hollow], mean[~hollow], yerr=sem[~hollow], label=label, **style)
+        label = None
+    if hollow.any():
+        hollow_style = {**style, "linestyle": "none", "markerfacecolor": "none"}
+        axes.errorbar(x[hollow], mean[hollow], yerr=sem[hollow], label=label, **hollow_style)
 
 
 def _series_columns(frame: pd.DataFrame, fields: Sequence[str], x: str, series: str) -> list[str]:
@@ -90,9 +122,9 @@ def _draw_series(axes: Any, table: pd.DataFrame, x: str, label: str, error_bars:
     finite = table[np.isfinite(table[x].astype(float))] if _numeric(table[x]) else table.dropna()
     level = table[~table.index.isin(finite.index)]
     if not finite.empty:
-        axes.errorbar(finite[x], finite["mean"], yerr=finite["sem"] if error_bars else None,
-                      marker="o", markersize=4, capsize=3, linewidth=1.2, label=label,
-                      color=color)
+        draw_points(axes, finite[x], finite["mean"],
+                    finite["sem"] if error_bars else np.zeros(len(finite)),
+                    unconverged=finite.get("unconverged"), label=label, color=color)
     for _, row in level.iterrows():
         suffix = " (n = ∞)" if x == "n_train" else f" (no {x})"
         axes.axhline(row["mean"], linestyle="--", linewidth=1.0, color=color,
