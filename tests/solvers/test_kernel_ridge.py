@@ -33,7 +33,7 @@ def test_cholesky_equals_explicit_formula_and_predicts_with_it():
     alpha = np.linalg.solve(rbf(x, x).numpy() + 300 * ridge * np.eye(300), y.numpy())
     fit = kernel_ridge(rbf, x, y, ridge=ridge, method="cholesky", block_size=37)
     assert fit.method == "cholesky" and fit.iterations == 0 and fit.converged
-    assert fit.residual <= 1e-12
+    assert np.isnan(fit.residual)  # not computed: it would cost a second kernel evaluation
     np.testing.assert_allclose(fit.coef.numpy(), alpha, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(fit.predict(x_test, block_size=11).numpy(),
                                rbf(x_test, x).numpy() @ alpha, rtol=1e-10, atol=1e-12)
