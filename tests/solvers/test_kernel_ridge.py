@@ -140,3 +140,52 @@ def test_bad_shapes_missing_rng_and_bad_kernel_are_rejected():
         kernel_ridge(rbf, x, y, ridge=0.1, method="falkon", rng=None)
     with pytest.raises(ValueError, match=r"kernel\(x1, x2\) must return shape \(20, 20\)"):
         kernel_ridge(lambda a, b: rbf(a, b)[:, :5], x, y, ridge=0.1)
+
+
+def test_falkon_certificate_false_on_a_tiny_budget_and_true_with_residual_below_tolerance():
+    # d = 4 RBF with M = 80 needs several CG steps to reach 1e-9; one step cannot.
+    x, y, _ = _data(600, seed=10, dim=4)
+    options = dict(ridge=1e-4, method="falkon", n_centers=80, tol=1e-9)
+    short = kernel_ridge(rbf, x, y, rng=np.random.default_rng(2), max_iter=1, **options)
+    assert not short.converged and short.iterations == 1 and short.residual > 1e-9
+    full = kernel_ridge(rbf, x, y, rng=np.random.default_rng(2), max_iter=200, **options)
+    # CG's contract: recursive residual <= tol and the recomputed one within 10·tol
+    assert full.converged and 1 < full.iterations < 200 and full.residual <= 1e-8
+
+
+def test_falkon_blocked_products_equal_the_kept_kernel_to_round_off():
+    # memory_budget=0 recomputes K_nM in blocks of 37 rows at every product; the sums differ
+    # from the kept matrix's only in association order, so α agrees to ~cond · ε.
+    x, y, x_test = _data(500, seed=11, dim=4)
+    options = dict(ridge=1e-3, method="falkon", n_centers=60, tol=1e-12, max_iter=200)
+    kept = kernel_ridge(rbf, x, y, rng=np.random.default_rng(3), **options)
+    blocked = kernel_ridge(rbf, x, y, rng=np.random.default_rng(3), memory_budget=0,
+                           block_size=37, **options)
+    assert kept.kept_in_memory and not blocked.kept_in_memory
+    assert kept.iterations == blocked.iterations and kept.jitter == blocked.jitter
+    torch.testing.assert_close(blocked.predict(x_test), kept.predict(x_test),
+                               rtol=1e-9, atol=1e-10)
+
+
+def _device_fit(device: str):
+    x, y, x_test = _data(300, seed=12, dim=3)
+    fit = kernel_ridge(rbf, x, y, ridge=1e-3, method="falkon", n_centers=50, tol=1e-10,
+                       rng=np.random.default_rng(4), device=device)
+    return fit, fit.predict(x_test).cpu(), kernel_ridge(rbf, x, y, ridge=1e-3, method="falkon",
+                                                        n_centers=50, tol=1e-10,
+                                                        rng=np.random.default_rng(4))
+
+
+def test_falkon_device_argument_on_cpu_runs_the_device_path():
+    fit, predictions, reference = _device_fit("cpu")
+    assert fit.coef.device.type == "cpu" and fit.converged
+    torch.testing.assert_close(predictions, reference.predict(_data(300, seed=12, dim=3)[2]),
+                               rtol=0, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_falkon_on_cuda_matches_cpu():
+    fit, predictions, reference = _device_fit("cuda")
+    assert fit.coef.device.type == "cuda" and fit.converged
+    torch.testing.assert_close(predictions, reference.predict(_data(300, seed=12, dim=3)[2]),
+                               rtol=0, atol=1e-8)

@@ -76,13 +76,13 @@ def arc_cosine_gram(x1: torch.Tensor, x2: torch.Tensor, form: tuple, *,
     One pass per row block: one float64 GEMM of the unit rows (inputs of any float dtype are
     upcast first, so float32 inputs are taken as exact), one arccos, and in-cache elementwise
     passes. ``symmetric`` (x2 is x1): only blocks on and above the diagonal are computed and
-    mirrored, and cos θ = 1 is set exactly on the diagonal.
+    mirrored (the result is exactly symmetric), and cos θ = 1 is set exactly on the diagonal.
     """
     unit1, norms1 = _unit_rows(x1.to(torch.float64))
     unit2, norms2 = (unit1, norms1) if symmetric else _unit_rows(x2.to(torch.float64))
     dim, (n1, n2) = x1.shape[1], (x1.shape[0], x2.shape[0])
-    scale2 = norms2 / (2 * math.pi * dim) if not form[2] else norms2.square() / (2 * math.pi * dim**2)
-    scale1 = norms1 if not form[2] else norms1.square()
+    power = 2 if form[2] else 1
+    scale1, scale2 = norms1**power, norms2**power / (2 * math.pi * dim**power)
     out = torch.empty(n1, n2, dtype=torch.float64, device=x1.device)
     rows = max(1, _BLOCK_ENTRIES // max(n2, 1))
     for start in range(0, n1, rows):
@@ -92,8 +92,10 @@ def arc_cosine_gram(x1: torch.Tensor, x2: torch.Tensor, form: tuple, *,
             cos[:, :stop - start].diagonal().fill_(1.0)
         block = _arc_block(cos, form).mul_(scale1[start:stop, None]).mul_(scale2[None, first:])
         out[start:stop, first:] = block
-        if symmetric:
+        if symmetric:  # mirror: the lower part of this block column, and within the diagonal
             out[stop:, start:stop] = block[:, stop - start:].T
+            square = out[start:stop, start:stop]
+            square.copy_(square.triu() + square.triu(1).T)
     return out
 
 
@@ -184,12 +186,17 @@ class Kernel:
         return DualKernel(self.kind, activation, int(self.degree))
 
     def fit(self, data_or_task, *, rng: np.random.Generator) -> KernelModel:
-        """Kernel ridge on samples; a task (n = ∞) raises ValueError."""
+        """Kernel ridge on samples; a task (n = ∞) raises ValueError.
+
+        Diagnostics: ``converged`` (1.0/0.0; FALKON's CG certificate, always 1 for Cholesky),
+        ``cg_iterations``, ``kernel_residual`` (FALKON only), ``n_centers``, ``coef_norm_max``.
+        """
         data, task = _samples_only(data_or_task)
         solution = kernel_ridge(self.kernel, data.x, data.y, ridge=self.ridge, method=self.method,
                                 n_centers=self.n_centers, rng=rng)
         return KernelModel(solution, numeric({
             "cg_iterations": solution.iterations, "kernel_residual": solution.residual,
+            "converged": float(solution.converged),
             "n_centers": solution.centers.shape[0], "coef_norm_max": solution.coef.abs().max()}))
 
 
