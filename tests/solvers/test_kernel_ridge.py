@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from lazylab.models.kernel import DualKernel
 from lazylab.solvers import kernel_matrix, kernel_ridge
 
 
@@ -161,10 +162,27 @@ def test_falkon_blocked_products_equal_the_kept_kernel_to_round_off():
     kept = kernel_ridge(rbf, x, y, rng=np.random.default_rng(3), **options)
     blocked = kernel_ridge(rbf, x, y, rng=np.random.default_rng(3), memory_budget=0,
                            block_size=37, **options)
-    assert kept.kept_in_memory and not blocked.kept_in_memory
+    assert kept.storage == "float64" and blocked.storage == "recomputed"
     assert kept.iterations == blocked.iterations and kept.jitter == blocked.jitter
     torch.testing.assert_close(blocked.predict(x_test), kept.predict(x_test),
                                rtol=1e-9, atol=1e-10)
+
+
+@pytest.mark.parametrize("ridge", [1e-3, 1e-5])
+def test_falkon_float32_copy_of_the_kernel_moves_predictions_by_round_off_only(ridge):
+    # A budget of exactly n·M·4 bytes keeps K_nM in float32 (entries rounded once, relative
+    # 2⁻²⁴ ≈ 6e-8; products still accumulate in float64). CG solves that rounded system to tol,
+    # so predictions move by a few 2⁻²⁴ relative to max|f| (measured ≤ 1.4e-7): checked at 1e-6.
+    x, y, x_test = _data(500, seed=11, dim=20)
+    kernel = DualKernel("ntk")
+    options = dict(ridge=ridge, method="falkon", n_centers=60, tol=1e-12, max_iter=300)
+    double = kernel_ridge(kernel, x, y, rng=np.random.default_rng(3), **options)
+    single = kernel_ridge(kernel, x, y, rng=np.random.default_rng(3),
+                          memory_budget=500 * 60 * 4, **options)
+    assert double.storage == "float64" and single.storage == "float32" and single.converged
+    reference = double.predict(x_test)
+    gap = float((single.predict(x_test) - reference).abs().max() / reference.abs().max())
+    assert gap <= 1e-6, gap
 
 
 def _device_fit(device: str):
