@@ -243,8 +243,8 @@ def _fit_falkon(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: dic
 
     result = conjugate_gradient(apply, basis_t(products.transpose(y)), tol=options["tol"],
                                 max_iter=options["max_iter"])
-    return KernelRidgeSolution(kernel, centers, basis(result.solution), "falkon",
-                               result.iterations, result.residual, result.converged, jitter, storage)
+    return KernelRidgeSolution(kernel, centers, basis(result.solution), "falkon", result.iterations,
+                               result.residual, result.converged, jitter, storage)
 
 
 _METHODS = {"cholesky": _fit_cholesky, "falkon": _fit_falkon}
