@@ -2,9 +2,10 @@
 and against exact KRR as the number of Nyström centers grows.
 
 Tolerances: with an RBF kernel and nλ ≥ 0.1, cond(K + nλI) ≤ (n + nλ)/(nλ) ≈ 10³, so a direct solve
-is accurate to about 10³ · ε ≈ 10⁻¹³ relative; checks use 10⁻¹⁰. CG stops at relative residual
-tol on the Nyström system H α = K_nMᵀy; the error in α is then ≤ cond(H) · tol, so FALKON checks
-use tol = 10⁻¹² and compare predictions to 10⁻⁶ as the solver's contract promises.
+is accurate to about 10³ · ε ≈ 10⁻¹³ relative; checks use 10⁻¹⁰. FALKON's CG stops at relative
+residual tol on the preconditioned system, whose condition number is O(1) when M is large enough,
+so the error in β is about tol; it solves H_δ = H + λnδI with the jitter δ = 10⁻¹¹ · mean diag
+K_MM, which moves predictions by far less than 10⁻⁶. FALKON checks compare predictions to 10⁻⁶.
 """
 
 import numpy as np
@@ -81,8 +82,9 @@ def test_falkon_with_all_points_as_centers_equals_exact_krr():
 
 @pytest.mark.parametrize("block_size", [97, None])
 def test_falkon_solves_the_nystrom_normal_equations(block_size):
-    # α = (K_nMᵀK_nM + λnK_MM)⁻¹K_nMᵀy with the centers FALKON drew (FALKON eq. 8). In d = 4
-    # cond(K_MM) ≈ 10³, so H (cond ≈ 10⁶) is solved directly to ~10⁻¹⁰ and no direction is cut.
+    # α = (K_nMᵀK_nM + λnK_MM)⁻¹K_nMᵀy with the centers FALKON drew (FALKON eq. 8): M < n, the
+    # dense Nyström solve. In d = 4 cond(K_MM) ≈ 10³, far below 1/δ ≈ 10¹¹, so the jitter is
+    # invisible and H (cond ≈ 10⁶) is solved directly to ~10⁻¹⁰.
     x, y, x_test = _data(500, seed=4, dim=4)
     ridge = 1e-3
     fit = kernel_ridge(rbf, x, y, ridge=ridge, method="falkon", n_centers=60,
@@ -97,7 +99,7 @@ def test_falkon_solves_the_nystrom_normal_equations(block_size):
 def test_falkon_approaches_exact_krr_as_centers_grow():
     # Nyström error decays with the kernel's spectrum (fast for a smooth RBF in d = 2): the
     # prediction gap should shrink at every doubling up to noise, and by far overall. K_MM is
-    # numerically singular here from M ≈ 100 on: this exercises the rank-revealing preconditioner.
+    # numerically singular here from M ≈ 100 on: this exercises the jittered Cholesky factor.
     x, y, x_test = _data(2000, seed=5)
     exact = kernel_ridge(rbf, x, y, ridge=1e-3, method="cholesky").predict(x_test)
     gaps = []
