@@ -104,8 +104,9 @@ class DualKernel:
     """The kernel callable (x1 (n1, d), x2 (n2, d)) ↦ (n1, n2) float64; picklable (names only).
 
     relu ("rf", "ntk") and "semi_random" use the fused arc-cosine pass
-    :func:`arc_cosine_gram`; other activations one float64 Gram shared by both NTK terms and
-    :func:`lazylab.gaussian.pair_expectation`. Inputs are upcast to float64 before any product.
+    :func:`arc_cosine_gram`; other activations (and inputs that require a gradient) one float64
+    Gram shared by both NTK terms and :func:`lazylab.gaussian.pair_expectation`. Inputs are
+    upcast to float64 before any product.
     """
 
     kind: str
@@ -121,13 +122,20 @@ class DualKernel:
 
     def __call__(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
         form = self._form()
-        if form is not None:
+        differentiable = torch.is_grad_enabled() and (x1.requires_grad or x2.requires_grad)
+        if form is not None and not differentiable:  # the fused pass works in place
             return arc_cosine_gram(x1, x2, form, symmetric=x1 is x2)
-        x1, x2 = x1.to(torch.float64), x2.to(torch.float64)
+        return self._by_pair_expectation(x1.to(torch.float64), x2.to(torch.float64))
+
+    def _by_pair_expectation(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """The general (and differentiable) route: one Gram shared by the terms."""
         dim = x1.shape[1]
         var1 = (x1 * x1).sum(1, keepdim=True) / dim
         var2 = (x2 * x2).sum(1)[None, :] / dim
         cov = x1 @ x2.T / dim
+        if self.kind == "semi_random":
+            gate = "step" if self.degree == 0 else "relu"
+            return cov * pair_expectation(gate, gate, var1, var2, cov, None, None)
         sigma = get_activation(self.activation)
         gram = pair_expectation(sigma, sigma, var1, var2, cov, None, None)
         if self.kind == "ntk":
