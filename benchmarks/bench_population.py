@@ -24,7 +24,8 @@ from common import matmul_gflops, row, timer  # noqa: E402
 
 from lazylab.gaussian import dual_matrix  # noqa: E402
 from lazylab.models import TwoLayer  # noqa: E402
-from lazylab.risk import optimal_head, optimal_tangent, population_risk  # noqa: E402
+from lazylab.models import optimal_head, optimal_tangent  # noqa: E402
+from lazylab.risk import population_risk  # noqa: E402
 from lazylab.solvers import streaming_ridge  # noqa: E402
 from lazylab.tasks import TASKS  # noqa: E402
 

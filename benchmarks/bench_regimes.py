@@ -1,6 +1,6 @@
 """Benchmarks of the regimes' solvers: the neural-tangent conjugate gradient.
 
-(a) Exact population NT fit (lazylab.risk.optimal_tangent through NeuralTangent.fit(task)): ReLU,
+(a) Exact population NT fit (lazylab.models.optimal_tangent through NeuralTangent.fit(task)): ReLU,
     quadratic target B = diag(Exp(1))/√d, w_i ~ N(0, I/d), N = 10·d (ρ = 10, Ghorbani et al.'s
     largest width), up to N·d = 2·10⁶ (d = 450, N = 4500, the paper's setting). Reports the
     operator build time (dual activations of all N² pairs), CG iterations to a 1e-8 relative

@@ -10,6 +10,11 @@
     (lazylab.risk.population_risk and its autograd gradient) at N = 450, d = 450 on the quadratic
     task, against the seconds per online SGD step at the same size (one step of each).
 
+(c) One risk + gradient evaluation of the quadratic network (σ(u) = u²) on the quadratic task
+    and the mixture, by the closed-form matrix polynomial (lazylab.risk.quadratic, O(N d²))
+    against the general engine (population_risk of the TwoLayer): N = 225, d = 450 (best of
+    repeats, after a warm-up), with the two risks' relative difference.
+
 Run: ``python benchmarks/bench_training.py [--quick]``.
 """
 
@@ -26,13 +31,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
 
 from lazylab.models.network import Network  # noqa: E402
+from lazylab.predictors import TwoLayer  # noqa: E402
+from lazylab.risk import population_risk  # noqa: E402
+from lazylab.risk.quadratic import quadratic_network_risk  # noqa: E402
 from lazylab.tasks import TASKS  # noqa: E402
 
 BENCHMARK = "training"
 FULL = {"online": dict(width=4500, dim=450, batch=100, steps=200),
-        "population": dict(width=450, dim=450, steps=3)}
+        "population": dict(width=450, dim=450, steps=3),
+        "closed_form": dict(width=225, dim=450, repeats=5)}
 QUICK = {"online": dict(width=450, dim=45, batch=100, steps=50),
-         "population": dict(width=45, dim=45, steps=3)}
+         "population": dict(width=45, dim=45, steps=3),
+         "closed_form": dict(width=225, dim=450, repeats=3)}
 
 
 def _network(width: int, **options) -> Network:
@@ -82,6 +92,42 @@ def population_case(width: int, dim: int, steps: int) -> list[dict]:
             row(BENCHMARK, case, "peak memory", peak_memory_mb(), "MB", "whole process so far")]
 
 
+def _risk_and_gradient(risk, task, values) -> tuple[float, float]:
+    """(seconds, risk) of one evaluation of risk(task, W, a, c) and its gradient."""
+    weights, head, offset = (v.clone().requires_grad_(True) for v in values)
+    with timer() as clock:
+        value = risk(task, weights, head, offset)
+        value.backward()
+    return clock["seconds"], float(value.detach())
+
+
+def _engine(task, weights, head, offset):
+    return population_risk(TwoLayer("quadratic", weights, head, offset=offset), task)
+
+
+def closed_form_case(width: int, dim: int, repeats: int) -> list[dict]:
+    g = np.random.default_rng(0)
+    values = (torch.from_numpy(g.standard_normal((width, dim))) / np.sqrt(dim),
+              torch.from_numpy(g.standard_normal(width)) / width, torch.tensor(0.1))
+    values = tuple(v.double() for v in values)
+    rows = []
+    for name in ("quadratic", "gaussian_mixture"):
+        task = TASKS[name](rng=np.random.default_rng(1), dim=dim)
+        timings = {}
+        for label, risk in (("closed form", quadratic_network_risk), ("engine", _engine)):
+            runs = [_risk_and_gradient(risk, task, values) for _ in range(repeats + 1)]
+            timings[label] = (min(t for t, _ in runs[1:]), runs[0][1])
+        (fast, exact), (slow, general) = timings["closed form"], timings["engine"]
+        case = f"quadratic-network risk+gradient N={width} d={dim} {name}"
+        rows += [row(BENCHMARK, case, "closed form (lazylab.risk.quadratic)", fast, "s",
+                     f"best of {repeats}"),
+                 row(BENCHMARK, case, "engine (population_risk of TwoLayer)", slow, "s",
+                     f"best of {repeats}"),
+                 row(BENCHMARK, case, "engine / closed form", slow / fast, "ratio",
+                     f"risks agree to {abs(exact - general) / abs(general):.1e} relative")]
+    return rows
+
+
 def run(quick: bool = False) -> list[dict]:
     sizes = QUICK if quick else FULL
     peak = matmul_gflops(1024 if quick else 2048)
@@ -92,6 +138,7 @@ def run(quick: bool = False) -> list[dict]:
         for dtype in ("float32", "float64"):
             rows += online_case(**sizes["online"], dtype=dtype, device="cuda", peak=peak)
     rows += population_case(**sizes["population"])
+    rows += closed_form_case(**sizes["closed_form"])
     return rows
 
 

@@ -3,6 +3,9 @@ regimes they wrap."""
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
+
 import numpy as np
 import pytest
 import torch
@@ -11,9 +14,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from lazylab.models import RandomFeatures
-from lazylab.sklearn import (KernelRegressor, NetworkRegressor, NeuralTangentRegressor,
-                             OneStepRegressor, RandomFeaturesRegressor, SemiRandomRegressor)
+from lazylab.models import REGIMES, RandomFeatures
+from lazylab.sklearn import (ESTIMATORS as WRAPPERS, DeepSemiRandomRegressor, KernelRegressor,
+                             NetworkRegressor, NeuralTangentRegressor, OneStepRegressor,
+                             RandomFeaturesRegressor, SemiRandomRegressor)
 from lazylab.tasks import Dataset
 
 
@@ -30,6 +34,7 @@ ESTIMATORS = [
     RandomFeaturesRegressor(width=30, ridge=1e-6),
     NeuralTangentRegressor(width=5, ridge=1e-6),
     SemiRandomRegressor(width=5, degree=1, ridge=1e-6),
+    DeepSemiRandomRegressor(width=8, steps=300, learning_rate=1e-2, batch_size=20),
     OneStepRegressor(width=20, ridge=(1e-4, 1e-2, 1.0)),
     KernelRegressor(kind="ntk", ridge=1e-4),
     NetworkRegressor(width=20, steps=300, optimizer="adam", learning_rate=0.02, batch_size=20),
@@ -77,3 +82,35 @@ def test_bad_parameters_raise_at_fit():
         RandomFeaturesRegressor(width=0).fit(x, y)
     with pytest.raises(ValueError, match="unknown activation"):
         NeuralTangentRegressor(activation="nope").fit(x, y)
+
+
+EXCLUDED = {"network": {"training"}}
+"""Regime fields that are not estimator parameters (a Dataset is always fitted by minibatches)."""
+
+
+@pytest.mark.parametrize("name", sorted(REGIMES))
+def test_estimator_parameters_are_the_regime_fields_with_their_defaults(name):
+    """Names, order and defaults of __init__ equal the dataclass fields (+ random_state), and a
+    default estimator builds exactly the default regime."""
+    if name not in WRAPPERS:
+        pytest.fail(f"regime {name!r} has no scikit-learn estimator in lazylab.sklearn.ESTIMATORS")
+    wrapper, regime_class = WRAPPERS[name], REGIMES[name]
+    fields = {f.name: f.default for f in dataclasses.fields(regime_class)
+              if f.name not in EXCLUDED.get(name, set())}
+    signature = inspect.signature(wrapper.__init__)
+    parameters = {key: p.default for key, p in signature.parameters.items() if key != "self"}
+    assert list(parameters) == [*fields, "random_state"]
+    assert parameters == {**fields, "random_state": None}
+    assert wrapper().get_params() == {**fields, "random_state": None}
+    assert wrapper()._regime(10 ** 6) == regime_class()
+    with pytest.raises(TypeError):
+        wrapper(not_a_field=1)
+
+
+def test_deep_semi_random_estimator_equals_the_regime():
+    x, y = _regression(120, 3, 5)
+    estimator = DeepSemiRandomRegressor(width=6, steps=40, batch_size=30, random_state=3).fit(x, y)
+    model = REGIMES["deep_semi_random"](width=6, steps=40, batch_size=30).fit(
+        Dataset(torch.tensor(x), torch.tensor(y)), rng=np.random.default_rng(3))
+    np.testing.assert_array_equal(estimator.predict(x), model.predict(torch.tensor(x)).numpy())
+    assert estimator.diagnostics_["steps"] == 40

@@ -127,6 +127,8 @@ def _usage(field: str, message: str) -> Exception:
 def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     from lazylab.experiments import BarProgress, execute_run, run_sweep
     from lazylab.experiments.progress import execute_with_step_bar
+    from lazylab.experiments.executors import Entered
+    from lazylab.experiments.sweep import failure_reasons, format_failure_reasons
     for option in ("workers", "dask_workers"):
         value = getattr(args, option)
         if value is not None and value < 1:
@@ -135,10 +137,13 @@ def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     inner = execute_with_step_bar if executor.name == "inprocess" and not args.quiet else execute_run
     run_function = functools.partial(inner, catalog=catalog) if catalog is not None else inner
     progress = None if args.quiet else BarProgress(sweep.name)
-    with _open_store(args, sweep, readonly=False) as store:
-        status = run_sweep(sweep, store, executor=executor, run_function=run_function,
+    # the executor starts first: one that cannot (unreachable scheduler) leaves no store
+    with executor as active, _open_store(args, sweep, readonly=False) as store:
+        status = run_sweep(sweep, store, executor=Entered(active), run_function=run_function,
                            retry_failed=args.retry_failed, progress=progress)
         print(_status_line(sweep, status, store.path))
+        for line in format_failure_reasons(failure_reasons(sweep, store)):
+            print(line)
     return 0 if status.failed == 0 else 1
 
 
@@ -149,16 +154,21 @@ def _status_line(sweep: Any, status: Any, store_path: Path) -> str:
 
 def _command_status(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     from lazylab.experiments import sweep_status
+    from lazylab.experiments.sweep import failure_reasons, format_failure_reasons
     with _open_store(args, sweep, readonly=True) as store:
         print(_status_line(sweep, sweep_status(sweep, store), store.path))
+        for line in format_failure_reasons(failure_reasons(sweep, store)):
+            print(line)
     return 0
 
 
 def _command_show(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     import pandas as pd
     from lazylab.experiments import results_frame
+    from lazylab.experiments.sweep import failure_reasons, format_failure_reasons
     with _open_store(args, sweep, readonly=True) as store:
         frame = results_frame(sweep, store)
+        reasons = format_failure_reasons(failure_reasons(sweep, store))
     if frame.empty:
         print(f"{sweep.path}: no results yet; run `lazylab run {sweep.path}`")
         return 0
@@ -169,15 +179,21 @@ def _command_show(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
                            "display.float_format", "{:.6g}".format):
         table = frame.sort_values(identity, kind="stable", na_position="last")
         print(table[identity + ["status"] + metrics].to_string(index=False))
+    for line in reasons:
+        print(line)
     return 0
 
 
 def _command_export(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
-    from lazylab.experiments import export_results, results_frame
+    from lazylab.experiments import default_store_path, export_results, results_frame
     fmt = "csv" if args.csv is not None else "parquet"
     target = Path(getattr(args, fmt) or sweep.path.with_suffix("." + fmt))
     if not target.parent.is_dir():
         raise _usage(f"--{fmt}", f"directory {target.parent} does not exist")
+    store_path = args.store or default_store_path(sweep.path)
+    if not Path(store_path).is_file():
+        raise _usage("--store", f"{store_path} does not exist; give the store `lazylab run "
+                     f"{sweep.path}` wrote (no results to export)")
     with _open_store(args, sweep, readonly=True) as store:
         frame = results_frame(sweep, store)
     print(export_results(frame, target, fmt))

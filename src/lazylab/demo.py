@@ -15,7 +15,7 @@ import time
 import numpy as np
 import torch
 
-from lazylab.risk import optimal_head, optimal_tangent
+from lazylab.models import optimal_head, optimal_tangent
 from lazylab.tasks import TASKS
 
 

@@ -10,13 +10,16 @@ Regimes (frozen keyword-only dataclasses validating their fields):
   head by ridge regression (population fit: the task's fixed 4000-point sample);
 * ``gradient_descent``: full-batch GD on a linear model; raises DivergenceError when the loss
   exceeds 1e8 (large learning rates), reporting the step;
-* ``flaky``: fails (RuntimeError) the first time it sees each marker file, then fits a constant.
+* ``flaky``: fails (RuntimeError) the first time it sees each marker file, then fits a constant;
+* ``doomed``: kills its own process (SIGKILL) the first time it sees its marker file.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +151,21 @@ class Flaky:
         return Predictor(None, np.zeros(data.x.shape[1]), None, {})
 
 
+@dataclass(frozen=True, kw_only=True)
+class Doomed:
+    """Kills its own process with SIGKILL the first time it sees its marker file, then fits 0."""
+
+    marker: str
+
+    def fit(self, data_or_task, *, rng: np.random.Generator) -> Predictor:
+        marker = Path(self.marker)
+        if not marker.exists():
+            marker.write_text("killed")
+            os.kill(os.getpid(), signal.SIGKILL)
+        data = _training_data(data_or_task)
+        return Predictor(None, np.zeros(data.x.shape[1]), None, {})
+
+
 def empirical_risk(predictor: Predictor, data: Dataset) -> float:
     residual = predictor.predict(data.x) - data.y
     return float(residual @ residual) / data.n_samples
@@ -162,6 +180,6 @@ def population_risk(predictor: Predictor, task: LinearTask) -> float:
 
 CATALOG = Catalog(tasks={"linear": linear},
                   regimes={"ridge_features": RidgeFeatures, "gradient_descent": GradientDescent,
-                           "flaky": Flaky},
+                           "flaky": Flaky, "doomed": Doomed},
                   empirical_risk=empirical_risk, population_risk=population_risk,
                   theory_package="experiments.minitheory")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+import lazylab
 from experiments.minilab import CATALOG
 from lazylab.experiments import InProcessExecutor, Store, execute_run, load_sweep, run_sweep
 
@@ -42,8 +43,9 @@ seeds = 10
 
 
 def _worker(spec: Path, store: Path, executor: str) -> subprocess.Popen:
+    source = Path(lazylab.__file__).resolve().parents[1]  # the lazylab under test
     environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(TESTS), os.environ.get("PYTHONPATH", "")])}
+        [str(TESTS), str(source), os.environ.get("PYTHONPATH", "")])}
     return subprocess.Popen([sys.executable, "-m", "experiments.sweep_worker", str(spec),
                              str(store), executor], cwd=TESTS, env=environment,
                             start_new_session=True, stderr=subprocess.PIPE)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lazylab.cli import main
@@ -32,7 +33,12 @@ seeds = 2
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
-def test_examples_validate_against_the_registries(example, capsys):
+def test_examples_validate_against_the_registries(example, capsys, tmp_path, monkeypatch):
+    if example.stem == "file-task":  # its data: a tiny file written here, not committed
+        (tmp_path / "data").mkdir()
+        x = np.random.default_rng(0).standard_normal((120, 3))
+        np.savez(tmp_path / "data" / "features.npz", x=x, y=x.sum(axis=1))
+        monkeypatch.chdir(tmp_path)
     sweep = load_sweep(example)
     assert 0 < len(sweep.runs) <= 100 and sweep.spec.plot is not None
     assert main(["status", str(example), "--store", "/nonexistent/never-created.sqlite"]) == 0

@@ -39,17 +39,19 @@ def test_canonical_json_round_trip_and_id():
 
 def test_streams_are_independent_and_reproducible():
     run = _run()
-    draws = {s: _draw(run, s) for s in ("task", "test", "data", "fit")}
+    draws = {s: _draw(run, s) for s in ("task", "test", "data", "fit", "validation")}
     assert all(not np.array_equal(draws[a], draws[b]) for a in draws for b in draws if a < b)
     assert all(np.array_equal(draws[s], _draw(_run(), s)) for s in draws)
 
 
 @pytest.mark.parametrize("change, same, different", [
-    ({"regime": "gradient_descent", "regime_params": {}}, ("task", "test", "data"), ("fit",)),
-    ({"regime_params": {"width": 16, "activation": "relu"}}, ("task", "test", "data"), ("fit",)),
-    ({"n_train": 60}, ("task", "test"), ("data", "fit")),
-    ({"seed": 1}, (), ("task", "test", "data", "fit")),
-    ({"task_params": {"dim": 4, "noise": 0.3}}, (), ("task", "test", "data", "fit")),
+    ({"regime": "gradient_descent", "regime_params": {}}, ("task", "test", "data", "validation"),
+     ("fit",)),
+    ({"regime_params": {"width": 16, "activation": "relu"}},
+     ("task", "test", "data", "validation"), ("fit",)),
+    ({"n_train": 60}, ("task", "test", "validation"), ("data", "fit")),
+    ({"seed": 1}, (), ("task", "test", "data", "fit", "validation")),
+    ({"task_params": {"dim": 4, "noise": 0.3}}, (), ("task", "test", "data", "fit", "validation")),
 ])
 def test_stream_dependencies(change, same, different):
     base, other = _run(), _run(**change)

@@ -43,6 +43,13 @@ EDITS = [
     ("negative-n-train", 'n_train = [30, "population"]', "n_train = [-5]", "sweep.n_train"),
     ("n-train-bad-word", 'n_train = [30, "population"]', 'n_train = "infinite"', "sweep.n_train"),
     ("zero-n-test", "n_test = 100", "n_test = 0", "sweep.n_test"),
+    ("zero-validation-size", "n_test = 100", "n_test = 100\nvalidation_size = 0",
+     "sweep.validation_size"),
+    ("population-selection-at-finite-n", "ridge = 1e-3",
+     'ridge = { grid = [1e-3, 1e-1], select = "population" }', "regime[0].ridge"),
+    ("selection-unknown-rule", "ridge = 1e-3", 'ridge = { grid = [1e-3], select = "test" }',
+     "regime[0].ridge"),
+    ("selection-of-a-task-field", "noise = 0.2", "noise = { grid = [0.2] }", "task.noise"),
     ("plot-y-not-metric", 'y = "risk_normalized"', 'y = "accuracy"', "plot.y"),
     ("plot-x-unknown", 'x = "width"', 'x = "depth"', "plot.x"),
     ("plot-series-unknown", "log_x = true", 'log_x = true\nseries = "colour"', "plot.series"),
@@ -158,7 +165,7 @@ def test_error_messages_say_what_is_allowed(write_spec):
     with pytest.raises(SpecError) as error:
         load_sweep(spec, CATALOG)
     assert error.value.field == "regime[0].name"
-    assert "allowed: flaky, gradient_descent, ridge_features" in error.value.message
+    assert "allowed: doomed, flaky, gradient_descent, ridge_features" in error.value.message
     spec = write_spec(BASE_SPEC.replace('activation = "relu"', 'activation = "relux"'))
     with pytest.raises(SpecError, match="known: .*relu"):
         load_sweep(spec, CATALOG)

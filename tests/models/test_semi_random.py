@@ -1,5 +1,6 @@
 """SemiRandom: degree 0 is NeuralTangent with relu (samples and n = ∞), degree 1 is exact at n = ∞
-(the sample fit converges to it), the deep network trains, inputs are validated."""
+(the sample fit converges to it); DeepSemiRandom trains and shares its first random layer with
+SemiRandom; inputs are validated."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from lazylab.models import DeepSemiRandomModel, NeuralTangent, SemiRandom
+from lazylab.models import DeepSemiRandom, DeepSemiRandomModel, NeuralTangent, SemiRandom
 from lazylab.risk import empirical_risk, population_risk
 from lazylab.tasks import TASKS
 
@@ -56,8 +57,8 @@ def test_deep_semi_random_network_learns():
     task = _task(noise=0.0, dim=4)
     data = task.sample(1000, rng=np.random.default_rng(5))
     test = task.sample(2000, rng=np.random.default_rng(6))
-    model = SemiRandom(width=24, depth=2, degree=0, learning_rate=1e-2, steps=600,
-                       batch_size=50).fit(data, rng=np.random.default_rng(7))
+    model = DeepSemiRandom(width=24, depth=2, degree=0, learning_rate=1e-2, steps=600,
+                           batch_size=50).fit(data, rng=np.random.default_rng(7))
     assert isinstance(model, DeepSemiRandomModel) and len(model.trainable) == 2
     assert model.diagnostics["steps"] == 600
     assert empirical_risk(model, test) < 0.1 * task.null_risk
@@ -68,7 +69,7 @@ def test_deep_semi_random_network_learns():
 
 def test_deep_semi_random_at_infinity_trains_online_on_fresh_samples():
     task = _task(noise=0.0, dim=4)
-    model = SemiRandom(width=16, depth=2, steps=200, learning_rate=3e-3).fit(
+    model = DeepSemiRandom(width=16, depth=2, steps=200, learning_rate=3e-3).fit(
         task, rng=np.random.default_rng(0))
     assert empirical_risk(model, task.sample(2000, rng=np.random.default_rng(1))) < 0.5 * task.null_risk
 
@@ -76,7 +77,21 @@ def test_deep_semi_random_at_infinity_trains_online_on_fresh_samples():
 def test_bad_inputs():
     for kwargs, field in (({"degree": 2}, "degree"), ({"degree": True}, "degree"),
                           ({"depth": 0}, "depth"), ({"width": 0}, "width"),
-                          ({"ridge": -1}, "ridge"), ({"optimizer": "lbfgs"}, "optimizer"),
-                          ({"learning_rate": 0.0}, "learning_rate")):
+                          ({"ridge": -1}, "ridge"), ({"solver": "lbfgs"}, "solver"),
+                          ({"tol": 0.0}, "tol"), ({"max_iter": 0}, "max_iter")):
         with pytest.raises(ValueError, match=field):
             SemiRandom(**kwargs)
+    for kwargs, field in (({"degree": 2}, "degree"), ({"depth": 1}, "depth"),
+                          ({"width": 0}, "width"), ({"weight_decay": -1}, "weight_decay"),
+                          ({"optimizer": "lbfgs"}, "optimizer"),
+                          ({"learning_rate": 0.0}, "learning_rate"), ({"steps": 0}, "steps"),
+                          ({"batch_size": 0}, "batch_size")):
+        with pytest.raises(ValueError, match=field):
+            DeepSemiRandom(**kwargs)
+
+
+def test_semi_random_of_depth_two_points_to_the_deep_regime():
+    with pytest.raises(ValueError, match="depth=2.*DeepSemiRandom.*deep_semi_random"):
+        SemiRandom(depth=2)
+    with pytest.raises(TypeError):      # the training fields belong to DeepSemiRandom only
+        SemiRandom(steps=10)

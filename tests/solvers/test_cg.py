@@ -4,6 +4,8 @@ Tolerances: for SPD A with condition number κ, ‖x − x*‖/‖x*‖ ≤ κ �
 relative residual tol is checked against the direct solution at κ·tol (times 10 for rounding).
 """
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -103,6 +105,44 @@ def test_max_iter_caps_iterations_and_reports_not_converged(max_iter):
     rhs = torch.from_numpy(rng.standard_normal(30))
     result = conjugate_gradient(lambda v: matrix @ v, rhs, tol=1e-12, max_iter=max_iter)
     assert result.iterations == max_iter and not result.converged
+    assert result.stop_reason == "budget" and result.steps == max_iter
+    assert result.tolerance == 1e-12 and result.criterion == result.residual > 1e-12
     recomputed = float(torch.linalg.vector_norm(rhs - matrix @ result.solution)
                        / torch.linalg.vector_norm(rhs))
     assert result.residual == pytest.approx(recomputed, rel=1e-12)
+
+
+def test_certificate_of_a_converged_spd_solve():
+    """The certificate states steps, the recomputed residual (≤ tol) and the tolerance."""
+    rng = np.random.default_rng(5)
+    matrix = _spd(40, np.geomspace(1.0, 1e3, 40), rng)
+    rhs = torch.from_numpy(rng.standard_normal(40))
+    result = conjugate_gradient(lambda v: matrix @ v, rhs, tol=1e-11, max_iter=400)
+    recomputed = float(torch.linalg.vector_norm(rhs - matrix @ result.solution)
+                       / torch.linalg.vector_norm(rhs))
+    assert result.converged and result.stop_reason == "tolerance" and result.tolerance == 1e-11
+    assert 0 < result.steps == result.iterations <= 400
+    assert result.criterion == pytest.approx(recomputed, rel=1e-12) and recomputed <= 1e-11
+
+
+def test_non_finite_operator_stops_as_diverged_with_a_finite_solution():
+    """A = diag(1..5) whose second product turns NaN: one good step is kept, none is NaN."""
+    calls, diagonal = iter(range(100)), torch.arange(1.0, 6.0, dtype=torch.float64)
+
+    def apply(v):
+        return diagonal * v * (math.nan if next(calls) >= 1 else 1.0)
+
+    result = conjugate_gradient(apply, torch.ones(5, dtype=torch.float64), tol=1e-12)
+    assert result.stop_reason == "diverged" and not result.converged
+    assert result.iterations == 1 and bool(torch.isfinite(result.solution).all())
+    assert result.residual == math.inf
+
+
+def test_unreachable_tolerance_stagnates_instead_of_claiming_convergence():
+    """tol below the float64 round-off floor (~1e-16·κ): restarts end as 'stagnated'."""
+    rng = np.random.default_rng(6)
+    matrix = _spd(30, np.geomspace(1.0, 1e6, 30), rng)
+    rhs = torch.from_numpy(rng.standard_normal(30))
+    result = conjugate_gradient(lambda v: matrix @ v, rhs, tol=1e-20, max_iter=10_000)
+    assert not result.converged and result.stop_reason in ("stagnated", "budget")
+    assert result.residual > 1e-20

@@ -74,8 +74,10 @@ def test_falkon_with_all_points_as_centers_equals_exact_krr():
     # M = n: H = K(K + nλI), K_nMᵀy = Ky, so Nyström predictions equal exact KRR predictions.
     x, y, x_test = _data(400, seed=3)
     exact = kernel_ridge(rbf, x, y, ridge=1e-3, method="cholesky").predict(x_test)
+    # K_MM = K is numerically singular here (RBF, d = 2): rounding amplified through T⁻¹ floors
+    # the recomputed residual near 1.5e-8 (measured), so the tolerance is 1e-7.
     fit = kernel_ridge(rbf, x, y, ridge=1e-3, method="falkon", n_centers=400,
-                       rng=np.random.default_rng(0), tol=1e-8)
+                       rng=np.random.default_rng(0), tol=1e-7)
     assert fit.method == "falkon" and fit.converged and 1 <= fit.iterations <= 100
     torch.testing.assert_close(fit.predict(x_test), exact, rtol=0, atol=1e-6)
 
@@ -153,8 +155,10 @@ def test_falkon_certificate_false_on_a_tiny_budget_and_true_with_residual_below_
     short = kernel_ridge(rbf, x, y, rng=np.random.default_rng(2), max_iter=1, **options)
     assert not short.converged and short.iterations == 1 and short.residual > 1e-9
     full = kernel_ridge(rbf, x, y, rng=np.random.default_rng(2), max_iter=200, **options)
-    # CG's contract: recursive residual <= tol and the recomputed one within 10·tol
-    assert full.converged and 1 < full.iterations < 200 and full.residual <= 1e-8
+    assert short.stop_reason == "budget"
+    # CG's contract: converged means the recomputed residual is <= tol
+    assert full.converged and 1 < full.iterations < 200 and full.residual <= 1e-9
+    assert full.stop_reason == "tolerance"
 
 
 def test_falkon_blocked_products_equal_the_kept_kernel_to_round_off():

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lazylab.solvers import NormalEquations, solve_ridge, streaming_ridge
+from lazylab.solvers.ridge import pseudo_inverse_cutoff, pseudo_solve, solve_symmetric
 
 
 def _problem(n: int, p: int, seed: int, k: int | None = None, offset: float = 0.0):
@@ -150,6 +151,42 @@ def test_singular_gram_falls_back_to_eigendecomposition():
     assert dual.method == "dual-eigh"
     torch.testing.assert_close(dual.coef, targets[:2].mean() / 8 * torch.ones(8, dtype=torch.float64),
                                rtol=1e-12, atol=1e-15)
+
+
+def test_pseudo_inverse_cutoff_is_max_of_size_epsilon_and_the_floor():
+    eps = torch.finfo(torch.float64).eps
+    small = torch.tensor([2.0, 0.5, -1e-3], dtype=torch.float64)        # m·ε < 10⁻¹²: the floor
+    assert float(pseudo_inverse_cutoff(small)) == pytest.approx(2e-12, rel=1e-15)
+    large = torch.full((10_000,), 0.5, dtype=torch.float64)
+    large[0] = -2.0                                                      # max |λ| = 2
+    assert float(pseudo_inverse_cutoff(large)) == pytest.approx(10_000 * eps * 2, rel=1e-15)
+
+
+def test_eigendecomposition_path_inverts_kept_and_drops_tiny_eigenvalues():
+    # S = Q diag(λ) Qᵀ, λ = (1, 10⁻³, 10⁻⁶, 10⁻¹⁴): only 10⁻¹⁴ is below the cut-off 10⁻¹². In the
+    # eigenbasis x has components 1/λ on the kept directions (eigh's backward error ε‖S‖ moves
+    # λ = 10⁻⁶ by 2·10⁻¹⁰ relative; tolerance 10⁻⁸) and 0 on the dropped one, up to the leak
+    # of the 10⁶ component through the computed eigenvectors' error ε/gap: 10⁶·2·10⁻¹⁰ ≈ 10⁻⁴.
+    q, _ = np.linalg.qr(np.random.default_rng(11).standard_normal((4, 4)))
+    values = np.array([1.0, 1e-3, 1e-6, 1e-14])
+    matrix = torch.from_numpy((q * values) @ q.T)
+    rhs = torch.from_numpy(q @ np.ones(4))
+    components = q.T @ pseudo_solve(matrix, rhs).numpy()
+    np.testing.assert_allclose(components[:3], 1 / values[:3], rtol=1e-8)
+    assert abs(components[3]) < 1e-2   # inverted, it would be 10¹⁴
+    columns = pseudo_solve(matrix, torch.stack([rhs, 2 * rhs], dim=1))
+    np.testing.assert_allclose(q.T @ columns.numpy(), np.stack([components, 2 * components], 1),
+                               rtol=1e-8, atol=1e-2)
+
+
+def test_symmetric_solve_uses_cholesky_when_it_can_and_needs_rebuild_to_overwrite():
+    matrix = torch.tensor([[4.0, 1.0], [1.0, 3.0]], dtype=torch.float64)
+    rhs = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    solution, used_cholesky = solve_symmetric(matrix, rhs)
+    assert used_cholesky
+    torch.testing.assert_close(solution, torch.linalg.solve(matrix, rhs), rtol=1e-14, atol=0)
+    with pytest.raises(ValueError, match="overwrite=True needs rebuild, got rebuild=None"):
+        solve_symmetric(matrix.clone(), rhs, overwrite=True)
 
 
 def test_float32_inputs_are_solved_in_float64():

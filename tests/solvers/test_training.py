@@ -8,10 +8,12 @@ import numpy as np
 import pytest
 import torch
 
+from lazylab.errors import DivergenceError
 from lazylab.models import TwoLayer
 from lazylab.risk import population_risk
 from lazylab.solvers import (fresh_batches, minibatches, paper_schedule, population_descent,
                              train)
+from lazylab.solvers.convergence import DEFAULT_MAX_STEPS, POPULATION_TOLERANCE, SAMPLE_TOLERANCE
 from lazylab.tasks import TASKS, Dataset
 
 
@@ -164,7 +166,7 @@ def test_train_stops_when_the_batches_run_out():
     result = train([w], _linear_loss(w), minibatches(Dataset(x, y), 20,
                                                      rng=np.random.default_rng(0), epochs=2),
                    learning_rate=0.01, steps=100)
-    assert result.steps == 6
+    assert result.steps == 6 and result.stop_reason == "exhausted" and not result.converged
 
 
 def test_minibatch_larger_than_data_is_rejected():
@@ -198,11 +200,11 @@ def test_schedule_multiplies_the_learning_rate():
 
 @pytest.mark.parametrize("options, message", [
     (dict(optimizer="rmsprop"), "optimizer must be one of sgd, adam"),
-    (dict(learning_rate=0.0), "learning_rate must be finite and > 0"),
+    (dict(learning_rate=0.0), "learning_rate must be a finite number > 0"),
     (dict(learning_rate=math.nan), "learning_rate"),
-    (dict(steps=0), "steps must be a positive integer"),
+    (dict(steps=0), "steps must be an integer >= 1"),
     (dict(optimizer="adam", momentum=0.9), "momentum applies to optimizer='sgd' only"),
-    (dict(momentum=-0.1), "momentum must be finite and ≥ 0"),
+    (dict(momentum=-0.1), "momentum must be a finite number >= 0"),
 ])
 def test_bad_arguments_name_the_field(options, message):
     w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
@@ -239,14 +241,122 @@ def test_cuda_batches_and_training():
 # ----------------------------------------------------------------------------- population
 
 def test_tolerance_stops_population_descent_at_the_minimizer():
-    """R(θ) = ‖Aθ − b‖²: GD with tol on ‖∇R‖ stops converged at the least-squares solution."""
+    """R(θ) = ‖Xθ − y‖²: GD to relative gradient 1e-9 stops converged near least squares.
+
+    ‖θ − θ*‖ ≤ ‖∇R(θ)‖ / λ_min(2XᵀX) (strong convexity) bounds the distance to the minimizer.
+    """
     x, y = _regression(n=20, d=4)
     w = torch.zeros(4, dtype=torch.float64, requires_grad=True)
     result = population_descent([w], lambda: torch.sum((x @ w - y) ** 2), learning_rate=0.01,
                                 steps=10_000, tol=1e-9)
-    assert result.converged and result.steps < 10_000 and result.gradient_norm <= 1e-9
+    initial_gradient = float(torch.linalg.vector_norm(2 * x.T @ y))
+    assert result.converged and result.stop_reason == "tolerance" and result.steps < 10_000
+    assert result.criterion_name == "relative_gradient" and result.tolerance == 1e-9
+    assert result.criterion == pytest.approx(result.gradient_norm / initial_gradient, rel=1e-12)
+    assert result.criterion <= 1e-9
     least = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
-    torch.testing.assert_close(w.detach(), least, rtol=1e-9, atol=1e-10)
+    bound = result.gradient_norm / float(torch.linalg.eigvalsh(2 * x.T @ x)[0])
+    assert float(torch.linalg.vector_norm(w.detach() - least)) <= bound * (1 + 1e-6)  # rounding
+
+
+# ----------------------------------------------------------------------------- certificates
+
+def _ill_conditioned(seed=5, d=6):
+    """R(w) = ½ (w − w*)ᵀH(w − w*) + 1, eigenvalues of H in [1, 10]: GD stable for η < 0.2."""
+    g = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(g.standard_normal((d, d)))
+    h = torch.from_numpy((q * np.linspace(1.0, 10.0, d)) @ q.T)
+    minimizer = torch.from_numpy(g.standard_normal(d))
+    w = torch.zeros(d, dtype=torch.float64, requires_grad=True)
+    return w, (lambda: 0.5 * (w - minimizer) @ h @ (w - minimizer) + 1), minimizer
+
+
+def test_fixed_budget_short_of_tolerance_reports_unconverged():
+    """steps alone is a fixed budget: 10 GD steps at κ = 10 leave ‖∇R‖ ≈ 0.9¹⁰ ≫ 1e-6."""
+    w, risk, _ = _ill_conditioned()
+    result = population_descent([w], risk, learning_rate=0.1, steps=10)
+    assert result.steps == 10 and result.stop_reason == "budget" and not result.converged
+    assert result.tolerance == POPULATION_TOLERANCE and result.criterion > result.tolerance
+    with torch.no_grad():
+        assert result.final_loss == pytest.approx(float(risk()), rel=1e-14)  # R at θ_10
+    assert result.loss_steps[-1] == 10
+
+
+def test_fixed_budget_meeting_tolerance_reports_converged():
+    """600 steps at rate 0.1: error contracts by 0.9 per step, 0.9⁶⁰⁰ ≈ 1e-28 < 1e-6."""
+    w, risk, minimizer = _ill_conditioned()
+    result = population_descent([w], risk, learning_rate=0.1, steps=600)
+    assert result.steps == 600 and result.stop_reason == "budget"
+    assert result.converged and result.criterion <= result.tolerance
+    torch.testing.assert_close(w.detach(), minimizer, rtol=1e-10, atol=1e-12)
+
+
+def test_default_runs_to_tolerance_and_max_steps_is_a_budget():
+    w, risk, minimizer = _ill_conditioned()
+    result = population_descent([w], risk, learning_rate=0.1)
+    assert result.stop_reason == "tolerance" and result.converged
+    assert result.steps < DEFAULT_MAX_STEPS and result.criterion <= POPULATION_TOLERANCE
+    w2, risk2, _ = _ill_conditioned()
+    capped = population_descent([w2], risk2, learning_rate=0.1, max_steps=7, tol=1e-12)
+    assert capped.steps == 7 and capped.stop_reason == "budget" and not capped.converged
+    with pytest.raises(ValueError, match="steps .* or max_steps .* not both"):
+        population_descent([w2], risk2, learning_rate=0.1, steps=5, max_steps=5)
+
+
+def test_sgd_runs_to_a_stated_tolerance_on_the_windowed_loss():
+    """Full-batch GD on least squares: window means settle; stop at tolerance near lstsq."""
+    x, y = _regression()
+    w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    result = train([w], _linear_loss(w), _repeat(x, y), learning_rate=0.05, max_steps=20_000,
+                   tol=1e-10, window=50)
+    assert result.stop_reason == "tolerance" and result.converged
+    assert result.criterion <= 1e-10 and result.criterion_name == "loss_change"
+    assert result.steps < 20_000 and result.steps % 50 == 49
+    least = torch.linalg.lstsq(x, y[:, None]).solution[:, 0]
+    torch.testing.assert_close(w.detach(), least, rtol=1e-4, atol=1e-5)
+
+
+def test_sgd_fixed_budget_reports_unconverged_and_validation_criterion():
+    x, y = _regression()
+    w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    short = train([w], _linear_loss(w), _repeat(x, y), learning_rate=0.05, steps=150)
+    assert short.steps == 150 and short.stop_reason == "budget" and not short.converged
+    assert short.criterion == math.inf and short.tolerance == SAMPLE_TOLERANCE  # < 4 windows
+    held_x, held_y = _regression(seed=9)
+    v = torch.zeros(6, dtype=torch.float64, requires_grad=True)
+    checked = train([v], _linear_loss(v), _repeat(x, y), learning_rate=0.05, max_steps=20_000,
+                    tol=1e-9, window=25, validation=lambda: _linear_loss(v)(held_x, held_y))
+    assert checked.stop_reason == "tolerance" and checked.criterion_name == "validation_change"
+    assert checked.converged and checked.steps % 25 == 0
+
+
+# ----------------------------------------------------------------------------- backtracking
+
+def test_backtracking_recovers_from_a_too_large_learning_rate():
+    """η = 1 > 2/λ_max = 0.2 diverges plain GD. Along H's top eigenvector the error grows by
+    |1 − 10η| per step, the risk's excess by its square: 81× at η = 1, 16× at 0.5, 2.25× at 0.25
+    (each passes 10× the lowest risk within a few steps), 0.0625× at 0.125: three halvings,
+    then convergence to the minimizer w*."""
+    w, risk, minimizer = _ill_conditioned()
+    plain = population_descent([w], risk, learning_rate=1.0, steps=500)
+    assert plain.diverged and plain.stop_reason == "diverged" and not plain.converged
+    w, risk, minimizer = _ill_conditioned()
+    result = population_descent([w], risk, learning_rate=1.0, backtracking=True, tol=1e-10)
+    assert result.halvings == 3 and result.learning_rate == 0.125
+    assert result.converged and not result.diverged and result.stop_reason == "tolerance"
+    assert all(math.isfinite(v) for v in (result.final_loss, *result.losses))
+    torch.testing.assert_close(w.detach(), minimizer, rtol=1e-8, atol=1e-9)
+
+
+def test_backtracking_gives_up_after_max_halvings():
+    w = torch.ones(2, dtype=torch.float64, requires_grad=True)
+    with pytest.raises(DivergenceError, match="halving the learning rate 2 times"):
+        population_descent([w], lambda: torch.sum(w ** 2) ** 2, learning_rate=1e6,
+                           backtracking=True, max_halvings=2)
+    assert torch.equal(w.detach(), torch.ones(2, dtype=torch.float64))  # restored, finite
+    with pytest.raises(DivergenceError, match="after halving the learning rate 0 times"):
+        population_descent([w], lambda: torch.sum(w) * math.nan, learning_rate=0.1,
+                           backtracking=True)  # nothing finite to go back to
 
 
 def _theorem3_risk(task):

@@ -1,5 +1,5 @@
 """The acceptance criterion: each Ghorbani et al. formula against the exact finite-d engine
-(lazylab.risk.optimal_head / optimal_tangent / population_risk on lazylab.tasks tasks).
+(lazylab.models.optimal_head / optimal_tangent / population_risk on lazylab.tasks tasks).
 
 Tolerances. Theorems 1 and 4 state an o_{d,P}(1) error on the normalized risk; the observed
 finite-d error decays like d^{-1/2} or faster (THEORY §1.2: "a few percent at d of a few
@@ -18,7 +18,7 @@ from lazylab.theory.ghorbani_mixture import (neural_tangent_risk_mixture_for_wei
 from lazylab.theory.ghorbani_quadratic import (network_risk, neural_tangent_risk_for_weights,
                                                random_features_risk, resolve_weight_covariance)
 
-from lazylab import risk, tasks
+from lazylab import models, risk, tasks
 
 RHOS = (0.5, 1.5)
 
@@ -34,7 +34,7 @@ def _weights(rng, width, gamma):
 @pytest.mark.parametrize("activation", ["hermite2", "relu"])
 def test_theorem1_matches_exact_random_features_risk(activation, gamma_name):
     quadratic_task = tasks.Quadratic
-    optimal_head = risk.optimal_head
+    optimal_head = models.optimal_head
     rng = np.random.default_rng(10)
     d = 200
     b = np.diag(rng.exponential(size=d)) / np.sqrt(d)
@@ -53,7 +53,7 @@ def test_theorem1_matches_exact_random_features_risk(activation, gamma_name):
 @pytest.mark.parametrize("activation", ["hermite2", "relu"])
 def test_theorem4_equation15_matches_exact_risk_and_printed_17_does_not(activation):
     mixture_task = tasks.GaussianMixture
-    optimal_head = risk.optimal_head
+    optimal_head = models.optimal_head
     rng = np.random.default_rng(11)
     d = 200
     delta = np.diag(rng.choice([2.0, 1.5, 1.0], size=d)) / np.sqrt(d)
@@ -73,7 +73,7 @@ def test_theorem4_equation15_matches_exact_risk_and_printed_17_does_not(activati
 def test_nt_risk_for_given_weights_is_exact():
     """R_NT = 2‖P⊥BP⊥‖² (THEORY §1.4 [D], any N, d) against the engine's CG fit (tol 1e-10)."""
     quadratic_task = tasks.Quadratic
-    optimal_tangent = risk.optimal_tangent
+    optimal_tangent = models.optimal_tangent
     rng = np.random.default_rng(12)
     d = 30
     a = rng.standard_normal((d, d))
@@ -91,7 +91,7 @@ def test_theorem5_matches_exact_nt_risk_on_the_mixture():
     """Theorem 5 drops 2Tr(MΔMΔ) = O(‖Δ‖²_op) relative terms (THEORY §1.6 [D]); at d = 40 with
     ‖Δ‖_op = 2/√d that is ≤ 4/d = 0.1 relative — tolerance 4/d on the risk."""
     mixture_task = tasks.GaussianMixture
-    optimal_tangent = risk.optimal_tangent
+    optimal_tangent = models.optimal_tangent
     rng = np.random.default_rng(13)
     d = 40
     delta = np.diag(rng.choice([2.0, 1.5, 1.0], size=d)) / np.sqrt(d)
@@ -109,7 +109,7 @@ def test_theorem3_population_gradient_descent_reaches_the_eigen_truncation():
     reached (no spurious minima for B ⪰ 0)."""
     quadratic_task = tasks.Quadratic
     population_risk = risk.population_risk
-    from lazylab.models.predictors import TwoLayer
+    from lazylab.predictors import TwoLayer
 
     rng = np.random.default_rng(14)
     d, width = 12, 4

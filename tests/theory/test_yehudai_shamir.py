@@ -40,11 +40,11 @@ def test_risk_matches_monte_carlo_of_the_fitted_predictor():
 
 
 def test_agrees_with_the_task_and_risk_engine():
-    from lazylab import risk, tasks
+    from lazylab import models, tasks
     rng = np.random.default_rng(2)
     w_star, b_star, w, b = _problem(rng)
     task = tasks.SingleNeuron(torch.as_tensor(w_star), bias=b_star)
-    engine = risk.optimal_head(task, "relu", torch.as_tensor(w), torch.as_tensor(b), offset=False)
+    engine = models.optimal_head(task, "relu", torch.as_tensor(w), torch.as_tensor(b), offset=False)
     fit = single_neuron_random_features_risk(w_star, b_star, w, b)
     np.testing.assert_allclose(fit.risk, engine.diagnostics["population_risk"], rtol=1e-7,
                                atol=1e-12)

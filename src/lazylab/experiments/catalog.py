@@ -2,9 +2,8 @@
 
 A :class:`Catalog` bundles the task builders (``lazylab.tasks.TASKS``), the regimes
 (``lazylab.models.REGIMES``), the risk functions (``lazylab.risk``) and the theory package
-(``lazylab.theory``). :func:`default_catalog` imports them lazily, so this module imports even
-before those packages exist; tests pass their own catalog built on the same contract
-(``docs/CONTRACTS.md``).
+(``lazylab.theory``). :func:`default_catalog` bundles lazylab's own; tests pass their own catalog
+built on the same contract (``docs/CONTRACTS.md``).
 
 Parameter introspection:
 * a task builder declares its parameters as keyword-only arguments with annotations and
@@ -17,9 +16,14 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import pkgutil
 import typing
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
+
+from lazylab.models import REGIMES
+from lazylab.risk import empirical_risk, population_risk, supports_population_risk
+from lazylab.tasks import TASKS
 
 __all__ = ["Catalog", "Parameter", "default_catalog", "task_parameters", "regime_parameters",
            "resolve_theory", "ANY_NAME"]
@@ -62,15 +66,7 @@ class Catalog:
 
 
 def default_catalog() -> Catalog:
-    """The catalog of lazylab's own registries, imported on first use.
-
-    Raises:
-        ImportError: when one of ``lazylab.tasks.TASKS``, ``lazylab.models.REGIMES`` or
-            ``lazylab.risk`` is not available in this installation.
-    """
-    from lazylab.models import REGIMES
-    from lazylab.risk import empirical_risk, population_risk, supports_population_risk
-    from lazylab.tasks import TASKS
+    """The catalog of lazylab's own registries: ``TASKS``, ``REGIMES`` and ``lazylab.risk``."""
 
     def exact_risk(predictor, task):
         return population_risk(predictor, task) if supports_population_risk(predictor) else None
@@ -160,7 +156,6 @@ def resolve_theory(catalog: Catalog, reference: str) -> Callable[..., Any]:
 
 def _theory_modules(package: str) -> list[str]:
     """Public modules of the theory package (for error messages)."""
-    import pkgutil
     try:
         location = importlib.import_module(package).__path__
     except (ImportError, AttributeError):

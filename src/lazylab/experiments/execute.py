@@ -4,8 +4,12 @@ The steps follow ``docs/CONTRACTS.md``:
 
 1. ``task = TASKS[name](rng=<task stream>, **task_params)``;
 2. training data ``task.sample(n_train, rng=<data stream>)``, or the task itself when
-   n_train is the population (n = ∞); test data ``task.sample(n_test, rng=<test stream>)``;
-3. ``predictor = REGIMES[name](**regime_params).fit(data_or_task, rng=<fit stream>)``;
+   n_train is the population (n = ∞);
+3. ``predictor = REGIMES[name](**regime_params).fit(data_or_task, rng=<fit stream>)``; with
+   selected fields (:mod:`lazylab.experiments.selection`) every grid value is fitted this way
+   and the best on ``task.sample(validation_size, rng=<validation stream>)`` (or by the exact
+   population risk at n = ∞) is kept, its ``selected_*`` metrics recorded; only then is the test
+   set ``task.sample(n_test, rng=<test stream>)`` drawn;
    a regime whose ``fit`` accepts a keyword ``progress`` receives a callable
    ``progress(step: int, total: int | None)`` it may call during long fits (SGD steps, CG
    iterations); it is wired to a progress bar when the run executes in-process;
@@ -33,15 +37,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
+import numpy as np
+import torch
+from threadpoolctl import threadpool_limits
+
 from lazylab.errors import DivergenceError
 from lazylab.experiments.catalog import Catalog, default_catalog
-from lazylab.experiments.runs import Run, stream_entropy, stream_generators
+from lazylab.experiments.runs import Run, stream_entropy, stream_generators, stream_seed_sequence
+from lazylab.experiments.selection import (SCALE_SAMPLES, VALIDATION, Criterion,
+                                           fit_with_selection, selection_rule, split_selections)
 
 __all__ = ["RunOutcome", "execute_run", "DONE", "FAILED", "DIVERGED", "STATUSES"]
 
 DONE, FAILED, DIVERGED = "done", "failed", "diverged"
 STATUSES = (DONE, FAILED, DIVERGED)
-TIMING_METRICS = frozenset({"wall_time"})
 
 
 @dataclass(frozen=True)
@@ -75,9 +84,6 @@ def _now() -> str:
 @contextlib.contextmanager
 def limited_threads(threads: int) -> Iterator[None]:
     """Limit torch and BLAS thread pools for the duration of a run, then restore them."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -125,16 +131,62 @@ def _measure(run: Run, task: Any, train: Any, test: Any, predictor: Any,
     return metrics
 
 
+def _exact_risk(run: Run, task: Any, predictor: Any, catalog: Catalog) -> float:
+    """The exact population risk of a predictor fitted at n = ∞ (the population criterion)."""
+    diagnostics = getattr(predictor, "diagnostics", None) or {}
+    if run.n_train is None and "population_risk" in diagnostics:
+        return _as_float(diagnostics["population_risk"])
+    exact = None if catalog.population_risk is None else catalog.population_risk(predictor, task)
+    if exact is None:
+        raise ValueError(f"select='population' needs an exact population risk and regime "
+                         f"{run.regime!r} has none; allowed: select='validation'")
+    return _as_float(exact)
+
+
+def _criterion(run: Run, task: Any, train: Any, rule: str, catalog: Catalog,
+               rng: np.random.Generator) -> Criterion:
+    """Validation risk on the validation stream's split, or the exact population risk."""
+    if rule == VALIDATION:
+        validation = task.sample(run.validation_size or run.n_test, rng=rng)
+        inputs = validation.x if run.n_train is None else train.x
+        return Criterion(lambda predictor: catalog.empirical_risk(predictor, validation), inputs)
+    inputs = task.sample(SCALE_SAMPLES, rng=rng).x
+    return Criterion(lambda predictor: _exact_risk(run, task, predictor, catalog), inputs)
+
+
+def _select(run: Run, task: Any, train: Any, catalog: Catalog, streams: dict[str, Any]
+            ) -> tuple[Any, dict[str, float]]:
+    """Fit the regime, choosing its selected fields first; never sees the test set."""
+    plain, selected = split_selections(_arguments(run.regime_params))
+    regime_class = catalog.regimes[run.regime]
+    rules = {selection_rule(s, run.n_train is None) for s in selected.values()}
+    if len(rules) > 1:
+        raise ValueError(f"the selected fields of one regime need one rule, got {sorted(rules)}")
+    criterion = _criterion(run, task, train, rules.pop(), catalog, streams["validation"])
+
+    def fit_rng() -> np.random.Generator:
+        return np.random.Generator(np.random.PCG64(stream_seed_sequence(run, "fit")))
+
+    return fit_with_selection(lambda params: regime_class(**params), plain, selected, train,
+                              fit_rng=fit_rng, criterion=criterion)
+
+
 def _compute(run: Run, catalog: Catalog, progress: Callable | None) -> dict[str, float]:
     streams = stream_generators(run)
     task = catalog.tasks[run.task](rng=streams["task"], **_arguments(run.task_params))
     train = task if run.n_train is None else task.sample(run.n_train, rng=streams["data"])
-    test = task.sample(run.n_test, rng=streams["test"])
-    regime = catalog.regimes[run.regime](**_arguments(run.regime_params))
     clock = time.perf_counter()
-    predictor = _fit(regime, train, streams["fit"], progress)
+    if any(split_selections(_arguments(run.regime_params))[1]):
+        predictor, chosen = _select(run, task, train, catalog, streams)
+    else:
+        regime = catalog.regimes[run.regime](**_arguments(run.regime_params))
+        predictor, chosen = _fit(regime, train, streams["fit"], progress), {}
+    elapsed = time.perf_counter() - clock
+    test = task.sample(run.n_test, rng=streams["test"])  # drawn only after any selection
+    clock = time.perf_counter()
     metrics = _measure(run, task, train, test, predictor, catalog)
-    metrics["wall_time"] = time.perf_counter() - clock
+    metrics.update(chosen)
+    metrics["wall_time"] = elapsed + time.perf_counter() - clock
     return metrics
 
 

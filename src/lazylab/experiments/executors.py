@@ -18,16 +18,35 @@ The run function must be picklable by reference (a module-level function, or a
 from __future__ import annotations
 
 import concurrent.futures
+import ctypes
+import functools
 import multiprocessing
 import os
+import signal
+import socket
+import sys
+import threading
+import time
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
-from lazylab.experiments.execute import RunOutcome
-from lazylab.experiments.runs import Run
+try:
+    import distributed
+except ImportError:  # optional: only the Dask executor needs it
+    distributed = None
 
-__all__ = ["InProcessExecutor", "PoolExecutor", "DaskExecutor", "EXECUTORS", "make_executor"]
+from lazylab.experiments.execute import FAILED, RunOutcome
+from lazylab.experiments.runs import Run, stream_entropy
+from lazylab.experiments.spec import SpecError
+
+__all__ = ["InProcessExecutor", "PoolExecutor", "DaskExecutor", "Entered", "EXECUTORS",
+           "make_executor"]
 
 RunFunction = Callable[[Run], RunOutcome]
+
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_STARTED: Any = None  # in a pool worker: the queue on which it reports the runs it starts
 
 
 class InProcessExecutor:
@@ -47,7 +66,12 @@ class InProcessExecutor:
 
 
 class PoolExecutor:
-    """A local process pool (``workers`` processes; all cores when None)."""
+    """A local process pool (``workers`` processes; all cores when None).
+
+    A worker that dies while executing a run (killed by a signal, e.g. the out-of-memory
+    killer) breaks the pool: that run is returned as ``failed`` with the reason, the pool is
+    started again and the remaining runs go on. Workers exit when this process dies.
+    """
 
     name = "pool"
 
@@ -56,10 +80,17 @@ class PoolExecutor:
             raise ValueError(f"workers={workers} must be a positive integer")
         self.workers = workers or os.cpu_count() or 1
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self._started: Any = None
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")
+        self._started = context.SimpleQueue()
+        self._pool = concurrent.futures.ProcessPoolExecutor(
+            self.workers, mp_context=context, initializer=_watch_parent,
+            initargs=(os.getpid(), self._started))
 
     def __enter__(self) -> "PoolExecutor":
-        context = multiprocessing.get_context("spawn")
-        self._pool = concurrent.futures.ProcessPoolExecutor(self.workers, mp_context=context)
+        self._start()
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -70,17 +101,116 @@ class PoolExecutor:
     def map(self, run_function: RunFunction, runs: Iterable[Run]) -> Iterator[RunOutcome]:
         if self._pool is None:
             raise RuntimeError("use PoolExecutor as a context manager")
-        futures = [self._pool.submit(run_function, run) for run in runs]
+        remaining = list(runs)
+        while remaining:
+            remaining = yield from self._map_until_broken(run_function, remaining)
+
+    def _map_until_broken(self, run_function: RunFunction, runs: list[Run]):
+        """Yield outcomes until all are done or the pool breaks; return the runs still to do."""
+        task = functools.partial(_tracked, run_function)
+        futures = {self._pool.submit(task, run): run for run in runs}
+        processes = dict(getattr(self._pool, "_processes", None) or {})
+        finished: set[str] = set()
+        started: dict[str, int] = {}
         for future in concurrent.futures.as_completed(futures):
+            if isinstance(future.exception(), BrokenProcessPool):
+                break
+            finished.add(futures[future].run_id)
+            self._drain(started, finished)  # keeps the reports' pipe from filling up
             yield future.result()
+        else:
+            return []
+        for future, run in futures.items():  # completed before the break was noticed
+            if run.run_id not in finished and future.done() and future.exception() is None:
+                finished.add(run.run_id)
+                yield future.result()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        culprits = self._culprits(processes, started, finished)
+        for run in runs:
+            if run.run_id in culprits:
+                yield _died(run, culprits[run.run_id])
+        left = [run for run in runs if run.run_id not in finished and run.run_id not in culprits]
+        if left and not culprits:  # no run to blame: do not loop for ever
+            for run in left:
+                yield _died(run, _death_reason(None))
+            left = []
+        self._start()
+        return left
+
+    def _drain(self, started: dict[str, int], finished: set[str]) -> None:
+        """Read the workers' start reports (run_id → pid) and keep those not yet finished."""
+        while not self._started.empty():
+            run_id, pid = self._started.get()
+            started[run_id] = pid
+        for run_id in finished.intersection(started):
+            del started[run_id]
+
+    def _culprits(self, processes: dict[int, Any], started: dict[str, int],
+                  finished: set[str]) -> dict[str, str]:
+        """run_id → reason for the runs whose worker died (not terminated by the pool itself)."""
+        self._drain(started, finished)
+        codes = {r: getattr(processes.get(pid), "exitcode", None) for r, pid in started.items()}
+        dead = {r: code for r, code in codes.items() if code not in (None, -signal.SIGTERM)}
+        if not dead:
+            dead = codes
+        return {r: _death_reason(code) for r, code in dead.items()}
+
+
+def _watch_parent(parent: int, started: Any) -> None:
+    """Pool initializer: the worker dies with its parent, and reports the runs it starts.
+
+    On Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)`` makes the kernel kill the worker when the
+    process that started it exits, even by ``kill -9``; elsewhere (and as a fallback) a daemon
+    thread polls ``os.getppid()`` once a second.
+    """
+    global _STARTED
+    _STARTED = started
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        except (OSError, AttributeError):
+            pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+    threading.Thread(target=_poll_parent, args=(parent,), daemon=True).start()
+
+
+def _poll_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
+
+
+def _tracked(run_function: RunFunction, run: Run) -> RunOutcome:
+    """Tell the parent which worker starts ``run``, then execute it."""
+    if _STARTED is not None:
+        _STARTED.put((run.run_id, os.getpid()))
+    return run_function(run)
+
+
+def _death_reason(exitcode: int | None) -> str:
+    if exitcode is not None and exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = "unknown signal"
+        cause = f"signal {-exitcode}, {name}"
+    else:
+        cause = "unknown cause" if exitcode is None else f"exit code {exitcode}"
+    return (f"worker process died ({cause}) while executing this run; a SIGKILL is often the "
+            "kernel's out-of-memory killer: reduce the sizes or use a machine with more memory")
+
+
+def _died(run: Run, reason: str) -> RunOutcome:
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return RunOutcome(run.run_id, FAILED, {}, reason, stream_entropy(run),
+                      socket.gethostname(), now, now)
 
 
 def _import_distributed() -> Any:
-    try:
-        import distributed
-    except ImportError:
+    if distributed is None:
         raise ImportError("the Dask executor needs dask[distributed]; install it with "
-                          "pip install 'lazylab[distributed]'") from None
+                          "pip install 'lazylab[distributed]'")
     return distributed
 
 
@@ -91,18 +221,20 @@ class DaskExecutor:
         scheduler: ``tcp://HOST:PORT`` of a running scheduler; None starts a LocalCluster.
         workers: worker processes of the LocalCluster (one thread each); all cores when None.
         host: interface the LocalCluster listens on (loopback by default).
+        connect_timeout: seconds to wait for an existing scheduler before a :class:`SpecError`.
     """
 
     name = "dask"
 
     def __init__(self, scheduler: str | None = None, workers: int | None = None,
-                 host: str = "127.0.0.1") -> None:
+                 host: str = "127.0.0.1", connect_timeout: float = 5.0) -> None:
         if scheduler is not None and workers is not None:
             raise ValueError("give either scheduler (an existing cluster) or workers "
                              "(a new LocalCluster), not both")
         if workers is not None and workers < 1:
             raise ValueError(f"workers={workers} must be a positive integer")
         self.scheduler, self.workers, self.host = scheduler, workers, host
+        self.connect_timeout = connect_timeout
         self._cluster: Any = None
         self._client: Any = None
 
@@ -114,7 +246,14 @@ class DaskExecutor:
                 processes=True, host=self.host, dashboard_address=None)
             self._client = distributed.Client(self._cluster)
         else:
-            self._client = distributed.Client(self.scheduler, timeout="30s")
+            try:
+                self._client = distributed.Client(self.scheduler,
+                                                  timeout=f"{self.connect_timeout}s")
+            except (OSError, TimeoutError) as error:
+                raise SpecError("<command line>", "--scheduler", f"cannot reach the Dask "
+                                f"scheduler at {self.scheduler} within {self.connect_timeout} s "
+                                f"({type(error).__name__}); start it or check the address"
+                                ) from None
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -135,6 +274,26 @@ class DaskExecutor:
         for future in distributed.as_completed(futures):
             yield future.result()
             future.release()
+
+
+class Entered:
+    """An executor already entered, which ``run_sweep`` may enter again without restarting it.
+
+    Start the executor first and open the store after, so that an executor that cannot start
+    (an unreachable scheduler) leaves no store behind::
+
+        with PoolExecutor() as pool, Store(path) as store:
+            run_sweep(sweep, store, executor=Entered(pool))
+    """
+
+    def __init__(self, active: Any) -> None:
+        self.active, self.name = active, getattr(active, "name", "executor")
+
+    def __enter__(self) -> Any:
+        return self.active
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
 
 
 EXECUTORS = {"inprocess": InProcessExecutor, "pool": PoolExecutor, "dask": DaskExecutor}

@@ -12,6 +12,10 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable, TextIO
 
+from tqdm import tqdm
+
+from lazylab.experiments.execute import execute_run
+
 __all__ = ["NullProgress", "BarProgress", "step_bar", "execute_with_step_bar"]
 
 
@@ -40,7 +44,6 @@ class BarProgress:
     def start(self, total: int) -> None:
         if total == 0:  # nothing pending: the caller's status line says so
             return
-        from tqdm import tqdm
         self._bar = tqdm(total=total, desc=self.description, unit="run", dynamic_ncols=True,
                          file=self.stream or sys.stderr, smoothing=0.1)
 
@@ -70,7 +73,6 @@ def step_bar(description: str, stream: TextIO | None = None, *, delay: float = 2
 
     def progress(step: int, total: int | None = None) -> None:
         if "bar" not in state:
-            from tqdm import tqdm
             state["bar"] = tqdm(desc=description, unit="step", file=stream or sys.stderr,
                                 dynamic_ncols=True, leave=False, position=1, delay=delay,
                                 **options)
@@ -88,8 +90,6 @@ def step_bar(description: str, stream: TextIO | None = None, *, delay: float = 2
 
 def execute_with_step_bar(run: Any, **options: Any) -> Any:
     """Execute a run in-process with a step bar for regimes that report fit progress."""
-    from lazylab.experiments.execute import execute_run
-
     progress, close = step_bar(f"{run.regime} {run.run_id[:8]}")
     try:
         return execute_run(run, progress=progress, **options)

@@ -1,7 +1,8 @@
 """One run of a sweep: its identity, canonical JSON, run id and seed streams.
 
 Identity. A run is (task name and explicit parameters, regime name and explicit parameters,
-n_train, n_test, seed). Its canonical JSON (sorted keys, no whitespace, ``"population"`` for
+n_train, n_test, seed, and — only for a run with a selected field, :mod:`.selection` —
+validation_size). Its canonical JSON (sorted keys, no whitespace, ``"population"`` for
 n = ∞) hashes (SHA-256, first 20 hex digits) to the run id. Only parameters written in the spec
 enter the identity, so adding a field with a default to a regime does not orphan stored runs;
 the lazylab version and git commit stored with each row record which code produced it.
@@ -10,15 +11,21 @@ Seed streams. Each run draws from independent named streams, each a
 ``numpy.random.SeedSequence`` whose entropy is (spec seed, stream name, the part of the run the
 stream may depend on), hashed to 32-bit words:
 
-=========  ===========================================  ====================================
-stream     depends on                                   so that
-=========  ===========================================  ====================================
-task       seed, task                                   all regimes/widths of a seed share
+==========  ==========================================  =====================================
+stream      depends on                                  so that
+==========  ==========================================  =====================================
+task        seed, task                                  all regimes/widths of a seed share
                                                         one task instance (e.g. one matrix B)
-test       seed, task                                   the test set is fixed across a sweep
-data       seed, task, n_train                          all regimes/widths see the same data
-fit        seed, the whole run                          initialization and training noise
-=========  ===========================================  ====================================
+test        seed, task                                  the test set is fixed across a sweep
+data        seed, task, n_train                         all regimes/widths see the same data
+fit         seed, the whole run                         initialization and training noise
+validation  seed, task                                  the validation set (model selection)
+                                                        is fixed across a sweep and
+                                                        independent of the test set
+==========  ==========================================  =====================================
+
+A stream's seed depends only on its own name and key, so adding the ``validation`` stream left
+the seeds of the other four, and every run without a selected field, unchanged.
 
 Nothing depends on the position of a run in the grid, so adding seeds, widths or regimes never
 changes a run already done; the same run gives the same streams on any machine.
@@ -33,11 +40,13 @@ from typing import Any
 
 import numpy as np
 
+from lazylab._checks import POPULATION
+from lazylab.experiments.selection import Selection, as_selection
+
 __all__ = ["Run", "STREAMS", "canonical_json", "make_run", "stream_seed_sequence",
            "stream_generators", "stream_entropy", "task_generator"]
 
-STREAMS = ("task", "test", "data", "fit")
-POPULATION = "population"
+STREAMS = ("task", "test", "data", "fit", "validation")
 
 
 def canonical_json(value: Any) -> str:
@@ -64,6 +73,7 @@ class Run:
         n_train: training samples, or None for the population (n = ∞).
         n_test: test samples.
         seed: the spec seed this run belongs to.
+        validation_size: validation samples, for a run with a selected field (else None).
     """
 
     task: str
@@ -73,6 +83,7 @@ class Run:
     n_train: int | None
     n_test: int
     seed: int
+    validation_size: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Run":
@@ -82,7 +93,8 @@ class Run:
         return cls(task=task.pop("name"), task_params=_freeze(task),
                    regime=regime.pop("name"), regime_params=_freeze(regime),
                    n_train=None if n_train == POPULATION else int(n_train),
-                   n_test=int(data["n_test"]), seed=int(data["seed"]))
+                   n_test=int(data["n_test"]), seed=int(data["seed"]),
+                   validation_size=_optional_int(data.get("validation_size")))
 
     def task_dict(self) -> dict[str, Any]:
         return {"name": self.task, **_thaw(self.task_params)}
@@ -92,9 +104,12 @@ class Run:
 
     def to_dict(self) -> dict[str, Any]:
         """The run as plain JSON data (``n_train`` is ``"population"`` for n = ∞)."""
-        return {"task": self.task_dict(), "regime": self.regime_dict(),
-                "n_train": POPULATION if self.n_train is None else self.n_train,
-                "n_test": self.n_test, "seed": self.seed}
+        out = {"task": self.task_dict(), "regime": self.regime_dict(),
+               "n_train": POPULATION if self.n_train is None else self.n_train,
+               "n_test": self.n_test, "seed": self.seed}
+        if self.validation_size is not None:
+            out["validation_size"] = self.validation_size
+        return out
 
     def to_json(self) -> str:
         return canonical_json(self.to_dict())
@@ -107,7 +122,7 @@ class Run:
     def stream_key(self, stream: str) -> str:
         """The canonical JSON of what ``stream`` depends on (see the module docstring)."""
         task = self.task_dict()
-        keys = {"task": {"task": task}, "test": {"task": task},
+        keys = {"task": {"task": task}, "test": {"task": task}, "validation": {"task": task},
                 "data": {"task": task, "n_train": self.to_dict()["n_train"]},
                 "fit": self.to_dict()}
         if stream not in keys:
@@ -115,11 +130,17 @@ class Run:
         return canonical_json(keys[stream])
 
 
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
 def _freeze(params: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
-    return tuple(sorted((k, _freeze_value(v)) for k, v in params.items()))
+    return tuple(sorted((k, _freeze_value(v, k)) for k, v in params.items()))
 
 
-def _freeze_value(value: Any) -> Any:
+def _freeze_value(value: Any, name: str = "") -> Any:
+    if isinstance(value, dict):  # a selection table (the only table a field may hold)
+        return as_selection(name, value)
     if isinstance(value, (list, tuple)):
         return tuple(_freeze_value(v) for v in value)
     return value
@@ -130,15 +151,19 @@ def _thaw(params: tuple[tuple[str, Any], ...]) -> dict[str, Any]:
 
 
 def _thaw_value(value: Any) -> Any:
+    if isinstance(value, Selection):
+        return value.to_json()
     if isinstance(value, tuple):
         return [_thaw_value(v) for v in value]
     return value
 
 
 def make_run(task: str, task_params: dict[str, Any], regime: str, regime_params: dict[str, Any],
-             n_train: int | None, n_test: int, seed: int) -> Run:
-    """Build a :class:`Run` from plain dictionaries."""
-    return Run(task, _freeze(task_params), regime, _freeze(regime_params), n_train, n_test, seed)
+             n_train: int | None, n_test: int, seed: int,
+             validation_size: int | None = None) -> Run:
+    """Build a :class:`Run` from plain dictionaries (``validation_size`` only with a selection)."""
+    return Run(task, _freeze(task_params), regime, _freeze(regime_params), n_train, n_test, seed,
+               validation_size)
 
 
 def stream_seed_sequence(run: Run, stream: str) -> np.random.SeedSequence:
@@ -162,5 +187,10 @@ def stream_generators(run: Run) -> dict[str, np.random.Generator]:
 
 
 def stream_entropy(run: Run) -> dict[str, int]:
-    """A compact record of each stream's seed (first state word), for the store's seeds column."""
-    return {s: int(stream_seed_sequence(run, s).generate_state(1, np.uint32)[0]) for s in STREAMS}
+    """A compact record of each stream's seed (first state word), for the store's seeds column.
+
+    The ``validation`` stream is recorded only for runs with a selected field (the only ones that
+    draw from it), so the record of every other run is what it was before that stream existed.
+    """
+    streams = STREAMS if run.validation_size is not None else STREAMS[:-1]
+    return {s: int(stream_seed_sequence(run, s).generate_state(1, np.uint32)[0]) for s in streams}

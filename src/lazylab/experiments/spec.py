@@ -18,6 +18,7 @@ A spec file (see ``examples/``)::
     width = [10, 20, 40]           # a grid applied to the task and every regime declaring it
     n_train = [100, "population"]  # positive integers and/or "population" (n = ∞)
     n_test = 1000                  # test samples (default 1000)
+    validation_size = 1000         # validation samples for selected fields (default: n_test)
     seeds = 5                      # a count (0…4) or a list of non-negative integers
     metrics = ["population_risk", "risk_normalized"]   # optional; default: all that apply
 
@@ -29,7 +30,11 @@ A spec file (see ``examples/``)::
     theory = ["ghorbani_quadratic.random_features_risk"]   # lazylab.theory callables
     formats = ["png", "pdf"]
 
-A parameter whose own type is a list takes a list of lists to make a grid. Metrics: the
+A parameter whose own type is a list takes a list of lists to make a grid. A regime field may
+instead be *selected* (``ridge = { grid = [1e-6, 1e-3, 1], select = "validation" }`` or
+``ridge = "auto"``): fitted at every grid value and chosen on a validation split or, at n = ∞,
+by the exact population risk, before the test set is drawn (:mod:`lazylab.experiments.selection`,
+``docs/selection.md``). Metrics: the
 standard ones (``population_risk``, ``test_risk``, ``train_risk``, ``risk_normalized``,
 ``wall_time``) and any diagnostic a regime reports (CG iterations, head norm, steps to
 divergence, …). This module checks the structure with pydantic (unknown keys, types, signs);
@@ -45,10 +50,11 @@ from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from lazylab._checks import POPULATION
+
 __all__ = ["SpecError", "TaskSection", "RegimeSection", "SweepSection", "PlotSection",
            "SpecFile", "read_spec_file", "parse_spec"]
 
-POPULATION = "population"
 NTrain = Union[int, Literal["population"]]
 
 
@@ -83,11 +89,14 @@ class SweepSection(_Frozen):
 
     ``seeds`` is a list of non-negative integers or a count K meaning ``0 … K-1``;
     ``n_train`` is a positive integer, ``"population"`` (fit at n = ∞), or a list of those.
+    ``validation_size`` (default ``n_test``) is the size of the validation split that selected
+    fields are chosen on; it enters the identity of those runs only.
     """
 
     seeds: tuple[int, ...] = (0,)
     n_train: tuple[NTrain, ...] = (POPULATION,)
     n_test: int = Field(default=1000, gt=0)
+    validation_size: int | None = Field(default=None, gt=0)
     metrics: tuple[str, ...] | None = None
     grids: dict[str, Any] = Field(default_factory=dict)
 
@@ -161,7 +170,7 @@ class SpecFile(_Frozen):
     plot: PlotSection | None = None
 
 
-_SWEEP_KEYS = ("seeds", "n_train", "n_test", "metrics")
+_SWEEP_KEYS = ("seeds", "n_train", "n_test", "validation_size", "metrics")
 _TOP_KEYS = ("name", "description", "task", "regime", "sweep", "plot")
 
 

@@ -27,6 +27,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: SQLite's own locking still keeps the file sound
+    fcntl = None
+
 from lazylab.experiments.execute import RunOutcome, STATUSES
 from lazylab.experiments.runs import Run, canonical_json
 from lazylab.experiments.spec import SpecError
@@ -77,13 +82,34 @@ class Store:
         self._connection: sqlite3.Connection | None = None
         self._lock: Any = None
         self._check_file()
-        if self.path.exists() and not (readonly and self.path.stat().st_size == 0):
+        existed = self.path.exists()
+        try:
+            self._open(existed)
+        except (OSError, sqlite3.Error) as error:
+            self.close()
+            if not existed and not readonly:
+                self._remove_leftovers()
+            reason = getattr(error, "strerror", None) or str(error)
+            verb = "read" if readonly else "write"
+            raise SpecError(self.path, "<store>", f"cannot {verb} the store ({reason}); give "
+                            f"--store a path lazylab can {verb}") from None
+
+    def _remove_leftovers(self) -> None:
+        """Remove what a failed creation left (the new file, its lock and journal files)."""
+        for suffix in ("", ".lock", "-wal", "-shm", "-journal"):
+            try:
+                self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def _open(self, existed: bool) -> None:
+        if existed and not (self.readonly and self.path.stat().st_size == 0):
             self._connection = self._connect()
             self._check_identity()
-        elif not readonly:
+        elif not self.readonly:
             self._connection = self._connect()
             self._initialize()
-        if self._connection is not None and not readonly:
+        if self._connection is not None and not self.readonly:
             self._lock = self._acquire_writer_lock()
             self._connection.execute("PRAGMA journal_mode=WAL")
             self._connection.execute("PRAGMA synchronous=NORMAL")
@@ -147,9 +173,7 @@ class Store:
 
         The operating system releases it when the process ends, even by ``kill -9``.
         """
-        try:
-            import fcntl
-        except ImportError:  # not POSIX: SQLite's own locking still keeps the file sound
+        if fcntl is None:  # not POSIX: SQLite's own locking still keeps the file sound
             return None
         handle = open(self.path.with_name(self.path.name + ".lock"), "a+")
         try:
@@ -200,6 +224,16 @@ class Store:
         rows = self._connection.execute("SELECT run_id, status FROM runs").fetchall()
         wanted = None if run_ids is None else set(run_ids)
         return {r: s for r, s in rows if wanted is None or r in wanted}
+
+    def errors(self, run_ids: Iterable[str] | None = None, status: str = "failed"
+               ) -> dict[str, str]:
+        """run_id → error text of the stored runs with ``status`` (restricted to ``run_ids``)."""
+        if self._connection is None:
+            return {}
+        rows = self._connection.execute("SELECT run_id, error FROM runs WHERE status = ?",
+                                        (status,)).fetchall()
+        wanted = None if run_ids is None else set(run_ids)
+        return {r: e or "" for r, e in rows if wanted is None or r in wanted}
 
     def rows(self, run_ids: Iterable[str] | None = None) -> list[dict[str, Any]]:
         """Stored rows as dictionaries with ``spec``, ``metrics`` and ``seeds`` decoded."""

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import subprocess
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+
+try:
+    import pyarrow
+except ImportError:  # optional: only Parquet export needs it
+    pyarrow = None
 
 from lazylab.experiments.catalog import Catalog, default_catalog
 from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, execute_run
@@ -28,6 +35,7 @@ from lazylab.experiments.store import Store
 from lazylab.experiments.validate import Sweep, build_sweep, column_name
 
 __all__ = ["load_sweep", "run_sweep", "sweep_status", "SweepStatus", "results_frame",
+           "failure_reasons", "format_failure_reasons",
            "export_results", "provenance", "default_store_path", "make_task_builder"]
 
 
@@ -44,16 +52,26 @@ def load_sweep(path: str | Path, catalog: Catalog | None = None) -> Sweep:
     return build_sweep(spec, path, catalog)
 
 
+STUDY_STORE = "store.sqlite"
+"""A study writes its specs to ``<output>/specs/`` and their results to ``<output>/store.sqlite``."""
+
+
 def default_store_path(spec_path: str | Path) -> Path:
-    """``<spec directory>/<spec stem>.sqlite``."""
+    """``<spec directory>/<spec stem>.sqlite``, or a study's own store for a study's spec.
+
+    A spec in a ``specs`` directory whose parent holds ``store.sqlite`` was written by
+    ``lazylab reproduce`` (:mod:`lazylab.studies.base`): its results are in that store.
+    """
     spec_path = Path(spec_path)
+    study_store = spec_path.parent.parent / STUDY_STORE
+    if spec_path.parent.name == "specs" and study_store.is_file():
+        return study_store
     return spec_path.with_name(spec_path.stem + ".sqlite")
 
 
 @functools.lru_cache(maxsize=1)
 def provenance() -> dict[str, str | None]:
     """lazylab's version and, when it runs from a git checkout, the commit."""
-    from importlib.metadata import PackageNotFoundError, version
     try:
         lazylab_version = version("lazylab")
     except PackageNotFoundError:
@@ -86,6 +104,26 @@ def sweep_status(sweep: Sweep, store: Store) -> SweepStatus:
     statuses = store.statuses(run.run_id for run in sweep.runs)
     counts = {s: sum(1 for v in statuses.values() if v == s) for s in (DONE, DIVERGED, FAILED)}
     return SweepStatus(len(sweep.runs), counts[DONE], counts[DIVERGED], counts[FAILED])
+
+
+def failure_reasons(sweep: Sweep, store: Store, *, limit: int = 200) -> list[tuple[str, int]]:
+    """The distinct reasons of the sweep's failed runs with their counts, most frequent first.
+
+    A reason is the first line of the stored error (``ExceptionType: message``), cut at
+    ``limit`` characters, so one line each can be printed.
+    """
+    errors = store.errors(run.run_id for run in sweep.runs)
+    counts: dict[str, int] = {}
+    for text in errors.values():
+        line = (text.strip().splitlines() or ["no reason recorded"])[0]
+        line = line if len(line) <= limit else line[:limit - 1] + "…"
+        counts[line] = counts.get(line, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+
+
+def format_failure_reasons(reasons: list[tuple[str, int]]) -> list[str]:
+    """One line per distinct reason: ``  3 failed: MemoryError: …``."""
+    return [f"  {count} failed: {reason}" for reason, count in reasons]
 
 
 def pending_runs(sweep: Sweep, store: Store, retry_failed: bool = False) -> list[Run]:
@@ -199,17 +237,34 @@ def _cell(value: Any) -> Any:
 
 
 def export_results(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:
-    """Write a results frame as ``csv`` or ``parquet`` (pyarrow, imported lazily)."""
+    """Write a results frame as ``csv`` or ``parquet`` (needs the optional pyarrow).
+
+    The file is written beside ``path`` under a temporary name and renamed, so a failure leaves
+    nothing behind.
+
+    Raises:
+        SpecError: when ``path`` cannot be written (names the path and the system's reason).
+    """
     path = Path(path)
-    if fmt == "csv":
-        frame.to_csv(path, index=False)
-    elif fmt == "parquet":
-        try:
-            import pyarrow  # noqa: F401
-        except ImportError:
-            raise ImportError("Parquet export needs pyarrow; install it with "
-                              "pip install 'lazylab[parquet]'") from None
-        frame.to_parquet(path, index=False)
-    else:
+    if fmt not in ("csv", "parquet"):
         raise ValueError(f"fmt={fmt!r} is unknown; allowed: csv, parquet")
+    if fmt == "parquet" and pyarrow is None:
+        raise ImportError("Parquet export needs pyarrow; install it with "
+                          "pip install 'lazylab[parquet]'")
+    if path.is_dir():
+        raise SpecError(path, "<output>", "is a directory; give a file path")
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        if fmt == "csv":
+            frame.to_csv(partial, index=False)
+        else:
+            frame.to_parquet(partial, index=False)
+        os.replace(partial, path)
+    except OSError as error:
+        try:
+            partial.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise SpecError(path, "<output>", f"cannot write the file ({error.strerror or error}); "
+                        "give a writable path") from None
     return path

@@ -4,6 +4,9 @@ Rules (each violation is a :class:`~lazylab.experiments.spec.SpecError` naming t
 * the task and every regime exist in the catalog; every parameter is one the builder or the
   dataclass declares; required ones are given; values have the declared type;
 * a list is a grid (a list-typed parameter takes a list of lists); grids are non-empty;
+* a regime field may be a selection (a ``{grid, select}`` table, or ``"auto"`` for a field with
+  a default grid): every grid value has the declared type; ``select = "population"`` needs
+  ``n_train = "population"`` only (:mod:`lazylab.experiments.selection`);
 * a ``[sweep]`` key other than seeds/n_train/n_test/metrics is a grid applied to the task and to
   every regime that declares that field; it must be declared by at least one of them;
 * parameters named ``activation`` or ``*_activation`` name a known activation;
@@ -16,23 +19,40 @@ Rules (each violation is a :class:`~lazylab.experiments.spec.SpecError` naming t
 
 from __future__ import annotations
 
+import inspect
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import TypeAdapter, ValidationError
 
+from lazylab.activations import get_activation
 from lazylab.experiments.catalog import ANY_NAME, Catalog, Parameter, regime_parameters
 from lazylab.experiments.catalog import resolve_theory
 from lazylab.experiments.catalog import task_parameters
+from lazylab.experiments.resources import check_resources
 from lazylab.experiments.runs import POPULATION, Run, make_run
+from lazylab.experiments.selection import (POPULATION_RULE, REFERENCE_VALUE, Selection,
+                                           as_selection, split_selections)
 from lazylab.experiments.spec import SpecError, SpecFile
 
 __all__ = ["Sweep", "STANDARD_METRICS", "RUN_FIELDS", "build_sweep", "column_name"]
 
 STANDARD_METRICS = ("population_risk", "test_risk", "train_risk", "risk_normalized", "wall_time")
 RUN_FIELDS = ("task", "regime", "n_train", "n_test", "seed")
+DIAGNOSTIC_METRICS = ("steps", "steps_to_divergence", "samples_seen", "final_loss",
+                      "final_train_loss", "initial_train_loss", "head_norm_max", "coef_norm_max",
+                      "directions_norm_max", "weights_row_norm_rms", "ridge_chosen",
+                      "validation_risk", "first_step_size_effective", "cg_iterations",
+                      "cg_residual", "cg_converged", "kernel_residual", "n_centers", "streamed",
+                      "pseudo_inverse", "weight_change", "head_change", "recent_loss",
+                      "converged", "criterion", "tolerance", "stop_reason", "halvings",
+                      "learning_rate")
+SELECTION_RECORD = ("selection_risk", "selection_diverged", "selection_at_edge")
+"""What model selection records besides ``selected_NAME`` and ``NAME_grid_scale``."""
+"""Numeric diagnostics lazylab's regimes report (``predictor.diagnostics``), usable as metrics."""
 
 
 @dataclass(frozen=True)
@@ -92,8 +112,35 @@ def _accepts_whole(parameter: Parameter, value: list) -> bool:
     return not all(isinstance(v, list) for v in value)
 
 
-def _grid(parameter: Parameter, value: Any, field: str, path: Path) -> list[Any]:
+def _accepts(parameter: Parameter, value: Any) -> bool:
+    try:
+        _check_value(parameter, value)
+    except ValueError:
+        return False
+    return True
+
+
+def _selection(parameter: Parameter, value: Any, field: str, path: Path,
+               selectable: bool) -> Selection | None:
+    """The selection a regime field's value stands for (grid values type-checked), or None."""
+    try:
+        selection = as_selection(parameter.name, value, auto=not _accepts(parameter, value))
+        if selection is not None and not selectable:
+            raise ValueError("only regime fields can be selected; give a value or a list")
+        for item in (selection.grid or ()) if selection is not None else ():
+            _check_value(parameter, item)
+            _check_activation(parameter.name, item)
+    except ValueError as error:
+        raise SpecError(path, field, str(error)) from None
+    return selection
+
+
+def _grid(parameter: Parameter, value: Any, field: str, path: Path,
+          selectable: bool = False) -> list[Any]:
     """The list of values a spec entry stands for (a single value is a grid of one)."""
+    selection = _selection(parameter, value, field, path, selectable)
+    if selection is not None:
+        return [selection]
     if isinstance(value, list) and not _accepts_whole(parameter, value):
         if not value:
             raise SpecError(path, field, "empty grid; give at least one value")
@@ -111,7 +158,6 @@ def _grid(parameter: Parameter, value: Any, field: str, path: Path) -> list[Any]
 
 def _check_activation(name: str, value: Any) -> None:
     if (name == "activation" or name.endswith("_activation")) and isinstance(value, str):
-        from lazylab.activations import get_activation
         get_activation(value)
 
 
@@ -134,8 +180,8 @@ def _expand(declared: dict[str, Parameter], given: dict[str, Any], shared: dict[
         if parameter.required and name not in merged:
             raise SpecError(path, f"{section}.{name}", f"required by {owner!r} and not given")
     names = sorted(merged)
-    grids = [_grid(declared[n], merged[n], f"{'sweep' if n in shared else section}.{n}", path)
-             for n in names]
+    grids = [_grid(declared[n], merged[n], f"{'sweep' if n in shared else section}.{n}", path,
+                   selectable=section != "task") for n in names]
     return [dict(zip(names, combo)) for combo in itertools.product(*grids)]
 
 
@@ -148,7 +194,6 @@ def _lookup(registry: dict[str, Any], name: str, field: str, kind: str, path: Pa
 def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path,
                  shared: dict[str, Any]) -> list[bool]:
     """Build each task combination once (its own checks fire); return ``has_moments`` each."""
-    import numpy as np
     moments = []
     for combo in combos:
         try:
@@ -160,12 +205,26 @@ def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path,
 
 
 def _check_regimes(regime: type, combos: list[dict[str, Any]], section: str, path: Path,
-                   shared: dict[str, Any]) -> None:
+                   shared: dict[str, Any], n_train: tuple[Any, ...]) -> None:
+    """Construct each combination, and each grid value of a selected field (``auto``: 1.0)."""
     for combo in combos:
-        try:
-            regime(**_tuples(combo))
-        except (ValueError, TypeError) as error:
-            raise SpecError(path, _blamed_field(section, error, combo, shared), str(error)) from None
+        plain, selected = split_selections(combo)
+        variants = [plain]
+        for name, selection in selected.items():
+            if selection.rule == POPULATION_RULE and any(n != POPULATION for n in n_train):
+                raise SpecError(path, f"sweep.{name}" if name in shared else f"{section}.{name}",
+                                "select = \"population\" needs n_train = \"population\" only "
+                                "(the population risk is an oracle at finite n); allowed: "
+                                "select = \"validation\"")
+            grid = selection.grid or (REFERENCE_VALUE,)
+            plain[name] = grid[0]
+            variants.extend({name: value} for value in grid[1:])
+        for variant in variants:
+            try:
+                regime(**_tuples({**plain, **variant}))
+            except (ValueError, TypeError) as error:
+                raise SpecError(path, _blamed_field(section, error, combo, shared),
+                                str(error)) from None
 
 
 def _blamed_field(section: str, error: Exception, combo: dict[str, Any],
@@ -195,19 +254,23 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
     shared = dict(spec.sweep.grids)
     for name in shared:
         if name not in task_declared and not any(name in d for _, d in regime_declared.values()):
-            allowed = sorted({"seeds", "n_train", "n_test", "metrics", *task_declared,
+            allowed = sorted({"seeds", "n_train", "n_test", "validation_size", "metrics",
+                              *task_declared,
                               *(n for _, d in regime_declared.values() for n in d)})
             raise SpecError(path, f"sweep.{name}", f"no task or regime field of that name; "
                             f"allowed: {', '.join(allowed)}")
     task_combos = _expand(task_declared, spec.task.params, shared, "task", spec.task.name, path)
-    moments = _build_tasks(builder, task_combos, path, shared)
     regime_combos = []
     for index, section in enumerate(spec.regime):
         regime, declared = regime_declared[index]
         combos = _expand(declared, section.params, shared, f"regime[{index}]", section.name, path)
-        _check_regimes(regime, combos, f"regime[{index}]", path, shared)
+        _check_regimes(regime, combos, f"regime[{index}]", path, shared, spec.sweep.n_train)
         regime_combos.extend((section.name, c) for c in combos)
-    metrics = _metrics(spec, all(moments), path)
+    check_resources(spec, path, task_declared, task_combos, regime_combos,
+                    {s.name: regime_declared[i][1] for i, s in enumerate(spec.regime)})
+    moments = _build_tasks(builder, task_combos, path, shared)
+    metrics = _metrics(spec, all(moments), path, _selection_metrics(regime_combos),
+                       tuple(r for r, _ in regime_declared.values()))
     runs = _runs(spec, task_combos, regime_combos)
     regime_names = list(dict.fromkeys(k for _, p in regime_combos for k in p))
     task_names = list(dict.fromkeys(k for c in task_combos for k in c))
@@ -220,7 +283,20 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
     return sweep
 
 
-def _metrics(spec: SpecFile, has_moments: bool, path: Path) -> tuple[str, ...]:
+def _selection_metrics(regime_combos: list[tuple[str, dict]]) -> tuple[str, ...]:
+    """``selected_NAME`` (or ``selected_NAME_index``) of every selected field, then the edge flag."""
+    names = tuple(dict.fromkeys(s.metric(n) for _, c in regime_combos
+                                for n, s in split_selections(c)[1].items()))
+    return (*names, "selection_at_edge") if names else ()
+
+
+def _metrics(spec: SpecFile, has_moments: bool, path: Path, selection: tuple[str, ...] = (),
+             regimes: tuple[type, ...] = ()) -> tuple[str, ...]:
+    """The recorded metrics; a named one must be standard or a diagnostic a regime reports
+    (:data:`DIAGNOSTIC_METRICS`, or listed in a regime class's ``DIAGNOSTICS``)."""
+    allowed = list(dict.fromkeys([*STANDARD_METRICS, *DIAGNOSTIC_METRICS, *selection,
+                                  *SELECTION_RECORD,
+                                  *(n for r in regimes for n in getattr(r, "DIAGNOSTICS", ()))]))
     population = POPULATION in spec.sweep.n_train
     if population and not has_moments:
         raise SpecError(path, "sweep.n_train", f"\"population\" needs a task with population "
@@ -228,16 +304,18 @@ def _metrics(spec: SpecFile, has_moments: bool, path: Path) -> tuple[str, ...]:
     if spec.sweep.metrics is None:
         finite = any(n != POPULATION for n in spec.sweep.n_train)
         return tuple(m for m in STANDARD_METRICS
-                     if (m != "population_risk" or has_moments) and (m != "train_risk" or finite))
+                     if (m != "population_risk" or has_moments) and (m != "train_risk" or finite)
+                     ) + selection
     for metric in spec.sweep.metrics:
         if metric == "population_risk" and not has_moments:
             raise SpecError(path, "sweep.metrics", f"population_risk needs a task with moments "
                             f"and {spec.task.name!r} has none here; allowed: "
                             + ", ".join(m for m in STANDARD_METRICS if m != "population_risk")
                             + ", or a regime diagnostic")
-        if not metric.isidentifier():
-            raise SpecError(path, "sweep.metrics", f"{metric!r} is not a metric name; allowed: "
-                            f"{', '.join(STANDARD_METRICS)}, or a regime diagnostic")
+        selection_record = metric.startswith("selected_") or metric.endswith("_grid_scale")
+        if metric not in allowed and not selection_record:
+            raise SpecError(path, "sweep.metrics", f"unknown metric {metric!r}; allowed: "
+                            f"{', '.join(allowed)}")
     return tuple(dict.fromkeys(spec.sweep.metrics))
 
 
@@ -245,8 +323,12 @@ def _runs(spec: SpecFile, task_combos: list[dict], regime_combos: list[tuple[str
     runs = {}
     for seed, task, (regime, params), n_train in itertools.product(
             spec.sweep.seeds, task_combos, regime_combos, spec.sweep.n_train):
+        validation = None
+        if split_selections(params)[1]:
+            validation = spec.sweep.validation_size or spec.sweep.n_test
         run = make_run(spec.task.name, task, regime, params,
-                       None if n_train == POPULATION else n_train, spec.sweep.n_test, seed)
+                       None if n_train == POPULATION else n_train, spec.sweep.n_test, seed,
+                       validation)
         runs.setdefault(run.run_id, run)
     return tuple(runs.values())
 
@@ -272,7 +354,6 @@ def _check_plot(sweep: Sweep, catalog: Catalog) -> None:
 
 def _check_theory_signature(function: Any, reference: str, task_fields: set[str]) -> None:
     """A theory callable must be callable as f(x_values, **task_params[, task=instance])."""
-    import inspect
     try:
         parameters = list(inspect.signature(function).parameters.values())
     except (TypeError, ValueError):

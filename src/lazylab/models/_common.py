@@ -1,4 +1,6 @@
-"""Helpers shared by the training regimes: validation, random first layers, data or task.
+"""Helpers shared by the training regimes: random first layers, data or task, diagnostics.
+
+Argument validators live in :mod:`lazylab._checks`.
 
 Notation (DESIGN.md): d = ``dim``, N = ``width``, W (N × d) ``weights`` with rows w_i ~ N(0, Γ),
 Γ = ``weight_covariance`` (default I/d), b (N) ``biases``. A regime's ``fit(data_or_task, *, rng)``
@@ -20,54 +22,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from lazylab.activations import Activation, get_activation
+from lazylab import _checks as checks
 from lazylab.tasks import Dataset
 
-__all__ = ["check_width", "check_ridge", "check_choice", "check_activation", "check_rng",
-           "check_nonnegative", "resolve_input", "draw_weights", "draw_biases", "torch_generator",
-           "numeric", "weight_covariance_matrix", "DTYPE"]
+__all__ = ["resolve_input", "draw_weights", "draw_biases", "numeric", "weight_covariance_matrix",
+           "DTYPE"]
 
 DTYPE = torch.float64
-
-
-def check_width(width: Any, name: str = "width") -> int:
-    """A positive integer (numpy integers accepted), else ValueError naming ``name``."""
-    if isinstance(width, bool) or not isinstance(width, (int, np.integer)) or width < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {width!r}")
-    return int(width)
-
-
-def check_nonnegative(value: Any, name: str) -> float:
-    """A finite float ≥ 0, else ValueError naming ``name``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}") from None
-    if isinstance(value, bool) or not (math.isfinite(number) and number >= 0):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return number
-
-
-def check_ridge(ridge: Any, name: str = "ridge") -> float:
-    """ridge λ ≥ 0 (finite)."""
-    return check_nonnegative(ridge, name)
-
-
-def check_choice(value: Any, name: str, allowed) -> Any:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
-    return value
-
-
-def check_activation(activation: Any) -> Activation:
-    """The activation record; an unknown name raises the activations module's own error."""
-    return get_activation(activation)
-
-
-def check_rng(rng: Any) -> np.random.Generator:
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return rng
 
 
 def resolve_input(data_or_task: Any) -> tuple[Dataset | None, Any]:
@@ -134,7 +95,7 @@ def draw_weights(rng: np.random.Generator, width: int, dim: int,
 
     Γ = I/d when ``covariance`` is None, else W = G Γ^{1/2} (symmetric root).
     """
-    g = torch.from_numpy(check_rng(rng).standard_normal((width, dim)))
+    g = torch.from_numpy(checks.generator(rng).standard_normal((width, dim)))
     if covariance is None:
         return g / math.sqrt(dim)
     return g @ _root(covariance)
@@ -142,14 +103,7 @@ def draw_weights(rng: np.random.Generator, width: int, dim: int,
 
 def draw_biases(rng: np.random.Generator, width: int, scale: float) -> torch.Tensor:
     """b (width,), b_i ~ N(0, scale²): one ``rng.standard_normal(width)`` call."""
-    return scale * torch.from_numpy(check_rng(rng).standard_normal(width))
-
-
-def torch_generator(rng: np.random.Generator) -> torch.Generator:
-    """A CPU torch.Generator seeded from ``rng`` (one 63-bit draw)."""
-    generator = torch.Generator()
-    generator.manual_seed(int(check_rng(rng).integers(0, 2 ** 63 - 1)))
-    return generator
+    return scale * torch.from_numpy(checks.generator(rng).standard_normal(width))
 
 
 def numeric(diagnostics: dict) -> dict[str, float]:

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.gaussian import pair_expectation
-from lazylab.models._common import (check_activation, check_choice, check_ridge, check_width,
-                                    numeric, resolve_input)
+from lazylab.models._common import numeric, resolve_input
 from lazylab.solvers import KernelRidgeSolution, kernel_ridge
 
 __all__ = ["Kernel", "KernelModel", "DualKernel", "KERNEL_KINDS", "arc_cosine_gram"]
@@ -175,16 +175,16 @@ class Kernel:
     n_centers: int | None = None
 
     def __post_init__(self):
-        check_choice(self.kind, "kind", KERNEL_KINDS)
-        sigma = check_activation(self.activation)
+        checks.choice(self.kind, "kind", KERNEL_KINDS)
+        sigma = get_activation(self.activation)
         if self.kind == "ntk":
             sigma.derivative()
         if isinstance(self.degree, bool) or self.degree not in (0, 1):
             raise ValueError(f"degree must be 0 or 1, got {self.degree!r}")
-        check_ridge(self.ridge)
-        check_choice(self.method, "method", ("auto", "cholesky", "falkon"))
+        checks.ridge(self.ridge)
+        checks.choice(self.method, "method", ("auto", "cholesky", "falkon"))
         if self.n_centers is not None:
-            check_width(self.n_centers, "n_centers")
+            checks.positive_int(self.n_centers, "n_centers")
 
     @property
     def kernel(self) -> DualKernel:

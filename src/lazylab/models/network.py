@@ -45,52 +45,93 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 
+from lazylab import _checks as checks
+from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
-from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
-                                    check_rng, check_width, draw_biases, draw_weights, numeric,
-                                    resolve_input)
-from lazylab.models.predictors import TwoLayer
-from lazylab.risk import population_risk
-from lazylab.solvers.training import (DTYPES, OPTIMIZERS, fresh_batches, minibatches,
-                                      paper_schedule, population_descent, resolve_device, train)
+from lazylab.models._common import draw_biases, draw_weights, numeric
+from lazylab.models._network_training import MODES, TrainingMode
+from lazylab.predictors import TwoLayer
+from lazylab.solvers.training import (DTYPES, OPTIMIZERS, TrainingResult, paper_schedule,
+                                      resolve_device)
 from lazylab.tasks import Dataset
 
-__all__ = ["Network", "PARAMETERIZATIONS", "SCHEDULES"]
+__all__ = ["Network", "PARAMETERIZATIONS", "SCHEDULES", "TRAINING_MODES", "Scales",
+           "Parameters", "NetworkState"]
 
 
-def _standard(dim: int, width: int) -> dict[str, float]:
-    return {"input": 1.0, "output": 1.0, "u_std": 1.0, "v_std": 1 / math.sqrt(width),
-            "gradient": 1.0}
+@dataclass(frozen=True)
+class Scales:
+    """One row of the module table at (d, N): s_in = ``input``, s_out = ``output``; u_i starts
+    at s_w·``u_std``·N(0, I/d), v_i at s_a·``v_std``·N(0, 1); ``gradient`` multiplies the
+    gradients of U, v and b (not c)."""
+
+    input: float
+    output: float
+    u_std: float
+    v_std: float
+    gradient: float
 
 
-def _ntk(dim: int, width: int) -> dict[str, float]:
-    return {"input": 1 / math.sqrt(dim), "output": 1 / math.sqrt(width), "u_std": math.sqrt(dim),
-            "v_std": 1.0, "gradient": 1.0}
+@dataclass(frozen=True)
+class Parameters:
+    """Raw parameters θ: U (N, d), v (N,), b (N,) or None, c (scalar) or None."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    b: torch.Tensor | None
+    c: torch.Tensor | None
+
+    def map(self, function: Callable[[torch.Tensor], torch.Tensor]) -> Parameters:
+        """The record with ``function`` applied to every present tensor."""
+        return Parameters(*(None if t is None else function(t)
+                            for t in (self.u, self.v, self.b, self.c)))
 
 
-def _mean_field(dim: int, width: int) -> dict[str, float]:
-    return {"input": 1.0, "output": 1.0 / width, "u_std": 1.0, "v_std": 1.0,
-            "gradient": float(width)}
+@dataclass(frozen=True)
+class NetworkState:
+    """The raw parameters (trained in place), their scales and the initial parameters (a
+    detached copy, set once training starts). ``state["raw"]`` reads a field by name."""
+
+    raw: Parameters
+    scales: Scales
+    initial: Parameters | None = None
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)
 
 
-PARAMETERIZATIONS: dict[str, Callable[[int, int], dict[str, float]]] = {
-    "standard": _standard, "ntk": _ntk, "mean_field": _mean_field}
-"""name → (d, N) → scales: input s_in, output s_out, init std factors of u (times s_w/√d) and
-v (times s_a), and the gradient multiplier of the per-unit parameters."""
+PARAMETERIZATIONS: dict[str, Callable[[int, int], Scales]] = {
+    "standard": lambda dim, width: Scales(input=1.0, output=1.0, u_std=1.0,
+                                          v_std=1 / math.sqrt(width), gradient=1.0),
+    "ntk": lambda dim, width: Scales(input=1 / math.sqrt(dim), output=1 / math.sqrt(width),
+                                     u_std=math.sqrt(dim), v_std=1.0, gradient=1.0),
+    "mean_field": lambda dim, width: Scales(input=1.0, output=1.0 / width, u_std=1.0, v_std=1.0,
+                                            gradient=float(width)),
+}
+"""name → (d, N) → :class:`Scales` (the module docstring table)."""
 
 SCHEDULES = {"constant": lambda steps: None, "paper": paper_schedule}
 """Learning-rate schedules by name: constant, or the drops of Ghorbani et al.'s code."""
 
-TRAINED_LAYERS = ("both", "first", "second")
+TRAINED_LAYERS: dict[str, tuple[str, ...]] = {
+    "both": ("u", "v", "b"), "first": ("u", "b"), "second": ("v",)}
+"""``train`` → the per-unit raw parameters trained; the offset c is trained whenever present."""
+
+HEAD_INITS: dict[str, Callable[[np.random.Generator, int, float, float], torch.Tensor]] = {
+    "gaussian": lambda rng, width, scale, std: scale * std * torch.from_numpy(
+        rng.standard_normal(width)),
+    "ones": lambda rng, width, scale, std: torch.full((width,), scale, dtype=torch.float64),
+    "zeros": lambda rng, width, scale, std: torch.zeros(width, dtype=torch.float64),
+}
+"""``head_init`` → (rng, N, s_a, v_std) → v at initialization (only "gaussian" draws)."""
+
 TRAINING_MODES = ("population", "online")
-HEAD_INITS = ("gaussian", "ones", "zeros")
-_EVAL_ROWS = 8192
-_BLOCK_ROWS = 10_000
+"""Values of ``training`` (how a task is fitted); a Dataset is always fitted by minibatches."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -140,28 +181,24 @@ class Network:
     dtype: str = "float64"
 
     def __post_init__(self):
-        check_width(self.width)
-        check_activation(self.activation)
-        check_choice(self.parameterization, "parameterization", tuple(PARAMETERIZATIONS))
-        check_choice(self.train, "train", TRAINED_LAYERS)
-        check_choice(self.biases, "biases", (True, False))
-        check_choice(self.offset, "offset", (True, False))
-        check_choice(self.training, "training", TRAINING_MODES)
-        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
-        check_choice(self.schedule, "schedule", tuple(SCHEDULES))
-        check_choice(self.head_init, "head_init", HEAD_INITS)
-        check_choice(self.dtype, "dtype", tuple(DTYPES))
+        checks.positive_int(self.width, "width")
+        get_activation(self.activation)
+        for name, allowed in (("parameterization", PARAMETERIZATIONS), ("train", TRAINED_LAYERS),
+                              ("training", TRAINING_MODES), ("optimizer", OPTIMIZERS),
+                              ("schedule", SCHEDULES), ("head_init", HEAD_INITS),
+                              ("dtype", DTYPES), ("biases", (True, False)),
+                              ("offset", (True, False))):
+            checks.choice(getattr(self, name), name, tuple(allowed))
         for name in ("learning_rate", "divergence_threshold"):
-            _check_positive(getattr(self, name), name)
-        check_width(self.steps, "steps")
-        check_width(self.batch_size, "batch_size")
+            checks.positive_float(getattr(self, name), name)
+        for name in ("steps", "batch_size"):
+            checks.positive_int(getattr(self, name), name)
         for name in ("momentum", "weight_scale", "head_scale", "bias_scale"):
-            check_nonnegative(getattr(self, name), name)
+            checks.nonnegative_float(getattr(self, name), name)
         if self.momentum and self.optimizer != "sgd":
             raise ValueError(f"momentum applies to optimizer='sgd' only, got optimizer="
                              f"{self.optimizer!r} with momentum={self.momentum!r}")
-        if self.laziness is not None:
-            _check_positive(self.laziness, "laziness", " or None")
+        checks.optional(checks.positive_float, self.laziness, "laziness", alternative=" or None")
         try:
             kind = torch.device(self.device).type
         except (RuntimeError, TypeError):
@@ -172,57 +209,53 @@ class Network:
     # ------------------------------------------------------------------ parameters
 
     def initialize(self, dim: int, *, rng: np.random.Generator, device="cpu",
-                   dtype=torch.float64) -> dict[str, Any]:
-        """Raw initial parameters (U, v, b, c) and the scales, on ``device`` in ``dtype``."""
+                   dtype=torch.float64) -> NetworkState:
+        """Raw initial parameters (U, v, b, c) and their scales, on ``device`` in ``dtype``."""
         scales = PARAMETERIZATIONS[self.parameterization](dim, self.width)
-        u = self.weight_scale * scales["u_std"] * draw_weights(check_rng(rng), self.width, dim)
+        u = self.weight_scale * scales.u_std * draw_weights(checks.generator(rng), self.width, dim)
         b = draw_biases(rng, self.width, self.bias_scale) if self.biases else None
-        if self.head_init == "gaussian":
-            v = self.head_scale * scales["v_std"] * torch.from_numpy(rng.standard_normal(self.width))
-        else:
-            v = torch.full((self.width,), self.head_scale if self.head_init == "ones" else 0.0,
-                           dtype=torch.float64)
+        v = HEAD_INITS[self.head_init](rng, self.width, self.head_scale, scales.v_std)
         c = torch.zeros((), dtype=torch.float64) if self.offset else None
-        raw = {"u": u, "v": v, "b": b, "c": c}
-        raw = {k: None if t is None else t.to(device=device, dtype=dtype) for k, t in raw.items()}
-        return {"raw": raw, "scales": scales}
+        raw = Parameters(u, v, b, c).map(lambda t: t.to(device=device, dtype=dtype))
+        return NetworkState(raw, scales)
 
-    def _trained(self) -> tuple[str, ...]:
-        layers = {"both": ("u", "v", "b"), "first": ("u", "b"), "second": ("v",)}[self.train]
-        return layers + ("c",)
-
-    def _groups(self, raw: dict, scales: dict) -> list[dict]:
-        trained = [k for k in self._trained() if raw[k] is not None]
-        for key in trained:
-            raw[key].requires_grad_(True)
-        units = [raw[k] for k in trained if k != "c"]
-        groups = [{"params": units, "gradient_scale": scales["gradient"]}] if units else []
-        if "c" in trained:
-            groups.append({"params": [raw["c"]], "gradient_scale": 1.0})
+    def _groups(self, state: NetworkState) -> list[dict]:
+        """Optimizer groups: the trained per-unit tensors (gradient multiplier), then c (1)."""
+        units = [getattr(state.raw, name) for name in TRAINED_LAYERS[self.train]]
+        units = [t.requires_grad_(True) for t in units if t is not None]
+        groups = [{"params": units, "gradient_scale": state.scales.gradient}] if units else []
+        if state.raw.c is not None:
+            groups.append({"params": [state.raw.c.requires_grad_(True)], "gradient_scale": 1.0})
         return groups
 
     @staticmethod
-    def _effective(raw: dict, scales: dict) -> tuple:
-        def scaled(factor, tensor):  # no copy of the (N, d) weights when the factor is 1
+    def _effective(raw: Parameters, scales: Scales) -> tuple:
+        """(w, a, b, c) = (s_in U, s_out v, b, c); no copy of U when s_in = 1."""
+        def scaled(factor, tensor):
             return tensor if factor == 1.0 else factor * tensor
 
-        return (scaled(scales["input"], raw["u"]), scaled(scales["output"], raw["v"]), raw["b"],
-                raw["c"])
+        return scaled(scales.input, raw.u), scaled(scales.output, raw.v), raw.b, raw.c
 
-    def _predictor(self, state: dict) -> TwoLayer:
+    def _loss_scale(self, *, inverse: bool = False) -> float:
+        """1/α² (the lazy loss L_α; α² if ``inverse``), 1 for the plain network."""
+        if self.laziness is None:
+            return 1.0
+        return self.laziness ** 2 if inverse else 1.0 / self.laziness ** 2
+
+    def _predictor(self, state: NetworkState) -> TwoLayer:
         """f_θ, or f_α as 2N units (module docstring); keeps the autograd graph."""
-        w, a, b, c = self._effective(state["raw"], state["scales"])
+        w, a, b, c = self._effective(state.raw, state.scales)
         c = torch.zeros((), dtype=w.dtype, device=w.device) if c is None else c
         alpha = self.laziness
         if alpha is None:
             return TwoLayer(self.activation, w, a, biases=b, offset=c)
-        w0, a0, b0, c0 = self._effective(state["initial"], state["scales"])
+        w0, a0, b0, c0 = self._effective(state.initial, state.scales)
         c0 = torch.zeros_like(c) if c0 is None else c0
         return TwoLayer(self.activation, torch.cat([w, w0]), alpha * torch.cat([a, -a0]),
                         biases=None if b is None else torch.cat([b, b0]), offset=alpha * (c - c0))
 
-    def _loss_fn(self, state: dict):
-        scale = 1.0 if self.laziness is None else 1.0 / self.laziness ** 2
+    def _loss_fn(self, state: NetworkState):
+        scale = self._loss_scale()
 
         def loss(x, y):
             residual = y - self._predictor(state).predict(x)
@@ -250,41 +283,20 @@ class Network:
             ValueError: bad input (batch_size > n, population training on a task without
                 moments or not in float64 on the CPU, CUDA unavailable).
         """
-        check_rng(rng)
-        mode = "minibatch" if isinstance(data_or_task, Dataset) else self.training
-        if mode == "population":
-            data, task = resolve_input(data_or_task)
-            if self.dtype != "float64" or torch.device(self.device).type != "cpu":
-                raise ValueError("training='population' runs on the exact engine (float64, CPU); "
-                                 f"got dtype={self.dtype!r}, device={self.device!r}")
-        elif mode == "minibatch" and self.batch_size > data_or_task.n_samples:
-            raise ValueError(f"batch_size={self.batch_size} exceeds the number of training "
-                             f"samples n={data_or_task.n_samples}")
-        elif mode == "online" and not hasattr(data_or_task, "sample"):
-            raise TypeError("training='online' needs a task with sample(n, rng=...), got "
-                            f"{type(data_or_task).__name__}")
+        checks.generator(rng)
+        mode = MODES["minibatch" if isinstance(data_or_task, Dataset) else self.training]
+        mode.check(self, data_or_task)
         device, dtype = resolve_device(self.device), DTYPES[self.dtype]
         state = self.initialize(data_or_task.dim, rng=rng, device=device, dtype=dtype)
-        state["initial"] = {k: None if t is None else t.clone() for k, t in state["raw"].items()}
-        groups = self._groups(state["raw"], state["scales"])
+        state = NetworkState(state.raw, state.scales, state.raw.map(torch.clone))
+        groups = self._groups(state)
         options = dict(learning_rate=self.learning_rate, steps=self.steps,
                        optimizer=self.optimizer, momentum=self.momentum,
                        schedule=SCHEDULES[self.schedule](self.steps),
                        divergence_threshold=self.divergence_threshold,
                        progress=None if progress is None else (lambda s, _: progress(s, self.steps)),
                        progress_every=max(1, self.steps // 100))
-        if mode == "population":
-            scale = 1.0 if self.laziness is None else 1.0 / self.laziness ** 2
-            result = population_descent(
-                groups, lambda: scale * population_risk(self._predictor(state), data_or_task),
-                **options)
-        else:
-            block = min(_BLOCK_ROWS, self.steps * self.batch_size)
-            source = (fresh_batches(data_or_task, self.batch_size, rng=rng, device=device,
-                                    dtype=dtype, block_size=block) if mode == "online" else
-                      minibatches(data_or_task, self.batch_size, rng=rng, device=device,
-                                  dtype=dtype))
-            result = train(groups, self._loss_fn(state), source, **options)
+        result = mode.run(self, state, groups, data_or_task, rng, options)
         if result.diverged:
             raise DivergenceError(
                 f"Network training diverged at step {result.diverged_at_step} of {self.steps} "
@@ -293,59 +305,32 @@ class Network:
                 f"{result.initial_loss:.4g}", step=result.diverged_at_step)
         return self._finish(state, result, mode, data_or_task)
 
-    def _finish(self, state, result, mode: str, data_or_task) -> TwoLayer:
+    def _finish(self, state: NetworkState, result: TrainingResult, mode: TrainingMode,
+                data_or_task) -> TwoLayer:
         with torch.no_grad():
             model = self._predictor(state)
-            model = TwoLayer(model.activation, *(None if t is None else t.detach().cpu().double()
-                                                 for t in (model.weights, model.head)),
-                             biases=None if model.biases is None else
-                             model.biases.detach().cpu().double(),
-                             offset=model.offset.detach().cpu().double())
-            unscale = 1.0 if self.laziness is None else self.laziness ** 2
+            model = TwoLayer(model.activation, _detached(model.weights), _detached(model.head),
+                             biases=_detached(model.biases), offset=_detached(model.offset))
             diagnostics = {"steps": result.steps,
-                           "initial_train_loss": unscale * result.initial_loss,
-                           **self._changes(state)}
-            if mode == "population":
-                risk = float(population_risk(model, data_or_task))
-                diagnostics.update(population_risk=risk, final_train_loss=risk)
-            elif mode == "online":
-                diagnostics.update(final_train_loss=unscale * result.recent_loss,
-                                   samples_seen=result.steps * self.batch_size)
-            else:
-                per_epoch = math.ceil(data_or_task.n_samples / self.batch_size)
-                epochs, rest = divmod(result.steps, per_epoch)
-                diagnostics.update(final_train_loss=_data_loss(model, data_or_task),
-                                   samples_seen=epochs * data_or_task.n_samples
-                                   + rest * self.batch_size)
+                           "initial_train_loss":
+                               self._loss_scale(inverse=True) * result.initial_loss,
+                           **self._changes(state),
+                           **mode.report(self, model, result, data_or_task)}
         if not all(torch.isfinite(t).all() for t in (model.weights, model.head)):
             raise DivergenceError("Network training produced non-finite parameters",
                                   step=result.steps)
         model.diagnostics = numeric(diagnostics)
         return model
 
-    def _changes(self, state) -> dict[str, float]:
-        w, a, _, _ = self._effective(state["raw"], state["scales"])
-        w0, a0, _, _ = self._effective(state["initial"], state["scales"])
+    def _changes(self, state: NetworkState) -> dict[str, float]:
+        w, a, _, _ = self._effective(state.raw, state.scales)
+        w0, a0, _, _ = self._effective(state.initial, state.scales)
         out = {"weight_change": float(torch.linalg.norm(w - w0) / torch.linalg.norm(w0))}
         if float(torch.linalg.norm(a0)) > 0:
             out["head_change"] = float(torch.linalg.norm(a - a0) / torch.linalg.norm(a0))
         return out
 
 
-def _check_positive(value: Any, name: str, alternative: str = "") -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not (math.isfinite(number) and number > 0):
-        raise ValueError(f"{name} must be a finite number > 0{alternative}, got {value!r}")
-    return number
-
-
-def _data_loss(model: TwoLayer, data: Dataset) -> float:
-    """(1/n) Σ (y − f(x))² in blocks (float64)."""
-    total = 0.0
-    for start in range(0, data.n_samples, _EVAL_ROWS):
-        residual = data.y[start:start + _EVAL_ROWS] - model.predict(data.x[start:start + _EVAL_ROWS])
-        total += float(torch.sum(residual * residual))
-    return total / data.n_samples
+def _detached(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """A float64 CPU copy without the autograd graph."""
+    return None if tensor is None else tensor.detach().cpu().double()

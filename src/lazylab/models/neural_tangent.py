@@ -20,7 +20,7 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   (the exact diagonal of the centered Gram). λ = 0 converges to the minimum-norm solution (CG
   from 0 stays in the range of Φᵀ) but slowly; diagnostics report ``cg_iterations``,
   ``cg_residual`` and ``cg_converged``.
-At n = ∞: :func:`lazylab.risk.optimal_tangent` (exact operator, block-Jacobi PCG).
+At n = ∞: :func:`lazylab.models.optimal_tangent` (exact operator, block-Jacobi PCG).
 """
 
 from __future__ import annotations
@@ -30,11 +30,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lazylab.activations import Activation
-from lazylab.models._common import (check_activation, check_choice, check_ridge, check_width,
-                                    draw_weights, numeric, resolve_input)
-from lazylab.models.predictors import NeuralTangentModel
-from lazylab.risk import optimal_tangent
+from lazylab import _checks as checks
+from lazylab.activations import Activation, get_activation
+from lazylab.models._common import draw_weights, numeric, resolve_input
+from lazylab.models.population import optimal_tangent
+from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import conjugate_gradient, solve_ridge
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
@@ -172,15 +172,13 @@ class NeuralTangent:
     max_iter: int | None = None
 
     def __post_init__(self):
-        check_width(self.width)
-        check_activation(self.activation).derivative()
-        check_ridge(self.ridge)
-        check_choice(self.train_head, "train_head", (True, False))
-        check_choice(self.solver, "solver", ("auto", "direct", "cg"))
-        if not self.tol > 0:
-            raise ValueError(f"tol must be > 0, got {self.tol!r}")
-        if self.max_iter is not None:
-            check_width(self.max_iter, "max_iter")
+        checks.positive_int(self.width, "width")
+        get_activation(self.activation).derivative()
+        checks.ridge(self.ridge)
+        checks.choice(self.train_head, "train_head", (True, False))
+        checks.choice(self.solver, "solver", ("auto", "direct", "cg"))
+        checks.positive_float(self.tol, "tol")
+        checks.optional(checks.positive_int, self.max_iter, "max_iter")
 
     def fit(self, data_or_task, *, rng: np.random.Generator,
             progress=None) -> NeuralTangentModel:
@@ -191,7 +189,7 @@ class NeuralTangent:
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
         weights = draw_weights(rng, self.width, dim)
-        return fit_tangent(check_activation(self.activation), weights, data, task,
+        return fit_tangent(get_activation(self.activation), weights, data, task,
                            train_head=self.train_head, ridge=self.ridge, solver=self.solver,
                            tol=self.tol, max_iter=self.max_iter, progress=progress)
 

@@ -30,7 +30,7 @@ population risk.
 n = ∞ (a task with moments): α = E y, β = E[y x]; the step uses the exact population gradient,
 ∇_W of :func:`lazylab.risk.population_risk` of the TwoLayer (W⁰, a, b⁰, offset α, linear β) by
 torch autograd (that risk is exactly E[(ỹ − f_θ(x))²]); the head is
-:func:`lazylab.risk.optimal_head` on the preprocessed task ỹ (exact moments), without offset.
+:func:`lazylab.models.optimal_head` on the preprocessed task ỹ (exact moments), without offset.
 
 Random stream (so that η₁ = 0 reduces to RandomFeatures draw for draw): W_half by one
 ``rng.standard_normal((m/2, d))``; ("code") b_half by one ``rng.standard_normal(m/2)``; the
@@ -49,12 +49,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from lazylab import _checks as checks
+from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
-from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
-                                    check_width, draw_biases, draw_weights, numeric,
-                                    resolve_input)
-from lazylab.models.predictors import TwoLayer
-from lazylab.risk import optimal_head, population_risk
+from lazylab.models._common import draw_biases, draw_weights, numeric, resolve_input
+from lazylab.models.population import optimal_head
+from lazylab.predictors import TwoLayer
+from lazylab.risk import population_risk
 from lazylab.solvers import solve_ridge
 
 __all__ = ["OneStep", "CODE_RIDGE_GRID", "Preprocessed"]
@@ -65,12 +66,12 @@ CODE_RIDGE_GRID = tuple(np.geomspace(1e-10, 1e15, 100).tolist())
 
 def _ridge_grid(ridge: Any) -> tuple[float, ...]:
     if isinstance(ridge, str):
-        check_choice(ridge, "ridge", ("auto",))
+        checks.choice(ridge, "ridge", ("auto",))
         return CODE_RIDGE_GRID
     values = ridge if isinstance(ridge, (tuple, list, np.ndarray)) else (ridge,)
     if len(values) == 0:
         raise ValueError("ridge grid must not be empty")
-    return tuple(check_nonnegative(v, "ridge") for v in values)
+    return tuple(checks.nonnegative_float(v, "ridge") for v in values)
 
 
 class Preprocessed:
@@ -126,22 +127,19 @@ class OneStep:
     bias_scale: float = 1.0
 
     def __post_init__(self):
-        check_width(self.width)
+        checks.positive_int(self.width, "width")
         if self.width % 2:
             raise ValueError("width must be even (symmetric initialization pairs units), got "
                              f"{self.width}")
-        check_activation(self.activation)
+        get_activation(self.activation)
         if self.first_step_size is not None:
-            check_nonnegative(self.first_step_size, "first_step_size")
+            checks.nonnegative_float(self.first_step_size, "first_step_size")
         if self.weight_decay is not None:
-            check_nonnegative(self.weight_decay, "weight_decay")
+            checks.nonnegative_float(self.weight_decay, "weight_decay")
         _ridge_grid(self.ridge)
-        fraction = check_nonnegative(self.validation_fraction, "validation_fraction")
-        if not 0 < fraction < 1:
-            raise ValueError("validation_fraction must be in (0, 1), got "
-                             f"{self.validation_fraction!r}")
-        check_choice(self.variant, "variant", ("paper", "code"))
-        check_nonnegative(self.bias_scale, "bias_scale")
+        checks.probability(self.validation_fraction, "validation_fraction", open_interval=True)
+        checks.choice(self.variant, "variant", ("paper", "code"))
+        checks.nonnegative_float(self.bias_scale, "bias_scale")
 
     # ------------------------------------------------------------------ initialization and step
     def initialize(self, dim: int, *, rng: np.random.Generator):
@@ -177,7 +175,7 @@ class OneStep:
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
         weights, biases, head0 = self.initialize(dim, rng=rng)
-        sigma = check_activation(self.activation)
+        sigma = get_activation(self.activation)
         if task is not None:
             return self._fit_population(task, sigma, weights, biases, head0, rng)
         return self._fit_samples(data, sigma, weights, biases, head0, rng)

@@ -4,7 +4,7 @@ Notation (DESIGN.md): f(x) = c + Σ_i a_i σ(w_i·x + b_i), w_i ~ N(0, Γ) iid, 
 frozen; a (and c when ``offset``) trained by ridge,
 
     min (1/n) Σ_k (y_k − f(x_k))² + λ ‖a‖²            (samples; lazylab.solvers.ridge)
-    min E[(y − f(x))²] + λ ‖a‖²                          (n = ∞; lazylab.risk.optimal_head)
+    min E[(y − f(x))²] + λ ‖a‖²                          (n = ∞; lazylab.models.optimal_head)
 
 (Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.1–1.3). Γ = I/d ("isotropic"), Γ* = B/Tr B
 ("optimal", THEORY §1.2: needs the quadratic task's B) or a given (d, d) matrix.
@@ -21,11 +21,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from lazylab.models._common import (check_activation, check_choice, check_nonnegative,
-                                    check_ridge, check_width, draw_biases, draw_weights, numeric,
-                                    resolve_input, weight_covariance_matrix)
-from lazylab.models.predictors import TwoLayer
-from lazylab.risk import optimal_head
+from lazylab import _checks as checks
+from lazylab.activations import get_activation
+from lazylab.models._common import (draw_biases, draw_weights, numeric, resolve_input,
+                                    weight_covariance_matrix)
+from lazylab.models.population import optimal_head
+from lazylab.predictors import TwoLayer
 from lazylab.solvers import solve_ridge, streaming_ridge
 
 __all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]
@@ -76,14 +77,14 @@ class RandomFeatures:
     ridge: float = 0.0
 
     def __post_init__(self):
-        check_width(self.width)
-        check_activation(self.activation)
-        check_ridge(self.ridge)
-        check_nonnegative(self.bias_scale, "bias_scale")
-        check_choice(self.biases, "biases", (False, "gaussian"))
-        check_choice(self.offset, "offset", (True, False))
+        checks.positive_int(self.width, "width")
+        get_activation(self.activation)
+        checks.ridge(self.ridge)
+        checks.nonnegative_float(self.bias_scale, "bias_scale")
+        checks.choice(self.biases, "biases", (False, "gaussian"))
+        checks.choice(self.offset, "offset", (True, False))
         if isinstance(self.weight_covariance, str):
-            check_choice(self.weight_covariance, "weight_covariance", ("isotropic", "optimal"))
+            checks.choice(self.weight_covariance, "weight_covariance", ("isotropic", "optimal"))
 
     def initialize(self, dim: int, *, rng: np.random.Generator, task: Any = None):
         """(W (N, d), b (N,) or None) drawn from ``rng`` (see the class docstring)."""
@@ -103,7 +104,7 @@ class RandomFeatures:
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
         weights, biases = self.initialize(dim, rng=rng, task=task)
-        sigma = check_activation(self.activation)
+        sigma = get_activation(self.activation)
         if task is not None:
             model = optimal_head(task, sigma, weights, biases, offset=self.offset, ridge=self.ridge)
             model.diagnostics = numeric(model.diagnostics)

@@ -12,6 +12,7 @@ import torch
 
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
+from lazylab.predictors import NeuralTangentModel, TwoLayer
 
 __all__ = ["population_risk", "supports_population_risk", "whiten", "require_moments"]
 
@@ -37,7 +38,7 @@ def supports_population_risk(predictor) -> bool:
     Two-layer and NT predictors do; kernel machines and deep networks do not (their risk is
     measured on a test set).
     """
-    return isinstance(predictor, tuple(_risks()))
+    return isinstance(predictor, tuple(_RISKS))
 
 
 def population_risk(predictor, task) -> torch.Tensor:
@@ -50,10 +51,10 @@ def population_risk(predictor, task) -> torch.Tensor:
         0-d float64 tensor (label noise included, so the Bayes risk is its floor).
     """
     require_moments(task)
-    for kind, risk in _risks().items():
+    for kind, risk in _RISKS.items():
         if isinstance(predictor, kind):
             return risk(predictor, task)
-    raise TypeError(f"population_risk supports {', '.join(k.__name__ for k in _risks())}, "
+    raise TypeError(f"population_risk supports {', '.join(k.__name__ for k in _RISKS)}, "
                     f"got {type(predictor).__name__}")
 
 
@@ -104,7 +105,4 @@ def _tangent_risk(model, task) -> torch.Tensor:
     return task.target_second_moment() - 2 * cross + second
 
 
-def _risks():
-    # Imported here, not at module level: the regimes in lazylab.models import lazylab.risk.
-    from lazylab.models.predictors import NeuralTangentModel, TwoLayer
-    return {TwoLayer: _two_layer_risk, NeuralTangentModel: _tangent_risk}
+_RISKS = {TwoLayer: _two_layer_risk, NeuralTangentModel: _tangent_risk}

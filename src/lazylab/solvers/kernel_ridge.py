@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from lazylab.solvers.cg import conjugate_gradient
-from lazylab.solvers.ridge import solve_spd
+from lazylab.solvers.ridge import solve_symmetric
 
 __all__ = ["KernelRidgeSolution", "kernel_matrix", "kernel_ridge", "CHOLESKY_MAX_SAMPLES",
            "DEFAULT_MEMORY_BUDGET"]
@@ -62,7 +62,8 @@ DEFAULT_MEMORY_BUDGET = 2e9
 _JITTER = 1e-11
 """δ / mean diag K_MM. Rounding errors reach the CG operator amplified through T⁻¹ by up to
 ε/δ; at M·ε (the paper's choice) the recomputed residual stalls near 10⁻⁷ on numerically
-singular K_MM (smooth kernels, low d), at 10⁻¹¹ it reaches 10⁻⁸ (measured, RBF in d = 2)."""
+singular K_MM (smooth kernels, low d), at 10⁻¹¹ near 1.5·10⁻⁸ (measured, RBF in d = 2, M = n =
+400); a ``tol`` below such a floor ends with stop_reason "stagnated" and converged False."""
 
 _BLOCK_ENTRIES = 1 << 22  # kernel blocks of about 4·10⁶ entries (32 MB in float64)
 
@@ -114,6 +115,7 @@ class KernelRidgeSolution:
         jitter: δ added to K_MM's diagonal for its Cholesky factor (falkon; 0 otherwise).
         storage: how falkon held K_nM: "float64" or "float32" (kept in memory) or
             "recomputed" (row blocks per product); "" for the direct methods.
+        stop_reason: CG's (:data:`lazylab.solvers.cg.STOP_REASONS`); "direct" otherwise.
     """
 
     kernel: Kernel
@@ -125,6 +127,7 @@ class KernelRidgeSolution:
     converged: bool
     jitter: float = 0.0
     storage: str = ""
+    stop_reason: str = "direct"
 
     def predict(self, x_new: Tensor, *, block_size: int | None = None) -> Tensor:
         """f(x_new), (m,) or (m, k), for x_new (m, d), in row blocks."""
@@ -145,7 +148,7 @@ def _fit_cholesky(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: d
         matrix.diagonal().add_(n * ridge)
         return matrix
 
-    coef, ok = solve_spd(regularized(), y, overwrite=True, rebuild=regularized)
+    coef, ok = solve_symmetric(regularized(), y, overwrite=True, rebuild=regularized)
     return KernelRidgeSolution(kernel, x, coef, "cholesky" if ok else "eigh", 0, math.nan, True)
 
 
@@ -244,7 +247,8 @@ def _fit_falkon(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: dic
     result = conjugate_gradient(apply, basis_t(products.transpose(y)), tol=options["tol"],
                                 max_iter=options["max_iter"])
     return KernelRidgeSolution(kernel, centers, basis(result.solution), "falkon", result.iterations,
-                               result.residual, result.converged, jitter, storage)
+                               result.residual, result.converged, jitter, storage,
+                               result.stop_reason)
 
 
 _METHODS = {"cholesky": _fit_cholesky, "falkon": _fit_falkon}

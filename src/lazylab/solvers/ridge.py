@@ -15,8 +15,8 @@ problem on centered F and y, so centering is exact. λ = 0 gives the minimum-nor
 solution a = F⁺y (on centered data when ``fit_intercept``).
 
 ``method`` reports the path taken: "primal" / "dual" (Cholesky), "primal-eigh" / "dual-eigh"
-(Cholesky failed on a numerically singular matrix and an eigendecomposition with the usual
-pseudo-inverse cut-off replaced it), "lstsq" (λ = 0, minimum-norm least squares).
+(Cholesky failed on a numerically singular matrix and an eigendecomposition with the
+pseudo-inverse cut-off of :func:`pseudo_inverse_cutoff` replaced it), "lstsq" (λ = 0, minimum-norm least squares).
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from typing import Callable, Iterable
 
 import torch
 
-__all__ = ["RidgeSolution", "NormalEquations", "solve_ridge", "streaming_ridge"]
+__all__ = ["RidgeSolution", "NormalEquations", "solve_ridge", "streaming_ridge", "solve_symmetric",
+           "pseudo_solve", "pseudo_inverse_cutoff"]
 
 Tensor = torch.Tensor
 
@@ -72,12 +73,28 @@ def _check_pair(features: Tensor, targets: Tensor, names: tuple[str, str]) -> tu
     return features.to(torch.float64), targets.to(torch.float64)
 
 
-def solve_spd(matrix: Tensor, rhs: Tensor, *, overwrite: bool = False,
-              rebuild: Callable[[], Tensor] | None = None) -> tuple[Tensor, bool]:
+def pseudo_inverse_cutoff(values: Tensor) -> Tensor:
+    """The one eigenvalue cut-off of every symmetric solve in lazylab: max(m·ε, 10⁻¹²) · max|λ|.
+
+    Eigenvalues of the symmetric m × m matrix at or below it are treated as zero. m·ε is
+    numpy/LAPACK's rcond, the round-off of the eigensolver; the 10⁻¹² floor covers matrices whose
+    entries themselves carry relative error ~10⁻¹³ (closed-form dual activations through arccos
+    and erf, Gram matrices formed from features), so their numerical null space is never inverted.
+
+    Args:
+        values: the eigenvalues λ, (m,), as returned by ``torch.linalg.eigh``.
+    """
+    relative = max(values.shape[0] * torch.finfo(values.dtype).eps, 1e-12)
+    return relative * values.abs().max()
+
+
+def solve_symmetric(matrix: Tensor, rhs: Tensor, *, overwrite: bool = False,
+                    rebuild: Callable[[], Tensor] | None = None) -> tuple[Tensor, bool]:
     """Solve S x = b for symmetric positive (semi-)definite S; returns (x, used_cholesky).
 
-    Cholesky first; if it fails (S numerically singular) the eigendecomposition S = QΛQᵀ gives
-    x = Q Λ⁺ Qᵀ b, eigenvalues below size · ε · max|Λ| treated as zero (minimum-norm solution).
+    Cholesky first; if it fails or gives a non-finite x (S numerically singular), the
+    eigendecomposition S = QΛQᵀ gives the minimum-norm x = Q Λ⁺ Qᵀ b, eigenvalues at or below
+    :func:`pseudo_inverse_cutoff` treated as zero (:func:`pseudo_solve`).
 
     Args:
         matrix: S, (m, m) float64. Destroyed (holds the Cholesky factor) when ``overwrite``.
@@ -86,7 +103,7 @@ def solve_spd(matrix: Tensor, rhs: Tensor, *, overwrite: bool = False,
         rebuild: with ``overwrite``, recomputes S for the eigendecomposition fallback.
     """
     if overwrite and rebuild is None:
-        raise ValueError("solve_spd: overwrite=True needs rebuild, got rebuild=None")
+        raise ValueError("solve_symmetric: overwrite=True needs rebuild, got rebuild=None")
     column = rhs.ndim == 1
     rhs2 = rhs.unsqueeze(1) if column else rhs
     if overwrite:
@@ -101,16 +118,17 @@ def solve_spd(matrix: Tensor, rhs: Tensor, *, overwrite: bool = False,
     if int(info) == 0:  # S = UᵀU; two triangular solves (cholesky_solve would copy U)
         lower = torch.linalg.solve_triangular(factor.mT, rhs2, upper=False)
         solution = torch.linalg.solve_triangular(factor, lower, upper=True)
-        return (solution[:, 0] if column else solution), True
+        if bool(torch.all(torch.isfinite(solution))):
+            return (solution[:, 0] if column else solution), True
     del factor
     return pseudo_solve(rebuild() if overwrite else matrix, rhs), False
 
 
 def pseudo_solve(matrix: Tensor, rhs: Tensor) -> Tensor:
-    """Q Λ⁺ Qᵀ b for symmetric S = QΛQᵀ, cut-off size · ε · max|Λ| (numpy/LAPACK's rcond)."""
+    """Q Λ⁺ Qᵀ b for symmetric S = QΛQᵀ, b (m,) or (m, k); cut-off :func:`pseudo_inverse_cutoff`."""
     values, vectors = torch.linalg.eigh(matrix)
-    cutoff = matrix.shape[0] * torch.finfo(matrix.dtype).eps * values.abs().max()
-    inverse = torch.where(values > cutoff, 1.0 / values, torch.zeros_like(values))
+    keep = values > pseudo_inverse_cutoff(values)
+    inverse = torch.where(keep, 1.0 / torch.where(keep, values, torch.ones_like(values)), 0.0)
     column = rhs.ndim == 1
     rhs2 = rhs.unsqueeze(1) if column else rhs
     solution = vectors @ (inverse.unsqueeze(1) * (vectors.T @ rhs2))
@@ -151,12 +169,12 @@ def solve_ridge(features: Tensor, targets: Tensor, *, ridge: float = 0.0,
     elif p <= n:
         gram = features.T @ features / n
         gram.diagonal().add_(ridge)
-        coef, ok = solve_spd(gram, features.T @ targets / n, overwrite=False)
+        coef, ok = solve_symmetric(gram, features.T @ targets / n, overwrite=False)
         method = "primal" if ok else "primal-eigh"
     else:
         gram = features @ features.T / n
         gram.diagonal().add_(ridge)
-        dual, ok = solve_spd(gram, targets / n, overwrite=False)
+        dual, ok = solve_symmetric(gram, targets / n, overwrite=False)
         coef, method = features.T @ dual, "dual" if ok else "dual-eigh"
     if fit_intercept:
         intercept = target_mean - feature_mean @ coef
@@ -229,7 +247,7 @@ class NormalEquations:
                 matrix.diagonal().add_(ridge)
                 return matrix
             gram.diagonal().add_(ridge)
-            coef, ok = solve_spd(gram, cross, overwrite=True, rebuild=rebuild)
+            coef, ok = solve_symmetric(gram, cross, overwrite=True, rebuild=rebuild)
             method = "primal" if ok else "primal-eigh"
         intercept = (target_mean - feature_mean @ coef if fit_intercept
                      else torch.zeros_like(self.target_sum))

@@ -105,7 +105,7 @@ def sweeps(scale: str) -> list[dict]:
                      {"name": "semi_random", "degree": [0, 1], "depth": 1},
                      {"name": "network", "activation": "relu", "training": "population",
                       "optimizer": "adam", "learning_rate": 0.05, "steps": s.network_steps},
-                     {"name": "semi_random", "degree": 0, "depth": 2, "optimizer": "adam",
+                     {"name": "deep_semi_random", "degree": 0, "depth": 2, "optimizer": "adam",
                       "learning_rate": 3e-3, "steps": s.sgd_steps, "batch_size": 100}],
                  "sweep": {"width": list(s.synthetic_widths), "n_train": "population",
                            "seeds": s.synthetic_seeds}}
@@ -116,7 +116,7 @@ def sweeps(scale: str) -> list[dict]:
                    "ridge": RF_RIDGES},
                   {"name": "semi_random", "degree": [0, 1], "depth": 1,
                    "ridge": SEMI_RANDOM_RIDGES},
-                  {"name": "semi_random", "degree": 0, "depth": 2, "optimizer": "adam",
+                  {"name": "deep_semi_random", "degree": 0, "depth": 2, "optimizer": "adam",
                    "learning_rate": 3e-3, "steps": s.sgd_steps, "batch_size": 100},
                   {"name": "network", "activation": "relu", "biases": True, "optimizer": "adam",
                    "learning_rate": 3e-3, "steps": s.sgd_steps, "batch_size": 100}],

@@ -31,18 +31,26 @@ DTYPE = torch.float64
 
 @dataclass(frozen=True)
 class Dataset:
-    """Samples x (n, d) and labels y (n,), float64 torch tensors (converted on construction)."""
+    """Samples x (n, d) and labels y (n,), float64 torch tensors (converted on construction).
+
+    Accepts anything ``torch.as_tensor`` takes (numpy arrays, lists, tensors); raises
+    ValueError for wrong shapes and for NaN or infinite values, TypeError for non-numbers.
+    """
 
     x: torch.Tensor
     y: torch.Tensor
 
     def __post_init__(self) -> None:
-        x = torch.as_tensor(self.x, dtype=DTYPE)
-        y = torch.as_tensor(self.y, dtype=DTYPE)
+        x, y = _as_float64(self.x, "x"), _as_float64(self.y, "y")
         if x.ndim != 2:
             raise ValueError(f"x must have shape (n, d), got {tuple(x.shape)}")
         if y.shape != (x.shape[0],):
             raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
+        for name, tensor in (("x", x), ("y", y)):
+            if not bool(torch.isfinite(tensor).all()):
+                bad = int((~torch.isfinite(tensor)).sum())
+                raise ValueError(f"{name} has {bad} NaN or infinite entries; a data set must "
+                                 "be finite")
         object.__setattr__(self, "x", x)
         object.__setattr__(self, "y", y)
 
@@ -53,6 +61,16 @@ class Dataset:
     @property
     def dim(self) -> int:
         return int(self.x.shape[1])
+
+
+def _as_float64(value, name: str) -> torch.Tensor:
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        raise TypeError(f"{name} must hold numbers, got a numpy array of objects")
+    try:
+        return torch.as_tensor(value, dtype=DTYPE)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(f"{name} must be a numeric array (numpy, torch or nested lists), got "
+                        f"{type(value).__name__} ({error})") from None
 
 
 @runtime_checkable

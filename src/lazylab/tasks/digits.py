@@ -21,7 +21,9 @@ data set (the risk of the best constant predictor).
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -37,14 +39,30 @@ DIGIT_LABELS = {
 }
 
 
+def digits_file() -> Path:
+    """scikit-learn's embedded table ``datasets/data/digits.csv.gz``, found without importing it.
+
+    Importing scikit-learn (scipy.stats and all) costs about as much as importing torch; reading
+    its 1,797 × 65 table directly keeps ``import lazylab.tasks`` light. Each row: 64 pixel
+    intensities 0–16, then the digit.
+    """
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the digits task needs scikit-learn's embedded data; install "
+                          "scikit-learn (a lazylab dependency)")
+    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"scikit-learn's digits table is not at {path}")
+    return path
+
+
 @lru_cache(maxsize=1)
 def _standardized() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-    bunch = load_digits()
-    x = bunch.data.astype(np.float64)
+    table = np.loadtxt(digits_file(), delimiter=",")
+    x, digit = table[:, :-1].astype(np.float64), table[:, -1].astype(np.int64)
     spread = x.std(axis=0)
     x = (x - x.mean(axis=0)) / np.where(spread > 0, spread, 1.0)
-    return x, bunch.target.astype(np.int64)
+    return x, digit
 
 
 class Digits:

@@ -34,6 +34,7 @@ from typing import Literal
 import numpy as np
 import torch
 
+from lazylab.quadrature import gaussian_nodes
 from lazylab.tasks.base import (DTYPE, Dataset, as_biases, as_matrix, as_weights, check_dim,
                                 check_noise, check_samples, resolve_activation, rng_tensor,
                                 tangent_activation, unit_directions)
@@ -231,7 +232,6 @@ _CHUNK = 2048
 
 def mixture_mmse_limit(snr: float) -> float:
     """1 − E tanh(s + √s Z), Z ~ N(0, 1): binary ±1 signalling at SNR s (THEORY.md §1.6)."""
-    from lazylab.quadrature import gaussian_nodes
     z, w = gaussian_nodes(None, order=64)
     return float(1.0 - (w * torch.tanh(snr + math.sqrt(snr) * z)).sum())
 

@@ -143,6 +143,16 @@ QUADRATIC_MATRICES = {"exp-diagonal": _exp_diagonal, "identity": _identity,
                       "random-psd": _random_psd, "low-rank": _low_rank}
 """Preset matrices B, each normalized so that ‖f*‖² = 2‖B‖_F² = O(1) as d grows."""
 
+def _explicit_matrix(matrix) -> torch.Tensor:
+    try:
+        return torch.as_tensor(np.asarray(matrix, dtype=np.float64) if not isinstance(
+            matrix, torch.Tensor) else matrix, dtype=DTYPE)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"matrix must be one of {', '.join(QUADRATIC_MATRICES)} or a "
+                         f"symmetric (d, d) array of numbers; got {type(matrix).__name__} "
+                         f"({error})") from None
+
+
 MatrixName = Literal["exp-diagonal", "identity", "random-psd", "low-rank"]
 
 
@@ -151,12 +161,16 @@ def quadratic(*, rng: np.random.Generator, dim: int = 450, matrix: MatrixName = 
     """Build y = b0 + xᵀBx + noise·ξ with B from a preset (``QUADRATIC_MATRICES``).
 
     Args:
-        dim: d.
-        matrix: preset name; random presets draw from ``rng``.
+        dim: d (for a preset; an explicit matrix brings its own d).
+        matrix: preset name (random presets draw from ``rng``), or, from Python, an explicit
+            symmetric (d, d) array (numpy or torch).
         rank: r for "low-rank" (1 ≤ r ≤ d); ignored by the other presets.
         centered: b0 = −Tr B (E y = 0, the setting of Theorems 1–2) when True, else b0 = 0.
         noise: label noise standard deviation.
     """
+    if not isinstance(matrix, str):
+        return Quadratic(matrix=_explicit_matrix(matrix), offset=None if centered else 0.0,
+                         noise=noise)
     dim = check_dim(dim)
     if matrix not in QUADRATIC_MATRICES:
         raise ValueError(f"matrix must be one of {', '.join(QUADRATIC_MATRICES)}; got {matrix!r}")

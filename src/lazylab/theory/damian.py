@@ -13,21 +13,14 @@ import math
 
 import numpy as np
 
+from lazylab import _checks as checks
+
 __all__ = ["one_step_sample_complexity", "kernel_sample_complexity", "csq_tolerance",
            "csq_sample_complexity", "relu_gradient_leading_term", "relu_gradient_quadratic_target"]
 
 
-def _positive(value, name: str) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
-    if arr.size == 0 or np.any(~np.isfinite(arr)) or np.any(arr <= 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-    return arr
-
-
 def _degree(degree) -> int:
-    if int(degree) != degree or degree < 0:
-        raise ValueError(f"degree must be an integer >= 0, got {degree!r}")
-    return int(degree)
+    return checks.nonnegative_int(degree, "degree")
 
 
 def one_step_sample_complexity(dim, rank, degree, *, constant: float = 1.0) -> np.ndarray:
@@ -36,15 +29,15 @@ def one_step_sample_complexity(dim, rank, degree, *, constant: float = 1.0) -> n
     Theorem 1's conditions [V, S7] are n ≥ Ω̃(d²κ²r) and the rate √(dr^pκ^{2p}/n); this curve
     drops κ and logarithms. Args: dim, rank > 0 (arrays broadcast); degree p ≥ 0; constant > 0.
     """
-    d, r = _positive(dim, "dim"), _positive(rank, "rank")
-    c = float(_positive(constant, "constant"))
+    d, r = checks.positive_values(dim, "dim"), checks.positive_values(rank, "rank")
+    c = float(checks.positive_values(constant, "constant"))
     return c * (d**2 * r + d * r ** _degree(degree))
 
 
 def kernel_sample_complexity(dim, degree, *, constant: float = 1.0) -> np.ndarray:
     """n ≍ d^p for kernel methods (incl. NTK/RF) on degree-p targets [V, abstract (S9)]."""
-    d = _positive(dim, "dim")
-    return float(_positive(constant, "constant")) * d ** _degree(degree)
+    d = checks.positive_values(dim, "dim")
+    return float(checks.positive_values(constant, "constant")) * d ** _degree(degree)
 
 
 def csq_tolerance(dim, degree, queries) -> np.ndarray:
@@ -52,7 +45,7 @@ def csq_tolerance(dim, degree, queries) -> np.ndarray:
 
     Args: dim d > 0, degree p, queries q ≥ 1 (with qd > 1 so the logarithm is positive).
     """
-    d, q = _positive(dim, "dim"), _positive(queries, "queries")
+    d, q = checks.positive_values(dim, "dim"), checks.positive_values(queries, "queries")
     p = _degree(degree)
     if np.any(q * d <= 1):
         raise ValueError("queries * dim must be > 1")

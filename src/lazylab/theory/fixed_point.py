@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lazylab import _checks as checks
 from lazylab.theory._checks import as_width_ratio
 
 __all__ = ["fixed_point_psi", "fixed_point_psi_isotropic"]
@@ -30,11 +31,8 @@ _MAX_BISECTIONS = 200
 
 
 def _check_constants(lambda1: float, lambda_tilde: float) -> None:
-    if not np.isfinite(lambda1):
-        raise ValueError(f"lambda1 must be finite, got {lambda1!r}")
-    if not (np.isfinite(lambda_tilde) and lambda_tilde > 0):
-        raise ValueError(f"lambda_tilde must be finite and > 0 (a nonlinear activation), "
-                         f"got {lambda_tilde!r}")
+    checks.finite_float(lambda1, "lambda1")
+    checks.positive_float(lambda_tilde, "lambda_tilde", alternative=" (a nonlinear activation)")
 
 
 def fixed_point_psi(width_ratio, spectrum, spectrum_weights=None, *, lambda1: float,

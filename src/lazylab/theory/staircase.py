@@ -31,6 +31,8 @@ from typing import Callable
 import numpy as np
 from scipy import special
 
+from lazylab import _checks as checks
+
 __all__ = ["harmonic_dimension", "kernel_degree_eigenvalues", "staircase_degree",
            "staircase_risk", "kernel_ridge_risk"]
 
@@ -40,9 +42,7 @@ MAX_DIM = 2000
 
 
 def _check_dim(dim) -> int:
-    if int(dim) != dim or dim < 3:
-        raise ValueError(f"dim must be an integer >= 3, got {dim!r}")
-    return int(dim)
+    return checks.integer(dim, "dim", minimum=3)
 
 
 def harmonic_dimension(dim: int, degree: int) -> int:

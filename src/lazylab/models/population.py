@@ -1,4 +1,4 @@
-"""Population-optimal fits for a fixed first layer: random features and neural tangent at n = ∞.
+"""Exact n = ∞ fits of a fixed first layer: random features and neural tangent.
 
 Notation: φ_i(x) = σ(w_i·x + b_i); Σ = Cov(φ) (N × N), r = Cov(φ, y) (N); for the NT model the
 unknowns are A (N × d) and, with a trained head, h (N). The offset c is eliminated exactly:
@@ -6,8 +6,9 @@ for any other parameters its optimum is c = E y − E[rest], which turns every o
 variance, min Var(y − g) + ridge‖params‖².
 
 * RF (Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.3): (Σ + ridge I) a = r, c = E y − aᵀE φ.
-  Solved by Cholesky, falling back to an eigendecomposition pseudo-inverse (relative cutoff
-  1e-12) when Σ is singular, e.g. σ = u² − 1 with N > d(d + 1)/2.
+  Solved by :func:`lazylab.solvers.ridge.solve_symmetric`: Cholesky, falling back to an
+  eigendecomposition pseudo-inverse (cut-off max(N·ε, 10⁻¹²)·max|λ|) when Σ is singular, e.g.
+  σ = u² − 1 with N > d(d + 1)/2.
 * NT (eq. 3): the same normal equations with the operator of
   :mod:`lazylab.gaussian.tangent`, solved matrix-free by preconditioned conjugate gradient
   (block-Jacobi preconditioner from the exact diagonal blocks κ_ii I + δ_i w_i w_iᵀ).
@@ -22,29 +23,18 @@ import torch
 from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
+from lazylab.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk.population import require_moments, whiten
 from lazylab.solvers.cg import conjugate_gradient
+from lazylab.solvers.ridge import solve_symmetric
 
-__all__ = ["optimal_head", "optimal_tangent", "solve_symmetric"]
+__all__ = ["optimal_head", "optimal_tangent"]
 
 
 def _check_ridge(ridge: float) -> float:
     if not ridge >= 0:
         raise ValueError(f"ridge must be >= 0, got {ridge!r}")
     return float(ridge)
-
-
-def solve_symmetric(matrix: torch.Tensor, rhs: torch.Tensor) -> tuple[torch.Tensor, str]:
-    """Solve a symmetric PSD system: Cholesky, or a pseudo-inverse if it is (near) singular."""
-    factor, info = torch.linalg.cholesky_ex(matrix)
-    if int(info) == 0:
-        solution = torch.cholesky_solve(rhs.unsqueeze(-1), factor).squeeze(-1)
-        if torch.all(torch.isfinite(solution)):
-            return solution, "cholesky"
-    values, vectors = torch.linalg.eigh(matrix)
-    keep = values > 1e-12 * values.abs().max()
-    inverse = torch.where(keep, 1.0 / torch.where(keep, values, torch.ones_like(values)), 0.0)
-    return vectors @ (inverse * (vectors.T @ rhs)), "pseudo-inverse"
 
 
 def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
@@ -60,7 +50,6 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
         A :class:`TwoLayer` with diagnostics ``population_risk``, ``head_norm_max`` and
         ``pseudo_inverse`` (1.0 when the feature covariance was singular).
     """
-    from lazylab.models.predictors import TwoLayer  # at call time: lazylab.models imports risk
     require_moments(task)
     ridge = _check_ridge(ridge)
     sigma = get_activation(activation)
@@ -74,12 +63,12 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
         cross = cross - mean * target_mean
         second = second - target_mean ** 2
     system = gram + ridge * torch.eye(gram.shape[0], dtype=gram.dtype)
-    head, method = solve_symmetric(system, cross)
+    head, used_cholesky = solve_symmetric(system, cross)
     risk = second - 2 * head @ cross + head @ gram @ head
     constant = target_mean - head @ mean if offset else torch.zeros((), dtype=torch.float64)
     return TwoLayer(sigma, weights, head, biases=biases, offset=constant, diagnostics={
         "population_risk": float(risk), "head_norm_max": float(head.abs().max()),
-        "pseudo_inverse": float(method == "pseudo-inverse")})
+        "pseudo_inverse": float(not used_cholesky)})
 
 
 class _TangentSystem:
@@ -167,7 +156,6 @@ def optimal_tangent(task, activation, weights, *, train_head: bool = False, ridg
         :class:`NeuralTangentModel` with diagnostics ``population_risk``, ``cg_iterations``,
         ``cg_residual``, ``cg_converged``.
     """
-    from lazylab.models.predictors import NeuralTangentModel  # at call time, as in optimal_head
     require_moments(task)
     ridge = _check_ridge(ridge)
     sigma = get_activation(activation)

@@ -1,0 +1,221 @@
+"""Sizes checked before memory is spent: each run's peak memory estimated from its sizes.
+
+Validation calls :func:`check_resources` before any task is built, so a spec whose runs cannot
+fit in this machine's memory (or that expands to an unreasonable number of runs) is refused
+with one :class:`~lazylab.experiments.spec.SpecError` naming the parameter, the estimate and
+what would fit, instead of a multi-terabyte allocation, an out-of-memory kill or a hang.
+
+The estimate (bytes) is 8 × the float64 entries of the largest arrays a run holds at once:
+
+==========================  ==============================================================
+part                        entries
+==========================  ==============================================================
+task                        3d² (quadratic: B and a preset's temporaries), 4d² (mixture:
+                            Σ, Δ and their square roots), else O(d)
+data                        (n + n_test)(d + 1): training and test sets
+random features             n = ∞: 3N² (the N × N dual matrix, its factor, a temporary);
+                            finite n: min(nN, 2.5·10⁷) (streamed above) + 2N²
+NT / semi-random            n = ∞: 6N² + 10Nd (operator blocks, PCG vectors); finite n,
+                            direct solver: 2n(Nd + N) (features and a copy); CG: 4096N + 10Nd
+kernel                      Cholesky: 2n²; FALKON: nM + 2M², M = n_centers or ⌈5√n⌉
+network                     n = ∞: 4N² + 6Nd; finite n: 6Nd (parameters, gradients, Adam
+                            states, W₀) + 4·batch·N
+one step                    n = ∞: 3N²; finite n: 3nN + 3Nd + N²
+==========================  ==============================================================
+
+It is a lower bound of the peak (Python, torch and BLAS workspaces come on top), so a refused
+spec would certainly not fit. The limit is ``MemAvailable`` of ``/proc/meminfo``; the
+environment variable ``LAZYLAB_MAX_MEMORY_GB`` overrides it (a number of GB, or ``inf`` to
+disable the check) on a machine whose memory is not what this one reports.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from lazylab.experiments.spec import POPULATION, SpecError, SpecFile
+
+__all__ = ["MAX_RUNS", "MEMORY_VARIABLE", "available_memory", "memory_limit", "run_memory",
+           "check_resources"]
+
+MAX_RUNS = 100_000
+"""A sweep may expand to at most this many runs (a store and a status table stay usable)."""
+MEMORY_VARIABLE = "LAZYLAB_MAX_MEMORY_GB"
+BYTES = 8  # float64
+GB = 1e9
+_TASK_SQUARES = {"quadratic": 3, "gaussian_mixture": 4}
+_DIRECT_ENTRIES = 2.5e7  # neural_tangent's solver="auto" forms features up to this many entries
+_CHOLESKY_LIMIT = 20_000  # kernel's method="auto" uses Cholesky up to this many samples
+_BLOCK = 4096
+
+
+def available_memory(meminfo: str | Path = "/proc/meminfo") -> float | None:
+    """``MemAvailable`` in bytes, or None where the system does not report it."""
+    try:
+        text = Path(meminfo).read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("MemAvailable:"):
+            return float(line.split()[1]) * 1024.0
+    return None
+
+
+def memory_limit() -> float | None:
+    """Bytes a run may use: ``LAZYLAB_MAX_MEMORY_GB`` when set, else the available memory."""
+    value = os.environ.get(MEMORY_VARIABLE)
+    if value is None or not value.strip():
+        return available_memory()
+    try:
+        limit = float(value)
+    except ValueError:
+        raise SpecError("<environment>", MEMORY_VARIABLE, f"{value!r} is not a number of GB; "
+                        "allowed: a positive number or inf") from None
+    if not limit > 0:
+        raise SpecError("<environment>", MEMORY_VARIABLE, f"{value!r} must be positive")
+    return None if math.isinf(limit) else limit * GB
+
+
+def _regime_parts(regime: str, options: dict[str, Any], n: int | None,
+                  dim: int) -> list[tuple[float, str, str]]:
+    """(entries, parameter, what would fit) for the large arrays of one regime's fit."""
+    width = int(options.get("width") or 0)
+    if regime == "random_features":
+        if n is None:
+            return [(3.0 * width ** 2, "width", "the n = ∞ fit forms the N × N dual matrix; use "
+                     "a smaller width, or a finite n_train (streaming ridge on the features)")]
+        return [(min(n * width, _DIRECT_ENTRIES) + 2.0 * width ** 2, "width",
+                 "the ridge normal equations are N × N; use a smaller width")]
+    if regime in ("neural_tangent", "semi_random"):
+        if n is None:
+            return [(6.0 * width ** 2 + 10.0 * width * dim, "width", "the n = ∞ tangent fit "
+                     "holds N × N operator blocks; use a smaller width, or a finite n_train with "
+                     "solver = \"cg\" (matrix-free conjugate gradient)")]
+        entries = n * (width * dim + width)
+        if options.get("solver") == "direct" or (options.get("solver", "auto") == "auto"
+                                                 and entries <= _DIRECT_ENTRIES):
+            return [(2.0 * entries, "n_train", "the direct solver forms the n × (Nd + N) "
+                     "feature matrix; use solver = \"cg\" (matrix-free conjugate gradient)")]
+        return [(_BLOCK * width + 10.0 * width * dim, "width", "use a smaller width")]
+    if regime == "kernel" and n is not None:
+        method = options.get("method", "auto")
+        if method == "cholesky" or (method == "auto" and n <= _CHOLESKY_LIMIT):
+            return [(2.0 * n ** 2, "n_train", "Cholesky kernel ridge forms the n × n kernel; "
+                     "use method = \"falkon\" (memory O(n√n))")]
+        centers = options.get("n_centers") or math.ceil(5 * math.sqrt(n))
+        return [(n * centers + 2.0 * centers ** 2, "n_train", "use fewer n_centers")]
+    if regime == "network":
+        if n is None:
+            return [(4.0 * width ** 2 + 6.0 * width * dim, "width", "use a smaller width")]
+        batch = int(options.get("batch_size") or 100)
+        return [(6.0 * width * dim + 4.0 * batch * width, "width", "use a smaller width")]
+    if regime == "one_step":
+        if n is None:
+            return [(3.0 * width ** 2, "width", "use a smaller width")]
+        return [(3.0 * n * width + 3.0 * width * dim + width ** 2, "width",
+                 "the step and the ridge fit form the n × N features; use a smaller width")]
+    return [(float(width) * (dim + (n or 0)), "width", "use a smaller width")]
+
+
+def run_memory(task: str, task_options: dict[str, Any], regime: str,
+               regime_options: dict[str, Any], n_train: int | None,
+               n_test: int) -> tuple[float, str, str]:
+    """Estimated peak bytes of one run, the parameter of its largest part, and what would fit.
+
+    Args:
+        task, regime: registry names; ``*_options``: their parameters (defaults included).
+        n_train: training samples, or None for the population (n = ∞).
+        n_test: test samples.
+    """
+    dim = int(task_options.get("dim") or 0)
+    task_entries = _TASK_SQUARES[task] * float(dim) ** 2 if task in _TASK_SQUARES else 4.0 * dim
+    samples = (n_train or 0) + n_test
+    parts = [(task_entries, "dim", "use a smaller dim (the task stores d × d matrices)"),
+             (samples * (dim + 1.0), "n_train" if (n_train or 0) > n_test else "n_test",
+              "use fewer samples")]
+    parts.extend(_regime_parts(regime, regime_options, n_train, dim))
+    total = BYTES * sum(entries for entries, _, _ in parts)
+    _, parameter, advice = max(parts, key=lambda part: part[0])
+    return total, parameter, advice
+
+
+def _with_defaults(declared: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
+    options = {name: p.default for name, p in declared.items()
+               if getattr(p, "default", None) is not None and not getattr(p, "required", True)}
+    options.update(combo)
+    return options
+
+
+def _field(parameter: str, spec: SpecFile, regime: str) -> str:
+    if parameter in ("n_train", "n_test") or parameter in spec.sweep.grids:
+        return f"sweep.{parameter}"
+    if parameter == "dim":
+        return "task.dim"
+    for index, section in enumerate(spec.regime):
+        if section.name == regime and parameter in section.params:
+            return f"regime[{index}].{parameter}"
+    return f"regime.{parameter}"
+
+
+def _check_run_count(spec: SpecFile, path: Path, task_combos: list, regime_combos: list) -> None:
+    factors = {"sweep.seeds": len(spec.sweep.seeds), "task": len(task_combos),
+               "regime": len(regime_combos), "sweep.n_train": len(spec.sweep.n_train)}
+    total = math.prod(factors.values())
+    if total > MAX_RUNS:
+        field = max(factors, key=factors.get)
+        raise SpecError(path, field, f"the sweep expands to {total:,} runs (seeds × task "
+                        f"settings × regime settings × n_train = {' × '.join(map(str, factors.values()))}); "
+                        f"allowed: at most {MAX_RUNS:,}; split it into several specs")
+
+
+def check_resources(spec: SpecFile, path: str | Path, task_declared: dict[str, Any],
+                    task_combos: list[dict[str, Any]],
+                    regime_combos: list[tuple[str, dict[str, Any]]],
+                    regime_declared: dict[str, dict[str, Any]] | None = None) -> None:
+    """Refuse a sweep whose runs are too many or whose largest run cannot fit in memory.
+
+    Args:
+        spec: the structurally valid spec; ``path`` its file (for the message).
+        task_declared: the task builder's parameters (their defaults complete each combination).
+        task_combos, regime_combos: the expanded task and (regime name, parameters) settings.
+        regime_declared: regime name → its declared parameters (defaults), when known.
+
+    Raises:
+        SpecError: naming the parameter of the largest array, the estimate, the limit and
+            what would fit.
+    """
+    path = Path(path)
+    _check_run_count(spec, path, task_combos, regime_combos)
+    limit = memory_limit()
+    if limit is None:
+        return
+    worst = _largest_run(spec, task_declared, task_combos, regime_combos,
+                         regime_declared or {})
+    if worst is not None and worst[0][0] > limit:
+        (estimate, parameter, advice), regime, sizes = worst
+        raise SpecError(path, _field(parameter, spec, regime),
+                        f"a {regime} run with {parameter} = {sizes.get(parameter)} needs at "
+                        f"least {estimate / GB:.3g} GB and {limit / GB:.3g} GB are available; "
+                        f"{advice}; on a bigger machine set {MEMORY_VARIABLE}")
+
+
+def _largest_run(spec: SpecFile, task_declared: dict[str, Any], task_combos: list,
+                 regime_combos: list, regime_declared: dict[str, dict[str, Any]]):
+    """((bytes, parameter, advice), regime, sizes) of the run with the largest estimate."""
+    worst = None
+    for task_combo in task_combos:
+        task_options = _with_defaults(task_declared, task_combo)
+        for regime, combo in regime_combos:
+            options = _with_defaults(regime_declared.get(regime, {}), combo)
+            for n_train in spec.sweep.n_train:
+                n = None if n_train == POPULATION else int(n_train)
+                estimate = run_memory(spec.task.name, task_options, regime, options, n,
+                                      spec.sweep.n_test)
+                if worst is None or estimate[0] > worst[0][0]:
+                    sizes = {**task_options, **options, "n_train": n_train,
+                             "n_test": spec.sweep.n_test}
+                    worst = (estimate, regime, sizes)
+    return worst

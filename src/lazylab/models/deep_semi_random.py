@@ -1,0 +1,155 @@
+"""Deep semi-random networks (Xie, Liang & Song 2017, their ``semi_random.py``; THEORY §3.2 [C]).
+
+Notation: σ_s(z) = z^s 1[z > 0], s = ``degree`` ∈ {0, 1}; N = ``width`` units per layer, L =
+``depth`` ≥ 2 layers. With z⁰ = h⁰ = x,
+
+    z^l = σ_s(R^l z^{l−1} + c^l)  (random, fixed),   h^l = z^l ⊙ (W^l h^{l−1} + b^l)  (trained),
+
+and the output f(x) = w^{L+1}·h^L + b^{L+1} (trained). Initialization as in the authors' code:
+weights N(0, 1/fan-in), biases U[−std/2, std/2] with std = 1/√fan-in, for both paths; the output
+layer N(0, 1/N) with zero bias. R¹ is drawn exactly as the switching weights of the depth-1
+:class:`lazylab.models.SemiRandom` (one ``rng.standard_normal((N, d))``, scaled 1/√d), so the
+first random layer is the same draw from the same generator state.
+
+Training: :func:`lazylab.solvers.training.train` (SGD or Adam, ``weight_decay`` being the
+optimizer's decay) on reshuffled minibatches of the samples, or, given a task, on fresh samples each step
+(online; steps × batch_size samples). There is no exact n = ∞ fit: a task is fitted by sampling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from lazylab import _checks as checks
+from lazylab.activations import get_activation
+from lazylab.errors import DivergenceError
+from lazylab.models._common import draw_weights, numeric, resolve_input
+from lazylab.solvers.training import OPTIMIZERS, fresh_batches, minibatches, train
+
+__all__ = ["DeepSemiRandom", "DeepSemiRandomModel"]
+
+_GATE = {0: get_activation("step"), 1: get_activation("relu")}
+"""degree s → the switching unit σ_s."""
+
+
+@dataclass(eq=False)
+class DeepSemiRandomModel:
+    """The trained deep semi-random network (module docstring); ``predict(x (n, d)) -> (n,)``.
+
+    Attributes: degree s; random [(R^l (N, fan-in), c^l (N,))] per layer; trainable
+    [(W^l (N, fan-in), b^l (N,))] per layer; head w^{L+1} (N,), offset b^{L+1}; diagnostics.
+    """
+
+    degree: int
+    random: list
+    trainable: list
+    head: torch.Tensor
+    offset: torch.Tensor
+    diagnostics: dict = field(default_factory=dict)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) with the autograd graph, x (n, d) → (n,)."""
+        gate = _GATE[self.degree].function
+        z = h = x
+        for (r, c), (w, b) in zip(self.random, self.trainable):
+            z = gate(z @ r.T + c)
+            h = z * (h @ w.T + b)
+        return h @ self.head + self.offset
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) without gradients, x (n, d) → (n,)."""
+        with torch.no_grad():
+            return self.forward(torch.as_tensor(x, dtype=self.head.dtype))
+
+
+def _uniform_bias(rng: np.random.Generator, width: int, fan_in: int) -> torch.Tensor:
+    """U[−std/2, std/2]^width with std = 1/√fan-in: one ``rng.uniform`` call."""
+    std = 1.0 / np.sqrt(fan_in)
+    return torch.from_numpy(rng.uniform(-0.5 * std, 0.5 * std, width))
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeepSemiRandom:
+    """A deep semi-random network of degree s ∈ {0, 1} and depth L ≥ 2, trained by SGD/Adam.
+
+    Args:
+        width: N ≥ 1 units per layer. degree: s ∈ {0, 1}. depth: L ≥ 2.
+        weight_decay: ≥ 0, the optimizer's weight decay on every trained tensor.
+        optimizer: "sgd" or "adam". learning_rate: η > 0. steps: ≥ 1. batch_size: ≥ 1 (capped at
+            n for samples).
+    Random stream (``fit``'s rng): R¹ (one ``standard_normal((N, d))``), c¹, then (R^l, c^l) for
+    l ≥ 2, the trainable (W^l, b^l) per layer, the head, then the minibatches or fresh samples.
+    """
+
+    width: int = 100
+    degree: int = 0
+    depth: int = 2
+    weight_decay: float = 0.0
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    steps: int = 2000
+    batch_size: int = 100
+
+    def __post_init__(self):
+        checks.positive_int(self.width, "width")
+        if isinstance(self.degree, bool) or self.degree not in (0, 1):
+            raise ValueError("degree must be 0 (linear semi-random) or 1 (squared), got "
+                             f"{self.degree!r}")
+        checks.integer(self.depth, "depth", minimum=2)
+        checks.nonnegative_float(self.weight_decay, "weight_decay")
+        checks.choice(self.optimizer, "optimizer", OPTIMIZERS)
+        checks.positive_float(self.learning_rate, "learning_rate")
+        checks.positive_int(self.steps, "steps")
+        checks.positive_int(self.batch_size, "batch_size")
+
+    def initialize(self, dim: int, *, rng: np.random.Generator) -> DeepSemiRandomModel:
+        """The untrained network (trainable tensors require gradients), drawn from ``rng``."""
+        random = [(draw_weights(rng, self.width, dim), _uniform_bias(rng, self.width, dim))]
+        for _ in range(1, self.depth):
+            r = torch.from_numpy(rng.standard_normal((self.width, self.width)))
+            random.append((r / np.sqrt(self.width), _uniform_bias(rng, self.width, self.width)))
+        trainable = []
+        for layer in range(self.depth):
+            fan_in = dim if layer == 0 else self.width
+            w = torch.from_numpy(rng.standard_normal((self.width, fan_in))) / np.sqrt(fan_in)
+            b = _uniform_bias(rng, self.width, fan_in)
+            trainable.append((w.requires_grad_(), b.requires_grad_()))
+        head = torch.from_numpy(rng.standard_normal(self.width)) / np.sqrt(self.width)
+        offset = torch.zeros((), dtype=torch.float64, requires_grad=True)
+        return DeepSemiRandomModel(self.degree, random, trainable, head.requires_grad_(), offset)
+
+    def fit(self, data_or_task, *, rng: np.random.Generator,
+            progress=None) -> DeepSemiRandomModel:
+        """Train on samples (minibatches) or on a task (fresh samples every step).
+
+        ``progress(step, steps)`` is called about 100 times. Diagnostics: ``steps``,
+        ``final_loss`` (last batch loss), ``recent_loss`` (mean of the last ≤ 100 batch losses).
+        Raises:
+            DivergenceError: the loss became non-finite or exploded; lower ``learning_rate``.
+        """
+        data, task = resolve_input(data_or_task)
+        model = self.initialize(data.dim if task is None else task.dim, rng=rng)
+        params = [t for pair in model.trainable for t in pair] + [model.head, model.offset]
+        batches = (minibatches(data, min(self.batch_size, data.n_samples), rng=rng)
+                   if task is None else fresh_batches(task, self.batch_size, rng=rng))
+
+        def loss(x, y):
+            return torch.mean((model.forward(x) - y) ** 2)
+
+        report = None if progress is None else (lambda step, _loss: progress(step, self.steps))
+        result = train(params, loss, batches, learning_rate=self.learning_rate, steps=self.steps,
+                       optimizer=self.optimizer, weight_decay=self.weight_decay, progress=report,
+                       progress_every=max(1, self.steps // 100))
+        for t in params:
+            t.requires_grad_(False)
+        if result.diverged:
+            raise DivergenceError(f"DeepSemiRandom (depth {self.depth}) training diverged at "
+                                  f"step {result.diverged_at_step} of {self.steps} (learning_rate="
+                                  f"{self.learning_rate}); lower learning_rate",
+                                  step=result.diverged_at_step)
+        model.diagnostics = numeric({"steps": result.steps, "final_loss": result.final_loss,
+                                     "recent_loss": result.recent_loss})
+        return model

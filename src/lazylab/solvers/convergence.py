@@ -1,0 +1,115 @@
+"""Convergence criteria of the iterative trainers: what "converged" means, stated as a number.
+
+Every trainer stops on a stated tolerance with its step count as a budget and reports the final
+value of its criterion, the tolerance, and why it stopped (``STOP_REASONS``).
+
+* Population descent (exact, deterministic risk R): criterion
+      min( ‖∇R(θ_t)‖ / ‖∇R(θ₀)‖ ,  |R(θ_{t−W}) − R(θ_t)| / max(|R(θ_{t−W})|, |R(θ_t)|) ),
+  the relative gradient norm or the relative risk change over the last W steps (∞ before W
+  steps). Caveat: on a plateau (e.g. near a saddle) the risk change can be small although the
+  fit is far from a minimum; a smaller tolerance or a longer window guards against it.
+* Sample-based SGD / Adam: the running loss is averaged over windows of W steps (or a
+  validation loss is evaluated every W steps); the criterion is the largest relative change
+  between consecutive window values over the last ``CONSECUTIVE_CHECKS`` changes (∞ until
+  there are that many). Taking the maximum over 3 changes keeps batch noise from declaring
+  convergence by chance: if a single change falls below tol with probability p, three
+  independent ones do with probability p³.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+__all__ = ["STOP_REASONS", "DEFAULT_MAX_STEPS", "DEFAULT_WINDOW", "POPULATION_TOLERANCE",
+           "SAMPLE_TOLERANCE", "CONSECUTIVE_CHECKS", "relative_change", "resolve_budget",
+           "PopulationCriterion", "WindowedCriterion"]
+
+STOP_REASONS = ("tolerance", "budget", "diverged", "exhausted")
+"""Why a trainer stopped: criterion ≤ tolerance; step budget used up; the loss diverged (non-
+finite or exploding); the batch source ran out (``train`` only)."""
+
+DEFAULT_MAX_STEPS = 100_000
+DEFAULT_WINDOW = 100
+POPULATION_TOLERANCE = 1e-6
+SAMPLE_TOLERANCE = 1e-3
+CONSECUTIVE_CHECKS = 3
+
+
+def relative_change(old: float, new: float) -> float:
+    """|old − new| / max(|old|, |new|) ∈ [0, 2] (0 when both are 0)."""
+    scale = max(abs(old), abs(new))
+    return 0.0 if scale == 0 else abs(old - new) / scale
+
+
+def resolve_budget(steps: int | None, max_steps: int | None,
+                   tol: float | None) -> tuple[int | None, bool]:
+    """(budget, stop early?) from the step arguments.
+
+    ``steps`` alone is the historical fixed budget: run exactly that many steps (convergence is
+    still judged at the end). ``max_steps``, or ``steps`` together with ``tol``, is a budget for a
+    run to tolerance; neither means a run to tolerance within ``DEFAULT_MAX_STEPS``. The budget
+    is returned unvalidated (None when not given); both given raises ValueError.
+    """
+    if steps is not None and max_steps is not None:
+        raise ValueError(f"give steps (a fixed budget) or max_steps (a budget for a run to "
+                         f"tolerance), not both; got steps={steps!r}, max_steps={max_steps!r}")
+    if max_steps is not None:
+        return max_steps, True
+    if steps is not None:
+        return steps, tol is not None
+    return DEFAULT_MAX_STEPS, True
+
+
+class PopulationCriterion:
+    """min(relative gradient norm, relative risk change over ``window`` steps)."""
+
+    def __init__(self, window: int):
+        self.window = window
+        self.initial_gradient: float | None = None
+        self.risks: deque[float] = deque(maxlen=window + 1)
+        self.name = "relative_gradient"
+
+    def reset_history(self) -> None:
+        """Forget the risk history (after a backtrack; the initial gradient is kept)."""
+        self.risks.clear()
+
+    def observe(self, risk: float, gradient_norm: float) -> float:
+        if self.initial_gradient is None:
+            self.initial_gradient = gradient_norm
+        if self.initial_gradient > 0:
+            gradient = gradient_norm / self.initial_gradient
+        else:
+            gradient = 0.0 if gradient_norm == 0 else math.inf
+        self.risks.append(risk)
+        change = (relative_change(self.risks[0], risk) if len(self.risks) == self.window + 1
+                  else math.inf)
+        self.name = "relative_gradient" if gradient <= change else "risk_change"
+        return min(gradient, change)
+
+
+class WindowedCriterion:
+    """Largest relative change between consecutive window values over the last few changes."""
+
+    def __init__(self, window: int, name: str = "loss_change"):
+        self.window, self.name = window, name
+        self.values: deque[float] = deque(maxlen=CONSECUTIVE_CHECKS + 1)
+        self.total, self.count = 0.0, 0
+        self.value = math.inf
+
+    def push(self, value: float) -> float:
+        """Add one window value (a window mean or a validation loss); return the criterion."""
+        self.values.append(value)
+        if len(self.values) == self.values.maxlen:
+            values = list(self.values)
+            self.value = max(relative_change(a, b) for a, b in zip(values, values[1:]))
+        return self.value
+
+    def observe(self, loss: float) -> float:
+        """Add one step's loss to the running window; return the criterion."""
+        self.total += loss
+        self.count += 1
+        if self.count == self.window:
+            self.push(self.total / self.window)
+            self.total, self.count = 0.0, 0
+        return self.value
