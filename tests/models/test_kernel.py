@@ -153,6 +153,7 @@ def test_kernel_fits_and_falkon_path():
     assert falkon.diagnostics["n_centers"] == 150 and falkon.diagnostics["cg_iterations"] > 0
     assert falkon.diagnostics["converged"] == 1.0 and falkon.diagnostics["kernel_residual"] <= 1e-7
     assert exact.diagnostics["converged"] == 1.0 and "kernel_residual" not in exact.diagnostics
+    assert falkon.diagnostics["criterion"] == falkon.diagnostics["kernel_residual"]
     assert empirical_risk(falkon, test) < 1.5 * empirical_risk(exact, test) + 0.01
 
 

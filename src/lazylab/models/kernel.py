@@ -197,14 +197,15 @@ class Kernel:
         """Kernel ridge on samples; a task (n = ∞) raises ValueError.
 
         Diagnostics: ``converged`` (1.0/0.0; FALKON's CG certificate, always 1 for Cholesky),
-        ``cg_iterations``, ``kernel_residual`` (FALKON only), ``n_centers``, ``coef_norm_max``.
+        ``criterion`` = ``kernel_residual`` (FALKON's final relative residual; absent for
+        Cholesky), ``cg_iterations``, ``n_centers``, ``coef_norm_max``.
         """
         data, task = _samples_only(data_or_task)
         solution = kernel_ridge(self.kernel, data.x, data.y, ridge=self.ridge, method=self.method,
                                 n_centers=self.n_centers, rng=rng)
         return KernelModel(solution, numeric({
             "cg_iterations": solution.iterations, "kernel_residual": solution.residual,
-            "converged": float(solution.converged),
+            "converged": float(solution.converged), "criterion": solution.residual,
             "n_centers": solution.centers.shape[0], "coef_norm_max": solution.coef.abs().max()}))
 
 
