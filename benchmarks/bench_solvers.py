@@ -5,7 +5,7 @@
     (2·n·p² flops for FᵀF plus 2·n·p·d for the feature map, over the time spent outside sample
     generation) as a fraction of the float64 matmul peak measured in the same run.
 (b) Kernel ridge with the arc-cosine ReLU kernel at d = 450: exact Cholesky at n = 2·10⁴ and
-    FALKON at n = 2·10⁵.
+    FALKON at n = 2·10⁵ (see bench_kernels.py for the NTK Gram and FALKON's share of peak).
 
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
 Run: ``python benchmarks/bench_solvers.py [--quick]``.
@@ -26,6 +26,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
 
+from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge, streaming_ridge  # noqa: E402
 
 BENCHMARK = "solvers"
@@ -41,16 +42,10 @@ RIDGE = 1e-4
 def arccos_relu_kernel(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
     """k(x, y) = ‖x‖‖y‖(sin θ + (π − θ) cos θ)/(2π) = E_w[relu(w·x) relu(w·y)], w ~ N(0, I).
 
-    cos θ from one GEMM of the normalized rows, then sin θ + π cos θ − θ cos θ in place: eight
-    passes over the (n1, n2) block, which (not the GEMM) dominate the cost.
+    The library's fused pass (:func:`lazylab.models.kernel.arc_cosine_gram`: one float64 GEMM,
+    one arccos) times d, since its DualKernel("rf") draws w ~ N(0, I/d).
     """
-    norms1 = torch.linalg.vector_norm(x1, dim=1, keepdim=True)
-    norms2 = torch.linalg.vector_norm(x2, dim=1, keepdim=True)
-    cos = torch.clamp_((x1 / norms1) @ (x2 / norms2).T, -1.0, 1.0)
-    theta = torch.arccos(cos)
-    out = torch.addcmul(torch.ones((), dtype=cos.dtype), cos, cos, value=-1.0).sqrt_()
-    out.add_(cos, alpha=math.pi).addcmul_(theta, cos, value=-1.0)
-    return out.mul_(norms1).mul_(norms2.T / (2 * math.pi))
+    return x1.shape[1] * DualKernel("rf")(x1, x2)
 
 
 def _target(x: torch.Tensor) -> torch.Tensor:
@@ -105,8 +100,10 @@ def _kernel_case(method: str, n: int, dim: int, centers: int | None = None) -> l
     error = float(torch.mean((fit.predict(x_test) - _target(x_test)) ** 2))
     case = f"kernel ridge arccos-relu {method} n={n} d={dim}" + (f" M={centers}" if centers else "")
     return [row(BENCHMARK, case, "time", clock["seconds"], "s", f"ridge={RIDGE}"),
-            row(BENCHMARK, case, "iterations", fit.iterations, "", f"converged={fit.converged}"),
-            row(BENCHMARK, case, "relative_residual", fit.residual, "", "recomputed"),
+            row(BENCHMARK, case, "iterations", fit.iterations, "",
+                f"converged={fit.converged} K_nM {fit.storage or 'n/a'}"),
+            row(BENCHMARK, case, "relative_residual", fit.residual, "",
+                "CG's, recomputed (NaN for cholesky: not computed)"),
             row(BENCHMARK, case, "test_mse", error, "", "noiseless target, 2000 test points"),
             row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
 

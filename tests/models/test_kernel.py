@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lazylab.activations import get_activation
+from lazylab.gaussian import pair_expectation
 from lazylab.models import Kernel
 from lazylab.models.kernel import DualKernel
 from lazylab.models.neural_tangent import GatedFeatures
@@ -36,6 +37,78 @@ def test_relu_kernels_are_the_arc_cosine_closed_forms():
                                rtol=1e-12, atol=1e-12)
     torch.testing.assert_close(DualKernel("semi_random", degree=1)(x, y),
                                (x @ y.T / dim) * arc1, rtol=1e-12, atol=1e-12)
+
+
+def _reference(kind, activation, degree, x1, x2):
+    """The pre-fusion implementation: pair_expectation per term, float64 inputs."""
+    dim = x1.shape[1]
+    var1, var2 = (x1 * x1).sum(1, keepdim=True) / dim, (x2 * x2).sum(1)[None, :] / dim
+    cov = x1 @ x2.T / dim
+
+    def dual(name):
+        return pair_expectation(name, name, var1, var2, cov, None, None)
+
+    if kind == "semi_random":
+        return cov * dual({0: "step", 1: "relu"}[degree])
+    sigma = get_activation(activation)
+    return dual(sigma) + (cov * dual(sigma.derivative()) if kind == "ntk" else 0.0)
+
+
+CASES = [("rf", "relu", 0), ("ntk", "relu", 0), ("semi_random", "relu", 0),
+         ("semi_random", "relu", 1), ("rf", "tanh", 0), ("ntk", "tanh", 0)]
+
+
+@pytest.mark.parametrize("kind,activation,degree", CASES)
+def test_fused_kernels_equal_the_reference_off_and_on_the_diagonal(kind, activation, degree):
+    # Off-diagonal pairs of random points are far from collinear (|cos θ| < 0.9), where sin θ is
+    # well conditioned: both routes agree to ε-level. The symmetric Gram sets cos θ = 1 exactly
+    # on its diagonal, where the reference's sin θ = (1 − cos²θ)^{1/2} may carry ~1e-8 of
+    # rounding; there the closed forms ‖x‖²/(2d) (rf), ‖x‖²/d (ntk), ‖x‖²/(2d) (s = 0),
+    # ‖x‖⁴/(2d²) (s = 1) are the reference.
+    x1, x2 = _points(70, 9, 11), _points(50, 9, 12)
+    x1[3] = 0.0  # a zero row: every kernel vanishes on it
+    kernel = DualKernel(kind, activation, degree)
+    torch.testing.assert_close(kernel(x1, x2), _reference(kind, activation, degree, x1, x2),
+                               rtol=1e-12, atol=1e-12)
+    gram = kernel(x2, x2)
+    off = ~torch.eye(50, dtype=torch.bool)
+    torch.testing.assert_close(gram[off], _reference(kind, activation, degree, x2, x2)[off],
+                               rtol=1e-12, atol=1e-12)
+    if activation == "relu":
+        torch.testing.assert_close(gram, gram.T, rtol=0, atol=0)
+        squared = x2.square().sum(1) / 9
+        diagonal = {"rf": squared / 2, "ntk": squared, "semi_random": squared ** (1 + degree) / 2}
+        torch.testing.assert_close(gram.diagonal(), diagonal[kind], rtol=1e-14, atol=0)
+
+
+@pytest.mark.parametrize("kind,activation,degree", CASES[:4])
+def test_inputs_requiring_a_gradient_take_the_differentiable_route(kind, activation, degree):
+    # The fused pass works in place; with requires_grad the pair_expectation route is used and
+    # its gradient is checked against a central difference of the fused kernel's sum.
+    x1, x2 = _points(6, 5, 14), _points(4, 5, 15)
+    kernel = DualKernel(kind, activation, degree)
+    leaf = x1.clone().requires_grad_(True)
+    value = kernel(leaf, x2)
+    torch.testing.assert_close(value.detach(), kernel(x1, x2), rtol=1e-12, atol=1e-12)
+    value.sum().backward()
+    # central difference error O(step²·third derivative) + O(ε/step): ~1e-10 here, checked at 1e-6
+    step, direction = 1e-6, torch.zeros(6, 5, dtype=torch.float64)
+    direction[0, 0] = 1.0
+    plus, minus = (float(kernel(x1 + sign * step * direction, x2).sum()) for sign in (1, -1))
+    assert abs(float(leaf.grad[0, 0]) - (plus - minus) / (2 * step)) < 1e-6
+
+
+@pytest.mark.parametrize("kind,activation,degree", CASES)
+def test_float32_inputs_agree_with_float64(kind, activation, degree):
+    # Inputs are upcast before any product, so float32 x gives the float64 kernel of the rounded
+    # x: relative input error 2⁻²⁴ ≈ 6e-8 moves K by a few 1e-8 relative, well inside 1e-6.
+    x = _points(200, 45, 13)
+    kernel = DualKernel(kind, activation, degree)
+    exact = kernel(x, x)
+    single = kernel(x.float(), x.float())
+    assert single.dtype == torch.float64
+    assert float((single - exact).abs().max()) <= 1e-6 * float(exact.abs().max())
+    torch.testing.assert_close(single.diagonal(), exact.diagonal(), rtol=1e-6, atol=0)
 
 
 @pytest.mark.parametrize("kind", ["rf", "ntk"])
@@ -78,6 +151,9 @@ def test_kernel_fits_and_falkon_path():
     falkon = Kernel(kind="ntk", ridge=1e-4, method="falkon", n_centers=150).fit(
         data, rng=np.random.default_rng(3))
     assert falkon.diagnostics["n_centers"] == 150 and falkon.diagnostics["cg_iterations"] > 0
+    assert falkon.diagnostics["converged"] == 1.0 and falkon.diagnostics["kernel_residual"] <= 1e-7
+    assert exact.diagnostics["converged"] == 1.0 and "kernel_residual" not in exact.diagnostics
+    assert falkon.diagnostics["criterion"] == falkon.diagnostics["kernel_residual"]
     assert empirical_risk(falkon, test) < 1.5 * empirical_risk(exact, test) + 0.01
 
 

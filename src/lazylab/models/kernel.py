@@ -24,6 +24,7 @@ relu-type kernels). There is no n = ∞ fit: kernel ridge needs samples.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,34 +36,111 @@ from lazylab.gaussian import pair_expectation
 from lazylab.models._common import numeric, resolve_input
 from lazylab.solvers import KernelRidgeSolution, kernel_ridge
 
-__all__ = ["Kernel", "KernelModel", "DualKernel", "KERNEL_KINDS"]
+__all__ = ["Kernel", "KernelModel", "DualKernel", "KERNEL_KINDS", "arc_cosine_gram"]
 
 KERNEL_KINDS = ("rf", "ntk", "semi_random")
-_SWITCH = {0: "step", 1: "relu"}
+_ARC_FORMS = {  # (kind, degree) -> (a, b, extra) of _arc_block
+    ("rf", 0): (1.0, 1.0, False), ("ntk", 0): (1.0, 2.0, False),
+    ("semi_random", 0): (0.0, 1.0, False), ("semi_random", 1): (1.0, 1.0, True)}
+_BLOCK_ENTRIES = 1 << 18  # 2 MB blocks: the elementwise passes run in cache
+
+
+def _unit_rows(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(x/‖x‖ row by row, zero rows left zero; ‖x‖), float64."""
+    norms = torch.linalg.vector_norm(x, dim=1)
+    return x / torch.where(norms > 0, norms, torch.ones_like(norms))[:, None], norms
+
+
+def _arc_block(cos: torch.Tensor, form: tuple) -> torch.Tensor:
+    """a sin θ + b(π − θ) cos θ, times cos θ when ``extra``, for a block of cos θ (clamped to
+    [−1, 1] in place); one arccos, sin θ = (1 − cos²θ)^{1/2}."""
+    a, b, extra = form
+    cos.clamp_(-1.0, 1.0)
+    angle = torch.neg(cos).acos_()  # π − θ
+    if a:
+        out = torch.addcmul(torch.ones((), dtype=cos.dtype, device=cos.device), cos, cos,
+                            value=-1.0).sqrt_()
+        out.addcmul_(angle, cos, value=b)
+    else:
+        out = angle.mul_(cos).mul_(b)
+    return out.mul_(cos) if extra else out
+
+
+def arc_cosine_gram(x1: torch.Tensor, x2: torch.Tensor, form: tuple, *,
+                    symmetric: bool = False) -> torch.Tensor:
+    """K = n₁n₂/(2πd) (a sin θ + b(π − θ) cos θ) (n₁n₂ cos θ/d)^extra, (n1, n2) float64.
+
+    n₁ = ‖x1ᵢ‖, n₂ = ‖x2ⱼ‖, cos θ = ⟨x1ᵢ, x2ⱼ⟩/(n₁n₂), d = x1.shape[1]. With relu:
+    E[relu(w·x)relu(w·y)] = (a, b) = (1, 1); the NTK adds (⟨x, y⟩/d)(π − θ)/(2π), so (1, 2);
+    semi-random s = 0 is (0, 1), s = 1 is (1, 1) with the extra ⟨x, y⟩/d (Cho & Saul 2009).
+    One pass per row block: one float64 GEMM of the unit rows (inputs of any float dtype are
+    upcast first, so float32 inputs are taken as exact), one arccos, and in-cache elementwise
+    passes. ``symmetric`` (x2 is x1): only blocks on and above the diagonal are computed and
+    mirrored (the result is exactly symmetric), and cos θ = 1 is set exactly on the diagonal.
+    """
+    unit1, norms1 = _unit_rows(x1.to(torch.float64))
+    unit2, norms2 = (unit1, norms1) if symmetric else _unit_rows(x2.to(torch.float64))
+    dim, (n1, n2) = x1.shape[1], (x1.shape[0], x2.shape[0])
+    power = 2 if form[2] else 1
+    scale1, scale2 = norms1**power, norms2**power / (2 * math.pi * dim**power)
+    out = torch.empty(n1, n2, dtype=torch.float64, device=x1.device)
+    rows = max(1, _BLOCK_ENTRIES // max(n2, 1))
+    for start in range(0, n1, rows):
+        stop, first = min(start + rows, n1), (start if symmetric else 0)
+        cos = unit1[start:stop] @ unit2[first:].T
+        if symmetric:
+            cos[:, :stop - start].diagonal().fill_(1.0)
+        block = _arc_block(cos, form).mul_(scale1[start:stop, None]).mul_(scale2[None, first:])
+        out[start:stop, first:] = block
+        if symmetric:  # mirror: the lower part of this block column, and within the diagonal
+            out[stop:, start:stop] = block[:, stop - start:].T
+            square = out[start:stop, start:stop]
+            square.copy_(square.triu() + square.triu(1).T)
+    return out
 
 
 @dataclass(frozen=True)
 class DualKernel:
-    """The kernel callable (x1 (n1, d), x2 (n2, d)) ↦ (n1, n2); picklable (names only)."""
+    """The kernel callable (x1 (n1, d), x2 (n2, d)) ↦ (n1, n2) float64; picklable (names only).
+
+    relu ("rf", "ntk") and "semi_random" use the fused arc-cosine pass
+    :func:`arc_cosine_gram`; other activations (and inputs that require a gradient) one float64
+    Gram shared by both NTK terms and :func:`lazylab.gaussian.pair_expectation`. Inputs are
+    upcast to float64 before any product.
+    """
 
     kind: str
     activation: str = "relu"
     degree: int = 0
 
-    def _dual(self, name_or_activation, x1, x2):
+    def _form(self):
+        if self.kind == "semi_random":
+            return _ARC_FORMS[("semi_random", self.degree)]
+        sigma = get_activation(self.activation)
+        plain_relu = sigma.name == "relu" and sigma.components is None
+        return _ARC_FORMS[(self.kind, 0)] if plain_relu else None
+
+    def __call__(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        form = self._form()
+        differentiable = torch.is_grad_enabled() and (x1.requires_grad or x2.requires_grad)
+        if form is not None and not differentiable:  # the fused pass works in place
+            return arc_cosine_gram(x1, x2, form, symmetric=x1 is x2)
+        return self._by_pair_expectation(x1.to(torch.float64), x2.to(torch.float64))
+
+    def _by_pair_expectation(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """The general (and differentiable) route: one Gram shared by the terms."""
         dim = x1.shape[1]
         var1 = (x1 * x1).sum(1, keepdim=True) / dim
         var2 = (x2 * x2).sum(1)[None, :] / dim
-        return pair_expectation(name_or_activation, name_or_activation, var1, var2,
-                                x1 @ x2.T / dim, None, None)
-
-    def __call__(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        cov = x1 @ x2.T / dim
         if self.kind == "semi_random":
-            return (x1 @ x2.T / x1.shape[1]) * self._dual(_SWITCH[self.degree], x1, x2)
+            gate = "step" if self.degree == 0 else "relu"
+            return cov * pair_expectation(gate, gate, var1, var2, cov, None, None)
         sigma = get_activation(self.activation)
-        gram = self._dual(sigma, x1, x2)
+        gram = pair_expectation(sigma, sigma, var1, var2, cov, None, None)
         if self.kind == "ntk":
-            gram = gram + (x1 @ x2.T / x1.shape[1]) * self._dual(sigma.derivative(), x1, x2)
+            gram = gram + cov * pair_expectation(sigma.derivative(), sigma.derivative(), var1,
+                                                 var2, cov, None, None)
         return gram
 
 
@@ -116,12 +194,18 @@ class Kernel:
         return DualKernel(self.kind, activation, int(self.degree))
 
     def fit(self, data_or_task, *, rng: np.random.Generator) -> KernelModel:
-        """Kernel ridge on samples; a task (n = ∞) raises ValueError."""
+        """Kernel ridge on samples; a task (n = ∞) raises ValueError.
+
+        Diagnostics: ``converged`` (1.0/0.0; FALKON's CG certificate, always 1 for Cholesky),
+        ``criterion`` = ``kernel_residual`` (FALKON's final relative residual; absent for
+        Cholesky), ``cg_iterations``, ``n_centers``, ``coef_norm_max``.
+        """
         data, task = _samples_only(data_or_task)
         solution = kernel_ridge(self.kernel, data.x, data.y, ridge=self.ridge, method=self.method,
                                 n_centers=self.n_centers, rng=rng)
         return KernelModel(solution, numeric({
             "cg_iterations": solution.iterations, "kernel_residual": solution.residual,
+            "converged": float(solution.converged), "criterion": solution.residual,
             "n_centers": solution.centers.shape[0], "coef_norm_max": solution.coef.abs().max()}))
 
 

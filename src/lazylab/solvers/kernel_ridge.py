@@ -12,24 +12,31 @@ with α solving the M × M normal equations
 
     H α = K_nMᵀ y,   H = K_nMᵀ K_nM + λ n K_MM .                                  (FALKON eq. 8)
 
-Preconditioner (FALKON Alg. 1 in its rank-revealing form, their remark on singular K_MM): with
-K_MM = U Λ Uᵀ and U_r, Λ_r the eigenpairs above the cut-off M · ε · λ_max, take T = Λ_r^{1/2}U_rᵀ
-(TᵀT = K_MM on its numerical range), A = chol(TTᵀ/M + λI) = diag((λᵢ/M + λ)^{1/2}) and
+Preconditioner (FALKON Alg. 1): T upper triangular with TᵀT = K_MM + δI (Cholesky; the jitter
+δ = 10⁻¹¹ · mean diag K_MM, raised tenfold until the factorization succeeds, is reported),
+A = chol(TTᵀ/M + λI), B = n^{-1/2} T⁻¹A⁻¹. Conjugate gradient runs on
 
-    B = n^{-1/2} T⁺ A⁻¹ = U_r diag(1 / (n λᵢ (λᵢ/M + λ))^{1/2}),
-    BBᵀ = U_r ((n/M) Λ_r² + λ n Λ_r)⁻¹ U_rᵀ ,
+    BᵀH_δB β = BᵀK_nMᵀy,   BᵀH_δB = A⁻ᵀ(T⁻ᵀK_nMᵀK_nM T⁻¹/n + λI)A⁻¹,   α = Bβ,
 
-the pseudo-inverse of H with K_nMᵀK_nM replaced by its Nyström estimate (n/M) K_MM². Conjugate
-gradient then runs on the r × r system BᵀHB β = BᵀK_nMᵀy, and α = Bβ. Directions K_MM cannot
-resolve (λᵢ below the cut-off) change predictions by O(√λᵢ) and are left out; a jittered Cholesky
-(T = chol(K_MM + δI)) instead amplifies their rounding errors by 1/δ and stalls CG for smooth
-kernels in low dimension. ``residual`` is the relative residual of the preconditioned system.
-K_nM is recomputed in row blocks at every product: memory O(block · M + M²), never n × M.
+with H_δ = K_nMᵀK_nM + λn(K_MM + δI): the jitter is a ridge λnδ‖α‖² on the coefficients,
+negligible beside λnK_MM on every direction whose K_MM eigenvalue is ≫ δ (the others barely
+move predictions). CG stops when the relative residual of this system is below
+``tol``; its iteration count, final (recomputed) residual and ``converged`` are returned, and an
+unconverged fit says so. K_nM (n × M) is computed once and kept in float64 when n·M·8 bytes fit
+``memory_budget``, else in float32 when n·M·4 bytes do, else each CG product recomputes it in
+row blocks (memory O(block·M + M²)). Products accumulate in float64 whatever the storage. The
+float32 copy rounds each entry once (relative error ≤ 2⁻²⁴ ≈ 6·10⁻⁸): CG then solves the
+Nyström system of the rounded K_nM to ``tol``, and the predictions move by a few 2⁻²⁴ relative
+to max|f| (measured 5·10⁻⁸ to 1.4·10⁻⁷ for RBF and NTK kernels, λ = 10⁻³ and 10⁻⁵; tested
+at 10⁻⁶).
+Everything follows ``device`` (default: x's), so the same code runs on CUDA.
+
+"cholesky" factors K + nλI in place and reports no residual (NaN): an honest one would need a
+second full kernel evaluation.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -40,13 +47,23 @@ import torch
 from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers.ridge import solve_symmetric
 
-__all__ = ["KernelRidgeSolution", "kernel_matrix", "kernel_ridge", "CHOLESKY_MAX_SAMPLES"]
+__all__ = ["KernelRidgeSolution", "kernel_matrix", "kernel_ridge", "CHOLESKY_MAX_SAMPLES",
+           "DEFAULT_MEMORY_BUDGET"]
 
 Tensor = torch.Tensor
 Kernel = Callable[[Tensor, Tensor], Tensor]
 
 CHOLESKY_MAX_SAMPLES = 20_000
 """Largest n that ``method="auto"`` solves exactly (the n × n float64 K is 3.2 GB there)."""
+
+DEFAULT_MEMORY_BUDGET = 2e9
+"""Bytes FALKON may spend on keeping the n × M K_nM (float64) in memory."""
+
+_JITTER = 1e-11
+"""δ / mean diag K_MM. Rounding errors reach the CG operator amplified through T⁻¹ by up to
+ε/δ; at M·ε (the paper's choice) the recomputed residual stalls near 10⁻⁷ on numerically
+singular K_MM (smooth kernels, low d), at 10⁻¹¹ near 1.5·10⁻⁸ (measured, RBF in d = 2, M = n =
+400); a ``tol`` below such a floor ends with stop_reason "stagnated" and converged False."""
 
 _BLOCK_ENTRIES = 1 << 22  # kernel blocks of about 4·10⁶ entries (32 MB in float64)
 
@@ -63,17 +80,18 @@ def _kernel_block(kernel: Kernel, x1: Tensor, x2: Tensor) -> Tensor:
     return block.to(torch.float64)
 
 
-def kernel_matrix(kernel: Kernel, x1: Tensor, x2: Tensor, *,
-                  block_size: int | None = None) -> Tensor:
-    """k(x1, x2), (n1, n2) float64, evaluated in row blocks into one preallocated matrix.
+def kernel_matrix(kernel: Kernel, x1: Tensor, x2: Tensor, *, block_size: int | None = None,
+                  dtype: torch.dtype = torch.float64) -> Tensor:
+    """k(x1, x2), (n1, n2), evaluated in float64 row blocks into one preallocated matrix.
 
     Args:
         kernel: (b, d), (n2, d) ↦ (b, n2) tensor.
         x1, x2: (n1, d) and (n2, d) on the same device.
         block_size: rows per kernel call (default: about 4·10⁶ entries per block).
+        dtype: storage of the result (float32 rounds each float64 entry once).
     """
     n1 = x1.shape[0]
-    out = torch.empty(n1, x2.shape[0], dtype=torch.float64, device=x1.device)
+    out = torch.empty(n1, x2.shape[0], dtype=dtype, device=x1.device)
     rows = _rows_per_block(x2.shape[0], block_size)
     for start in range(0, n1, rows):
         out[start:start + rows] = _kernel_block(kernel, x1[start:start + rows], x2)
@@ -91,10 +109,13 @@ class KernelRidgeSolution:
         method: "cholesky", "eigh" (Cholesky failed; pseudo-inverse by eigendecomposition) or
             "falkon".
         iterations: CG iterations (0 for the direct methods).
-        residual: relative residual ‖b − Sα‖/‖b‖ of the linear system solved, recomputed from
-            the kernel: S = K + nλI, b = y (direct); the preconditioned BᵀHB β = BᵀK_nMᵀy
-            (falkon).
+        residual: falkon: final relative residual ‖b − Wβ‖/‖b‖ of the preconditioned system
+            (recomputed after CG); NaN for the direct methods (not computed).
         converged: whether CG reached ``tol`` (True for the direct methods).
+        jitter: δ added to K_MM's diagonal for its Cholesky factor (falkon; 0 otherwise).
+        storage: how falkon held K_nM: "float64" or "float32" (kept in memory) or
+            "recomputed" (row blocks per product); "" for the direct methods.
+        stop_reason: CG's (:data:`lazylab.solvers.cg.STOP_REASONS`); "direct" otherwise.
     """
 
     kernel: Kernel
@@ -104,6 +125,9 @@ class KernelRidgeSolution:
     iterations: int
     residual: float
     converged: bool
+    jitter: float = 0.0
+    storage: str = ""
+    stop_reason: str = "direct"
 
     def predict(self, x_new: Tensor, *, block_size: int | None = None) -> Tensor:
         """f(x_new), (m,) or (m, k), for x_new (m, d), in row blocks."""
@@ -125,68 +149,114 @@ def _fit_cholesky(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: d
         return matrix
 
     coef, ok = solve_symmetric(regularized(), y, overwrite=True, rebuild=regularized)
-    solution = KernelRidgeSolution(kernel, x, coef, "cholesky" if ok else "eigh", 0, 0.0, True)
-    # the factor is freed by now; K·α is recomputed in row blocks for an honest residual
-    applied = solution.predict(x, block_size=block_size) + (n * ridge) * coef
-    return dataclasses.replace(solution, residual=_relative(y - applied, y))
+    return KernelRidgeSolution(kernel, x, coef, "cholesky" if ok else "eigh", 0, math.nan, True)
 
 
-def _relative(difference: Tensor, reference: Tensor) -> float:
-    scale = float(torch.linalg.vector_norm(reference))
-    return float(torch.linalg.vector_norm(difference)) / scale if scale > 0 else 0.0
+class _NystromProducts:
+    """v ↦ K_nMᵀv and α ↦ K_nMᵀK_nM α, K_nM kept in ``storage`` or recomputed in row blocks.
 
-
-def _transpose_pass(kernel: Kernel, x: Tensor, centers: Tensor, block_size: int | None,
-                    vector: Tensor | None = None, coef: Tensor | None = None) -> Tensor:
-    """K_nMᵀ v for a given v (n, ...), or K_nMᵀ K_nM α for a given α (M, ...); row blocks.
-
-    Each (b × M) block of K_nM is computed, used and dropped: memory O(b·M).
+    Products always accumulate in float64: float32-stored rows are upcast block by block.
     """
-    rows = _rows_per_block(centers.shape[0], block_size)
-    template = vector[0] if coef is None else coef[0]
-    out = torch.zeros((centers.shape[0], *template.shape), dtype=torch.float64, device=x.device)
-    for start in range(0, x.shape[0], rows):
-        block = _kernel_block(kernel, x[start:start + rows], centers)
-        source = vector[start:start + rows] if coef is None else block @ coef
-        out += block.T @ source
-    return out
+
+    def __init__(self, kernel: Kernel, x: Tensor, centers: Tensor, block_size: int | None,
+                 storage: str):
+        self.kernel, self.x, self.centers = kernel, x, centers
+        self.rows = _rows_per_block(centers.shape[0], block_size)
+        self.stored = None if storage == "recomputed" else kernel_matrix(
+            kernel, x, centers, block_size=block_size, dtype=getattr(torch, storage))
+
+    def _blocks(self):
+        if self.stored is not None and self.stored.dtype == torch.float64:
+            yield 0, self.stored
+            return
+        for start in range(0, self.x.shape[0], self.rows):
+            if self.stored is not None:
+                yield start, self.stored[start:start + self.rows].to(torch.float64)
+                continue
+            yield start, _kernel_block(self.kernel, self.x[start:start + self.rows], self.centers)
+
+    def transpose(self, vector: Tensor) -> Tensor:
+        """K_nMᵀ v for v (n, ...)."""
+        return sum(block.T @ vector[start:start + block.shape[0]]
+                   for start, block in self._blocks())
+
+    def normal(self, coef: Tensor) -> Tensor:
+        """K_nMᵀ K_nM α for α (M, ...)."""
+        return sum(block.T @ (block @ coef) for _, block in self._blocks())
 
 
-def _falkon_basis(kernel_mm: Tensor, n: int, ridge: float) -> Tensor:
-    """B = U_r diag(1/√(n λᵢ(λᵢ/M + λ))), (M, r): the FALKON preconditioner of the docstring."""
+def _triangular(factor: Tensor, rhs: Tensor, *, transpose: bool) -> Tensor:
+    """U⁻¹ r (or U⁻ᵀ r when ``transpose``) for upper triangular U, r (M,) or (M, k)."""
+    column = rhs.ndim == 1
+    rhs2 = rhs.unsqueeze(1) if column else rhs
+    out = torch.linalg.solve_triangular(factor.mT if transpose else factor, rhs2,
+                                        upper=not transpose)
+    return out[:, 0] if column else out
+
+
+def _falkon_factors(kernel_mm: Tensor, ridge: float) -> tuple[Tensor, Tensor, float]:
+    """(T, A, δ): TᵀT = K_MM + δI and AᵀA = TTᵀ/M + λI, both upper triangular (Cholesky)."""
     m = kernel_mm.shape[0]
-    values, vectors = torch.linalg.eigh(kernel_mm)
-    keep = values > m * torch.finfo(torch.float64).eps * values.max()
-    values = values[keep]
-    return vectors[:, keep] * torch.rsqrt(n * values * (values / m + ridge))
+    jitter = _JITTER * max(float(kernel_mm.diagonal().mean()), 1e-300)
+    eye = torch.eye(m, dtype=torch.float64, device=kernel_mm.device)
+    for _ in range(12):
+        factor, info = torch.linalg.cholesky_ex(kernel_mm + jitter * eye, upper=True)
+        if int(info) == 0:
+            break
+        jitter *= 10.0
+    else:
+        raise ValueError(f"K_MM + δI is not positive definite even with jitter δ = {jitter:.3g}; "
+                         f"the kernel is not positive semi-definite on the centers")
+    inner = torch.linalg.cholesky(factor @ factor.T / m + ridge * eye, upper=True)
+    return factor, inner, jitter
+
+
+def _storage(entries: int, budget: float, single: bool) -> str:
+    """float64 if K_nM fits the budget, else float32 (when ``single``) if that fits, else none."""
+    if entries * 8 <= budget:
+        return "float64"
+    return "float32" if single and entries * 4 <= budget else "recomputed"
 
 
 def _fit_falkon(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: dict
                 ) -> KernelRidgeSolution:
-    """FALKON: CG on BᵀHB β = BᵀK_nMᵀy, α = Bβ (module docstring)."""
-    n, block_size = x.shape[0], options["block_size"]
-    indices = options["rng"].choice(n, size=options["n_centers"], replace=False)
+    """FALKON: CG on BᵀH_δB β = BᵀK_nMᵀy, α = Bβ, B = n^{-1/2}T⁻¹A⁻¹ (module docstring)."""
+    n, m, block_size = x.shape[0], options["n_centers"], options["block_size"]
+    indices = options["rng"].choice(n, size=m, replace=False)
     centers = x[torch.as_tensor(np.sort(indices), device=x.device)]
     kernel_mm = kernel_matrix(kernel, centers, centers, block_size=block_size)
-    kernel_mm = (kernel_mm + kernel_mm.T) / 2
-    basis = _falkon_basis(kernel_mm, n, ridge)
-    rhs = basis.T @ _transpose_pass(kernel, x, centers, block_size, vector=y)
+    factor, inner, jitter = _falkon_factors((kernel_mm + kernel_mm.T) / 2, ridge)
+    del kernel_mm
+    storage = _storage(n * m, options["memory_budget"], options["single_storage"])
+    products = _NystromProducts(kernel, x, centers, block_size, storage)
+
+    def basis(beta: Tensor) -> Tensor:  # B β
+        return _triangular(factor, _triangular(inner, beta, transpose=False),
+                           transpose=False) / math.sqrt(n)
+
+    def basis_t(vector: Tensor) -> Tensor:  # Bᵀ v
+        return _triangular(inner, _triangular(factor, vector, transpose=True),
+                           transpose=True) / math.sqrt(n)
 
     def apply(beta: Tensor) -> Tensor:
-        alpha = basis @ beta
-        return basis.T @ (_transpose_pass(kernel, x, centers, block_size, coef=alpha)
-                          + (n * ridge) * (kernel_mm @ alpha))
+        inverse_a = _triangular(inner, beta, transpose=False)
+        data = _triangular(factor, products.normal(_triangular(factor, inverse_a,
+                                                               transpose=False)), transpose=True)
+        return _triangular(inner, data / n + ridge * inverse_a, transpose=True)
 
-    result = conjugate_gradient(apply, rhs, tol=options["tol"], max_iter=options["max_iter"])
-    return KernelRidgeSolution(kernel, centers, basis @ result.solution, "falkon",
-                               result.iterations, result.residual, result.converged)
+    result = conjugate_gradient(apply, basis_t(products.transpose(y)), tol=options["tol"],
+                                max_iter=options["max_iter"])
+    return KernelRidgeSolution(kernel, centers, basis(result.solution), "falkon", result.iterations,
+                               result.residual, result.converged, jitter, storage,
+                               result.stop_reason)
 
 
 _METHODS = {"cholesky": _fit_cholesky, "falkon": _fit_falkon}
 
 
-def _validate(x, y, ridge, method, n_centers, rng, tol, max_iter) -> tuple[Tensor, Tensor, str]:
-    x = torch.as_tensor(x)
+def _validate(x, y, ridge, method, n_centers, rng, tol, max_iter, device
+              ) -> tuple[Tensor, Tensor, str]:
+    x = torch.as_tensor(x, device=device)
     y = torch.as_tensor(y, device=x.device)
     if x.ndim != 2 or x.shape[0] == 0:
         raise ValueError(f"x must have shape (n, d) with n >= 1, got shape {tuple(x.shape)}")
@@ -200,13 +270,7 @@ def _validate(x, y, ridge, method, n_centers, rng, tol, max_iter) -> tuple[Tenso
     if method not in _METHODS:
         raise ValueError(f"method must be 'auto' or one of {sorted(_METHODS)}, got {method!r}")
     if method == "falkon":
-        if float(ridge) <= 0.0:
-            raise ValueError(f"ridge must be > 0 for method='falkon', got {ridge!r}")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator for method='falkon' (it draws "
-                            f"the Nyström centers), got {type(rng).__name__}")
-        if n_centers is not None and not 1 <= int(n_centers) <= x.shape[0]:
-            raise ValueError(f"n_centers must be in [1, n={x.shape[0]}], got {n_centers!r}")
+        _validate_falkon(x.shape[0], ridge, n_centers, rng)
     if not tol > 0:
         raise ValueError(f"tol must be > 0, got {tol!r}")
     if max_iter is not None and int(max_iter) < 1:
@@ -214,15 +278,26 @@ def _validate(x, y, ridge, method, n_centers, rng, tol, max_iter) -> tuple[Tenso
     return x.to(torch.float64), y.to(torch.float64), method
 
 
+def _validate_falkon(n, ridge, n_centers, rng) -> None:
+    if float(ridge) <= 0.0:
+        raise ValueError(f"ridge must be > 0 for method='falkon', got {ridge!r}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator for method='falkon' (it draws "
+                        f"the Nyström centers), got {type(rng).__name__}")
+    if n_centers is not None and not 1 <= int(n_centers) <= n:
+        raise ValueError(f"n_centers must be in [1, n={n}], got {n_centers!r}")
+
+
 def kernel_ridge(kernel: Kernel, x: Tensor, y: Tensor, *, ridge: float, method: str = "auto",
                  n_centers: int | None = None, rng: np.random.Generator | None = None,
-                 tol: float = 1e-8, max_iter: int | None = 100,
-                 block_size: int | None = None) -> KernelRidgeSolution:
+                 tol: float = 1e-8, max_iter: int | None = 100, block_size: int | None = None,
+                 memory_budget: float = DEFAULT_MEMORY_BUDGET, single_storage: bool = True,
+                 device: str | torch.device | None = None) -> KernelRidgeSolution:
     """Minimize (1/n)Σᵢ(yᵢ − f(xᵢ))² + λ‖f‖²_H over the RKHS of ``kernel``.
 
     Args:
         kernel: (n1, d), (n2, d) ↦ (n1, n2) tensor; called on row blocks.
-        x: (n, d) inputs; the computation follows x's device, in float64.
+        x: (n, d) inputs; computed in float64 on ``device``.
         y: (n,) or (n, k) targets.
         ridge: λ ≥ 0 (> 0 for "falkon"); λ = 0 with "cholesky" interpolates (pseudo-inverse
             fallback when K is singular).
@@ -232,13 +307,22 @@ def kernel_ridge(kernel: Kernel, x: Tensor, y: Tensor, *, ridge: float, method: 
             order √n up to log factors).
         rng: numpy Generator drawing the centers (required for falkon).
         tol: CG tolerance on the relative residual of the preconditioned system (falkon).
-        max_iter: CG iteration cap (falkon); None means the retained rank r ≤ M.
+        max_iter: CG iteration budget (falkon); None means M. Reaching it unconverged returns
+            ``converged=False``.
         block_size: rows per kernel block (default about 4·10⁶ entries per block).
+        memory_budget: bytes falkon may spend on keeping K_nM; default 2 GB. K_nM is kept
+            in float64 when n·M·8 bytes fit, else in float32 when n·M·4 fit and
+            ``single_storage``, else recomputed in row blocks at every product.
+        single_storage: allow the float32 copy of K_nM (module docstring: its error).
+        device: where kernels, factorizations and CG run ("cpu", "cuda", ...); default x's.
     """
-    x, y, method = _validate(x, y, ridge, method, n_centers, rng, tol, max_iter)
+    x, y, method = _validate(x, y, ridge, method, n_centers, rng, tol, max_iter, device)
+    if not float(memory_budget) >= 0:
+        raise ValueError(f"memory_budget must be a number of bytes >= 0, got {memory_budget!r}")
     n = x.shape[0]
     options = {"block_size": block_size, "rng": rng, "tol": float(tol),
                "max_iter": None if max_iter is None else int(max_iter),
+               "memory_budget": float(memory_budget), "single_storage": bool(single_storage),
                "n_centers": min(n, math.ceil(5 * math.sqrt(n))) if n_centers is None
                else int(n_centers)}
     return _METHODS[method](kernel, x, y, float(ridge), options)

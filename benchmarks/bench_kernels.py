@@ -1,0 +1,124 @@
+"""Benchmarks of the dual-activation kernels and of FALKON at d = 450 (issue 12 items 2 and 4).
+
+(a) NTK Gram of a two-layer ReLU network, n = 8000, d = 450 (quick: n = 2000): the fused
+    arc-cosine pass of :class:`lazylab.models.kernel.DualKernel`, float64 and float32 inputs
+    (both computed with float64 dot products), and an x1 ≠ x2 call (no symmetry). Share of peak
+    counts the Gram's 2·n1·n2·d flops (n²d for the symmetric call, which computes half).
+(b) FALKON with the ReLU NTK at d = 450, n = 2·10⁴ (quick) and 5·10⁴, M = ⌈5√n⌉: time, CG
+    iterations, converged, final residual, whether K_nM was kept, peak memory, and share of
+    peak over the flops done: 2nMd for K_nM once (or per product when recomputed) plus 4nM
+    per CG product. Non-quick mode adds n = 2·10⁴ with a zero memory budget: K_nM recomputed
+    in row blocks at every product (the path taken when even its float32 copy does not fit).
+
+Every case runs in a fresh (spawned) process so its peak resident memory is its own.
+Run: ``python benchmarks/bench_kernels.py [--quick]``.
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
+
+from lazylab.models.kernel import DualKernel  # noqa: E402
+from lazylab.solvers import kernel_ridge  # noqa: E402
+
+BENCHMARK = "kernels"
+DIM = 450
+FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)]}
+QUICK = {"gram": [8000], "falkon": [(20_000, 2e9)]}
+RIDGE = 1e-4
+
+
+def _gaussian(rng: np.random.Generator, n: int) -> torch.Tensor:
+    """x ~ N(0, I_d), (n, d) float64."""
+    return torch.from_numpy(rng.standard_normal((n, DIM)))
+
+
+def _gram_case(n: int, peak: float) -> list[dict]:
+    x = _gaussian(np.random.default_rng(0), n)
+    kernel = DualKernel("ntk")
+    kernel(x[:64], x[:64])  # warm up
+    rows = []
+    for label, (left, right, flops) in {
+            "float64 symmetric": (x, x, n * n * DIM),
+            "float32 inputs symmetric": (x.float(), None, n * n * DIM),
+            "float64 x1 != x2": (x, x.clone(), 2 * n * n * DIM)}.items():
+        right = left if right is None else right
+        with timer() as clock:
+            kernel(left, right)
+        case = f"ntk gram relu n={n} d={DIM} {label}"
+        rows += [row(BENCHMARK, case, "time", clock["seconds"], "s", "warm"),
+                 row(BENCHMARK, case, "fraction_of_matmul_peak",
+                     flops / clock["seconds"] / 1e9 / peak, "", f"peak {peak:.1f} GFLOP/s")]
+    return rows + [row(BENCHMARK, f"ntk gram relu n={n} d={DIM}", "peak_memory",
+                       peak_memory_mb(), "MB", "whole process")]
+
+
+def _target(x: torch.Tensor) -> torch.Tensor:
+    """y = relu(x₁) + (‖x‖²/d − 1)√d: a single-index part and a quadratic part."""
+    return torch.relu(x[:, 0]) + (x.square().mean(dim=1) - 1.0) * math.sqrt(DIM)
+
+
+def _falkon_case(n: int, budget: float, peak: float) -> list[dict]:
+    rng = np.random.default_rng(1)
+    x = _gaussian(rng, n)
+    y = _target(x) + 0.1 * torch.from_numpy(rng.standard_normal(n))
+    with timer() as clock:
+        fit = kernel_ridge(DualKernel("ntk"), x, y, ridge=RIDGE, method="falkon", rng=rng,
+                           tol=1e-8, max_iter=200, memory_budget=budget)
+    m = fit.centers.shape[0]
+    products = fit.iterations + 2  # CG steps, the recomputed residual, the right-hand side
+    kernel_passes = products if fit.storage == "recomputed" else 1
+    flops = 2 * n * m * DIM * kernel_passes + 4 * n * m * products
+    x_test = _gaussian(rng, 2000)
+    error = float(torch.mean((fit.predict(x_test) - _target(x_test)) ** 2))
+    case = f"falkon ntk relu n={n} d={DIM} M={m} K_nM {fit.storage}"
+    return [row(BENCHMARK, case, "time", clock["seconds"], "s", f"ridge={RIDGE} tol=1e-8"),
+            row(BENCHMARK, case, "iterations", fit.iterations, "",
+                f"converged={fit.converged} budget={budget:.0e} B"),
+            row(BENCHMARK, case, "relative_residual", fit.residual, "", "recomputed after CG"),
+            row(BENCHMARK, case, "fraction_of_matmul_peak", flops / clock["seconds"] / 1e9 / peak,
+                "", f"{flops / 1e9:.0f} GFLOP over peak {peak:.1f} GFLOP/s"),
+            row(BENCHMARK, case, "test_mse", error, "", "noiseless target, 2000 test points"),
+            row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
+
+
+def _isolated(function, *args) -> list[dict]:
+    """Run a case in a fresh spawned process so ru_maxrss is that case's own peak."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
+def _cases(quick: bool):
+    """Yield each case's rows as soon as it finishes (the matmul peak first)."""
+    sizes = QUICK if quick else FULL
+    load_before = os.getloadavg()[0]
+    peak = matmul_gflops()
+    yield [row(BENCHMARK, "float64 matmul 2048", "throughput", peak, "GFLOP/s", "common.py")]
+    for n in sizes["gram"]:
+        yield _isolated(_gram_case, n, peak)
+    for n, budget in sizes["falkon"]:
+        yield _isolated(_falkon_case, n, budget, peak)
+    yield [row(BENCHMARK, "machine", "load_average_1min", os.getloadavg()[0], "",
+               f"{load_before:.2f} at start, {os.cpu_count()} cores (shared machine?)")]
+
+
+def run(quick: bool = False) -> list[dict]:
+    """All kernel benchmarks; ``quick`` drops the n = 5·10⁴ and recomputed FALKON cases."""
+    return [result for rows in _cases(quick) for result in rows]
+
+
+if __name__ == "__main__":
+    for rows in _cases(quick="--quick" in sys.argv):
+        for result in rows:
+            print(f"{result['case']:<52} {result['metric']:<24} {result['value']:>12.4g} "
+                  f"{result['unit']:<8} {result['note']}", flush=True)
