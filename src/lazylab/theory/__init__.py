@@ -23,6 +23,10 @@ from lazylab.theory.ghorbani_quadratic import (
     random_features_risk_limit, random_features_risk_quadratic_activation,
     resolve_weight_covariance, trace_alignment)
 from lazylab.theory.hermite import HermiteConstants, hermite_constants
+from lazylab.theory.incremental import incremental_learning_times
+from lazylab.theory.random_features_ridge import (
+    random_features_optimal_ridge_risk, random_features_ridge_bias_variance,
+    random_features_ridge_fixed_point, random_features_ridge_risk)
 from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenvalues,
                                       kernel_ridge_risk, staircase_degree, staircase_risk)
 from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
@@ -42,4 +46,7 @@ __all__ = [
     "SingleNeuronFit", "single_neuron_random_features_risk", "exponential_lower_bound_shape",
     "harmonic_dimension", "kernel_degree_eigenvalues", "staircase_degree", "staircase_risk",
     "kernel_ridge_risk",
+    "random_features_ridge_risk", "random_features_optimal_ridge_risk",
+    "random_features_ridge_bias_variance", "random_features_ridge_fixed_point",
+    "incremental_learning_times",
 ]
