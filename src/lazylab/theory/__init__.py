@@ -12,6 +12,7 @@ See docs/theory.md for the list of functions, assumptions and checks.
 from lazylab.theory.damian import (
     csq_sample_complexity, csq_tolerance, kernel_sample_complexity, one_step_sample_complexity,
     relu_gradient_leading_term, relu_gradient_quadratic_target)
+from lazylab.theory.finite_width import finite_width_rf_correction
 from lazylab.theory.fixed_point import fixed_point_psi, fixed_point_psi_isotropic
 from lazylab.theory.ghorbani_mixture import (
     bayes_risk_mixture, equation17_risks, network_risk_mixture, neural_tangent_risk_mixture,
@@ -48,5 +49,5 @@ __all__ = [
     "kernel_ridge_risk",
     "random_features_ridge_risk", "random_features_optimal_ridge_risk",
     "random_features_ridge_bias_variance", "random_features_ridge_fixed_point",
-    "incremental_learning_times",
+    "incremental_learning_times", "finite_width_rf_correction",
 ]
