@@ -5,7 +5,10 @@ Modules: :mod:`.hermite` (λ₀, λ₁, λ₂, λ̃ of any activation), :mod:`.f
 :mod:`.ghorbani_quadratic` (Theorems 1–3, Corollary 1, eqs. 11–13, Fig. 1),
 :mod:`.ghorbani_mixture` (Theorems 4–6, eqs. 15–17, Bayes MMSE), :mod:`.damian` (sample-complexity
 reference curves, CSQ bound), :mod:`.yehudai_shamir` (exact RF risk for a single ReLU, the
-exponential lower bound's shape), :mod:`.staircase` (kernel ridge in the polynomial regime).
+exponential lower bound's shape), :mod:`.staircase` (kernel ridge in the polynomial regime),
+:mod:`.random_features_ridge` (Mei–Montanari RF ridge asymptotics), :mod:`.incremental`
+(saddle-to-saddle learning times of the quadratic network), :mod:`.finite_width` (finite-d
+correction of quadratic-activation RF at N ≫ d).
 See docs/theory.md for the list of functions, assumptions and checks.
 """
 

@@ -1,13 +1,17 @@
 """Incremental (saddle-to-saddle) learning of a quadratic network from a small initialization.
 
-Model (Ghorbani et al. 2019, Theorem 3's network; THEORY §1.5): f(x) = Σ_i (w_i·x)² + c, x ~ N(0, I_d),
-target y = xᵀBx − Tr B with B = Σ_k λ_k v_k v_kᵀ ⪰ 0, N ≥ rank B, w_i(0) ~ N(0, α² I_d/d), c(0) = 0.
+Model (Ghorbani, Mei, Misiakiewicz, Montanari, NeurIPS 2019, Theorem 3's network):
+f(x) = Σ_i (w_i·x)² + c, x ~ N(0, I_d), target y = xᵀBx − Tr B with B = Σ_k λ_k v_k v_kᵀ ⪰ 0, N ≥ rank B, w_i(0) ~ N(0, α² I_d/d), c(0) = 0.
 With M = Σ_i w_i w_iᵀ = WᵀW and s = Tr M + c, the population risk is exactly [D]
 
     R(W, c) = E(f − y)² = 2‖M − B‖_F² + s²            (Var xᵀAx = 2‖A‖_F² for symmetric A),
 
 (the shifted offset c' = c + Tr B gives the form 2‖M − B‖² + (Tr M − Tr B + c')²), and gradient
 flow on κ·R (``loss_scale`` κ) reads ∇_M R = 4(M − B) + 2sI, dW/dt = −2κ W ∇_M R, dc/dt = −2κ s.
+The formulas assume s(0) ≈ 0, i.e. c(0) = 0 for the centered target (lazylab's ``Quadratic`` and
+``Network``). Starting instead from c'(0) = 0 (s(0) = −Tr B) adds an early isotropic transient
+worth +4 Tr B of growth exponent to every direction (same argument as the delay below [D]):
+subtract 4 Tr B from the numerators.
 
 Derivation [D, this module]. Near M ≈ 0 the projection of each w_i on v_k grows like
 exp(κ(8λ_k − 4s)t), so m_k = v_kᵀMv_k grows like exp(16κλ_k t − 8κ∫s). For one direction alone

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from lazylab.theory._checks import as_width_ratio
 from lazylab.theory.hermite import hermite_constants
 
 __all__ = ["random_features_ridge_fixed_point", "random_features_ridge_bias_variance",
@@ -110,6 +109,15 @@ def _activation_ratio(activation) -> tuple[float, float]:
     return abs(consts.lambda1) / np.sqrt(consts.lambda_tilde), consts.lambda_tilde
 
 
+def _positive_array(values, name: str, meaning: str) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    bad = ~np.isfinite(array) | (array <= 0)
+    if array.size == 0 or np.any(bad):
+        shown = float(array[bad].ravel()[0]) if np.any(bad) else values
+        raise ValueError(f"{name} must be finite and > 0 ({meaning}), got {shown!r}")
+    return array
+
+
 def _check_energy(value, name: str) -> float:
     value = float(value)
     if not (np.isfinite(value) and value >= 0):
@@ -138,9 +146,9 @@ def random_features_ridge_risk(width_ratio, sample_ratio, *, ridge, activation="
         float64 array of the broadcast shape: E_x(f*(x) − f̂(x))² (+ τ² if asked), error o_d(1)
         (observed: within a few % of exact RF at d = 100–160 away from the peak ψ₁ = ψ₂).
     """
-    psi1 = as_width_ratio(width_ratio)
-    psi2 = as_width_ratio(sample_ratio, "sample_ratio")
-    lam = as_width_ratio(ridge, "ridge")
+    psi1 = _positive_array(width_ratio, "width_ratio", "psi1 = N/d")
+    psi2 = _positive_array(sample_ratio, "sample_ratio", "psi2 = n/d")
+    lam = _positive_array(ridge, "ridge", "lambda_L; for the ridgeless limit use e.g. 1e-8")
     f1 = _check_energy(linear_energy, "linear_energy")
     fs = _check_energy(nonlinear_energy, "nonlinear_energy")
     tau2 = _check_energy(noise_variance, "noise_variance")
@@ -164,8 +172,8 @@ def random_features_optimal_ridge_risk(width_ratio, sample_ratio, *, activation=
     low, high = (float(v) for v in ridge_range)
     if not (0 < low < high < np.inf):
         raise ValueError(f"ridge_range must satisfy 0 < low < high < inf, got {ridge_range!r}")
-    psi1, psi2 = np.broadcast_arrays(as_width_ratio(width_ratio),
-                                     as_width_ratio(sample_ratio, "sample_ratio"))
+    psi1, psi2 = np.broadcast_arrays(_positive_array(width_ratio, "width_ratio", "psi1 = N/d"),
+                                     _positive_array(sample_ratio, "sample_ratio", "psi2 = n/d"))
     kwargs = dict(activation=activation, linear_energy=linear_energy,
                   nonlinear_energy=nonlinear_energy, noise_variance=noise_variance)
     grid = np.geomspace(low, high, int(8 * np.log10(high / low)) + 1)
