@@ -261,8 +261,10 @@ def kernel_dots(table: pd.DataFrame) -> pd.DataFrame:
             dots["gap_sem"] = stats["sem"].to_numpy()
     unconverged = (table["converged"] < 1).groupby([table[k] for k in keys]).sum()
     dots["unconverged"] = unconverged.to_numpy()
-    dots["tolerance"] = 3 * dots["gap_sem"] + 0.5 / np.sqrt(dots["dim"].astype(float))
-    dots["applies"] = dots["gap"].abs() <= dots["tolerance"]
+    finite_d = 0.5 / np.sqrt(dots["dim"].astype(float))
+    resolved = dots["gap_sem"] <= finite_d
+    within = dots["gap"].abs() <= 2 * dots["gap_sem"] + finite_d
+    dots["applies"] = np.where(~within, "no", np.where(resolved, "yes", "unresolved"))
     return dots
 
 

@@ -31,6 +31,7 @@ Scales: see :data:`SIZES`.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -91,7 +92,12 @@ def _rf_panel(axes, dots: pd.DataFrame, split: tuple, sizes: Sizes, colors: list
         axes.plot(ratios, curve / variance, "-", color=color, linewidth=1,
                   label="Mei–Montanari 2019" if index == 0 else "Mei–Montanari, optimal λ")
     axes.axvline(1.0, color="grey", linewidth=0.6, linestyle=":")
-    axes.set(xscale="log", yscale="log", xlabel="N / n (width / samples)",
+    axes.set_xscale("log")
+    axes.minorticks_off()
+    ticks = [t for t in (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0)
+             if min(sizes.rf_width_ratios) <= t <= max(sizes.rf_width_ratios)]
+    axes.set_xticks(ticks, [f"{t:g}" for t in ticks], fontsize=7)
+    axes.set(yscale="log", xlabel="N / n (width / samples)",
              ylabel="population risk / Var y",
              title=f"(c) RF ridge, ReLU, n/d = {psi2:g}, d = {sizes.rf_dim}")
     axes.legend(fontsize=6, frameon=False)
@@ -129,45 +135,61 @@ def _kernel_summary(dots: pd.DataFrame, energies: tuple, seeds: int) -> list[str
              f"Target energies by Hermite degree e = ({', '.join(f'{e:g}' for e in energies)});"
              f" staircase plateaus ‖P_{{>ℓ}}f*‖² = {', '.join(f'{t:g}' for t in tails[1:])} "
              "for ℓ = 0, 1, ….  Gap = risk/theory − 1 at each run's validated ridge (mean ± "
-             "s.e. over seeds). The equivalence is said to *apply* where |gap| ≤ 3 s.e. + "
-             "0.5/√d (its finite-d error, the tolerance of tests/theory/test_staircase.py).", "",
+             "s.e. over seeds). The equivalence *applies* at a dot where |gap| ≤ 2 s.e. + "
+             "0.5/√d (0.5/√d: its finite-d error, the tolerance of "
+             "tests/theory/test_staircase.py) and s.e. ≤ 0.5/√d; 'unresolved' where the s.e. is "
+             "larger; 'no' where |gap| exceeds the bound. The test risk (fresh samples) is "
+             "noisy: the unlearned (½/√24)He₄ part of the residual is heavy-tailed, so one "
+             "seed's estimate has s.d. ≈ 0.1–0.15 at the default n_test.", "",
              "| kernel | d | n | ℓ | risk / Var y | theory | staircase | gap | applies | "
              "ridge at grid edge |", "|---|---|---|---|---|---|---|---|---|---|"]
     for row in dots.itertuples(index=False):
         lines.append(f"| {row.kind} | {row.dim} | {row.n_train} | {row.ell:.2f} | "
                      f"{row.mean:.3f} ± {row.sem:.3f} | {row.theory:.3f} | {row.staircase:.2f} | "
-                     f"{100 * row.gap:+.1f} % ± {100 * row.gap_sem:.1f} % | "
-                     f"{'yes' if row.applies else 'no'} | {row.at_edge:.2f} |")
-    applies = dots[dots["applies"]]
-    lines += ["", f"* Claim (deterministic equivalent, Misiakiewicz 2022; Hu & Lu 2022): "
-              f"{_verdict(len(applies) == len(dots))} at every dot — it applies at "
-              f"{len(applies)} of {len(dots)} dots: "
-              + ", ".join(f"{r.kind} d={r.dim} ℓ={r.ell:.1f}" for r in applies.itertuples())
-              + "."]
-    lines += _plateau_claims(dots, tails)
+                     f"{100 * row.gap:+.1f} % ± {100 * row.gap_sem:.1f} % | {row.applies} | "
+                     f"{row.at_edge:.2f} |")
+    lines += [""] + _pooled_claims(dots) + _plateau_claims(dots, tails)
+    return lines
+
+
+def _pooled_claims(dots: pd.DataFrame) -> list[str]:
+    """The gap pooled over d per kernel and ℓ (independent data sets): mean ± s.e."""
+    lines = []
+    for ell, group in dots.groupby(dots["ell"].round(1)):
+        parts = []
+        ok = True
+        for kind, rows in group.groupby("kind"):
+            mean = float(rows["gap"].mean())
+            sem = float(np.sqrt((rows["gap_sem"] ** 2).sum()) / len(rows))
+            bound = 2 * sem + 0.5 / math.sqrt(float(rows["dim"].min()))
+            ok = ok and abs(mean) <= bound
+            parts.append(f"{kind} {100 * mean:+.1f} % ± {100 * sem:.1f} % over d = "
+                         f"{', '.join(str(d) for d in rows['dim'])}")
+        lines.append(f"* Claim (deterministic equivalent at n = d^{ell:g}; Misiakiewicz 2022, "
+                     f"Hu & Lu 2022, for inputs on the sphere): {_verdict(ok)} — pooled gap "
+                     + "; ".join(parts) + " (bound 2 s.e. + 0.5/√d at the smallest d).")
     return lines
 
 
 def _plateau_claims(dots: pd.DataFrame, tails: np.ndarray) -> list[str]:
     """Plateau heights at ℓ = 1.5 and 2.5 against the staircase, and the gap against d."""
     lines = []
-    for ell, plateau in ((1.5, tails[2]), (2.5, tails[3])):
+    for ell, plateau, before in ((1.5, tails[2], tails[1]), (2.5, tails[3], tails[2])):
         rows = dots[(dots["ell"] - ell).abs() < 0.05]
         if rows.empty:
             continue
-        worst = float((rows["mean"] - plateau).abs().max())
         by_d = rows.groupby("dim")["mean"].mean()
-        shrinking = bool(np.all(np.diff((by_d - plateau).abs().to_numpy()) <= 0.02))
-        lines.append(f"* Claim (staircase plateau ‖P_{{>{int(ell)}}}f*‖² = {plateau:g} at "
-                     f"n = d^{ell:g}): {_verdict(shrinking)} as d grows — |risk − plateau| "
-                     f"by d: " + ", ".join(f"d = {d}: {abs(v - plateau):.3f}"
-                                           for d, v in by_d.items())
-                     + f" (largest {worst:.3f}); the approach to the plateau is the staircase "
-                     "claim, its finite-d distance is what the deterministic equivalent adds.")
+        nearer = bool(np.all((by_d - plateau).abs() < (by_d - before).abs()))
+        lines.append(f"* Claim (staircase: at n = d^{ell:g} the risk sits on the plateau "
+                     f"‖P_{{>{int(ell)}}}f*‖² = {plateau:g}, the level {before:g} of the "
+                     f"previous step left behind): {_verdict(nearer)} — risk by d: "
+                     + ", ".join(f"d = {d}: {v:.3f}" for d, v in by_d.items())
+                     + "; its distance to the plateau at finite d is what the deterministic "
+                     "equivalent adds (table).")
     high = dots[dots["ell"] >= 1.95]
     if len(high):
-        lines.append("* Gap × d at ℓ ≥ 2 (the radial floor of Gaussian inputs predicts a gap "
-                     "∝ 1/d, module docstring): " + ", ".join(
+        lines.append("* Gap × d at ℓ ≥ 2 (were the gap the 1/d radial floor of Gaussian inputs "
+                     "alone, module docstring, this would stay constant): " + ", ".join(
                          f"{r.kind} d={r.dim} ℓ={r.ell:.1f}: {r.gap * r.dim:.2f}"
                          for r in high.itertuples()) + ".")
     edges = dots[dots["at_edge"] > 0]
@@ -206,15 +228,19 @@ def _rf_summary(dots: pd.DataFrame, sizes: Sizes, split: tuple) -> list[str]:
         lines.append(f"* Claim (the optimal ridge removes the peak: risk non-increasing in N): "
                      f"{_verdict(bool(np.all(rises <= 0)))} — largest rise between neighbours "
                      f"{float(np.max(np.diff(best['mean'].to_numpy()))):+.3f}.")
-    far = dots[(dots["ratio"] - 1).abs() >= 0.25]
-    near = dots[(dots["ratio"] - 1).abs() < 0.25]
-    if len(far):
+    for rule, rows in dots.groupby("ridge_rule"):
+        far = rows[(rows["ratio"] - 1).abs() >= 0.25]
+        near = rows[(rows["ratio"] - 1).abs() < 0.25]
+        if far.empty:
+            continue
         worst = float(far["gap"].abs().max())
-        lines.append(f"* Claim (Mei–Montanari Theorem 1 at finite d): {_verdict(worst <= 0.1)}"
-                     f" within 10 % away from the peak (|N/n − 1| ≥ 0.25): largest |gap| "
-                     f"{100 * worst:.1f} %, mean {100 * float(far['gap'].abs().mean()):.1f} %"
-                     + (f"; near the peak largest |gap| {100 * float(near['gap'].abs().max()):.1f}"
-                        " % (fluctuations of order 1 at finite d there)" if len(near) else "")
+        lines.append(f"* Claim (Mei–Montanari Theorem 1 at finite d, {rule} ridge): "
+                     f"{_verdict(worst <= 0.1)} within 10 % away from the peak (|N/n − 1| ≥ "
+                     f"0.25): largest |gap| {100 * worst:.1f} % (at N/n = "
+                     f"{float(far.loc[far['gap'].abs().idxmax(), 'ratio']):g}), mean |gap| "
+                     f"{100 * float(far['gap'].abs().mean()):.1f} %"
+                     + (f"; near the peak largest |gap| "
+                        f"{100 * float(near['gap'].abs().max()):.1f} %" if len(near) else "")
                      + ".")
     return lines
 
