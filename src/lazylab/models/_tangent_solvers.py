@@ -19,6 +19,13 @@ V⊥ (dimension N(d − rank W)), and CG only has to resolve P K on V. Examples:
 C ↦ C + Cᵀ + tr(C WWᵀ)(WWᵀ)⁻¹: eigenvalues {0 (antisymmetric C), 2, one more}, and CG ends in
 ≤ 2 iterations. For ReLU, κ_ij = (π − θ_ij)/(2π) is the degree-0 arc-cosine kernel.
 
+Second level (N ≥ d, isotropic inputs): at ρ_ij = 0, μ_ij = t_i t_j with t_i = E[g′(u_i)], so
+the μ terms are T(A) = Ŵ((ŴᵀA)ᵀ + tr(ŴᵀA) I), Ŵ = diag(t) W, a map through d × d matrices;
+(κ ⊗ I + T)⁻¹ follows by Woodbury with a d × d capacitance solved in closed form
+(:class:`TransposeCorrection`). For ReLU at d = 60 it cuts CG from 40/49/58 to 29/34/44
+iterations at N = d/2d/4d; for σ = u² it is exact but singular (antisymmetric C) and κ ⊗ I
+already suffices.
+
 Singular systems. If κ c = 0 then Σ_i c_i g(w_i·x) ≡ 0, so every A = c vᵀ predicts 0:
 null(κ) ⊗ ℝ^d ⊂ null(K). Where κ is singular (polynomial σ with N beyond the dimension of its
 derivative's span, e.g. σ = u² with N > d) P uses the pseudo-inverse κ⁺; its null space lies in
@@ -41,8 +48,8 @@ import torch
 from lazylab.errors import DivergenceError
 from lazylab.solvers.ridge import pseudo_inverse_cutoff
 
-__all__ = ["SymmetricInverse", "KroneckerInverse", "sample_preconditioner", "online_sgd",
-           "SGDResult"]
+__all__ = ["SymmetricInverse", "KroneckerInverse", "TransposeCorrection", "sample_preconditioner",
+           "online_sgd", "SGDResult"]
 
 
 class SymmetricInverse:
@@ -99,6 +106,42 @@ class KroneckerInverse:
     def __call__(self, directions: torch.Tensor) -> torch.Tensor:
         inner = self.left.T @ directions @ self.right
         return self.left @ (inner * self.scale) @ self.right.T
+
+
+class TransposeCorrection:
+    """(M ⊗ I + T)⁻¹ by Woodbury, T(A) = Ŵ((ŴᵀA)ᵀ + tr(ŴᵀA) I): the constant part of the μ term.
+
+    At ρ_ij = 0, μ_ij = E[g′(u_i)] E[g′(u_j)] = t_i t_j, so the μ terms of K are T with
+    Ŵ = diag(t) W (module docstring); for σ = u² this is exact. T = U L Uᵀ with U Y = Ŵ Y
+    (Y d × d) and L Y = Yᵀ + tr(Y) I, L⁻¹ Z = Zᵀ − tr(Z) I/(1 + d). Woodbury:
+        (M ⊗ I + U L Uᵀ)⁻¹ = P − P U C⁻¹ Uᵀ P,  P = M⁻¹ ⊗ I,  C Y = L⁻¹ Y + Ĥ Y,  Ĥ = Ŵᵀ M⁻¹ Ŵ.
+    In the eigenbasis Ĥ = V diag(h) Vᵀ, C decouples into 2 × 2 blocks [[h_k, 1], [1, h_l]] on
+    (Y_kl, Y_lk) plus a rank-one trace term, solved in closed form (O(d³) per application).
+    M ⊗ I + T is positive definite exactly when every h_k h_l < 1 (one negative eigenvalue per
+    block, as L⁻¹ has): ``usable`` says whether max h < 1 − 10⁻⁶; otherwise do not use it.
+
+    Args:
+        inverse: a :class:`SymmetricInverse` of M (N × N, Cholesky path). scaled_weights: Ŵ (N, d).
+    """
+
+    def __init__(self, inverse: SymmetricInverse, scaled_weights: torch.Tensor):
+        self.inverse, self.scaled = inverse, scaled_weights
+        self.solved = inverse(scaled_weights)
+        h, self.vectors = torch.linalg.eigh(scaled_weights.T @ self.solved)
+        self.usable = bool(h.max() < 1 - 1e-6) and not inverse.pseudo_inverse
+        self.h, self.pair = h, h[:, None] * h[None, :] - 1
+        self.diagonal = 1 / (1 + h)
+        self.trace_scale = 1 / (1 + h.shape[0] - self.diagonal.sum())
+
+    def _capacitance_solve(self, rhs: torch.Tensor) -> torch.Tensor:
+        f = self.vectors.T @ rhs @ self.vectors
+        y = (self.h[None, :] * f - f.T) / self.pair
+        y = y + torch.diag(torch.trace(y) * self.trace_scale * self.diagonal)
+        return self.vectors @ y @ self.vectors.T
+
+    def __call__(self, directions: torch.Tensor) -> torch.Tensor:
+        z = self.inverse(directions)
+        return z - self.solved @ self._capacitance_solve(self.scaled.T @ z)
 
 
 def sample_preconditioner(features, x: torch.Tensor, ridge: float, cache=None):

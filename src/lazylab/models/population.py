@@ -25,7 +25,8 @@ import torch
 from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
-from lazylab.models._tangent_solvers import KroneckerInverse, SymmetricInverse
+from lazylab.models._tangent_solvers import (KroneckerInverse, SymmetricInverse,
+                                             TransposeCorrection)
 from lazylab.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk.population import require_moments, whiten
 from lazylab.solvers.cg import conjugate_gradient
@@ -132,13 +133,19 @@ class _TangentSystem:
         Tangent block: Σ_c p_c κ_c ⊗ Σ_c + ridge (Σ_c the component covariance; κ_c ⊗ I in
         whitened coordinates) — exact on {A : A Wᵀ = 0} for a single Gaussian, see
         :mod:`lazylab.models._tangent_solvers`. One N × N Cholesky (pseudo-inverse when κ is
-        singular) for isotropic inputs; for other covariances κ̄ ⊗ Σ̄ by two eigendecompositions.
+        singular) for isotropic inputs, with the Woodbury correction for the constant part of
+        the μ terms when N ≥ d; for other covariances κ̄ ⊗ Σ̄ by two eigendecompositions.
         Head block: the exact feature covariance + ridge (N × N Cholesky).
         """
         kappa = sum(part["p"] * part["op"].kappa for part in self.parts)
         if all(part["root"] is None for part in self.parts):
             eye = torch.eye(self.width, dtype=kappa.dtype)
             tangent = SymmetricInverse(kappa + self.ridge * eye)
+            if self.width >= self.dim and not tangent.pseudo_inverse:
+                # t_i = E[σ′(w_i·x)] from E[σ′(w_i·x) x] = t_i w_i
+                scale = (self.tangent_mean * self.weights).sum(1) / (self.weights ** 2).sum(1)
+                corrected = TransposeCorrection(tangent, scale[:, None] * self.weights)
+                tangent = corrected if corrected.usable else tangent
         else:
             covariance = sum(part["p"] * (torch.eye(self.dim, dtype=kappa.dtype)
                                           if part["root"] is None else part["root"] @ part["root"])
