@@ -22,7 +22,12 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   :mod:`lazylab.models._tangent_solvers`), and the exact head block with ``train_head``. Stops
   at relative residual ``tol`` of the normal equations; diagnostics report ``cg_iterations``,
   ``cg_residual`` and ``cg_converged``. "auto" picks it above the dense size.
-At n = ∞: :func:`lazylab.models.optimal_tangent` (exact operator, block-Jacobi PCG).
+* "sgd": plain SGD on the NT model, linear in its parameters, so a step is two structured
+  products (Φv and Φᵀr from one XWᵀ), never an n × Nd Jacobian; on a task it is *online*
+  (fresh samples each step, n = steps × batch_size; Ghorbani et al. 2019 §2.3), on a Dataset by
+  batches drawn with replacement (:func:`lazylab.models._tangent_solvers.online_sgd`).
+At n = ∞: :func:`lazylab.models.optimal_tangent` (exact operator, PCG preconditioned by the full
+N × N matrix κ ⊗ I, :mod:`lazylab.models._tangent_solvers`).
 """
 
 from __future__ import annotations
