@@ -105,9 +105,9 @@ def test_singular_feature_covariance_uses_the_pseudo_inverse_and_stays_optimal()
 def test_negative_ridge_is_rejected_with_its_value():
     task = build("quadratic", dim=5)
     weights = torch.eye(5, dtype=torch.float64)
-    with pytest.raises(ValueError, match="ridge must be >= 0, got -1.0"):
+    with pytest.raises(ValueError, match="ridge must be a finite number >= 0, got -1.0"):
         optimal_head(task, "relu", weights, ridge=-1.0)
-    with pytest.raises(ValueError, match="ridge must be >= 0, got -1.0"):
+    with pytest.raises(ValueError, match="ridge must be a finite number >= 0, got -1.0"):
         optimal_tangent(task, "relu", weights, ridge=-1.0)
 
 

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from lazylab import _checks as checks
+
 from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
@@ -33,12 +35,6 @@ from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers.ridge import solve_symmetric
 
 __all__ = ["optimal_head", "optimal_tangent"]
-
-
-def _check_ridge(ridge: float) -> float:
-    if not ridge >= 0:
-        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
-    return float(ridge)
 
 
 def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
@@ -55,7 +51,7 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
         ``pseudo_inverse`` (1.0 when the feature covariance was singular).
     """
     require_moments(task)
-    ridge = _check_ridge(ridge)
+    ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
     gram = sum(p * dual_matrix(sigma, weights, biases, covariance=c) for p, c in task.components)
     mean = sum(p * feature_mean(sigma, weights, biases, c) for p, c in task.components)
@@ -180,7 +176,7 @@ def optimal_tangent(task, activation, weights, *, train_head: bool = False, ridg
         ``cg_residual``, ``cg_converged``.
     """
     require_moments(task)
-    ridge = _check_ridge(ridge)
+    ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
     system = _TangentSystem(task, sigma, weights, train_head, ridge)
     target_mean = float(task.target_mean())
