@@ -38,7 +38,8 @@ THEOREM3 = dict(activation="quadratic", train="first", head_init="ones")
 def test_population_gd_of_the_theorem3_network_reaches_its_infimum():
     """GD on the exact engine's risk (d = 8, N = 3) ends within 1e-3 of 2Σ_{i>N}λ_i² (Thm 3)."""
     task = _quadratic(8)
-    model = Network(width=3, learning_rate=0.02, momentum=0.9, steps=200, **THEOREM3).fit(
+    model = Network(width=3, learning_rate=0.02, momentum=0.9, steps=200, rate_scaling="none",
+                    **THEOREM3).fit(
         task, rng=np.random.default_rng(0))
     optimum = _theorem3_value(task, 3)
     risk = model.diagnostics["population_risk"]
@@ -81,11 +82,26 @@ def test_online_sgd_approaches_the_population_gd_value():
 
 
 def test_diverging_run_raises_divergence_error_not_nan():
+    """Without halvings allowed, a divergence is an error, never NaN."""
     task = _quadratic(8)
     with pytest.raises(DivergenceError, match="diverged at step") as caught:
-        Network(width=4, training="online", learning_rate=10.0, steps=200, **THEOREM3).fit(
-            task, rng=np.random.default_rng(0))
+        Network(width=4, training="online", learning_rate=10.0, steps=200, max_halvings=0,
+                **THEOREM3).fit(task, rng=np.random.default_rng(0))
     assert caught.value.step is not None and 0 < caught.value.step < 200
+
+
+def test_diverging_online_run_is_retried_with_halved_rates_and_recorded():
+    """The same run with halvings allowed restarts from the same draws at η/2, η/4, …: it ends
+    finite, says how many halvings it took, and equals the run started at that rate."""
+    task = _quadratic(8)
+    model = Network(width=4, training="online", learning_rate=10.0, steps=200, **THEOREM3).fit(
+        task, rng=np.random.default_rng(0))
+    halvings = int(model.diagnostics["halvings"])
+    assert halvings >= 1 and model.diagnostics["learning_rate"] == 10.0 / 2 ** halvings
+    assert all(math.isfinite(v) for v in model.diagnostics.values())
+    direct = Network(width=4, training="online", learning_rate=10.0 / 2 ** halvings, steps=200,
+                     max_halvings=0, **THEOREM3).fit(task, rng=np.random.default_rng(0))
+    torch.testing.assert_close(model.weights, direct.weights, rtol=0, atol=0)
 
 
 # ----------------------------------------------------------------------------- laziness
@@ -292,7 +308,7 @@ def test_experiments_layer_records_a_diverged_network_run():
 
     run = make_run("quadratic", {"dim": 5}, "network",
                    {"width": 3, "activation": "relu", "training": "online", "steps": 50,
-                    "learning_rate": 100.0}, None, 50, 0)
+                    "learning_rate": 100.0, "max_halvings": 0}, None, 50, 0)
     outcome = execute_run(run)
     assert outcome.status == DIVERGED and "DivergenceError" in outcome.error
     assert 0 < outcome.metrics["steps_to_divergence"] < 50
