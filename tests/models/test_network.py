@@ -424,10 +424,10 @@ def test_width_rate_scaling_divides_the_standard_sgd_rate_by_the_width():
     for options, divisor in ((dict(**THEOREM3), 7), (dict(activation="relu"), 7),
                              (dict(activation="relu", parameterization="ntk"), 1),
                              (dict(activation="relu", optimizer="adam"), 1)):
-        scaled = Network(width=7, steps=4, learning_rate=0.03, **options).fit(
+        scaled = Network(width=7, steps=4, learning_rate=0.03, rate_scaling="width",
+                         **options).fit(
             task, rng=np.random.default_rng(0))
-        plain = Network(width=7, steps=4, learning_rate=0.03 / divisor, rate_scaling="none",
-                        **options).fit(task, rng=np.random.default_rng(0))
+        plain = Network(width=7, steps=4, learning_rate=0.03 / divisor, **options).fit(task, rng=np.random.default_rng(0))
         torch.testing.assert_close(scaled.weights, plain.weights, rtol=0, atol=1e-14)
 
 
@@ -455,11 +455,12 @@ def test_divergence_at_large_width_is_backed_off_and_recorded():
     initial risk. With rate_scaling="width" (η/N) the same run needs no halving."""
     task = _quadratic(20)
     options = dict(width=3000, steps=100, learning_rate=0.04, momentum=0.9, **THEOREM3)
-    backed = Network(rate_scaling="none", **options).fit(task, rng=np.random.default_rng(0))
+    backed = Network(**options).fit(task, rng=np.random.default_rng(0))
     diagnostics = backed.diagnostics
     assert diagnostics["halvings"] >= 1
     assert diagnostics["learning_rate"] == 0.04 / 2 ** diagnostics["halvings"]
     assert all(math.isfinite(v) for v in diagnostics.values())
     assert diagnostics["population_risk"] < diagnostics["initial_train_loss"]
-    scaled = Network(**options).fit(task, rng=np.random.default_rng(0)).diagnostics
+    scaled = Network(rate_scaling="width", **options).fit(
+        task, rng=np.random.default_rng(0)).diagnostics
     assert scaled["halvings"] == 0 and scaled["population_risk"] < scaled["initial_train_loss"]

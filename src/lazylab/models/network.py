@@ -21,7 +21,8 @@ that is a learning rate N·η; Adam is invariant to gradient multipliers, so wit
 effect, as in the original). ``head_init="ones"`` sets v_i = s_a instead (with the standard
 parameterization, s_a = 1 and ``train="first"`` this is the model of Theorem 3,
 ŷ = Σ_i (w_i·x)² + c with the quadratic activation; THEORY §1.5). Biases (``biases=True``) start
-at b_i ~ N(0, ``bias_scale``²); the offset c starts at 0 and is trained whenever ``offset``.
+at b_i ~ N(0, ``bias_scale``²); the offset c starts at c₀ (``offset_init``: −E f_θ₀ or 0) and is
+trained whenever ``offset``.
 
 Laziness (Chizat, Oyallon & Bach 2019, "On lazy training in differentiable programming",
 NeurIPS, §1–2): with α = ``laziness`` the trained model is
@@ -32,7 +33,7 @@ so that function-space gradient dynamics do not depend on α and, as α → ∞,
 O(1/α) and f_α follows its linearization α J_θ₀(θ − θ₀) (the neural-tangent model). α = None is
 the plain network f_θ. The returned predictor represents f_α exactly as a :class:`TwoLayer`
 with 2N units: the N trained units with head α·a, then the N frozen initial units with head −α·a₀,
-and offset α(c − c₀) (c₀ = 0), so ``population_risk`` stays exact.
+and offset α(c − c₀), so ``population_risk`` stays exact.
 
 Training (``fit``): a :class:`~lazylab.tasks.Dataset` is fitted by minibatch SGD/Adam (reshuffled
 every epoch); a task is fitted by online SGD on fresh samples when ``training="online"``
@@ -58,7 +59,11 @@ first-layer part g·s_in²·Σ_i a_i² σ′² ‖x‖² ∝ g s_in² s_out² Σ
 layer trained (Σ_i a_i² = N s_a²), and m = 1 otherwise: "standard" with a Gaussian head trains
 its first layer at Σ_i a_i² ≈ s_a²; "ntk" has s_out² N = 1; "mean_field" has g s_out² N = 1 by its
 gradient multiplier. Adam normalizes each coordinate's step and is left unscaled.
-``rate_scaling="none"`` uses η as given.
+``rate_scaling="none"`` (the default, so that the studies' rates keep their meaning) uses η as
+given. For σ = u² with the head at ones (Theorem 3's model) the width enters through the
+initialization instead: the curvature of the output-mean direction is 8 Tr M + 2 with
+M = Wᵀdiag(a)W, Tr M₀ = s_w² N, so s_w² ∝ 1/N (e.g. Tr M₀ = Tr B) keeps one η stable at every
+width without slowing the weak eigendirections, which η/N would.
 
 Stability: ``offset_init="centered"`` starts the offset at c₀ = −E f_θ₀(x) (exactly, from the
 engine's feature means, for a task with moments; the mean over the inputs for a Dataset; 0 for a
@@ -120,7 +125,7 @@ HEAD_INITS: dict[str, Callable[[np.random.Generator, int, float, float], torch.T
 }
 """``head_init`` → (rng, N, s_a, v_std) → v at initialization (only "gaussian" draws)."""
 
-RATE_SCALINGS = ("width", "none")
+RATE_SCALINGS = ("none", "width")
 """Values of ``rate_scaling``: η/m(N) as the parameterization requires (module docstring), or η."""
 
 OFFSET_INITS = ("centered", "zero")
@@ -145,7 +150,7 @@ class Network:
         steps: a fixed budget ≥ 1, or None. max_steps: budget ≥ 1 of a run to tolerance, or
             None (not both; neither: to tolerance within the solver's default budget).
         tol: tolerance > 0 of the convergence criterion, or None (the solver's default).
-        rate_scaling: "width" (η/m(N), module docstring) or "none".
+        rate_scaling: "none" (η as given) or "width" (η/m(N), module docstring).
         offset_init: "centered" (c₀ = −E f_θ₀) or "zero".
         max_halvings: ≥ 0 learning-rate halvings allowed on divergence.
         batch_size: ≥ 1 (≤ n for a Dataset).
@@ -173,7 +178,7 @@ class Network:
     steps: int | None = None
     max_steps: int | None = None
     tol: float | None = None
-    rate_scaling: str = "width"
+    rate_scaling: str = "none"
     offset_init: str = "centered"
     max_halvings: int = MAX_HALVINGS
     batch_size: int = 100
@@ -285,13 +290,16 @@ class Network:
             data_or_task: a Dataset (minibatch training) or a task (``training`` decides).
             rng: numpy Generator for the initialization and the data/permutation stream.
             progress: optional ``progress(step, total)`` called about 100 times per run.
-        Diagnostics: ``steps``, ``final_train_loss`` (population risk at the final parameters
+        Diagnostics: the certificate (``converged``, ``steps``, ``criterion``, ``tolerance``,
+        ``stop_reason``, ``halvings``, ``learning_rate``; module docstring), ``final_train_loss``
+        (population risk at the final parameters
         for n = ∞; full training-set loss for a Dataset; mean of the last ≤ 100 batch losses
         online; all on the scale of the returned predictor), ``initial_train_loss``,
         ``population_risk`` (n = ∞ only), ``samples_seen`` (sample-based training),
         ``weight_change`` ‖W − W₀‖_F/‖W₀‖_F, ``head_change`` ‖a − a₀‖/‖a₀‖ (a₀ ≠ 0).
         Raises:
-            DivergenceError: the loss became non-finite or exceeded the divergence threshold.
+            DivergenceError: the loss became non-finite or exceeded the divergence threshold
+                after ``max_halvings`` halvings of the learning rate.
             ValueError: bad input (batch_size > n, population training on a task without
                 moments or not in float64 on the CPU, CUDA unavailable).
         """
