@@ -54,6 +54,20 @@ def test_missing_arguments_exit_2(capsys):
     assert exit_.value.code == 2 and "--csv" in capsys.readouterr().err
 
 
+def test_export_takes_its_options_before_the_spec(spec, tmp_path, capsys):
+    # the order of the usage line: `lazylab export [--csv [PATH]] SPEC`
+    assert _cli(capsys, "run", spec, "--executor", "inprocess", "--quiet")[0] == 0
+    code, out, err = _cli(capsys, "export", "--csv", spec)
+    assert code == 0, err
+    written = pd.read_csv(tmp_path / "study.csv")
+    assert len(written) == 20 and out.strip() == str(tmp_path / "study.csv")
+    code, out, err = _cli(capsys, "export", "--csv", tmp_path / "other.csv", spec)
+    assert code == 0 and len(pd.read_csv(tmp_path / "other.csv")) == 20
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--csv"])
+    assert exit_.value.code == 2 and "SPEC" in capsys.readouterr().err
+
+
 def test_run_status_show_export_plot(spec, tmp_path, capsys):
     code, out, err = _cli(capsys, "status", spec)
     assert code == 0 and "20 runs: 0 done, 0 diverged, 0 failed, 20 pending" in out

@@ -48,10 +48,15 @@ def _version() -> str:
         return "unknown"
 
 
-def _add_spec(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", type=Path, metavar="SPEC", help="the sweep's TOML spec file")
+def _add_spec(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    parser.add_argument("spec", type=Path, metavar="SPEC", nargs="?" if optional else None,
+                        help="the sweep's TOML spec file")
     parser.add_argument("--store", type=Path, metavar="PATH",
                         help="results database (default: <spec stem>.sqlite next to the spec)")
+    parser.add_argument("--max-memory", metavar="GB", dest="max_memory",
+                        help="memory a run may use in the size check, in GB, or inf to skip "
+                             "it (default: LAZYLAB_MAX_MEMORY_GB, else [sweep] max_memory_gb, "
+                             "else the available memory)")
 
 
 def _add_executor_options(parser: argparse.ArgumentParser) -> None:
@@ -111,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_spec(commands.add_parser(name, help=text, description=text.capitalize() + "."))
     export = commands.add_parser("export", help="write the results as CSV or Parquet",
                                  description="Write the sweep's stored results to a file.")
-    _add_spec(export)
+    _add_spec(export, optional=True)  # `export --csv SPEC`: --csv takes SPEC, _export_spec
     formats = export.add_mutually_exclusive_group(required=True)
     formats.add_argument("--csv", nargs="?", const="", metavar="PATH",
                          help="CSV file (default: <spec stem>.csv)")
@@ -258,10 +263,33 @@ def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
                                 fields=sweep.fields, task_fields=task_fields, log_x=plot.log_x,
                                 log_y=plot.log_y, error_bars=plot.error_bars, theory=theory,
                                 task_builder=make_task_builder(sweep, catalog), title=plot.title)
-    stem = args.output or (sweep.path.parent / (plot.output or sweep.path.stem))
-    for path in plots.save_figure(figure, stem, args.formats or plot.formats):
+    stem = Path(args.output or (sweep.path.parent / (plot.output or sweep.path.stem)))
+    for path in _save_figure(plots, figure, stem, args.formats or plot.formats):
         print(path)
     return 0
+
+
+def _save_figure(plots: Any, figure: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
+    """Save the figure; an unwritable path is one SpecError and leaves no new file behind."""
+    import os
+    import matplotlib.pyplot as plt
+    targets = [Path(f"{stem}.{fmt}") for fmt in formats]
+    problem = (f"directory {stem.parent} does not exist" if not stem.parent.is_dir() else
+               f"directory {stem.parent} is not writable" if not os.access(stem.parent, os.W_OK)
+               else next((f"{t} is a directory" for t in targets if t.is_dir()), None))
+    if problem is not None:
+        plt.close(figure)
+        raise _usage("--output", f"{problem}; give a writable path")
+    existing = {t for t in targets if t.exists()}
+    try:
+        return plots.save_figure(figure, stem, formats)
+    except OSError as error:
+        for target in set(targets) - existing:
+            target.unlink(missing_ok=True)
+        raise _usage("--output", f"cannot write {stem}.* ({error.strerror or error}); give a "
+                     "writable path") from None
+    finally:
+        plt.close(figure)
 
 
 def _command_list(args: argparse.Namespace) -> int:
@@ -314,8 +342,8 @@ def _command_reproduce(args: argparse.Namespace) -> int:
             result = reproduce(name, scale=args.scale, executor=executor,
                                executor_options=options, output_dir=args.output / name,
                                quiet=args.quiet)
-        except (SpecError, ImportError) as error:
-            print(f"lazylab: error: reproduce {name}: {error}", file=sys.stderr)
+        except (ValueError, TypeError, ImportError) as error:  # SpecError is a ValueError
+            print(f"lazylab: error: reproduce {name}: {_first_line(error)}", file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             print(f"lazylab: interrupted; rerun `lazylab reproduce {args.study}` to resume",
@@ -327,8 +355,24 @@ def _command_reproduce(args: argparse.Namespace) -> int:
     return status
 
 
+def _export_spec(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``export --csv SPEC``: the optional PATH of --csv/--parquet took the one positional,
+    which is the spec (the output then takes its default name)."""
+    if args.spec is not None:
+        return
+    fmt = "csv" if args.csv is not None else "parquet"
+    if not getattr(args, fmt):
+        parser.error("the following arguments are required: SPEC")
+    args.spec = Path(getattr(args, fmt))
+    setattr(args, fmt, "")
+
+
 _COMMANDS = {"run": _command_run, "status": _command_status, "show": _command_show,
              "export": _command_export, "plot": _command_plot}
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or ["no message"])[0]
 
 
 def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
@@ -340,19 +384,25 @@ def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "export":
+        _export_spec(parser, args)
     if args.command == "list":
         return _command_list(args)
     if args.command == "reproduce":
         return _command_reproduce(args)
     from lazylab.experiments import SpecError, load_sweep
     try:
-        sweep = load_sweep(args.spec, catalog)
+        sweep = load_sweep(args.spec, catalog, max_memory_gb=args.max_memory)
         return _COMMANDS[args.command](args, sweep, catalog)
     except SpecError as error:
         print(f"lazylab: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ImportError as error:
         print(f"lazylab: error: {args.spec}: {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError) as error:  # a documented error of the Python API
+        print(f"lazylab: error: {args.spec}: {args.command}: {type(error).__name__}: "
+              f"{_first_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("lazylab: interrupted; rerun the same command to resume", file=sys.stderr)

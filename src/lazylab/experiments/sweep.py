@@ -39,8 +39,13 @@ __all__ = ["load_sweep", "run_sweep", "sweep_status", "SweepStatus", "results_fr
            "export_results", "provenance", "default_store_path", "make_task_builder"]
 
 
-def load_sweep(path: str | Path, catalog: Catalog | None = None) -> Sweep:
-    """Read, structurally validate and check a spec file against the registries."""
+def load_sweep(path: str | Path, catalog: Catalog | None = None, *,
+               max_memory_gb: float | str | None = None) -> Sweep:
+    """Read, structurally validate and check a spec file against the registries.
+
+    ``max_memory_gb`` (GB, ``inf`` disables the check) overrides the memory limit of the size
+    check, before ``LAZYLAB_MAX_MEMORY_GB`` and ``[sweep] max_memory_gb``.
+    """
     raw = read_spec_file(path)
     spec = parse_spec(raw, path)
     if catalog is None:
@@ -49,7 +54,7 @@ def load_sweep(path: str | Path, catalog: Catalog | None = None) -> Sweep:
         except ImportError as error:
             raise SpecError(path, "task.name", f"lazylab's task and regime registries are not "
                             f"available in this installation ({error})") from None
-    return build_sweep(spec, path, catalog)
+    return build_sweep(spec, path, catalog, max_memory_gb=max_memory_gb)
 
 
 STUDY_STORE = "store.sqlite"
