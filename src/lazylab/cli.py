@@ -1,14 +1,12 @@
 """The ``lazylab`` command: run, inspect, export and plot sweeps; list built-in studies.
 
-    lazylab run SPEC [--store PATH] [--executor inprocess|pool|dask] [--workers N]
-                     [--scheduler tcp://HOST:PORT | --dask-workers K] [--retry-failed] [--quiet]
-    lazylab status SPEC      done / diverged / failed / pending counts
-    lazylab show SPEC        a table of the stored results
-    lazylab export SPEC --csv [PATH] | --parquet [PATH]
-    lazylab plot SPEC [--output STEM] [--format png pdf]
-    lazylab list             the built-in studies
-    lazylab reproduce NAME|all [--scale smoke|default|paper] [executor options as for run]
-                     [--output DIR] [--quiet]
+    lazylab run SPEC [--store PATH] [--max-memory GB] [--executor inprocess|pool|dask]
+        [--workers N] [--scheduler tcp://HOST:PORT | --dask-workers K] [--retry-failed] [-q]
+    lazylab status|show SPEC   run counts | a table of the results, with the failures' reasons
+    lazylab export [--csv [PATH] | --parquet [PATH]] SPEC     (also SPEC --csv [PATH])
+    lazylab plot SPEC [--output STEM] [--format png pdf svg]
+    lazylab list [studies|tasks|regimes|activations|metrics|theory]
+    lazylab reproduce NAME|all [--scale smoke|default|paper] [run's executor options] [-q]
     lazylab --version
 
 The store defaults to ``<spec stem>.sqlite`` next to the spec. Malformed specs, stores and
@@ -38,6 +36,20 @@ SCALES = ("smoke", "default", "paper")
 """The scales of every study (lazylab.studies.SCALES, repeated so --help imports no study;
 tests/test_cli.py checks that the two agree)."""
 ALL_STUDIES = "all"
+BUILT_IN_STUDIES = {
+    "damian-onestep": "Damian, Lee & Soltanolkotabi 2022: one gradient step learns at n ≍ d², "
+                      "random features and the NTK do not",
+    "ghorbani-fig1": "Ghorbani et al. 2019 Fig. 1: RF vs NT vs NN, quadratic target, exact at "
+                     "n = ∞ and against n",
+    "ghorbani-fig2": "Ghorbani et al. 2019 Fig. 2: RF vs NT vs NN, mixture of Gaussians, exact "
+                     "at n = ∞ and against n",
+    "xie-semirandom": "Kawaguchi, Xie & Song 2018: semi-random units against random features and "
+                      "a trained ReLU network (synthetic and digits)",
+    "yehudai-shamir": "Yehudai & Shamir 2019: random features need many units for one ReLU "
+                      "neuron, gradient descent needs one",
+}
+"""Name → first description line of lazylab.studies.STUDIES, repeated so that ``lazylab list``
+imports no study (torch, matplotlib); tests/test_cli.py checks that the two agree."""
 
 
 def _version() -> str:
@@ -62,8 +74,10 @@ def _add_spec(parser: argparse.ArgumentParser, optional: bool = False) -> None:
 def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     """--executor, --workers, --scheduler | --dask-workers (shared by run and reproduce)."""
     parser.add_argument("--executor", choices=EXECUTORS,
-                        help="where runs execute (default: pool; dask when --scheduler or "
-                             "--dask-workers is given)")
+                        help="where runs execute (default: dask with --scheduler or "
+                             "--dask-workers, pool with --workers; else run picks in-process "
+                             "when the pending runs' estimated work is under 30 s, pool above; "
+                             "reproduce picks pool)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="pool processes (default: all cores)")
     dask = parser.add_mutually_exclusive_group()
@@ -144,37 +158,28 @@ def _open_store(args: argparse.Namespace, sweep: Any, *, readonly: bool) -> Any:
     return Store(path, readonly=readonly, provenance=None if readonly else provenance())
 
 
-def _executor_choice(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """The executor's name and options from --executor/--workers/--scheduler/--dask-workers;
-    SpecError (one line, exit 2) on a contradiction."""
-    dask_options = args.scheduler is not None or args.dask_workers is not None
-    name = args.executor or ("dask" if dask_options else "pool")
-    for option in ("workers", "dask_workers"):
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise _usage(f"--{option.replace('_', '-')}", f"{value} must be a positive integer")
-    if name != "dask" and dask_options:
-        raise _usage("--executor", f"{name!r} cannot use --scheduler/--dask-workers; allowed: dask")
-    if name != "pool" and args.workers is not None:
-        raise _usage("--workers", f"applies to the pool executor, not {name!r}")
-    if name == "pool":
-        return name, {"workers": args.workers}
-    if name == "dask":
-        return name, {"scheduler": args.scheduler, "workers": args.dask_workers}
-    return name, {}
+def _executor_choice(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+    """(name or None: chosen by the work's size, options); SpecError on a contradiction."""
+    from lazylab.experiments.executors import executor_options
+    return executor_options(args.executor, args.workers, args.scheduler, args.dask_workers)
 
 
 def _usage(field: str, message: str) -> Exception:
-    from lazylab.experiments import SpecError
+    from lazylab.experiments.spec import SpecError
     return SpecError("<command line>", field, message)
 
 
 def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
-    from lazylab.experiments import BarProgress, execute_run, make_executor, run_sweep
+    from lazylab.experiments import (BarProgress, default_store_path, execute_run,
+                                     make_executor, run_sweep)
     from lazylab.experiments.progress import execute_with_step_bar
     from lazylab.experiments.executors import Entered
-    from lazylab.experiments.sweep import failure_reasons, format_failure_reasons
+    from lazylab.experiments.executors import choose_executor
+    from lazylab.experiments.sweep import failure_reasons, format_failure_reasons, pending_runs_at
     name, options = _executor_choice(args)
+    if name is None:  # the work's size decides (rule: experiments.executors.choose_executor)
+        name = choose_executor(pending_runs_at(sweep, args.store or default_store_path(
+            sweep.path), args.retry_failed))
     executor = make_executor(name, **options)
     inner = execute_with_step_bar if executor.name == "inprocess" and not args.quiet else execute_run
     run_function = functools.partial(inner, catalog=catalog) if catalog is not None else inner
@@ -271,23 +276,11 @@ def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
 
 def _save_figure(plots: Any, figure: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
     """Save the figure; an unwritable path is one SpecError and leaves no new file behind."""
-    import os
     import matplotlib.pyplot as plt
-    targets = [Path(f"{stem}.{fmt}") for fmt in formats]
-    problem = (f"directory {stem.parent} does not exist" if not stem.parent.is_dir() else
-               f"directory {stem.parent} is not writable" if not os.access(stem.parent, os.W_OK)
-               else next((f"{t} is a directory" for t in targets if t.is_dir()), None))
-    if problem is not None:
-        plt.close(figure)
-        raise _usage("--output", f"{problem}; give a writable path")
-    existing = {t for t in targets if t.exists()}
+    from lazylab.experiments.outputs import write_outputs
     try:
-        return plots.save_figure(figure, stem, formats)
-    except OSError as error:
-        for target in set(targets) - existing:
-            target.unlink(missing_ok=True)
-        raise _usage("--output", f"cannot write {stem}.* ({error.strerror or error}); give a "
-                     "writable path") from None
+        return write_outputs(lambda: plots.save_figure(figure, stem, formats),
+                             [Path(f"{stem}.{fmt}") for fmt in formats], "--output")
     finally:
         plt.close(figure)
 
@@ -297,12 +290,8 @@ def _command_list(args: argparse.Namespace) -> int:
         from lazylab.experiments.reference import registry_listing
         print(registry_listing(args.kind), end="")
         return 0
-    from lazylab.studies import STUDIES
-    if not STUDIES:
-        print("no built-in studies are installed yet")
-    for name, study in sorted(STUDIES.items()):
-        text = getattr(study, "description", None) or (getattr(study, "__doc__", None) or "")
-        print(f"{name:24s} {text.strip().splitlines()[0] if text.strip() else ''}")
+    for name, text in sorted(BUILT_IN_STUDIES.items()):
+        print(f"{name:24s} {text}")
     return 0
 
 
@@ -333,6 +322,7 @@ def _command_reproduce(args: argparse.Namespace) -> int:
     try:
         names = _study_names(args.study)
         executor, options = _executor_choice(args)
+        executor = executor or "pool"
     except SpecError as error:
         print(f"lazylab: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -343,7 +333,8 @@ def _command_reproduce(args: argparse.Namespace) -> int:
                                executor_options=options, output_dir=args.output / name,
                                quiet=args.quiet)
         except (ValueError, TypeError, ImportError) as error:  # SpecError is a ValueError
-            print(f"lazylab: error: reproduce {name}: {_first_line(error)}", file=sys.stderr)
+            print(f"lazylab: error: reproduce {name}: {(str(error).strip() or '?').splitlines()[0]}",
+                  file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             print(f"lazylab: interrupted; rerun `lazylab reproduce {args.study}` to resume",
@@ -356,8 +347,7 @@ def _command_reproduce(args: argparse.Namespace) -> int:
 
 
 def _export_spec(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``export --csv SPEC``: the optional PATH of --csv/--parquet took the one positional,
-    which is the spec (the output then takes its default name)."""
+    """``export --csv SPEC``: --csv's optional PATH took the one positional, the spec."""
     if args.spec is not None:
         return
     fmt = "csv" if args.csv is not None else "parquet"
@@ -369,10 +359,6 @@ def _export_spec(parser: argparse.ArgumentParser, args: argparse.Namespace) -> N
 
 _COMMANDS = {"run": _command_run, "status": _command_status, "show": _command_show,
              "export": _command_export, "plot": _command_plot}
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or ["no message"])[0]
 
 
 def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
@@ -402,7 +388,7 @@ def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
         return EXIT_USAGE
     except (ValueError, TypeError) as error:  # a documented error of the Python API
         print(f"lazylab: error: {args.spec}: {args.command}: {type(error).__name__}: "
-              f"{_first_line(error)}", file=sys.stderr)
+              f"{(str(error).strip() or '?').splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("lazylab: interrupted; rerun the same command to resume", file=sys.stderr)

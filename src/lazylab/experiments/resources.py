@@ -42,7 +42,7 @@ from typing import Any
 from lazylab.experiments.spec import POPULATION, SpecError, SpecFile
 
 __all__ = ["MAX_RUNS", "MEMORY_VARIABLE", "available_memory", "memory_limit", "run_memory",
-           "check_resources"]
+           "check_resources", "run_seconds", "RUN_OVERHEAD_SECONDS", "FLOPS_PER_SECOND"]
 
 MAX_RUNS = 100_000
 """A sweep may expand to at most this many runs (a store and a status table stay usable)."""
@@ -159,6 +159,34 @@ def run_memory(task: str, task_options: dict[str, Any], regime: str,
     total = BYTES * sum(entries for entries, _, _ in parts)
     _, parameter, advice = max(parts, key=lambda part: part[0])
     return total, parameter, advice
+
+
+RUN_OVERHEAD_SECONDS = 0.2
+"""Seconds every run costs whatever its size (task construction, seeding, risk, store write)."""
+FLOPS_PER_SECOND = 2e9
+"""Floating-point operations per second one core sustains on the dense work of a run."""
+
+
+def run_seconds(run: Any) -> float:
+    """A cost proxy for one run (seconds on one core; for scheduling and the ETA, not a promise).
+
+    ``RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND``, where the dense work of a run with
+    largest array of ``E`` entries (:func:`run_memory`'s estimate / 8) is ``E^{3/2}`` flops (an
+    N × N solve or kernel costs N³), plus ``6 · steps · batch · N · d`` for iterative training.
+
+    Args:
+        run: a :class:`~lazylab.experiments.runs.Run` (its task, regime, their parameters as
+            given in the spec, n_train and n_test).
+    """
+    task_options, options = dict(run.task_params), dict(run.regime_params)
+    sizes = {k: v for k, v in options.items() if isinstance(v, (int, float, str))}  # no selection
+    memory, _, _ = run_memory(run.task, task_options, run.regime, sizes, run.n_train, run.n_test)
+    flops = (memory / BYTES) ** 1.5
+    steps = sizes.get("steps")
+    if steps:
+        batch = sizes.get("batch_size") or run.n_train or 100
+        flops += 6.0 * steps * batch * sizes.get("width", 1) * int(task_options.get("dim") or 1)
+    return RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND
 
 
 def _with_defaults(declared: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
