@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -177,3 +178,41 @@ def test_list_kinds_cover_the_reference_listings():
 def test_list_kind_prints_its_registry(kind, capsys):
     assert cli.main(["list", kind]) == 0
     assert capsys.readouterr().out == registry_listing(kind)
+
+
+def test_plot_draws_the_theory_lines_of_the_example(tmp_path, monkeypatch, capsys):
+    from lazylab import plots
+    from lazylab.experiments import load_sweep
+    from lazylab.experiments.sweep import make_task_builder
+    from lazylab.theory import curves
+    example = Path(__file__).resolve().parents[1] / "examples" / "quadratic-theory.toml"
+    spec = tmp_path / example.name
+    spec.write_text(example.read_text())
+    assert main(["run", str(spec), "--executor", "inprocess", "--quiet"]) == 0
+    saved = {}
+    original = plots.save_figure
+
+    def capture(figure, stem, formats):
+        saved["lines"] = {line.get_label(): (line.get_xdata(), line.get_ydata())
+                          for line in figure.axes[0].get_lines()}
+        return original(figure, stem, formats)
+
+    monkeypatch.setattr(plots, "save_figure", capture)
+    assert main(["plot", str(spec), "--format", "png"]) == 0
+    assert (tmp_path / "quadratic-theory.png").stat().st_size > 0
+    task = make_task_builder(load_sweep(spec))({})          # the first seed's instance
+    b = task.matrix.numpy()
+    d, trace_alignment = b.shape[0], np.trace(b) ** 2 / (b.shape[0] * np.sum(b * b))
+    for name in ("random_features_quadratic", "neural_tangent_quadratic", "network_quadratic"):
+        x, y = saved["lines"][f"theory: curves.{name}"]
+        assert x.min() == 5 and x.max() == 80
+        np.testing.assert_allclose(y, getattr(curves, name)(x, task=task), rtol=1e-12)
+    x, y = saved["lines"]["theory: curves.random_features_quadratic"]
+    rho = x / d                                             # Corollary 1 with Γ = I/d, by hand
+    np.testing.assert_allclose(y, 1 - rho * trace_alignment / (1 + rho), rtol=1e-10)
+    x, y = saved["lines"]["theory: curves.network_quadratic"]
+    squares = np.sort(np.linalg.eigvalsh(b))[::-1] ** 2    # Theorem 3: Σ_{i>N} λ_i² / ‖B‖_F²
+    expected = [squares[int(n):].sum() / squares.sum() for n in np.floor(x)]
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-15)
+    x, y = saved["lines"]["theory: curves.neural_tangent_quadratic"]
+    assert y[x >= d].max() == 0 and y[0] > 0.5              # NT fits B exactly once N ≥ d
