@@ -23,6 +23,7 @@ from lazylab.experiments import (DaskExecutor, PoolExecutor, SpecError, Store, e
 from lazylab.experiments.resources import MEMORY_VARIABLE, available_memory
 from lazylab.experiments.sweep import default_store_path, failure_reasons
 from lazylab.tasks import TASKS, Dataset
+from lazylab.theory import curves
 
 QUADRATIC = """
 [task]
@@ -326,6 +327,13 @@ def test_dataset_validates_its_arrays(x, y, error, match):
     (lambda: make_executor("gpu"), ValueError, "executor='gpu' is unknown"),
     (lambda: PoolExecutor(workers=0), ValueError, "workers=0"),
     (lambda: DaskExecutor(scheduler="tcp://x:1", workers=2), ValueError, "not both"),
+    (lambda: curves.random_features_quadratic([10], task=TASKS["single_neuron"](
+        rng=np.random.default_rng(0), dim=4)), TypeError, "must be a quadratic task"),
+    (lambda: curves.network_quadratic([10], task=TASKS["quadratic"](
+        rng=np.random.default_rng(0), dim=4, centered=False)), ValueError, "centered target"),
+    (lambda: curves.neural_tangent_quadratic([0, 10], task=TASKS["quadratic"](
+        rng=np.random.default_rng(0), dim=4)), ValueError, "width must hold positive"),
+    (lambda: make_executor("pool", workers=-1), ValueError, "workers=-1"),
 ])
 def test_python_entry_points_raise_documented_errors(call, error, match):
     with pytest.raises(error, match=match):
