@@ -170,9 +170,9 @@ FLOPS_PER_SECOND = 2e9
 def run_seconds(run: Any) -> float:
     """A cost proxy for one run (seconds on one core; for scheduling and the ETA, not a promise).
 
-    ``RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND``, where the dense work of a run with
-    largest array of ``E`` entries (:func:`run_memory`'s estimate / 8) is ``E^{3/2}`` flops (an
-    N × N solve or kernel costs N³), plus ``6 · steps · batch · N · d`` for iterative training.
+    ``RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND``, where the dense work of a run whose
+    arrays hold ``E`` entries at once (:func:`run_memory`'s estimate / 8) is ``E^{3/2}`` flops
+    (an N × N solve costs N³), plus ``6 · steps · batch · N · d`` for iterative training.
 
     Args:
         run: a :class:`~lazylab.experiments.runs.Run` (its task, regime, their parameters as
