@@ -49,7 +49,7 @@ BUILT_IN_STUDIES = {
                       "neuron, gradient descent needs one",
 }
 """Name → first description line of lazylab.studies.STUDIES, repeated so that ``lazylab list``
-imports no study (torch, matplotlib); tests/test_cli.py checks that the two agree."""
+imports no study (torch, matplotlib) unless lazylab.studies is loaded (tests/test_cli.py)."""
 
 
 def _version() -> str:
@@ -113,8 +113,7 @@ def _add_reproduce(commands: Any) -> None:
 
 
 LIST_KINDS = ("studies", "tasks", "regimes", "activations", "metrics", "theory")
-"""``lazylab list KIND``; all but studies are ``lazylab.experiments.reference.LISTING_KINDS``
-(written out so that ``--help`` imports nothing heavy)."""
+"""``lazylab list KIND``; all but studies are reference.LISTING_KINDS (so --help loads nothing)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -173,8 +172,7 @@ def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     from lazylab.experiments import (BarProgress, default_store_path, execute_run,
                                      make_executor, run_sweep)
     from lazylab.experiments.progress import execute_with_step_bar
-    from lazylab.experiments.executors import Entered
-    from lazylab.experiments.executors import choose_executor
+    from lazylab.experiments.executors import Entered, choose_executor
     from lazylab.experiments.sweep import failure_reasons, format_failure_reasons, pending_runs_at
     name, options = _executor_choice(args)
     if name is None:  # the work's size decides (rule: experiments.executors.choose_executor)
@@ -290,7 +288,11 @@ def _command_list(args: argparse.Namespace) -> int:
         from lazylab.experiments.reference import registry_listing
         print(registry_listing(args.kind), end="")
         return 0
-    for name, text in sorted(BUILT_IN_STUDIES.items()):
+    loaded = sys.modules.get("lazylab.studies")  # then studies may be registered at run time
+    studies = BUILT_IN_STUDIES if loaded is None else {
+        name: (study.description.strip() or "-").splitlines()[0]
+        for name, study in loaded.STUDIES.items()}
+    for name, text in sorted(studies.items()):
         print(f"{name:24s} {text}")
     return 0
 
@@ -348,13 +350,12 @@ def _command_reproduce(args: argparse.Namespace) -> int:
 
 def _export_spec(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``export --csv SPEC``: --csv's optional PATH took the one positional, the spec."""
-    if args.spec is not None:
-        return
-    fmt = "csv" if args.csv is not None else "parquet"
-    if not getattr(args, fmt):
-        parser.error("the following arguments are required: SPEC")
-    args.spec = Path(getattr(args, fmt))
-    setattr(args, fmt, "")
+    if args.spec is None:
+        fmt = "csv" if args.csv is not None else "parquet"
+        if not getattr(args, fmt):
+            parser.error("the following arguments are required: SPEC")
+        args.spec = Path(getattr(args, fmt))
+        setattr(args, fmt, "")
 
 
 _COMMANDS = {"run": _command_run, "status": _command_status, "show": _command_show,
