@@ -7,16 +7,19 @@ multi-index target "two-index" (task ``multi_index``, noise-free): f*(x) = ½z�
 (½/√2)He₂(z₂) + (½/√24)He₄(z₂), z = Ux, whose Hermite-degree energies e_k = Σ_{|α|=k} c_α²α!
 (computed from the task's coefficients, :func:`degree_energies`) are e = (0, ¼, ½, 0, ¼).
 n = κ·d^ℓ for ℓ in the scale's exponents; the ridge is chosen on a validation split from the
-platform's ``ridge = "auto"`` grid (trace(K)/n·10^k, k = −8 … 2); the risk is the test risk on ``n_test`` fresh samples (noise-free: an unbiased
-estimate of the excess risk; Var y = 1). Theory lines (:mod:`lazylab.theory.staircase`): the
-staircase ‖P_{>⌊ℓ⌋}f*‖² and the deterministic-equivalent risk at each run's validated ridge, with
+platform's ``ridge = "auto"`` grid (trace(K)/n·10^k, k = −8 … 2); the risk is the test risk on
+``n_test`` fresh samples (noise-free: an unbiased estimate of the excess risk; Var y = 1).
+Theory lines (:mod:`lazylab.theory.staircase`): the staircase ‖P_{>⌊ℓ⌋}f*‖² and the deterministic-equivalent risk at each run's validated ridge, with
 the kernel's profile h(t) = K(x, y) at ‖x‖ = ‖y‖ = √d, ⟨x, y⟩/d = t, evaluated through the
 kernel itself (:func:`kernel_profile`).
 Caveat (stated in the summary): the theory is for x uniform on √d·S^{d−1}; the tasks are
 Gaussian. A bias-free ReLU kernel is 1-homogeneous, K(x, y) = r_x r_y h(x̂·ŷ) with r = ‖x‖/√d,
-so it only represents r·g(x̂); [D] for He₂(u·x)/√2 the part outside that class has energy
-E(a + 1)²/(4d)·… = 3/(2d) to first order in 1/d (a = d(u·x̂)², Var r² = 2/d), a floor the
-spherical theory does not have. It shrinks like 1/d.
+so it only represents r·g(x̂) (r and x̂ independent). [D] For He₂(u·x) = r²a − 1, a = d(u·x̂)²,
+the best r·g leaves E_r(r²a − 1)² − (aE r³ − E r)²/E r² = (a + 1)²/(2d) + O(d⁻²) (E r² = 1,
+Var r² = 2/d); averaged over a (E a = 1, E a² = 3) and divided by E He₂² = 2: 3/(2d) of a pure
+He₂ energy is out of reach, a floor the spherical theory does not have. One-off check (exact
+kernel ridge, NT kernel, λ = 10⁻⁵): He₂ alone leaves 0.131 (d = 16, n = 1024) and 0.064 (d = 32,
+n = 4096) of its energy on Gaussian inputs, 0.005 and 0.006 on the sphere (theory 0.004, 0.007).
 
 Panel (c): random-features ridge regression (``random_features``, ReLU, w ~ N(0, I/d), free
 offset) at fixed ψ₂ = n/d against N/n, on the single-neuron target y = relu(w*·x), ‖w*‖ = 1; the
