@@ -10,8 +10,9 @@ n = κ·d^ℓ for ℓ in the scale's exponents; the ridge is chosen on a validat
 platform's ``ridge = "auto"`` grid (trace(K)/n·10^k, k = −8 … 2); the risk is the test risk on
 ``n_test`` fresh samples (noise-free: an unbiased estimate of the excess risk; Var y = 1).
 Theory lines (:mod:`lazylab.theory.staircase`): the staircase ‖P_{>⌊ℓ⌋}f*‖² and the
-deterministic-equivalent risk at each run's validated ridge, with the kernel's profile h(t) = K(x, y) at ‖x‖ = ‖y‖ = √d, ⟨x, y⟩/d = t, evaluated through the
-kernel itself (:func:`kernel_profile`).
+deterministic-equivalent risk at each run's validated ridge, with the kernel's profile
+h(t) = K(x, y) at ‖x‖ = ‖y‖ = √d, ⟨x, y⟩/d = t, evaluated through the kernel itself
+(:func:`kernel_profile`).
 Caveat (stated in the summary): the theory is for x uniform on √d·S^{d−1}; the tasks are
 Gaussian. A bias-free ReLU kernel is 1-homogeneous, K(x, y) = r_x r_y h(x̂·ŷ) with r = ‖x‖/√d,
 so it only represents r·g(x̂) (r and x̂ independent). [D] For He₂(u·x) = r²a − 1, a = d(u·x̂)²,
