@@ -6,14 +6,16 @@ R₀ = E y² = 1, so risks are on the paper's scale.
 
 Left panel (n = ∞, exact engine), against the width N:
 * RF(I): σ = u² − 1 (``hermite2``), w_i ~ N(0, I/d), population-optimal head; theory:
-  Theorem 4, eq. (15) (not the printed eq. (17), whose RF line contradicts (15); THEORY §1.6);
-* NT(I): σ = u², exact population fit (PCG), N < d; theory: Theorem 5;
-* NN: f(x) = Σ a_i (w_i·x)² + c with a and W trained (the model of Theorem 6) by gradient
-  descent (Adam) on the exact population risk; theory: Theorem 6;
+  Theorem 4, eq. (15), and dashed the RF line of eq. (17) as printed, whose ρ/(1+2ρ)
+  contradicts (15) (THEORY §1.6; :mod:`lazylab.theory.ghorbani_printed`);
+* NT(I): σ = u², exact population fit (PCG), N < d and N ≥ d; theory: Theorem 5;
+* NN: f(x) = Σ a_i (w_i·x)² + c with a and W trained (the model of Theorem 6) by Adam on the
+  exact population risk until the population criterion meets its tolerance; theory: Theorem 6;
 * the Bayes MMSE (dotted): 1 − E tanh(s + √s Z), s = ‖Δ‖_F²/2 (lazylab.theory, M2 limit); the
   exact finite-d MMSE of the task is quoted in the summary.
-Right panel: at a fixed N < d and a reduced d, NN trained by online SGD and NT fitted by ridge
-least squares on n samples, against n/d, with n = ∞ values (dashed) and theory (dotted).
+Right panel: at a fixed N < d and a reduced d, NN and NT trained by online SGD and NT least
+squares with a validated ridge on n samples, against n/d, with n = ∞ values (dashed) and
+theory (dotted).
 
 Scales (``SIZES``): smoke (seconds), default (minutes; left panel at the paper's d = 450),
 paper (every size of §4; hours).
@@ -50,8 +52,8 @@ SIZES = {
     "default": Sizes(dim=450,
                      rf_widths={10: geometric(45, 450, 7), 4: (661, 970, 1425),
                                 3: (2093, 3072, 4500)},
-                     nt_widths=(*geometric(45, 307, 6), 450), nt_draws=3,
-                     nn_widths=(45, 97, 209, 450), nn_draws=3, nn_max_steps=3000,
+                     nt_widths=(*geometric(45, 307, 6), 450, 970, 2093), nt_draws=3,
+                     nn_widths=(45, 97, 209, 450, 970), nn_draws=3, nn_max_steps=3000,
                      nn_learning_rate=0.1, online_dim=40, online_width=20,
                      online_steps=(10, 30, 100, 300, 1000, 3000, 10000),
                      online_learning_rate=0.02, online_batch=100,
