@@ -216,7 +216,8 @@ def summary(frames: dict, scale: str) -> str:
     sizes = SIZES[scale]
     correction_text = _rf_correction(table, scale)[1]
     shows = (f"The normalized population risk R/‖f*‖² of four two-layer models fitting "
-             f"f*(x) = xᵀBx − Tr B at d = {sizes.dim}. Left: at n = ∞ (exact), against the width N. "
+             f"f*(x) = xᵀBx − Tr B at d = {sizes.dim}. Left: at n = ∞ (exact), against the "
+             "width N. "
              "Random features (only the second layer trained) stay far from zero even for N ≫ d: "
              "RF(I) tends to 1 − Tr(B)²/(d‖B‖_F²) ≈ ½, RF with the optimal covariance Γ* ∝ B "
              "decays like T/(T + ρ). The neural tangent model reaches zero at N = d; the "
