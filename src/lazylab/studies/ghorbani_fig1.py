@@ -39,6 +39,7 @@ from lazylab.studies._ghorbani import (Series, Sizes, Study, draw_figure, geomet
                                        ghorbani_sweeps, run_cost, series_points, shared_series,
                                        sweep_seeds, sweep_task)
 from lazylab.studies._ghorbani_claims import Claim, gap_claim, separation_claim, summary_text
+from lazylab.theory.finite_width import finite_width_rf_correction
 from lazylab.theory.ghorbani_quadratic import (network_risk, neural_tangent_expected_risk,
                                                neural_tangent_risk,
                                                random_features_risk_quadratic_activation,
@@ -116,6 +117,14 @@ def _rf_theory(covariance: str):
     return theory
 
 
+def _rf_finite(ratio, task):
+    """Corollary 1 plus the finite-d correction of RF(I) (lazylab.theory.finite_width)."""
+    b = _b(task)
+    widths = np.maximum(np.round(np.asarray(ratio) * b.shape[0]).astype(int), 1)
+    return (random_features_risk_quadratic_activation(ratio, b)
+            + finite_width_rf_correction(b.shape[0], widths, trace_alignment(b)))
+
+
 def _nt_theory(ratio, task):
     return neural_tangent_risk(ratio, _b(task))
 
@@ -136,6 +145,7 @@ def _series(scale: str) -> list[Series]:
         out += [Series("rf_isotropic", "RF(I)", "left", sweep,
                        {"regime": "random_features", "weight_covariance": "isotropic"},
                        theory=_rf_theory("isotropic"), theory_name="Corollary 1, eq. (12)",
+                       reference=_rf_finite, reference_name="Corollary 1 + finite-d correction",
                        color="C0", marker="o"),
                 Series("rf_optimal", "RF(Γ*)", "left", sweep,
                        {"regime": "random_features", "weight_covariance": "optimal"},
@@ -162,30 +172,27 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
                        "Ghorbani et al. (2019), Fig. 1: quadratic target, B = diag(Exp(1))/√d")
 
 
-def _rf_correction(table: pd.DataFrame, scale: str) -> tuple[pd.Series, str]:
-    """The leading finite-d correction of RF(I) at N ≫ d, −(1 − T)·N/(d(d+1)/2) (the share
-    1 − T of ‖B‖² off the identity, of which span{w_i w_iᵀ} holds N of the d(d+1)/2
-    symmetric directions), per RF(I) point, and a sentence comparing it with the gaps."""
+def _rf_correction_note(table: pd.DataFrame, scale: str) -> str:
+    """The finite-d correction of RF(I) at N ≫ d against the gaps to Corollary 1."""
     sizes = SIZES[scale]
     spec = _specs(scale)[f"{NAME}-rf-{next(iter(sizes.rf_widths))}draws"]
     share = float(np.mean([trace_alignment(_b(sweep_task(spec, s)))
                            for s in sweep_seeds(spec)]))
     rows = table[(table["series"] == "rf_isotropic") & (table["panel"] == "left")]
-    correction = -(1 - share) * rows["x"] / (sizes.dim * (sizes.dim + 1) / 2)
     wide = rows[rows["x"] > 2 * sizes.dim]
-    text = ("RF(I) at N ≫ d: gaps to Corollary 1 " + ", ".join(
-        f"{g:+.3f} ± {e:.3f} (N = {int(x)}; −(1 − T)N/(d(d+1)/2) = {c:+.3f})"
-        for x, g, e, c in zip(wide["x"], wide["gap"], wide["sem"], correction[wide.index]))
-        + f", T = {share:.3f}: the O(N/d²) finite-d correction (Corollary 1 is the d → ∞ "
-        "limit at fixed ρ; at finite d each feature w_i w_iᵀ also captures a fresh traceless "
-        "direction of B).")
-    return correction, text
+    leading = -(1 - share) * wide["x"] / (sizes.dim * (sizes.dim + 1) / 2)
+    return ("RF(I) at N ≫ d: gaps to Corollary 1 of " + ", ".join(
+        f"{g:+.4f} ± {e:.4f} at N = {int(x)} (predicted {c:+.4f}, leading term "
+        f"−(1 − T)N/(d(d+1)/2) = {lead:+.4f})" for x, g, e, c, lead in
+        zip(wide["x"], wide["gap"], wide["sem"], wide["reference"] - wide["theory"], leading))
+        + f", T = {share:.3f}. This is the O(N/d²) finite-d correction "
+        "(lazylab.theory.finite_width_rf_correction): Corollary 1 is the d → ∞ limit at "
+        "fixed ρ, while at finite d each feature w_i w_iᵀ also captures a share of the "
+        "d(d+1)/2 − 1 traceless symmetric directions of B.")
 
 
 def _claims(table: pd.DataFrame, scale: str) -> list[Claim]:
     dim = SIZES[scale].dim
-    correction, _ = _rf_correction(table, scale)
-    table = table.assign(corrected_gap=table["gap"] - correction.reindex(table.index))
     labels = {"nn": "NN", "nt_isotropic": "NT(I)", "rf_isotropic": "RF(I)"}
     return [
         separation_claim(table, ["nn", "nt_isotropic", "rf_isotropic"], labels),
@@ -202,9 +209,9 @@ def _claims(table: pd.DataFrame, scale: str) -> list[Claim]:
         gap_claim(table, "rf_isotropic", f"RF(I) at Corollary 1 for N ≤ d = {dim}, within "
                   "3 s.e. + 0.01 (O(d^-1/2))", tolerance=0.01, sems=3.0,
                   where=lambda rows: rows["x"] <= dim),
-        gap_claim(table, "rf_isotropic", f"RF(I) at Corollary 1 + the finite-d correction "
-                  "−(1 − T)N/(d(d+1)/2) for N > d, within 3 s.e. + 0.005", tolerance=0.005,
-                  sems=3.0, column="corrected_gap", where=lambda rows: rows["x"] > dim),
+        gap_claim(table, "rf_isotropic", "RF(I) at Corollary 1 + its finite-d correction "
+                  "(lazylab.theory.finite_width_rf_correction), every width, within 3 s.e. + "
+                  "0.005", tolerance=0.005, sems=3.0, column="reference_gap"),
         gap_claim(table, "rf_optimal", "RF(Γ*) at Corollary 1, within 3 s.e. + 0.01",
                   tolerance=0.01, sems=3.0),
     ]
@@ -214,7 +221,7 @@ def summary(frames: dict, scale: str) -> str:
     """What the figure shows, the claims with verdicts and numbers, and the theory gaps."""
     table = points(frames, scale)
     sizes = SIZES[scale]
-    correction_text = _rf_correction(table, scale)[1]
+    correction_text = _rf_correction_note(table, scale)
     shows = (f"The normalized population risk R/‖f*‖² of four two-layer models fitting "
              f"f*(x) = xᵀBx − Tr B at d = {sizes.dim}. Left: at n = ∞ (exact), against the "
              "width N. "
