@@ -47,7 +47,8 @@ def separation_claim(points: pd.DataFrame, order: Sequence[str],
     chain = " < ".join(labels[k] for k in order)
     if any(k not in means for k in order):
         return Claim(f"{chain} below N = d", False, "not every curve has dots at N < d")
-    means, sems = means[list(order)].dropna(), sems[list(order)].reindex(means.index)
+    means = means[list(order)].dropna()
+    sems = sems[list(order)].reindex(means.index)
     differences = np.diff(means[list(order)].to_numpy(), axis=1)
     errors = np.sqrt(sems[list(order)].to_numpy()[:, 1:] ** 2
                      + sems[list(order)].to_numpy()[:, :-1] ** 2)
