@@ -1,4 +1,5 @@
-"""The Network regime: population GD (Theorem 3, single neuron), online SGD, laziness, scalings."""
+"""The Network regime: population GD (Theorem 3, single neuron), online SGD, laziness, scalings,
+convergence certificates, the closed-form quadratic path, stability (centering, halvings)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lazylab.errors import DivergenceError
 from lazylab.models.network import PARAMETERIZATIONS, Network
 from lazylab.risk import empirical_risk, population_risk
 from lazylab.tasks import TASKS, Dataset
+from lazylab.theory import network_risk
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -330,8 +332,6 @@ the initialization at the target's scale: s_w² = Tr B / N, so that Tr M₀ = Tr
 def test_population_gd_reaches_theorem3_at_every_width_and_certifies_it(width):
     """N < d, N = d and N > d (where inf R = 0): the normalized risk of the converged fit is
     within 1e-3 of Theorem 3's Σ_{i>N} λ_i²/‖B‖²_F, and the certificate says converged by tolerance."""
-    from lazylab.theory import network_risk
-
     task = _theorem3_smoke_task()
     scale = math.sqrt(float(torch.trace(task.matrix)) / width)
     model = Network(width=width, weight_scale=scale, **THEOREM3_SMOKE, **THEOREM3).fit(
