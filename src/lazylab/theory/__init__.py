@@ -28,6 +28,8 @@ from lazylab.theory.hermite import HermiteConstants, hermite_constants
 from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenvalues,
                                       kernel_ridge_risk, staircase_degree, staircase_risk)
 from lazylab.theory.growth import exponential_fit, log_log_slope
+from lazylab.theory.kernel_threshold import (RELU_KERNEL_PROFILES, best_kernel_ridge_risk,
+                                             homogeneous_floor, kernel_samples_needed)
 from lazylab.theory.spectra import gram_spectrum, power_law_exponent
 from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
                                            relu_nonlinear_share,
@@ -47,5 +49,6 @@ __all__ = [
     "SingleNeuronFit", "single_neuron_random_features_risk", "exponential_lower_bound_shape",
     "harmonic_dimension", "kernel_degree_eigenvalues", "staircase_degree", "staircase_risk",
     "kernel_ridge_risk", "relu_nonlinear_share", "gram_spectrum", "power_law_exponent",
-    "exponential_fit", "log_log_slope",
+    "exponential_fit", "log_log_slope", "RELU_KERNEL_PROFILES", "best_kernel_ridge_risk",
+    "kernel_samples_needed", "homogeneous_floor",
 ]
