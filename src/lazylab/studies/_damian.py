@@ -149,3 +149,51 @@ def _theory_risk(target: str, dim: int, n_values, kind: str = "ntk") -> np.ndarr
     energies = target_energies(target)
     return np.array([best_kernel_ridge_risk(int(n), dim, kind, energies,
                                             floors=_floors(target, dim)) for n in n_values])
+
+
+def _theory_gaps(curves, target, dims) -> str:
+    """Measured kernel risk at n = 4d² against the theory (staircase + homogeneity floors)."""
+    parts = []
+    for dim in dims:
+        for kind in ("ntk", "rf"):
+            row = curves[(curves["target"] == target) & (curves["dim"] == dim)
+                         & (curves["method"] == f"kernel_{kind}")
+                         & (curves["n_train"] == 4 * dim**2)]
+            if len(row):
+                theory = float(_theory_risk(target, dim, [4 * dim**2], kind)[0])
+                parts.append(f"{kind.upper()} d = {dim}: {row['mean'].iloc[0]:.3f} ± "
+                             f"{row['sem'].iloc[0]:.3f} vs {theory:.3f}")
+    return ("* Kernels at n = 4d², measured vs theory (staircase + homogeneity floors): "
+            + "; ".join(parts) + ".") if parts else ""
+
+
+def _censored(needs, target, method) -> str:
+    rows = needs[(needs["target"] == target) & (needs["method"] == method)].sort_values("dim")
+    reached = rows[np.isfinite(rows["n_needed"])]
+    missed = rows[~np.isfinite(rows["n_needed"])]
+    if missed.empty or reached.empty:
+        return "" if missed.empty else " Not reached at any d by the largest n of the grid."
+    last, first_missed = reached.iloc[-1], missed.iloc[0]
+    bound = math.log(first_missed["n_max"] / last["n_needed"]) / math.log(
+        first_missed["dim"] / last["dim"])
+    return (f" Not reached at d = {', '.join(str(int(d)) for d in missed['dim'])} by the "
+            f"largest n: between d = {int(last['dim'])} and {int(first_missed['dim'])} the "
+            f"exponent is > {bound:.2f}.")
+
+
+def _selection(table: pd.DataFrame) -> list[str]:
+    kernel = table[table["method"].str.startswith("kernel")]
+    low = int((kernel["at_edge"].eq(1) & np.isclose(kernel["ridge"], KERNEL_RIDGES[0])).sum())
+    high = int((kernel["at_edge"].eq(1) & np.isclose(kernel["ridge"], KERNEL_RIDGES[-1])).sum())
+    own = table[table["method"] == "one_step"]
+    own_low = int(np.isclose(own["ridge"], ONE_STEP_RIDGES[0]).sum())
+    own_high = int(np.isclose(own["ridge"], ONE_STEP_RIDGES[-1]).sum())
+    unconverged = int((table["converged"].fillna(1.0) < 1).sum())
+    return [f"Selection: kernel ridge on {KERNEL_RIDGES} by validation ({VALIDATION_SIZE} "
+            f"samples of their own stream): {len(kernel)} runs, {low} at the lowest value "
+            f"(the ridgeless end, where the risk is flat: the kernel's higher degrees act as "
+            f"ridge), {high} at the highest. OneStep's ridge on its own 20 % split, grid "
+            f"1e-8..1e3: {own_low} of {len(own)} runs at the lowest, {own_high} at the highest. "
+            f"Unconverged fits: {unconverged}. Selected kernel ridges (median per method): "
+            + ", ".join(f"{m}: {g['ridge'].median():.0e}"
+                        for m, g in kernel.groupby("method")) + "."]
