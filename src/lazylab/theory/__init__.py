@@ -36,6 +36,8 @@ from lazylab.theory.random_features_ridge import (
 from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenvalues,
                                       kernel_ridge_risk, staircase_degree, staircase_risk)
 from lazylab.theory.growth import exponential_fit, log_log_slope
+from lazylab.theory.kernel_threshold import (RELU_KERNEL_PROFILES, best_kernel_ridge_risk,
+                                             homogeneous_floor, kernel_samples_needed)
 from lazylab.theory.spectra import gram_spectrum, power_law_exponent
 from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
                                            relu_nonlinear_share,
@@ -60,4 +62,6 @@ __all__ = [
     "random_features_ridge_risk", "random_features_optimal_ridge_risk",
     "random_features_ridge_bias_variance", "random_features_ridge_fixed_point",
     "incremental_learning_times", "finite_width_rf_correction",
+    "RELU_KERNEL_PROFILES", "best_kernel_ridge_risk", "kernel_samples_needed",
+    "homogeneous_floor",
 ]

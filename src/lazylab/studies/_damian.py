@@ -1,0 +1,199 @@
+"""Data helpers of the damian-onestep study: per-seed tables, thresholds, slope intervals.
+
+Statistics only (the mathematics is in :mod:`lazylab.theory.kernel_threshold`):
+* per seed, the n needed to reach a threshold (log–log interpolation on that seed's curve);
+* the exponent of n needed ∝ d^s by least squares over every (d, seed) point that reached it,
+  with the two-sided 95 % t interval of the slope (n − 2 degrees of freedom).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pandas as pd
+from numpy.polynomial.hermite_e import hermeval
+from scipy import stats
+
+from lazylab.studies._curves import threshold_crossing
+from lazylab.tasks import MULTI_INDEX_PRESETS
+from lazylab.theory.kernel_threshold import (best_kernel_ridge_risk, homogeneous_floor,
+                                             kernel_samples_needed)
+
+THRESHOLD = 0.1
+"""Excess risk / Var y that defines 'learned' in panels (c), (d): below every top-degree energy."""
+TARGETS = {"single-he2": {"rank": 1, "degree": 2}, "two-index": {"rank": 2, "degree": 4}}
+ONE_STEP_RIDGES = tuple(np.geomspace(1e-8, 1e3, 12).tolist())
+KERNEL_RIDGES = [1e-9, 1e-7, 1e-5, 1e-3, 1e-1, 10.0]
+VALIDATION_SIZE = 2000
+FLOOR = 0.25
+"""The two-index target's degree-4 energy: the kernels' risk for d² ≪ n ≪ d⁴."""
+_LABELS = {"one_step": "OneStep (Algorithm 1)", "kernel_ntk": "NTK kernel ridge",
+           "kernel_rf": "RF kernel ridge (RF at infinite width)"}
+_COLORS = {"one_step": 3, "kernel_ntk": 1, "kernel_rf": 0}
+
+__all__ = ["THRESHOLD", "TARGETS", "FLOOR", "KERNEL_RIDGES", "ONE_STEP_RIDGES",
+           "VALIDATION_SIZE", "target_energies", "per_seed_table", "needs_per_seed",
+           "slope_interval", "method_name", "target_function"]
+
+
+def target_energies(preset: str) -> list[float]:
+    """e_k = Σ_{|α| = k} c_α² α! of a multi-index preset (its Hermite-degree energies)."""
+    coefficients = MULTI_INDEX_PRESETS[preset]
+    top = max(sum(alpha) for alpha in coefficients)
+    energies = [0.0] * (top + 1)
+    for alpha, value in coefficients.items():
+        energies[sum(alpha)] += value**2 * math.prod(math.factorial(a) for a in alpha)
+    return energies
+
+
+def method_name(row) -> str:
+    """"one_step", "kernel_ntk", "kernel_rf" (a kernel run is named by its kind)."""
+    return f"kernel_{row['kind']}" if row["regime"] == "kernel" else str(row["regime"])
+
+
+def per_seed_table(frames: dict) -> pd.DataFrame:
+    """One row per run: target, dim, method, n_train, seed, risk (excess risk / Var y), the
+    ridge chosen, whether it is a grid edge, whether the fit converged."""
+    columns = ["target", "dim", "method", "n_train", "seed", "risk_normalized", "ridge",
+               "at_edge", "converged"]
+    parts = []
+    for frame in frames.values():
+        if frame.empty:
+            continue
+        table = frame.copy()
+        if "kind" not in table:
+            table["kind"] = ""
+        table["target"] = table["preset"]
+        table["method"] = table.apply(method_name, axis=1)
+        table["ridge"] = table.get("selected_ridge", table.get("ridge_chosen"))
+        if "ridge_chosen" in table:
+            table["ridge"] = table["ridge"].fillna(table["ridge_chosen"])
+        table["at_edge"] = table.get("selection_at_edge", np.nan)
+        table["converged"] = table.get("converged", 1.0)
+        parts.append(table.reindex(columns=columns))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True)
+    out["dim"] = out["dim"].astype(int)
+    return out
+
+
+def needs_per_seed(table: pd.DataFrame, threshold: float) -> pd.DataFrame:
+    """Per (target, dim, method, seed): n needed (inf if not reached), the largest n."""
+    rows = []
+    for (target, dim, method, seed), group in table.groupby(["target", "dim", "method", "seed"]):
+        rows.append({"target": target, "dim": int(dim), "method": method, "seed": seed,
+                     "n_needed": threshold_crossing(group["n_train"], group["risk_normalized"],
+                                                    threshold),
+                     "n_max": float(group["n_train"].max())})
+    return pd.DataFrame(rows, columns=["target", "dim", "method", "seed", "n_needed", "n_max"])
+
+
+def slope_interval(dims, values, level: float = 0.95) -> tuple[float, float, int] | None:
+    """(slope, half-width of its ``level`` t interval, points) of log values on log dims over
+    the finite points; None with fewer than two distinct dims (half-width inf with 2 points)."""
+    dims = np.asarray(dims, float)
+    values = np.asarray(values, float)
+    keep = np.isfinite(values) & (values > 0)
+    x, y = np.log(dims[keep]), np.log(values[keep])
+    if np.unique(x).size < 2:
+        return None
+    slope, intercept = np.polyfit(x, y, 1)
+    if x.size <= 2:
+        return float(slope), math.inf, int(x.size)
+    residual = y - (intercept + slope * x)
+    se = math.sqrt(float(residual @ residual) / (x.size - 2) / float(((x - x.mean())**2).sum()))
+    return float(slope), float(stats.t.ppf(0.5 + level / 2, x.size - 2) * se), int(x.size)
+
+
+def target_function(preset: str, degree: int | None = None):
+    """g(z) = Σ_α c_α Π_j He_{α_j}(z_j) of a multi-index preset (only |α| = degree when
+    given), for z (m, r) float64."""
+    coefficients = {alpha: value for alpha, value in MULTI_INDEX_PRESETS[preset].items()
+                    if degree is None or sum(alpha) == degree}
+
+    def evaluate(z):
+        z = np.asarray(z, dtype=np.float64)
+        out = np.zeros(z.shape[0])
+        for alpha, value in coefficients.items():
+            term = np.full(z.shape[0], value)
+            for j, degree in enumerate(alpha):
+                term = term * hermeval(z[:, j], [0.0] * degree + [1.0])
+            out += term
+        return out
+    return evaluate
+
+
+@functools.lru_cache(maxsize=64)
+def _floors(target: str, dim: int) -> tuple:
+    """φ_k: the 1-homogeneity floor of each Hermite degree's part of the target (the bias-free
+    ReLU kernels' RKHS holds only r·g(θ); :func:`lazylab.theory.homogeneous_floor`)."""
+    rank = TARGETS[target]["rank"]
+    return tuple(homogeneous_floor(target_function(target, k), dim, rank,
+                                   rng=np.random.default_rng(0)) if e > 0 else 0.0
+                 for k, e in enumerate(target_energies(target)))
+
+
+def _theory_needs(target: str, dims, floors: bool = True) -> dict:
+    """kind → n needed by the theory at each d (NTK and RF kernels, best ridge): the staircase
+    deterministic equivalent, with the homogeneity floors unless ``floors`` is False."""
+    energies = target_energies(target)
+    return {kind: np.array([kernel_samples_needed(
+        int(d), kind, energies, THRESHOLD, floors=_floors(target, int(d)) if floors else None)
+        for d in dims]) for kind in ("ntk", "rf")}
+
+
+def _theory_risk(target: str, dim: int, n_values, kind: str = "ntk") -> np.ndarray:
+    energies = target_energies(target)
+    return np.array([best_kernel_ridge_risk(int(n), dim, kind, energies,
+                                            floors=_floors(target, dim)) for n in n_values])
+
+
+def _theory_gaps(curves, target, dims) -> str:
+    """Measured kernel risk at n = 4d² against the theory (staircase + homogeneity floors)."""
+    parts = []
+    for dim in dims:
+        for kind in ("ntk", "rf"):
+            row = curves[(curves["target"] == target) & (curves["dim"] == dim)
+                         & (curves["method"] == f"kernel_{kind}")
+                         & (curves["n_train"] == 4 * dim**2)]
+            if len(row):
+                theory = float(_theory_risk(target, dim, [4 * dim**2], kind)[0])
+                parts.append(f"{kind.upper()} d = {dim}: {row['mean'].iloc[0]:.3f} ± "
+                             f"{row['sem'].iloc[0]:.3f} vs {theory:.3f}")
+    return ("* Kernels at n = 4d², measured vs theory (staircase + homogeneity floors): "
+            + "; ".join(parts) + ".") if parts else ""
+
+
+def _censored(needs, target, method) -> str:
+    rows = needs[(needs["target"] == target) & (needs["method"] == method)].sort_values("dim")
+    reached = rows[np.isfinite(rows["n_needed"])]
+    missed = rows[~np.isfinite(rows["n_needed"])]
+    if missed.empty or reached.empty:
+        return "" if missed.empty else " Not reached at any d by the largest n of the grid."
+    last, first_missed = reached.iloc[-1], missed.iloc[0]
+    bound = math.log(first_missed["n_max"] / last["n_needed"]) / math.log(
+        first_missed["dim"] / last["dim"])
+    return (f" Not reached at d = {', '.join(str(int(d)) for d in missed['dim'])} by the "
+            f"largest n: between d = {int(last['dim'])} and {int(first_missed['dim'])} the "
+            f"exponent is > {bound:.2f}.")
+
+
+def _selection(table: pd.DataFrame) -> list[str]:
+    kernel = table[table["method"].str.startswith("kernel")]
+    low = int((kernel["at_edge"].eq(1) & np.isclose(kernel["ridge"], KERNEL_RIDGES[0])).sum())
+    high = int((kernel["at_edge"].eq(1) & np.isclose(kernel["ridge"], KERNEL_RIDGES[-1])).sum())
+    own = table[table["method"] == "one_step"]
+    own_low = int(np.isclose(own["ridge"], ONE_STEP_RIDGES[0]).sum())
+    own_high = int(np.isclose(own["ridge"], ONE_STEP_RIDGES[-1]).sum())
+    unconverged = int((table["converged"].fillna(1.0) < 1).sum())
+    return [f"Selection: kernel ridge on {KERNEL_RIDGES} by validation ({VALIDATION_SIZE} "
+            f"samples of their own stream): {len(kernel)} runs, {low} at the lowest value "
+            f"(the ridgeless end, where the risk is flat: the kernel's higher degrees act as "
+            f"ridge), {high} at the highest. OneStep's ridge on its own 20 % split, grid "
+            f"1e-8..1e3: {own_low} of {len(own)} runs at the lowest, {own_high} at the highest. "
+            f"Unconverged fits: {unconverged}. Selected kernel ridges (median per method): "
+            + ", ".join(f"{m}: {g['ridge'].median():.0e}"
+                        for m, g in kernel.groupby("method")) + "."]
