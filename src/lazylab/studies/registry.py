@@ -12,6 +12,7 @@ from lazylab.studies.base import Study
 from lazylab.studies.damian_onestep import STUDY as DAMIAN_ONESTEP
 from lazylab.studies.ghorbani_fig1 import STUDY as GHORBANI_FIG1
 from lazylab.studies.ghorbani_fig2 import STUDY as GHORBANI_FIG2
+from lazylab.studies.lazy_rich import STUDY as LAZY_RICH
 from lazylab.studies.xie_semirandom import STUDY as XIE_SEMIRANDOM
 from lazylab.studies.yehudai_shamir import STUDY as YEHUDAI_SHAMIR
 
@@ -45,3 +46,4 @@ register(GHORBANI_FIG2)
 register(YEHUDAI_SHAMIR)
 register(XIE_SEMIRANDOM)
 register(DAMIAN_ONESTEP)
+register(LAZY_RICH)
