@@ -178,9 +178,10 @@ def _per_seed_transition(data: pd.DataFrame) -> pd.DataFrame:
 
 
 def _points(frames: dict[str, pd.DataFrame], scale: str) -> pd.DataFrame:
-    """The figure's dots: per (d, N, α) risk and weight change (mean, s.e., count,
-    unconverged), and per (d, N) the NN/NT lines and α* (series ``nn``, ``nt``,
-    ``nt_theory``, ``alpha_star``; α* as mean and s.e. of log10 α* over seeds)."""
+    """The figure's dots: per (d, N, α) risk, weight change and the per-seed collapsed risk
+    (R − R_NN)/(R_NT − R_NN) (mean, s.e., count, unconverged), and per (d, N) the NN/NT lines
+    and α* (series ``nn``, ``nt``, ``nt_theory``, ``alpha_star``; α* as mean and s.e. of
+    log10 α* over seeds)."""
     data = _frames(frames, scale)
     net = data[data["regime"] == "network"]
     parts = []
@@ -193,6 +194,11 @@ def _points(frames: dict[str, pd.DataFrame], scale: str) -> pd.DataFrame:
         parts.append(seed_statistics(frame.assign(alpha=np.nan), ["dim", "width", "alpha"],
                                      value).assign(series=series))
     star = _per_seed_transition(data).assign(log10_alpha_star=lambda t: np.log10(t.alpha_star))
+    scaled = net.merge(star[["dim", "width", "seed", "nn", "nt"]], on=["dim", "width", "seed"])
+    scaled = scaled.assign(collapsed=(scaled["risk_normalized"] - scaled["nn"])
+                           / (scaled["nt"] - scaled["nn"]))
+    parts.append(seed_statistics(scaled, ["dim", "width", "laziness"], "collapsed")
+                 .rename(columns={"laziness": "alpha"}).assign(series="collapsed"))
     parts.append(seed_statistics(star.assign(alpha=np.nan), ["dim", "width", "alpha"],
                                  "log10_alpha_star").assign(series="alpha_star"))
     return pd.concat(parts, ignore_index=True)
@@ -225,9 +231,9 @@ def _draw_case(axes, points: pd.DataFrame, d: int, n: int, color: str) -> None:
     axes[0].axhline(nt, color=color, linestyle=":", linewidth=0.9)
     draw_points(axes[1], change["alpha"], change["mean"], change["sem"], color=color,
                 label=label, unconverged=change.get("unconverged"))
-    scaled = (risk["mean"] - nn) / (nt - nn)
-    draw_points(axes[2], risk["alpha"], scaled, risk["sem"] / abs(nt - nn), color=color,
-                label=label, unconverged=risk.get("unconverged"))
+    scaled = _series(points, "collapsed", d, n)
+    draw_points(axes[2], scaled["alpha"], scaled["mean"], scaled["sem"], color=color,
+                label=label, unconverged=scaled.get("unconverged"))
     star = _series(points, "alpha_star", d, n)
     if not star.empty and np.isfinite(star["mean"].iloc[0]):
         axes[2].axvline(10 ** float(star["mean"].iloc[0]), color=color, linewidth=0.8)
@@ -349,7 +355,6 @@ def summary(frames: dict[str, pd.DataFrame], scale: str) -> str:
     unconverged = int((net["converged"] == 0).sum()) if "converged" in net else -1
     halvings = int(net["halvings"].fillna(0).sum()) if "halvings" in net else 0
     return "\n".join([
-        f"# {NAME} ({scale} scale)", "",
         f"Sizes: {SCALES[scale]}. Error bars and ± are standard errors over seeds; every "
         f"network run is population gradient descent to a relative risk change ≤ {sizes.tol:g}"
         f" per 100 steps. Unconverged network runs: {unconverged} of {len(net)} (goal 0); "
