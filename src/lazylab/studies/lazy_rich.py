@@ -58,8 +58,8 @@ class Sizes:
     alphas: tuple                # laziness grid α
     seeds: int
     weight_scale: float = 0.3    # s_w: w_i ~ N(0, s_w² I/d)
-    rate: float = 1.0            # c in η(α, N)
-    momentum: float = 0.9
+    rate: float = 1.5            # c in η(α, N)
+    momentum: float = 0.95
     tol: float = 1e-5
     max_steps: int = 100_000
 
