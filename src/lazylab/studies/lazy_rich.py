@@ -337,13 +337,18 @@ def _transition_lines(data: pd.DataFrame) -> list[str]:
     return lines
 
 
+_LAZY_FROM = 100.0
+"""The slope of the weight change is fitted over α ≥ this (the asymptotic lazy range; at
+α ≈ 10 the O(1/α²) correction still steepens it by ≈ 7 %)."""
+
+
 def _change_lines(data: pd.DataFrame) -> list[str]:
-    net = data[(data["regime"] == "network") & (data["laziness"] >= 10)]
+    net = data[(data["regime"] == "network") & (data["laziness"] >= _LAZY_FROM)]
     lines = []
     for (d, n), part in net.groupby(["dim", "width"]):
         slope, error = _slope(np.log10(part["laziness"]), np.log10(part["weight_change"]))
         lines.append(f"- d = {d}, N = {n}: slope of log ‖W − W₀‖/‖W₀‖ against log α over "
-                     f"α ≥ 10: {slope:.3f} ± {error:.3f} — "
+                     f"α ≥ {_LAZY_FROM:g}: {slope:.3f} ± {error:.3f} — "
                      f"{_verdict(abs(slope + 1) <= max(0.05, 2 * error))} (lazy: −1)")
     return lines
 
@@ -370,7 +375,7 @@ def summary(frames: dict[str, pd.DataFrame], scale: str) -> str:
         "eigenspace (the Network regime does not report its weights to the platform)."])
 
 
-STUDY = Study(name=NAME, description="lazy → rich: risk against the Chizat–Bach scale α, "
-              "NT and Theorem 3 as the two ends (quadratic target, σ = u²)",
+STUDY = Study(name=NAME, description="Chizat, Oyallon & Bach 2019: risk against the laziness α, "
+              "from the neural tangent to the trained network (Theorem 3), quadratic target",
               sweeps=sweeps, figure=figure, summary=summary, points=_points, scales=SCALES,
               run_cost=run_cost)
