@@ -31,7 +31,7 @@ SMOKE_SECONDS = {
     "damian-onestep": 11.5,
     "ghorbani-fig1": 3.8,
     "ghorbani-fig2": 9.9,
-    "lazy-rich": 7.0,  # 6.7 s CPU, 13.7 s wall under a load of 16 (no quiet measurement)
+    "lazy-rich": 5.5,  # 8.6 s under a load of 11 (5.2 s CPU); not measured on a quiet machine
     "xie-semirandom": 8.2,
     "yehudai-shamir": 7.6,
 }

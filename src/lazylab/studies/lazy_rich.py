@@ -70,7 +70,7 @@ def _log_grid(low: int, high: int, per_decade: int) -> tuple:
 
 
 SIZES = {
-    "smoke": Sizes(cases=((30, 6),), alphas=(0.01, 0.1, 1.0, 10.0, 1000.0), seeds=2,
+    "smoke": Sizes(cases=((30, 6),), alphas=(0.01, 0.1, 1.0, 10.0, 100.0, 1000.0), seeds=2,
                    max_steps=40_000),
     "default": Sizes(cases=((100, 10), (100, 20), (100, 40), (50, 10)),
                      alphas=_log_grid(-2, 3, 2), seeds=3),
@@ -347,6 +347,9 @@ def _change_lines(data: pd.DataFrame) -> list[str]:
     lines = []
     for (d, n), part in net.groupby(["dim", "width"]):
         slope, error = _slope(np.log10(part["laziness"]), np.log10(part["weight_change"]))
+        if not math.isfinite(slope):
+            lines.append(f"- d = {d}, N = {n}: too few values of α ≥ {_LAZY_FROM:g} to fit")
+            continue
         lines.append(f"- d = {d}, N = {n}: slope of log ‖W − W₀‖/‖W₀‖ against log α over "
                      f"α ≥ {_LAZY_FROM:g}: {slope:.3f} ± {error:.3f} — "
                      f"{_verdict(abs(slope + 1) <= max(0.05, 2 * error))} (lazy: −1)")
