@@ -43,8 +43,6 @@ BUILT_IN_STUDIES = {
                      "n = ∞ and against n",
     "ghorbani-fig2": "Ghorbani et al. 2019 Fig. 2: RF vs NT vs NN, mixture of Gaussians, exact "
                      "at n = ∞ and against n",
-    "lazy-rich": "Chizat, Oyallon & Bach 2019: risk against the laziness α, from the neural "
-                 "tangent to the trained network (Theorem 3), quadratic target",
     "xie-semirandom": "Kawaguchi, Xie & Song 2018: semi-random units against random features and "
                       "a trained ReLU network (synthetic and digits)",
     "yehudai-shamir": "Yehudai & Shamir 2019: random features need many units for one ReLU "

@@ -19,7 +19,7 @@ Training: gradient descent on the exact population risk (closed form for σ = u�
 momentum, run to the relative-risk-change tolerance ``tol`` within ``max_steps`` (the
 certificate's ``converged``; hollow dots average an unconverged run). The learning rate
 depends on α and N: the curvature of the output-mean direction is 8 Tr M + 2 with
-M = WᵀW (the network branch's docstring), and Tr M ≈ Tr M₀ + Tr B/α at the end of training
+M = WᵀW (lazylab.models.network's docstring), and Tr M ≈ Tr M₀ + Tr B/α at the end of training
 (the learned part F = α(M − M₀) ≈ B's top-N part), with Tr M₀ ≈ s_w² N and E Tr B = √d, so
 η(α, N) = c / (8(s_w² N + √d/α) + 2). Backtracking halves η if it still overshoots (counted).
 
