@@ -28,6 +28,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from lazylab._study_index import BUILT_IN_STUDIES
+
 __all__ = ["main", "build_parser"]
 
 EXIT_USAGE = 2
@@ -36,20 +38,6 @@ SCALES = ("smoke", "default", "paper")
 """The scales of every study (lazylab.studies.SCALES, repeated so --help imports no study;
 tests/test_cli.py checks that the two agree)."""
 ALL_STUDIES = "all"
-BUILT_IN_STUDIES = {
-    "damian-onestep": "Damian, Lee & Soltanolkotabi 2022: one gradient step learns at n ≍ d², "
-                      "random features and the NTK do not",
-    "ghorbani-fig1": "Ghorbani et al. 2019 Fig. 1: RF vs NT vs NN, quadratic target, exact at "
-                     "n = ∞ and against n",
-    "ghorbani-fig2": "Ghorbani et al. 2019 Fig. 2: RF vs NT vs NN, mixture of Gaussians, exact "
-                     "at n = ∞ and against n",
-    "xie-semirandom": "Kawaguchi, Xie & Song 2018: semi-random units against random features and "
-                      "a trained ReLU network (synthetic and digits)",
-    "yehudai-shamir": "Yehudai & Shamir 2019: random features need many units for one ReLU "
-                      "neuron, gradient descent needs one",
-}
-"""Name → first description line of lazylab.studies.STUDIES, repeated so that ``lazylab list``
-imports no study (torch, matplotlib) unless lazylab.studies is loaded (tests/test_cli.py)."""
 
 
 def _version() -> str:

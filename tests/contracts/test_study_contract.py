@@ -31,6 +31,7 @@ SMOKE_SECONDS = {
     "damian-onestep": 11.5,
     "ghorbani-fig1": 3.8,
     "ghorbani-fig2": 9.9,
+    "kernel-curves": 7.5,  # CPU seconds (process time) under load 15; 77 s wall at that load
     "lazy-rich": 5.5,  # 8.6 s under a load of 11 (5.2 s CPU); not measured on a quiet machine
     "xie-semirandom": 8.2,
     "yehudai-shamir": 7.6,
