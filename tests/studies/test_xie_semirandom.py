@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,8 +11,12 @@ import torch
 
 from lazylab.models.kernel import DualKernel
 from lazylab.studies import STUDIES, reproduce
+from lazylab.experiments import Store, load_sweep, results_frame
+from lazylab.studies import xie_semirandom as xie
+from lazylab.studies._xie_measures import (classification_errors, interpolation_width,
+                                           trained_parameters, unit_sphere, units_to_match)
 from lazylab.studies.xie_semirandom import kernel_spectrum
-from lazylab.tasks import TASKS
+from lazylab.tasks import TASKS, Dataset
 
 
 @pytest.fixture(scope="module")
@@ -25,19 +31,80 @@ def test_smoke_writes_every_output(smoke):
     assert smoke["runs"]["failed"] == 0 and smoke["runs"]["done"] == smoke["runs"]["total"] > 0
     for path in [*smoke["figures"], smoke["csv"], smoke["summary"]]:
         assert path.exists() and path.stat().st_size > 0
-    assert "Separations observed" in smoke["summary"].read_text()
+    text = smoke["summary"].read_text()
+    for heading in ("## Claims", "## Units needed to match", "1/γ_m", "%)"):
+        assert heading in text
 
 
-def test_semi_random_beats_random_features(smoke):
+def _curve(table, data):
+    part = table[table["data"] == data]
+    return part.set_index(["series", "x"])
+
+
+def test_every_dot_has_three_seeds_and_semi_random_beats_rf(smoke):
     table = pd.read_csv(smoke["csv"])
+    risks = table[table["data"].isin(["synthetic", "digits"])]
+    assert (risks["count"] >= 3).all() and np.isfinite(risks["y"]).all()
     for data in ("synthetic", "digits"):
-        part = table[table["data"] == data]
-        assert np.isfinite(part["y"]).all() and (part["y"] > 0).all()
-        widest = part[part["x"] == part["x"].max()].set_index("series")["y"]
-        best_semi_random = min(widest["sr0"], widest["sr1"])
-        # smoke: RF/semi-random ≈ 1.7 (synthetic) and 2.5 (digits) at the widest N
-        assert widest["rf"] > 1.3 * best_semi_random
-        assert widest["network"] < widest["rf"]
+        curve = _curve(table, data)
+        widest = max(x for (s, x) in curve.index if s == "sr0")
+        rf, sr0 = curve.loc[("rf", widest)], curve.loc[("sr0", widest)]
+        # semi-random below RF at equal units by more than 3 standard errors of the gap
+        assert rf["y"] - sr0["y"] > 3 * np.hypot(rf["sem"], sr0["sem"])
+
+
+def test_classification_error_is_a_percentage_beside_the_risk(smoke):
+    table = pd.read_csv(smoke["csv"])
+    errors = table[table["data"] == "digits-error-percent"]
+    assert set(errors["series"]) >= {"rf", "sr0", "sr1", "network", "sr0_deep", "sr1_deep"}
+    assert ((errors["y"] >= 0) & (errors["y"] <= 100)).all()
+    # semi-random classifies odd/even digits better than chance at its widest N
+    widest = errors[errors["series"] == "sr0"]["x"].max()
+    assert errors[(errors["series"] == "sr0") & (errors["x"] == widest)]["y"].item() < 25
+
+
+def test_refit_reproduces_the_stored_test_risk(smoke):
+    """The classification error is computed on the run's own predictor: refitting at the
+    validated choice gives back the stored squared test risk."""
+    frame = _digits_frame(smoke)
+    errors = classification_errors(next(s for s in xie.sweeps("smoke")
+                                        if s["name"] == "xie-digits"), frame.head(6))
+    merged = frame.merge(errors, on="run_id")
+    assert len(merged) == 6
+    assert np.allclose(merged["refit_test_risk"], merged["test_risk"], rtol=1e-9, atol=1e-12)
+
+
+def _digits_frame(smoke):
+    folder = smoke["csv"].parent
+    return results_frame(load_sweep(folder / "specs" / "xie-digits.toml"),
+                         Store(folder / "store.sqlite"))
+
+
+def test_units_to_match_interpolates_a_power_law():
+    widths = np.array([2.0, 8.0, 32.0])
+    assert units_to_match(0.25, widths, 1 / widths) == pytest.approx(4.0, rel=1e-12)
+    assert units_to_match(1.0, widths, 1 / widths) == 2.0
+    assert units_to_match(0.01, widths, 1 / widths) == math.inf
+
+
+def test_trained_parameter_counts():
+    assert trained_parameters("rf", 10, 64) == 11
+    assert trained_parameters("sr0", 10, 64) == trained_parameters("sr1", 10, 64) == 640
+    assert trained_parameters("network", 10, 64) == 661
+    assert trained_parameters("sr1_deep", 10, 64) == 640 + 100 + 31
+    with pytest.raises(ValueError, match="series"):
+        trained_parameters("kernel", 10, 64)
+
+
+def test_interpolation_needs_as_many_parameters_as_samples():
+    """N d < m cannot interpolate m generic points; N d ≥ 2m does (least squares, ridge ~ 0)."""
+    rng = np.random.default_rng(4)
+    x = unit_sphere(rng.standard_normal((40, 5)))
+    data = Dataset(x, torch.as_tensor(rng.choice([-1.0, 1.0], 40)))
+    for degree in (0, 1):
+        width, risks = interpolation_width(data, (4, 16), degree=degree, seed=0)
+        assert width == 16 and risks[0] > 0.05 and risks[1] < 1e-6
+    assert torch.allclose(x.norm(dim=1), torch.ones(40, dtype=torch.float64))
 
 
 def test_digits_task_splits_without_replacement():

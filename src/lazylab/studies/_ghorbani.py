@@ -1,15 +1,18 @@
 """Shared machinery of the two Ghorbani et al. (2019) studies: sizes, sweeps, series, points,
-figure, summary. ``ghorbani_fig1`` and ``ghorbani_fig2`` import from here only.
+figure. ``ghorbani_fig1`` and ``ghorbani_fig2`` import from here (and the summary from
+:mod:`lazylab.studies._ghorbani_claims`).
 
 Both figures have the same layout (THEORY.md §1.7):
 * left panel — normalized risk R/R₀ against the width N (log axis, a line at N = d) at n = ∞,
   dots from the exact engine (mean ± standard error over draws of W, and of the task instance:
-  every seed draws its own B or Δ), lines from :mod:`lazylab.theory` evaluated on the very
-  instances the dots used and averaged over the same seeds;
-* right panel — R/R₀ against n/d at a fixed N < d, the network trained by online SGD (one fresh
-  sample per gradient term, n = steps × batch) and NT fitted on n samples, with the n = ∞ values
-  of the same regimes (exact engine) as dashed lines and the theory values as dotted lines.
-A :class:`Series` says which runs make one curve and which theory function goes with it.
+  every seed draws its own B or Δ; a dot averaging a fit that did not meet its tolerance is
+  hollow), lines from :mod:`lazylab.theory` evaluated on the very instances the dots used and
+  averaged over the same seeds (solid: the theorem; dashed: a reference formula);
+* right panel — R/R₀ against n/d at a fixed N < d: the network and NT trained by online SGD
+  (one fresh sample per gradient term, n = steps × batch) and NT least squares with a ridge
+  chosen on a validation split, with the n = ∞ values of the same regimes (exact engine) as
+  dashed lines and the theory values as dotted lines.
+A :class:`Series` says which runs make one curve and which theory functions go with it.
 """
 
 from __future__ import annotations
@@ -21,15 +24,20 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from lazylab.plots import plt, save_figure, set_axis_scale
+from lazylab.plots import draw_points, plt, save_figure, set_axis_scale
 from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._ghorbani_layout import (Series, Sizes, geometric, ghorbani_sweeps,
-                                              run_cost, shared_series)
+                                              nn_sweep_name, run_cost, shared_series)
 from lazylab.studies.base import Study, sweep_seeds, sweep_task
 
-__all__ = ["Series", "Sizes", "Study", "geometric", "ghorbani_sweeps", "run_cost",
-           "shared_series", "series_points", "draw_figure", "summary_text", "sweep_seeds",
-           "sweep_task"]
+__all__ = ["Series", "Sizes", "Study", "geometric", "ghorbani_sweeps", "nn_sweep_name",
+           "run_cost", "shared_series", "series_points", "draw_figure", "sweep_seeds",
+           "sweep_task", "theory_average"]
+
+POINT_COLUMNS = ["panel", "series", "label", "x", "width", "dim", "count", "mean", "sem",
+                 "unconverged", "theory", "gap", "gap_in_sem", "theory_name", "reference",
+                 "reference_gap", "reference_name", "selected_ridge", "selection_at_edge"]
+
 
 def _select(frame: pd.DataFrame, where: Mapping[str, Any]) -> pd.DataFrame:
     mask = np.ones(len(frame), dtype=bool)
@@ -51,24 +59,31 @@ def _x_values(frame: pd.DataFrame, series: Series) -> pd.Series:
 _THEORY: dict = {}
 
 
-def _theory_values(series: Series, specs: Mapping[str, dict], seed: int,
+def _theory_values(function, name: str, spec: dict, seed: int,
                    ratios: np.ndarray) -> np.ndarray:
-    """series.theory(ratios, task of seed), memoized over the union of the ratios asked so far
-    (the theory functions cost an eigendecomposition per call at d = 450)."""
-    key = (series.key, series.sweep, series.theory_name,
-           json.dumps(specs[series.sweep]["task"], sort_keys=True), int(seed))
+    """function(ratios, task of seed), memoized by ``name`` (unique per curve and formula) over
+    the union of the ratios asked so far (an eigendecomposition per call at d = 450)."""
+    key = (name, getattr(function, "__qualname__", repr(function)),
+           json.dumps(spec["task"], sort_keys=True), int(seed))
     known = _THEORY.get(key)
     if known is None or not np.all(np.isin(ratios, known[0])):
         union = np.union1d(ratios, known[0] if known is not None else [])
-        task = sweep_task(specs[series.sweep], int(seed))
-        _THEORY[key] = (union, np.asarray(series.theory(union, task), dtype=float))
+        _THEORY[key] = (union, np.asarray(function(union, sweep_task(spec, int(seed))),
+                                          dtype=float))
     grid, values = _THEORY[key]
     return values[np.searchsorted(grid, ratios)]
 
 
+def theory_average(function, name: str, spec: dict, seeds: Sequence[int],
+                   ratios: np.ndarray) -> np.ndarray:
+    """A theory averaged over the task instances (one per seed) the runs used."""
+    ratios = np.asarray(ratios, dtype=float)
+    return np.mean([_theory_values(function, name, spec, s, ratios) for s in seeds], axis=0)
+
+
 def curve_grid(series: Sequence[Series], specs: Mapping[str, dict]) -> tuple[np.ndarray, int]:
     """The widths at which the left panel's theory lines are drawn (240 points, log-spaced over
-    every left-panel sweep's widths), and d."""
+    every left-panel sweep's widths, integers), and d."""
     widths, dims = [], set()
     for s in series:
         if s.panel == "left" and s.sweep in specs:
@@ -76,25 +91,20 @@ def curve_grid(series: Sequence[Series], specs: Mapping[str, dict]) -> tuple[np.
             dims.add(int(specs[s.sweep]["task"]["dim"]))
     if not widths:
         return np.zeros(0), 0
-    return np.geomspace(min(widths), max(widths), 240), dims.pop()
+    dim = dims.pop()
+    grid = np.unique(np.round(np.geomspace(min(widths), max(widths), 240)))
+    return np.union1d(grid, [dim - 1, dim]), dim
 
 
-def _theory_at(series: Series, ratios: np.ndarray, specs: Mapping[str, dict],
-               seeds: Sequence[int]) -> np.ndarray:
-    """Theory averaged over the task instances (one per seed) the series' runs used."""
-    return np.mean([_theory_values(series, specs, s, ratios) for s in seeds], axis=0)
-
-
-def _point_theory(series: Series, groups: list, specs: Mapping[str, dict],
-                  extra: np.ndarray) -> list[float]:
-    """Theory at each group's width ratio, averaged over that group's seeds; ``extra`` ratios
-    (the curve grid) are computed in the same call per seed."""
-    if series.theory is None or not groups:
+def _group_theory(function, name, spec, groups: list, extra: np.ndarray) -> list[float]:
+    """A theory at each group's width ratio, averaged over that group's seeds; ``extra``
+    ratios (the curve grid) are computed in the same call per seed."""
+    if function is None or not groups:
         return [np.nan] * len(groups)
     ratios = np.array([g["width"].iloc[0] / g["dim"].iloc[0] for g in groups], dtype=float)
     seeds = sorted({int(s) for g in groups for s in g["seed"].unique()})
     asked = np.concatenate([ratios, extra])
-    by_seed = {s: _theory_values(series, specs, s, asked)[:ratios.size] for s in seeds}
+    by_seed = {s: _theory_values(function, name, spec, s, asked)[:ratios.size] for s in seeds}
     return [float(np.mean([by_seed[int(s)][i] for s in g["seed"].unique()]))
             for i, g in enumerate(groups)]
 
@@ -110,12 +120,14 @@ def _fingerprint(frames: Mapping[str, pd.DataFrame], specs: Mapping[str, dict]) 
 
 def series_points(frames: Mapping[str, pd.DataFrame], series: Sequence[Series],
                   specs: Mapping[str, dict]) -> pd.DataFrame:
-    """The figure's points: one row per series and x, with the theory value and the gap.
+    """The figure's points: one row per series and x, with the theory values and the gaps.
 
-    Columns: panel, series, label, x (N, n/d, or inf for a limit), width, dim, count, mean,
-    sem (standard error over draws; 0 for one draw), theory, gap (mean − theory), gap_in_sem,
-    theory_name. The last few tables are cached by the runs they come from (figure, CSV and
-    summary of one reproduction share one computation).
+    Columns (``POINT_COLUMNS``): panel, series, label, x (N, n/d, or inf for a limit), width,
+    dim, count, mean, sem (standard error over draws; 0 for one draw), unconverged (runs that
+    did not meet their tolerance; NaN where the fit has no certificate), theory, gap (mean −
+    theory), gap_in_sem, theory_name, reference, reference_gap, reference_name, and for a
+    selected ridge its geometric mean over seeds and the number of edge selections. The last
+    few tables are cached by the runs they come from.
     """
     key = (_fingerprint(frames, specs), tuple((s.key, s.panel, s.sweep) for s in series))
     if key not in _CACHE:
@@ -125,35 +137,67 @@ def series_points(frames: Mapping[str, pd.DataFrame], series: Sequence[Series],
     return _CACHE[key].copy()
 
 
+def _certified(frame: pd.DataFrame) -> pd.DataFrame:
+    """A ``converged`` column from the certificate the regime reports (CG's for NT)."""
+    if "converged" not in frame and "cg_converged" in frame:
+        return frame.assign(converged=frame["cg_converged"])
+    return frame
+
+
+def _selection(group: pd.DataFrame) -> tuple[float, float]:
+    if "selected_ridge" not in group:
+        return np.nan, np.nan
+    ridge = pd.to_numeric(group["selected_ridge"], errors="coerce")
+    edge = pd.to_numeric(group.get("selection_at_edge", np.nan), errors="coerce")
+    return float(np.exp(np.log(ridge.clip(lower=1e-300)).mean())), float(np.nansum(edge))
+
+
+def _series_rows(s: Series, frame: pd.DataFrame, specs, grid, dim) -> list[dict]:
+    frame = _certified(frame.assign(_x=_x_values(frame, s)))
+    if s.panel != "limit":
+        frame = frame[np.isfinite(frame["_x"])]
+    keyed = list(frame.groupby("_x", sort=True))
+    stats = seed_statistics(frame, ["_x"]).set_index("_x")
+    extra = grid / dim if s.panel == "left" and dim else np.zeros(0)
+    groups = [g for _, g in keyed]
+    spec = specs[s.sweep]
+    theories = _group_theory(s.theory, f"{s.key}: {s.theory_name}", spec, groups, extra)
+    references = _group_theory(s.reference, f"{s.key}: {s.reference_name}", spec, groups,
+                               extra)
+    rows = []
+    for (x, group), theory, reference in zip(keyed, theories, references):
+        mean, sem = float(stats.at[x, "mean"]), float(stats.at[x, "sem"])
+        unconverged = (float(stats.at[x, "unconverged"]) if "unconverged" in stats
+                       else np.nan)
+        gap = mean - theory
+        ridge, edges = _selection(group)
+        rows.append({"panel": s.panel, "series": s.key, "label": s.label, "x": float(x),
+                     "width": int(group["width"].iloc[0]), "dim": int(group["dim"].iloc[0]),
+                     "count": int(stats.at[x, "count"]), "mean": mean, "sem": sem,
+                     "unconverged": unconverged, "theory": theory, "gap": gap,
+                     "gap_in_sem": gap / sem if sem > 1e-9 else np.nan,
+                     "theory_name": s.theory_name, "reference": reference,
+                     "reference_gap": mean - reference, "reference_name": s.reference_name,
+                     "selected_ridge": ridge, "selection_at_edge": edges})
+    return rows
+
+
 def _series_points(frames, series, specs) -> pd.DataFrame:
     rows = []
     grid, dim = curve_grid(series, specs)
     for s in series:
         frame = _select(frames.get(s.sweep, pd.DataFrame()), s.where)
-        if frame.empty:
-            continue
-        frame = frame.assign(_x=_x_values(frame, s))
-        if s.panel != "limit":
-            frame = frame[np.isfinite(frame["_x"])]
-        keyed = list(frame.groupby("_x", sort=True))
-        stats = seed_statistics(frame, ["_x"]).set_index("_x")
-        extra = grid / dim if s.panel == "left" and dim else np.zeros(0)
-        theories = _point_theory(s, [g for _, g in keyed], specs, extra)
-        for (x, group), theory in zip(keyed, theories):
-            mean, sem = float(stats.at[x, "mean"]), float(stats.at[x, "sem"])
-            gap = mean - theory
-            rows.append({"panel": s.panel, "series": s.key, "label": s.label, "x": float(x),
-                         "width": int(group["width"].iloc[0]), "dim": int(group["dim"].iloc[0]),
-                         "count": int(stats.at[x, "count"]), "mean": mean, "sem": sem,
-                         "theory": theory, "gap": gap,
-                         "gap_in_sem": gap / sem if sem > 1e-6 else np.nan,
-                         "theory_name": s.theory_name})
-    return pd.DataFrame.from_records(rows, columns=[
-        "panel", "series", "label", "x", "width", "dim", "count", "mean", "sem", "theory", "gap",
-        "gap_in_sem", "theory_name"])
+        if not frame.empty:
+            rows += _series_rows(s, frame, specs, grid, dim)
+    return pd.DataFrame.from_records(rows, columns=POINT_COLUMNS)
 
 
 # ----------------------------------------------------------------------------- figure
+
+def _curve(s: Series, function, name: str, grid, dim, specs, frames) -> np.ndarray:
+    seeds = sorted(int(v) for v in _select(frames[s.sweep], s.where)["seed"].unique())
+    return theory_average(function, f"{s.key}: {name}", specs[s.sweep], seeds, grid / dim)
+
 
 def _left(axes: Any, points: pd.DataFrame, series: Sequence[Series], specs, frames) -> None:
     table = points[points["panel"] == "left"]
@@ -166,22 +210,25 @@ def _left(axes: Any, points: pd.DataFrame, series: Sequence[Series], specs, fram
         if rows.empty or s.panel != "left" or s.key in drawn:
             continue
         drawn.add(s.key)
-        axes.errorbar(rows["x"], rows["mean"], yerr=rows["sem"], linestyle="none",
-                      marker=s.marker, markersize=4.5, capsize=2.5, color=s.color,
-                      label=f"{s.label} (engine, n = ∞)")
-        if s.theory is not None:
-            seeds = sorted(_select(frames[s.sweep], s.where)["seed"].unique())
-            curve = _theory_at(s, grid / dim, specs, seeds)
-            axes.plot(grid, curve, color=s.color, linewidth=1.1, alpha=0.85,
-                      label=f"{s.label} theory: {s.theory_name}")
+        draw_points(axes, rows["x"], rows["mean"], rows["sem"],
+                    unconverged=rows["unconverged"].fillna(0), linestyle="none",
+                    marker=s.marker, markersize=4.5, capsize=2.5, color=s.color,
+                    label=f"{s.label} (engine, n = ∞)")
+        for function, name, style in ((s.theory, s.theory_name, "-"),
+                                      (s.reference, s.reference_name, "--")):
+            if function is not None:
+                axes.plot(grid, _curve(s, function, name, grid, dim, specs, frames),
+                          color=s.color, linewidth=1.1, alpha=0.85, linestyle=style,
+                          label=f"{s.label} theory: {name}")
     axes.axvline(dim, color="grey", linewidth=0.8, linestyle="-.", label=f"N = d = {dim}")
     axes.set_xscale("log")
     axes.set_xlabel("width N (hidden units)")
     axes.set_ylabel("normalized risk R / R₀")
-    axes.set_title(f"n = ∞, d = {dim}: dots = exact engine, lines = theory", fontsize=9.5)
+    axes.set_title(f"n = ∞, d = {dim}: dots = exact engine (hollow: not converged), "
+                   "lines = theory", fontsize=9.5)
 
 
-def _right(axes: Any, points: pd.DataFrame, series: Sequence[Series], specs) -> None:
+def _right(axes: Any, points: pd.DataFrame, series: Sequence[Series]) -> None:
     table = points[points["panel"] == "right"]
     limits = points[points["panel"] == "limit"]
     for s in series:
@@ -214,66 +261,16 @@ def draw_figure(points: pd.DataFrame, series: Sequence[Series], specs: Mapping[s
 
     ``extra_lines``: (label, value, color) horizontal lines on the left panel (e.g. the MMSE).
     """
-    figure, (left, right) = plt.subplots(1, 2, figsize=(13.0, 5.0), layout="constrained")
+    figure, (left, right) = plt.subplots(1, 2, figsize=(13.5, 5.2), layout="constrained")
     _left(left, points, series, specs, frames)
     for label, value, color in extra_lines:
         left.axhline(value, color=color, linestyle=":", linewidth=1.4, label=label)
-    _right(right, points, series, specs)
+    _right(right, points, series)
     for axes in (left, right):
         if axes.get_xscale() == "log":
             set_axis_scale(axes.xaxis, axes.set_xscale, True)
         axes.grid(True, which="both", alpha=0.25)
         if axes.get_legend_handles_labels()[0]:
-            axes.legend(fontsize=7, frameon=False)
+            axes.legend(fontsize=6.5, frameon=False)
     figure.suptitle(title, fontsize=11)
     return save_figure(figure, stem, ("png", "pdf"))
-
-
-# ----------------------------------------------------------------------------- summary
-
-def _gap_rows(points: pd.DataFrame) -> list[str]:
-    lines = ["| curve | theory | points | mean abs. gap | max abs. gap (at x) | median gap/s.e. |",
-             "|---|---|---|---|---|---|"]
-    finite = points[np.isfinite(points["theory"])]
-    for _, rows in finite.groupby(["series", "panel"], sort=False):
-        gaps = rows["gap"].abs()
-        worst = rows.loc[gaps.idxmax()]
-        where = "n = ∞" if worst["panel"] == "limit" else (
-            f"N = {int(worst['x'])}" if worst["panel"] == "left" else f"n/d = {worst['x']:g}")
-        ratio = rows["gap_in_sem"].abs().dropna()
-        lines.append(f"| {rows['label'].iloc[0]}{' (n = ∞)' if worst['panel'] == 'limit' else ''}"
-                     f" | {rows['theory_name'].iloc[0]} | {len(rows)} | {gaps.mean():.4f} | "
-                     f"{gaps.max():.4f} ({where}) | "
-                     f"{'–' if ratio.empty else f'{ratio.median():.1f}'} |")
-    return lines
-
-
-def separation(points: pd.DataFrame, order: Sequence[str]) -> tuple[int, int, list[str]]:
-    """At the widths N < d where all of ``order`` (series keys) have dots: how many satisfy
-    mean[order[0]] < mean[order[1]] < …; returns (satisfied, compared, failures)."""
-    left = points[(points["panel"] == "left") & (points["x"] < points["dim"])]
-    table = left.pivot_table(index="x", columns="series", values="mean")
-    if any(k not in table for k in order):
-        return 0, 0, []
-    table = table[list(order)].dropna()
-    ok = np.all(np.diff(table.to_numpy(), axis=1) > 0, axis=1)
-    failures = [f"N = {int(x)}" for x, good in zip(table.index, ok) if not good]
-    return int(ok.sum()), int(ok.size), failures
-
-
-def summary_text(points: pd.DataFrame, order: Sequence[str], labels: Mapping[str, str],
-                 shows: str, notes: Sequence[str]) -> str:
-    """Markdown: what the figure shows, the separation check, and the gap table."""
-    good, total, failures = separation(points, order)
-    chain = " < ".join(labels[k] for k in order)
-    lines = [shows, "", "## Separation", ""]
-    if total:
-        lines.append(f"{chain} holds at {good} of the {total} widths N < d where all of them "
-                     f"were computed" + (f" (fails at {', '.join(failures)})." if failures else "."))
-    else:
-        lines.append(f"{chain}: not all of these curves have points at N < d at this scale.")
-    lines += ["", "## Observed gaps between simulation and theory", "",
-              "Gap = simulated mean − theory, on the normalized risk R/R₀; theory evaluated on the "
-              "simulated instances (B or Δ of each seed) and averaged over the same seeds.", "",
-              *_gap_rows(points), "", "## Notes", "", *(f"* {n}" for n in notes)]
-    return "\n".join(lines)

@@ -1,9 +1,11 @@
 """The layout shared by the two Ghorbani et al. (2019) studies: sizes, sweeps and curves.
 
-Both figures run the same five kinds of sweep (THEORY.md §1.7): RF against the width at n = ∞
-(one sweep per number of draws), NT(I) and the network at n = ∞, and, at a reduced d, the
-network by online SGD and NT on n samples. Only the task, the RF regime, the network regime and
-the theorems differ; :func:`ghorbani_sweeps` and :func:`shared_series` take those as arguments.
+Both figures run the same kinds of sweep (THEORY.md §1.7): RF against the width at n = ∞ (one
+sweep per number of draws), NT(I) at n = ∞, the network at n = ∞ run to convergence (one sweep
+per width: its initialization scale depends on N), and, at a reduced d, the network by online
+SGD, NT by online SGD and NT least squares with a validated ridge on n samples, with the n = ∞
+fits of the same regimes. Only the task, the RF regime, the network regime and the theorems
+differ; :func:`ghorbani_sweeps` and :func:`shared_series` take those as arguments.
 Used through :mod:`lazylab.studies._ghorbani`, which re-exports everything here.
 """
 
@@ -15,10 +17,14 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 __all__ = ["Series", "Sizes", "geometric", "population_sweep", "ghorbani_sweeps", "run_cost",
-           "shared_series"]
+           "shared_series", "NN_METRICS", "nn_sweep_name"]
 
 Theory = Callable[[np.ndarray, Any], np.ndarray]
 """(width_ratio ρ array, task instance) -> normalized risk array."""
+
+NN_METRICS = ["population_risk", "risk_normalized", "wall_time", "converged", "steps",
+              "halvings"]
+"""What the n = ∞ network runs record: the risk and the convergence certificate."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,8 @@ class Series:
         x: "width", "samples_seen" or "n_train" (the right panel divides by d).
         theory: the theory function for the points' width ratio, or None.
         theory_name: where the formula comes from (legend and summary).
+        reference, reference_name: a second theory drawn dashed beside the first (e.g. the
+            exact finite-d expectation, or a printed formula lazylab departs from), or None.
         color, marker: drawing style.
     """
 
@@ -44,13 +52,18 @@ class Series:
     x: str = "width"
     theory: Theory | None = None
     theory_name: str = ""
+    reference: Theory | None = None
+    reference_name: str = ""
     color: str = "C0"
     marker: str = "o"
 
 
 @dataclass(frozen=True)
 class Sizes:
-    """Sizes of one scale. Widths are listed per number of draws of W (seeds 0 … k−1)."""
+    """Sizes of one scale. Widths are listed per number of draws of W and of the task instance
+    (seeds 0 … k−1). The network at n = ∞ runs to the tolerance ``nn_tol`` of the population
+    criterion within ``nn_max_steps``; online SGD budgets are the sample sizes n = steps ×
+    batch."""
 
     dim: int
     rf_widths: dict                 # draws -> widths
@@ -58,32 +71,35 @@ class Sizes:
     nt_draws: int
     nn_widths: tuple
     nn_draws: int
-    nn_steps: int
+    nn_max_steps: int
     nn_learning_rate: float
     online_dim: int
     online_width: int
-    online_steps: tuple             # online SGD steps (n = steps × batch)
+    online_steps: tuple             # NN online SGD steps (n = steps × batch)
     online_learning_rate: float
     online_batch: int
-    nt_samples_per_dim: tuple       # n/d of the NT sample fits
-    online_draws: int
-    nt_ridge: float = 1e-4
+    nt_samples_per_dim: tuple       # n/d of the NT least-squares fits
+    nt_sgd_steps: tuple             # NT online SGD steps (n = steps × batch)
+    online_draws: int = 3
+    nn_tol: float = 1e-4
     nn_momentum: float = 0.9
-    online_nt_draws: int = 1
+    nt_sgd_learning_rate: float = 0.1
 
     def describe(self) -> str:
         rf = "; ".join(f"{k} draws at N ∈ {{{', '.join(map(str, v))}}}"
                        for k, v in self.rf_widths.items())
-        return (f"left panel d = {self.dim}: RF(I) and RF(Γ*) {rf}; NT(I) at N ∈ "
+        return (f"left panel d = {self.dim}: RF {rf}; NT(I) at N ∈ "
                 f"{{{', '.join(map(str, self.nt_widths))}}} ({self.nt_draws} draws); NN at "
                 f"N ∈ {{{', '.join(map(str, self.nn_widths))}}} ({self.nn_draws} draws, "
-                f"{self.nn_steps} population GD steps, η = {self.nn_learning_rate:g}, momentum "
-                f"{self.nn_momentum:g}). Right panel "
-                f"d = {self.online_dim}, N = {self.online_width}: NN online SGD (batch "
-                f"{self.online_batch}, η = {self.online_learning_rate:g}) for "
-                f"{', '.join(map(str, self.online_steps))} steps; NT ridge ({self.nt_ridge:g}) "
-                f"fits at n/d ∈ {{{', '.join(f'{r:g}' for r in self.nt_samples_per_dim)}}}; "
-                f"{self.online_draws} draws of the NN, {self.online_nt_draws} of NT.")
+                f"population GD to tolerance {self.nn_tol:g} within {self.nn_max_steps} steps, "
+                f"η = {self.nn_learning_rate:g}). Right panel d = {self.online_dim}, N = "
+                f"{self.online_width}: NN online SGD (batch {self.online_batch}, η = "
+                f"{self.online_learning_rate:g}) to n/d = "
+                f"{max(self.online_steps) * self.online_batch / self.online_dim:g}; NT online "
+                f"SGD to n/d = {max(self.nt_sgd_steps) * self.online_batch / self.online_dim:g}; "
+                f"NT least squares (ridge chosen on a validation split) at n/d ∈ "
+                f"{{{', '.join(f'{r:g}' for r in self.nt_samples_per_dim)}}}; "
+                f"{self.online_draws} draws each.")
 
 
 def geometric(low: int, high: int, count: int) -> tuple:
@@ -91,10 +107,53 @@ def geometric(low: int, high: int, count: int) -> tuple:
     return tuple(int(round(v)) for v in np.geomspace(low, high, count))
 
 
-def population_sweep(widths, seeds: int) -> dict:
+def population_sweep(widths, seeds: int, metrics=("population_risk", "risk_normalized",
+                                                  "wall_time")) -> dict:
     """The ``[sweep]`` of an n = ∞ sweep over ``widths`` with seeds 0 … seeds−1."""
     return {"width": list(widths), "n_train": "population", "n_test": 200, "seeds": seeds,
-            "metrics": ["population_risk", "risk_normalized", "wall_time"]}
+            "metrics": list(metrics)}
+
+
+def nn_sweep_name(name: str, width: int) -> str:
+    """The sweep of the n = ∞ network at one width (one per width: its init depends on N)."""
+    return f"{name}-nn-{width}"
+
+
+def _online_specs(name: str, sizes: Sizes, task: dict, network: Callable[..., dict],
+                  online: Mapping[str, Any]) -> list[dict]:
+    """Right panel: NN online SGD (+ its n = ∞ fit), NT online SGD, NT least squares with a
+    validated ridge, NT at n = ∞."""
+    width, draws, batch = sizes.online_width, sizes.online_draws, sizes.online_batch
+    sgd = network(sizes, width, sizes.online_dim, training="online",
+                  steps=list(sizes.online_steps), learning_rate=sizes.online_learning_rate,
+                  batch_size=batch, **online)
+    online_metrics = ["population_risk", "risk_normalized", "samples_seen", "wall_time"]
+    tangent = {"name": "neural_tangent", "activation": "quadratic"}
+    samples = [int(r * sizes.online_dim) for r in sizes.nt_samples_per_dim]
+    return [
+        {"name": f"{name}-online-nn", "description": "NN by online SGD on fresh samples",
+         "task": task, "regime": [sgd],
+         "sweep": population_sweep([width], draws, online_metrics)},
+        {"name": f"{name}-online-nn-limit", "description": "the same NN by population GD",
+         "task": task, "regime": [network(sizes, width, sizes.online_dim)],
+         "sweep": population_sweep([width], draws, NN_METRICS)},
+        {"name": f"{name}-online-nt-sgd", "description": "NT by online SGD on fresh samples",
+         "task": task,
+         "regime": [{**tangent, "solver": "sgd", "steps": list(sizes.nt_sgd_steps),
+                     "batch_size": batch, "learning_rate": sizes.nt_sgd_learning_rate,
+                     "sgd_tol": 1e-12}],
+         "sweep": population_sweep([width], draws, online_metrics)},
+        {"name": f"{name}-online-nt", "description": "NT least squares, ridge by validation",
+         "task": task, "regime": [{**tangent, "ridge": "auto"}],
+         "sweep": {**population_sweep([width], draws, ["population_risk", "risk_normalized",
+                                                        "wall_time", "selected_ridge",
+                                                        "selection_at_edge"]),
+                   "n_train": samples}},
+        {"name": f"{name}-online-nt-limit", "description": "NT at n = ∞ (exact)",
+         "task": task, "regime": [tangent],
+         "sweep": population_sweep([width], draws, ["population_risk", "risk_normalized",
+                                                    "wall_time", "cg_converged"])},
+    ]
 
 
 def ghorbani_sweeps(name: str, sizes: Sizes, task: Callable[[int], dict], rf: dict,
@@ -105,7 +164,8 @@ def ghorbani_sweeps(name: str, sizes: Sizes, task: Callable[[int], dict], rf: di
     Args:
         name: study name (prefix of the sweep names). task: d -> the ``[task]`` table.
         rf: the RF ``[[regime]]``; rf_description: its sweeps' description.
-        network: ``(sizes, **changes) -> [[regime]]`` of the network (population GD by default).
+        network: ``(sizes, width, dim, **changes) -> [[regime]]`` of the network at one width
+            and dimension (population GD to convergence by default).
         online: the changes of the online-SGD network beyond training, steps, learning rate
             and batch size.
     """
@@ -115,28 +175,15 @@ def ghorbani_sweeps(name: str, sizes: Sizes, task: Callable[[int], dict], rf: di
     specs.append({"name": f"{name}-nt", "description": "NT(I) with σ = u² at n = ∞",
                   "task": task(sizes.dim),
                   "regime": [{"name": "neural_tangent", "activation": "quadratic"}],
-                  "sweep": population_sweep(sizes.nt_widths, sizes.nt_draws)})
-    specs.append({"name": f"{name}-nn", "description": "NN by population gradient descent",
-                  "task": task(sizes.dim), "regime": [network(sizes)],
-                  "sweep": population_sweep(sizes.nn_widths, sizes.nn_draws)})
-    online_task = task(sizes.online_dim)
-    sgd = network(sizes, training="online", steps=list(sizes.online_steps),
-                  learning_rate=sizes.online_learning_rate, batch_size=sizes.online_batch,
-                  **online)
-    specs.append({"name": f"{name}-online-nn",
-                  "description": "NN by online SGD, and by population GD (n = ∞)",
-                  "task": online_task, "regime": [sgd, network(sizes)],
-                  "sweep": {**population_sweep([sizes.online_width], sizes.online_draws),
-                            "metrics": ["population_risk", "risk_normalized", "samples_seen",
-                                        "wall_time"]}})
-    samples = [int(r * sizes.online_dim) for r in sizes.nt_samples_per_dim]
-    specs.append({"name": f"{name}-online-nt", "description": "NT fitted on n samples and at n = ∞",
-                  "task": online_task,
-                  "regime": [{"name": "neural_tangent", "activation": "quadratic",
-                              "ridge": sizes.nt_ridge}],
-                  "sweep": {**population_sweep([sizes.online_width], sizes.online_nt_draws),
-                            "n_train": [*samples, "population"]}})
-    return specs
+                  "sweep": population_sweep(sizes.nt_widths, sizes.nt_draws,
+                                            ["population_risk", "risk_normalized", "wall_time",
+                                             "cg_converged", "cg_iterations"])})
+    specs += [{"name": nn_sweep_name(name, width),
+               "description": f"NN by population gradient descent to convergence, N = {width}",
+               "task": task(sizes.dim), "regime": [network(sizes, width, sizes.dim)],
+               "sweep": population_sweep([width], sizes.nn_draws, NN_METRICS)}
+              for width in sizes.nn_widths]
+    return specs + _online_specs(name, sizes, task(sizes.online_dim), network, online)
 
 
 def run_cost(run, components: int = 1) -> float:
@@ -144,10 +191,10 @@ def run_cost(run, components: int = 1) -> float:
     times the number of Gaussian components of the input law."""
     params = dict(run.regime_params)
     width = float(params.get("width", 1))
-    steps = float(params.get("steps", 1))
+    steps = float(params.get("steps") or params.get("max_steps") or 1000)
     if run.regime == "network":
-        cost = steps * (0.05 + width / 2000) * (1 if params.get("training") == "population"
-                                                 else 0.02)
+        population = params.get("training") == "population"
+        cost = min(steps, 3000) * (0.05 + width / 2000) * (1 if population else 0.02)
     elif run.regime == "neural_tangent":
         cost = 1e-5 * width ** 2.5 + (run.n_train or 0) * 1e-4
     else:
@@ -155,21 +202,32 @@ def run_cost(run, components: int = 1) -> float:
     return components * cost
 
 
-def shared_series(name: str, nt_theory: Theory, nn_theory: Theory, nt_name: str,
-                  nn_name: str) -> list[Series]:
-    """The NT and NN curves both figures draw (left panel, right panel, n = ∞ limits)."""
-    online_nn, online_nt = f"{name}-online-nn", f"{name}-online-nt"
+def shared_series(name: str, sizes: Sizes, theories: Mapping[str, tuple]) -> list[Series]:
+    """The NT and NN curves both figures draw (left panel, right panel, n = ∞ limits).
+
+    ``theories``: "nt" and "nn" → (theory, theory name[, reference, reference name]).
+    """
+    def named(key):
+        entry = tuple(theories[key]) + (None, "")
+        return {"theory": entry[0], "theory_name": entry[1], "reference": entry[2],
+                "reference_name": entry[3]}
+
+    nt, nn = named("nt"), named("nn")
+    prefix = f"{name}-online"
+    nn_left = [Series("nn", "NN", "left", nn_sweep_name(name, w), {"regime": "network"},
+                      color="C3", marker="D", **nn) for w in sizes.nn_widths]
     return [
         Series("nt_isotropic", "NT(I)", "left", f"{name}-nt", {"regime": "neural_tangent"},
-               theory=nt_theory, theory_name=nt_name, color="C2", marker="^"),
-        Series("nn", "NN", "left", f"{name}-nn", {"regime": "network"}, theory=nn_theory,
-               theory_name=nn_name, color="C3", marker="D"),
-        Series("nn", "NN (online SGD)", "right", online_nn, {"training": "online"},
-               x="samples_seen", color="C3", marker="D"),
-        Series("nn", "NN", "limit", online_nn, {"training": "population"}, theory=nn_theory,
-               theory_name=nn_name, color="C3"),
-        Series("nt_isotropic", "NT(I) (least squares on n samples)", "right", online_nt,
-               {"regime": "neural_tangent"}, x="n_train", color="C2", marker="^"),
-        Series("nt_isotropic", "NT(I)", "limit", online_nt, {"n_train": np.inf},
-               theory=nt_theory, theory_name=nt_name, color="C2"),
+               color="C2", marker="^", **nt),
+        *nn_left,
+        Series("nn", "NN (online SGD)", "right", f"{prefix}-nn", x="samples_seen",
+               color="C3", marker="D"),
+        Series("nn", "NN", "limit", f"{prefix}-nn-limit", color="C3",
+               theory=nn["theory"], theory_name=nn["theory_name"]),
+        Series("nt_sgd", "NT(I) (online SGD)", "right", f"{prefix}-nt-sgd", x="samples_seen",
+               color="C2", marker="^"),
+        Series("nt_ridge", "NT(I) (least squares, validated ridge)", "right", f"{prefix}-nt",
+               x="n_train", color="C4", marker="v"),
+        Series("nt_isotropic", "NT(I)", "limit", f"{prefix}-nt-limit", color="C2",
+               theory=nt["theory"], theory_name=nt["theory_name"]),
     ]

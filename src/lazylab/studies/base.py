@@ -94,8 +94,10 @@ def _toml_value(value: Any) -> str:
         return json.dumps(value, ensure_ascii=False)       # JSON strings are TOML basic strings
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):  # an inline table, e.g. a selection {grid = [...], select = ...}
+        return "{" + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + "}"
     raise TypeError(f"spec value {value!r} of type {type(value).__name__} has no TOML form; "
-                    "allowed: bool, int, float, str, lists of those")
+                    "allowed: bool, int, float, str, lists and tables of those")
 
 
 def _toml_table(header: str, table: Mapping[str, Any]) -> list[str]:

@@ -6,14 +6,16 @@ R₀ = E y² = 1, so risks are on the paper's scale.
 
 Left panel (n = ∞, exact engine), against the width N:
 * RF(I): σ = u² − 1 (``hermite2``), w_i ~ N(0, I/d), population-optimal head; theory:
-  Theorem 4, eq. (15) (not the printed eq. (17), whose RF line contradicts (15); THEORY §1.6);
-* NT(I): σ = u², exact population fit (PCG), N < d; theory: Theorem 5;
-* NN: f(x) = Σ a_i (w_i·x)² + c with a and W trained (the model of Theorem 6) by gradient
-  descent (Adam) on the exact population risk; theory: Theorem 6;
+  Theorem 4, eq. (15), and dashed the RF line of eq. (17) as printed, whose ρ/(1+2ρ)
+  contradicts (15) (THEORY §1.6; :mod:`lazylab.theory.ghorbani_printed`);
+* NT(I): σ = u², exact population fit (PCG), N < d and N ≥ d; theory: Theorem 5;
+* NN: f(x) = Σ a_i (w_i·x)² + c with a and W trained (the model of Theorem 6) by Adam on the
+  exact population risk until the population criterion meets its tolerance; theory: Theorem 6;
 * the Bayes MMSE (dotted): 1 − E tanh(s + √s Z), s = ‖Δ‖_F²/2 (lazylab.theory, M2 limit); the
   exact finite-d MMSE of the task is quoted in the summary.
-Right panel: at a fixed N < d and a reduced d, NN trained by online SGD and NT fitted by ridge
-least squares on n samples, against n/d, with n = ∞ values (dashed) and theory (dotted).
+Right panel: at a fixed N < d and a reduced d, NN and NT trained by online SGD and NT least
+squares with a validated ridge on n samples, against n/d, with n = ∞ values (dashed) and
+theory (dotted).
 
 Scales (``SIZES``): smoke (seconds), default (minutes; left panel at the paper's d = 450),
 paper (every size of §4; hours).
@@ -29,10 +31,12 @@ import pandas as pd
 
 from lazylab.studies._ghorbani import (Series, Sizes, Study, draw_figure, geometric,
                                        ghorbani_sweeps, run_cost, series_points, shared_series,
-                                       summary_text, sweep_seeds, sweep_task)
+                                       sweep_seeds, sweep_task)
+from lazylab.studies._ghorbani_claims import gap_claim, separation_claim, summary_text
 from lazylab.theory.ghorbani_mixture import (bayes_risk_mixture, network_risk_mixture,
                                              neural_tangent_risk_mixture,
                                              random_features_risk_mixture)
+from lazylab.theory.ghorbani_printed import printed_equation17_random_features_risk
 
 __all__ = ["STUDY", "SIZES"]
 
@@ -40,27 +44,27 @@ NAME = "ghorbani-fig2"
 
 _PAPER_WIDTHS = geometric(45, 4500, 25)
 SIZES = {
-    "smoke": Sizes(dim=16, rf_widths={2: (4, 8, 16, 32)}, nt_widths=(4, 8), nt_draws=2,
-                   nn_widths=(4, 8), nn_draws=1, nn_steps=300, nn_learning_rate=0.1,
+    "smoke": Sizes(dim=16, rf_widths={3: (4, 8, 16, 32)}, nt_widths=(4, 8, 16), nt_draws=3,
+                   nn_widths=(4, 8, 16), nn_draws=3, nn_max_steps=3000, nn_learning_rate=0.1,
                    online_dim=6, online_width=3, online_steps=(10, 60),
                    online_learning_rate=0.02, online_batch=50, nt_samples_per_dim=(10, 40),
-                   online_draws=1, nt_ridge=1e-3),
+                   nt_sgd_steps=(10, 60), online_draws=3),
     "default": Sizes(dim=450,
                      rf_widths={10: geometric(45, 450, 7), 4: (661, 970, 1425),
-                                2: (2093, 3072, 4500)},
-                     nt_widths=geometric(45, 307, 6), nt_draws=3,
-                     nn_widths=(45, 97, 209), nn_draws=1, nn_steps=300,
+                                3: (2093, 3072, 4500)},
+                     nt_widths=(*geometric(45, 307, 6), 450, 970, 2093), nt_draws=3,
+                     nn_widths=(45, 97, 209, 450, 970), nn_draws=3, nn_max_steps=3000,
                      nn_learning_rate=0.1, online_dim=40, online_width=20,
-                     online_steps=(10, 30, 100, 300, 1000, 3000), online_learning_rate=0.02,
-                     online_batch=100, nt_samples_per_dim=(25, 75, 250, 750), online_draws=2,
-                     online_nt_draws=8, nt_ridge=1e-3),
-    "paper": Sizes(dim=450, rf_widths={10: _PAPER_WIDTHS},
-                   nt_widths=tuple(w for w in _PAPER_WIDTHS if w < 450), nt_draws=10,
-                   nn_widths=_PAPER_WIDTHS, nn_draws=1, nn_steps=3000, nn_learning_rate=0.1,
-                   online_dim=450, online_width=225,
+                     online_steps=(10, 30, 100, 300, 1000, 3000, 10000),
+                     online_learning_rate=0.02, online_batch=100,
+                     nt_samples_per_dim=(25, 75, 250, 750, 2500),
+                     nt_sgd_steps=(10, 30, 100, 300, 1000, 3000), online_draws=3),
+    "paper": Sizes(dim=450, rf_widths={10: _PAPER_WIDTHS}, nt_widths=_PAPER_WIDTHS,
+                   nt_draws=10, nn_widths=_PAPER_WIDTHS, nn_draws=3, nn_max_steps=20_000,
+                   nn_learning_rate=0.1, online_dim=450, online_width=225,
                    online_steps=(1400, 4200, 14000, 42000, 140000), online_learning_rate=2e-3,
-                   online_batch=100, nt_samples_per_dim=(250, 750), online_draws=1,
-                   online_nt_draws=3, nt_ridge=1e-3),
+                   online_batch=100, nt_samples_per_dim=(25, 75, 250),
+                   nt_sgd_steps=(2000, 6000, 20000, 60000), online_draws=3),
 }
 
 
@@ -68,11 +72,15 @@ def _task(dim: int) -> dict:
     return {"name": "gaussian_mixture", "dim": dim, "delta": "paper"}
 
 
-def _nn_regime(sizes: Sizes, **changes) -> dict:
+def _network(sizes: Sizes, width: int, dim: int, **changes) -> dict:
+    """Theorem 6's model Σ a_i(w_i·x)² + c (a and W trained) by Adam on the exact population
+    risk until the population criterion is ≤ tol (NTK parameterization, zero second layer)."""
     regime = {"name": "network", "activation": "quadratic", "train": "both",
-              "training": "population", "steps": sizes.nn_steps, "optimizer": "adam",
-              "schedule": "paper", "learning_rate": sizes.nn_learning_rate,
+              "training": "population", "max_steps": sizes.nn_max_steps, "tol": sizes.nn_tol,
+              "optimizer": "adam", "learning_rate": sizes.nn_learning_rate,
               "parameterization": "ntk", "head_init": "zeros"}
+    if changes.get("training") == "online":
+        del regime["max_steps"], regime["tol"]
     regime.update(changes)
     return regime
 
@@ -81,7 +89,7 @@ def sweeps(scale: str) -> list[dict]:
     """The spec dictionaries of a scale (see :data:`SIZES`)."""
     rf = {"name": "random_features", "activation": "hermite2"}
     return ghorbani_sweeps(NAME, SIZES[scale], _task, rf,
-                           "RF(I) with σ = u² − 1 at n = ∞ against the width", _nn_regime,
+                           "RF(I) with σ = u² − 1 at n = ∞ against the width", _network,
                            {"optimizer": "sgd", "schedule": "paper",
                             "parameterization": "standard", "head_init": "gaussian"})
 
@@ -96,6 +104,10 @@ def _rf_theory(ratio, task):
     return random_features_risk_mixture(ratio, _delta(task), activation="hermite2")
 
 
+def _rf_printed(ratio, task):
+    return printed_equation17_random_features_risk(ratio, _delta(task))
+
+
 def _nt_theory(ratio, task):
     return neural_tangent_risk_mixture(ratio, _delta(task))
 
@@ -107,9 +119,11 @@ def _nn_theory(ratio, task):
 def _series(scale: str) -> list[Series]:
     out = [Series("rf_isotropic", "RF(I)", "left", f"{NAME}-rf-{k}draws",
                   {"regime": "random_features"}, theory=_rf_theory,
-                  theory_name="Theorem 4, eq. (15)", color="C0", marker="o")
+                  theory_name="Theorem 4, eq. (15)", reference=_rf_printed,
+                  reference_name="eq. (17) as printed", color="C0", marker="o")
            for k in SIZES[scale].rf_widths]
-    return out + shared_series(NAME, _nt_theory, _nn_theory, "Theorem 5", "Theorem 6")
+    return out + shared_series(NAME, SIZES[scale], {"nt": (_nt_theory, "Theorem 5"),
+                                                    "nn": (_nn_theory, "Theorem 6")})
 
 
 def _specs(scale: str) -> dict:
@@ -144,8 +158,24 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
                        extra_lines=[("Bayes MMSE (theory, M2 limit)", mmse, "black")])
 
 
+def _claims(table: pd.DataFrame) -> list:
+    labels = {"nn": "NN", "nt_isotropic": "NT(I)", "rf_isotropic": "RF(I)"}
+    return [
+        separation_claim(table, ["nn", "nt_isotropic", "rf_isotropic"], labels),
+        gap_claim(table, "nn", "NN at Theorem 6 (o_d(1); no convergence theorem for the "
+                  "mixture), within 3 s.e. + 0.02", tolerance=0.02, sems=3.0,
+                  panels=("left", "limit")),
+        gap_claim(table, "nt_isotropic", "NT(I) at Theorem 5, within 3 s.e. + 0.01",
+                  tolerance=0.01, sems=3.0, panels=("left", "limit")),
+        gap_claim(table, "rf_isotropic", "RF(I) at Theorem 4, eq. (15), within 3 s.e. + 0.01",
+                  tolerance=0.01, sems=3.0),
+        gap_claim(table, "rf_isotropic", "RF(I) at eq. (17) as printed, within 3 s.e. + 0.01",
+                  column="reference_gap", tolerance=0.01, sems=3.0),
+    ]
+
+
 def summary(frames: dict, scale: str) -> str:
-    """What the figure shows, the NN < NT < RF check at N < d, and the theory gaps."""
+    """What the figure shows, the claims with verdicts and numbers, and the theory gaps."""
     table = points(frames, scale)
     sizes = SIZES[scale]
     mmse = _mmse(scale)
@@ -153,32 +183,29 @@ def summary(frames: dict, scale: str) -> str:
     shows = (f"The population risk E(y − f(x))² (R₀ = E y² = 1) of two-layer models classifying "
              f"two centered Gaussians that differ only in their covariance (I ∓ Δ), d = "
              f"{sizes.dim}. Left: at n = ∞ (exact), against the width N. Random features barely "
-             "improve on the trivial predictor; the neural tangent model improves linearly "
-             "until N = d; the trained network (NN) captures the largest entries of Δ first and "
-             "is below both for N < d. None reaches the Bayes error (dotted): the best quadratic "
+             "improve on the trivial predictor; the neural tangent model improves until N = d; "
+             "the trained network (NN) captures the largest entries of Δ first and is below "
+             "both for N < d. None reaches the Bayes error (dotted): the best quadratic "
              "predictor is not the posterior mean. Right: at a fixed N < d and a smaller d, risk "
-             "against n/d; the dashed lines are the n = ∞ values.")
+             "against n/d; dashed lines are the n = ∞ values.")
     notes = [
         f"Bayes MMSE: {mmse:.4f} (lazylab.theory.bayes_risk_mixture, large-d limit, averaged "
         f"over the Δ instances). For the first seed's Δ the formula gives {first:.4f} and the "
         f"exact finite-d MMSE is {exact:.4f} (gap {first - exact:+.4f}).",
         "Every seed draws its own Δ (the task stream); theory lines are averaged over the same "
         "instances.",
-        "RF uses σ = u² − 1 and theory eq. (15): the printed RF line of eq. (17) disagrees with "
-        "(15) and with the exact engine (THEORY §1.6).",
-        "NT(I) is computed only for N < d (the NT class is complete for quadratics at N ≥ d).",
-        f"NN: {sizes.nn_steps} Adam steps (η = {sizes.nn_learning_rate:g}, the paper's "
-        "learning-rate drops, NTK parameterization) on the exact population risk, from a zero "
-        "second layer: every a_i then turns negative, the sign the optimum M ∝ −Δ needs (from "
-        "a random-sign second layer about half the units die at a_i = 0 and the risk stalls "
-        "near 0.70 at N = 209). Theorem 6 holds up to o_d(1) and has no convergence "
-        "guarantee for gradient descent (the paper has none for the mixture).",
-        "Right panel: the online SGD network uses the standard parameterization with a random "
-        "second layer (plain SGD, the paper's learning-rate drops).",
-        "NT on samples is the ridge least-squares fit (NT online SGD is not a lazylab regime).",
+        "RF uses σ = u² − 1; solid line eq. (15), dashed line the RF line of eq. (17) as "
+        "printed, ρ/(1+2ρ) in place of ρ/(1+ρ) (THEORY §1.6): the engine follows (15).",
+        f"NN: Adam (η = {sizes.nn_learning_rate:g}, NTK parameterization, zero second layer: "
+        "every a_i then turns negative, the sign the optimum M ∝ −Δ needs) on the exact "
+        f"population risk until the population criterion is ≤ {sizes.nn_tol:g}, within "
+        f"{sizes.nn_max_steps} steps. Theorem 6 holds up to o_d(1).",
+        "NT at n = ∞: exact population least squares by preconditioned CG.",
+        "Right panel: NN (standard parameterization, random second layer, the paper's "
+        "learning-rate drops) and NT by online SGD (the sample budget n is the x value); NT "
+        "least squares with the ridge chosen on a validation split (default wide grid).",
     ]
-    labels = {"nn": "NN", "nt_isotropic": "NT(I)", "rf_isotropic": "RF(I)"}
-    return summary_text(table, ["nn", "nt_isotropic", "rf_isotropic"], labels, shows, notes)
+    return summary_text(table, shows, _claims(table), notes)
 
 
 STUDY = Study(name=NAME, description="Ghorbani et al. 2019 Fig. 2: RF vs NT vs NN, mixture of "

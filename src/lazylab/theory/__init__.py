@@ -22,6 +22,7 @@ from lazylab.theory.ghorbani_mixture import (
     bayes_risk_mixture, equation17_risks, network_risk_mixture, neural_tangent_risk_mixture,
     neural_tangent_risk_mixture_for_weights, random_features_risk_mixture,
     random_features_risk_mixture_limit, whitened_difference)
+from lazylab.theory.ghorbani_printed import printed_equation17_random_features_risk
 from lazylab.theory.ghorbani_quadratic import (
     equation13_risks, figure1_large_dim_risks, network_risk, neural_tangent_expected_risk,
     neural_tangent_risk, neural_tangent_risk_for_weights, random_features_risk,
@@ -41,6 +42,7 @@ from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bo
                                            single_neuron_random_features_risk)
 
 __all__ = [
+    "printed_equation17_random_features_risk",
     "HermiteConstants", "hermite_constants", "fixed_point_psi", "fixed_point_psi_isotropic",
     "random_features_risk", "random_features_risk_limit",
     "random_features_risk_quadratic_activation", "neural_tangent_risk",
