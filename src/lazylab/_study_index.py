@@ -17,6 +17,8 @@ BUILT_IN_STUDIES = {
                      "at n = ∞ and against n",
     "kernel-curves": "kernel ridge (RF/NT kernels) against the staircase and its deterministic "
                      "equivalent; RF ridge double descent against Mei–Montanari",
+    "lazy-rich": "Chizat, Oyallon & Bach 2019: risk against the laziness α, from the neural "
+                 "tangent to the trained network (Theorem 3), quadratic target",
     "xie-semirandom": "Kawaguchi, Xie & Song 2018: semi-random units against random features and "
                       "a trained ReLU network (synthetic and digits)",
     "yehudai-shamir": "Yehudai & Shamir 2019: random features need many units for one ReLU "

@@ -13,6 +13,7 @@ from lazylab.studies.damian_onestep import STUDY as DAMIAN_ONESTEP
 from lazylab.studies.ghorbani_fig1 import STUDY as GHORBANI_FIG1
 from lazylab.studies.kernel_curves import STUDY as KERNEL_CURVES
 from lazylab.studies.ghorbani_fig2 import STUDY as GHORBANI_FIG2
+from lazylab.studies.lazy_rich import STUDY as LAZY_RICH
 from lazylab.studies.xie_semirandom import STUDY as XIE_SEMIRANDOM
 from lazylab.studies.yehudai_shamir import STUDY as YEHUDAI_SHAMIR
 
@@ -47,3 +48,4 @@ register(YEHUDAI_SHAMIR)
 register(XIE_SEMIRANDOM)
 register(DAMIAN_ONESTEP)
 register(KERNEL_CURVES)
+register(LAZY_RICH)
