@@ -47,6 +47,13 @@ def test_spec_to_toml_round_trips_through_the_experiments_parser(tmp_path):
         spec_to_toml({**SPEC, "sweep": {"width": {1: 2}}})
 
 
+def test_spec_to_toml_writes_a_selection_as_an_inline_table():
+    regime = {"name": "toy", "ridge": {"grid": [1e-3, 1.0], "select": "validation"}}
+    text = spec_to_toml({**SPEC, "regime": [regime]})
+    assert tomllib.loads(text)["regime"][0]["ridge"] == {"grid": [1e-3, 1.0],
+                                                          "select": "validation"}
+
+
 def test_reproduce_writes_everything_and_a_rerun_reads_the_store(tmp_path):
     first = reproduce(TOY, scale="smoke", executor="inprocess", output_dir=tmp_path, quiet=True)
     assert first["runs"] == {"total": 4, "executed": 4, "done": 4, "diverged": 0, "failed": 0}
