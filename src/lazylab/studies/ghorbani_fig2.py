@@ -195,7 +195,7 @@ def summary(frames: dict, scale: str) -> str:
         "Every seed draws its own Δ (the task stream); theory lines are averaged over the same "
         "instances.",
         "RF uses σ = u² − 1; solid line eq. (15), dashed line the RF line of eq. (17) as "
-        "printed, ρ/(1+2ρ) in place of ρ/(1+ρ) (THEORY §1.6): the engine follows (15).",
+        "printed, ρ/(1+2ρ) in place of ρ/(1+ρ): the engine follows (15).",
         f"NN: Adam (η = {sizes.nn_learning_rate:g}, NTK parameterization, zero second layer: "
         "every a_i then turns negative, the sign the optimum M ∝ −Δ needs) on the exact "
         f"population risk until the population criterion is ≤ {sizes.nn_tol:g}, within "
