@@ -7,7 +7,9 @@ Modules: :mod:`.hermite` (λ₀, λ₁, λ₂, λ̃ of any activation), :mod:`.f
 reference curves, CSQ bound), :mod:`.yehudai_shamir` (exact RF risk for a single ReLU, the
 exponential lower bound's shape, the non-linear share of a ReLU), :mod:`.staircase` (kernel ridge
 in the polynomial regime), :mod:`.spectra` (Gram spectra, power-law decay), :mod:`.growth`
-(exponential and power-law growth fits).
+(exponential and power-law growth fits), :mod:`.single_neuron_harmonics` (harmonic-count prediction
+of the random features a ReLU neuron needs), :mod:`.minimal_head` (the smallest max|u_i| reaching
+a risk).
 See docs/theory.md for the list of functions, assumptions and checks.
 """
 
@@ -28,6 +30,10 @@ from lazylab.theory.hermite import HermiteConstants, hermite_constants
 from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenvalues,
                                       kernel_ridge_risk, staircase_degree, staircase_risk)
 from lazylab.theory.growth import exponential_fit, log_log_slope
+from lazylab.theory.minimal_head import MinimalHead, minimal_max_head, ridge_path_head_bounds
+from lazylab.theory.single_neuron_harmonics import (
+    harmonic_multiplicities, random_projection_risk, relu_features_required_width,
+    relu_features_risk, relu_sphere_energies)
 from lazylab.theory.spectra import gram_spectrum, power_law_exponent
 from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
                                            relu_nonlinear_share,
@@ -47,5 +53,7 @@ __all__ = [
     "SingleNeuronFit", "single_neuron_random_features_risk", "exponential_lower_bound_shape",
     "harmonic_dimension", "kernel_degree_eigenvalues", "staircase_degree", "staircase_risk",
     "kernel_ridge_risk", "relu_nonlinear_share", "gram_spectrum", "power_law_exponent",
-    "exponential_fit", "log_log_slope",
+    "exponential_fit", "log_log_slope", "MinimalHead", "minimal_max_head",
+    "ridge_path_head_bounds", "harmonic_multiplicities", "random_projection_risk",
+    "relu_features_required_width", "relu_features_risk", "relu_sphere_energies",
 ]
