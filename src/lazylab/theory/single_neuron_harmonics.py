@@ -28,6 +28,7 @@ order of degree, and a block of N_k harmonics costs N_k features.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -35,7 +36,8 @@ from scipy import integrate, special
 
 from lazylab.theory.staircase import harmonic_dimension
 
-__all__ = ["relu_sphere_energies", "harmonic_multiplicities", "random_projection_risk",
+__all__ = ["relu_sphere_energies", "relu_hermite_energies", "relu_staircase_degree",
+           "harmonic_multiplicities", "random_projection_risk",
            "relu_features_risk", "relu_features_required_width"]
 
 
@@ -46,6 +48,39 @@ def _check_degree(max_degree) -> int:
 
 
 def relu_sphere_energies(dim: int, max_degree: int) -> np.ndarray:
+    """e_k / E g², k = 0..K, of g(θ) = relu(θ₁) on S^{d−1} (cached; see :func:`_energies`)."""
+    return np.array(_energies(int(dim), _check_degree(max_degree)))
+
+
+def relu_hermite_energies(max_degree: int) -> np.ndarray:
+    """The d → ∞ limit of :func:`relu_sphere_energies`: λ_k²/k! / E relu(G)², G ~ N(0, 1).
+
+    λ₀ = 1/√(2π), λ₁ = 1/2, λ_k = (−1)^{k/2+1}(k − 3)!!/√(2π) for even k ≥ 2, 0 for odd k ≥ 3
+    [D, Hermite expansion of relu]; E relu(G)² = 1/2.
+    """
+    k_max = _check_degree(max_degree)
+    out = np.zeros(k_max + 1)
+    out[0], out[1] = 1.0 / math.pi, 0.5
+    for k in range(2, k_max + 1, 2):
+        double_factorial = math.prod(range(k - 3, 0, -2)) if k > 3 else 1
+        out[k] = 2.0 * double_factorial ** 2 / (2.0 * math.pi * math.factorial(k))
+    return out
+
+
+def relu_staircase_degree(epsilon: float, energies) -> int:
+    """Smallest ℓ with Σ_{k>ℓ} e_k ≤ ε: the harmonic degree r features must fill to reach ε,
+    so that r grows like d^ℓ (the staircase); ``energies`` from :func:`relu_sphere_energies`
+    or :func:`relu_hermite_energies` (the tail beyond them is 1 − Σ e_k)."""
+    e = np.asarray(energies, dtype=np.float64)
+    tails = 1.0 - np.cumsum(e)
+    reached = np.nonzero(tails <= epsilon)[0]
+    if reached.size == 0:
+        raise ValueError(f"epsilon {epsilon!r} needs degrees beyond the {e.size - 1} given")
+    return int(reached[0])
+
+
+@functools.lru_cache(maxsize=512)
+def _energies(dim: int, max_degree: int) -> tuple:
     """e_k / E g², k = 0..K, of g(θ) = relu(θ₁) on the unit sphere S^{d−1} (module docstring).
 
     a_k = 0 for odd k ≥ 3 (exactly, by parity); otherwise a_k = E_t[relu(t) Q_k(t)] = ∫₀¹ t Q_k(t)(1 − t²)^β dt / B(½, β + 1), β = (d − 3)/2 (adaptive
@@ -66,7 +101,7 @@ def relu_sphere_energies(dim: int, max_degree: int) -> np.ndarray:
         value, _ = integrate.quad(integrand, 0.0, 1.0, weight="alg", wvar=(0.0, beta),
                                   limit=200, epsabs=1e-15, epsrel=1e-12)
         energies[k] = multiplicity[k] * (value / norm) ** 2
-    return energies * (2.0 * dim)
+    return tuple(energies * (2.0 * dim))
 
 
 def harmonic_multiplicities(dim: int, max_degree: int) -> np.ndarray:
