@@ -38,8 +38,7 @@ __all__ = ["STUDY", "SIZES", "Sizes", "width_grid"]
 
 NAME = "yehudai-shamir"
 WIDTH_CAP = 16
-"""RF widths go to WIDTH_CAP·d² (beyond, the features of a small d are numerically collinear)
-or to twice the harmonic-count prediction at ε_abs when that is larger, at most max_width."""
+"""At d = 2 (no harmonic theory: the circle) the RF widths go to WIDTH_CAP·d²."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class Sizes:
 SIZES = {
     "smoke": Sizes(dims=(2, 4, 6), max_width=256, rf_seeds=3, epsilons=(0.1, 0.03),
                    head_cap=128, sgd_ratios=(1, 4), nn_seeds=2, sgd_steps=600, gd_steps=300),
-    "default": Sizes(dims=tuple(range(2, 25, 2)), max_width=8192, rf_seeds=3,
+    "default": Sizes(dims=tuple(range(2, 25, 2)), max_width=5793, rf_seeds=3,
                      epsilons=(0.1, 0.05, 0.03, 0.02), head_cap=512, sgd_ratios=(1, 2, 4, 8),
                      nn_seeds=3, sgd_steps=2000, gd_steps=400),
     "paper": Sizes(dims=tuple(range(2, 33, 2)), max_width=16384, rf_seeds=5,
@@ -70,18 +69,20 @@ SIZES = {
 
 
 def width_grid(dim: int, sizes: Sizes) -> list[int]:
-    """√2-spaced widths 1 … cap(d) = min(max_width, max(WIDTH_CAP·d², 2·r_theory(ε_abs)))."""
-    theory = data.predicted_width(data.ABSOLUTE, dim)
-    cap = WIDTH_CAP * dim ** 2
-    if math.isfinite(theory):
-        cap = max(cap, 2 * theory)
-    cap = min(cap, sizes.max_width)
+    """√2-spaced widths 1 … cap(d): twice the harmonic-count prediction at the smallest ε and,
+    where that fits under max_width, at ε_abs; at least 64 and at most max_width."""
+    targets = [2 * data.predicted_width(str(min(sizes.epsilons)), dim)]
+    absolute = data.predicted_width(data.ABSOLUTE, dim)
+    if absolute <= sizes.max_width:
+        targets.append(2 * absolute)
+    finite = [t for t in targets if math.isfinite(t)]
+    cap = min(max([64, *finite]) if dim >= 3 else WIDTH_CAP * dim ** 2, sizes.max_width)
     grid = sorted({int(round(2 ** (k / 2))) for k in range(0, 2 * 15 + 1)})
-    return [w for w in grid if w <= cap]
+    return [w for w in grid if w <= cap * 2 ** 0.25]
 
 
-SCALES = {name: (f"d ∈ {list(s.dims)}; RF widths √2-spaced up to min({s.max_width}, "
-                 f"max({WIDTH_CAP}·d², 2× the theory at ε_abs)), {s.rf_seeds} draws of the "
+SCALES = {name: (f"d ∈ {list(s.dims)}; RF widths √2-spaced up to min({s.max_width}, 2× the "
+                 f"theory at the smallest ε and at ε_abs where affordable), {s.rf_seeds} draws of the "
                  f"features; ε ∈ {list(s.epsilons)} and ε_abs = 1/(25d²); minimal heads up to "
                  f"r = {s.head_cap}; one neuron: Adam on the exact risk ({s.gd_steps} steps) and "
                  f"minibatch Adam on n/d ∈ {list(s.sgd_ratios)} ({s.sgd_steps} steps), "
