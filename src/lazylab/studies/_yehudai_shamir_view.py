@@ -43,7 +43,7 @@ def _risk_panel(axes, result) -> None:
     for label in result["labels"][:-1]:
         axes.axhline(float(label), color="grey", linewidth=0.6, linestyle="-.")
     axes.set(xscale="log", yscale="log", xlabel="random features r", ylabel="risk / E f*²",
-             title="(a) exact RF at n = ∞; dotted: harmonic-count theory")
+             title="(a) exact RF risk; dotted: theory")
 
 
 def _requirement_panel(axes, result) -> None:
@@ -65,7 +65,7 @@ def _requirement_panel(axes, result) -> None:
             theory = theory[theory["theory"] <= 1e9]
         axes.plot(theory["dim"], theory["theory"], "-", color=color, linewidth=0.9)
     axes.set(xscale="log", yscale="log", xlabel="input dimension d", ylabel="features r needed",
-             title="(b) r needed; lines: theory, △: not reached (largest r)")
+             title="(b) r needed (lines: theory; △ not reached)")
 
 
 def _head_panel(axes, result) -> None:
@@ -78,7 +78,7 @@ def _head_panel(axes, result) -> None:
         draw_points(axes, stats["dim"], stats["mean"], stats["sem"].fillna(0.0),
                     color=_color(labels, label), label=_name(label), markersize=3)
     axes.set(xscale="log", yscale="log", xlabel="input dimension d",
-             ylabel="min r·max|u_i| / ‖w*‖", title="(c) smallest head reaching ε (at 2× r needed)")
+             ylabel="min r·max|u_i| / ‖w*‖", title="(c) min head reaching ε, at 2× r needed")
 
 
 def _exponent_panel(axes, result) -> None:
@@ -110,7 +110,7 @@ def _neuron_panel(axes, result) -> None:
         method, ratio = key
         stats = group.groupby("dim").agg(mean=("risk", "mean"), sem=("risk", "sem"),
                                          bad=("train", lambda t: int((t > 1e-6).sum())))
-        label = "GD, n = ∞" if method == "gd" else f"SGD, n = {ratio:g}·d"
+        label = "GD, n = ∞" if method == "gd" else f"SGD, n = {ratio:g}·d (hollow: not fitted)"
         draw_points(axes, stats.index, stats["mean"].clip(lower=1e-16),
                     stats["sem"].fillna(0.0), unconverged=None if method == "gd" else
                     stats["bad"], color=_COLORS[(index + 3) % len(_COLORS)], label=label,
@@ -119,7 +119,7 @@ def _neuron_panel(axes, result) -> None:
     axes.plot(dims, [absolute_epsilon(d) for d in dims], "k-.", linewidth=0.8,
               label="ε_abs = 1/(25d²)")
     axes.set(yscale="log", xlabel="input dimension d", ylabel="risk / E f*²",
-             title="(e) one trained neuron (hollow: train loss > 1e-6)")
+             title="(e) one trained neuron")
 
 
 def figure(result: dict, stem: Path) -> list[Path]:
@@ -132,6 +132,10 @@ def figure(result: dict, stem: Path) -> list[Path]:
         ax.grid(True, which="both", alpha=0.25)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, frameon=False)
+    for ax in axes[1:3]:
+        ticks = [d for d in (2, 4, 8, 16, 24, 32) if d <= result["rf"]["dim"].max()]
+        ax.set_xticks(ticks, [str(d) for d in ticks])
+        ax.minorticks_off()
     fig.suptitle("Yehudai & Shamir: y = relu(w*·x), ‖w*‖ = d; random features relu(w_i·x) "
                  "at n = ∞ (exact) against one trained neuron", fontsize=10)
     return save_figure(fig, stem)
