@@ -98,6 +98,8 @@ def _exponent_panel(axes, result) -> None:
                   label="staircase degree ℓ(ε), d → ∞" if index == 0 else None)
     axes.set(xscale="log", xlabel="ε (risk / E f*²)", ylabel="k in r ∝ d^k",
              title="(d) growth exponent k(ε)")
+    axes.set_xticks([float(e) for e in labels], [str(e) for e in labels])
+    axes.minorticks_off()
     axes.invert_xaxis()
 
 
@@ -119,7 +121,7 @@ def _neuron_panel(axes, result) -> None:
     axes.plot(dims, [absolute_epsilon(d) for d in dims], "k-.", linewidth=0.8,
               label="ε_abs = 1/(25d²)")
     axes.set(yscale="log", xlabel="input dimension d", ylabel="risk / E f*²",
-             title="(e) one trained neuron")
+             title="(e) one trained neuron", ylim=(1e-17, 30))
 
 
 def figure(result: dict, stem: Path) -> list[Path]:
