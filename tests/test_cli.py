@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -52,6 +53,20 @@ def test_missing_arguments_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_:
         main(["export", "x.toml"])
     assert exit_.value.code == 2 and "--csv" in capsys.readouterr().err
+
+
+def test_export_takes_its_options_before_the_spec(spec, tmp_path, capsys):
+    # the order of the usage line: `lazylab export [--csv [PATH]] SPEC`
+    assert _cli(capsys, "run", spec, "--executor", "inprocess", "--quiet")[0] == 0
+    code, out, err = _cli(capsys, "export", "--csv", spec)
+    assert code == 0, err
+    written = pd.read_csv(tmp_path / "study.csv")
+    assert len(written) == 20 and out.strip() == str(tmp_path / "study.csv")
+    code, out, err = _cli(capsys, "export", "--csv", tmp_path / "other.csv", spec)
+    assert code == 0 and len(pd.read_csv(tmp_path / "other.csv")) == 20
+    with pytest.raises(SystemExit) as exit_:
+        main(["export", "--csv"])
+    assert exit_.value.code == 2 and "SPEC" in capsys.readouterr().err
 
 
 def test_run_status_show_export_plot(spec, tmp_path, capsys):
@@ -114,20 +129,19 @@ def test_plot_errors(spec, tmp_path, capsys):
     assert not (tmp_path / "bare.sqlite").exists()
 
 
-def test_list_prints_studies(monkeypatch, capsys):
-    import lazylab.studies
-
-    class Study:
-        """Ghorbani et al. (2019) Fig. 1: RF vs NT vs NN on a quadratic target.
-
-        More text.
-        """
-
-    monkeypatch.setattr(lazylab.studies, "STUDIES", {"ghorbani-fig1": Study})
+def test_list_prints_the_studies_without_importing_them(capsys):
+    from lazylab.studies import STUDIES
     assert main(["list"]) == 0
-    assert capsys.readouterr().out.split() [:2] == ["ghorbani-fig1", "Ghorbani"]
-    monkeypatch.setattr(lazylab.studies, "STUDIES", {})
-    assert main(["list"]) == 0 and "no built-in studies" in capsys.readouterr().out
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == sorted(STUDIES)
+    for line, (name, study) in zip(lines, sorted(STUDIES.items())):
+        assert line.split(None, 1)[1] == study.description.strip().splitlines()[0]
+    code = ("import sys\nfrom lazylab.cli import main\nmain(['list'])\n"
+            "print([m for m in ('torch', 'pandas', 'matplotlib', 'lazylab.studies') "
+            "if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip().splitlines()[-1] == "[]", done
 
 
 def test_reproduce_is_wired_to_the_studies(capsys):
@@ -164,3 +178,41 @@ def test_list_kinds_cover_the_reference_listings():
 def test_list_kind_prints_its_registry(kind, capsys):
     assert cli.main(["list", kind]) == 0
     assert capsys.readouterr().out == registry_listing(kind)
+
+
+def test_plot_draws_the_theory_lines_of_the_example(tmp_path, monkeypatch, capsys):
+    from lazylab import plots
+    from lazylab.experiments import load_sweep
+    from lazylab.experiments.sweep import make_task_builder
+    from lazylab.theory import curves
+    example = Path(__file__).resolve().parents[1] / "examples" / "quadratic-theory.toml"
+    spec = tmp_path / example.name
+    spec.write_text(example.read_text())
+    assert main(["run", str(spec), "--executor", "inprocess", "--quiet"]) == 0
+    saved = {}
+    original = plots.save_figure
+
+    def capture(figure, stem, formats):
+        saved["lines"] = {line.get_label(): (line.get_xdata(), line.get_ydata())
+                          for line in figure.axes[0].get_lines()}
+        return original(figure, stem, formats)
+
+    monkeypatch.setattr(plots, "save_figure", capture)
+    assert main(["plot", str(spec), "--format", "png"]) == 0
+    assert (tmp_path / "quadratic-theory.png").stat().st_size > 0
+    task = make_task_builder(load_sweep(spec))({})          # the first seed's instance
+    b = task.matrix.numpy()
+    d, trace_alignment = b.shape[0], np.trace(b) ** 2 / (b.shape[0] * np.sum(b * b))
+    for name in ("random_features_quadratic", "neural_tangent_quadratic", "network_quadratic"):
+        x, y = saved["lines"][f"theory: curves.{name}"]
+        assert x.min() == 5 and x.max() == 80
+        np.testing.assert_allclose(y, getattr(curves, name)(x, task=task), rtol=1e-12)
+    x, y = saved["lines"]["theory: curves.random_features_quadratic"]
+    rho = x / d                                             # Corollary 1 with Γ = I/d, by hand
+    np.testing.assert_allclose(y, 1 - rho * trace_alignment / (1 + rho), rtol=1e-10)
+    x, y = saved["lines"]["theory: curves.network_quadratic"]
+    squares = np.sort(np.linalg.eigvalsh(b))[::-1] ** 2    # Theorem 3: Σ_{i>N} λ_i² / ‖B‖_F²
+    expected = [squares[int(n):].sum() / squares.sum() for n in np.floor(x)]
+    np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-15)
+    x, y = saved["lines"]["theory: curves.neural_tangent_quadratic"]
+    assert y[x >= d].max() == 0 and y[0] > 0.5              # NT fits B exactly once N ≥ d

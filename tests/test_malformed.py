@@ -23,6 +23,7 @@ from lazylab.experiments import (DaskExecutor, PoolExecutor, SpecError, Store, e
 from lazylab.experiments.resources import MEMORY_VARIABLE, available_memory
 from lazylab.experiments.sweep import default_store_path, failure_reasons
 from lazylab.tasks import TASKS, Dataset
+from lazylab.theory import curves
 
 QUADRATIC = """
 [task]
@@ -158,11 +159,17 @@ def test_run_with_a_bad_store_is_one_line(store_arg, expect, spec_file, tmp_path
     (["export", "{spec}", "--csv", "{dir}/nowhere/out.csv"], "does not exist"),
     (["status", "{spec}", "--store", "{dir}/spec.toml"], "not a lazylab database"),
     (["run", "{spec}", "--workers", "0"], "--workers"),
+    (["plot", "{spec}", "--output", "{dir}/nowhere/figure"], "--output: directory"),
+    (["plot", "{spec}", "--output", "/proc/lazylab-test-figure"], "--output: cannot write"),
+    (["plot", "{spec}", "--output", "{dir}/folder", "--format", "png"], "is a directory"),
+    (["run", "{spec}", "--max-memory", "lots"], "--max-memory"),
+    (["status", "{spec}", "--max-memory", "-1"], "must be positive"),
     (["run", "{spec}", "--executor", "inprocess", "--scheduler", "tcp://127.0.0.1:9"],
      "--executor"),
 ])
 def test_bad_options_on_a_finished_store(argv, expect, finished, tmp_path, capsys):
     spec, store = finished
+    (tmp_path / "folder.png").mkdir()
     _one_line_error(capsys, [a.format(spec=spec, dir=tmp_path) for a in argv],
                     directory=tmp_path, expect=expect)
     _intact(store)
@@ -202,6 +209,60 @@ def test_sizes_are_checked_before_memory_is_spent(text, limit, expect, spec_file
     line = _one_line_error(capsys, ["status", spec_file(text)], catalog=None,
                            directory=tmp_path, expect=expect)
     assert limit == "lots" or "GB" in line
+
+
+@pytest.mark.parametrize("error", [ValueError("x must be finite, got nan"),
+                                   TypeError("head must be a tensor")])
+def test_an_api_error_during_a_command_is_one_line(error, finished, tmp_path, monkeypatch,
+                                                   capsys):
+    # a documented ValueError/TypeError of the Python API met by a command (here: drawing)
+    spec, store = finished
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr("lazylab.plots.plot_results", fail)
+    line = _one_line_error(capsys, ["plot", spec], directory=tmp_path,
+                           expect=f"plot: {type(error).__name__}: {error}")
+    assert line.startswith(f"lazylab: error: {spec}: ")
+    _intact(store)
+
+
+def test_a_task_too_big_to_build_is_one_line_even_without_the_check(spec_file, tmp_path,
+                                                                    monkeypatch, capsys):
+    monkeypatch.setenv(MEMORY_VARIABLE, "inf")  # the size check is off: the allocation fails
+    spec = spec_file(QUADRATIC.replace("dim = 8", "dim = 1000000"))
+    _one_line_error(capsys, ["status", spec], catalog=None, directory=tmp_path,
+                    expect="task.dim: building the task failed")
+
+
+@pytest.mark.parametrize("flag, environment, in_spec, passes", [
+    (None, None, "inf", True),        # the spec's own limit
+    (None, "1", "inf", False),        # the environment wins over the spec
+    ("inf", "1", None, True),         # the command line wins over the environment
+    ("1", None, "inf", False),        # ... and over the spec
+])
+def test_memory_limit_overrides_in_order(flag, environment, in_spec, passes, spec_file,
+                                         tmp_path, monkeypatch, capsys):
+    text = QUADRATIC.replace("width = [4, 8]", "width = [4, 40000]")
+    if in_spec is not None:
+        text = text.replace("[sweep]", f"[sweep]\nmax_memory_gb = {in_spec}")
+    if environment is None:
+        monkeypatch.delenv(MEMORY_VARIABLE, raising=False)
+    else:
+        monkeypatch.setenv(MEMORY_VARIABLE, environment)
+    argv = ["status", spec_file(text)] + (["--max-memory", flag] if flag else [])
+    if passes:
+        assert main([str(a) for a in argv]) == 0
+        assert "2 runs: 0 done" in capsys.readouterr().out
+    else:
+        _one_line_error(capsys, argv, catalog=None, directory=tmp_path, expect="sweep.width")
+
+
+def test_spec_memory_limit_must_be_positive(spec_file, tmp_path, capsys):
+    spec = spec_file(QUADRATIC.replace("[sweep]", "[sweep]\nmax_memory_gb = 0"))
+    _one_line_error(capsys, ["status", spec], catalog=None, directory=tmp_path,
+                    expect="sweep.max_memory_gb")
 
 
 def test_memory_override_lets_a_big_spec_through(spec_file, tmp_path, monkeypatch, capsys):
@@ -266,6 +327,13 @@ def test_dataset_validates_its_arrays(x, y, error, match):
     (lambda: make_executor("gpu"), ValueError, "executor='gpu' is unknown"),
     (lambda: PoolExecutor(workers=0), ValueError, "workers=0"),
     (lambda: DaskExecutor(scheduler="tcp://x:1", workers=2), ValueError, "not both"),
+    (lambda: curves.random_features_quadratic([10], task=TASKS["single_neuron"](
+        rng=np.random.default_rng(0), dim=4)), TypeError, "must be a quadratic task"),
+    (lambda: curves.network_quadratic([10], task=TASKS["quadratic"](
+        rng=np.random.default_rng(0), dim=4, centered=False)), ValueError, "centered target"),
+    (lambda: curves.neural_tangent_quadratic([0, 10], task=TASKS["quadratic"](
+        rng=np.random.default_rng(0), dim=4)), ValueError, "width must hold positive"),
+    (lambda: make_executor("pool", workers=-1), ValueError, "workers=-1"),
 ])
 def test_python_entry_points_raise_documented_errors(call, error, match):
     with pytest.raises(error, match=match):

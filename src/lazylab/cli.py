@@ -1,14 +1,12 @@
 """The ``lazylab`` command: run, inspect, export and plot sweeps; list built-in studies.
 
-    lazylab run SPEC [--store PATH] [--executor inprocess|pool|dask] [--workers N]
-                     [--scheduler tcp://HOST:PORT | --dask-workers K] [--retry-failed] [--quiet]
-    lazylab status SPEC      done / diverged / failed / pending counts
-    lazylab show SPEC        a table of the stored results
-    lazylab export SPEC --csv [PATH] | --parquet [PATH]
-    lazylab plot SPEC [--output STEM] [--format png pdf]
-    lazylab list             the built-in studies
-    lazylab reproduce NAME|all [--scale smoke|default|paper] [executor options as for run]
-                     [--output DIR] [--quiet]
+    lazylab run SPEC [--store PATH] [--max-memory GB] [--executor inprocess|pool|dask]
+        [--workers N] [--scheduler tcp://HOST:PORT | --dask-workers K] [--retry-failed] [-q]
+    lazylab status|show SPEC   run counts | a table of the results, with the failures' reasons
+    lazylab export [--csv [PATH] | --parquet [PATH]] SPEC     (also SPEC --csv [PATH])
+    lazylab plot SPEC [--output STEM] [--format png pdf svg]
+    lazylab list [studies|tasks|regimes|activations|metrics|theory]
+    lazylab reproduce NAME|all [--scale smoke|default|paper] [run's executor options] [-q]
     lazylab --version
 
 The store defaults to ``<spec stem>.sqlite`` next to the spec. Malformed specs, stores and
@@ -38,6 +36,20 @@ SCALES = ("smoke", "default", "paper")
 """The scales of every study (lazylab.studies.SCALES, repeated so --help imports no study;
 tests/test_cli.py checks that the two agree)."""
 ALL_STUDIES = "all"
+BUILT_IN_STUDIES = {
+    "damian-onestep": "Damian, Lee & Soltanolkotabi 2022: one gradient step learns at n ≍ d², "
+                      "random features and the NTK do not",
+    "ghorbani-fig1": "Ghorbani et al. 2019 Fig. 1: RF vs NT vs NN, quadratic target, exact at "
+                     "n = ∞ and against n",
+    "ghorbani-fig2": "Ghorbani et al. 2019 Fig. 2: RF vs NT vs NN, mixture of Gaussians, exact "
+                     "at n = ∞ and against n",
+    "xie-semirandom": "Kawaguchi, Xie & Song 2018: semi-random units against random features and "
+                      "a trained ReLU network (synthetic and digits)",
+    "yehudai-shamir": "Yehudai & Shamir 2019: random features need many units for one ReLU "
+                      "neuron, gradient descent needs one",
+}
+"""Name → first description line of lazylab.studies.STUDIES, repeated so that ``lazylab list``
+imports no study (torch, matplotlib) unless lazylab.studies is loaded (tests/test_cli.py)."""
 
 
 def _version() -> str:
@@ -48,17 +60,24 @@ def _version() -> str:
         return "unknown"
 
 
-def _add_spec(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("spec", type=Path, metavar="SPEC", help="the sweep's TOML spec file")
+def _add_spec(parser: argparse.ArgumentParser, optional: bool = False) -> None:
+    parser.add_argument("spec", type=Path, metavar="SPEC", nargs="?" if optional else None,
+                        help="the sweep's TOML spec file")
     parser.add_argument("--store", type=Path, metavar="PATH",
                         help="results database (default: <spec stem>.sqlite next to the spec)")
+    parser.add_argument("--max-memory", metavar="GB", dest="max_memory",
+                        help="memory a run may use in the size check, in GB, or inf to skip "
+                             "it (default: LAZYLAB_MAX_MEMORY_GB, else [sweep] max_memory_gb, "
+                             "else the available memory)")
 
 
 def _add_executor_options(parser: argparse.ArgumentParser) -> None:
     """--executor, --workers, --scheduler | --dask-workers (shared by run and reproduce)."""
     parser.add_argument("--executor", choices=EXECUTORS,
-                        help="where runs execute (default: pool; dask when --scheduler or "
-                             "--dask-workers is given)")
+                        help="where runs execute (default: dask with --scheduler or "
+                             "--dask-workers, pool with --workers; else run picks in-process "
+                             "when the pending runs' estimated work is under 30 s, pool above; "
+                             "reproduce picks pool)")
     parser.add_argument("--workers", type=int, metavar="N",
                         help="pool processes (default: all cores)")
     dask = parser.add_mutually_exclusive_group()
@@ -94,8 +113,7 @@ def _add_reproduce(commands: Any) -> None:
 
 
 LIST_KINDS = ("studies", "tasks", "regimes", "activations", "metrics", "theory")
-"""``lazylab list KIND``; all but studies are ``lazylab.experiments.reference.LISTING_KINDS``
-(written out so that ``--help`` imports nothing heavy)."""
+"""``lazylab list KIND``; all but studies are reference.LISTING_KINDS (so --help loads nothing)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_spec(commands.add_parser(name, help=text, description=text.capitalize() + "."))
     export = commands.add_parser("export", help="write the results as CSV or Parquet",
                                  description="Write the sweep's stored results to a file.")
-    _add_spec(export)
+    _add_spec(export, optional=True)  # `export --csv SPEC`: --csv takes SPEC, _export_spec
     formats = export.add_mutually_exclusive_group(required=True)
     formats.add_argument("--csv", nargs="?", const="", metavar="PATH",
                          help="CSV file (default: <spec stem>.csv)")
@@ -139,37 +157,27 @@ def _open_store(args: argparse.Namespace, sweep: Any, *, readonly: bool) -> Any:
     return Store(path, readonly=readonly, provenance=None if readonly else provenance())
 
 
-def _executor_choice(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """The executor's name and options from --executor/--workers/--scheduler/--dask-workers;
-    SpecError (one line, exit 2) on a contradiction."""
-    dask_options = args.scheduler is not None or args.dask_workers is not None
-    name = args.executor or ("dask" if dask_options else "pool")
-    for option in ("workers", "dask_workers"):
-        value = getattr(args, option)
-        if value is not None and value < 1:
-            raise _usage(f"--{option.replace('_', '-')}", f"{value} must be a positive integer")
-    if name != "dask" and dask_options:
-        raise _usage("--executor", f"{name!r} cannot use --scheduler/--dask-workers; allowed: dask")
-    if name != "pool" and args.workers is not None:
-        raise _usage("--workers", f"applies to the pool executor, not {name!r}")
-    if name == "pool":
-        return name, {"workers": args.workers}
-    if name == "dask":
-        return name, {"scheduler": args.scheduler, "workers": args.dask_workers}
-    return name, {}
+def _executor_choice(args: argparse.Namespace) -> tuple[str | None, dict[str, Any]]:
+    """(name or None: chosen by the work's size, options); SpecError on a contradiction."""
+    from lazylab.experiments.executors import executor_options
+    return executor_options(args.executor, args.workers, args.scheduler, args.dask_workers)
 
 
 def _usage(field: str, message: str) -> Exception:
-    from lazylab.experiments import SpecError
+    from lazylab.experiments.spec import SpecError
     return SpecError("<command line>", field, message)
 
 
 def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
-    from lazylab.experiments import BarProgress, execute_run, make_executor, run_sweep
+    from lazylab.experiments import (BarProgress, default_store_path, execute_run,
+                                     make_executor, run_sweep)
     from lazylab.experiments.progress import execute_with_step_bar
-    from lazylab.experiments.executors import Entered
-    from lazylab.experiments.sweep import failure_reasons, format_failure_reasons
+    from lazylab.experiments.executors import Entered, choose_executor
+    from lazylab.experiments.sweep import failure_reasons, format_failure_reasons, pending_runs_at
     name, options = _executor_choice(args)
+    if name is None:  # the work's size decides (rule: experiments.executors.choose_executor)
+        name = choose_executor(pending_runs_at(sweep, args.store or default_store_path(
+            sweep.path), args.retry_failed))
     executor = make_executor(name, **options)
     inner = execute_with_step_bar if executor.name == "inprocess" and not args.quiet else execute_run
     run_function = functools.partial(inner, catalog=catalog) if catalog is not None else inner
@@ -258,10 +266,21 @@ def _command_plot(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
                                 fields=sweep.fields, task_fields=task_fields, log_x=plot.log_x,
                                 log_y=plot.log_y, error_bars=plot.error_bars, theory=theory,
                                 task_builder=make_task_builder(sweep, catalog), title=plot.title)
-    stem = args.output or (sweep.path.parent / (plot.output or sweep.path.stem))
-    for path in plots.save_figure(figure, stem, args.formats or plot.formats):
+    stem = Path(args.output or (sweep.path.parent / (plot.output or sweep.path.stem)))
+    for path in _save_figure(plots, figure, stem, args.formats or plot.formats):
         print(path)
     return 0
+
+
+def _save_figure(plots: Any, figure: Any, stem: Path, formats: Sequence[str]) -> list[Path]:
+    """Save the figure; an unwritable path is one SpecError and leaves no new file behind."""
+    import matplotlib.pyplot as plt
+    from lazylab.experiments.outputs import write_outputs
+    try:
+        return write_outputs(lambda: plots.save_figure(figure, stem, formats),
+                             [Path(f"{stem}.{fmt}") for fmt in formats], "--output")
+    finally:
+        plt.close(figure)
 
 
 def _command_list(args: argparse.Namespace) -> int:
@@ -269,12 +288,12 @@ def _command_list(args: argparse.Namespace) -> int:
         from lazylab.experiments.reference import registry_listing
         print(registry_listing(args.kind), end="")
         return 0
-    from lazylab.studies import STUDIES
-    if not STUDIES:
-        print("no built-in studies are installed yet")
-    for name, study in sorted(STUDIES.items()):
-        text = getattr(study, "description", None) or (getattr(study, "__doc__", None) or "")
-        print(f"{name:24s} {text.strip().splitlines()[0] if text.strip() else ''}")
+    loaded = sys.modules.get("lazylab.studies")  # then studies may be registered at run time
+    studies = BUILT_IN_STUDIES if loaded is None else {
+        name: (study.description.strip() or "-").splitlines()[0]
+        for name, study in loaded.STUDIES.items()}
+    for name, text in sorted(studies.items()):
+        print(f"{name:24s} {text}")
     return 0
 
 
@@ -305,6 +324,7 @@ def _command_reproduce(args: argparse.Namespace) -> int:
     try:
         names = _study_names(args.study)
         executor, options = _executor_choice(args)
+        executor = executor or "pool"
     except SpecError as error:
         print(f"lazylab: error: {error}", file=sys.stderr)
         return EXIT_USAGE
@@ -314,8 +334,9 @@ def _command_reproduce(args: argparse.Namespace) -> int:
             result = reproduce(name, scale=args.scale, executor=executor,
                                executor_options=options, output_dir=args.output / name,
                                quiet=args.quiet)
-        except (SpecError, ImportError) as error:
-            print(f"lazylab: error: reproduce {name}: {error}", file=sys.stderr)
+        except (ValueError, TypeError, ImportError) as error:  # SpecError is a ValueError
+            print(f"lazylab: error: reproduce {name}: {(str(error).strip() or '?').splitlines()[0]}",
+                  file=sys.stderr)
             return EXIT_USAGE
         except KeyboardInterrupt:
             print(f"lazylab: interrupted; rerun `lazylab reproduce {args.study}` to resume",
@@ -325,6 +346,16 @@ def _command_reproduce(args: argparse.Namespace) -> int:
         if result["runs"]["failed"]:
             status = 1
     return status
+
+
+def _export_spec(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``export --csv SPEC``: --csv's optional PATH took the one positional, the spec."""
+    if args.spec is None:
+        fmt = "csv" if args.csv is not None else "parquet"
+        if not getattr(args, fmt):
+            parser.error("the following arguments are required: SPEC")
+        args.spec = Path(getattr(args, fmt))
+        setattr(args, fmt, "")
 
 
 _COMMANDS = {"run": _command_run, "status": _command_status, "show": _command_show,
@@ -340,19 +371,25 @@ def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "export":
+        _export_spec(parser, args)
     if args.command == "list":
         return _command_list(args)
     if args.command == "reproduce":
         return _command_reproduce(args)
     from lazylab.experiments import SpecError, load_sweep
     try:
-        sweep = load_sweep(args.spec, catalog)
+        sweep = load_sweep(args.spec, catalog, max_memory_gb=args.max_memory)
         return _COMMANDS[args.command](args, sweep, catalog)
     except SpecError as error:
         print(f"lazylab: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except ImportError as error:
         print(f"lazylab: error: {args.spec}: {args.command}: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except (ValueError, TypeError) as error:  # a documented error of the Python API
+        print(f"lazylab: error: {args.spec}: {args.command}: {type(error).__name__}: "
+              f"{(str(error).strip() or '?').splitlines()[0]}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("lazylab: interrupted; rerun the same command to resume", file=sys.stderr)

@@ -53,7 +53,8 @@ BAD_VALUES = {
     "solver": "nope", "optimizer": "nope", "variant": "nope", "parameterization": "nope",
     "train": "nope", "training": "nope", "schedule": "nope", "head_init": "nope",
     "dtype": "nope", "device": "nope", "weight_covariance": "nope", "biases": "nope",
-    "offset": "nope", "train_head": "nope",
+    "offset": "nope", "train_head": "nope", "sgd_tol": 0.0, "max_steps": 0, "max_halvings": -1,
+    "rate_scaling": "nope", "offset_init": "nope",
 }
 """field name → a value every regime with that field must reject (ValueError naming both)."""
 

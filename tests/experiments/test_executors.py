@@ -8,8 +8,11 @@ import pytest
 
 from experiments.conftest import BASE_SPEC
 from experiments.minilab import CATALOG
-from lazylab.experiments import (DaskExecutor, InProcessExecutor, PoolExecutor, Store,
+from lazylab.experiments import (DaskExecutor, InProcessExecutor, PoolExecutor, Run, Store,
                                  execute_run, load_sweep, make_executor, run_sweep)
+from lazylab.experiments.executors import (POOL_BREAK_EVEN_SECONDS, choose_executor,
+                                           executor_options)
+from lazylab.experiments.resources import FLOPS_PER_SECOND, RUN_OVERHEAD_SECONDS, run_seconds
 
 RUN = functools.partial(execute_run, catalog=CATALOG)
 
@@ -92,3 +95,47 @@ def test_executor_options_are_validated():
         DaskExecutor(scheduler="tcp://127.0.0.1:8786", workers=2)
     with pytest.raises(RuntimeError, match="context manager"):
         list(PoolExecutor(workers=1).map(RUN, []))
+
+
+def _run(regime="random_features", width=10, n_train=None, dim=20, **params):
+    return Run("quadratic", (("dim", dim),), regime,
+               tuple(sorted({"width": width, **params}.items())), n_train, 1000, 0)
+
+
+def test_run_seconds_is_overhead_plus_dense_work():
+    small, large = _run(width=10), _run(width=4000)
+    assert run_seconds(small) == pytest.approx(RUN_OVERHEAD_SECONDS, rel=0.01)
+    # the n = ∞ RF fit holds 3N² entries: (3N²)^{3/2} flops dominate at N = 4000
+    assert run_seconds(large) == pytest.approx(
+        RUN_OVERHEAD_SECONDS + (3 * 4000 ** 2 + 3 * 20 ** 2 + 1000 * 21) ** 1.5
+        / FLOPS_PER_SECOND, rel=1e-9)
+    trained = _run("network", width=100, n_train=1000, steps=10_000, batch_size=50)
+    assert run_seconds(trained) > 6 * 10_000 * 50 * 100 * 20 / FLOPS_PER_SECOND
+
+
+@pytest.mark.parametrize("runs, cores, expected", [
+    ([_run(width=w) for w in (5, 10, 20, 40, 80)] * 6, 16, "inprocess"),  # the example: 30 small
+    ([_run(width=4000)] * 4, 16, "pool"),                 # four runs of ~40 s each
+    ([_run(width=4000)], 16, "inprocess"),                # one run: nothing to share
+    ([_run(width=4000)] * 4, 1, "inprocess"),             # one core
+    ([], 16, "inprocess"),
+])
+def test_the_executor_is_chosen_by_the_work(runs, cores, expected):
+    assert choose_executor(runs, cores=cores) == expected
+
+
+def test_choice_follows_the_break_even_on_a_given_cost():
+    runs = [_run()] * 10
+    at = POOL_BREAK_EVEN_SECONDS / 10
+    assert choose_executor(runs, cores=2, cost=lambda run: at) == "inprocess"   # not above
+    assert choose_executor(runs, cores=2, cost=lambda run: at * 1.01) == "pool"
+
+
+@pytest.mark.parametrize("options, expected", [
+    ((None, None, None, None), (None, {})),                          # chosen by the work
+    ((None, 3, None, None), ("pool", {"workers": 3})),               # --workers implies pool
+    (("inprocess", None, None, None), ("inprocess", {})),
+    ((None, None, "tcp://h:1", None), ("dask", {"scheduler": "tcp://h:1", "workers": None})),
+])
+def test_executor_options(options, expected):
+    assert executor_options(*options) == expected

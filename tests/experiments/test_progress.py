@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
 
 from lazylab.experiments import BarProgress, NullProgress, RunOutcome
-from lazylab.experiments.progress import step_bar
+from lazylab.experiments.progress import CostWeightedEta, format_seconds, step_bar
 
 
 def test_sweep_bar_counts_runs_and_failures():
@@ -51,3 +55,82 @@ def test_step_bar_stays_hidden_for_short_runs():
         progress(step, 10)
     close()
     assert stream.getvalue() == ""
+
+
+class FakeClock:
+    """Seconds that advance only when told (deterministic ETA tests)."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cost_weighted_eta_is_elapsed_times_remaining_over_done_cost():
+    clock = FakeClock()
+    eta = CostWeightedEta({"a": 4.0, "b": 3.0, "c": 2.0, "d": 1.0}, clock=clock)
+    assert eta.remaining() is None                      # nothing finished: unknown
+    clock.now += 8.0
+    eta.finished("a")                                   # 4 of 10 units in 8 s: 2 s per unit
+    assert eta.remaining() == pytest.approx(8.0 * 6.0 / 4.0)
+    clock.now += 6.0
+    eta.finished("b")
+    assert eta.remaining() == pytest.approx(14.0 * 3.0 / 7.0)
+    eta.finished("unknown")                             # counts as the mean cost, 2.5
+    assert eta.remaining() == pytest.approx(14.0 * 0.5 / 9.5)
+    eta.finished("c"), eta.finished("d")
+    assert eta.remaining() == 0.0
+
+
+def _simulated_sweep(costs, rng, workers=1):
+    """Durations = cost × U(0.6, 1.6) noise; runs start in the given order on ``workers``
+    slots. Returns (finish times in finishing order, ids in that order)."""
+    slots = [0.0] * workers
+    finishes = []
+    for run_id, cost in costs.items():
+        slot = min(range(workers), key=slots.__getitem__)
+        slots[slot] += cost * rng.uniform(0.6, 1.6)
+        finishes.append((slots[slot], run_id))
+    return sorted(finishes)
+
+
+@pytest.mark.parametrize("workers", [1, 4])
+def test_weighted_eta_is_within_a_factor_two_after_ten_percent(workers):
+    # A study-like sweep: widths 10 … 10⁴ (cost ∝ N²), expensive runs first (as reproduce
+    # orders them); durations scatter by a factor up to 2.7 around the estimate. After 10 % of
+    # the runs the weighted ETA must be within a factor 2 of the true remaining time, while
+    # the count-based ETA (what tqdm shows) is off by far more.
+    rng = np.random.default_rng(3)
+    widths = np.repeat(np.geomspace(10, 1e4, 25), 4)[::-1]
+    costs = {f"r{i}": 1e-6 * w ** 2 + 0.05 for i, w in enumerate(widths)}
+    finishes = _simulated_sweep(costs, rng, workers)
+    clock = FakeClock()
+    start = clock.now
+    eta = CostWeightedEta(costs, clock=clock)
+    tenth = len(costs) // 10
+    for time_done, run_id in finishes[:tenth]:
+        clock.now = start + time_done
+        eta.finished(run_id)
+    true_remaining = finishes[-1][0] - finishes[tenth - 1][0]
+    assert 0.5 <= eta.remaining() / true_remaining <= 2.0
+    by_count = (clock.now - start) * (len(costs) - tenth) / tenth
+    assert not 0.5 <= by_count / true_remaining <= 2.0
+
+
+def test_bar_shows_the_weighted_eta():
+    stream = io.StringIO()
+    clock = FakeClock()
+    runs = [SimpleNamespace(run_id=name) for name in ("big", "small")]
+    bar = BarProgress("demo", stream=stream, clock=clock,
+                      cost=lambda run: {"big": 9.0, "small": 1.0}[run.run_id])
+    bar.start(2, runs)
+    clock.now += 90.0
+    bar.update(RunOutcome("big", "done"))
+    bar._bar.refresh()
+    assert "eta=10s" in stream.getvalue()               # 90 s for 9 units, 1 unit left
+    bar.close()
+
+
+def test_format_seconds():
+    assert [format_seconds(s) for s in (None, 12.4, 185, 3720)] == ["?", "12s", "3m05s", "1h02m"]

@@ -1,4 +1,5 @@
-"""The Network regime: population GD (Theorem 3, single neuron), online SGD, laziness, scalings."""
+"""The Network regime: population GD (Theorem 3, single neuron), online SGD, laziness, scalings,
+convergence certificates, the closed-form quadratic path, stability (centering, halvings)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from lazylab.errors import DivergenceError
 from lazylab.models.network import PARAMETERIZATIONS, Network
 from lazylab.risk import empirical_risk, population_risk
 from lazylab.tasks import TASKS, Dataset
+from lazylab.theory import network_risk
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,7 +40,8 @@ THEOREM3 = dict(activation="quadratic", train="first", head_init="ones")
 def test_population_gd_of_the_theorem3_network_reaches_its_infimum():
     """GD on the exact engine's risk (d = 8, N = 3) ends within 1e-3 of 2Σ_{i>N}λ_i² (Thm 3)."""
     task = _quadratic(8)
-    model = Network(width=3, learning_rate=0.02, momentum=0.9, steps=200, **THEOREM3).fit(
+    model = Network(width=3, learning_rate=0.02, momentum=0.9, steps=200, rate_scaling="none",
+                    **THEOREM3).fit(
         task, rng=np.random.default_rng(0))
     optimum = _theorem3_value(task, 3)
     risk = model.diagnostics["population_risk"]
@@ -81,11 +84,26 @@ def test_online_sgd_approaches_the_population_gd_value():
 
 
 def test_diverging_run_raises_divergence_error_not_nan():
+    """Without halvings allowed, a divergence is an error, never NaN."""
     task = _quadratic(8)
     with pytest.raises(DivergenceError, match="diverged at step") as caught:
-        Network(width=4, training="online", learning_rate=10.0, steps=200, **THEOREM3).fit(
-            task, rng=np.random.default_rng(0))
+        Network(width=4, training="online", learning_rate=10.0, steps=200, max_halvings=0,
+                **THEOREM3).fit(task, rng=np.random.default_rng(0))
     assert caught.value.step is not None and 0 < caught.value.step < 200
+
+
+def test_diverging_online_run_is_retried_with_halved_rates_and_recorded():
+    """The same run with halvings allowed restarts from the same draws at η/2, η/4, …: it ends
+    finite, says how many halvings it took, and equals the run started at that rate."""
+    task = _quadratic(8)
+    model = Network(width=4, training="online", learning_rate=10.0, steps=200, **THEOREM3).fit(
+        task, rng=np.random.default_rng(0))
+    halvings = int(model.diagnostics["halvings"])
+    assert halvings >= 1 and model.diagnostics["learning_rate"] == 10.0 / 2 ** halvings
+    assert all(math.isfinite(v) for v in model.diagnostics.values())
+    direct = Network(width=4, training="online", learning_rate=10.0 / 2 ** halvings, steps=200,
+                     max_halvings=0, **THEOREM3).fit(task, rng=np.random.default_rng(0))
+    torch.testing.assert_close(model.weights, direct.weights, rtol=0, atol=0)
 
 
 # ----------------------------------------------------------------------------- laziness
@@ -292,7 +310,157 @@ def test_experiments_layer_records_a_diverged_network_run():
 
     run = make_run("quadratic", {"dim": 5}, "network",
                    {"width": 3, "activation": "relu", "training": "online", "steps": 50,
-                    "learning_rate": 100.0}, None, 50, 0)
+                    "learning_rate": 100.0, "max_halvings": 0}, None, 50, 0)
     outcome = execute_run(run)
     assert outcome.status == DIVERGED and "DivergenceError" in outcome.error
     assert 0 < outcome.metrics["steps_to_divergence"] < 50
+
+
+# ----------------------------------------------------------------------------- convergence
+
+def _theorem3_smoke_task():
+    return TASKS["quadratic"](rng=np.random.default_rng(0), dim=20, matrix="exp-diagonal")
+
+
+THEOREM3_SMOKE = dict(learning_rate=0.04, momentum=0.9, rate_scaling="none", max_steps=20_000)
+"""Population GD of the Theorem 3 network at d = 20, run to the default tolerance 1e-6, with
+the initialization at the target's scale: s_w² = Tr B / N, so that Tr M₀ = Tr B at every N."""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("width", [5, 20, 40])
+def test_population_gd_reaches_theorem3_at_every_width_and_certifies_it(width):
+    """N < d, N = d and N > d (where inf R = 0): the normalized risk of the converged fit is
+    within 1e-3 of Theorem 3's Σ_{i>N} λ_i²/‖B‖²_F, and the certificate says converged by tolerance."""
+    task = _theorem3_smoke_task()
+    scale = math.sqrt(float(torch.trace(task.matrix)) / width)
+    model = Network(width=width, weight_scale=scale, **THEOREM3_SMOKE, **THEOREM3).fit(
+        task, rng=np.random.default_rng(1))
+    diagnostics = model.diagnostics
+    assert diagnostics["converged"] == 1 and diagnostics["stop_reason"] == 0
+    assert diagnostics["criterion"] <= diagnostics["tolerance"] == 1e-6
+    assert diagnostics["steps"] < 20_000 and diagnostics["halvings"] == 0
+    risk = diagnostics["population_risk"]
+    assert risk == pytest.approx(float(population_risk(model, task)), rel=1e-10, abs=1e-12)
+    theory = float(network_risk(width / 20, task.matrix.numpy()))
+    assert abs(risk / task.null_risk - theory) <= 1e-3
+
+
+def test_fixed_budget_short_of_tolerance_says_unconverged():
+    """steps = 3 is a fixed budget: exactly 3 steps, stop reason 1 (budget), converged 0, and the
+    criterion (relative gradient norm, finite from step 0) above the tolerance."""
+    model = Network(width=3, steps=3, learning_rate=0.01, **THEOREM3).fit(
+        _quadratic(6), rng=np.random.default_rng(0))
+    diagnostics = model.diagnostics
+    assert diagnostics["steps"] == 3 and diagnostics["stop_reason"] == 1
+    assert diagnostics["converged"] == 0 and diagnostics["criterion"] > diagnostics["tolerance"]
+
+
+def test_run_to_tolerance_stops_early_and_max_steps_bounds_it():
+    task = _quadratic(6)
+    options = dict(width=3, learning_rate=0.01, momentum=0.9, tol=1e-4, **THEOREM3)
+    done = Network(**options).fit(task, rng=np.random.default_rng(0)).diagnostics
+    assert done["converged"] == 1 and done["stop_reason"] == 0 and done["criterion"] <= 1e-4
+    cut = Network(max_steps=int(done["steps"]) // 2, **options).fit(
+        task, rng=np.random.default_rng(0)).diagnostics
+    assert cut["converged"] == 0 and cut["stop_reason"] == 1
+    assert cut["steps"] == int(done["steps"]) // 2
+
+
+def test_steps_and_max_steps_together_are_rejected():
+    with pytest.raises(ValueError, match="not both"):
+        Network(steps=10, max_steps=10)
+
+
+def test_certificate_reaches_the_experiment_metrics():
+    """execute_run stores converged, steps, criterion and stop_reason as metrics (numbers)."""
+    from lazylab.experiments.execute import DONE, execute_run
+    from lazylab.experiments.runs import make_run
+
+    run = make_run("quadratic", {"dim": 5}, "network",
+                   {"width": 3, "activation": "quadratic", "steps": 20, "learning_rate": 0.01},
+                   None, 50, 0)
+    outcome = execute_run(run)
+    assert outcome.status == DONE
+    assert {"converged", "steps", "criterion", "stop_reason", "tolerance", "halvings",
+            "learning_rate"} <= set(outcome.metrics)
+    assert outcome.metrics["steps"] == 20 and outcome.metrics["stop_reason"] == 1
+
+
+# ----------------------------------------------------------------------------- closed form
+
+@pytest.mark.parametrize("task_name, options", [
+    ("quadratic", dict(train="first", head_init="ones")),
+    ("quadratic", dict(train="both", parameterization="ntk")),
+    ("gaussian_mixture", dict(train="both")),
+    ("gaussian_mixture", dict(train="first", head_init="ones", laziness=3.0)),
+])
+def test_closed_form_and_engine_give_the_same_trajectory(monkeypatch, task_name, options):
+    """Population GD through quadratic_network_risk (O(N d²)) and through the general engine
+    (N × N dual matrices) take the same 6 steps to 1e-10 (N = 4 < d = 6 and N = 8 ≥ d)."""
+    import lazylab.models._network_training as training
+
+    task = TASKS[task_name](rng=np.random.default_rng(2), dim=6)
+    for width in (4, 8):
+        net = Network(width=width, activation="quadratic", steps=6, learning_rate=0.01,
+                      momentum=0.5, **options)
+        closed = net.fit(task, rng=np.random.default_rng(0))
+        with monkeypatch.context() as patch:
+            patch.setattr(training, "_closed_form", lambda model, source: False)
+            engine = net.fit(task, rng=np.random.default_rng(0))
+        torch.testing.assert_close(closed.weights, engine.weights, rtol=0, atol=1e-10)
+        torch.testing.assert_close(closed.head, engine.head, rtol=0, atol=1e-10)
+        assert float(closed.offset) == pytest.approx(float(engine.offset), abs=1e-10)
+        assert closed.diagnostics["population_risk"] == pytest.approx(
+            engine.diagnostics["population_risk"], rel=1e-10)
+
+
+# ----------------------------------------------------------------------------- stability
+
+def test_width_rate_scaling_divides_the_standard_sgd_rate_by_the_width():
+    """Standard parameterization, head at ones: rate_scaling="width" at η equals "none" at η/N,
+    step for step; the ntk parameterization and Adam are left unscaled."""
+    task = _quadratic(5)
+    for options, divisor in ((dict(**THEOREM3), 7), (dict(activation="relu"), 7),
+                             (dict(activation="relu", parameterization="ntk"), 1),
+                             (dict(activation="relu", optimizer="adam"), 1)):
+        scaled = Network(width=7, steps=4, learning_rate=0.03, rate_scaling="width",
+                         **options).fit(
+            task, rng=np.random.default_rng(0))
+        plain = Network(width=7, steps=4, learning_rate=0.03 / divisor, **options).fit(task, rng=np.random.default_rng(0))
+        torch.testing.assert_close(scaled.weights, plain.weights, rtol=0, atol=1e-14)
+
+
+def test_centered_offset_cancels_the_initial_output_mean():
+    """c₀ = −E f_θ₀(x): for σ = u² and head 1, E f = Σ_i ‖w_i‖² + c = 0 exactly; for relu with a
+    Gaussian head the Monte Carlo mean over 4·10⁵ inputs is within 5 standard errors of 0; on a
+    Dataset the mean prediction over its inputs is 0."""
+    task = _quadratic(5)
+    quiet = dict(steps=1, learning_rate=1e-300)
+    model = Network(width=300, **quiet, **THEOREM3).fit(task, rng=np.random.default_rng(0))
+    assert float(model.weights.pow(2).sum() + model.offset) == pytest.approx(0.0, abs=1e-10)
+    assert float(model.weights.pow(2).sum()) > 100  # a large mean was cancelled
+    relu = Network(width=50, activation="relu", **quiet).fit(task, rng=np.random.default_rng(0))
+    outputs = relu.predict(task.sample(400_000, rng=np.random.default_rng(1)).x)
+    assert abs(float(outputs.mean())) < 5 * float(outputs.std()) / math.sqrt(400_000)
+    data = task.sample(64, rng=np.random.default_rng(2))
+    fitted = Network(width=50, activation="relu", batch_size=16, **quiet).fit(
+        data, rng=np.random.default_rng(0))
+    assert float(fitted.predict(data.x).mean()) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_divergence_at_large_width_is_backed_off_and_recorded():
+    """N = 3000 ≫ d with s_w = 1: Tr M₀ = 3000 makes the curvature 8 Tr M₀ ≈ 2.4·10⁴, so η = 0.04
+    diverges; population descent halves η until stable (recorded) and ends finite and below the
+    initial risk. With rate_scaling="width" (η/N) the same run needs no halving."""
+    task = _quadratic(20)
+    options = dict(width=3000, steps=100, learning_rate=0.04, momentum=0.9, **THEOREM3)
+    backed = Network(**options).fit(task, rng=np.random.default_rng(0))
+    diagnostics = backed.diagnostics
+    assert diagnostics["halvings"] >= 1
+    assert diagnostics["learning_rate"] == 0.04 / 2 ** diagnostics["halvings"]
+    assert all(math.isfinite(v) for v in diagnostics.values())
+    assert diagnostics["population_risk"] < diagnostics["initial_train_loss"]
+    scaled = Network(rate_scaling="width", **options).fit(
+        task, rng=np.random.default_rng(0)).diagnostics
+    assert scaled["halvings"] == 0 and scaled["population_risk"] < scaled["initial_train_loss"]

@@ -127,7 +127,7 @@ def test_falkon_centers_are_reproducible_from_the_generator():
     (dict(ridge=0.0, method="falkon", rng=np.random.default_rng(0)), r"ridge must be > 0"),
     (dict(ridge=0.1, method="falkon", rng=np.random.default_rng(0), n_centers=21),
      r"n_centers must be in \[1, n=20\], got 21"),
-    (dict(ridge=0.1, tol=0.0), r"tol must be > 0, got 0.0"),
+    (dict(ridge=0.1, tol=0.0), r"tol must be a finite number > 0, got 0.0"),
     (dict(ridge=0.1, memory_budget=-1.0), r"memory_budget must be a number of bytes >= 0"),
 ])
 def test_invalid_arguments_are_rejected_with_their_values(arguments, message):

@@ -117,13 +117,13 @@ def test_bad_unit_inputs_raise(name):
         task.tangent_moment("sign", weights)
     with pytest.raises(ValueError, match="rows .* are zero"):
         task.tangent_moment("relu", torch.zeros(2, task.dim))
-    with pytest.raises(ValueError, match="n must be a non-negative integer"):
+    with pytest.raises(ValueError, match="n must be an integer >= 0, got -1"):
         task.sample(-1, rng=np.random.default_rng(0))
 
 
 @pytest.mark.parametrize("name", MOMENT_TASKS)
-@pytest.mark.parametrize("field, value, message", [("dim", 0, "dim must be a positive integer"),
-                                                   ("noise", -1.0, "noise must be a non-negative")])
+@pytest.mark.parametrize("field, value, message", [("dim", 0, "dim must be an integer >= 1, got 0"),
+                                                   ("noise", -1.0, "noise must be a finite number >= 0, got -1.0")])
 def test_builders_reject_bad_common_parameters(name, field, value, message):
     with pytest.raises(ValueError, match=message):
         build(name, **{field: value})

@@ -10,26 +10,46 @@ Typical use::
 
 Modules: :mod:`.spec` (TOML schema, :class:`SpecError`), :mod:`.validate` (registry checks and
 grid expansion), :mod:`.runs` (run identity and seed streams), :mod:`.execute` (one run),
-:mod:`.executors` (in-process, process pool, Dask), :mod:`.store` (SQLite),
-:mod:`.sweep` (orchestration, status, export), :mod:`.progress` (bars).
+:mod:`.executors` (in-process, process pool; :mod:`.dask_executor` for Dask), :mod:`.store`
+(SQLite), :mod:`.sweep` (orchestration, status), :mod:`.frame` (results tables and export, the
+one module that needs pandas), :mod:`.progress` (bars, ETA), :mod:`.resources` (size checks).
+
+The names below are loaded on first use (:data:`EXPORTS` maps each to its module), so a command
+that needs the store and the spec does not pay for pandas, Dask or the progress bars.
 """
 
-from lazylab.experiments.catalog import Catalog, default_catalog, resolve_theory
-from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, execute_run
-from lazylab.experiments.executors import (DaskExecutor, InProcessExecutor, PoolExecutor,
-                                           make_executor)
-from lazylab.experiments.progress import BarProgress, NullProgress
-from lazylab.experiments.runs import Run, stream_generators
-from lazylab.experiments.spec import SpecError
-from lazylab.experiments.store import Store
-from lazylab.experiments.sweep import (SweepStatus, default_store_path, export_results,
-                                       load_sweep, provenance, results_frame, run_sweep,
-                                       sweep_status)
-from lazylab.experiments.validate import STANDARD_METRICS, Sweep, build_sweep
+from __future__ import annotations
 
-__all__ = ["Catalog", "default_catalog", "resolve_theory", "RunOutcome", "execute_run", "DONE",
-           "FAILED", "DIVERGED", "DaskExecutor", "InProcessExecutor", "PoolExecutor",
-           "make_executor", "BarProgress", "NullProgress", "Run", "stream_generators",
-           "SpecError", "Store", "SweepStatus", "default_store_path", "export_results",
-           "load_sweep", "provenance", "results_frame", "run_sweep", "sweep_status",
-           "STANDARD_METRICS", "Sweep", "build_sweep"]
+import importlib
+from typing import Any
+
+EXPORTS: dict[str, str] = {
+    "Catalog": "catalog", "default_catalog": "catalog", "resolve_theory": "catalog",
+    "DIVERGED": "execute", "DONE": "execute", "FAILED": "execute", "RunOutcome": "execute",
+    "execute_run": "execute",
+    "InProcessExecutor": "executors", "PoolExecutor": "executors", "make_executor": "executors",
+    "choose_executor": "executors", "DaskExecutor": "dask_executor",
+    "BarProgress": "progress", "NullProgress": "progress",
+    "Run": "runs", "stream_generators": "runs",
+    "SpecError": "spec", "Store": "store",
+    "SweepStatus": "sweep", "default_store_path": "sweep", "load_sweep": "sweep",
+    "provenance": "sweep", "run_sweep": "sweep", "sweep_status": "sweep",
+    "export_results": "frame", "results_frame": "frame",
+    "STANDARD_METRICS": "validate", "Sweep": "validate", "build_sweep": "validate",
+}
+"""Public name → the submodule of :mod:`lazylab.experiments` that defines it."""
+
+__all__ = sorted(EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Load a public name's module on first access (PEP 562)."""
+    if name not in EXPORTS:
+        raise AttributeError(f"module 'lazylab.experiments' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lazylab.experiments.{EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *EXPORTS])

@@ -8,8 +8,9 @@ number of workers can never corrupt it.
   an inner progress bar).
 * :class:`PoolExecutor` — a local ``ProcessPoolExecutor`` (``spawn`` start method: torch is not
   fork-safe), one worker per core by default.
-* :class:`DaskExecutor` — a Dask distributed cluster: an existing scheduler
-  (``tcp://HOST:PORT``) or a ``LocalCluster`` with K single-threaded worker processes.
+* :class:`~lazylab.experiments.dask_executor.DaskExecutor` — a Dask distributed cluster: an
+  existing scheduler (``tcp://HOST:PORT``) or a ``LocalCluster`` with K single-threaded worker
+  processes. It lives in its own module, loaded (with Dask) only when chosen.
 
 The run function must be picklable by reference (a module-level function, or a
 ``functools.partial`` of one) for the pool and Dask.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import concurrent.futures
 import ctypes
 import functools
+import importlib
 import multiprocessing
 import os
 import signal
@@ -31,17 +33,13 @@ from concurrent.futures.process import BrokenProcessPool
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Iterator
 
-try:
-    import distributed
-except ImportError:  # optional: only the Dask executor needs it
-    distributed = None
-
 from lazylab.experiments.execute import FAILED, RunOutcome
+from lazylab.experiments.resources import run_seconds
 from lazylab.experiments.runs import Run, stream_entropy
 from lazylab.experiments.spec import SpecError
 
-__all__ = ["InProcessExecutor", "PoolExecutor", "DaskExecutor", "Entered", "EXECUTORS",
-           "make_executor"]
+__all__ = ["InProcessExecutor", "PoolExecutor", "Entered", "EXECUTORS", "make_executor",
+           "choose_executor", "executor_options", "POOL_BREAK_EVEN_SECONDS"]
 
 RunFunction = Callable[[Run], RunOutcome]
 
@@ -207,75 +205,6 @@ def _died(run: Run, reason: str) -> RunOutcome:
                       socket.gethostname(), now, now)
 
 
-def _import_distributed() -> Any:
-    if distributed is None:
-        raise ImportError("the Dask executor needs dask[distributed]; install it with "
-                          "pip install 'lazylab[distributed]'")
-    return distributed
-
-
-class DaskExecutor:
-    """A Dask distributed cluster: ``scheduler`` address, or a LocalCluster of ``workers``.
-
-    Args:
-        scheduler: ``tcp://HOST:PORT`` of a running scheduler; None starts a LocalCluster.
-        workers: worker processes of the LocalCluster (one thread each); all cores when None.
-        host: interface the LocalCluster listens on (loopback by default).
-        connect_timeout: seconds to wait for an existing scheduler before a :class:`SpecError`.
-    """
-
-    name = "dask"
-
-    def __init__(self, scheduler: str | None = None, workers: int | None = None,
-                 host: str = "127.0.0.1", connect_timeout: float = 5.0) -> None:
-        if scheduler is not None and workers is not None:
-            raise ValueError("give either scheduler (an existing cluster) or workers "
-                             "(a new LocalCluster), not both")
-        if workers is not None and workers < 1:
-            raise ValueError(f"workers={workers} must be a positive integer")
-        self.scheduler, self.workers, self.host = scheduler, workers, host
-        self.connect_timeout = connect_timeout
-        self._cluster: Any = None
-        self._client: Any = None
-
-    def __enter__(self) -> "DaskExecutor":
-        distributed = _import_distributed()
-        if self.scheduler is None:
-            self._cluster = distributed.LocalCluster(
-                n_workers=self.workers or os.cpu_count() or 1, threads_per_worker=1,
-                processes=True, host=self.host, dashboard_address=None)
-            self._client = distributed.Client(self._cluster)
-        else:
-            try:
-                self._client = distributed.Client(self.scheduler,
-                                                  timeout=f"{self.connect_timeout}s")
-            except (OSError, TimeoutError) as error:
-                raise SpecError("<command line>", "--scheduler", f"cannot reach the Dask "
-                                f"scheduler at {self.scheduler} within {self.connect_timeout} s "
-                                f"({type(error).__name__}); start it or check the address"
-                                ) from None
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._client is not None:
-            self._client.close()
-        if self._cluster is not None:
-            self._cluster.close()
-        self._client = self._cluster = None
-
-    def map(self, run_function: RunFunction, runs: Iterable[Run]) -> Iterator[RunOutcome]:
-        if self._client is None:
-            raise RuntimeError("use DaskExecutor as a context manager")
-        distributed = _import_distributed()
-        runs = list(runs)
-        if not runs:
-            return
-        futures = self._client.map(run_function, runs, pure=False)
-        for future in distributed.as_completed(futures):
-            yield future.result()
-            future.release()
-
-
 class Entered:
     """An executor already entered, which ``run_sweep`` may enter again without restarting it.
 
@@ -296,11 +225,63 @@ class Entered:
         return None
 
 
-EXECUTORS = {"inprocess": InProcessExecutor, "pool": PoolExecutor, "dask": DaskExecutor}
+EXECUTORS: dict[str, tuple[str, str]] = {
+    "inprocess": ("lazylab.experiments.executors", "InProcessExecutor"),
+    "pool": ("lazylab.experiments.executors", "PoolExecutor"),
+    "dask": ("lazylab.experiments.dask_executor", "DaskExecutor"),
+}
+"""Executor name → (module, class); a module is imported only when its executor is built."""
 
 
 def make_executor(name: str = "pool", **options: Any) -> Any:
     """Build an executor by name (``inprocess``, ``pool``, ``dask``) with its options."""
     if name not in EXECUTORS:
         raise ValueError(f"executor={name!r} is unknown; allowed: {', '.join(EXECUTORS)}")
-    return EXECUTORS[name](**options)
+    module, attribute = EXECUTORS[name]
+    return getattr(importlib.import_module(module), attribute)(**options)
+
+
+POOL_BREAK_EVEN_SECONDS = 30.0
+"""In-process work (seconds, :func:`~lazylab.experiments.resources.run_seconds`) above which the
+process pool is chosen: each pool worker starts a fresh interpreter and imports torch (10–20 s
+on a loaded machine before its first result), so a smaller sweep finishes sooner in-process."""
+
+
+def choose_executor(runs: Iterable[Run], *, cores: int | None = None,
+                    cost: Callable[[Run], float] = run_seconds) -> str:
+    """``"pool"`` when the runs' estimated work pays for starting the pool, else ``"inprocess"``.
+
+    Rule: the pool when there are at least two runs, at least two cores, and the summed cost
+    estimate ``Σ cost(run)`` exceeds :data:`POOL_BREAK_EVEN_SECONDS`; in-process otherwise.
+
+    Args:
+        runs: the runs about to execute (the pending ones).
+        cores: cores available (default ``os.cpu_count()``).
+        cost: ``Run -> seconds`` estimate (a study's ``run_cost``, or :func:`run_seconds`).
+    """
+    runs = list(runs)
+    cores = (os.cpu_count() or 1) if cores is None else cores
+    if len(runs) < 2 or cores < 2:
+        return "inprocess"
+    return "pool" if sum(cost(run) for run in runs) > POOL_BREAK_EVEN_SECONDS else "inprocess"
+
+
+def executor_options(executor: str | None, workers: int | None, scheduler: str | None,
+                     dask_workers: int | None) -> tuple[str | None, dict[str, Any]]:
+    """The executor's name (None: to be chosen by :func:`choose_executor`) and options, from the
+    command line's --executor/--workers/--scheduler/--dask-workers; SpecError on a
+    contradiction."""
+    dask = scheduler is not None or dask_workers is not None
+    name = executor or ("dask" if dask else "pool" if workers is not None else None)
+    for option, value in (("--workers", workers), ("--dask-workers", dask_workers)):
+        if value is not None and value < 1:
+            raise SpecError("<command line>", option, f"{value} must be a positive integer")
+    if name != "dask" and dask:
+        raise SpecError("<command line>", "--executor", f"{name!r} cannot use "
+                        "--scheduler/--dask-workers; allowed: dask")
+    if name not in (None, "pool") and workers is not None:
+        raise SpecError("<command line>", "--workers",
+                        f"applies to the pool executor, not {name!r}")
+    if name == "dask":
+        return name, {"scheduler": scheduler, "workers": dask_workers}
+    return name, ({"workers": workers} if name == "pool" else {})

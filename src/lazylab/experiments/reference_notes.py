@@ -23,6 +23,9 @@ FIELD_NOTES: dict[str, str] = {
                      "or a list of those",
     "sweep.n_test": "test samples per run, drawn after any selection",
     "sweep.validation_size": "validation samples for selected fields (unset: `n_test`)",
+    "sweep.max_memory_gb": "memory a run may use in the size check, in GB (`inf`: no check); "
+                           "`--max-memory` and `LAZYLAB_MAX_MEMORY_GB` win over it (unset: "
+                           "the available memory)",
     "sweep.metrics": "metrics to record (unset: the standard ones that apply, plus the "
                      "selection record)",
     "plot.x": "a run field or recorded metric, on the horizontal axis",

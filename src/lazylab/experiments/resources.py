@@ -24,9 +24,12 @@ one step                    n = ∞: 3N²; finite n: 3nN + 3Nd + N²
 ==========================  ==============================================================
 
 It is a lower bound of the peak (Python, torch and BLAS workspaces come on top), so a refused
-spec would certainly not fit. The limit is ``MemAvailable`` of ``/proc/meminfo``; the
-environment variable ``LAZYLAB_MAX_MEMORY_GB`` overrides it (a number of GB, or ``inf`` to
-disable the check) on a machine whose memory is not what this one reports.
+spec would certainly not fit. The limit is, first found: ``lazylab run --max-memory GB`` (the
+``max_memory_gb`` argument of :func:`check_resources`), the environment variable
+``LAZYLAB_MAX_MEMORY_GB``, the spec's ``[sweep] max_memory_gb``, and otherwise ``MemAvailable``
+of ``/proc/meminfo``. Each override is a number of GB, or ``inf`` to disable the check, for a
+machine whose memory is not what this one reports (the command line and the environment
+describe the machine the command runs on, so they win over what the spec's author wrote).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ from typing import Any
 from lazylab.experiments.spec import POPULATION, SpecError, SpecFile
 
 __all__ = ["MAX_RUNS", "MEMORY_VARIABLE", "available_memory", "memory_limit", "run_memory",
-           "check_resources"]
+           "check_resources", "run_seconds", "RUN_OVERHEAD_SECONDS", "FLOPS_PER_SECOND"]
 
 MAX_RUNS = 100_000
 """A sweep may expand to at most this many runs (a store and a status table stay usable)."""
@@ -64,18 +67,34 @@ def available_memory(meminfo: str | Path = "/proc/meminfo") -> float | None:
     return None
 
 
-def memory_limit() -> float | None:
-    """Bytes a run may use: ``LAZYLAB_MAX_MEMORY_GB`` when set, else the available memory."""
-    value = os.environ.get(MEMORY_VARIABLE)
-    if value is None or not value.strip():
-        return available_memory()
+def memory_limit(max_memory_gb: float | str | None = None,
+                 spec_memory_gb: float | None = None) -> float | None:
+    """Bytes a run may use (None: unchecked), from the first override given.
+
+    Args:
+        max_memory_gb: the command line's ``--max-memory`` (GB; ``inf`` disables the check).
+        spec_memory_gb: the spec's ``[sweep] max_memory_gb``.
+
+    Order: ``max_memory_gb``, ``LAZYLAB_MAX_MEMORY_GB``, ``spec_memory_gb``, the available memory.
+    """
+    environment = os.environ.get(MEMORY_VARIABLE)
+    for value, file, field in ((max_memory_gb, "<command line>", "--max-memory"),
+                               (environment, "<environment>", MEMORY_VARIABLE),
+                               (spec_memory_gb, "<spec>", "sweep.max_memory_gb")):
+        if value is not None and str(value).strip():
+            return _gigabytes(value, file, field)
+    return available_memory()
+
+
+def _gigabytes(value: float | str, file: str, field: str) -> float | None:
+    """Bytes of a positive number of GB (None for ``inf``); SpecError naming the source."""
     try:
         limit = float(value)
     except ValueError:
-        raise SpecError("<environment>", MEMORY_VARIABLE, f"{value!r} is not a number of GB; "
+        raise SpecError(file, field, f"{value!r} is not a number of GB; "
                         "allowed: a positive number or inf") from None
     if not limit > 0:
-        raise SpecError("<environment>", MEMORY_VARIABLE, f"{value!r} must be positive")
+        raise SpecError(file, field, f"{value!r} must be positive")
     return None if math.isinf(limit) else limit * GB
 
 
@@ -142,6 +161,34 @@ def run_memory(task: str, task_options: dict[str, Any], regime: str,
     return total, parameter, advice
 
 
+RUN_OVERHEAD_SECONDS = 0.2
+"""Seconds every run costs whatever its size (task construction, seeding, risk, store write)."""
+FLOPS_PER_SECOND = 2e9
+"""Floating-point operations per second one core sustains on the dense work of a run."""
+
+
+def run_seconds(run: Any) -> float:
+    """A cost proxy for one run (seconds on one core; for scheduling and the ETA, not a promise).
+
+    ``RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND``, where the dense work of a run whose
+    arrays hold ``E`` entries at once (:func:`run_memory`'s estimate / 8) is ``E^{3/2}`` flops
+    (an N × N solve costs N³), plus ``6 · steps · batch · N · d`` for iterative training.
+
+    Args:
+        run: a :class:`~lazylab.experiments.runs.Run` (its task, regime, their parameters as
+            given in the spec, n_train and n_test).
+    """
+    task_options, options = dict(run.task_params), dict(run.regime_params)
+    sizes = {k: v for k, v in options.items() if isinstance(v, (int, float, str))}  # no selection
+    memory, _, _ = run_memory(run.task, task_options, run.regime, sizes, run.n_train, run.n_test)
+    flops = (memory / BYTES) ** 1.5
+    steps = sizes.get("steps")
+    if steps:
+        batch = sizes.get("batch_size") or run.n_train or 100
+        flops += 6.0 * steps * batch * sizes.get("width", 1) * int(task_options.get("dim") or 1)
+    return RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND
+
+
 def _with_defaults(declared: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
     options = {name: p.default for name, p in declared.items()
                if getattr(p, "default", None) is not None and not getattr(p, "required", True)}
@@ -174,7 +221,8 @@ def _check_run_count(spec: SpecFile, path: Path, task_combos: list, regime_combo
 def check_resources(spec: SpecFile, path: str | Path, task_declared: dict[str, Any],
                     task_combos: list[dict[str, Any]],
                     regime_combos: list[tuple[str, dict[str, Any]]],
-                    regime_declared: dict[str, dict[str, Any]] | None = None) -> None:
+                    regime_declared: dict[str, dict[str, Any]] | None = None,
+                    max_memory_gb: float | str | None = None) -> None:
     """Refuse a sweep whose runs are too many or whose largest run cannot fit in memory.
 
     Args:
@@ -182,6 +230,8 @@ def check_resources(spec: SpecFile, path: str | Path, task_declared: dict[str, A
         task_declared: the task builder's parameters (their defaults complete each combination).
         task_combos, regime_combos: the expanded task and (regime name, parameters) settings.
         regime_declared: regime name → its declared parameters (defaults), when known.
+        max_memory_gb: the command line's limit (GB), which wins over every other
+            (:func:`memory_limit`).
 
     Raises:
         SpecError: naming the parameter of the largest array, the estimate, the limit and
@@ -189,7 +239,7 @@ def check_resources(spec: SpecFile, path: str | Path, task_declared: dict[str, A
     """
     path = Path(path)
     _check_run_count(spec, path, task_combos, regime_combos)
-    limit = memory_limit()
+    limit = memory_limit(max_memory_gb, spec.sweep.max_memory_gb)
     if limit is None:
         return
     worst = _largest_run(spec, task_declared, task_combos, regime_combos,
@@ -199,7 +249,8 @@ def check_resources(spec: SpecFile, path: str | Path, task_declared: dict[str, A
         raise SpecError(path, _field(parameter, spec, regime),
                         f"a {regime} run with {parameter} = {sizes.get(parameter)} needs at "
                         f"least {estimate / GB:.3g} GB and {limit / GB:.3g} GB are available; "
-                        f"{advice}; on a bigger machine set {MEMORY_VARIABLE}")
+                        f"{advice}; on a bigger machine pass --max-memory GB, or set "
+                        f"{MEMORY_VARIABLE} or [sweep] max_memory_gb")
 
 
 def _largest_run(spec: SpecFile, task_declared: dict[str, Any], task_combos: list,

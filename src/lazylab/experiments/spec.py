@@ -21,6 +21,7 @@ A spec file (see ``examples/``)::
     validation_size = 1000         # validation samples for selected fields (default: n_test)
     seeds = 5                      # a count (0…4) or a list of non-negative integers
     metrics = ["population_risk", "risk_normalized"]   # optional; default: all that apply
+    max_memory_gb = 64             # optional: the memory a run may use (default: available)
 
     [plot]                         # optional; for `lazylab plot`
     x = "width"                    # a run field or a recorded metric
@@ -90,7 +91,9 @@ class SweepSection(_Frozen):
     ``seeds`` is a list of non-negative integers or a count K meaning ``0 … K-1``;
     ``n_train`` is a positive integer, ``"population"`` (fit at n = ∞), or a list of those.
     ``validation_size`` (default ``n_test``) is the size of the validation split that selected
-    fields are chosen on; it enters the identity of those runs only.
+    fields are chosen on; it enters the identity of those runs only. ``max_memory_gb``
+    (positive, ``inf`` to disable) replaces the available memory in the size check of
+    :mod:`lazylab.experiments.resources`; it enters no run's identity.
     """
 
     seeds: tuple[int, ...] = (0,)
@@ -98,6 +101,7 @@ class SweepSection(_Frozen):
     n_test: int = Field(default=1000, gt=0)
     validation_size: int | None = Field(default=None, gt=0)
     metrics: tuple[str, ...] | None = None
+    max_memory_gb: float | None = Field(default=None, gt=0)
     grids: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("seeds", mode="before")
@@ -170,7 +174,7 @@ class SpecFile(_Frozen):
     plot: PlotSection | None = None
 
 
-_SWEEP_KEYS = ("seeds", "n_train", "n_test", "validation_size", "metrics")
+_SWEEP_KEYS = ("seeds", "n_train", "n_test", "validation_size", "metrics", "max_memory_gb")
 _TOP_KEYS = ("name", "description", "task", "regime", "sweep", "plot")
 
 

@@ -1,4 +1,4 @@
-"""Sweeps: load a spec, run what is pending into the store, count, tabulate, export.
+"""Sweeps: load a spec, run what is pending into the store, count (tables: :mod:`.frame`).
 
 ``run_sweep`` skips runs already in the store (done or diverged: both are results) and
 re-executes failed ones only when ``retry_failed`` is set. It writes each outcome as it arrives,
@@ -10,37 +10,33 @@ nothing.
 from __future__ import annotations
 
 import functools
-import math
-import os
 import subprocess
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable
 
-import pandas as pd
-
-try:
-    import pyarrow
-except ImportError:  # optional: only Parquet export needs it
-    pyarrow = None
-
 from lazylab.experiments.catalog import Catalog, default_catalog
 from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, execute_run
 from lazylab.experiments.executors import InProcessExecutor
 from lazylab.experiments.progress import NullProgress
-from lazylab.experiments.runs import POPULATION, Run, task_generator
+from lazylab.experiments.runs import Run, task_generator
 from lazylab.experiments.spec import SpecError, parse_spec, read_spec_file
 from lazylab.experiments.store import Store
-from lazylab.experiments.validate import Sweep, build_sweep, column_name
+from lazylab.experiments.validate import Sweep, build_sweep
 
-__all__ = ["load_sweep", "run_sweep", "sweep_status", "SweepStatus", "results_frame",
-           "failure_reasons", "format_failure_reasons",
-           "export_results", "provenance", "default_store_path", "make_task_builder"]
+__all__ = ["load_sweep", "run_sweep", "sweep_status", "SweepStatus", "pending_runs",
+           "pending_runs_at", "failure_reasons", "format_failure_reasons", "provenance", "default_store_path",
+           "make_task_builder"]
 
 
-def load_sweep(path: str | Path, catalog: Catalog | None = None) -> Sweep:
-    """Read, structurally validate and check a spec file against the registries."""
+def load_sweep(path: str | Path, catalog: Catalog | None = None, *,
+               max_memory_gb: float | str | None = None) -> Sweep:
+    """Read, structurally validate and check a spec file against the registries.
+
+    ``max_memory_gb`` (GB, ``inf`` disables the check) overrides the memory limit of the size
+    check, before ``LAZYLAB_MAX_MEMORY_GB`` and ``[sweep] max_memory_gb``.
+    """
     raw = read_spec_file(path)
     spec = parse_spec(raw, path)
     if catalog is None:
@@ -49,7 +45,7 @@ def load_sweep(path: str | Path, catalog: Catalog | None = None) -> Sweep:
         except ImportError as error:
             raise SpecError(path, "task.name", f"lazylab's task and regime registries are not "
                             f"available in this installation ({error})") from None
-    return build_sweep(spec, path, catalog)
+    return build_sweep(spec, path, catalog, max_memory_gb=max_memory_gb)
 
 
 STUDY_STORE = "store.sqlite"
@@ -133,6 +129,15 @@ def pending_runs(sweep: Sweep, store: Store, retry_failed: bool = False) -> list
     return [r for r in sweep.runs if r.run_id not in statuses or statuses[r.run_id] in redo]
 
 
+def pending_runs_at(sweep: Sweep, store_path: str | Path,
+                    retry_failed: bool = False) -> list[Run]:
+    """:func:`pending_runs` for a store given by its path (every run when it does not exist)."""
+    if not Path(store_path).is_file():
+        return list(sweep.runs)
+    with Store(store_path, readonly=True) as store:
+        return pending_runs(sweep, store, retry_failed)
+
+
 def run_sweep(sweep: Sweep, store: Store, *, executor: Any = None,
               run_function: Callable[[Run], RunOutcome] = execute_run,
               retry_failed: bool = False, progress: Any = None) -> SweepStatus:
@@ -144,7 +149,8 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: Any = None,
         executor: an executor (not yet entered); in-process when None.
         run_function: ``Run -> RunOutcome``, picklable for process/Dask executors.
         retry_failed: also re-execute runs whose status is ``failed``.
-        progress: a progress reporter (``start(total)``, ``update(outcome)``, ``close()``).
+        progress: a progress reporter (``start(total, runs)``, ``update(outcome)``,
+            ``close()``; ``runs`` are the pending runs, for a cost-weighted ETA).
 
     Returns:
         The sweep's status after the run.
@@ -152,7 +158,7 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: Any = None,
     todo = pending_runs(sweep, store, retry_failed)
     by_id = {run.run_id: run for run in todo}
     progress = progress or NullProgress()
-    progress.start(len(todo))
+    progress.start(len(todo), todo)
     try:
         if todo:
             with executor or InProcessExecutor() as active:
@@ -162,26 +168,6 @@ def run_sweep(sweep: Sweep, store: Store, *, executor: Any = None,
     finally:
         progress.close()
     return sweep_status(sweep, store)
-
-
-def results_frame(sweep: Sweep, store: Store, *, statuses: tuple[str, ...] | None = None
-                  ) -> pd.DataFrame:
-    """One row per stored run of the sweep: run fields, metrics, status and provenance.
-
-    Task and regime parameters become columns under their own names (``task.NAME`` /
-    ``regime.NAME`` when both declare NAME: ``sweep.fields``); ``n_train`` is ``inf`` for the
-    population.
-    """
-    records = []
-    for row in store.rows(run.run_id for run in sweep.runs):
-        if statuses is not None and row["status"] not in statuses:
-            continue
-        records.append(_flatten(row, sweep.collisions))
-    frame = pd.DataFrame.from_records(records)
-    if frame.empty:
-        columns = ["run_id", *sweep.fields, "status", *sweep.metrics]
-        return pd.DataFrame(columns=columns)
-    return frame.sort_values(["seed", "run_id"], kind="stable").reset_index(drop=True)
 
 
 def make_task_builder(sweep: Sweep, catalog: Catalog | None = None
@@ -213,58 +199,3 @@ def make_task_builder(sweep: Sweep, catalog: Catalog | None = None
         return built[chosen]
 
     return build
-
-
-def _flatten(row: dict[str, Any], collisions: frozenset[str]) -> dict[str, Any]:
-    spec = row["spec"]
-    task, regime = dict(spec["task"]), dict(spec["regime"])
-    record: dict[str, Any] = {"run_id": row["run_id"], "task": task.pop("name"),
-                              "regime": regime.pop("name")}
-    for name, value in task.items():
-        record[column_name("task", name, collisions)] = _cell(value)
-    for name, value in regime.items():
-        record[column_name("regime", name, collisions)] = _cell(value)
-    record["n_train"] = math.inf if spec["n_train"] == POPULATION else spec["n_train"]
-    record.update(n_test=spec["n_test"], seed=spec["seed"], status=row["status"])
-    record.update(row["metrics"])
-    for key in ("error", "lazylab_version", "git_commit", "host", "started_at", "finished_at"):
-        record[key] = row[key]
-    return record
-
-
-def _cell(value: Any) -> Any:
-    return str(value) if isinstance(value, (list, dict)) else value
-
-
-def export_results(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:
-    """Write a results frame as ``csv`` or ``parquet`` (needs the optional pyarrow).
-
-    The file is written beside ``path`` under a temporary name and renamed, so a failure leaves
-    nothing behind.
-
-    Raises:
-        SpecError: when ``path`` cannot be written (names the path and the system's reason).
-    """
-    path = Path(path)
-    if fmt not in ("csv", "parquet"):
-        raise ValueError(f"fmt={fmt!r} is unknown; allowed: csv, parquet")
-    if fmt == "parquet" and pyarrow is None:
-        raise ImportError("Parquet export needs pyarrow; install it with "
-                          "pip install 'lazylab[parquet]'")
-    if path.is_dir():
-        raise SpecError(path, "<output>", "is a directory; give a file path")
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        if fmt == "csv":
-            frame.to_csv(partial, index=False)
-        else:
-            frame.to_parquet(partial, index=False)
-        os.replace(partial, path)
-    except OSError as error:
-        try:
-            partial.unlink(missing_ok=True)
-        except OSError:
-            pass
-        raise SpecError(path, "<output>", f"cannot write the file ({error.strerror or error}); "
-                        "give a writable path") from None
-    return path

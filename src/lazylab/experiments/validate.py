@@ -200,6 +200,13 @@ def _build_tasks(builder: Any, combos: list[dict[str, Any]], path: Path,
             task = builder(rng=np.random.default_rng(0), **_tuples(combo))
         except (ValueError, TypeError) as error:
             raise SpecError(path, _blamed_field("task", error, combo, shared), str(error)) from None
+        except (RuntimeError, MemoryError) as error:  # e.g. torch cannot allocate d × d
+            first = (str(error).strip().splitlines() or [""])[0][:200]
+            field = _blamed_field("task", error, combo, shared)
+            if field == "task" and "dim" in combo:  # the allocation's size is the dimension's
+                field = "sweep.dim" if "dim" in shared else "task.dim"
+            raise SpecError(path, field, f"building the task failed ({type(error).__name__}: "
+                            f"{first}); use smaller sizes") from None
         moments.append(bool(getattr(task, "has_moments", False)))
     return moments
 
@@ -242,8 +249,13 @@ def _tuples(combo: dict[str, Any]) -> dict[str, Any]:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in combo.items()}
 
 
-def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
-    """Validate ``spec`` against ``catalog`` and expand it into its runs (deduplicated)."""
+def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog, *,
+                max_memory_gb: float | str | None = None) -> Sweep:
+    """Validate ``spec`` against ``catalog`` and expand it into its runs (deduplicated).
+
+    ``max_memory_gb`` overrides every other memory limit of the size check
+    (:func:`~lazylab.experiments.resources.memory_limit`).
+    """
     path = Path(path)
     builder = _lookup(dict(catalog.tasks), spec.task.name, "task.name", "task", path)
     task_declared = task_parameters(builder)
@@ -254,7 +266,7 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
     shared = dict(spec.sweep.grids)
     for name in shared:
         if name not in task_declared and not any(name in d for _, d in regime_declared.values()):
-            allowed = sorted({"seeds", "n_train", "n_test", "validation_size", "metrics",
+            allowed = sorted({"seeds", "n_train", "n_test", "validation_size", "metrics", "max_memory_gb",
                               *task_declared,
                               *(n for _, d in regime_declared.values() for n in d)})
             raise SpecError(path, f"sweep.{name}", f"no task or regime field of that name; "
@@ -267,7 +279,8 @@ def build_sweep(spec: SpecFile, path: str | Path, catalog: Catalog) -> Sweep:
         _check_regimes(regime, combos, f"regime[{index}]", path, shared, spec.sweep.n_train)
         regime_combos.extend((section.name, c) for c in combos)
     check_resources(spec, path, task_declared, task_combos, regime_combos,
-                    {s.name: regime_declared[i][1] for i, s in enumerate(spec.regime)})
+                    {s.name: regime_declared[i][1] for i, s in enumerate(spec.regime)},
+                    max_memory_gb=max_memory_gb)
     moments = _build_tasks(builder, task_combos, path, shared)
     metrics = _metrics(spec, all(moments), path, _selection_metrics(regime_combos),
                        tuple(r for r, _ in regime_declared.values()))

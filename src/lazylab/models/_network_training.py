@@ -6,6 +6,16 @@ A table, not a branch on names: "population" (a task; gradient descent on the ex
 (a Dataset; reshuffled every epoch, :func:`~lazylab.solvers.training.minibatches`). Each mode
 checks its input, trains the network's parameter groups and reports its own diagnostics (the
 ``fit`` docstring of Network lists them).
+
+Population descent of the quadratic activation σ(u) = u² without biases on the quadratic or
+mixture task uses the closed-form risk :func:`lazylab.risk.quadratic_network_risk` (O(N d²) per
+step, a matrix polynomial in M = Wᵀdiag(a)W) instead of the general engine's N × N dual
+matrices; both are the same exact risk (checked to 1e-10), every other case uses the engine.
+
+Every mode's result carries the convergence certificate of
+:mod:`lazylab.solvers.convergence`, reported as numbers (:func:`certificate`); ``stop_reason``
+is coded by ``STOP_REASON_CODES``: 0 tolerance met, 1 step budget used up, 2 diverged,
+3 batches exhausted.
 """
 
 from __future__ import annotations
@@ -16,17 +26,66 @@ from typing import Callable
 
 import torch
 
+from lazylab.gaussian import feature_mean
 from lazylab.models._common import resolve_input
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
+from lazylab.risk.quadratic import QUADRATIC_RISKS, quadratic_network_risk
+from lazylab.solvers.convergence import STOP_REASONS
 from lazylab.solvers.training import (DTYPES, TrainingResult, fresh_batches, minibatches,
                                       population_descent, resolve_device, train)
 from lazylab.tasks import Dataset
 
-__all__ = ["TrainingMode", "MODES"]
+__all__ = ["Scales", "Parameters", "NetworkState", "TrainingMode", "MODES", "STOP_REASON_CODES", "certificate", "exact_risk",
+           "output_mean"]
+
+STOP_REASON_CODES: dict[str, int] = {reason: code for code, reason in enumerate(STOP_REASONS)}
+"""stop reason → numeric code stored in diagnostics: tolerance 0, budget 1, diverged 2,
+exhausted 3."""
 
 _EVAL_ROWS = 8192
 _BLOCK_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class Scales:
+    """One row of the module table at (d, N): s_in = ``input``, s_out = ``output``; u_i starts
+    at s_w·``u_std``·N(0, I/d), v_i at s_a·``v_std``·N(0, 1); ``gradient`` multiplies the
+    gradients of U, v and b (not c)."""
+
+    input: float
+    output: float
+    u_std: float
+    v_std: float
+    gradient: float
+
+
+@dataclass(frozen=True)
+class Parameters:
+    """Raw parameters θ: U (N, d), v (N,), b (N,) or None, c (scalar) or None."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    b: torch.Tensor | None
+    c: torch.Tensor | None
+
+    def map(self, function: Callable[[torch.Tensor], torch.Tensor]) -> Parameters:
+        """The record with ``function`` applied to every present tensor."""
+        return Parameters(*(None if t is None else function(t)
+                            for t in (self.u, self.v, self.b, self.c)))
+
+
+@dataclass(frozen=True)
+class NetworkState:
+    """The raw parameters (trained in place), their scales and the initial parameters (a
+    detached copy, set once training starts). ``state["raw"]`` reads a field by name."""
+
+    raw: Parameters
+    scales: Scales
+    initial: Parameters | None = None
+
+    def __getitem__(self, name: str):
+        return getattr(self, name)
 
 
 @dataclass(frozen=True)
@@ -59,16 +118,33 @@ def _check_minibatch(net, data: Dataset) -> None:
                          f"samples n={data.n_samples}")
 
 
+def _closed_form(model: TwoLayer, task) -> bool:
+    """Whether :func:`quadratic_network_risk` applies: σ(u) = u², no biases, no linear part,
+    a quadratic or mixture task."""
+    return (getattr(model.activation, "name", None) == "quadratic" and model.biases is None
+            and model.linear is None and type(task) in QUADRATIC_RISKS)
+
+
+def exact_risk(model: TwoLayer, task) -> torch.Tensor:
+    """E(y − f(x))², by the closed form when it applies, else by the general engine."""
+    if _closed_form(model, task):
+        return quadratic_network_risk(task, model.weights, model.head, model.offset)
+    return population_risk(model, task)
+
+
 def _run_population(net, state, groups, task, rng, options) -> TrainingResult:
     scale = net._loss_scale()
-    return population_descent(
-        groups, lambda: scale * population_risk(net._predictor(state), task), **options)
+    halvings = options.pop("max_halvings")
+    return population_descent(groups, lambda: scale * exact_risk(net._predictor(state), task),
+                              backtracking=halvings > 0, max_halvings=max(halvings, 1),
+                              **options)
 
 
 def _run_samples(batches: Callable[..., object]) -> Callable[..., TrainingResult]:
     """Training on the batches ``batches(network, source, rng, device, dtype)`` yields."""
     def run(net, state, groups, source, rng, options) -> TrainingResult:
         device, dtype = resolve_device(net.device), DTYPES[net.dtype]
+        options = {k: v for k, v in options.items() if k != "max_halvings"}
         return train(groups, net._loss_fn(state), batches(net, source, rng, device, dtype),
                      **options)
 
@@ -77,7 +153,7 @@ def _run_samples(batches: Callable[..., object]) -> Callable[..., TrainingResult
 
 def _fresh(net, task, rng, device, dtype):
     return fresh_batches(task, net.batch_size, rng=rng, device=device, dtype=dtype,
-                         block_size=min(_BLOCK_ROWS, net.steps * net.batch_size))
+                         block_size=min(_BLOCK_ROWS, net.budget * net.batch_size))
 
 
 def _reshuffled(net, data, rng, device, dtype):
@@ -85,7 +161,7 @@ def _reshuffled(net, data, rng, device, dtype):
 
 
 def _report_population(net, model, result, task) -> dict:
-    risk = float(population_risk(model, task))
+    risk = float(exact_risk(model, task))
     return {"population_risk": risk, "final_train_loss": risk}
 
 
@@ -116,3 +192,33 @@ def _data_loss(model: TwoLayer, data: Dataset) -> float:
         residual = data.y[start:start + _EVAL_ROWS] - model.predict(data.x[start:start + _EVAL_ROWS])
         total += float(torch.sum(residual * residual))
     return total / data.n_samples
+
+
+def certificate(result: TrainingResult, learning_rate: float) -> dict[str, float]:
+    """The convergence certificate as numbers: converged (0/1), steps, criterion (dropped by
+    ``numeric`` while ∞, i.e. before the criterion's first window), tolerance, stop_reason
+    (``STOP_REASON_CODES``), halvings and the final learning rate (after the halvings)."""
+    return {"converged": float(result.converged), "steps": result.steps,
+            "criterion": result.criterion, "tolerance": result.tolerance,
+            "stop_reason": STOP_REASON_CODES[result.stop_reason],
+            "halvings": result.halvings, "learning_rate": learning_rate}
+
+
+def output_mean(model: TwoLayer, source) -> float | None:
+    """E_x[f(x) − c]: exact over a task's Gaussian components (Σ_k p_k Σ_i a_i E σ(w_i·x + b_i),
+    x ~ N(0, C_k), :func:`lazylab.gaussian.feature_mean`), the mean over a Dataset's inputs, or
+    None for a task without population moments."""
+    with torch.no_grad():
+        if isinstance(source, Dataset):
+            total = 0.0
+            for start in range(0, source.n_samples, _EVAL_ROWS):
+                x = source.x[start:start + _EVAL_ROWS].to(model.weights)
+                total += float(torch.sum(model.features(x) @ model.head))
+            return total / source.n_samples
+        if not getattr(source, "has_moments", False):
+            return None
+        weights = model.weights.detach().cpu().double()
+        biases = None if model.biases is None else model.biases.detach().cpu().double()
+        head = model.head.detach().cpu().double()
+        return sum(p * float(head @ feature_mean(model.activation, weights, biases, c))
+                   for p, c in source.components)

@@ -27,6 +27,7 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._common import draw_weights, numeric, resolve_input
+from lazylab.models._network_training import certificate
 from lazylab.solvers.training import OPTIMIZERS, fresh_batches, minibatches, train
 
 __all__ = ["DeepSemiRandom", "DeepSemiRandomModel"]
@@ -125,8 +126,12 @@ class DeepSemiRandom:
             progress=None) -> DeepSemiRandomModel:
         """Train on samples (minibatches) or on a task (fresh samples every step).
 
-        ``progress(step, steps)`` is called about 100 times. Diagnostics: ``steps``,
-        ``final_loss`` (last batch loss), ``recent_loss`` (mean of the last ≤ 100 batch losses).
+        ``progress(step, steps)`` is called about 100 times. Diagnostics: ``final_loss`` (last
+        batch loss), ``recent_loss`` (mean of the last ≤ 100 batch losses) and the convergence
+        certificate of the fixed budget (``converged`` 0/1 against the sample-based default
+        tolerance, ``steps``, ``criterion``, ``tolerance``, ``stop_reason`` coded as in
+        :data:`lazylab.models._network_training.STOP_REASON_CODES`, ``halvings``,
+        ``learning_rate``).
         Raises:
             DivergenceError: the loss became non-finite or exploded; lower ``learning_rate``.
         """
@@ -150,6 +155,7 @@ class DeepSemiRandom:
                                   f"step {result.diverged_at_step} of {self.steps} (learning_rate="
                                   f"{self.learning_rate}); lower learning_rate",
                                   step=result.diverged_at_step)
-        model.diagnostics = numeric({"steps": result.steps, "final_loss": result.final_loss,
+        model.diagnostics = numeric({**certificate(result, self.learning_rate),
+                                     "final_loss": result.final_loss,
                                      "recent_loss": result.recent_loss})
         return model

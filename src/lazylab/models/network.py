@@ -21,7 +21,8 @@ that is a learning rate N·η; Adam is invariant to gradient multipliers, so wit
 effect, as in the original). ``head_init="ones"`` sets v_i = s_a instead (with the standard
 parameterization, s_a = 1 and ``train="first"`` this is the model of Theorem 3,
 ŷ = Σ_i (w_i·x)² + c with the quadratic activation; THEORY §1.5). Biases (``biases=True``) start
-at b_i ~ N(0, ``bias_scale``²); the offset c starts at 0 and is trained whenever ``offset``.
+at b_i ~ N(0, ``bias_scale``²); the offset c starts at c₀ (``offset_init``: −E f_θ₀ or 0) and is
+trained whenever ``offset``.
 
 Laziness (Chizat, Oyallon & Bach 2019, "On lazy training in differentiable programming",
 NeurIPS, §1–2): with α = ``laziness`` the trained model is
@@ -32,17 +33,50 @@ so that function-space gradient dynamics do not depend on α and, as α → ∞,
 O(1/α) and f_α follows its linearization α J_θ₀(θ − θ₀) (the neural-tangent model). α = None is
 the plain network f_θ. The returned predictor represents f_α exactly as a :class:`TwoLayer`
 with 2N units: the N trained units with head α·a, then the N frozen initial units with head −α·a₀,
-and offset α(c − c₀) (c₀ = 0), so ``population_risk`` stays exact.
+and offset α(c − c₀), so ``population_risk`` stays exact.
 
 Training (``fit``): a :class:`~lazylab.tasks.Dataset` is fitted by minibatch SGD/Adam (reshuffled
 every epoch); a task is fitted by online SGD on fresh samples when ``training="online"``
 (samples seen = steps × batch; Ghorbani et al. 2019 §2.3, eq. for R_NN,N(f*; ℓ, ε)), or by
 gradient descent on the exact population risk (:func:`lazylab.risk.population_risk`) when
-``training="population"`` (n = ∞; float64 on the CPU, the exact engine's precision).
+``training="population"`` (n = ∞; float64 on the CPU, the exact engine's precision; for σ = u²
+without biases on the quadratic or mixture task by the O(N d²) closed form
+:func:`lazylab.risk.quadratic_network_risk`).
+
+Convergence (:mod:`lazylab.solvers.convergence`): ``steps`` is a fixed budget (the historical
+meaning; with ``tol`` it becomes the budget of a run to tolerance); ``max_steps`` is the budget
+of a run to tolerance; neither (the default) runs to tolerance within the solver's default
+budget. ``tol`` = None is the solver's default (1e-6 population, 1e-3 sample-based). The
+certificate lands in the predictor's diagnostics as numbers (``converged`` 0/1, ``steps``,
+``criterion``, ``tolerance``, ``stop_reason`` 0 tolerance / 1 budget / 2 diverged / 3 exhausted,
+``halvings``, ``learning_rate`` after the halvings).
+
+Width scaling of the learning rate (``rate_scaling="width"``, SGD): the raw rate is η/m(N) so
+that the step on the function, η·K(x, x) with K the tangent kernel at initialization, does not
+grow with N. K sums over units: the head part is g·s_out²·Σ_i σ(w_i·x)² ∝ g s_out² N, the
+first-layer part g·s_in²·Σ_i a_i² σ′² ‖x‖² ∝ g s_in² s_out² Σ_i v_i². Hence m = N for
+"standard" when the head is trained (Σ_i σ² ∝ N) or the head starts at ones with the first
+layer trained (Σ_i a_i² = N s_a²), and m = 1 otherwise: "standard" with a Gaussian head trains
+its first layer at Σ_i a_i² ≈ s_a²; "ntk" has s_out² N = 1; "mean_field" has g s_out² N = 1 by its
+gradient multiplier. Adam normalizes each coordinate's step and is left unscaled.
+``rate_scaling="none"`` (the default, so that the studies' rates keep their meaning) uses η as
+given. For σ = u² with the head at ones (Theorem 3's model) the width enters through the
+initialization instead: the curvature of the output-mean direction is 8 Tr M + 2 with
+M = Wᵀdiag(a)W, Tr M₀ = s_w² N, so s_w² ∝ 1/N (e.g. Tr M₀ = Tr B) keeps one η stable at every
+width without slowing the weak eigendirections, which η/N would.
+
+Stability: ``offset_init="centered"`` starts the offset at c₀ = −E f_θ₀(x) (exactly, from the
+engine's feature means, for a task with moments; the mean over the inputs for a Dataset; 0 for a
+task without moments), so the initial output has mean 0 whatever the width. A divergence is
+backed off, never returned as NaN: population descent restores its best parameters and halves
+η (``solvers.training.population_descent(backtracking=True)``); sample-based training restarts
+from the same draws with η/2. At most ``max_halvings`` halvings (0: none), recorded in the
+diagnostics; beyond them :class:`DivergenceError` is raised.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -54,55 +88,16 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._common import draw_biases, draw_weights, numeric
-from lazylab.models._network_training import MODES, TrainingMode
+from lazylab.models._network_training import (MODES, NetworkState, Parameters, Scales,
+                                              TrainingMode, certificate, output_mean)
 from lazylab.predictors import TwoLayer
-from lazylab.solvers.training import (DTYPES, OPTIMIZERS, TrainingResult, paper_schedule,
-                                      resolve_device)
+from lazylab.solvers.convergence import resolve_budget
+from lazylab.solvers.training import (DTYPES, MAX_HALVINGS, OPTIMIZERS, TrainingResult,
+                                      paper_schedule, resolve_device)
 from lazylab.tasks import Dataset
 
 __all__ = ["Network", "PARAMETERIZATIONS", "SCHEDULES", "TRAINING_MODES", "Scales",
            "Parameters", "NetworkState"]
-
-
-@dataclass(frozen=True)
-class Scales:
-    """One row of the module table at (d, N): s_in = ``input``, s_out = ``output``; u_i starts
-    at s_w·``u_std``·N(0, I/d), v_i at s_a·``v_std``·N(0, 1); ``gradient`` multiplies the
-    gradients of U, v and b (not c)."""
-
-    input: float
-    output: float
-    u_std: float
-    v_std: float
-    gradient: float
-
-
-@dataclass(frozen=True)
-class Parameters:
-    """Raw parameters θ: U (N, d), v (N,), b (N,) or None, c (scalar) or None."""
-
-    u: torch.Tensor
-    v: torch.Tensor
-    b: torch.Tensor | None
-    c: torch.Tensor | None
-
-    def map(self, function: Callable[[torch.Tensor], torch.Tensor]) -> Parameters:
-        """The record with ``function`` applied to every present tensor."""
-        return Parameters(*(None if t is None else function(t)
-                            for t in (self.u, self.v, self.b, self.c)))
-
-
-@dataclass(frozen=True)
-class NetworkState:
-    """The raw parameters (trained in place), their scales and the initial parameters (a
-    detached copy, set once training starts). ``state["raw"]`` reads a field by name."""
-
-    raw: Parameters
-    scales: Scales
-    initial: Parameters | None = None
-
-    def __getitem__(self, name: str):
-        return getattr(self, name)
 
 
 PARAMETERIZATIONS: dict[str, Callable[[int, int], Scales]] = {
@@ -130,6 +125,12 @@ HEAD_INITS: dict[str, Callable[[np.random.Generator, int, float, float], torch.T
 }
 """``head_init`` → (rng, N, s_a, v_std) → v at initialization (only "gaussian" draws)."""
 
+RATE_SCALINGS = ("none", "width")
+"""Values of ``rate_scaling``: η/m(N) as the parameterization requires (module docstring), or η."""
+
+OFFSET_INITS = ("centered", "zero")
+"""Values of ``offset_init``: c₀ = −E f_θ₀(x) (initial output mean 0), or c₀ = 0."""
+
 TRAINING_MODES = ("population", "online")
 """Values of ``training`` (how a task is fitted); a Dataset is always fitted by minibatches."""
 
@@ -146,7 +147,13 @@ class Network:
         training: with a task: "population" (GD on the exact risk) or "online" (fresh samples).
             A Dataset is always fitted by minibatches.
         optimizer: "sgd" or "adam". learning_rate: η > 0. momentum: SGD momentum ≥ 0.
-        steps: optimizer steps ≥ 1. batch_size: ≥ 1 (≤ n for a Dataset).
+        steps: a fixed budget ≥ 1, or None. max_steps: budget ≥ 1 of a run to tolerance, or
+            None (not both; neither: to tolerance within the solver's default budget).
+        tol: tolerance > 0 of the convergence criterion, or None (the solver's default).
+        rate_scaling: "none" (η as given) or "width" (η/m(N), module docstring).
+        offset_init: "centered" (c₀ = −E f_θ₀) or "zero".
+        max_halvings: ≥ 0 learning-rate halvings allowed on divergence.
+        batch_size: ≥ 1 (≤ n for a Dataset).
         schedule: "constant" or "paper" (η/10 over the last 15–7.5 % of steps, η/15 after).
         laziness: α > 0 (Chizat–Oyallon–Bach scaling) or None for the plain network.
         weight_scale, head_scale, bias_scale: s_w, s_a, s_b ≥ 0 (initialization).
@@ -168,7 +175,12 @@ class Network:
     optimizer: str = "sgd"
     learning_rate: float = 0.01
     momentum: float = 0.0
-    steps: int = 1000
+    steps: int | None = None
+    max_steps: int | None = None
+    tol: float | None = None
+    rate_scaling: str = "none"
+    offset_init: str = "centered"
+    max_halvings: int = MAX_HALVINGS
     batch_size: int = 100
     schedule: str = "constant"
     laziness: float | None = None
@@ -187,12 +199,17 @@ class Network:
                               ("training", TRAINING_MODES), ("optimizer", OPTIMIZERS),
                               ("schedule", SCHEDULES), ("head_init", HEAD_INITS),
                               ("dtype", DTYPES), ("biases", (True, False)),
+                              ("rate_scaling", RATE_SCALINGS), ("offset_init", OFFSET_INITS),
                               ("offset", (True, False))):
             checks.choice(getattr(self, name), name, tuple(allowed))
         for name in ("learning_rate", "divergence_threshold"):
             checks.positive_float(getattr(self, name), name)
-        for name in ("steps", "batch_size"):
-            checks.positive_int(getattr(self, name), name)
+        checks.positive_int(self.batch_size, "batch_size")
+        checks.nonnegative_int(self.max_halvings, "max_halvings")
+        for name in ("steps", "max_steps"):
+            checks.optional(checks.positive_int, getattr(self, name), name)
+        checks.optional(checks.positive_float, self.tol, "tol", alternative=" or None")
+        resolve_budget(self.steps, self.max_steps, self.tol)
         for name in ("momentum", "weight_scale", "head_scale", "bias_scale"):
             checks.nonnegative_float(getattr(self, name), name)
         if self.momentum and self.optimizer != "sgd":
@@ -273,37 +290,76 @@ class Network:
             data_or_task: a Dataset (minibatch training) or a task (``training`` decides).
             rng: numpy Generator for the initialization and the data/permutation stream.
             progress: optional ``progress(step, total)`` called about 100 times per run.
-        Diagnostics: ``steps``, ``final_train_loss`` (population risk at the final parameters
+        Diagnostics: the certificate (``converged``, ``steps``, ``criterion``, ``tolerance``,
+        ``stop_reason``, ``halvings``, ``learning_rate``; module docstring), ``final_train_loss``
+        (population risk at the final parameters
         for n = ∞; full training-set loss for a Dataset; mean of the last ≤ 100 batch losses
         online; all on the scale of the returned predictor), ``initial_train_loss``,
         ``population_risk`` (n = ∞ only), ``samples_seen`` (sample-based training),
         ``weight_change`` ‖W − W₀‖_F/‖W₀‖_F, ``head_change`` ‖a − a₀‖/‖a₀‖ (a₀ ≠ 0).
         Raises:
-            DivergenceError: the loss became non-finite or exceeded the divergence threshold.
+            DivergenceError: the loss became non-finite or exceeded the divergence threshold
+                after ``max_halvings`` halvings of the learning rate.
             ValueError: bad input (batch_size > n, population training on a task without
                 moments or not in float64 on the CPU, CUDA unavailable).
         """
         checks.generator(rng)
         mode = MODES["minibatch" if isinstance(data_or_task, Dataset) else self.training]
         mode.check(self, data_or_task)
-        device, dtype = resolve_device(self.device), DTYPES[self.dtype]
-        state = self.initialize(data_or_task.dim, rng=rng, device=device, dtype=dtype)
-        state = NetworkState(state.raw, state.scales, state.raw.map(torch.clone))
-        groups = self._groups(state)
-        options = dict(learning_rate=self.learning_rate, steps=self.steps,
-                       optimizer=self.optimizer, momentum=self.momentum,
-                       schedule=SCHEDULES[self.schedule](self.steps),
-                       divergence_threshold=self.divergence_threshold,
-                       progress=None if progress is None else (lambda s, _: progress(s, self.steps)),
-                       progress_every=max(1, self.steps // 100))
-        result = mode.run(self, state, groups, data_or_task, rng, options)
+        start, rate = rng.bit_generator.state, self.learning_rate
+        for attempt in range(self.max_halvings + 1):
+            rng.bit_generator.state = start  # a retry redraws the same initialization and data
+            state = self._start(data_or_task, rng)
+            result = mode.run(self, state, self._groups(state), data_or_task, rng,
+                              self._options(rate, progress))
+            if not result.diverged or mode is MODES["population"]:
+                break
+            rate /= 2
         if result.diverged:
             raise DivergenceError(
-                f"Network training diverged at step {result.diverged_at_step} of {self.steps} "
-                f"(optimizer={self.optimizer}, learning_rate={self.learning_rate}): the loss "
-                f"became non-finite or exceeded {self.divergence_threshold:g} × the initial loss "
-                f"{result.initial_loss:.4g}", step=result.diverged_at_step)
+                f"Network training diverged at step {result.diverged_at_step} of {self.budget} "
+                f"(optimizer={self.optimizer}, learning_rate={rate}, after {attempt} halvings): "
+                f"the loss became non-finite or exceeded {self.divergence_threshold:g} × the "
+                f"initial loss {result.initial_loss:.4g}", step=result.diverged_at_step)
+        if mode is not MODES["population"]:
+            result = dataclasses.replace(result, halvings=attempt)
         return self._finish(state, result, mode, data_or_task)
+
+    @property
+    def budget(self) -> int:
+        """The step budget: ``steps``, else ``max_steps``, else the solver's default."""
+        return resolve_budget(self.steps, self.max_steps, self.tol)[0]
+
+    def _rate_multiplicity(self) -> float:
+        """m(N) of the module docstring: the raw SGD rate is η/m."""
+        if (self.rate_scaling == "none" or self.optimizer != "sgd"
+                or self.parameterization != "standard"):
+            return 1.0
+        layers = TRAINED_LAYERS[self.train]
+        grows = "v" in layers or ("u" in layers and self.head_init == "ones")
+        return float(self.width) if grows else 1.0
+
+    def _options(self, rate: float, progress) -> dict:
+        """Keyword arguments of the trainers at user-facing rate ``rate``."""
+        budget = self.budget
+        return dict(learning_rate=rate / self._rate_multiplicity(), steps=self.steps,
+                    max_steps=self.max_steps, tol=self.tol, optimizer=self.optimizer,
+                    momentum=self.momentum, schedule=SCHEDULES[self.schedule](budget),
+                    divergence_threshold=self.divergence_threshold,
+                    max_halvings=self.max_halvings,
+                    progress=None if progress is None else (lambda s, _: progress(s, budget)),
+                    progress_every=max(1, budget // 100))
+
+    def _start(self, source, rng: np.random.Generator) -> NetworkState:
+        """Initial state (offset centered when asked) with its detached initial copy."""
+        device, dtype = resolve_device(self.device), DTYPES[self.dtype]
+        state = self.initialize(source.dim, rng=rng, device=device, dtype=dtype)
+        if state.raw.c is not None and self.offset_init == "centered":
+            w, a, b, _ = self._effective(state.raw, state.scales)
+            mean = output_mean(TwoLayer(self.activation, w, a, biases=b), source)
+            if mean is not None:
+                state.raw.c.fill_(-mean)
+        return NetworkState(state.raw, state.scales, state.raw.map(torch.clone))
 
     def _finish(self, state: NetworkState, result: TrainingResult, mode: TrainingMode,
                 data_or_task) -> TwoLayer:
@@ -311,7 +367,8 @@ class Network:
             model = self._predictor(state)
             model = TwoLayer(model.activation, _detached(model.weights), _detached(model.head),
                              biases=_detached(model.biases), offset=_detached(model.offset))
-            diagnostics = {"steps": result.steps,
+            rate = self.learning_rate / 2 ** result.halvings
+            diagnostics = {**certificate(result, rate),
                            "initial_train_loss":
                                self._loss_scale(inverse=True) * result.initial_loss,
                            **self._changes(state),

@@ -15,12 +15,19 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   minimum-norm least squares). "auto" picks it when n·(Nd + N) ≤ 2.5·10⁷ entries.
 * "cg": matrix-free preconditioned conjugate gradient (:func:`lazylab.solvers.conjugate_gradient`)
   on the centered normal equations (ΦᵀΦ/n − μμᵀ + λI) v = Φᵀ(y − ȳ)/n with μ = Φᵀ1/n. Φv and Φᵀr
-  are computed in row blocks of x (three GEMMs per block: XWᵀ, XAᵀ and (G∘r)ᵀX), so neither
-  the n × Nd matrix nor d × d blocks are formed: memory O(b·N + N·d). Jacobi preconditioner
-  (the exact diagonal of the centered Gram). λ = 0 converges to the minimum-norm solution (CG
-  from 0 stays in the range of Φᵀ) but slowly; diagnostics report ``cg_iterations``,
-  ``cg_residual`` and ``cg_converged``.
-At n = ∞: :func:`lazylab.models.optimal_tangent` (exact operator, block-Jacobi PCG).
+  are computed in row blocks of x (GEMMs per block: XWᵀ, XAᵀ and (G∘r)ᵀX; the gates G = g(XWᵀ)
+  are kept when n·N ≤ 2.5·10⁷), so the n × Nd matrix is never formed: memory O(n·N) or
+  O(b·max(N, d) + N·d). Preconditioner (κ̂ ⊗ Ĉ + λI)⁻¹ with κ̂_ij = (1/n)Σ g_i g_j ‖x‖²/tr Ĉ,
+  Ĉ = XᵀX/n (the sample analogue of the population operator's κ ⊗ I, exact off span(W); see
+  :mod:`lazylab.models._tangent_solvers`), and the exact head block with ``train_head``. Stops
+  at relative residual ``tol`` of the normal equations; diagnostics report ``cg_iterations``,
+  ``cg_residual`` and ``cg_converged``. "auto" picks it above the dense size.
+* "sgd": plain SGD on the NT model, linear in its parameters, so a step is two structured
+  products (Φv and Φᵀr from one XWᵀ), never an n × Nd Jacobian; on a task it is *online*
+  (fresh samples each step, n = steps × batch_size; Ghorbani et al. 2019 §2.3), on a Dataset by
+  batches drawn with replacement (:func:`lazylab.models._tangent_solvers.online_sgd`).
+At n = ∞: :func:`lazylab.models.optimal_tangent` (exact operator, PCG preconditioned by the full
+N × N matrix κ ⊗ I, :mod:`lazylab.models._tangent_solvers`).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import torch
 from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, numeric, resolve_input
+from lazylab.models._tangent_solvers import online_sgd, sample_preconditioner
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import conjugate_gradient, solve_ridge
@@ -43,6 +51,9 @@ DIRECT_ENTRIES = 25_000_000
 """solver="auto" forms the feature matrix up to this many entries (200 MB in float64)."""
 
 _BLOCK_ENTRIES = 4_000_000
+
+CACHE_ENTRIES = 25_000_000
+"""The sample CG keeps the n × (N [+ N]) gates in memory up to this many entries (200 MB)."""
 
 
 class GatedFeatures:
@@ -80,27 +91,37 @@ class GatedFeatures:
         return tangent if heads is None else torch.cat([tangent, heads], dim=1)
 
     def rows(self, n: int) -> int:
-        return max(1, _BLOCK_ENTRIES // max(self.width, 1))
+        return max(1, _BLOCK_ENTRIES // max(self.width, self.dim, 1))
 
-    def apply(self, x: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
+    def cache(self, x: torch.Tensor):
+        """The gates (and head features) of every row block, or None above ``CACHE_ENTRIES``."""
+        if x.shape[0] * self.width * (1 + int(self.head is not None)) > CACHE_ENTRIES:
+            return None
+        step = self.rows(x.shape[0])
+        return [self._parts(x[s:s + step]) for s in range(0, x.shape[0], step)]
+
+    def blocks(self, x: torch.Tensor, cache=None):
+        """Yield (x block, g(X Wᵀ), σ(X Wᵀ) or None) over row blocks of x."""
+        step = self.rows(x.shape[0])
+        for k, s in enumerate(range(0, x.shape[0], step)):
+            block = x[s:s + step]
+            yield (block, *(self._parts(block) if cache is None else cache[k]))
+
+    def apply(self, x: torch.Tensor, vector: torch.Tensor, cache=None) -> torch.Tensor:
         """Φ(x) v without forming Φ, (n,)."""
         directions, head = self.unpack(vector)
         out = []
-        for s in range(0, x.shape[0], self.rows(x.shape[0])):
-            block = x[s:s + self.rows(x.shape[0])]
-            gates, heads = self._parts(block)
+        for block, gates, heads in self.blocks(x, cache):
             value = (gates * (block @ directions.T)).sum(1)
             out.append(value if heads is None else value + heads @ head)
         return torch.cat(out)
 
-    def gram_apply(self, x: torch.Tensor, vector: torch.Tensor) -> torch.Tensor:
-        """Φᵀ Φ v in row blocks (one pass over x)."""
+    def gram_apply(self, x: torch.Tensor, vector: torch.Tensor, cache=None) -> torch.Tensor:
+        """Φᵀ Φ v in row blocks (one pass over x): J v then Jᵀ(J v), three GEMMs per block."""
         directions, head = self.unpack(vector)
         out_a = torch.zeros_like(directions)
         out_h = None if head is None else torch.zeros_like(head)
-        for s in range(0, x.shape[0], self.rows(x.shape[0])):
-            block = x[s:s + self.rows(x.shape[0])]
-            gates, heads = self._parts(block)
+        for block, gates, heads in self.blocks(x, cache):
             value = (gates * (block @ directions.T)).sum(1)
             if heads is not None:
                 value = value + heads @ head
@@ -108,12 +129,29 @@ class GatedFeatures:
             out_a += (gates * value[:, None]).T @ block
         return self.pack(out_a, out_h)
 
-    def moments(self, x: torch.Tensor, r: torch.Tensor):
+    def batch_value(self, x: torch.Tensor, vector: torch.Tensor):
+        """(Φ(x) v, gates, head features) for one batch (no blocking: x is a minibatch)."""
+        directions, head = self.unpack(vector)
+        gates, heads = self._parts(x)
+        value = (gates * (x @ directions.T)).sum(1)
+        return (value if heads is None else value + heads @ head), gates, heads
+
+    def batch_transpose(self, x: torch.Tensor, r: torch.Tensor, gates, heads) -> torch.Tensor:
+        """Φ(x)ᵀ r from the batch's gates: (G∘r)ᵀ X (and Hᵀ r)."""
+        return self.pack((gates * r[:, None]).T @ x, None if heads is None else heads.T @ r)
+
+    def squared_norm(self, x: torch.Tensor, gates, heads) -> float:
+        """Mean over the batch of ‖Φ(x)‖² = Σ_i g(w_i·x)² ‖x‖² (+ Σ_i σ(w_i·x)²)."""
+        total = ((gates * gates).sum(1) * (x * x).sum(1)).mean()
+        return float(total if heads is None else total + (heads * heads).sum(1).mean())
+
+    def moments(self, x: torch.Tensor, r: torch.Tensor, cache=None):
         """(Φᵀr, Φᵀ1, diag ΦᵀΦ) in one pass over x."""
         sums = [torch.zeros(self.size, dtype=x.dtype) for _ in range(3)]
-        for s in range(0, x.shape[0], self.rows(x.shape[0])):
-            block, rb = x[s:s + self.rows(x.shape[0])], r[s:s + self.rows(x.shape[0])]
-            gates, heads = self._parts(block)
+        start = 0
+        for block, gates, heads in self.blocks(x, cache):
+            rb = r[start:start + block.shape[0]]
+            start += block.shape[0]
             parts = [((gates * rb[:, None]).T @ block, None if heads is None else heads.T @ rb),
                      (gates.T @ block, None if heads is None else heads.sum(0)),
                      ((gates * gates).T @ (block * block),
@@ -132,16 +170,16 @@ def fit_gated(features: GatedFeatures, x: torch.Tensor, y: torch.Tensor, *, ridg
         solution = solve_ridge(features.matrix(x), y, ridge=ridge, fit_intercept=True)
         return solution.coef, solution.intercept, {"cg_iterations": 0}
     y_mean = y.mean()
-    rhs, total, diagonal = features.moments(x, y - y_mean)
+    cache = features.cache(x)
+    rhs, total, _ = features.moments(x, y - y_mean, cache)
     mean = total / n
     rhs = rhs / n
-    jacobi = (diagonal / n - mean * mean + ridge).clamp_min(1e-300)
 
     def apply(v):
-        return features.gram_apply(x, v) / n - mean * (mean @ v) + ridge * v
+        return features.gram_apply(x, v, cache) / n - mean * (mean @ v) + ridge * v
 
-    result = conjugate_gradient(apply, rhs, preconditioner=lambda r: r / jacobi, tol=tol,
-                                max_iter=max_iter, callback=callback)
+    result = conjugate_gradient(apply, rhs, preconditioner=sample_preconditioner(
+        features, x, ridge, cache), tol=tol, max_iter=max_iter, callback=callback)
     v = result.solution
     return v, y_mean - mean @ v, {"cg_iterations": result.iterations,
                                   "cg_residual": result.residual,
@@ -157,10 +195,20 @@ class NeuralTangent:
         activation: σ; its derivative must be a function (not 'step' or 'sign').
         train_head: also train the RF part Σ h_i σ(w_i·x) (the full linearization).
         ridge: λ ≥ 0 on ‖A‖_F² (+ ‖h‖²), 1/n-normalized loss on samples.
-        solver: "auto", "direct" or "cg" on samples (module docstring).
+        solver: "auto", "direct" or "cg" on samples (module docstring); "sgd": plain SGD on the
+            NT model (:func:`lazylab.models._tangent_solvers.online_sgd`), on a task *online*
+            (a fresh batch from the task every step, samples seen = steps × batch_size, the
+            protocol of Ghorbani et al. 2019 §2.3), on a Dataset by batches drawn with
+            replacement.
         tol, max_iter: conjugate-gradient stopping rule (samples with "cg", and n = ∞); the
             default cap is 10 × the number of unknowns.
-    Random stream: W by one ``rng.standard_normal((N, d))`` (the same draw as RandomFeatures).
+        learning_rate: SGD step, normalized (η = learning_rate / max(E‖Φ‖²/B, λ_max)): stable
+            below 2; adds ≈ learning_rate/2 × the risk by gradient noise at stationarity.
+        batch_size, steps: SGD batch and step budget.
+        sgd_tol: SGD stops when the windowed batch loss changes by ≤ sgd_tol relative
+            (windows of ≥ 100 steps and ≥ 10⁴ samples).
+    Random stream: W by one ``rng.standard_normal((N, d))`` (the same draw as RandomFeatures);
+    with "sgd" the same generator then draws the batches.
     """
 
     width: int = 100
@@ -170,29 +218,65 @@ class NeuralTangent:
     solver: str = "auto"
     tol: float = 1e-10
     max_iter: int | None = None
+    learning_rate: float = 0.1
+    batch_size: int = 100
+    steps: int = 10_000
+    sgd_tol: float = 1e-2
 
     def __post_init__(self):
         checks.positive_int(self.width, "width")
         get_activation(self.activation).derivative()
         checks.ridge(self.ridge)
         checks.choice(self.train_head, "train_head", (True, False))
-        checks.choice(self.solver, "solver", ("auto", "direct", "cg"))
+        checks.choice(self.solver, "solver", ("auto", "direct", "cg", "sgd"))
         checks.positive_float(self.tol, "tol")
         checks.optional(checks.positive_int, self.max_iter, "max_iter")
+        checks.positive_float(self.learning_rate, "learning_rate")
+        checks.positive_int(self.batch_size, "batch_size")
+        checks.positive_int(self.steps, "steps")
+        checks.positive_float(self.sgd_tol, "sgd_tol")
 
     def fit(self, data_or_task, *, rng: np.random.Generator,
             progress=None) -> NeuralTangentModel:
         """Fit A (and h) on samples or exactly at n = ∞ (a task with moments).
 
-        ``progress(iteration, None)`` is called after each conjugate-gradient iteration.
+        ``progress(iteration, None)`` is called after each conjugate-gradient iteration (each
+        SGD step with "sgd"). Raises DivergenceError when SGD diverges.
         """
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
         weights = draw_weights(rng, self.width, dim)
+        if self.solver == "sgd":
+            return self._fit_sgd(weights, data, task, rng=rng, progress=progress)
         return fit_tangent(get_activation(self.activation), weights, data, task,
                            train_head=self.train_head, ridge=self.ridge, solver=self.solver,
                            tol=self.tol, max_iter=self.max_iter, progress=progress)
 
+
+    def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:
+        sigma = get_activation(self.activation)
+        features = GatedFeatures(weights, sigma.derivative(), sigma if self.train_head else None)
+        if task is not None:
+            def draw(batch):
+                sample = task.sample(batch, rng=rng)
+                return sample.x, sample.y
+        else:
+            def draw(batch):
+                index = torch.from_numpy(rng.integers(0, data.x.shape[0], size=batch))
+                return data.x[index], data.y[index]
+        result = online_sgd(features, draw, learning_rate=self.learning_rate,
+                            batch_size=self.batch_size, steps=self.steps, tol=self.sgd_tol,
+                            ridge=self.ridge,
+                            callback=None if progress is None else (lambda s, _: progress(s, None)))
+        directions, head = features.unpack(result.vector)
+        return NeuralTangentModel(sigma, weights, directions, head=head, offset=result.offset,
+                                  diagnostics=numeric({
+                                      "steps": result.steps,
+                                      "samples_seen": result.steps * self.batch_size,
+                                      "calibration_samples": result.calibration_samples,
+                                      "converged": float(result.converged),
+                                      "final_train_loss": result.final_loss,
+                                      "directions_norm_max": directions.abs().max()}))
 
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
                 ridge: float, solver: str, tol: float, max_iter: int | None,

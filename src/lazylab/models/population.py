@@ -11,7 +11,9 @@ variance, min Var(y − g) + ridge‖params‖².
   σ = u² − 1 with N > d(d + 1)/2.
 * NT (eq. 3): the same normal equations with the operator of
   :mod:`lazylab.gaussian.tangent`, solved matrix-free by preconditioned conjugate gradient
-  (block-Jacobi preconditioner from the exact diagonal blocks κ_ii I + δ_i w_i w_iᵀ).
+  preconditioned by (κ ⊗ I + ridge)⁻¹ with the full N × N matrix κ_ij = E[σ′(u_i)σ′(u_j)]
+  (one Cholesky; exact on directions orthogonal to span(W), pseudo-inverse when κ is singular;
+  :mod:`lazylab.models._tangent_solvers` derives it).
 The reported risk is Var y − 2 xᵀr + xᵀ(Op)x for the solution x (exact for any x, so an
 inexact CG solve only ever over-estimates the optimal risk).
 """
@@ -20,21 +22,19 @@ from __future__ import annotations
 
 import torch
 
+from lazylab import _checks as checks
+
 from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
+from lazylab.models._tangent_solvers import (KroneckerInverse, SymmetricInverse,
+                                             TransposeCorrection)
 from lazylab.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk.population import require_moments, whiten
 from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers.ridge import solve_symmetric
 
 __all__ = ["optimal_head", "optimal_tangent"]
-
-
-def _check_ridge(ridge: float) -> float:
-    if not ridge >= 0:
-        raise ValueError(f"ridge must be >= 0, got {ridge!r}")
-    return float(ridge)
 
 
 def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
@@ -51,7 +51,7 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
         ``pseudo_inverse`` (1.0 when the feature covariance was singular).
     """
     require_moments(task)
-    ridge = _check_ridge(ridge)
+    ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
     gram = sum(p * dual_matrix(sigma, weights, biases, covariance=c) for p, c in task.components)
     mean = sum(p * feature_mean(sigma, weights, biases, c) for p, c in task.components)
@@ -124,19 +124,38 @@ class _TangentSystem:
         return self.pack(out_a, out_h)
 
     def preconditioner(self):
-        kappa = sum(part["p"] * part["op"].diagonal_blocks()[0] for part in self.parts) + self.ridge
-        delta = sum(part["p"] * part["op"].diagonal_blocks()[1] for part in self.parts)
-        w = self.weights
-        shrink = delta / (kappa + delta * (w * w).sum(1))
-        head_diag = None
+        """M ≈ (Op)⁺ block-diagonal in (A, h): the κ ⊗ Cov part of the tangent block, the full head block.
+
+        Tangent block: Σ_c p_c κ_c ⊗ Σ_c + ridge (Σ_c the component covariance; κ_c ⊗ I in
+        whitened coordinates) — exact on {A : A Wᵀ = 0} for a single Gaussian, see
+        :mod:`lazylab.models._tangent_solvers`. One N × N Cholesky (pseudo-inverse when κ is
+        singular) for isotropic inputs, with the Woodbury correction for the constant part of
+        the μ terms when N ≥ d; for other covariances κ̄ ⊗ Σ̄ by two eigendecompositions.
+        Head block: the exact feature covariance + ridge (N × N Cholesky).
+        """
+        kappa = sum(part["p"] * part["op"].kappa for part in self.parts)
+        if all(part["root"] is None for part in self.parts):
+            eye = torch.eye(self.width, dtype=kappa.dtype)
+            tangent = SymmetricInverse(kappa + self.ridge * eye)
+            if self.width >= self.dim and not tangent.pseudo_inverse:
+                # t_i = E[σ′(w_i·x)] from E[σ′(w_i·x) x] = t_i w_i
+                scale = (self.tangent_mean * self.weights).sum(1) / (self.weights ** 2).sum(1)
+                corrected = TransposeCorrection(tangent, scale[:, None] * self.weights)
+                tangent = corrected if corrected.usable else tangent
+        else:
+            covariance = sum(part["p"] * (torch.eye(self.dim, dtype=kappa.dtype)
+                                          if part["root"] is None else part["root"] @ part["root"])
+                             for part in self.parts)
+            tangent = KroneckerInverse(kappa, covariance, self.ridge)
+        head = None
         if self.train_head:
-            head_diag = sum(part["p"] * torch.diagonal(part["gram"]) for part in self.parts)
-            head_diag = head_diag - self.feature_mean ** 2 + self.ridge
+            gram = sum(part["p"] * part["gram"] for part in self.parts)
+            head = SymmetricInverse(gram - torch.outer(self.feature_mean, self.feature_mean)
+                                    + self.ridge * torch.eye(self.width, dtype=gram.dtype))
 
         def apply(vector):
             a, h = self.unpack(vector)
-            z = (a - shrink[:, None] * (w * a).sum(1, keepdim=True) * w) / kappa[:, None]
-            return self.pack(z, None if h is None else h / head_diag.clamp_min(1e-300))
+            return self.pack(tangent(a), None if h is None else head(h))
         return apply
 
 
@@ -157,7 +176,7 @@ def optimal_tangent(task, activation, weights, *, train_head: bool = False, ridg
         ``cg_residual``, ``cg_converged``.
     """
     require_moments(task)
-    ridge = _check_ridge(ridge)
+    ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
     system = _TangentSystem(task, sigma, weights, train_head, ridge)
     target_mean = float(task.target_mean())

@@ -44,6 +44,8 @@ from typing import Callable
 import numpy as np
 import torch
 
+from lazylab import _checks as checks
+
 from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers.ridge import solve_symmetric
 
@@ -263,18 +265,15 @@ def _validate(x, y, ridge, method, n_centers, rng, tol, max_iter, device
     if y.ndim not in (1, 2) or y.shape[0] != x.shape[0]:
         raise ValueError(f"y must have shape ({x.shape[0]},) or ({x.shape[0]}, k) to match x of "
                          f"shape {tuple(x.shape)}, got shape {tuple(y.shape)}")
-    if not (math.isfinite(float(ridge)) and float(ridge) >= 0.0):
-        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
+    checks.ridge(ridge)
     if method == "auto":
         method = "cholesky" if x.shape[0] <= CHOLESKY_MAX_SAMPLES else "falkon"
     if method not in _METHODS:
         raise ValueError(f"method must be 'auto' or one of {sorted(_METHODS)}, got {method!r}")
     if method == "falkon":
         _validate_falkon(x.shape[0], ridge, n_centers, rng)
-    if not tol > 0:
-        raise ValueError(f"tol must be > 0, got {tol!r}")
-    if max_iter is not None and int(max_iter) < 1:
-        raise ValueError(f"max_iter must be >= 1 or None, got {max_iter!r}")
+    checks.positive_float(tol, "tol")
+    checks.optional(checks.positive_int, max_iter, "max_iter")
     return x.to(torch.float64), y.to(torch.float64), method
 
 

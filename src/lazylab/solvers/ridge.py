@@ -21,11 +21,12 @@ pseudo-inverse cut-off of :func:`pseudo_inverse_cutoff` replaced it), "lstsq" (�
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import torch
+
+from lazylab import _checks as checks
 
 __all__ = ["RidgeSolution", "NormalEquations", "solve_ridge", "streaming_ridge", "solve_symmetric",
            "pseudo_solve", "pseudo_inverse_cutoff"]
@@ -50,13 +51,6 @@ class RidgeSolution:
     def predict(self, features: Tensor) -> Tensor:
         """c + F a for features F of shape (m, p); returns (m,) or (m, k)."""
         return features.to(self.coef.dtype) @ self.coef + self.intercept
-
-
-def _check_ridge(ridge: float) -> float:
-    ridge = float(ridge)
-    if not (math.isfinite(ridge) and ridge >= 0.0):
-        raise ValueError(f"ridge must be a finite number >= 0, got {ridge!r}")
-    return ridge
 
 
 def _check_pair(features: Tensor, targets: Tensor, names: tuple[str, str]) -> tuple[Tensor, Tensor]:
@@ -157,7 +151,7 @@ def solve_ridge(features: Tensor, targets: Tensor, *, ridge: float = 0.0,
         ridge: λ ≥ 0.
         fit_intercept: fit an unpenalized c (exactly, by centering F and y).
     """
-    ridge = _check_ridge(ridge)
+    ridge = checks.ridge(ridge)
     features, targets = _check_pair(features, targets, ("features", "targets"))
     n, p = features.shape
     intercept = torch.zeros(targets.shape[1:], dtype=torch.float64, device=features.device)
@@ -235,7 +229,7 @@ class NormalEquations:
         λ = 0 gives the minimum-norm a = G⁺r by eigendecomposition (method "lstsq"), whose
         accuracy is limited by cond(F)²·ε since it goes through the Gram matrix.
         """
-        ridge = _check_ridge(ridge)
+        ridge = checks.ridge(ridge)
         if self.gram is None:
             raise ValueError("NormalEquations.solve needs at least one accumulated block, got none")
         gram, cross, feature_mean, target_mean = self._normalized(fit_intercept)
@@ -281,7 +275,7 @@ def streaming_ridge(feature_map: Callable[[Tensor], Tensor],
         ridge: λ ≥ 0.
         fit_intercept: fit an unpenalized c.
     """
-    ridge = _check_ridge(ridge)
+    ridge = checks.ridge(ridge)
     equations = NormalEquations()
     for x_block, y_block in blocks:
         equations.accumulate(feature_map(x_block), y_block)

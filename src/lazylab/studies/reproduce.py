@@ -87,7 +87,7 @@ def _execute(study: Study, loaded: list, store_path: Path, active: Any, *, quiet
                 status = run_sweep(everything, store, executor=_Entered(entered),
                                    run_function=_run_function(active.name, quiet, catalog),
                                    retry_failed=retry_failed,
-                                   progress=None if quiet else BarProgress(study.name))
+                                   progress=None if quiet else BarProgress(study.name, cost=study.run_cost))
         else:
             status = sweep_status(everything, store)
         frames = {spec["name"]: results_frame(sweep, store, statuses=(DONE,))

@@ -19,6 +19,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import torch
 
+from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.gaussian.stein import has_function_derivative
 
@@ -133,25 +134,18 @@ class GaussianTask:
 # ----------------------------------------------------------------------------- validation
 
 def check_dim(dim) -> int:
-    if isinstance(dim, bool) or not isinstance(dim, (int, np.integer)) or dim < 1:
-        raise ValueError(f"dim must be a positive integer, got {dim!r}")
-    return int(dim)
+    """The input dimension d: an integer >= 1."""
+    return checks.positive_int(dim, "dim")
 
 
 def check_noise(noise) -> float:
-    try:
-        value = float(noise)
-    except (TypeError, ValueError):
-        raise ValueError(f"noise must be a non-negative float, got {noise!r}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"noise must be a non-negative finite float, got {noise!r}")
-    return value
+    """The noise standard deviation: a finite number >= 0."""
+    return checks.nonnegative_float(noise, "noise")
 
 
 def check_samples(n) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 0:
-        raise ValueError(f"n must be a non-negative integer number of samples, got {n!r}")
-    return int(n)
+    """A number of samples: an integer >= 0."""
+    return checks.nonnegative_int(n, "n")
 
 
 def as_matrix(value, name: str, shape: tuple[int | None, int | None]) -> torch.Tensor:

@@ -7,15 +7,18 @@ Modules: :mod:`.hermite` (λ₀, λ₁, λ₂, λ̃ of any activation), :mod:`.f
 reference curves, CSQ bound), :mod:`.yehudai_shamir` (exact RF risk for a single ReLU, the
 exponential lower bound's shape, the non-linear share of a ReLU), :mod:`.staircase` (kernel ridge
 in the polynomial regime), :mod:`.spectra` (Gram spectra, power-law decay), :mod:`.growth`
-(exponential and power-law growth fits), :mod:`.single_neuron_harmonics` (harmonic-count prediction
-of the random features a ReLU neuron needs), :mod:`.minimal_head` (the smallest max|u_i| reaching
-a risk).
+(exponential and power-law growth fits), :mod:`.random_features_ridge` (Mei–Montanari RF ridge
+asymptotics), :mod:`.incremental` (saddle-to-saddle learning times of the quadratic network),
+:mod:`.finite_width` (finite-d correction of quadratic-activation RF at N ≫ d),
+:mod:`.single_neuron_harmonics` (harmonic-count prediction of the random features a ReLU neuron
+needs), :mod:`.minimal_head` (the smallest max|u_i| reaching a risk).
 See docs/theory.md for the list of functions, assumptions and checks.
 """
 
 from lazylab.theory.damian import (
     csq_sample_complexity, csq_tolerance, kernel_sample_complexity, one_step_sample_complexity,
     relu_gradient_leading_term, relu_gradient_quadratic_target)
+from lazylab.theory.finite_width import finite_width_rf_correction
 from lazylab.theory.fixed_point import fixed_point_psi, fixed_point_psi_isotropic
 from lazylab.theory.ghorbani_mixture import (
     bayes_risk_mixture, equation17_risks, network_risk_mixture, neural_tangent_risk_mixture,
@@ -27,6 +30,10 @@ from lazylab.theory.ghorbani_quadratic import (
     random_features_risk_limit, random_features_risk_quadratic_activation,
     resolve_weight_covariance, trace_alignment)
 from lazylab.theory.hermite import HermiteConstants, hermite_constants
+from lazylab.theory.incremental import incremental_learning_times
+from lazylab.theory.random_features_ridge import (
+    random_features_optimal_ridge_risk, random_features_ridge_bias_variance,
+    random_features_ridge_fixed_point, random_features_ridge_risk)
 from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenvalues,
                                       kernel_ridge_risk, staircase_degree, staircase_risk)
 from lazylab.theory.growth import exponential_fit, log_log_slope
@@ -53,7 +60,11 @@ __all__ = [
     "SingleNeuronFit", "single_neuron_random_features_risk", "exponential_lower_bound_shape",
     "harmonic_dimension", "kernel_degree_eigenvalues", "staircase_degree", "staircase_risk",
     "kernel_ridge_risk", "relu_nonlinear_share", "gram_spectrum", "power_law_exponent",
-    "exponential_fit", "log_log_slope", "MinimalHead", "minimal_max_head",
-    "ridge_path_head_bounds", "harmonic_multiplicities", "random_projection_risk",
-    "relu_features_required_width", "relu_features_risk", "relu_sphere_energies",
+    "exponential_fit", "log_log_slope",
+    "random_features_ridge_risk", "random_features_optimal_ridge_risk",
+    "random_features_ridge_bias_variance", "random_features_ridge_fixed_point",
+    "incremental_learning_times", "finite_width_rf_correction", "MinimalHead",
+    "minimal_max_head", "ridge_path_head_bounds", "harmonic_multiplicities",
+    "random_projection_risk", "relu_features_required_width", "relu_features_risk",
+    "relu_sphere_energies",
 ]
