@@ -40,7 +40,7 @@ from lazylab.theory.growth import exponential_fit, log_log_slope
 from lazylab.theory.minimal_head import MinimalHead, minimal_max_head, ridge_path_head_bounds
 from lazylab.theory.single_neuron_harmonics import (
     harmonic_multiplicities, random_projection_risk, relu_features_required_width,
-    relu_features_risk, relu_sphere_energies)
+    relu_features_risk, relu_hermite_energies, relu_sphere_energies, relu_staircase_degree)
 from lazylab.theory.spectra import gram_spectrum, power_law_exponent
 from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
                                            relu_nonlinear_share,
@@ -66,5 +66,5 @@ __all__ = [
     "incremental_learning_times", "finite_width_rf_correction", "MinimalHead",
     "minimal_max_head", "ridge_path_head_bounds", "harmonic_multiplicities",
     "random_projection_risk", "relu_features_required_width", "relu_features_risk",
-    "relu_sphere_energies",
+    "relu_sphere_energies", "relu_hermite_energies", "relu_staircase_degree",
 ]
