@@ -84,7 +84,7 @@ def width_grid(dim: int, sizes: Sizes) -> list[int]:
 SCALES = {name: (f"d ∈ {list(s.dims)}; RF widths √2-spaced up to min({s.max_width}, 2× the "
                  f"theory at the smallest ε and at ε_abs where affordable), {s.rf_seeds} draws of the "
                  f"features; ε ∈ {list(s.epsilons)} and ε_abs = 1/(25d²); minimal heads up to "
-                 f"r = {s.head_cap}; one neuron: Adam on the exact risk ({s.gd_steps} steps) and "
+                 f"r = {s.head_cap}; one neuron: Adam on the exact risk (to tolerance 1e-4, at most {s.gd_steps} steps) and "
                  f"minibatch Adam on n/d ∈ {list(s.sgd_ratios)} ({s.sgd_steps} steps), "
                  f"{s.nn_seeds} seeds")
           for name, s in SIZES.items()}
@@ -100,7 +100,7 @@ def _neuron(sizes: Sizes, population: bool, samples: int = 0) -> dict:
               "offset": True, "optimizer": "adam", "head_init": "ones"}
     if population:
         return {**common, "training": "population", "learning_rate": 0.1,
-                "steps": sizes.gd_steps}
+                "max_steps": sizes.gd_steps, "tol": 1e-4}
     return {**common, "learning_rate": 0.05, "steps": sizes.sgd_steps,
             "batch_size": min(64, samples), "schedule": "paper"}
 
