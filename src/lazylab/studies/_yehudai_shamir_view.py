@@ -227,9 +227,8 @@ def _neuron_lines(table: pd.DataFrame) -> list[str]:
                                                if len(failed) else "") + ".",
             f"* One neuron, minibatch Adam on n samples, runs reaching ε_abs: {cells}; worst risk "
             "/ E f*² per n/d: " + ", ".join(f"{r:g}: {v:.2g}" for r, v in worst.items())
-            + f". Runs whose train loss / E f*² stays > 1e-6 (not converged, drawn hollow): "
-            f"{bad} of {len(sgd)} (the network regime of this branch has no convergence "
-            "certificate; the final training loss stands in for it).",
+            + f". Runs whose final train loss / E f*² stays > 1e-6 (drawn hollow; fixed budget "
+            f"of minibatch steps): {bad} of {len(sgd)}.",
             f"* **Claim 'gradient methods learn a single neuron': "
             f"{'supported' if share >= 0.9 else 'not supported'}** ({100 * share:.0f} % of the "
             "GD runs and SGD runs with n ≥ 4d reach the theorem's threshold with one unit, "
