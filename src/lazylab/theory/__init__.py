@@ -9,7 +9,9 @@ exponential lower bound's shape, the non-linear share of a ReLU), :mod:`.stairca
 in the polynomial regime), :mod:`.spectra` (Gram spectra, power-law decay), :mod:`.growth`
 (exponential and power-law growth fits), :mod:`.random_features_ridge` (Mei–Montanari RF ridge
 asymptotics), :mod:`.incremental` (saddle-to-saddle learning times of the quadratic network),
-:mod:`.finite_width` (finite-d correction of quadratic-activation RF at N ≫ d).
+:mod:`.finite_width` (finite-d correction of quadratic-activation RF at N ≫ d),
+:mod:`.single_neuron_harmonics` (harmonic-count prediction of the random features a ReLU neuron
+needs), :mod:`.minimal_head` (the smallest max|u_i| reaching a risk).
 See docs/theory.md for the list of functions, assumptions and checks.
 """
 
@@ -38,6 +40,10 @@ from lazylab.theory.staircase import (harmonic_dimension, kernel_degree_eigenval
 from lazylab.theory.growth import exponential_fit, log_log_slope
 from lazylab.theory.kernel_threshold import (RELU_KERNEL_PROFILES, best_kernel_ridge_risk,
                                              homogeneous_floor, kernel_samples_needed)
+from lazylab.theory.minimal_head import MinimalHead, minimal_max_head, ridge_path_head_bounds
+from lazylab.theory.single_neuron_harmonics import (
+    harmonic_multiplicities, random_projection_risk, relu_features_required_width,
+    relu_features_risk, relu_hermite_energies, relu_sphere_energies, relu_staircase_degree)
 from lazylab.theory.spectra import gram_spectrum, power_law_exponent
 from lazylab.theory.yehudai_shamir import (SingleNeuronFit, exponential_lower_bound_shape,
                                            relu_nonlinear_share,
@@ -64,4 +70,8 @@ __all__ = [
     "incremental_learning_times", "finite_width_rf_correction",
     "RELU_KERNEL_PROFILES", "best_kernel_ridge_risk", "kernel_samples_needed",
     "homogeneous_floor",
+    "incremental_learning_times", "finite_width_rf_correction", "MinimalHead",
+    "minimal_max_head", "ridge_path_head_bounds", "harmonic_multiplicities",
+    "random_projection_risk", "relu_features_required_width", "relu_features_risk",
+    "relu_sphere_energies", "relu_hermite_energies", "relu_staircase_degree",
 ]

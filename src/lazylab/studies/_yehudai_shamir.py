@@ -1,0 +1,172 @@
+"""Data reduction of the yehudai-shamir study: required widths, growth fits, minimal heads.
+
+Private helper of :mod:`lazylab.studies.yehudai_shamir` (the study module holds sizes, sweeps,
+figure and summary). All risks here are normalized by E f*² = ‖w*‖²/2 (b* = 0, no offset: the
+theorem's model), so the theorem's absolute threshold 1/50 is ε_abs(d) = 1/(25 d²) at ‖w*‖ = d.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+
+from lazylab.gaussian import dual_matrix
+from lazylab.studies._curves import threshold_crossing
+from lazylab.theory.minimal_head import minimal_max_head, ridge_path_head_bounds
+from lazylab.theory.single_neuron_harmonics import relu_features_required_width
+
+ABSOLUTE = "absolute"
+"""Label of the theorem's threshold: risk ≤ 1/50 with ‖w*‖ = d, i.e. ε_abs(d) = 1/(25 d²)."""
+
+
+def absolute_epsilon(dim) -> float:
+    """ε_abs(d) = (1/50)/(E f*²) = 1/(25 d²) for ‖w*‖ = d, b* = 0."""
+    return 1.0 / (25.0 * float(dim) ** 2)
+
+
+def epsilon_of(label, dim) -> float:
+    return absolute_epsilon(dim) if label == ABSOLUTE else float(label)
+
+
+@functools.lru_cache(maxsize=1024)
+def predicted_width(label, dim: int) -> float:
+    """The harmonic-count (deterministic-equivalent) prediction of the r reaching ε; d ≥ 3."""
+    if dim < 3:
+        return math.nan
+    degrees = 60 if label == ABSOLUTE else 40
+    return relu_features_required_width(epsilon_of(label, dim), int(dim), max_degree=degrees)
+
+
+def rf_table(frames: dict) -> pd.DataFrame:
+    """One row per RF run: dim, width, seed and the risk normalized by E f*²."""
+    parts = [f for name, f in frames.items() if name.startswith("ys-rf-") and not f.empty]
+    if not parts:
+        return pd.DataFrame(columns=["dim", "width", "seed", "risk"])
+    data = pd.concat(parts, ignore_index=True)
+    second = data["weight_norm"].astype(float) ** 2 / 2.0
+    return pd.DataFrame({"dim": data["dim"].astype(int), "width": data["width"].astype(int),
+                         "seed": data["seed"].astype(int),
+                         "risk": data["population_risk"].astype(float) / second})
+
+
+def required_widths(rf: pd.DataFrame, labels) -> pd.DataFrame:
+    """Per (ε, d, seed): the r at which that seed's curve reaches ε (inf if never)."""
+    rows = []
+    for (dim, seed), curve in rf.groupby(["dim", "seed"]):
+        for label in labels:
+            rows.append({"epsilon": str(label), "dim": int(dim), "seed": int(seed),
+                         "required": threshold_crossing(curve["width"], curve["risk"],
+                                                        epsilon_of(label, dim)),
+                         "max_width": int(curve["width"].max())})
+    return pd.DataFrame(rows)
+
+
+def requirement_means(needs: pd.DataFrame) -> pd.DataFrame:
+    """Per (ε, d): geometric mean of the required r over seeds, the s.e. of its log, seeds,
+    censored seeds (not reached by the largest width), and the harmonic-count prediction."""
+    rows = []
+    for (label, dim), group in needs.groupby(["epsilon", "dim"]):
+        logs = np.log(group["required"].to_numpy(float))
+        finite = np.isfinite(logs)
+        sem = float(logs.std(ddof=1) / math.sqrt(logs.size)) if finite.all() and logs.size > 1 \
+            else 0.0
+        rows.append({"epsilon": label, "dim": int(dim), "seeds": int(logs.size),
+                     "censored": int((~finite).sum()), "max_width": int(group["max_width"].max()),
+                     "required": float(np.exp(logs.mean())) if finite.all() else math.inf,
+                     "log_sem": sem, "theory": predicted_width(label, int(dim))})
+    return pd.DataFrame(rows)
+
+
+def growth_fit(means: pd.DataFrame, minimum_dim: int = 4) -> dict | None:
+    """Power law log r = b + k·log d and exponential log r = a + c·d on the uncensored d ≥
+    minimum_dim: k with a 95 % t-interval, c, both residual sums of squares, the local slope of
+    the two largest d, and the number of points. None below 3 points."""
+    rows = means[(means["dim"] >= minimum_dim) & np.isfinite(means["required"])]
+    rows = rows.sort_values("dim")
+    if len(rows) < 3:
+        return None
+    log_d, dims = np.log(rows["dim"].to_numpy(float)), rows["dim"].to_numpy(float)
+    log_r = np.log(rows["required"].to_numpy(float))
+    power = stats.linregress(log_d, log_r)
+    exponential = stats.linregress(dims, log_r)
+    half = stats.t.ppf(0.975, len(rows) - 2) * power.stderr
+    rss = [float(np.sum((log_r - f.intercept - f.slope * x) ** 2))
+           for f, x in ((power, log_d), (exponential, dims))]
+    local = float((log_r[-1] - log_r[-2]) / (log_d[-1] - log_d[-2]))
+    return {"k": float(power.slope), "k_low": float(power.slope - half),
+            "k_high": float(power.slope + half), "rate": float(exponential.slope),
+            "rss_power": rss[0], "rss_exponential": rss[1], "local_k": local,
+            "points": len(rows), "dims": (int(dims[0]), int(dims[-1]))}
+
+
+def _feature_moments(dim: int, width: int, seed: int):
+    """Exact U = E f fᵀ, V = E f f* and E f*² for a unit w* (head in units of ‖w*‖)."""
+    rng = np.random.default_rng([seed, dim, width, 50])
+    weights = torch.as_tensor(rng.standard_normal((width, dim)) / math.sqrt(dim))
+    target = torch.zeros(1, dim, dtype=torch.float64)
+    target[0, 0] = 1.0
+    gram = dual_matrix("relu", weights, None).numpy()
+    cross = dual_matrix("relu", weights, None, "relu", target, None).numpy()[:, 0]
+    return gram, cross, 0.5
+
+
+@functools.lru_cache(maxsize=4096)
+def minimal_head_scale(label, dim: int, width: int, seed: int) -> dict:
+    """min r·max|u_i|/‖w*‖ over heads with risk/E f*² ≤ ε, for one draw of r features.
+
+    Certified bracket from :func:`minimal_max_head`, and the ridge-path sandwich; NaN entries
+    when this draw cannot reach ε."""
+    gram, cross, second = _feature_moments(int(dim), int(width), int(seed))
+    tau = epsilon_of(label, dim) * second
+    try:
+        exact = minimal_max_head(gram, cross, second, tau, relative_tolerance=2e-2,
+                                 iterations=3000)
+        ridge_low, ridge_high = ridge_path_head_bounds(gram, cross, second, tau)
+    except ValueError:
+        return {"lower": math.nan, "upper": math.nan, "ridge_lower": math.nan,
+                "ridge_upper": math.nan}
+    return {"lower": width * exact.lower, "upper": width * exact.upper,
+            "ridge_lower": width * ridge_low, "ridge_upper": width * ridge_high}
+
+
+def head_scales(means: pd.DataFrame, widths, seeds: int, cap: int) -> pd.DataFrame:
+    """Per (ε, d, seed): the minimal head at the smallest grid width ≥ 2× the required r."""
+    rows = []
+    grid = np.asarray(sorted(widths))
+    for _, row in means.iterrows():
+        larger = grid[grid >= 2 * row["required"]] if math.isfinite(row["required"]) else []
+        if len(larger) == 0 or larger[0] > cap:
+            continue
+        width = int(larger[0])
+        for seed in range(seeds):
+            rows.append({"epsilon": row["epsilon"], "dim": int(row["dim"]), "seed": seed,
+                         "width": width,
+                         **minimal_head_scale(row["epsilon"], int(row["dim"]), width, seed)})
+    return pd.DataFrame(rows)
+
+
+def neuron_table(frames: dict) -> pd.DataFrame:
+    """GD (n = ∞) and SGD (n samples) on one neuron: risk / E f*², n/d, interpolation flag."""
+    parts = []
+    for name, frame in frames.items():
+        if not (name.startswith("ys-gd-") or name.startswith("ys-sgd-")) or frame.empty:
+            continue
+        second = frame["weight_norm"].astype(float) ** 2 / 2.0
+        n = pd.to_numeric(frame["n_train"], errors="coerce") if name.startswith("ys-sgd-") \
+            else np.nan
+        train = frame["final_train_loss"].astype(float) if "final_train_loss" in frame \
+            else np.nan
+        parts.append(pd.DataFrame({
+            "method": "gd" if name.startswith("ys-gd-") else "sgd",
+            "dim": frame["dim"].astype(int), "seed": frame["seed"].astype(int),
+            "ratio": n / frame["dim"].astype(float),
+            "risk": frame["population_risk"].astype(float) / second,
+            "train": train / second}))
+    if not parts:
+        return pd.DataFrame(columns=["method", "dim", "seed", "ratio", "risk", "train"])
+    return pd.concat(parts, ignore_index=True)
