@@ -15,12 +15,15 @@ import torch
 from lazylab.errors import DivergenceError
 
 __all__ = ["TrainingResult", "OPTIMIZERS", "Optimizer", "TrainingLoop", "HISTORY_POINTS",
-           "RECENT_WINDOW", "BACKTRACK_FACTOR", "MAX_HALVINGS"]
+           "RECENT_WINDOW", "BACKTRACK_FACTOR", "BACKTRACK_FLOOR", "MAX_HALVINGS"]
 
 OPTIMIZERS = ("sgd", "adam")
 HISTORY_POINTS = 1000
 RECENT_WINDOW = 100
 BACKTRACK_FACTOR = 10.0
+BACKTRACK_FLOOR = 1e-8
+"""A rise above BACKTRACK_FACTOR × the lowest risk counts only above BACKTRACK_FLOOR × R(θ₀):
+near an exact optimum (risk ~1e-16) Adam's or momentum's round-off noise is not a divergence."""
 MAX_HALVINGS = 10
 
 
@@ -227,7 +230,9 @@ class TrainingLoop:
             self.snapshot = [t.detach().clone() for g in self.groups for t in g["params"]]
 
     def exploded(self, value: float) -> bool:
-        return self.best > 0 and value > BACKTRACK_FACTOR * self.best
+        """The risk rose above BACKTRACK_FACTOR × its lowest value, and above the noise floor."""
+        floor = BACKTRACK_FLOOR * abs(self.initial) if math.isfinite(self.initial) else 0.0
+        return self.best > 0 and value > max(BACKTRACK_FACTOR * self.best, floor)
 
     def backtrack(self, max_halvings: int, step: int) -> None:
         """Restore the best parameters seen, halve η and restart the optimizer's state."""
