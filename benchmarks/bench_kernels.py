@@ -17,7 +17,6 @@ Run: ``python benchmarks/bench_kernels.py [--quick]``.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import sys
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
+from common import isolated, matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
 
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge  # noqa: E402
@@ -92,12 +91,6 @@ def _falkon_case(n: int, budget: float, peak: float) -> list[dict]:
             row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
 
 
-def _isolated(function, *args) -> list[dict]:
-    """Run a case in a fresh spawned process so ru_maxrss is that case's own peak."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
-
-
 def _cases(quick: bool):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = QUICK if quick else FULL
@@ -105,9 +98,9 @@ def _cases(quick: bool):
     peak = matmul_gflops()
     yield [row(BENCHMARK, "float64 matmul 2048", "throughput", peak, "GFLOP/s", "common.py")]
     for n in sizes["gram"]:
-        yield _isolated(_gram_case, n, peak)
+        yield isolated(_gram_case, n, peak)
     for n, budget in sizes["falkon"]:
-        yield _isolated(_falkon_case, n, budget, peak)
+        yield isolated(_falkon_case, n, budget, peak)
     yield [row(BENCHMARK, "machine", "load_average_1min", os.getloadavg()[0], "",
                f"{load_before:.2f} at start, {os.cpu_count()} cores (shared machine?)")]
 

@@ -14,7 +14,6 @@ Run: ``python benchmarks/bench_solvers.py [--quick]``.
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
+from common import isolated, matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
 
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge, streaming_ridge  # noqa: E402
@@ -108,21 +107,15 @@ def _kernel_case(method: str, n: int, dim: int, centers: int | None = None) -> l
             row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
 
 
-def _isolated(function, *args) -> list[dict]:
-    """Run a case in a fresh spawned process so ru_maxrss is that case's own peak."""
-    with multiprocessing.get_context("spawn").Pool(1) as pool:
-        return pool.apply(function, args)
-
-
 def _cases(quick: bool):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = QUICK if quick else FULL
     load_before = os.getloadavg()[0]
     peak = matmul_gflops()
     yield [row(BENCHMARK, "float64 matmul 2048", "throughput", peak, "GFLOP/s", "common.py")]
-    yield _isolated(_streaming_case, *sizes["streaming"].values(), peak)
-    yield _isolated(_kernel_case, "cholesky", *sizes["cholesky"].values())
-    yield _isolated(_kernel_case, "falkon", *sizes["falkon"].values())
+    yield isolated(_streaming_case, *sizes["streaming"].values(), peak)
+    yield isolated(_kernel_case, "cholesky", *sizes["cholesky"].values())
+    yield isolated(_kernel_case, "falkon", *sizes["falkon"].values())
     yield [row(BENCHMARK, "machine", "load_average_1min", os.getloadavg()[0], "",
                f"{load_before:.2f} at start, {os.cpu_count()} cores (shared machine?)")]
 

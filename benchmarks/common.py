@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import resource
 import time
 from contextlib import contextmanager
@@ -42,3 +43,9 @@ def row(benchmark: str, case: str, metric: str, value: float, unit: str, note: s
     """One result row."""
     return {"benchmark": benchmark, "case": case, "metric": metric, "value": value,
             "unit": unit, "note": note}
+
+
+def isolated(function, *args) -> list[dict]:
+    """Run a benchmark case in a fresh spawned process, so ru_maxrss is that case's own peak."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)

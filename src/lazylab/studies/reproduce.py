@@ -18,25 +18,13 @@ from typing import Any, Callable, Mapping
 from lazylab.experiments import (DONE, BarProgress, Store, execute_run, load_sweep,
                                  make_executor, provenance, results_frame, run_sweep,
                                  sweep_status)
+from lazylab.experiments.executors import Entered
 from lazylab.experiments.progress import execute_with_step_bar
 from lazylab.experiments.sweep import pending_runs
 from lazylab.studies.base import Study, run_rows, spec_to_toml
 from lazylab.studies.registry import resolve_study
 
 __all__ = ["reproduce"]
-
-
-class _Entered:
-    """An already-entered executor that run_sweep may enter again without restarting it."""
-
-    def __init__(self, active: Any) -> None:
-        self.active, self.name = active, getattr(active, "name", "executor")
-
-    def __enter__(self) -> Any:
-        return self.active
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _make_executor(executor: Any, options: Mapping[str, Any]) -> Any:
@@ -84,7 +72,7 @@ def _execute(study: Study, loaded: list, store_path: Path, active: Any, *, quiet
         executed = len(pending_runs(everything, store, retry_failed))
         if executed:
             with active as entered:
-                status = run_sweep(everything, store, executor=_Entered(entered),
+                status = run_sweep(everything, store, executor=Entered(entered),
                                    run_function=_run_function(active.name, quiet, catalog),
                                    retry_failed=retry_failed,
                                    progress=None if quiet else BarProgress(study.name, cost=study.run_cost))
