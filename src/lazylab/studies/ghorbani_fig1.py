@@ -200,7 +200,7 @@ def _claims(table: pd.DataFrame, scale: str) -> list[Claim]:
                   "2Σ_{i>N}λ_i(B)²/‖f*‖² on the same B, every width (0 at N ≥ d), within 1e-3",
                   tolerance=1e-3, panels=("left", "limit")),
         gap_claim(table, "nt_isotropic", "NT(I) at its exact finite-d expectation (Weingarten, "
-                  "THEORY §1.4), within 3 s.e. + 1e-3", column="reference_gap",
+                  "docs/theory.md), within 3 s.e. + 1e-3", column="reference_gap",
                   tolerance=1e-3, sems=3.0),
         gap_claim(table, "nt_isotropic", "NT(I) at Theorem 2 (d → ∞), within 3 s.e. + the "
                   "finite-d correction (Weingarten − Theorem 2) + 1e-3", tolerance=1e-3,
@@ -242,7 +242,7 @@ def summary(frames: dict, scale: str) -> str:
         f"the population criterion (relative gradient norm or relative risk change over 100 "
         f"steps) is ≤ {sizes.nn_tol:g}, within {sizes.nn_max_steps} steps.",
         "NT at n = ∞: exact population least squares by preconditioned CG; at N ≥ d the class "
-        "contains f* and the risk is 0 (THEORY §1.4).",
+        "contains f* (every symmetric matrix is Σ w_i a_iᵀ + a_i w_iᵀ) and the risk is 0.",
         "Right panel: NN and NT by online SGD (one fresh batch per step; the sample budget n is "
         "the x value, so those fits stop by design, not by a tolerance); NT least squares with "
         "the ridge chosen on a validation split of its own seed stream (default wide grid).",
