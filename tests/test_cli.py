@@ -216,3 +216,16 @@ def test_plot_draws_the_theory_lines_of_the_example(tmp_path, monkeypatch, capsy
     np.testing.assert_allclose(y, expected, rtol=1e-10, atol=1e-15)
     x, y = saved["lines"]["theory: curves.neural_tangent_quadratic"]
     assert y[x >= d].max() == 0 and y[0] > 0.5              # NT fits B exactly once N ≥ d
+
+
+def test_a_reader_that_leaves_early_is_not_an_error(monkeypatch):
+    """`lazylab list | head -1`: the pipe closes early; no traceback, exit 0."""
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["list"]) == 0

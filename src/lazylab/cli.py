@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Sequence
@@ -357,6 +358,14 @@ def main(argv: Sequence[str] | None = None, *, catalog: Any = None) -> int:
         argv: arguments (``sys.argv[1:]`` when None).
         catalog: registries to use instead of lazylab's own (for embedding and tests).
     """
+    try:
+        return _main(argv, catalog)
+    except BrokenPipeError:  # `lazylab show SPEC | head`: the reader left, nothing is wrong
+        sys.stdout = open(os.devnull, "w")
+        return 0
+
+
+def _main(argv: Sequence[str] | None, catalog: Any) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "export":
