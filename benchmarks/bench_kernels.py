@@ -17,7 +17,6 @@ Run: ``python benchmarks/bench_kernels.py [--quick]``.
 from __future__ import annotations
 
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -25,7 +24,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import isolated, matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
+from common import (isolated, machine_framed, peak_memory_mb, print_rows, row,  # noqa: E402
+                    timer)
 
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge  # noqa: E402
@@ -94,15 +94,14 @@ def _falkon_case(n: int, budget: float, peak: float) -> list[dict]:
 def _cases(quick: bool):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = QUICK if quick else FULL
-    load_before = os.getloadavg()[0]
-    peak = matmul_gflops()
-    yield [row(BENCHMARK, "float64 matmul 2048", "throughput", peak, "GFLOP/s", "common.py")]
-    for n in sizes["gram"]:
-        yield isolated(_gram_case, n, peak)
-    for n, budget in sizes["falkon"]:
-        yield isolated(_falkon_case, n, budget, peak)
-    yield [row(BENCHMARK, "machine", "load_average_1min", os.getloadavg()[0], "",
-               f"{load_before:.2f} at start, {os.cpu_count()} cores (shared machine?)")]
+
+    def cases(peak):
+        for n in sizes["gram"]:
+            yield isolated(_gram_case, n, peak)
+        for n, budget in sizes["falkon"]:
+            yield isolated(_falkon_case, n, budget, peak)
+
+    return machine_framed(BENCHMARK, cases)
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -111,7 +110,4 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    for rows in _cases(quick="--quick" in sys.argv):
-        for result in rows:
-            print(f"{result['case']:<52} {result['metric']:<24} {result['value']:>12.4g} "
-                  f"{result['unit']:<8} {result['note']}", flush=True)
+    print_rows(_cases(quick="--quick" in sys.argv), width=52)

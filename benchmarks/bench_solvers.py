@@ -14,7 +14,6 @@ Run: ``python benchmarks/bench_solvers.py [--quick]``.
 from __future__ import annotations
 
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -23,7 +22,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import isolated, matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
+from common import (isolated, machine_framed, matmul_gflops, peak_memory_mb,  # noqa: E402
+                    print_rows, row, timer)
 
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge, streaming_ridge  # noqa: E402
@@ -110,14 +110,13 @@ def _kernel_case(method: str, n: int, dim: int, centers: int | None = None) -> l
 def _cases(quick: bool):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = QUICK if quick else FULL
-    load_before = os.getloadavg()[0]
-    peak = matmul_gflops()
-    yield [row(BENCHMARK, "float64 matmul 2048", "throughput", peak, "GFLOP/s", "common.py")]
-    yield isolated(_streaming_case, *sizes["streaming"].values(), peak)
-    yield isolated(_kernel_case, "cholesky", *sizes["cholesky"].values())
-    yield isolated(_kernel_case, "falkon", *sizes["falkon"].values())
-    yield [row(BENCHMARK, "machine", "load_average_1min", os.getloadavg()[0], "",
-               f"{load_before:.2f} at start, {os.cpu_count()} cores (shared machine?)")]
+
+    def cases(peak):
+        yield isolated(_streaming_case, *sizes["streaming"].values(), peak)
+        yield isolated(_kernel_case, "cholesky", *sizes["cholesky"].values())
+        yield isolated(_kernel_case, "falkon", *sizes["falkon"].values())
+
+    return machine_framed(BENCHMARK, cases)
 
 
 def run(quick: bool = False) -> list[dict]:
@@ -126,7 +125,4 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    for rows in _cases(quick="--quick" in sys.argv):
-        for result in rows:
-            print(f"{result['case']:<58} {result['metric']:<24} {result['value']:>12.4g} "
-                  f"{result['unit']:<8} {result['note']}", flush=True)
+    print_rows(_cases(quick="--quick" in sys.argv), width=58)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import resource
 import time
 from contextlib import contextmanager
@@ -49,3 +50,22 @@ def isolated(function, *args) -> list[dict]:
     """Run a benchmark case in a fresh spawned process, so ru_maxrss is that case's own peak."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
         return pool.apply(function, args)
+
+
+def machine_framed(benchmark: str, cases):
+    """Yield the measured matmul peak's row, then each list of rows from ``cases(peak)`` as it
+    finishes, then the machine's load average (a loaded shared machine explains odd numbers)."""
+    load_before = os.getloadavg()[0]
+    peak = matmul_gflops()
+    yield [row(benchmark, "float64 matmul 2048", "throughput", peak, "GFLOP/s", "common.py")]
+    yield from cases(peak)
+    yield [row(benchmark, "machine", "load_average_1min", os.getloadavg()[0], "",
+               f"{load_before:.2f} at start, {os.cpu_count()} cores (shared machine?)")]
+
+
+def print_rows(cases, width: int = 56) -> None:
+    """Print each row of each yielded list as soon as it arrives (``python bench_X.py``)."""
+    for rows in cases:
+        for result in rows:
+            print(f"{result['case']:<{width}} {result['metric']:<24} {result['value']:>12.4g} "
+                  f"{result['unit']:<8} {result['note']}", flush=True)

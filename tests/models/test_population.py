@@ -12,19 +12,9 @@ from lazylab.models._tangent_solvers import SymmetricInverse, TransposeCorrectio
 from lazylab.models.population import _TangentSystem
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
-from lazylab.tasks import TASKS
+from montecarlo import build, monte_carlo_risk
 
 
-def build(name, seed=0, **params):
-    return TASKS[name](rng=np.random.default_rng(seed), **params)
-
-
-def monte_carlo_risk(predictor, task, n, seed):
-    """Mean and standard error of (y − f(x))² over n fresh samples."""
-    data = task.sample(n, rng=np.random.default_rng(seed))
-    with torch.no_grad():
-        squares = (data.y - predictor.predict(data.x)) ** 2
-    return float(squares.mean()), float(squares.std()) / math.sqrt(n)
 
 
 @pytest.mark.parametrize("dim,width", [(40, 10), (60, 45), (30, 40)])

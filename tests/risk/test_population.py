@@ -8,19 +8,9 @@ import torch
 
 from lazylab.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk import empirical_risk, population_risk
-from lazylab.tasks import TASKS
+from montecarlo import build, monte_carlo_risk
 
 
-def build(name, seed=0, **params):
-    return TASKS[name](rng=np.random.default_rng(seed), **params)
-
-
-def monte_carlo_risk(predictor, task, n, seed):
-    """Mean and standard error of (y − f(x))² over n fresh samples."""
-    data = task.sample(n, rng=np.random.default_rng(seed))
-    with torch.no_grad():
-        squares = (data.y - predictor.predict(data.x)) ** 2
-    return float(squares.mean()), float(squares.std()) / math.sqrt(n)
 
 
 def random_two_layer(dim, width, activation, seed, biases=True, linear=True):

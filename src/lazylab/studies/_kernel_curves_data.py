@@ -126,6 +126,7 @@ def sweeps(scale: str) -> list[dict]:
 
 
 def run_cost(run) -> float:
+    """Relative cost of a run for the progress ETA: kernel ridge ∝ grid size · n³, RF ∝ N·n."""
     n = float(run.n_train or 0)
     if run.regime == "kernel":
         return RIDGE_GRID_SIZE * n ** 3 / 1e6
@@ -178,6 +179,7 @@ def _runs(frames: dict, prefix: str) -> pd.DataFrame:
 
 
 def spec_task(scale: str, kind_prefix: str, seed: int):
+    """The task instance that seed ``seed`` of the first sweep named ``kind_prefix…`` used."""
     spec = next(s for s in sweeps(scale) if s["name"].startswith(kind_prefix))
     return sweep_task(spec, int(seed))
 
@@ -269,6 +271,7 @@ def kernel_dots(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def rf_dots(table: pd.DataFrame) -> pd.DataFrame:
+    """RF-ridge dots per (ridge rule, N/n): mean ± s.e. over seeds of risk, theory, gap, ridge."""
     keys = ["ridge_rule", "ratio"]
     if table.empty:
         return pd.DataFrame(columns=[*keys, "mean", "sem", "count"])

@@ -30,6 +30,7 @@ def absolute_epsilon(dim) -> float:
 
 
 def epsilon_of(label, dim) -> float:
+    """The relative threshold ε of a curve label: 1/(25d²) for the theorem's absolute one."""
     return absolute_epsilon(dim) if label == ABSOLUTE else float(label)
 
 
