@@ -196,3 +196,25 @@ def test_sgd_divergence_raises():
     with pytest.raises(DivergenceError, match="diverged"):
         NeuralTangent(width=3, solver="sgd", learning_rate=50.0, batch_size=30,
                       steps=5000).fit(data, rng=np.random.default_rng(12))
+
+
+@pytest.mark.parametrize("n, train_head", [(60, False), (60, True), (10, True)])
+def test_ridge_path_equals_the_direct_fit_per_ridge(n, train_head):
+    # Same W; one eigendecomposition (primal at n = 60 ≥ Nd, dual at n = 10) against the direct
+    # solve per λ: agreeing to ~Nd·ε·cond ≲ 1e-10; checked at 1e-8 relative on predictions.
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=4, noise=0.2)
+    data = task.sample(n, rng=np.random.default_rng(1))
+    test = task.sample(200, rng=np.random.default_rng(2))
+    ridges = [1e-6, 1e-3, 1.0, 0.0]
+    regime = NeuralTangent(width=3, train_head=train_head)
+    path = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
+    for ridge, model in zip(ridges, path):
+        single = NeuralTangent(width=3, train_head=train_head, ridge=ridge, solver="direct").fit(
+            data, rng=np.random.default_rng(3))
+        expected = single.predict(test.x)
+        error = torch.linalg.vector_norm(model.predict(test.x) - expected)
+        assert error <= 1e-8 * torch.linalg.vector_norm(expected), ridge
+        assert set(model.diagnostics) == set(single.diagnostics)
+    for declined in (NeuralTangent(width=3, solver="cg"), NeuralTangent(width=3, solver="sgd")):
+        assert declined.fit_path(data, ridges, rng=np.random.default_rng(3)) is None
+    assert regime.fit_path(task, ridges, rng=np.random.default_rng(3)) is None

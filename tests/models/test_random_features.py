@@ -141,3 +141,27 @@ def test_returns_a_two_layer_with_numeric_diagnostics():
                                         rng=np.random.default_rng(0))
     assert isinstance(model, TwoLayer)
     assert all(isinstance(v, float) for v in model.diagnostics.values())
+
+
+@pytest.mark.parametrize("n, offset, biases", [(80, True, False), (80, False, "gaussian"),
+                                               (8, True, "gaussian")])
+def test_ridge_path_equals_a_fit_per_ridge(n, offset, biases):
+    # Same W from the same generator; heads from one eigendecomposition (primal for n = 80 ≥ N,
+    # dual for n = 8) against a Cholesky per λ: both exact, agreeing to ~N·ε·cond ≲ 1e-10 here;
+    # checked at 1e-8 relative on predictions. λ = 0 is the minimum-norm fit itself.
+    task = _task(dim=5)
+    data = task.sample(n, rng=np.random.default_rng(4))
+    test = task.sample(200, rng=np.random.default_rng(5))
+    ridges = [0.0, 1e-6, 1e-3, 1.0, 1e2]
+    regime = RandomFeatures(width=12, offset=offset, biases=biases)
+    path = regime.fit_path(data, ridges, rng=np.random.default_rng(6))
+    for ridge, model in zip(ridges, path):
+        single = RandomFeatures(width=12, offset=offset, biases=biases, ridge=ridge).fit(
+            data, rng=np.random.default_rng(6))
+        torch.testing.assert_close(model.weights, single.weights, rtol=0, atol=0)
+        expected = single.predict(test.x)
+        error = torch.linalg.vector_norm(model.predict(test.x) - expected)
+        assert error <= 1e-8 * torch.linalg.vector_norm(expected), ridge
+        assert model.diagnostics == {**single.diagnostics, "head_norm_max":
+                                     model.diagnostics["head_norm_max"]}
+    assert regime.fit_path(task, ridges, rng=np.random.default_rng(6)) is None  # n = ∞: refit

@@ -20,12 +20,17 @@ Fit: :func:`lazylab.solvers.kernel_ridge` minimizes (1/n)Σ(y_k − f(x_k))² + 
 Cholesky up to 2·10⁴ samples and by FALKON above (``method="auto"``; FALKON needs λ > 0 and
 draws its Nyström centers from ``rng``). No offset is fitted (the constant is in the RKHS for
 relu-type kernels). There is no n = ∞ fit: kernel ridge needs samples.
+
+Ridge path (:meth:`Kernel.fit_path`, used by model selection): K = QΛQᵀ once, then
+α(λ) = Q (Λ + nλ)⁻¹ Qᵀy for every λ (:func:`lazylab.solvers.ridge.symmetric_path`), one kernel
+evaluation and one eigendecomposition for the whole grid. Exact fits only: FALKON's
+preconditioner depends on λ, so FALKON fits refit per λ.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -34,7 +39,9 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.gaussian import pair_expectation
 from lazylab.models._common import numeric, resolve_input
-from lazylab.solvers import KernelRidgeSolution, kernel_ridge
+from lazylab.solvers import KernelRidgeSolution, kernel_matrix, kernel_ridge
+from lazylab.solvers.kernel_ridge import CHOLESKY_MAX_SAMPLES
+from lazylab.solvers.ridge import symmetric_path
 
 __all__ = ["Kernel", "KernelModel", "DualKernel", "KERNEL_KINDS", "arc_cosine_gram"]
 
@@ -203,10 +210,47 @@ class Kernel:
         data, task = _samples_only(data_or_task)
         solution = kernel_ridge(self.kernel, data.x, data.y, ridge=self.ridge, method=self.method,
                                 n_centers=self.n_centers, rng=rng)
-        return KernelModel(solution, numeric({
-            "cg_iterations": solution.iterations, "kernel_residual": solution.residual,
-            "converged": float(solution.converged), "criterion": solution.residual,
-            "n_centers": solution.centers.shape[0], "coef_norm_max": solution.coef.abs().max()}))
+        return _kernel_model(solution)
+
+    def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
+                 ) -> list[KernelModel] | None:
+        """This regime fitted at every λ of ``ridges`` (its own ``ridge`` is ignored), or None.
+
+        One kernel matrix K (n × n) and one eigendecomposition K = QΛQᵀ serve every λ:
+        α(λ) = Q (Λ + nλ)⁻¹ Qᵀy, eigenvalues at or below max(n·ε, 10⁻¹²)·max(Λ + nλ) cut
+        (:func:`lazylab.solvers.ridge.symmetric_path`): the exact solution
+        ``fit`` computes by Cholesky, to round-off (ε·cond(K + nλI) relative), for nλ above
+        that cut-off. λ = 0 is fitted by :meth:`fit` itself. Memory: two n × n float64
+        matrices (K and Q) against one for ``fit``.
+
+        Returns None where the fit is not exact (``method`` "falkon", or "auto" with n above
+        :data:`lazylab.solvers.kernel_ridge.CHOLESKY_MAX_SAMPLES`): FALKON's preconditioner
+        depends on λ, so the caller refits per λ. Diagnostics as :meth:`fit`; the solutions'
+        ``method`` is "eigh-path". ``rng`` is not used (no random parts), as in the exact fit.
+        """
+        data, _ = _samples_only(data_or_task)
+        n = data.x.shape[0]
+        if self.method == "falkon" or (self.method == "auto" and n > CHOLESKY_MAX_SAMPLES):
+            return None
+        ridges = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
+        if not ridges:
+            raise ValueError("ridges must be a non-empty sequence of penalties λ >= 0, got []")
+        x, y = data.x.to(torch.float64), data.y.to(torch.float64)
+        kernel = self.kernel
+        coefs = iter(symmetric_path(kernel_matrix(kernel, x, x), y, [n * r for r in ridges if r]))
+        return [self._zero_ridge(data, rng) if r == 0.0 else _kernel_model(KernelRidgeSolution(
+            kernel, x, next(coefs), "eigh-path", 0, math.nan, True)) for r in ridges]
+
+    def _zero_ridge(self, data, rng: np.random.Generator) -> KernelModel:
+        return replace(self, ridge=0.0).fit(data, rng=rng)
+
+
+def _kernel_model(solution: KernelRidgeSolution) -> KernelModel:
+    """The fitted predictor with its diagnostics (:meth:`Kernel.fit`)."""
+    return KernelModel(solution, numeric({
+        "cg_iterations": solution.iterations, "kernel_residual": solution.residual,
+        "converged": float(solution.converged), "criterion": solution.residual,
+        "n_centers": solution.centers.shape[0], "coef_norm_max": solution.coef.abs().max()}))
 
 
 def _samples_only(data_or_task):

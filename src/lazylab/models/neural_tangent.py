@@ -44,6 +44,7 @@ from lazylab.models._tangent_solvers import online_sgd, sample_preconditioner
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import conjugate_gradient, solve_ridge
+from lazylab.solvers.ridge import ridge_path
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
 
@@ -252,6 +253,33 @@ class NeuralTangent:
                            train_head=self.train_head, ridge=self.ridge, solver=self.solver,
                            tol=self.tol, max_iter=self.max_iter, progress=progress)
 
+    def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
+                 ) -> list[NeuralTangentModel] | None:
+        """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` is ignored).
+
+        W is drawn once from ``rng`` as :meth:`fit` draws it; the feature matrix Φ (n × (Nd [+ N]))
+        is formed once and every λ's (A, h, c) comes from one eigendecomposition of the smaller
+        Gram (:func:`lazylab.solvers.ridge.ridge_path`): the "direct" fit per λ, to round-off.
+        Returns None (the caller refits per λ) at n = ∞ and for the matrix-free solvers: "cg",
+        "sgd", and "auto" above :data:`DIRECT_ENTRIES`. Diagnostics as the direct :meth:`fit`.
+        """
+        data, task = resolve_input(data_or_task)
+        if task is not None or self.solver in ("cg", "sgd"):
+            return None
+        sigma = get_activation(self.activation)
+        size = self.width * (data.dim + int(self.train_head))
+        if self.solver == "auto" and data.x.shape[0] * size > DIRECT_ENTRIES:
+            return None
+        weights = draw_weights(rng, self.width, data.dim)
+        features = GatedFeatures(weights, sigma.derivative(), sigma if self.train_head else None)
+        models = []
+        for solution in ridge_path(features.matrix(data.x), data.y, ridges, fit_intercept=True):
+            directions, head = features.unpack(solution.coef)
+            models.append(NeuralTangentModel(sigma, weights, directions, head=head,
+                                             offset=solution.intercept, diagnostics=numeric({
+                                                 "cg_iterations": 0,
+                                                 "directions_norm_max": directions.abs().max()})))
+        return models
 
     def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:
         sigma = get_activation(self.activation)

@@ -28,6 +28,7 @@ from lazylab.models._common import (draw_biases, draw_weights, numeric, resolve_
 from lazylab.models.population import optimal_head
 from lazylab.predictors import TwoLayer
 from lazylab.solvers import solve_ridge, streaming_ridge
+from lazylab.solvers.ridge import ridge_path
 
 __all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]
 
@@ -112,9 +113,32 @@ class RandomFeatures:
         template = TwoLayer(sigma, weights, torch.zeros(self.width, dtype=torch.float64), biases)
         solution, streamed = fit_head_on_samples(template.features, data.x, data.y, self.width,
                                                  ridge=self.ridge, offset=self.offset)
-        head = solution.coef
-        return TwoLayer(sigma, weights, head, biases=biases, offset=solution.intercept,
-                        diagnostics=numeric({"head_norm_max": head.abs().max(),
-                                             "streamed": float(streamed)}))
+        return _head_model(template, solution, streamed)
+
+    def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
+                 ) -> list[TwoLayer] | None:
+        """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` is ignored).
+
+        W (and b) are drawn once from ``rng``, exactly as :meth:`fit` draws them, and the head
+        of every λ comes from one eigendecomposition of the smaller Gram, FᵀF/n or FFᵀ/n
+        (:func:`lazylab.solvers.ridge.ridge_path`): what :meth:`fit` gives per λ, to round-off.
+        Returns None (the caller refits per λ) at n = ∞ and where :meth:`fit` streams the
+        normal equations (n·N > :data:`STREAMING_ENTRIES`). Diagnostics as :meth:`fit`.
+        """
+        data, task = resolve_input(data_or_task)
+        if task is not None or data.x.shape[0] * self.width > STREAMING_ENTRIES:
+            return None
+        weights, biases = self.initialize(data.dim, rng=rng)
+        template = TwoLayer(get_activation(self.activation), weights,
+                            torch.zeros(self.width, dtype=torch.float64), biases)
+        solutions = ridge_path(template.features(data.x), data.y, ridges, fit_intercept=self.offset)
+        return [_head_model(template, solution, False) for solution in solutions]
 
 
+def _head_model(template: TwoLayer, solution, streamed: bool) -> TwoLayer:
+    """The fitted network: the template's first layer, the solution's head and offset."""
+    head = solution.coef
+    return TwoLayer(template.activation, template.weights, head, biases=template.biases,
+                    offset=solution.intercept,
+                    diagnostics=numeric({"head_norm_max": head.abs().max(),
+                                         "streamed": float(streamed)}))

@@ -16,8 +16,9 @@ solution a = F⁺y (on centered data when ``fit_intercept``).
 
 ``method`` reports the path taken: "primal" / "dual" (Cholesky), "primal-eigh" / "dual-eigh"
 (Cholesky failed on a numerically singular matrix and an eigendecomposition with the
-pseudo-inverse cut-off of :func:`pseudo_inverse_cutoff` replaced it), "lstsq" (λ = 0, minimum-norm least squares),
-"primal-path" / "dual-path" (:func:`ridge_path`: one eigendecomposition shared by many λ).
+pseudo-inverse cut-off of :func:`pseudo_inverse_cutoff` replaced it), "lstsq" (λ = 0, minimum-norm
+least squares), "primal-path" / "dual-path" (:func:`ridge_path`: one eigendecomposition shared
+by many λ).
 
 Ridge paths: S + λI for symmetric S = QΛQᵀ has the eigenvectors of S and eigenvalues Λ + λ, so
 one O(m³) eigendecomposition gives (S + λI)⁻¹b = Q (Λ + λ)⁻¹ Qᵀb for every λ at O(m²) each
