@@ -346,3 +346,111 @@ def test_a_non_numeric_grid_records_the_index_of_the_choice(write_spec):
     risks = [minilab.empirical_risk(minilab.RidgeFeatures(width=8, activation=a, ridge=1e-3).fit(
         train, rng=_fit_stream(run)), validation) for a in ("relu", "tanh", "quadratic")]
     assert outcome.metrics["selected_activation_index"] == float(np.argmin(risks))
+
+
+# --- ridge paths: one factorization for the whole ridge grid -------------------------------------
+
+PATH_CASES = [  # (regime, params, n_train): Kernel (exact), RF (primal and dual), NT (direct)
+    ("kernel", {"kind": "ntk"}, 150), ("random_features", {"width": 20}, 60),
+    ("random_features", {"width": 40, "offset": False}, 15), ("neural_tangent", {"width": 3}, 40)]
+PATH_GRID = [1e-8, 1e-6, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0]
+
+
+def _refitting(catalog, name):
+    """The catalog with regime ``name`` stripped of its path: selection refits every value."""
+    stripped = dataclasses.make_dataclass(
+        "Refit", [], bases=(catalog.regimes[name],), frozen=True, kw_only=True,
+        namespace={"fit_path": None})
+    return dataclasses.replace(catalog, regimes={**catalog.regimes, name: stripped})
+
+
+def _counting_fits(monkeypatch, regime_class):
+    calls = []
+    real = regime_class.fit
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.ridge)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(regime_class, "fit", counted)
+    return calls
+
+
+@pytest.mark.parametrize("regime, params, n_train", PATH_CASES)
+def test_the_ridge_path_chooses_as_refitting_does(monkeypatch, regime, params, n_train):
+    # Both routes solve the same exact systems (per-value agreement to ≤ 1e-8 relative is
+    # tested in tests/models and tests/solvers), so the choice, the edge flag and the risks agree;
+    # risks to 1e-8 relative. The path does no per-value fit at all.
+    catalog = default_catalog()
+    run = make_run("quadratic", {"dim": 4}, regime, {**params, "ridge": {"grid": PATH_GRID}},
+                   n_train, 200, 2, 100)
+    calls = _counting_fits(monkeypatch, catalog.regimes[regime])
+    path = execute_run(run, catalog=catalog)
+    assert calls == [] and path.status == DONE, path.error
+    refit = execute_run(run, catalog=_refitting(catalog, regime))
+    assert calls == PATH_GRID and refit.status == DONE, refit.error
+    for metric in ("selected_ridge", "selection_at_edge", "ridge_grid_scale",
+                   "selection_diverged"):
+        assert path.metrics[metric] == refit.metrics[metric], metric
+    for metric in ("selection_risk", "test_risk", "train_risk"):
+        assert path.metrics[metric] == pytest.approx(refit.metrics[metric], rel=1e-8), metric
+
+
+def test_the_path_along_another_selected_field_and_the_default_grid(monkeypatch):
+    # width × ridge jointly: one path per width; "auto" ridge: one reference fit for the scale.
+    catalog = default_catalog()
+    params = {"width": {"grid": [5, 20]}, "ridge": {"grid": "default"}}
+    run = make_run("quadratic", {"dim": 4}, "random_features", params, 60, 200, 0, 100)
+    calls = _counting_fits(monkeypatch, catalog.regimes["random_features"])
+    path = execute_run(run, catalog=catalog)
+    assert path.status == DONE, path.error
+    assert len(calls) == 1  # the reference fit that measures the grid's scale
+    refit = execute_run(run, catalog=_refitting(catalog, "random_features"))
+    assert len(calls) == 1 + 1 + 2 * 11
+    for metric in ("selected_ridge", "selected_width", "selection_at_edge", "ridge_grid_scale"):
+        assert path.metrics[metric] == refit.metrics[metric], metric
+    assert path.metrics["test_risk"] == pytest.approx(refit.metrics["test_risk"], rel=1e-8)
+
+
+def test_falkon_and_population_fits_refit_every_value(monkeypatch):
+    catalog = default_catalog()
+    kernel_calls = _counting_fits(monkeypatch, catalog.regimes["kernel"])
+    run = make_run("quadratic", {"dim": 4}, "kernel",
+                   {"kind": "ntk", "method": "falkon", "ridge": {"grid": [1e-4, 1e-2, 1.0]}},
+                   150, 100, 0, 100)
+    assert execute_run(run, catalog=catalog).status == DONE
+    assert kernel_calls == [1e-4, 1e-2, 1.0]
+    rf_calls = _counting_fits(monkeypatch, catalog.regimes["random_features"])
+    run = make_run("quadratic", {"dim": 4}, "random_features",
+                   {"width": 6, "ridge": {"grid": [1e-4, 1.0]}}, None, 100, 0, 100)
+    assert execute_run(run, catalog=catalog).status == DONE
+    assert rf_calls == [1e-4, 1.0]
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Plateau:
+    """A fake regime whose 'risk' is 0 at (ridge, value) ∈ {(2, 1), (1, 2)} and 1 elsewhere."""
+
+    ridge: float = 1.0
+    value: float = 1.0
+
+    def fit(self, data, *, rng):
+        return 0.0 if (self.ridge, self.value) in {(2.0, 1.0), (1.0, 2.0)} else 1.0
+
+    def fit_path(self, data, ridges, *, rng):
+        return [dataclasses.replace(self, ridge=r).fit(data, rng=rng) for r in ridges]
+
+
+@pytest.mark.parametrize("path", [True, False])
+def test_ties_go_to_the_first_combination_in_grid_order_with_or_without_a_path(path):
+    # The path fits ridge innermost ((2, 1) before (1, 2)); grid order puts ridge first, so the
+    # tie goes to ridge = 1, value = 2, exactly as refitting in grid order does.
+    regime = _Plateau if path else dataclasses.make_dataclass(
+        "NoPath", [], bases=(_Plateau,), frozen=True, kw_only=True, namespace={"fit_path": None})
+    selected = {"ridge": Selection((1.0, 2.0, 3.0), "validation"),
+                "value": Selection((1.0, 2.0), "validation")}
+    predictor, metrics = fit_with_selection(
+        lambda params: regime(**params), {}, selected, None,
+        fit_rng=lambda: np.random.default_rng(0), criterion=Criterion(float, None))
+    assert predictor == 0.0
+    assert (metrics["selected_ridge"], metrics["selected_value"]) == (1.0, 2.0)

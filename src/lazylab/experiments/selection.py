@@ -28,6 +28,14 @@ identity as ``{"grid": "default"}`` and uses
 on a reference fit at ridge 1; at n = ∞ on the validation inputs, or with the population rule on
 :data:`SCALE_SAMPLES` inputs from the validation stream.
 
+Ridge paths: when ``ridge`` is selected and the regime has ``fit_path(data, ridges, *, rng)``
+(Kernel with an exact fit, RandomFeatures and NeuralTangent's direct solver on samples), the
+whole ridge grid is fitted from one factorization (one eigendecomposition instead of one
+Cholesky per value; :func:`lazylab.solvers.ridge.ridge_path`) for each combination of the other
+selected fields, and every ridge is scored as above. ``fit_path`` returning None (FALKON, n = ∞,
+matrix-free or streamed fits) means a refit per value. The choice and the metrics are those of
+refitting, up to round-off.
+
 :func:`fit_with_selection` never sees the test set: it is drawn only after it returns.
 Metrics recorded per run: ``selected_NAME``, ``NAME_grid_scale`` (1 for a given grid),
 ``selection_risk`` (criterion at the chosen value), ``selection_at_edge`` (1 when a chosen value
@@ -48,15 +56,17 @@ from lazylab.errors import DivergenceError
 from lazylab.models.kernel import KernelModel
 from lazylab.predictors import NeuralTangentModel
 
-__all__ = ["Selection", "Criterion", "RULES", "DEFAULT_GRIDS", "SCALE_SAMPLES", "default_ridge_grid",
-           "as_selection", "selection_rule", "split_selections", "fit_with_selection",
-           "feature_scale"]
+__all__ = ["Selection", "Criterion", "RULES", "DEFAULT_GRIDS", "SCALE_SAMPLES", "PATH_FIELD",
+           "default_ridge_grid", "as_selection", "selection_rule", "split_selections",
+           "fit_with_selection", "feature_scale"]
 
 VALIDATION, POPULATION_RULE = "validation", "population"
 RULES = (VALIDATION, POPULATION_RULE)
 AUTO, DEFAULT = "auto", "default"
 SCALE_SAMPLES = 1000
 REFERENCE_VALUE = 1.0
+PATH_FIELD = "ridge"
+"""The field a regime's ``fit_path(data, ridges, *, rng)`` fits along its whole grid at once."""
 
 
 def default_ridge_grid(scale: float = 1.0, *, low: float = 1e-8, high: float = 1e2,
@@ -223,13 +233,45 @@ def _scales(build: Callable[[dict], Any], fit: Callable[[Any], Any], plain: dict
     return {name: (scale if name in auto else 1.0) for name in selected}
 
 
-def _score(fit: Callable[[Any], Any], regime: Any, criterion: Criterion) -> tuple[float, Any]:
+def _risk(predictor: Any, criterion: Criterion) -> float:
+    risk = float(criterion.score(predictor))
+    return risk if math.isfinite(risk) else math.inf
+
+
+def _refit(regime: Any, fit: Callable[[Any], Any], criterion: Criterion) -> tuple[float, Any]:
     try:
         predictor = fit(regime)
     except DivergenceError:
         return math.inf, None
-    risk = float(criterion.score(predictor))
-    return (risk if math.isfinite(risk) else math.inf), predictor
+    return _risk(predictor, criterion), predictor
+
+
+def _candidates(build: Callable[[dict], Any], plain: dict[str, Any], grids: dict[str, tuple],
+                fit: Callable[[Any], Any], fit_path: Callable[[Any, list], list | None],
+                criterion: Criterion):
+    """Yield (grid index, risk, predictor) for every combination of the grids.
+
+    A selected :data:`PATH_FIELD` is fitted by ``fit_path`` (the regime's whole ridge grid from
+    one factorization) for each combination of the other fields; where that gives None, and
+    for every other field, each value is fitted by ``fit`` on its own.
+    """
+    names = list(grids)
+    axis = names.index(PATH_FIELD) if PATH_FIELD in grids else None
+    others = [n for n in names if n != PATH_FIELD] if axis is not None else names
+    for rest in itertools.product(*(range(len(grids[n])) for n in others)):
+        values = {n: grids[n][i] for n, i in zip(others, rest)}
+        if axis is None:
+            yield (rest, *_refit(build({**plain, **values}), fit, criterion))
+            continue
+        ridges = list(grids[PATH_FIELD])
+        path = fit_path(build({**plain, **values, PATH_FIELD: ridges[0]}), ridges)
+        for k, ridge in enumerate(ridges):
+            index = rest[:axis] + (k,) + rest[axis:]
+            if path is not None:
+                yield index, _risk(path[k], criterion), path[k]
+            else:
+                yield (index, *_refit(build({**plain, **values, PATH_FIELD: ridge}), fit,
+                                      criterion))
 
 
 def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
@@ -239,6 +281,8 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
     """Fit every grid combination on ``train`` and keep the one ``criterion`` scores lowest.
 
     This function receives no test set: whatever it returns is decided before one is drawn.
+    A selected ``ridge`` of a regime with ``fit_path`` is fitted along its grid from one
+    factorization (module docstring); the choice is the same as by refitting, up to round-off.
 
     Args:
         build: ``params -> regime`` (the regime class).
@@ -256,15 +300,18 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
     def fit(regime: Any) -> Any:
         return regime.fit(train, rng=fit_rng())
 
+    def fit_path(regime: Any, ridges: list) -> list | None:
+        method = getattr(regime, "fit_path", None)
+        return None if method is None else method(train, ridges, rng=fit_rng())
+
     scales = _scales(build, fit, plain, selected, criterion.scale_inputs)
     grids = _grids(selected, scales)
     names = list(grids)
     best, best_risk, best_index, diverged = None, math.inf, None, 0
-    for index in itertools.product(*(range(len(grids[n])) for n in names)):
-        values = {n: grids[n][i] for n, i in zip(names, index)}
-        risk, predictor = _score(fit, build({**plain, **values}), criterion)
+    for index, risk, predictor in _candidates(build, plain, grids, fit, fit_path, criterion):
         diverged += predictor is None or risk == math.inf
-        if risk < best_risk:
+        # ties go to the first combination in grid order, whatever order they were fitted in
+        if risk < best_risk or (risk == best_risk < math.inf and index < best_index):
             best, best_risk, best_index = predictor, risk, index
     if best is None:
         raise DivergenceError(f"every value of the selection grid of {', '.join(names)} diverged")
