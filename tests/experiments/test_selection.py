@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from dataclasses import dataclass
@@ -138,8 +139,21 @@ def _trap_catalog(state):
     return dataclasses.replace(CATALOG, tasks={"linear": build})
 
 
-@pytest.mark.parametrize("closes", [True, False])
-def test_the_test_set_is_not_read_before_the_choice(monkeypatch, closes):
+@dataclass(frozen=True, kw_only=True)
+class _PathRidgeFeatures(minilab.RidgeFeatures):
+    """minilab's ridge features with a ``fit_path`` (every ridge from a copy of one generator)."""
+
+    paths = []  # class attribute, not a field: the grid sizes fit_path was called with
+
+    def fit_path(self, data, ridges, *, rng):
+        self.paths.append(len(ridges))
+        return [dataclasses.replace(self, ridge=r).fit(data, rng=copy.deepcopy(rng))
+                for r in ridges]
+
+
+@pytest.mark.parametrize("closes, path", [(True, False), (False, False), (True, True),
+                                          (False, True)])
+def test_the_test_set_is_not_read_before_the_choice(monkeypatch, closes, path):
     state = {"selection_over": False, "events": []}
     real = execute_module.fit_with_selection
 
@@ -150,7 +164,12 @@ def test_the_test_set_is_not_read_before_the_choice(monkeypatch, closes):
         return result
 
     monkeypatch.setattr(execute_module, "fit_with_selection", watched)
-    outcome = execute_run(_selected_run(), catalog=_trap_catalog(state))
+    monkeypatch.setattr(_PathRidgeFeatures, "paths", [])
+    catalog = _trap_catalog(state)
+    if path:
+        catalog = dataclasses.replace(catalog, regimes={"ridge_features": _PathRidgeFeatures})
+    outcome = execute_run(_selected_run(), catalog=catalog)
+    assert _PathRidgeFeatures.paths == ([len(GRID)] if path else [])
     if closes:
         assert outcome.status == DONE, outcome.error
         assert state["events"] == ["selection over", "test drawn"]
