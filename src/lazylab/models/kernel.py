@@ -21,16 +21,16 @@ Cholesky up to 2·10⁴ samples and by FALKON above (``method="auto"``; FALKON n
 draws its Nyström centers from ``rng``). No offset is fitted (the constant is in the RKHS for
 relu-type kernels). There is no n = ∞ fit: kernel ridge needs samples.
 
-Ridge path (:meth:`Kernel.fit_path`, used by model selection): K = QΛQᵀ once, then
-α(λ) = Q (Λ + nλ)⁻¹ Qᵀy for every λ (:func:`lazylab.solvers.ridge.symmetric_path`), one kernel
-evaluation and one eigendecomposition for the whole grid. Exact fits only: FALKON's
-preconditioner depends on λ, so FALKON fits refit per λ.
+Ridge path (:meth:`Kernel.fit_path`, used by model selection): the kernel matrix K is evaluated
+once for a whole grid of λ, and α(λ) = (K + nλI)⁻¹y is solved per λ on it by Cholesky, or from
+one eigendecomposition of K for long grids (:func:`lazylab.solvers.ridge_path.symmetric_path`).
+Exact fits only: FALKON's preconditioner depends on λ, so FALKON fits refit per λ.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -41,9 +41,10 @@ from lazylab.gaussian import pair_expectation
 from lazylab.models._common import numeric, resolve_input
 from lazylab.solvers import KernelRidgeSolution, kernel_matrix, kernel_ridge
 from lazylab.solvers.kernel_ridge import CHOLESKY_MAX_SAMPLES
-from lazylab.solvers.ridge import symmetric_path
+from lazylab.solvers.ridge_path import symmetric_path
 
-__all__ = ["Kernel", "KernelModel", "DualKernel", "KERNEL_KINDS", "arc_cosine_gram"]
+__all__ = ["Kernel", "KernelModel", "DualKernel", "KERNEL_KINDS", "PATH_MAX_SAMPLES",
+           "arc_cosine_gram"]
 
 KERNEL_KINDS = ("rf", "ntk", "semi_random")
 _ARC_FORMS = {  # (kind, degree) -> (a, b, extra) of _arc_block
@@ -216,33 +217,40 @@ class Kernel:
                  ) -> list[KernelModel] | None:
         """This regime fitted at every λ of ``ridges`` (its own ``ridge`` is ignored), or None.
 
-        One kernel matrix K (n × n) and one eigendecomposition K = QΛQᵀ serve every λ:
-        α(λ) = Q (Λ + nλ)⁻¹ Qᵀy, eigenvalues at or below max(n·ε, 10⁻¹²)·max(Λ + nλ) cut
-        (:func:`lazylab.solvers.ridge.symmetric_path`): the exact solution
-        ``fit`` computes by Cholesky, to round-off (ε·cond(K + nλI) relative), for nλ above
-        that cut-off. λ = 0 is fitted by :meth:`fit` itself. Memory: two n × n float64
-        matrices (K and Q) against one for ``fit``.
+        The kernel matrix K (n × n) is evaluated once and kept; every λ solves
+        α(λ) = (K + nλI)⁻¹y on it (:func:`lazylab.solvers.ridge_path.symmetric_path`): a
+        Cholesky of a copy of K + nλI per λ — what :meth:`fit` computes, on the same K — or,
+        from :data:`lazylab.solvers.ridge_path.EIGH_MIN_SHIFTS` positive λ on, one
+        eigendecomposition K = QΛQᵀ and α(λ) = Q (Λ + nλ)⁻¹ Qᵀy (method "eigh-path"; the same
+        answer to round-off wherever nλ exceeds max(n·ε, 10⁻¹²)·max(Λ + nλ)). Memory: two
+        n × n float64 matrices, against one for :meth:`fit`.
 
-        Returns None where the fit is not exact (``method`` "falkon", or "auto" with n above
-        :data:`lazylab.solvers.kernel_ridge.CHOLESKY_MAX_SAMPLES`): FALKON's preconditioner
-        depends on λ, so the caller refits per λ. Diagnostics as :meth:`fit`; the solutions'
-        ``method`` is "eigh-path". ``rng`` is not used (no random parts), as in the exact fit.
+        Returns None where the fit is not exact (``method`` "falkon", or "auto" above
+        :data:`lazylab.solvers.kernel_ridge.CHOLESKY_MAX_SAMPLES`: FALKON's preconditioner
+        depends on λ) or n > :data:`PATH_MAX_SAMPLES`; the caller then refits per λ.
+        Diagnostics as :meth:`fit`. ``rng`` is unused (no random parts), as in the exact fit.
         """
         data, _ = _samples_only(data_or_task)
         n = data.x.shape[0]
-        if self.method == "falkon" or (self.method == "auto" and n > CHOLESKY_MAX_SAMPLES):
+        exact = self.method == "cholesky" or (self.method == "auto" and n <= CHOLESKY_MAX_SAMPLES)
+        if not exact or n > PATH_MAX_SAMPLES:
             return None
         ridges = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
         if not ridges:
             raise ValueError("ridges must be a non-empty sequence of penalties λ >= 0, got []")
         x, y = data.x.to(torch.float64), data.y.to(torch.float64)
         kernel = self.kernel
-        coefs = iter(symmetric_path(kernel_matrix(kernel, x, x), y, [n * r for r in ridges if r]))
-        return [self._zero_ridge(data, rng) if r == 0.0 else _kernel_model(KernelRidgeSolution(
-            kernel, x, next(coefs), "eigh-path", 0, math.nan, True)) for r in ridges]
+        solved = symmetric_path(kernel_matrix(kernel, x, x), y, [n * r for r in ridges])
+        return [_kernel_model(KernelRidgeSolution(kernel, x, coef, _ROUTES[route], 0, math.nan,
+                                                  True)) for coef, route in solved]
 
-    def _zero_ridge(self, data, rng: np.random.Generator) -> KernelModel:
-        return replace(self, ridge=0.0).fit(data, rng=rng)
+
+_ROUTES = {"cholesky": "cholesky", "eigh": "eigh", "path": "eigh-path"}
+"""symmetric_path's route → the solution's ``method`` (the names of the exact fit)."""
+
+PATH_MAX_SAMPLES = 15_000
+"""Above this n, :meth:`Kernel.fit_path` declines: its two n × n float64 matrices (3.6 GB at
+n = 15,000) would double the exact fit's memory."""
 
 
 def _kernel_model(solution: KernelRidgeSolution) -> KernelModel:

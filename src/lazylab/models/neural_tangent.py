@@ -44,7 +44,7 @@ from lazylab.models._tangent_solvers import online_sgd, sample_preconditioner
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import conjugate_gradient, solve_ridge
-from lazylab.solvers.ridge import ridge_path
+from lazylab.solvers.ridge_path import ridge_path
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
 
@@ -258,8 +258,9 @@ class NeuralTangent:
         """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` is ignored).
 
         W is drawn once from ``rng`` as :meth:`fit` draws it; the feature matrix Φ (n × (Nd [+ N]))
-        is formed once and every λ's (A, h, c) comes from one eigendecomposition of the smaller
-        Gram (:func:`lazylab.solvers.ridge.ridge_path`): the "direct" fit per λ, to round-off.
+        and its smaller Gram are formed once and every λ's (A, h, c) is solved on it
+        (:func:`lazylab.solvers.ridge_path.ridge_path`: a Cholesky per λ, or one shared
+        eigendecomposition for long grids): the "direct" fit per λ, to round-off.
         Returns None (the caller refits per λ) at n = ∞ and for the matrix-free solvers: "cg",
         "sgd", and "auto" above :data:`DIRECT_ENTRIES`. Diagnostics as the direct :meth:`fit`.
         """

@@ -28,7 +28,7 @@ from lazylab.models._common import (draw_biases, draw_weights, numeric, resolve_
 from lazylab.models.population import optimal_head
 from lazylab.predictors import TwoLayer
 from lazylab.solvers import solve_ridge, streaming_ridge
-from lazylab.solvers.ridge import ridge_path
+from lazylab.solvers.ridge_path import ridge_path
 
 __all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]
 
@@ -119,9 +119,10 @@ class RandomFeatures:
                  ) -> list[TwoLayer] | None:
         """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` is ignored).
 
-        W (and b) are drawn once from ``rng``, exactly as :meth:`fit` draws them, and the head
-        of every λ comes from one eigendecomposition of the smaller Gram, FᵀF/n or FFᵀ/n
-        (:func:`lazylab.solvers.ridge.ridge_path`): what :meth:`fit` gives per λ, to round-off.
+        W (and b) are drawn once from ``rng``, exactly as :meth:`fit` draws them; the features
+        and their smaller Gram, FᵀF/n or FFᵀ/n, are formed once, and every λ's head is solved
+        on it (:func:`lazylab.solvers.ridge_path.ridge_path`: a Cholesky per λ, or one shared
+        eigendecomposition for long grids): what :meth:`fit` gives per λ, to round-off.
         Returns None (the caller refits per λ) at n = ∞ and where :meth:`fit` streams the
         normal equations (n·N > :data:`STREAMING_ENTRIES`). Diagnostics as :meth:`fit`.
         """

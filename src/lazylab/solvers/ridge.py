@@ -17,12 +17,8 @@ solution a = F⁺y (on centered data when ``fit_intercept``).
 ``method`` reports the path taken: "primal" / "dual" (Cholesky), "primal-eigh" / "dual-eigh"
 (Cholesky failed on a numerically singular matrix and an eigendecomposition with the
 pseudo-inverse cut-off of :func:`pseudo_inverse_cutoff` replaced it), "lstsq" (λ = 0, minimum-norm
-least squares), "primal-path" / "dual-path" (:func:`ridge_path`: one eigendecomposition shared
-by many λ).
-
-Ridge paths: S + λI for symmetric S = QΛQᵀ has the eigenvectors of S and eigenvalues Λ + λ, so
-one O(m³) eigendecomposition gives (S + λI)⁻¹b = Q (Λ + λ)⁻¹ Qᵀb for every λ at O(m²) each
-(:func:`symmetric_path`), where a Cholesky factorization per λ costs O(m³) each.
+least squares), "primal-path" / "dual-path" (:func:`lazylab.solvers.ridge_path.ridge_path`: one
+eigendecomposition shared by many λ).
 """
 
 from __future__ import annotations
@@ -35,7 +31,7 @@ import torch
 from lazylab import _checks as checks
 
 __all__ = ["RidgeSolution", "NormalEquations", "solve_ridge", "streaming_ridge", "solve_symmetric",
-           "pseudo_solve", "pseudo_inverse_cutoff", "symmetric_path", "ridge_path"]
+           "pseudo_solve", "pseudo_inverse_cutoff"]
 
 Tensor = torch.Tensor
 
@@ -136,37 +132,6 @@ def pseudo_solve(matrix: Tensor, rhs: Tensor) -> Tensor:
     return solution[:, 0] if column else solution
 
 
-def symmetric_path(matrix: Tensor, rhs: Tensor, shifts: Iterable[float]) -> list[Tensor]:
-    """(S + sI)⁺ b for every shift s, from one eigendecomposition S = QΛQᵀ.
-
-    x(s) = Q diag(w) Qᵀ b with w_i = 1/(λ_i + s), except w_i = 0 where λ_i + s is at or below
-    :func:`pseudo_inverse_cutoff` of the shifted eigenvalues Λ + s: the rule of
-    :func:`pseudo_solve` applied to S + sI. Where Cholesky succeeds on S + sI (what
-    :func:`solve_symmetric` does per s) no shifted eigenvalue is that small once
-    s > max(m·ε, 10⁻¹²)·max|λ + s|, and both solve the same system: they differ by round-off,
-    ε·cond(S + sI) relative. Below that the per-s Cholesky inverts round-off eigenvalues that
-    the path treats as zero. Cost O(m³) once, then O(m²k) per shift.
-
-    Args:
-        matrix: S, (m, m) symmetric float64 (its lower triangle is read). Freed after the
-            eigendecomposition when the caller holds no other reference.
-        rhs: b, (m,) or (m, k).
-        shifts: s ≥ 0, any number of them.
-    """
-    values, vectors = torch.linalg.eigh(matrix)
-    del matrix
-    column = rhs.ndim == 1
-    projected = vectors.T @ (rhs.unsqueeze(1) if column else rhs)
-    solutions = []
-    for shift in shifts:
-        shifted = values + float(shift)
-        keep = shifted > pseudo_inverse_cutoff(shifted)
-        inverse = torch.where(keep, 1.0 / torch.where(keep, shifted, torch.ones_like(shifted)), 0.0)
-        solution = vectors @ (inverse.unsqueeze(1) * projected)
-        solutions.append(solution[:, 0] if column else solution)
-    return solutions
-
-
 def _min_norm_lstsq(features: Tensor, targets: Tensor) -> Tensor:
     """F⁺ y by an SVD-based solver (gelsd on CPU; pinv elsewhere, where gelsd is missing)."""
     if features.device.type == "cpu":
@@ -211,65 +176,6 @@ def solve_ridge(features: Tensor, targets: Tensor, *, ridge: float = 0.0,
     if fit_intercept:
         intercept = target_mean - feature_mean @ coef
     return RidgeSolution(coef=coef, intercept=intercept, method=method)
-
-
-def _checked_ridges(ridges: Iterable[float]) -> list[float]:
-    ridges = list(ridges)
-    if not ridges:
-        raise ValueError(f"ridges must be a non-empty sequence of penalties λ >= 0, got {ridges!r}")
-    return [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
-
-
-def ridge_path(features: Tensor, targets: Tensor, ridges: Iterable[float], *,
-               fit_intercept: bool = False) -> list[RidgeSolution]:
-    """:func:`solve_ridge` at every λ of ``ridges`` from one eigendecomposition.
-
-    Primal (p ≤ n): FᵀF/n = QΛQᵀ once, a(λ) = Q (Λ + λ)⁻¹ QᵀFᵀy/n. Dual (n < p): FFᵀ/n = UΛUᵀ
-    once, a(λ) = FᵀU (Λ + λ)⁻¹ Uᵀy/n. Cost O(m³) for m = min(n, p) plus the Gram, then O(m²)
-    (primal) or O(np) (dual) per λ, against O(m³) per λ for :func:`solve_ridge`. Eigenvalues
-    are cut as in :func:`symmetric_path` (the same answer as :func:`solve_ridge` up to
-    round-off for λ above max(m·ε, 10⁻¹²) times the largest eigenvalue). λ = 0 entries are
-    solved by :func:`solve_ridge` itself (minimum-norm least squares by SVD of F, not the Gram).
-
-    Args:
-        features: F, (n, p). targets: y, (n,) or (n, k).
-        ridges: λ ≥ 0 for each solution, in the order returned.
-        fit_intercept: fit an unpenalized c (exactly, by centering F and y).
-
-    Returns:
-        One :class:`RidgeSolution` per λ, method "primal-path" / "dual-path" ("lstsq" at 0).
-    """
-    ridges = _checked_ridges(ridges)
-    original = _check_pair(features, targets, ("features", "targets"))
-    features, targets = original
-    zero = torch.zeros(targets.shape[1:], dtype=torch.float64, device=features.device)
-    feature_mean, target_mean = torch.zeros_like(features[0]), zero
-    if fit_intercept:
-        feature_mean, target_mean = features.mean(dim=0), targets.mean(dim=0)
-        features, targets = features - feature_mean, targets - target_mean
-    coefs, method = _path_coefficients(features, targets, [r for r in ridges if r > 0.0])
-    solutions, taken = [], iter(coefs)
-    for ridge in ridges:
-        if ridge == 0.0:
-            solutions.append(solve_ridge(*original, ridge=0.0, fit_intercept=fit_intercept))
-            continue
-        coef = next(taken)
-        intercept = target_mean - feature_mean @ coef if fit_intercept else zero.clone()
-        solutions.append(RidgeSolution(coef=coef, intercept=intercept, method=method))
-    return solutions
-
-
-def _path_coefficients(features: Tensor, targets: Tensor, ridges: list[float]
-                       ) -> tuple[list[Tensor], str]:
-    """a(λ) for each λ > 0 on (already centered) F, y: primal when p ≤ n, dual otherwise."""
-    n, p = features.shape
-    if not ridges:
-        return [], ""
-    if p <= n:
-        return symmetric_path(features.T @ features / n, features.T @ targets / n,
-                              ridges), "primal-path"
-    duals = symmetric_path(features @ features.T / n, targets / n, ridges)
-    return [features.T @ dual for dual in duals], "dual-path"
 
 
 class NormalEquations:
