@@ -12,6 +12,7 @@ import torch
 from lazylab.activations import get_activation
 from lazylab.gaussian import pair_expectation
 from lazylab.models import Kernel
+from lazylab.models import kernel as kernel_module
 from lazylab.models.kernel import DualKernel
 from lazylab.models.neural_tangent import GatedFeatures
 from lazylab.risk import empirical_risk
@@ -208,3 +209,37 @@ def test_kernel_path_is_declined_where_falkon_fits():
         Kernel().fit_path(data, [1e-3, -1.0], rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="kernel ridge needs samples"):
         Kernel().fit_path(task, [1e-3], rng=np.random.default_rng(0))
+
+
+def test_the_predictors_of_a_path_share_one_kernel_block_of_their_first_inputs(monkeypatch):
+    # Five ridges scored on one validation set: K(x_val, x_train) once, not five times; the
+    # shared block gives the predictions of the unshared solution (same kernel entries, one GEMM
+    # instead of row blocks: round-off, checked at 1e-12). A view of the same rows (what
+    # empirical_risk's row blocks are) matches; other inputs, or the same after an in-place
+    # change, are computed afresh.
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5, noise=0.1)
+    data, validation = (task.sample(n, rng=np.random.default_rng(s)) for n, s in ((80, 1), (60, 2)))
+    path = Kernel(kind="ntk").fit_path(data, [1e-6, 1e-4, 1e-2, 1.0, 10.0],
+                                       rng=np.random.default_rng(0))
+    calls = []
+    real = kernel_module.kernel_matrix
+
+    def counted(kernel, x1, x2, **options):
+        calls.append(x1.shape[0])
+        return real(kernel, x1, x2, **options)
+
+    monkeypatch.setattr(kernel_module, "kernel_matrix", counted)
+    for model in path:
+        for rows in (validation.x, validation.x[0:60]):
+            expected = model.solution.predict(validation.x)
+            torch.testing.assert_close(model.predict(rows), expected, rtol=1e-12, atol=1e-14)
+        assert empirical_risk(model, validation) == pytest.approx(
+            float(torch.mean((model.solution.predict(validation.x) - validation.y) ** 2)),
+            rel=1e-12)
+    assert calls == [60]
+    other = task.sample(30, rng=np.random.default_rng(5)).x
+    torch.testing.assert_close(path[0].predict(other), path[0].solution.predict(other))
+    changed = validation.x.clone()
+    path[1].shared.inputs, path[1].shared.version = changed, changed._version
+    changed.mul_(2.0)  # in place: the version counter moves, the held block is stale
+    torch.testing.assert_close(path[1].predict(changed), path[1].solution.predict(changed))

@@ -43,8 +43,8 @@ from lazylab.solvers import KernelRidgeSolution, kernel_matrix, kernel_ridge
 from lazylab.solvers.kernel_ridge import CHOLESKY_MAX_SAMPLES
 from lazylab.solvers.ridge_path import symmetric_path
 
-__all__ = ["Kernel", "KernelModel", "DualKernel", "KERNEL_KINDS", "PATH_MAX_SAMPLES",
-           "arc_cosine_gram"]
+__all__ = ["Kernel", "KernelModel", "SharedBlock", "DualKernel", "KERNEL_KINDS",
+           "PATH_MAX_SAMPLES", "SHARED_BLOCK_ENTRIES", "arc_cosine_gram"]
 
 KERNEL_KINDS = ("rf", "ntk", "semi_random")
 _ARC_FORMS = {  # (kind, degree) -> (a, b, extra) of _arc_block
@@ -152,15 +152,58 @@ class DualKernel:
         return gram
 
 
+class SharedBlock:
+    """K(x, c) of one input set x, shared by the predictors of one ridge path (same centers c).
+
+    Selection scores every ridge of a path on the same validation inputs; the predictors hold
+    one SharedBlock, so K(x_val, c) is evaluated once instead of once per ridge. It keeps the
+    first inputs it is asked about (at most :data:`SHARED_BLOCK_ENTRIES` kernel entries) and
+    recognizes them by storage, shape, strides and torch's in-place version counter (a view of
+    the same rows, as empirical_risk's row blocks are, matches; modified inputs do not).
+    """
+
+    def __init__(self):
+        self.inputs: torch.Tensor | None = None
+        self.version, self.block = -1, None
+
+    def _matches(self, x: torch.Tensor) -> bool:
+        held = self.inputs
+        return (held is not None and held.data_ptr() == x.data_ptr() and held.shape == x.shape
+                and held.stride() == x.stride() and held.dtype == x.dtype
+                and held.device == x.device and x._version == self.version)
+
+    def predict(self, solution: KernelRidgeSolution, x: torch.Tensor) -> torch.Tensor:
+        """f(x) = K(x, c) α, K(x, c) from the held block when x is the held input set."""
+        if self._matches(x):
+            return self.block @ solution.coef
+        if self.inputs is None and x.shape[0] * solution.centers.shape[0] <= SHARED_BLOCK_ENTRIES:
+            self.block = kernel_matrix(solution.kernel, x.to(solution.centers.device),
+                                       solution.centers)
+            self.inputs, self.version = x, x._version
+            return self.block @ solution.coef
+        return solution.predict(x)
+
+
+SHARED_BLOCK_ENTRIES = 25_000_000
+"""Largest K(x, c) a :class:`SharedBlock` keeps (200 MB in float64)."""
+
+
 @dataclass(eq=False)
 class KernelModel:
-    """Fitted kernel predictor f(x) = Σ_j α_j K(c_j, x); ``predict(x) -> (n,)``."""
+    """Fitted kernel predictor f(x) = Σ_j α_j K(c_j, x); ``predict(x) -> (n,)``.
+
+    ``shared``: the :class:`SharedBlock` of a ridge path (:meth:`Kernel.fit_path`), else None.
+    """
 
     solution: KernelRidgeSolution
     diagnostics: dict = field(default_factory=dict)
+    shared: SharedBlock | None = field(default=None, repr=False)
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return self.solution.predict(torch.as_tensor(x, dtype=torch.float64))
+        x = torch.as_tensor(x, dtype=torch.float64)
+        if self.shared is None:
+            return self.solution.predict(x)
+        return self.shared.predict(self.solution, x)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -223,7 +266,9 @@ class Kernel:
         from :data:`lazylab.solvers.ridge_path.EIGH_MIN_SHIFTS` positive λ on, one
         eigendecomposition K = QΛQᵀ and α(λ) = Q (Λ + nλ)⁻¹ Qᵀy (method "eigh-path"; the same
         answer to round-off wherever nλ exceeds max(n·ε, 10⁻¹²)·max(Λ + nλ)). Memory: two
-        n × n float64 matrices, against one for :meth:`fit`.
+        n × n float64 matrices, against one for :meth:`fit`. The predictors share one
+        :class:`SharedBlock`: the first input set they are evaluated on (selection's
+        validation set) costs one kernel evaluation for all of them.
 
         Returns None where the fit is not exact (``method`` "falkon", or "auto" above
         :data:`lazylab.solvers.kernel_ridge.CHOLESKY_MAX_SAMPLES`: FALKON's preconditioner
@@ -241,8 +286,9 @@ class Kernel:
         x, y = data.x.to(torch.float64), data.y.to(torch.float64)
         kernel = self.kernel
         solved = symmetric_path(kernel_matrix(kernel, x, x), y, [n * r for r in ridges])
+        shared = SharedBlock()
         return [_kernel_model(KernelRidgeSolution(kernel, x, coef, _ROUTES[route], 0, math.nan,
-                                                  True)) for coef, route in solved]
+                                                  True), shared) for coef, route in solved]
 
 
 _ROUTES = {"cholesky": "cholesky", "eigh": "eigh", "path": "eigh-path"}
@@ -253,12 +299,14 @@ PATH_MAX_SAMPLES = 15_000
 n = 15,000) would double the exact fit's memory."""
 
 
-def _kernel_model(solution: KernelRidgeSolution) -> KernelModel:
+def _kernel_model(solution: KernelRidgeSolution, shared: SharedBlock | None = None
+                  ) -> KernelModel:
     """The fitted predictor with its diagnostics (:meth:`Kernel.fit`)."""
     return KernelModel(solution, numeric({
         "cg_iterations": solution.iterations, "kernel_residual": solution.residual,
         "converged": float(solution.converged), "criterion": solution.residual,
-        "n_centers": solution.centers.shape[0], "coef_norm_max": solution.coef.abs().max()}))
+        "n_centers": solution.centers.shape[0], "coef_norm_max": solution.coef.abs().max()}),
+        shared)
 
 
 def _samples_only(data_or_task):
