@@ -93,10 +93,12 @@ def _case(n: int, peak: float) -> list[dict]:
         label = name.replace(" ", "_")
         spread = max(abs(a - b) / abs(b) for a, b in zip(risks, refit_risks))
         rows += [row(BENCHMARK, case, f"time_{label}", seconds, "s", ""),
-                 row(BENCHMARK, case, f"speedup_{label}", refit_time / seconds, "", "refit / " + name),
+                 row(BENCHMARK, case, f"speedup_{label}", refit_time / seconds, "",
+                     "refit / " + name),
                  row(BENCHMARK, case, f"same_choice_{label}",
                      float(metrics["selected_ridge"] == refit["selected_ridge"]), "",
-                     f"ridge {metrics['selected_ridge']:.0e}, edge {metrics['selection_at_edge']:.0f}"),
+                     f"ridge {metrics['selected_ridge']:.0e}, "
+                     f"edge {metrics['selection_at_edge']:.0f}"),
                  row(BENCHMARK, case, f"risk_difference_{label}", spread, "",
                      "max relative over the grid, vs refit")]
     return rows

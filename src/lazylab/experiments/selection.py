@@ -315,11 +315,18 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
             best, best_risk, best_index = predictor, risk, index
     if best is None:
         raise DivergenceError(f"every value of the selection grid of {', '.join(names)} diverged")
-    metrics = {"selection_risk": best_risk, "selection_diverged": float(diverged),
+    return best, _metrics(selected, grids, scales, best_index, best_risk, diverged)
+
+
+def _metrics(selected: dict[str, Selection], grids: dict[str, tuple], scales: dict[str, float],
+             index: tuple[int, ...], risk: float, diverged: int) -> dict[str, float]:
+    """The selection metrics of the choice at grid ``index`` (module docstring)."""
+    names = list(grids)
+    metrics = {"selection_risk": risk, "selection_diverged": float(diverged),
                "selection_at_edge": float(any(i in (0, len(grids[n]) - 1)
-                                              for n, i in zip(names, best_index)))}
-    for n, i in zip(names, best_index):
+                                              for n, i in zip(names, index)))}
+    for n, i in zip(names, index):
         metric = selected[n].metric(n)
         metrics[metric] = float(i if metric.endswith("_index") else grids[n][i])
         metrics[f"{n}_grid_scale"] = scales[n]
-    return best, metrics
+    return metrics

@@ -3,11 +3,12 @@
 Selecting λ on a grid solves (S + λI) x = b for one symmetric S (a kernel matrix K, or a feature
 Gram FᵀF/n or FFᵀ/n) and many λ. Forming S is often the larger part of a fit (a kernel
 evaluation, a feature GEMM), so S is formed once. Each λ is then either a Cholesky factor of the
-cached S + λI — the same computation as a solve per λ (:func:`lazylab.solvers.ridge.solve_symmetric`)
-— or, for long grids, all λ come from one eigendecomposition S = QΛQᵀ:
-(S + λI)⁻¹b = Q (Λ + λ)⁻¹ Qᵀb at O(m²) per λ. The eigendecomposition costs 10–100 Choleskys
-(:data:`EIGH_MIN_SHIFTS`), so it pays only beyond about two dozen λ. Conventions (the 1/n loss,
-unpenalized intercept, method labels) are those of :mod:`lazylab.solvers.ridge`.
+cached S + λI — the same computation as a solve per λ
+(:func:`lazylab.solvers.ridge.solve_symmetric`) — or, for long grids, all λ come from one
+eigendecomposition S = QΛQᵀ: (S + λI)⁻¹b = Q (Λ + λ)⁻¹ Qᵀb at O(m²) per λ. The
+eigendecomposition costs 10–100 Choleskys (:data:`EIGH_MIN_SHIFTS`), so it pays only beyond
+about two dozen λ. Conventions (the 1/n loss, unpenalized intercept, method labels) are those of
+:mod:`lazylab.solvers.ridge`.
 """
 
 from __future__ import annotations
@@ -65,20 +66,27 @@ def symmetric_path(matrix: Tensor, rhs: Tensor, shifts: Iterable[float], *,
     if method == "auto":
         method = "eigh" if positive >= EIGH_MIN_SHIFTS else "cholesky"
     shared = _EigenSolver(matrix, rhs) if method == "eigh" and positive else None
-    work, solutions = None, []
-    for shift in shifts:
-        if shared is not None and shift > 0.0:
-            solutions.append((shared.solve(shift), "path"))
-            continue
-        work = torch.empty_like(matrix) if work is None else work
+    single = _CholeskySolver(matrix, rhs)
+    return [(shared.solve(shift), "path") if shared is not None and shift > 0.0
+            else single.solve(shift) for shift in shifts]
 
-        def rebuild(shift: float = shift) -> Tensor:
-            work.copy_(matrix).diagonal().add_(shift)
-            return work
 
-        solution, ok = solve_symmetric(rebuild(), rhs, overwrite=True, rebuild=rebuild)
-        solutions.append((solution, "cholesky" if ok else "eigh"))
-    return solutions
+class _CholeskySolver:
+    """(S + sI)⁻¹b by :func:`solve_symmetric` on one work copy of S, refilled per shift."""
+
+    def __init__(self, matrix: Tensor, rhs: Tensor):
+        self.matrix, self.rhs, self.work = matrix, rhs, None
+
+    def _shifted(self, shift: float) -> Tensor:
+        if self.work is None:
+            self.work = torch.empty_like(self.matrix)
+        self.work.copy_(self.matrix).diagonal().add_(shift)
+        return self.work
+
+    def solve(self, shift: float) -> tuple[Tensor, str]:
+        solution, ok = solve_symmetric(self._shifted(shift), self.rhs, overwrite=True,
+                                       rebuild=lambda: self._shifted(shift))
+        return solution, "cholesky" if ok else "eigh"
 
 
 class _EigenSolver:
