@@ -41,6 +41,7 @@ import numpy as np
 import pandas as pd
 
 from lazylab.plots import draw_points, plt, save_figure
+from lazylab.studies import _lazy_rich_relu as relu
 from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies.base import Study, sweep_seeds, sweep_task
 from lazylab.theory.ghorbani_quadratic import network_risk, neural_tangent_risk
@@ -102,6 +103,11 @@ def _network(alpha: float, dim: int, width: int, sizes: Sizes) -> dict:
 
 
 def sweeps(scale: str) -> list[dict]:
+    """The quadratic specs, then the ReLU part's (:mod:`lazylab.studies._lazy_rich_relu`)."""
+    return [*_quadratic_sweeps(scale), *relu.sweeps(scale)]
+
+
+def _quadratic_sweeps(scale: str) -> list[dict]:
     """One spec per (d, N): the network at every α, and the exact NT at that width."""
     sizes = SIZES[scale]
     return [{"name": _sweep_name(d, n),
@@ -157,7 +163,7 @@ def _case_columns(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def _frames(frames: dict[str, pd.DataFrame], scale: str) -> pd.DataFrame:
-    specs = {s["name"]: s for s in sweeps(scale)}
+    specs = {s["name"]: s for s in _quadratic_sweeps(scale)}
     parts = [_case_columns(frame, specs[name]) for name, frame in frames.items()
              if not frame.empty and name in specs]
     return pd.concat(parts, ignore_index=True)
@@ -262,7 +268,7 @@ def figure(frames: dict[str, pd.DataFrame], scale: str, output_dir: Path) -> lis
     fig.suptitle("lazy-rich: f_α = α(f_θ − f_θ₀), σ = u², quadratic target, population GD",
                  fontsize=11)
     fig.tight_layout()
-    return save_figure(fig, Path(output_dir) / NAME)
+    return [*save_figure(fig, Path(output_dir) / NAME), *relu.figure(frames, scale, output_dir)]
 
 
 # ----------------------------------------------------------------------------- summary
@@ -375,10 +381,13 @@ def summary(frames: dict[str, pd.DataFrame], scale: str) -> str:
         "## Claim 3: lazy training moves the weights by O(1/α)",
         *_change_lines(data), "",
         "Not measured here: the alignment of the learned first layer with B's top-N "
-        "eigenspace (the Network regime does not report its weights to the platform)."])
+        "eigenspace (the Network regime does not report its weights to the platform).",
+        *relu.summary_lines(frames, scale)])
 
 
 STUDY = Study(name=NAME, description="Chizat, Oyallon & Bach 2019: risk against the laziness α, "
               "from the neural tangent to the trained network (Theorem 3), quadratic target",
-              sweeps=sweeps, figure=figure, summary=summary, points=_points, scales=SCALES,
+              sweeps=sweeps, figure=figure, summary=summary, scales=SCALES,
+              points=lambda frames, scale: pd.concat(
+                  [_points(frames, scale), relu.points(frames, scale)], ignore_index=True),
               run_cost=run_cost)
