@@ -11,8 +11,8 @@ Measures of the fitted networks of :mod:`lazylab.studies.lazy_rich` (diagnostics
 * kernel change (exact in population for σ = u², ``kernel_change_population``):
   ‖K_T − K₀‖/‖K₀‖ = ‖F‖_K/(α‖M₀‖_K) with ‖Q‖_K² = (d + 6)‖Q‖_F² + 2(Tr Q)², exactly. So it is
   ∝ 1/α at both ends (F → F_NT as α → ∞, F → B_N as α → 0), the prefactor moving across the
-  transition; the rich-end line uses F = B_N and E‖M₀‖_F² = s_w⁴N(N + d + 1)/d,
-  (Tr M₀)² ≈ s_w⁴N² (Wishart moments; inside the square root, so approximate to O(1/√(Nd))).
+  transition; the rich-end line uses F = B_N and the Wishart moments of M₀
+  (:func:`lazylab.theory.rich_kernel_change`, :func:`lazylab.theory.rich_alignment`).
 * incremental learning (a separate sweep, plain network, small initialization s): the GD step
   at which v_kᵀFv_k reaches λ_k/2 against s, with the refined linearized prediction
   :func:`lazylab.theory.incremental_learning_times` (κ = 1: ``Network`` descends R = E(f − y)²
@@ -31,11 +31,11 @@ import pandas as pd
 
 from lazylab.plots import draw_points, plt, save_figure
 from lazylab.studies._aggregate import seed_statistics
-from lazylab.theory import incremental_learning_times
+from lazylab.theory import incremental_learning_times, rich_alignment, rich_kernel_change
 
 __all__ = ["INCREMENTAL", "Incremental", "eigenvalues", "incremental_budget",
            "incremental_scale", "incremental_sweeps", "measure_points", "measure_figure",
-           "measure_lines", "rich_alignment", "rich_kernel_change", "seed_matrices", "slope"]
+           "measure_lines", "seed_matrices", "slope"]
 
 NAME = "lazy-rich"
 
@@ -103,34 +103,6 @@ def incremental_sweeps(scale: str) -> list[dict]:
                          "weight_scale": list(sizes.inits), "learning_rate": sizes.rate,
                          "steps": incremental_budget(sizes), "track_every": sizes.every}],
              "sweep": {"n_train": "population", "n_test": 100, "seeds": sizes.seeds}}]
-
-
-# ----------------------------------------------------------------------------- theory lines
-
-def _kernel_norm(matrix: np.ndarray) -> float:
-    """‖Q‖_K² = (d + 6)‖Q‖_F² + 2(Tr Q)² (module docstring)."""
-    return float((matrix.shape[0] + 6) * np.sum(matrix ** 2) + 2 * np.trace(matrix) ** 2)
-
-
-def _top(b: np.ndarray, width: int) -> np.ndarray:
-    values, vectors = np.linalg.eigh(b)
-    values, vectors = values[::-1][:width], vectors[:, ::-1][:, :width]
-    return (vectors * np.clip(values, 0, None)) @ vectors.T
-
-
-def rich_kernel_change(alpha, b: np.ndarray, width: int, weight_scale: float) -> np.ndarray:
-    """‖B_N‖_K/(α E^{1/2}‖M₀‖_K²) (module docstring), for α of any shape."""
-    d, s4 = b.shape[0], weight_scale ** 4
-    initial = (d + 6) * s4 * width * (width + d + 1) / d + 2 * s4 * width ** 2
-    return math.sqrt(_kernel_norm(_top(b, width)) / initial) / np.asarray(alpha, float)
-
-
-def rich_alignment(alpha, b: np.ndarray, width: int, weight_scale: float,
-                   initial: float) -> np.ndarray:
-    """A_rich(α) = (A₀ s_w² N + Tr B_N/α)/(s_w² N + Tr B_N/α) (module docstring)."""
-    trace, start = float(np.trace(_top(b, width))), weight_scale ** 2 * width
-    learned = trace / np.asarray(alpha, float)
-    return (initial * start + learned) / (start + learned)
 
 
 # ----------------------------------------------------------------------------- points
