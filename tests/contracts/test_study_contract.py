@@ -32,8 +32,8 @@ SMOKE_SECONDS = {
     "ghorbani-fig1": 5.0,
     "ghorbani-fig2": 5.5,
     "kernel-curves": 7.5,  # CPU seconds (process time) under load 15; 77 s wall at that load
-    "lazy-rich": 12.0,  # with the ReLU part: 19.7 s CPU under a load of 20 (quadratic part
-    # alone: 8.6 s under a load of 11, 5.2 s CPU); not measured on a quiet machine
+    "lazy-rich": 14.0,  # quadratic knob + incremental + ReLU parts: 9.8 s CPU (knob and
+    # incremental, load 22) + ~14 s CPU for the ReLU part (load 20); not measured quiet
     "xie-semirandom": 20.0,
     "yehudai-shamir": 6.9,
 }

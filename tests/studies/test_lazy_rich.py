@@ -11,6 +11,7 @@ import pytest
 from lazylab.models import Network, NeuralTangent
 from lazylab.studies import STUDIES, reproduce
 from lazylab.studies.base import sweep_task
+from lazylab.studies._lazy_rich_measures import INCREMENTAL
 from lazylab.studies.lazy_rich import SIZES, learning_rate, sweeps, transition_scale
 from lazylab.theory import network_risk
 from lazylab.theory.ghorbani_quadratic import neural_tangent_risk_for_weights
@@ -114,3 +115,52 @@ def test_default_scale_has_the_issue_s_grid():
     assert sizes.seeds >= 3 and all(n < d and d >= 50 for d, n in sizes.cases)
     assert any(d >= 100 for d, _ in sizes.cases)
     assert len({n for d, n in sizes.cases if d == 100}) >= 3
+
+
+# ----------------------------------------------------------------------------- measures
+
+def _series(points: pd.DataFrame, name: str) -> pd.DataFrame:
+    return points.query("series == @name").sort_values("alpha")
+
+
+def test_alignment_starts_at_n_over_d_and_reaches_one_at_the_rich_end(smoke):
+    """A₀ over all runs within 3 s.e. of N/d; α = 0.01: A > 0.99 (smoke: 0.99997); α = 1000:
+    the first layer barely moves, |A − A₀| < 0.01 (smoke: 0.0008, same runs)."""
+    points = _points(smoke)
+    align, start = _series(points, "alignment"), _series(points, "alignment_initial")
+    (d, n), = SIZES["smoke"].cases
+    pooled = math.sqrt((start["sem"] ** 2).sum()) / len(start)    # s.e. of the mean of means
+    assert abs(start["mean"].mean() - n / d) < 3 * pooled
+    assert align["mean"].iloc[0] > 0.99
+    assert abs(align["mean"].iloc[-1] - start["mean"].iloc[-1]) < 0.01
+
+
+def test_kernel_change_scales_as_one_over_alpha_at_both_ends(smoke):
+    """‖K_T − K₀‖/‖K₀‖ = ‖F‖_K/(α‖M₀‖_K) exactly: a decade of α is a decade of kernel change
+    at the rich end (α = 0.01 → 0.1) and at the lazy end (100 → 1000), within 3 s.e. of the
+    log ratio (different W₀ per run: the s.e. is the seeds' spread)."""
+    change = _series(_points(smoke), "kernel_change").set_index("alpha")
+    for low, high in ((0.01, 0.1), (100.0, 1000.0)):
+        ratio = math.log10(change.loc[low, "mean"] / change.loc[high, "mean"])
+        error = math.hypot(*(change.loc[a, "sem"] / change.loc[a, "mean"] for a in (low, high)))
+        assert abs(ratio - 1.0) < 3 * error / math.log(10) + 0.02
+    assert change.loc[0.01, "mean"] > 1e4 * change.loc[1000.0, "mean"]
+
+
+def test_incremental_learning_follows_the_linearized_rate(smoke):
+    """Per direction, the mean step grows with log(1/s²) at 1/(2 log(1 + 8ηλ_k)) per unit
+    (the smallest against the largest init, within 3 s.e. of the difference + 3 %), and the
+    directions are learned in the order of λ at every init."""
+    steps = _points(smoke).query("series == 'learned_step'")
+    sizes = INCREMENTAL["smoke"]
+    span = math.log(max(sizes.inits) ** 2 / min(sizes.inits) ** 2)
+    for k, part in steps.groupby("direction"):
+        part = part.sort_values("init")
+        lam = float(part["eigenvalue"].iloc[0])
+        expected = span / (2 * math.log1p(8 * sizes.rate * lam))
+        measured = part["mean"].iloc[0] - part["mean"].iloc[-1]
+        error = math.hypot(part["sem"].iloc[0], part["sem"].iloc[-1])
+        assert abs(measured - expected) < 3 * error + 0.03 * expected
+    for _, part in steps.groupby("init"):
+        assert (np.diff(part.sort_values("direction")["mean"].to_numpy()) > 0).all()
+    assert "Claim 6" in smoke["summary"].read_text()

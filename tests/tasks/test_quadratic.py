@@ -146,6 +146,9 @@ def test_presets(preset):
         assert torch.allclose(b, torch.eye(dim, dtype=b.dtype) / math.sqrt(dim))
     elif preset == "random-psd":
         assert 1 < frobenius < 3              # → 2 as d grows
+    elif preset == "geometric":
+        assert torch.equal(b, torch.diag(torch.tensor([1.0, 0.5, 0.25] + [0.0] * (dim - 3),
+                                                      dtype=b.dtype)))
     else:
         assert int(torch.linalg.matrix_rank(b)) == 3 and frobenius == pytest.approx(1.0)
     assert task.null_risk == pytest.approx(2 * frobenius, rel=1e-12)

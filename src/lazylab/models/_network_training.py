@@ -12,6 +12,10 @@ mixture task uses the closed-form risk :func:`lazylab.risk.quadratic_network_ris
 step, a matrix polynomial in M = Wᵀdiag(a)W) instead of the general engine's N × N dual
 matrices; both are the same exact risk (checked to 1e-10), every other case uses the engine.
 
+Population descent with ``track_every`` set feeds a :class:`LearningMonitor` through the loop's
+progress hook (every ``track_every`` steps, O(N d K)); its ``learned_step_k`` ride on the result
+(:class:`MonitoredResult`) into the diagnostics.
+
 Every mode's result carries the convergence certificate of
 :mod:`lazylab.solvers.convergence`, reported as numbers (:func:`certificate`); ``stop_reason``
 is coded by ``STOP_REASON_CODES``: 0 tolerance met, 1 step budget used up, 2 diverged,
@@ -20,6 +24,7 @@ is coded by ``STOP_REASON_CODES``: 0 tolerance met, 1 step budget used up, 2 div
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -28,6 +33,7 @@ import torch
 
 from lazylab.gaussian import feature_mean
 from lazylab.models._common import resolve_input
+from lazylab.models._network_diagnostics import LearningMonitor, learning_monitor
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
 from lazylab.risk.quadratic import QUADRATIC_RISKS, quadratic_network_risk
@@ -132,12 +138,48 @@ def exact_risk(model: TwoLayer, task) -> torch.Tensor:
     return population_risk(model, task)
 
 
+@dataclass(frozen=True)
+class MonitoredResult(TrainingResult):
+    """A population run's result with the learning monitor's ``learned_step_k`` (name, value)."""
+
+    milestones: tuple[tuple[str, float], ...] = ()
+
+
+def _monitored(net, state, monitor: LearningMonitor, options: dict) -> dict:
+    """``options`` with a progress hook that also feeds ``monitor`` every ``track_every`` steps
+    (the loop calls it after step ``done``, at θ_done) and still forwards the caller's progress
+    at its own stride."""
+    every, caller, stride = net.track_every, options["progress"], options["progress_every"]
+    budget = net.budget
+
+    def observe(done: int) -> None:
+        model = net._predictor(state)
+        monitor.observe(done, model.weights, model.head)
+
+    def tick(done: int, last: float) -> None:
+        if done % every == 0:
+            observe(done)
+        if caller is not None and (done % stride == 0 or done == budget):
+            caller(done, last)
+
+    observe(0)
+    return dict(options, progress=tick,
+                progress_every=every if caller is None else math.gcd(every, stride))
+
+
 def _run_population(net, state, groups, task, rng, options) -> TrainingResult:
     scale = net._loss_scale()
     halvings = options.pop("max_halvings")
-    return population_descent(groups, lambda: scale * exact_risk(net._predictor(state), task),
-                              backtracking=halvings > 0, max_halvings=max(halvings, 1),
-                              **options)
+    monitor = learning_monitor(net, task)
+    if monitor is not None:
+        options = _monitored(net, state, monitor, options)
+    result = population_descent(groups, lambda: scale * exact_risk(net._predictor(state), task),
+                                backtracking=halvings > 0, max_halvings=max(halvings, 1),
+                                **options)
+    if monitor is None:
+        return result
+    fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(TrainingResult)}
+    return MonitoredResult(**fields, milestones=tuple(monitor.diagnostics().items()))
 
 
 def _run_samples(batches: Callable[..., object]) -> Callable[..., TrainingResult]:
@@ -162,7 +204,8 @@ def _reshuffled(net, data, rng, device, dtype):
 
 def _report_population(net, model, result, task) -> dict:
     risk = float(exact_risk(model, task))
-    return {"population_risk": risk, "final_train_loss": risk}
+    return {"population_risk": risk, "final_train_loss": risk,
+            **dict(getattr(result, "milestones", ()))}
 
 
 def _report_online(net, model, result, task) -> dict:

@@ -88,6 +88,7 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._common import draw_biases, draw_weights, numeric
+from lazylab.models._network_diagnostics import parameter_diagnostics
 from lazylab.models._network_training import (MODES, NetworkState, Parameters, Scales,
                                               TrainingMode, certificate, output_mean)
 from lazylab.predictors import TwoLayer
@@ -160,6 +161,8 @@ class Network:
         head_init: "gaussian", "ones" (v_i = s_a) or "zeros".
         divergence_threshold: a loss above this multiple of the initial loss is divergence.
         device: "cpu" or "cuda[:k]" (sample-based training). dtype: "float32" or "float64".
+        track_every: ≥ 1 steps between checks of the learning monitor (population training,
+            σ = u², quadratic target; ``learned_step_k``, models._network_diagnostics) or None.
     Random stream (``fit``'s rng): W (one ``standard_normal((N, d))``), then b if ``biases``
     (one ``standard_normal(N)``), then v if gaussian (one ``standard_normal(N)``), then the
     training data (online) or the minibatch permutations.
@@ -191,6 +194,7 @@ class Network:
     divergence_threshold: float = 1e6
     device: str = "cpu"
     dtype: str = "float64"
+    track_every: int | None = None
 
     def __post_init__(self):
         checks.positive_int(self.width, "width")
@@ -206,7 +210,7 @@ class Network:
             checks.positive_float(getattr(self, name), name)
         checks.positive_int(self.batch_size, "batch_size")
         checks.nonnegative_int(self.max_halvings, "max_halvings")
-        for name in ("steps", "max_steps"):
+        for name in ("steps", "max_steps", "track_every"):
             checks.optional(checks.positive_int, getattr(self, name), name)
         checks.optional(checks.positive_float, self.tol, "tol", alternative=" or None")
         resolve_budget(self.steps, self.max_steps, self.tol)
@@ -296,7 +300,8 @@ class Network:
         for n = ∞; full training-set loss for a Dataset; mean of the last ≤ 100 batch losses
         online; all on the scale of the returned predictor), ``initial_train_loss``,
         ``population_risk`` (n = ∞ only), ``samples_seen`` (sample-based training),
-        ``weight_change`` ‖W − W₀‖_F/‖W₀‖_F, ``head_change`` ‖a − a₀‖/‖a₀‖ (a₀ ≠ 0).
+        ``weight_change``, ``head_change``, ``kernel_change``, ``kernel_change_population``,
+        ``alignment``, ``alignment_initial``, ``learned_step_k`` (models._network_diagnostics).
         Raises:
             DivergenceError: the loss became non-finite or exceeded the divergence threshold
                 after ``max_halvings`` halvings of the learning rate.
@@ -368,24 +373,19 @@ class Network:
             model = TwoLayer(model.activation, _detached(model.weights), _detached(model.head),
                              biases=_detached(model.biases), offset=_detached(model.offset))
             rate = self.learning_rate / 2 ** result.halvings
+            ends = [self._effective(p, state.scales) for p in (state.raw, state.initial)]
             diagnostics = {**certificate(result, rate),
                            "initial_train_loss":
                                self._loss_scale(inverse=True) * result.initial_loss,
-                           **self._changes(state),
+                           **parameter_diagnostics(
+                               get_activation(self.activation), *ends, data_or_task,
+                               scales=state.scales, layers=TRAINED_LAYERS[self.train]),
                            **mode.report(self, model, result, data_or_task)}
         if not all(torch.isfinite(t).all() for t in (model.weights, model.head)):
             raise DivergenceError("Network training produced non-finite parameters",
                                   step=result.steps)
         model.diagnostics = numeric(diagnostics)
         return model
-
-    def _changes(self, state: NetworkState) -> dict[str, float]:
-        w, a, _, _ = self._effective(state.raw, state.scales)
-        w0, a0, _, _ = self._effective(state.initial, state.scales)
-        out = {"weight_change": float(torch.linalg.norm(w - w0) / torch.linalg.norm(w0))}
-        if float(torch.linalg.norm(a0)) > 0:
-            out["head_change"] = float(torch.linalg.norm(a - a0) / torch.linalg.norm(a0))
-        return out
 
 
 def _detached(tensor: torch.Tensor | None) -> torch.Tensor | None:

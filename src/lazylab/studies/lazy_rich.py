@@ -28,7 +28,10 @@ relative first-layer change ‖W − W₀‖_F/‖W₀‖_F against α with the 
 (c) the transition collapsed, (R − R_NN)/(R_NT − R_NN) against α, with α* marked, the α where
 R is halfway between the NN and NT values (linear interpolation of R in log α between the two
 grid points around the crossing; per seed, with that seed's Theorem 3 value on its B and its
-exact NT risk). Scales: :data:`SIZES`.
+exact NT risk). Second figure (:mod:`lazylab.studies._lazy_rich_measures`): (d) the alignment of
+W with B's top-N eigenspace, (e) the exact change of the tangent kernel, both against α, and
+(f) incremental learning from a small initialization against the linearized theory.
+Scales: :data:`SIZES`.
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ import pandas as pd
 from lazylab.plots import draw_points, plt, save_figure
 from lazylab.studies import _lazy_rich_relu as relu
 from lazylab.studies._aggregate import seed_statistics
+from lazylab.studies._lazy_rich_measures import (incremental_scale, incremental_sweeps,
+                                                 measure_figure, measure_lines, measure_points,
+                                                 seed_matrices, slope)
 from lazylab.studies.base import Study, sweep_seeds, sweep_task
 from lazylab.theory.ghorbani_quadratic import network_risk, neural_tangent_risk
 
@@ -81,7 +87,8 @@ SIZES = {
 
 SCALES = {name: (f"quadratic target (exp-diagonal B), (d, N) ∈ {list(s.cases)}, α ∈ "
                  f"{list(s.alphas)}, {s.seeds} seeds, s_w = {s.weight_scale}, momentum "
-                 f"{s.momentum}, tol {s.tol:g}, at most {s.max_steps} steps")
+                 f"{s.momentum}, tol {s.tol:g}, at most {s.max_steps} steps; "
+                 + incremental_scale(name))
           for name, s in SIZES.items()}
 
 
@@ -103,11 +110,12 @@ def _network(alpha: float, dim: int, width: int, sizes: Sizes) -> dict:
 
 
 def sweeps(scale: str) -> list[dict]:
-    """The quadratic specs, then the ReLU part's (:mod:`lazylab.studies._lazy_rich_relu`)."""
-    return [*_quadratic_sweeps(scale), *relu.sweeps(scale)]
+    """The knob sweeps, the incremental-learning sweep (_lazy_rich_measures), then the ReLU
+    part's (:mod:`lazylab.studies._lazy_rich_relu`)."""
+    return [*_knob_sweeps(scale), *incremental_sweeps(scale), *relu.sweeps(scale)]
 
 
-def _quadratic_sweeps(scale: str) -> list[dict]:
+def _knob_sweeps(scale: str) -> list[dict]:
     """One spec per (d, N): the network at every α, and the exact NT at that width."""
     sizes = SIZES[scale]
     return [{"name": _sweep_name(d, n),
@@ -163,7 +171,7 @@ def _case_columns(frame: pd.DataFrame, spec: dict) -> pd.DataFrame:
 
 
 def _frames(frames: dict[str, pd.DataFrame], scale: str) -> pd.DataFrame:
-    specs = {s["name"]: s for s in _quadratic_sweeps(scale)}
+    specs = {s["name"]: s for s in _knob_sweeps(scale)}
     parts = [_case_columns(frame, specs[name]) for name, frame in frames.items()
              if not frame.empty and name in specs]
     return pd.concat(parts, ignore_index=True)
@@ -207,7 +215,7 @@ def _points(frames: dict[str, pd.DataFrame], scale: str) -> pd.DataFrame:
                  .rename(columns={"laziness": "alpha"}).assign(series="collapsed"))
     parts.append(seed_statistics(star.assign(alpha=np.nan), ["dim", "width", "alpha"],
                                  "log10_alpha_star").assign(series="alpha_star"))
-    return pd.concat(parts, ignore_index=True)
+    return pd.concat([*parts, measure_points(data, frames, scale)], ignore_index=True)
 
 
 # ----------------------------------------------------------------------------- figure
@@ -268,7 +276,10 @@ def figure(frames: dict[str, pd.DataFrame], scale: str, output_dir: Path) -> lis
     fig.suptitle("lazy-rich: f_α = α(f_θ − f_θ₀), σ = u², quadratic target, population GD",
                  fontsize=11)
     fig.tight_layout()
-    return [*save_figure(fig, Path(output_dir) / NAME), *relu.figure(frames, scale, output_dir)]
+    matrices = seed_matrices(_knob_sweeps(scale), sweep_task, sweep_seeds)
+    return [*save_figure(fig, Path(output_dir) / NAME),
+            *measure_figure(points, matrices, SIZES[scale].weight_scale, output_dir),
+            *relu.figure(frames, scale, output_dir)]
 
 
 # ----------------------------------------------------------------------------- summary
@@ -279,19 +290,6 @@ def _end_gap(data: pd.DataFrame, alpha: float, reference: str) -> tuple[float, f
     gaps = net["risk_normalized"].to_numpy() / net[reference].to_numpy() - 1.0
     sem = float(gaps.std(ddof=1) / math.sqrt(gaps.size)) if gaps.size > 1 else 0.0
     return float(gaps.mean()), sem, int(gaps.size)
-
-
-def _slope(x, y) -> tuple[float, float]:
-    """Least-squares slope of y on x and its standard error."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    keep = np.isfinite(x) & np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if x.size < 3 or np.ptp(x) == 0:
-        return math.nan, math.nan
-    slope, intercept = np.polyfit(x, y, 1)
-    residual = y - (slope * x + intercept)
-    return float(slope), float(math.sqrt(residual @ residual / (x.size - 2)
-                                         / ((x - x.mean()) @ (x - x.mean()))))
 
 
 def _verdict(ok: bool) -> str:
@@ -332,9 +330,9 @@ def _transition_lines(data: pd.DataFrame) -> list[str]:
                      "cross the midpoint)")
     for d, part in star.groupby("dim"):
         if part["width"].nunique() >= 2:
-            slope, error = _slope(np.log10(part["width"]), part["log_star"])
+            fit, error = slope(np.log10(part["width"]), part["log_star"])
             lines.append(f"- with the width at d = {d}: log10 α* against log10 N has slope "
-                         f"{slope:.2f} ± {error:.2f} (least squares over the seeds)")
+                         f"{fit:.2f} ± {error:.2f} (least squares over the seeds)")
     for n, part in star.groupby("width"):
         if part["dim"].nunique() >= 2:
             means = part.groupby("dim")["log_star"].mean()
@@ -343,6 +341,8 @@ def _transition_lines(data: pd.DataFrame) -> list[str]:
     return lines
 
 
+_RICH_TO = 0.1
+"""The rich-end slope of the kernel change is fitted over α ≤ this."""
 _LAZY_FROM = 100.0
 """The slope of the weight change is fitted over α ≥ this (the asymptotic lazy range; at
 α ≈ 10 the O(1/α²) correction still steepens it by ≈ 7 %)."""
@@ -352,13 +352,13 @@ def _change_lines(data: pd.DataFrame) -> list[str]:
     net = data[(data["regime"] == "network") & (data["laziness"] >= _LAZY_FROM)]
     lines = []
     for (d, n), part in net.groupby(["dim", "width"]):
-        slope, error = _slope(np.log10(part["laziness"]), np.log10(part["weight_change"]))
-        if not math.isfinite(slope):
+        fit, error = slope(np.log10(part["laziness"]), np.log10(part["weight_change"]))
+        if not math.isfinite(fit):
             lines.append(f"- d = {d}, N = {n}: too few values of α ≥ {_LAZY_FROM:g} to fit")
             continue
         lines.append(f"- d = {d}, N = {n}: slope of log ‖W − W₀‖/‖W₀‖ against log α over "
-                     f"α ≥ {_LAZY_FROM:g}: {slope:.3f} ± {error:.3f} — "
-                     f"{_verdict(abs(slope + 1) <= max(0.05, 2 * error))} (lazy: −1)")
+                     f"α ≥ {_LAZY_FROM:g}: {fit:.3f} ± {error:.3f} — "
+                     f"{_verdict(abs(fit + 1) <= max(0.05, 2 * error))} (lazy: −1)")
     return lines
 
 
@@ -380,8 +380,9 @@ def summary(frames: dict[str, pd.DataFrame], scale: str) -> str:
         *_transition_lines(data), "",
         "## Claim 3: lazy training moves the weights by O(1/α)",
         *_change_lines(data), "",
-        "Not measured here: the alignment of the learned first layer with B's top-N "
-        "eigenspace (the Network regime does not report its weights to the platform).",
+        *measure_lines(data, frames, scale,
+                       seed_matrices(_knob_sweeps(scale), sweep_task, sweep_seeds),
+                       sizes.weight_scale, _LAZY_FROM, _RICH_TO), "",
         *relu.summary_lines(frames, scale)])
 
 

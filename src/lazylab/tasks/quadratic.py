@@ -139,8 +139,15 @@ def _low_rank(dim, rank, rng):
     return v @ v.T / math.sqrt(rank)
 
 
+def _geometric(dim, rank, rng):
+    """diag(1, 1/2, …, 2^{1−r}, 0, …): well separated eigenvalues (incremental learning);
+    ‖B‖_F² = (4/3)(1 − 4^{−r}), Tr B = 2(1 − 2^{−r})."""
+    return torch.diag(torch.tensor([2.0 ** -k if k < rank else 0.0 for k in range(dim)],
+                                   dtype=DTYPE))
+
+
 QUADRATIC_MATRICES = {"exp-diagonal": _exp_diagonal, "identity": _identity,
-                      "random-psd": _random_psd, "low-rank": _low_rank}
+                      "random-psd": _random_psd, "low-rank": _low_rank, "geometric": _geometric}
 """Preset matrices B, each normalized so that ‖f*‖² = 2‖B‖_F² = O(1) as d grows."""
 
 def _explicit_matrix(matrix) -> torch.Tensor:
@@ -153,7 +160,7 @@ def _explicit_matrix(matrix) -> torch.Tensor:
                          f"({error})") from None
 
 
-MatrixName = Literal["exp-diagonal", "identity", "random-psd", "low-rank"]
+MatrixName = Literal["exp-diagonal", "identity", "random-psd", "low-rank", "geometric"]
 
 
 def quadratic(*, rng: np.random.Generator, dim: int = 450, matrix: MatrixName = "exp-diagonal",
@@ -164,7 +171,7 @@ def quadratic(*, rng: np.random.Generator, dim: int = 450, matrix: MatrixName = 
         dim: d (for a preset; an explicit matrix brings its own d).
         matrix: preset name (random presets draw from ``rng``), or, from Python, an explicit
             symmetric (d, d) array (numpy or torch).
-        rank: r for "low-rank" (1 ≤ r ≤ d); ignored by the other presets.
+        rank: r for "low-rank" and "geometric" (1 ≤ r ≤ d); ignored by the other presets.
         centered: b0 = −Tr B (E y = 0, the setting of Theorems 1–2) when True, else b0 = 0.
         noise: label noise standard deviation.
     """

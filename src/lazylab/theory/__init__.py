@@ -31,6 +31,8 @@ from lazylab.theory.ghorbani_quadratic import (
     random_features_risk_limit, random_features_risk_quadratic_activation,
     resolve_weight_covariance, trace_alignment)
 from lazylab.theory.hermite import HermiteConstants, hermite_constants
+from lazylab.theory.feature_learning import (kernel_norm_squared, rich_alignment,
+                                             rich_kernel_change, top_part)
 from lazylab.theory.incremental import incremental_learning_times
 from lazylab.theory.random_features_ridge import (
     random_features_optimal_ridge_risk, random_features_ridge_bias_variance,
@@ -74,4 +76,5 @@ __all__ = [
     "minimal_max_head", "ridge_path_head_bounds", "harmonic_multiplicities",
     "random_projection_risk", "relu_features_required_width", "relu_features_risk",
     "relu_sphere_energies", "relu_hermite_energies", "relu_staircase_degree",
+    "kernel_norm_squared", "rich_alignment", "rich_kernel_change", "top_part",
 ]
