@@ -93,12 +93,14 @@ def _parameter_groups(parameters) -> list[dict]:
     return groups
 
 
-def _gradient_norm(groups) -> float:
+def _gradient_norm(groups, folded: bool = False) -> float:
+    """‖(g_k ∇θ)_k‖; ``folded``: the gradients are raw and g_k is applied here."""
     total = 0.0
     for group in groups:
+        scale = group["gradient_scale"] ** 2 if folded else 1.0
         for tensor in group["params"]:
             if tensor.grad is not None:
-                total += float(torch.sum(tensor.grad.detach().double() ** 2))
+                total += scale * float(torch.sum(tensor.grad.detach().double() ** 2))
     return math.sqrt(total)
 
 
@@ -176,6 +178,9 @@ class TrainingLoop:
         self.progress_every, self.threshold = progress_every, divergence_threshold
         self.kind, self.budget, self.schedule, self.progress = optimizer, budget, schedule, progress
         self.groups = _parameter_groups(parameters)
+        # plain SGD (momentum included, no weight decay) is linear in the gradient: the group
+        # multiplier g_k goes into the group's rate instead of a pass over every gradient
+        self.folded = optimizer == "sgd" and not weight_decay
         self.opt = Optimizer(self.groups, optimizer, self.rate, self.momentum, self.weight_decay)
         self.stride = -(-budget // HISTORY_POINTS)
         self.history_steps, self.history = [], []
@@ -199,13 +204,13 @@ class TrainingLoop:
 
     def backward(self, loss: torch.Tensor, *, norm: bool) -> None:
         loss.backward()
-        for group in self.groups:
+        for group in () if self.folded else self.groups:
             if group["gradient_scale"] != 1.0:
                 for tensor in group["params"]:
                     if tensor.grad is not None:
                         tensor.grad.mul_(group["gradient_scale"])
         if norm:
-            self.gradient_norm = _gradient_norm(self.groups)
+            self.gradient_norm = _gradient_norm(self.groups, self.folded)
 
     def record(self, step: int, value: float) -> None:
         self.last, self.last_step = value, step
@@ -215,10 +220,11 @@ class TrainingLoop:
             self.history.append(value)
 
     def update(self, step: int) -> None:
-        """One optimizer step at rate η·m(step); progress(step + 1, last loss) when due."""
+        """One optimizer step at rate η·m(step) (× g_k when folded); progress(step + 1, last
+        loss) when due."""
         multiplier = float(self.schedule(step))
         for group in self.groups:
-            group["lr"] = self.rate * multiplier
+            group["lr"] = self.rate * multiplier * (group["gradient_scale"] if self.folded else 1.0)
         self.opt.step()
         done = step + 1
         if self.progress is not None and (done % self.progress_every == 0 or done == self.budget):
