@@ -100,7 +100,8 @@ def _gradient_norm(groups, folded: bool = False) -> float:
         scale = group["gradient_scale"] ** 2 if folded else 1.0
         for tensor in group["params"]:
             if tensor.grad is not None:
-                total += scale * float(torch.sum(tensor.grad.detach().double() ** 2))
+                norm = torch.linalg.vector_norm(tensor.grad.detach(), dtype=torch.float64)
+                total += scale * float(norm) ** 2
     return math.sqrt(total)
 
 
