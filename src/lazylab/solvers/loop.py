@@ -146,15 +146,14 @@ class Optimizer:
                 grad = tensor.grad
                 if self.weight_decay:
                     grad = grad.add(tensor, alpha=self.weight_decay)
-                state = self.state.setdefault(id(tensor), {})
-                if self.kind == "sgd":
-                    if self.momentum:
-                        buffer = state.get("buffer")
-                        grad = state["buffer"] = (grad.clone() if buffer is None else
-                                                  buffer.mul_(self.momentum).add_(grad))
-                    tensor.add_(grad, alpha=-group["lr"])
-                else:
-                    self._adam(tensor, grad, state, group["lr"])
+                if self.kind == "adam":
+                    self._adam(tensor, grad, self.state.setdefault(id(tensor), {}), group["lr"])
+                    continue
+                if self.momentum:  # plain SGD keeps no state (the common online step)
+                    buffer = self.state.setdefault(id(tensor), {}).get("buffer")
+                    grad = self.state[id(tensor)]["buffer"] = (
+                        grad.clone() if buffer is None else buffer.mul_(self.momentum).add_(grad))
+                tensor.add_(grad, alpha=-group["lr"])
 
     def _adam(self, tensor, grad, state, rate, betas=(0.9, 0.999), eps=1e-8) -> None:
         if not state:
