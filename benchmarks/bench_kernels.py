@@ -9,9 +9,13 @@
     peak over the flops done: 2nMd for K_nM once (or per product when recomputed) plus 4nM
     per CG product. Non-quick mode adds n = 2·10⁴ with a zero memory budget: K_nM recomputed
     in row blocks at every product (the path taken when even its float32 copy does not fit).
+(c) Paper size (issue 12's acceptance: ≤ 10 min and ≤ 4 GB on 2 cores): FALKON at n = 2·10⁵,
+    d = 450 with the default M = ⌈5√n⌉ = 2237 (FALKON's M ∝ √n; K_nM is then 1.8 GB in
+    float32 under the 2 GB budget, with x (0.72 GB) about 2.6 GB in all, while M = 5000 would
+    need 4 GB for K_nM alone). In the full run, and alone with ``--paper``.
 
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
-Run: ``python benchmarks/bench_kernels.py [--quick]``.
+Run: ``python benchmarks/bench_kernels.py [--quick | --paper]``.
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ from lazylab.solvers import kernel_ridge  # noqa: E402
 
 BENCHMARK = "kernels"
 DIM = 450
-FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)]}
+PAPER = {"gram": [], "falkon": [(200_000, 2e9)]}
+FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)] + PAPER["falkon"]}
 QUICK = {"gram": [8000], "falkon": [(20_000, 2e9)]}
+SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER}
 RIDGE = 1e-4
 
 
@@ -91,9 +97,9 @@ def _falkon_case(n: int, budget: float, peak: float) -> list[dict]:
             row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
 
 
-def _cases(quick: bool):
+def _cases(mode: str):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
-    sizes = QUICK if quick else FULL
+    sizes = SIZES[mode]
 
     def cases(peak):
         for n in sizes["gram"]:
@@ -106,8 +112,9 @@ def _cases(quick: bool):
 
 def run(quick: bool = False) -> list[dict]:
     """All kernel benchmarks; ``quick`` drops the n = 5·10⁴ and recomputed FALKON cases."""
-    return [result for rows in _cases(quick) for result in rows]
+    return [result for rows in _cases("quick" if quick else "full") for result in rows]
 
 
 if __name__ == "__main__":
-    print_rows(_cases(quick="--quick" in sys.argv), width=52)
+    print_rows(_cases("quick" if "--quick" in sys.argv else
+                      "paper" if "--paper" in sys.argv else "full"), width=52)

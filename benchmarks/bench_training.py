@@ -6,6 +6,15 @@
     is 4·b·N·d flops (forward XWᵀ, backward ∇W = (∂ℓ/∂pre)ᵀX); its rate is reported against the
     float64 matmul peak measured in the same run (for float32 the ratio can exceed 1).
     The time includes drawing the fresh samples (float64, numpy) and the per-step Python work.
+(e) Online SGD against a plain torch loop of the same model (issue 12: ≥ 1.0× at every width):
+    σ = u², mean field, float32, d = 450, batch 100, N ∈ {45, 450, 4500} (quick: d = 45,
+    N ∈ {9, 45}). The plain loops draw x = torch.randn(b, d) and y = Σ_j B_jj x_j² + b₀ inside
+    the loop, then forward, loss, backward (autograd) or hand-written gradients, and the SGD
+    update with the same multipliers (mean field: rate η·N on U and v, η on c). Rounds of
+    lazylab's fit and both loops alternate (interleaved, same steps each, initialization
+    included); the ratio is the plain loop's total time over lazylab's (> 1: lazylab faster),
+    per fit and per step (lazylab's fixed cost per fit — initialization in float64, final
+    diagnostics — estimated by 1-step fits in the same rounds and left out).
 (b) Population gradient descent: seconds per step of GD on the exact population risk
     (lazylab.risk.population_risk and its autograd gradient) at N = 450, d = 450 on the quadratic
     task, against the seconds per online SGD step at the same size (one step of each).
@@ -25,11 +34,12 @@
     direction starts far below its target). d = 450 at N ∈ {45, 97, 209, 450, 970, 4500} (full),
     d = 20 at N ∈ {5, 20, 40} (quick).
 
-Run: ``python benchmarks/bench_training.py [--quick]``.
+Run: ``python benchmarks/bench_training.py [--quick] [--plain]`` (``--plain``: case (e) only).
 """
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -38,7 +48,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import matmul_gflops, peak_memory_mb, row, timer  # noqa: E402
+from common import (isolated, machine_framed, peak_memory_mb, print_rows, row,  # noqa: E402
+                    timer)
 
 from lazylab.models.network import Network  # noqa: E402
 from lazylab.predictors import TwoLayer  # noqa: E402
@@ -51,11 +62,13 @@ BENCHMARK = "training"
 FULL = {"online": dict(width=4500, dim=450, batch=100, steps=200),
         "population": dict(width=450, dim=450, steps=3),
         "closed_form": dict(width=225, dim=450, repeats=5),
-        "theorem3": dict(dim=450, widths=(45, 97, 209, 450, 970, 4500), max_steps=20_000)}
+        "theorem3": dict(dim=450, widths=(45, 97, 209, 450, 970, 4500), max_steps=20_000),
+        "against_plain": dict(dim=450, widths=(45, 450, 4500), steps=(2000, 500, 100), rounds=3)}
 QUICK = {"online": dict(width=450, dim=45, batch=100, steps=50),
          "population": dict(width=45, dim=45, steps=3),
          "closed_form": dict(width=225, dim=450, repeats=3),
-         "theorem3": dict(dim=20, widths=(5, 20, 40), max_steps=20_000)}
+         "theorem3": dict(dim=20, widths=(5, 20, 40), max_steps=20_000),
+        "against_plain": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2)}
 
 
 def _network(width: int, **options) -> Network:
@@ -84,6 +97,71 @@ def online_case(width: int, dim: int, batch: int, steps: int, dtype: str, device
             row(BENCHMARK, case, "matmul rate", gflops, "GFLOP/s", "4·b·N·d per step"),
             row(BENCHMARK, case, "fraction of float64 matmul peak", gflops / peak, "ratio",
                 f"peak {peak:.1f} GFLOP/s measured in this run")]
+
+
+def _plain_loop(width: int, dim: int, steps: int, diagonal, offset: float, rate: float,
+                hand_written: bool) -> None:
+    """The simplest fast torch loop of the mean-field σ = u² network (case (e))."""
+    generator = torch.Generator().manual_seed(0)
+    u = torch.randn(width, dim, generator=generator) / math.sqrt(dim)
+    v, c = torch.randn(width, generator=generator), torch.zeros(())
+    if not hand_written:
+        u.requires_grad_(), v.requires_grad_(), c.requires_grad_()
+    for _ in range(steps):
+        x = torch.randn(100, dim, generator=generator)
+        y = (x * x) @ diagonal + offset
+        if hand_written:  # r = f − y, g = 2r/b: ηN∇U = η((2g vᵀ)∘pre)ᵀx, ηN∇v = η hᵀg, η∇c
+            pre = x @ u.T
+            features = pre * pre
+            g = (features @ v / width + c - y) * (2.0 / x.shape[0])
+            u.sub_(((2.0 * g[:, None] * v) * pre).T @ x, alpha=rate)
+            v.sub_(features.T @ g, alpha=rate)
+            c.sub_(g.sum(), alpha=rate)
+            continue
+        loss = (y - (x @ u.T).square() @ v / width - c).square().mean()
+        u.grad = v.grad = c.grad = None
+        loss.backward()
+        with torch.no_grad():
+            u.sub_(u.grad, alpha=rate * width), v.sub_(v.grad, alpha=rate * width)
+            c.sub_(c.grad, alpha=rate)
+
+
+def against_plain_case(dim: int, widths: tuple[int, ...], steps: tuple[int, ...],
+                       rounds: int) -> list[dict]:
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+    diagonal, offset = torch.diagonal(task.matrix).float(), float(task.offset)
+    rows = []
+    for width, count in zip(widths, steps):
+        net = _network(width, training="online", batch_size=100, steps=count, dtype="float32")
+        one_step = replace(net, steps=1)
+        runs = {"lazylab": lambda: net.fit(task, rng=np.random.default_rng(2)),
+                "lazylab, 1 step": lambda: one_step.fit(task, rng=np.random.default_rng(2)),
+                "autograd": lambda: _plain_loop(width, dim, count, diagonal, offset, 1e-4, False),
+                "hand-written": lambda: _plain_loop(width, dim, count, diagonal, offset, 1e-4,
+                                                    True)}
+        totals = {name: 0.0 for name in runs}
+        replace(net, steps=5).fit(task, rng=np.random.default_rng(1))  # warm-up
+        for _ in range(rounds):
+            for name, function in runs.items():
+                with timer() as clock:
+                    function()
+                totals[name] += clock["seconds"]
+        case = f"online SGD vs plain torch N={width} d={dim} batch=100 float32"
+        rate = rounds * count * 100 / totals["lazylab"]
+        # a fit's fixed cost (float64 initialization, final diagnostics) ≈ T(1 step) − 1 step
+        steady = (totals["lazylab"] - totals["lazylab, 1 step"]) / (count - 1)
+        rows += [row(BENCHMARK, case, "lazylab throughput", rate, "samples/s",
+                     f"{rounds} rounds × {count} steps, {torch.get_num_threads()} threads"),
+                 row(BENCHMARK, case, "lazylab fixed cost per fit",
+                     (totals["lazylab, 1 step"] - steady) / rounds, "s",
+                     "initialization + diagnostics")]
+        for name in ("autograd", "hand-written"):
+            rows += [row(BENCHMARK, case, f"lazylab / plain ({name})",
+                         totals[name] / totals["lazylab"], "ratio",
+                         f"plain {rounds * count * 100 / totals[name]:.4g} samples/s"),
+                     row(BENCHMARK, case, f"per step, lazylab / plain ({name})",
+                         totals[name] / count / steady, "ratio", "fixed cost excluded")]
+    return rows
 
 
 def population_case(width: int, dim: int, steps: int) -> list[dict]:
@@ -164,22 +242,27 @@ def theorem3_case(dim: int, widths: tuple[int, ...], max_steps: int) -> list[dic
     return rows
 
 
-def run(quick: bool = False) -> list[dict]:
+def _cases(quick: bool, only_plain: bool):
+    """Yield each case's rows as it finishes (machine-framed: the matmul peak first)."""
     sizes = QUICK if quick else FULL
-    peak = matmul_gflops(1024 if quick else 2048)
-    rows = []
-    for dtype in ("float32", "float64"):
-        rows += online_case(**sizes["online"], dtype=dtype, device="cpu", peak=peak)
-    if torch.cuda.is_available():
-        for dtype in ("float32", "float64"):
-            rows += online_case(**sizes["online"], dtype=dtype, device="cuda", peak=peak)
-    rows += population_case(**sizes["population"])
-    rows += closed_form_case(**sizes["closed_form"])
-    rows += theorem3_case(**sizes["theorem3"])
-    return rows
+
+    def cases(peak):
+        yield isolated(against_plain_case, *sizes["against_plain"].values())
+        if only_plain:
+            return
+        for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
+            for dtype in ("float32", "float64"):
+                yield online_case(**sizes["online"], dtype=dtype, device=device, peak=peak)
+        yield population_case(**sizes["population"])
+        yield closed_form_case(**sizes["closed_form"])
+        yield theorem3_case(**sizes["theorem3"])
+
+    return machine_framed(BENCHMARK, cases)
+
+
+def run(quick: bool = False) -> list[dict]:
+    return [result for rows in _cases(quick, False) for result in rows]
 
 
 if __name__ == "__main__":
-    for result in run(quick="--quick" in sys.argv):
-        print(f"{result['case']:<55} {result['metric']:<42} {result['value']:>12.4g} "
-              f"{result['unit']:<10} {result['note']}")
+    print_rows(_cases("--quick" in sys.argv, "--plain" in sys.argv), width=64)

@@ -218,9 +218,10 @@ def test_same_seed_same_network():
 
 
 def test_float32_and_float64_agree_on_a_short_run():
-    task = _quadratic(6)
-    models = {dtype: Network(width=8, activation="relu", training="online", steps=50,
-                             learning_rate=0.01, dtype=dtype).fit(task, rng=np.random.default_rng(0))
+    # one data set for both: online float32 draws its own (torch) stream (fresh_batches)
+    data = _quadratic(6).sample(500, rng=np.random.default_rng(1))
+    models = {dtype: Network(width=8, activation="relu", steps=50, batch_size=50,
+                             learning_rate=0.01, dtype=dtype).fit(data, rng=np.random.default_rng(0))
               for dtype in ("float32", "float64")}
     torch.testing.assert_close(models["float32"].weights, models["float64"].weights,
                                rtol=1e-4, atol=1e-5)

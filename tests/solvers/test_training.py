@@ -72,6 +72,24 @@ def test_gradient_scale_is_a_group_learning_rate_for_sgd():
     assert not torch.allclose(scaled.detach(), start)
 
 
+@pytest.mark.parametrize("options", [dict(momentum=0.9), dict(momentum=0.9, weight_decay=0.01),
+                                     dict(optimizer="adam")])
+def test_gradient_scale_matches_a_multiplied_gradient(options):
+    """With every optimizer (plain SGD folds g into the rate, the others multiply the gradient)
+    a group multiplier g equals the loss multiplied by g, and the reported gradient norm is
+    that of the multiplied gradient."""
+    x, y = _regression()
+    start = torch.from_numpy(np.random.default_rng(3).standard_normal(6))
+    scaled = start.clone().requires_grad_(True)
+    first = train([{"params": [scaled], "gradient_scale": 4.0}], _linear_loss(scaled),
+                  _repeat(x, y), learning_rate=0.005, steps=25, **options)
+    plain = start.clone().requires_grad_(True)
+    second = train([plain], lambda a, b: 4.0 * _linear_loss(plain)(a, b), _repeat(x, y),
+                   learning_rate=0.005, steps=25, **options)
+    torch.testing.assert_close(scaled.detach(), plain.detach(), rtol=1e-12, atol=1e-14)
+    assert first.gradient_norm == pytest.approx(second.gradient_norm, rel=1e-12)
+
+
 def test_training_result_history_and_losses():
     x, y = _regression()
     w = torch.zeros(6, dtype=torch.float64, requires_grad=True)
@@ -148,6 +166,26 @@ def test_fresh_batches_statistics_match_task_moments():
     assert ys.dtype == torch.float64 and ys.numel() == 20_000
     sd = math.sqrt(task.null_risk)
     assert abs(float(ys.mean()) - task.target_mean()) < 5 * sd / math.sqrt(20_000)
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.5])
+def test_float32_fresh_batches_are_the_task_in_float32(noise):
+    """float32 online draws (torch stream): x float32 ~ N(0, I) (mean and variance within 5 σ of
+    the 2·10⁴ × 5 draws), y = f*(x) + noise·ξ with f* evaluated on those x (the residual's
+    variance within 5 σ of noise²), and no sample repeated."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=5, noise=noise)
+    stream = fresh_batches(task, 100, rng=np.random.default_rng(5), dtype=torch.float32)
+    x, y = (torch.cat(parts) for parts in zip(*(next(stream) for _ in range(200))))
+    assert x.dtype == y.dtype == torch.float32 and x.shape == (20_000, 5)
+    m = x.numel()
+    assert abs(float(x.double().mean())) < 5 / math.sqrt(m)
+    assert abs(float(x.double().var()) - 1) < 5 * math.sqrt(2 / m)
+    residual = (y.double() - task.target(x.double())).numpy()
+    if noise == 0:
+        assert np.abs(residual).max() < 1e-5 * float(task.target(x.double()).abs().max())
+    else:
+        assert abs(residual.var() / noise ** 2 - 1) < 5 * math.sqrt(2 / residual.size)
+    assert torch.unique(x[:, 0]).numel() == 20_000
 
 
 def test_minibatches_visit_every_sample_once_per_epoch_and_reshuffle():

@@ -245,10 +245,15 @@ def polynomial(coefficients, *, name: str | None = None) -> Activation:
         raise ValueError("coefficients must not be empty")
 
     def function(u: torch.Tensor) -> torch.Tensor:
-        out = torch.full_like(u, coefs[-1])
-        for c in reversed(coefs[:-1]):
-            out = out * u + c
-        return out
+        # Horner, without the ops that change nothing (× 1, + 0): u² is one product, which
+        # the training step evaluates and differentiates at every step
+        if len(coefs) == 1:
+            return torch.full_like(u, coefs[0])
+        out = u if coefs[-1] == 1.0 else coefs[-1] * u
+        for position, c in enumerate(reversed(coefs[:-1])):
+            out = out if c == 0.0 else out + c
+            out = out * u if position < len(coefs) - 2 else out
+        return out.clone() if out is u else out  # σ(u) = u: never alias the input
 
     return Activation(name or f"polynomial{coefs}", function, coefficients=coefs)
 

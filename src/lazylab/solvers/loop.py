@@ -93,12 +93,15 @@ def _parameter_groups(parameters) -> list[dict]:
     return groups
 
 
-def _gradient_norm(groups) -> float:
+def _gradient_norm(groups, folded: bool = False) -> float:
+    """‖(g_k ∇θ)_k‖; ``folded``: the gradients are raw and g_k is applied here."""
     total = 0.0
     for group in groups:
+        scale = group["gradient_scale"] ** 2 if folded else 1.0
         for tensor in group["params"]:
             if tensor.grad is not None:
-                total += float(torch.sum(tensor.grad.detach().double() ** 2))
+                norm = torch.linalg.vector_norm(tensor.grad.detach(), dtype=torch.float64)
+                total += scale * float(norm) ** 2
     return math.sqrt(total)
 
 
@@ -143,15 +146,14 @@ class Optimizer:
                 grad = tensor.grad
                 if self.weight_decay:
                     grad = grad.add(tensor, alpha=self.weight_decay)
-                state = self.state.setdefault(id(tensor), {})
-                if self.kind == "sgd":
-                    if self.momentum:
-                        buffer = state.get("buffer")
-                        grad = state["buffer"] = (grad.clone() if buffer is None else
-                                                  buffer.mul_(self.momentum).add_(grad))
-                    tensor.add_(grad, alpha=-group["lr"])
-                else:
-                    self._adam(tensor, grad, state, group["lr"])
+                if self.kind == "adam":
+                    self._adam(tensor, grad, self.state.setdefault(id(tensor), {}), group["lr"])
+                    continue
+                if self.momentum:  # plain SGD keeps no state (the common online step)
+                    buffer = self.state.setdefault(id(tensor), {}).get("buffer")
+                    grad = self.state[id(tensor)]["buffer"] = (
+                        grad.clone() if buffer is None else buffer.mul_(self.momentum).add_(grad))
+                tensor.add_(grad, alpha=-group["lr"])
 
     def _adam(self, tensor, grad, state, rate, betas=(0.9, 0.999), eps=1e-8) -> None:
         if not state:
@@ -176,6 +178,9 @@ class TrainingLoop:
         self.progress_every, self.threshold = progress_every, divergence_threshold
         self.kind, self.budget, self.schedule, self.progress = optimizer, budget, schedule, progress
         self.groups = _parameter_groups(parameters)
+        # plain SGD (momentum included, no weight decay) is linear in the gradient: the group
+        # multiplier g_k goes into the group's rate instead of a pass over every gradient
+        self.folded = optimizer == "sgd" and not weight_decay
         self.opt = Optimizer(self.groups, optimizer, self.rate, self.momentum, self.weight_decay)
         self.stride = -(-budget // HISTORY_POINTS)
         self.history_steps, self.history = [], []
@@ -199,13 +204,13 @@ class TrainingLoop:
 
     def backward(self, loss: torch.Tensor, *, norm: bool) -> None:
         loss.backward()
-        for group in self.groups:
+        for group in () if self.folded else self.groups:
             if group["gradient_scale"] != 1.0:
                 for tensor in group["params"]:
                     if tensor.grad is not None:
                         tensor.grad.mul_(group["gradient_scale"])
         if norm:
-            self.gradient_norm = _gradient_norm(self.groups)
+            self.gradient_norm = _gradient_norm(self.groups, self.folded)
 
     def record(self, step: int, value: float) -> None:
         self.last, self.last_step = value, step
@@ -215,10 +220,11 @@ class TrainingLoop:
             self.history.append(value)
 
     def update(self, step: int) -> None:
-        """One optimizer step at rate η·m(step); progress(step + 1, last loss) when due."""
+        """One optimizer step at rate η·m(step) (× g_k when folded); progress(step + 1, last
+        loss) when due."""
         multiplier = float(self.schedule(step))
         for group in self.groups:
-            group["lr"] = self.rate * multiplier
+            group["lr"] = self.rate * multiplier * (group["gradient_scale"] if self.folded else 1.0)
         self.opt.step()
         done = step + 1
         if self.progress is not None and (done % self.progress_every == 0 or done == self.budget):

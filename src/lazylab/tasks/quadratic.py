@@ -75,8 +75,11 @@ class Quadratic(GaussianTask):
         return float(torch.trace(self.matrix)) + self.offset
 
     def _apply(self, vectors: torch.Tensor) -> torch.Tensor:
-        """Rows v ↦ Bv (an O(Nd) product when B is diagonal, e.g. the paper's preset)."""
-        return vectors * self._diagonal if self._diagonal is not None else vectors @ self.matrix
+        """Rows v ↦ Bv (an O(Nd) product when B is diagonal, e.g. the paper's preset), in the
+        dtype and on the device of ``vectors`` (float32 online SGD draws stay float32)."""
+        if self._diagonal is not None:
+            return vectors * self._diagonal.to(vectors)
+        return vectors @ self.matrix.to(vectors)
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
         return (self._apply(x) * x).sum(-1) + self.offset
