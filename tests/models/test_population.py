@@ -7,12 +7,16 @@ import pytest
 import torch
 
 from lazylab.activations import get_activation
+from lazylab.gaussian import dual_matrix, feature_mean
 from lazylab.models import optimal_head, optimal_tangent
 from lazylab.models._tangent_solvers import SymmetricInverse, TransposeCorrection
-from lazylab.models.population import _TangentSystem
+from lazylab.models.population import _TangentSystem, _refined_solve
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
+from lazylab.solvers.ridge import solve_symmetric
 from montecarlo import build, monte_carlo_risk
+
+EPS = torch.finfo(torch.float64).eps
 
 
 
@@ -200,3 +204,72 @@ def test_transpose_correction_is_the_inverse_of_kappa_plus_the_transpose_term():
     rhs = torch.from_numpy(g.standard_normal((width, dim)))
     expected = torch.linalg.solve(dense, rhs.reshape(-1)).reshape(width, dim)
     torch.testing.assert_close(correction(rhs), expected, rtol=1e-10, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------- fused RF head (issue 12)
+
+def _dense_head(task, activation, weights, biases, ridge):
+    """The previous optimal_head: dual_matrix for the full K, float64 solve_symmetric."""
+    gram = sum(p * dual_matrix(activation, weights, biases, covariance=c) for p, c in task.components)
+    mean = sum(p * feature_mean(activation, weights, biases, c) for p, c in task.components)
+    target_mean = float(task.target_mean())
+    gram = gram - torch.outer(mean, mean)
+    cross = task.feature_moment(activation, weights, biases) - mean * target_mean
+    system = gram + ridge * torch.eye(gram.shape[0], dtype=torch.float64)
+    head, _ = solve_symmetric(system, cross)
+    risk = task.target_second_moment() - target_mean ** 2 - 2 * head @ cross + head @ gram @ head
+    return head, float(risk), float(torch.linalg.cond(system))
+
+
+@pytest.mark.parametrize("activation,biased", [
+    (name, biased) for name in ("relu", "step", "abs", "sign", "erf", "cubic", "tanh", "softplus")
+    for biased in (False, True) if not (biased and name == "erf")])   # erf: unbiased only
+@pytest.mark.parametrize("task_name,ridge", [("quadratic", 0.0), ("gaussian_mixture", 1e-3)])
+def test_fused_head_equals_the_dense_float64_solve(activation, biased, task_name, ridge):
+    # Both solutions are backward stable in float64 (the fused one by float32 Cholesky and
+    # refinement with float64 residuals): forward errors ≤ c·cond·ε each, c = 8 allowed.
+    dim, width = 8, 70
+    task = build(task_name, dim=dim)
+    rng = np.random.default_rng(11)
+    weights = torch.as_tensor(rng.standard_normal((width, dim)) / math.sqrt(dim))
+    biases = torch.as_tensor(0.4 * rng.standard_normal(width)) if biased else None
+    fit = optimal_head(task, activation, weights, biases, ridge=ridge)
+    head, risk, cond = _dense_head(task, activation, weights, biases, ridge)
+    assert fit.diagnostics["pseudo_inverse"] == 0.0
+    error = float((fit.head - head).norm() / head.norm()) if float(head.norm()) > 0 else 0.0
+    assert error <= 8 * cond * EPS
+    assert fit.diagnostics["population_risk"] == pytest.approx(risk, rel=1e-12,
+                                                               abs=1e-14 * task.null_risk)
+
+
+def test_refined_solve_matches_float64_cholesky_and_declines_ill_conditioned_systems():
+    rng = np.random.default_rng(12)
+    basis, _ = torch.linalg.qr(torch.as_tensor(rng.standard_normal((60, 60))))
+    rhs = torch.as_tensor(rng.standard_normal(60))
+    for cond, accepted in ((1e3, True), (1e5, True), (1e9, False)):
+        matrix = basis @ torch.diag(torch.logspace(0, -math.log10(cond), 60,
+                                                   dtype=torch.float64)) @ basis.T
+        matrix = 0.5 * (matrix + matrix.T)
+        got = _refined_solve(matrix, rhs)
+        assert (got is not None) == accepted
+        if accepted:
+            reference = torch.linalg.solve(matrix, rhs)
+            assert float((got - reference).norm() / reference.norm()) <= 8 * cond * EPS
+
+
+def test_float32_weights_give_the_float64_head():
+    # Dot products in float64: float32 W is the float64 fit of its rounded values to round-off
+    # and of the unrounded W to ~cond·2⁻²⁴ (≤ 1e-6 relative here). The predictor stores its head
+    # in W's dtype, so the head is compared to float32 rounding (2⁻²⁴) and the risk, computed
+    # in float64 before storing, to 1e-12.
+    task = build("quadratic", dim=10)
+    weights = torch.as_tensor(np.random.default_rng(13).standard_normal((40, 10)) / math.sqrt(10))
+    single = optimal_head(task, "relu", weights.to(torch.float32))
+    rounded = optimal_head(task, "relu", weights.to(torch.float32).to(torch.float64))
+    exact = optimal_head(task, "relu", weights)
+    assert single.diagnostics["population_risk"] == pytest.approx(
+        rounded.diagnostics["population_risk"], rel=1e-12)
+    assert torch.allclose(single.head.double(), rounded.head, rtol=2.0 ** -23, atol=0)
+    assert float((single.head.double() - exact.head).norm() / exact.head.norm()) <= 1e-6
+    assert single.diagnostics["population_risk"] == pytest.approx(
+        exact.diagnostics["population_risk"], rel=1e-6)

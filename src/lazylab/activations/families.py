@@ -176,18 +176,24 @@ class Angle:
         if self._q is None:
             if self._parent is not None:
                 self._q = self._parent.q
-            elif frozen(self.rho):   # in place on a fresh tensor: one allocation, not four
-                self._q = (self.rho * self.rho).neg_().add_(1.0).clamp_min_(0.0).sqrt_()
+            elif frozen(self.rho):   # 1 − ρ² in one pass, then in place: one allocation
+                one = torch.ones((), dtype=self.rho.dtype, device=self.rho.device)
+                self._q = torch.addcmul(one, self.rho, self.rho, value=-1.0).clamp_min_(0.0).sqrt_()
             else:
                 self._q = torch.sqrt((1 - self.rho * self.rho).clamp_min(0.0))
         return self._q
 
     @property
     def complement(self) -> torch.Tensor:
-        """π − θ = π − arccos ρ."""
+        """π − θ = π − arccos ρ = arccos(−ρ) (one arccos, accurate also where θ is near π)."""
         if self._complement is None:
-            base = self._parent.complement if self._parent is not None else torch.acos(self.rho)
-            self._complement = torch.neg(base).add_(torch.pi) if frozen(base) else torch.pi - base
+            if self._parent is not None:
+                base = self._parent.complement
+                self._complement = (torch.neg(base).add_(torch.pi) if frozen(base)
+                                    else torch.pi - base)
+            else:
+                self._complement = (torch.neg(self.rho).acos_() if frozen(self.rho)
+                                    else torch.acos(-self.rho))
         return self._complement
 
     def flipped(self) -> "Angle":

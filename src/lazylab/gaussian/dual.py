@@ -27,12 +27,14 @@ from lazylab.activations import Activation, get_activation
 from lazylab.activations.families import Angle, frozen
 from lazylab.quadrature import gaussian_nodes
 
-__all__ = ["pair_expectation", "is_elementwise", "SERIES_DEGREE"]
+__all__ = ["pair_expectation", "symmetric_dual_matrix", "is_elementwise", "SERIES_DEGREE"]
 
 SERIES_DEGREE = 40
 _COLLINEAR = 1e-12
 _SERIES_TOLERANCE = 1e-12
 _ROUND_OFF = 1e-12   # relative slack allowed in |cov| <= sqrt(var1*var2)
+_ELEMENTWISE_BLOCK = 1 << 21    # entries per row block of symmetric_dual_matrix (16 MB each)
+_QUADRATURE_BLOCK = 1 << 16     # the same when pairs need ~64 quadrature nodes each
 
 
 def _bases(activation: Activation) -> list[Activation]:
@@ -86,6 +88,69 @@ def pair_expectation(sigma, tau, var1, var2, cov, bias1=0.0, bias2=0.0) -> torch
     if unbiased and _fused(sigma, tau, var1, var2, cov):
         return _unbiased_closed_pairs(sigma, tau, var1, var2, cov.expand(shape))
     return _expand(sigma, tau, var1, var2, cov.expand(shape), b1, b2, unbiased)
+
+
+def symmetric_dual_matrix(sigma, weights, biases=None, covariance=None) -> torch.Tensor:
+    """K_ij = E[σ(w_i·x + b_i) σ(w_j·x + b_j)] for x ~ N(0, C), in one fused pass; (N, N) float64.
+
+    The entries of ``lazylab.gaussian.dual_matrix(sigma, weights, biases, covariance=C)``,
+    computed on the lower block triangle only and mirrored (K is exactly symmetric): for each
+    row block [a, e) the float64 Gram block W_{a:e} C W_{:e}ᵀ is written into the one N × N
+    output and replaced there by :func:`pair_expectation`, so the only other temporaries are
+    of one row block. Unbiased closed forms share one angle per entry: for relu,
+    K_ij = s_i s_j (sin θ + (π − θ) cos θ)/(2π) (Cho & Saul 2009) takes sin θ = √(1 − ρ²) and
+    π − θ from one arccos of ρ = (WCWᵀ)_ij/(s_i s_j). Half the Gram flops and half the
+    elementwise work of the full matrix.
+
+    Args:
+        sigma: activation. weights: W (N, d), any float dtype: dot products are taken in
+            float64 (float32 values are exact). biases: (N,) or None. covariance: C (d, d) or
+            None (identity).
+    Not differentiable (in-place writes); ``dual_matrix`` is, for weights that need gradients.
+    """
+    sigma = get_activation(sigma)
+    weights = torch.as_tensor(weights).to(torch.float64)
+    if weights.ndim != 2:
+        raise ValueError(f"weights must be (N, d), got shape {tuple(weights.shape)}")
+    left = weights if covariance is None else weights @ torch.as_tensor(covariance).to(
+        torch.float64)
+    var = (left * weights).sum(-1)
+    biases = None if biases is None else torch.as_tensor(biases).to(torch.float64)
+    width = weights.shape[0]
+    closed = biases is None and _fused(sigma, sigma, var, var, var)
+    if closed:   # Gram of the unit rows w_i/s_i: ρ itself, no division pass
+        scale = torch.sqrt(var)
+        left, weights = left / scale[:, None], weights / scale[:, None]
+    entries = (_ELEMENTWISE_BLOCK if is_elementwise(sigma, sigma, biases is None)
+               else _QUADRATURE_BLOCK)
+    rows = max(64, entries // max(width, 1))
+    out = torch.empty((width, width), dtype=torch.float64, device=weights.device)
+    for start in range(0, width, rows):
+        stop = min(start + rows, width)
+        block = out[start:stop, :stop]
+        torch.mm(left[start:stop], weights[:stop].T, out=block)
+        if closed:   # ρ_ii = 1 exactly (arccos is not Lipschitz at 1: no round-off there)
+            block[:, start:].diagonal().fill_(1.0)
+            value = _closed_sum(sigma, sigma, scale[start:stop, None], scale[None, :stop],
+                                Angle(block.clamp_(-1.0, 1.0)))
+        else:
+            pair = (None, None) if biases is None else (biases[start:stop, None],
+                                                        biases[None, :stop])
+            value = pair_expectation(sigma, sigma, var[start:stop, None], var[None, :stop],
+                                     block, *pair)
+        block.copy_(value)
+    return _mirror_lower(out, rows)
+
+
+def _mirror_lower(out, rows):
+    """Copy the lower triangle of ``out`` (filled by row blocks of ``rows``) onto its upper one."""
+    width = out.shape[0]
+    for start in range(0, width, rows):
+        stop = min(start + rows, width)
+        square = out[start:stop, start:stop]
+        square.copy_(square.tril() + square.tril(-1).mT)
+        out[start:stop, stop:].copy_(out[stop:, start:stop].mT)
+    return out
 
 
 def _check_units(**values) -> None:
@@ -152,7 +217,11 @@ def _unbiased_closed_pairs(sigma, tau, var1, var2, cov):
     there), so no collinear mask is needed; a flipped unit maps ρ → −ρ and reuses the angle.
     """
     s1, s2 = torch.sqrt(var1), torch.sqrt(var2)
-    angle = Angle(_correlation(cov, s1, s2))
+    return _closed_sum(sigma, tau, s1, s2, Angle(_correlation(cov, s1, s2))).expand(cov.shape)
+
+
+def _closed_sum(sigma, tau, s1, s2, angle):
+    """Σ over base pairs c·c′·E[g(±u) h(±v)] at scales s1, s2 from one shared angle."""
     total = None
     for c1, base1, flip1 in _terms(sigma):
         for c2, base2, flip2 in _terms(tau):
@@ -161,7 +230,7 @@ def _unbiased_closed_pairs(sigma, tau, var1, var2, cov):
             value = form(s2, s1, shared) if swapped else form(s1, s2, shared)
             value = value if c1 * c2 == 1.0 else (c1 * c2) * value
             total = value if total is None else total + value
-    return total.expand(cov.shape)
+    return total
 
 
 def _expand(sigma, tau, var1, var2, cov, b1, b2, unbiased):

@@ -6,7 +6,9 @@ for any other parameters its optimum is c = E y − E[rest], which turns every o
 variance, min Var(y − g) + ridge‖params‖².
 
 * RF (Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.3): (Σ + ridge I) a = r, c = E y − aᵀE φ.
-  Solved by :func:`lazylab.solvers.ridge.solve_symmetric`: Cholesky, falling back to an
+  Σ from one fused float64 pass over the lower triangle, in one N × N buffer; solved by a
+  float32 Cholesky factor refined in float64 to float64 accuracy, else by
+  :func:`lazylab.solvers.ridge.solve_symmetric`: float64 Cholesky, falling back to an
   eigendecomposition pseudo-inverse (cut-off max(N·ε, 10⁻¹²)·max|λ|) when Σ is singular, e.g.
   σ = u² − 1 with N > d(d + 1)/2.
 * NT (eq. 3): the same normal equations with the operator of
@@ -20,12 +22,16 @@ inexact CG solve only ever over-estimates the optimal risk).
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from lazylab import _checks as checks
 
 from lazylab.activations import get_activation
+from lazylab.activations.families import frozen
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
+from lazylab.gaussian.dual import symmetric_dual_matrix
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
 from lazylab.models._tangent_solvers import (KroneckerInverse, SymmetricInverse,
                                              TransposeCorrection)
@@ -41,7 +47,10 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
                  ridge: float = 0.0):
     """Population-optimal head a (and offset c) for fixed W, b: random features at n = ∞.
 
-    Minimizes E[(y − c − Σ a_i σ(w_i·x + b_i))²] + ridge·‖a‖².
+    Minimizes E[(y − c − Σ a_i σ(w_i·x + b_i))²] + ridge·‖a‖²: (Σ + ridge I) a = r with
+    Σ = K − m mᵀ (m mᵀ dropped without offset), K_ij = E[σ(w_i·x + b_i) σ(w_j·x + b_j)] from
+    one fused float64 pass (:func:`lazylab.gaussian.dual.symmetric_dual_matrix`), centred and
+    regularized in place in that one N × N buffer, then solved by :func:`_solve_head`.
 
     Args:
         task: a task with moments. activation: σ. weights: W (N, d). biases: b (N,) or None.
@@ -53,22 +62,96 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
     require_moments(task)
     ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
-    gram = sum(p * dual_matrix(sigma, weights, biases, covariance=c) for p, c in task.components)
+    system = _feature_gram(task, sigma, weights, biases)
     mean = sum(p * feature_mean(sigma, weights, biases, c) for p, c in task.components)
     cross = task.feature_moment(sigma, weights, biases)
     target_mean = torch.as_tensor(task.target_mean(), dtype=torch.float64)
     second = torch.as_tensor(task.target_second_moment(), dtype=torch.float64)
     if offset:
-        gram = gram - torch.outer(mean, mean)
+        system = system.addr_(mean, mean, alpha=-1.0) if frozen(system, mean) else \
+            system - torch.outer(mean, mean)
         cross = cross - mean * target_mean
         second = second - target_mean ** 2
-    system = gram + ridge * torch.eye(gram.shape[0], dtype=gram.dtype)
-    head, used_cholesky = solve_symmetric(system, cross)
-    risk = second - 2 * head @ cross + head @ gram @ head
+    if ridge and frozen(system):
+        system.diagonal().add_(ridge)
+    elif ridge:
+        system = system + ridge * torch.eye(system.shape[0], dtype=system.dtype)
+    head, used_cholesky = _solve_head(system, cross)
+    risk = second - 2 * head @ cross + head @ (system @ head) - ridge * head @ head
     constant = target_mean - head @ mean if offset else torch.zeros((), dtype=torch.float64)
     return TwoLayer(sigma, weights, head, biases=biases, offset=constant, diagnostics={
         "population_risk": float(risk), "head_norm_max": float(head.abs().max()),
         "pseudo_inverse": float(not used_cholesky)})
+
+
+def _feature_gram(task, sigma, weights, biases):
+    """K = Σ_c p_c E_c[φ φᵀ] over the task's Gaussian components, (N, N) float64.
+
+    One fused symmetric pass per component when no gradient flows; ``dual_matrix`` otherwise.
+    """
+    if not frozen(weights, biases):
+        return sum(p * dual_matrix(sigma, weights, biases, covariance=c)
+                   for p, c in task.components)
+    gram = None
+    for p, c in task.components:
+        part = symmetric_dual_matrix(sigma, weights, biases, c)
+        part = part if p == 1.0 else part.mul_(p)
+        gram = part if gram is None else gram.add_(part)
+    return gram
+
+
+def _solve_head(system, rhs):
+    """S a = r, S symmetric positive (semi-)definite (N, N) float64; returns (a, used_cholesky).
+
+    First the float32 Cholesky factor of S refined in float64 (:func:`_refined_solve`: half the
+    flops of a float64 factorization, float64-accurate when cond(S)·2⁻²⁴ ≪ 1); when that does
+    not converge, :func:`lazylab.solvers.ridge.solve_symmetric` (float64 Cholesky, falling
+    back to the pseudo-inverse for a singular S).
+    """
+    if frozen(system, rhs):
+        solution = _refined_solve(system, rhs)
+        if solution is not None:
+            return solution, True
+    return solve_symmetric(system, rhs)
+
+
+_REFINEMENT_STEPS = 30
+
+
+def _refined_solve(matrix, rhs):
+    """Mixed-precision Cholesky: x with S x = r to float64 accuracy, or None if it fails.
+
+    S ≈ UᵀU in float32 (one N × N float32 buffer, factored in place); then
+    x ← x + (UᵀU)⁻¹(r − S x) with the residual in float64, which contracts the error by about
+    cond(S)·2⁻²⁴ per step (iterative refinement, Higham 2002, §12.1). It stops when a step is
+    below float64 round-off of x, or when the contraction stalls (a step more than half the
+    previous one): accepted then only if that step is ≤ 1e-11‖x‖. A failed factorization,
+    a non-finite step or 30 steps give None (S ill-conditioned or singular).
+    """
+    if rhs.ndim != 1:
+        return None
+    info = torch.empty((), dtype=torch.int32, device=matrix.device)
+    target = matrix.to(torch.float32).mT   # column-major view of symmetric S: factored in place
+    factor, info = torch.linalg.cholesky_ex(target, upper=True, out=(target, info))
+    if int(info) != 0:
+        return None
+    solution = torch.zeros_like(rhs)
+    residual, previous = rhs, float("inf")
+    for _ in range(_REFINEMENT_STEPS):
+        lower = torch.linalg.solve_triangular(factor.mT, residual.to(torch.float32)[:, None],
+                                              upper=False)
+        step = torch.linalg.solve_triangular(factor, lower, upper=True)[:, 0].to(torch.float64)
+        solution += step
+        size, scale = float(step.norm()), float(solution.norm())
+        if not math.isfinite(size):
+            return None
+        if size <= 2.0 ** -52 * scale:
+            return solution
+        if size > 0.5 * previous:
+            return solution if size <= 1e-11 * scale else None
+        previous = size
+        residual = rhs - matrix @ solution
+    return None
 
 
 class _TangentSystem:
