@@ -30,20 +30,23 @@ can instead back off (``backtracking=True``): restore, halve η, retry, record.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from lazylab import _checks as checks
-from lazylab.solvers.convergence import (DEFAULT_MAX_STEPS, DEFAULT_WINDOW, POPULATION_TOLERANCE,
-                                         SAMPLE_TOLERANCE, PopulationCriterion, WindowedCriterion,
-                                         resolve_budget)
+from lazylab.solvers.convergence import (DEFAULT_MAX_STEPS, DEFAULT_WINDOW, FULL_BATCH_SAMPLES,
+                                         POPULATION_TOLERANCE, SAMPLE_TOLERANCE,
+                                         FullBatchCriterion, PopulationCriterion,
+                                         WindowedCriterion, resolve_budget)
 from lazylab.solvers.loop import (BACKTRACK_FACTOR, MAX_HALVINGS, OPTIMIZERS, TrainingLoop,
                                   TrainingResult)
 
 __all__ = ["TrainingResult", "train", "population_descent", "fresh_batches", "minibatches",
+           "Minibatches", "full_batch_loss", "retry_halving",
            "paper_schedule", "constant_schedule", "resolve_device", "resolve_dtype",
            "OPTIMIZERS", "DTYPES", "DEFAULT_MAX_STEPS", "BACKTRACK_FACTOR", "MAX_HALVINGS"]
 
@@ -125,12 +128,43 @@ def fresh_batches(task, batch_size: int, *, rng: np.random.Generator, device="cp
             yield x[start:start + batch_size], y[start:start + batch_size]
 
 
+class Minibatches:
+    """Minibatches of a fixed data set, reshuffled every epoch: an iterator of (x, y) that also
+    carries its data set, ``training_set`` = (x (n, d), y (n,)) on the device in the dtype, and
+    ``epoch_steps`` = ⌈n / b⌉, for :func:`train`'s full-batch criterion. Built by
+    :func:`minibatches` (arguments validated there); the permutations are drawn lazily, one per
+    epoch, as the batches are consumed."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                 rng: np.random.Generator, epochs: int | None):
+        self.training_set, self.batch_size = (x, y), batch_size
+        self.epoch_steps = -(-int(x.shape[0]) // batch_size)
+        self._batches = self._generate(rng, epochs)
+
+    def _generate(self, rng: np.random.Generator, epochs: int | None) -> Iterator[tuple]:
+        (x, y), n, epoch = self.training_set, int(self.training_set[0].shape[0]), 0
+        while epochs is None or epoch < epochs:
+            order = torch.from_numpy(rng.permutation(n)).to(x.device)
+            for start in range(0, n, self.batch_size):
+                index = order[start:start + self.batch_size]
+                yield x[index], y[index]
+            epoch += 1
+
+    def __iter__(self) -> Minibatches:
+        return self
+
+    def __next__(self) -> tuple:
+        return next(self._batches)
+
+
 def minibatches(dataset, batch_size: int, *, rng: np.random.Generator, epochs: int | None = None,
-                device="cpu", dtype=torch.float64) -> Iterator[tuple]:
+                device="cpu", dtype=torch.float64) -> Minibatches:
     """Minibatches of a fixed data set, reshuffled every epoch (a permutation from ``rng``).
 
     Every epoch visits each sample once; the last batch of an epoch is smaller when the batch
     size does not divide n. ``epochs=None`` repeats forever. ``batch_size`` > n raises ValueError.
+    The returned :class:`Minibatches` carries the data set (:func:`train` then judges
+    convergence on the full-batch training loss, :mod:`lazylab.solvers.convergence`).
     """
     batch_size = checks.positive_int(batch_size, "batch_size")
     n = int(dataset.x.shape[0])
@@ -139,15 +173,8 @@ def minibatches(dataset, batch_size: int, *, rng: np.random.Generator, epochs: i
     if epochs is not None:
         epochs = checks.positive_int(epochs, "epochs")
     device, dtype = resolve_device(device), resolve_dtype(dtype)
-    x = dataset.x.to(device=device, dtype=dtype)
-    y = dataset.y.to(device=device, dtype=dtype)
-    epoch = 0
-    while epochs is None or epoch < epochs:
-        order = torch.from_numpy(rng.permutation(n)).to(device)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
-            yield x[index], y[index]
-        epoch += 1
+    return Minibatches(dataset.x.to(device=device, dtype=dtype),
+                       dataset.y.to(device=device, dtype=dtype), batch_size, rng, epochs)
 
 
 # ----------------------------------------------------------------------------- the loop
@@ -177,7 +204,7 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
           batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, learning_rate: float,
           steps: int | None = None, max_steps: int | None = None, tol: float | None = None,
           window: int = DEFAULT_WINDOW, validation: Callable[[], float] | None = None,
-          optimizer: str = "sgd", schedule: Callable[[int], float] | None = None,
+          full_batch: bool = True, optimizer: str = "sgd", schedule: Callable[[int], float] | None = None,
           momentum: float = 0.0, weight_decay: float = 0.0,
           divergence_threshold: float | None = 1e6,
           progress: Callable[[int, float], None] | None = None,
@@ -187,7 +214,10 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     Step t: θ ← θ − η m(t) · update(g_k ∇θ loss_fn(x_t, y_t)) (update = identity for plain SGD).
     Criterion (:mod:`lazylab.solvers.convergence`): the largest relative change between
     consecutive means of the training loss over windows of ``window`` steps, over the last 3
-    changes; with ``validation``, the same on ``validation()`` evaluated every ``window`` steps.
+    changes; with ``validation``, the same on ``validation()`` evaluated every ``window`` steps;
+    on :func:`minibatches` of n ≤ ``FULL_BATCH_SAMPLES`` samples (and ``full_batch``), the
+    full-batch training loss L(θ_t) evaluated every max(``window``, ⌈n/b⌉) steps and at the last
+    step: min(its largest relative change over the last 3 checks, L / Var y).
 
     Args:
         parameters: a ``torch.nn.Module``, an iterable of tensors (requires_grad), or torch
@@ -202,6 +232,8 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
             tolerance within ``DEFAULT_MAX_STEPS``.
         tol: tolerance of the criterion (default ``SAMPLE_TOLERANCE``). window: W (steps).
         validation: optional θ ↦ validation loss (called under ``torch.no_grad``).
+        full_batch: judge :func:`minibatches` on the full-batch loss (``loss_fn`` must be a
+            mean over its batch); False keeps the window of minibatch losses.
         optimizer: "sgd" or "adam". schedule: step → multiplier m(t) (default 1).
         momentum, weight_decay: SGD momentum μ (SGD only) and L2 weight decay λ (torch.optim
             semantics).
@@ -214,9 +246,28 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     loop = TrainingLoop(parameters, budget=budget, **_loop_options(
         learning_rate, optimizer, schedule, momentum, divergence_threshold, progress,
         progress_every, weight_decay))
+    data = getattr(batches, "training_set", None) if full_batch and validation is None else None
+    if data is not None and int(data[0].shape[0]) <= FULL_BATCH_SAMPLES:
+        interval = max(window, int(batches.epoch_steps))
+        return _run_full_batch(loop, iter(batches), loss_fn, data, interval, early, tolerance)
     monitor = WindowedCriterion(window, "loss_change" if validation is None else
                                 "validation_change")
     return _run_on_batches(loop, monitor, iter(batches), loss_fn, validation, early, tolerance)
+
+
+def _step(loop: TrainingLoop, iterator, loss_fn, step: int) -> str | None:
+    """One minibatch step (forward, backward, record, update); why to stop, or None."""
+    batch = next(iterator, None)
+    if batch is None:
+        return "exhausted"
+    loss = loop.forward(lambda: loss_fn(*batch))
+    value = float(loss.detach())
+    if loop.diverging(value):
+        return "diverged"
+    loop.backward(loss, norm=step == loop.budget - 1)
+    loop.record(step, value)
+    loop.update(step)
+    return None
 
 
 def _run_on_batches(loop: TrainingLoop, monitor: WindowedCriterion, iterator, loss_fn,
@@ -241,6 +292,55 @@ def _run_on_batches(loop: TrainingLoop, monitor: WindowedCriterion, iterator, lo
             return loop.result(step, "tolerance", monitor.value, monitor.name, tolerance)
         loop.update(step)
     return loop.result(loop.budget, "budget", monitor.value, monitor.name, tolerance)
+
+
+@torch.no_grad()
+def full_batch_loss(loss_fn, x: torch.Tensor, y: torch.Tensor, block: int = 4096) -> float:
+    """L(θ) = (1/n) Σ_k n_k · loss_fn(x_k, y_k) over blocks of ≤ ``block`` rows (loss_fn a mean)."""
+    n = int(x.shape[0])
+    return sum(float(loss_fn(x[s:s + block], y[s:s + block])) * min(block, n - s)
+               for s in range(0, n, block)) / n
+
+
+def _run_full_batch(loop: TrainingLoop, iterator, loss_fn, data, interval: int, early: bool,
+                    tolerance: float) -> TrainingResult:
+    """:func:`train` on minibatches judged by the full-batch loss at θ_t every ``interval``
+    steps and at the last step (:class:`~lazylab.solvers.convergence.FullBatchCriterion`)."""
+    x, y = data
+    monitor = FullBatchCriterion(float(torch.var(y.double(), unbiased=False)))
+    for step in range(loop.budget):
+        stop = _step(loop, iterator, loss_fn, step)
+        if stop is not None:
+            return loop.result(step, stop, monitor.value, monitor.name, tolerance,
+                               step if stop == "diverged" else None)
+        done = step + 1
+        if done % interval and done < loop.budget:
+            continue
+        value = full_batch_loss(loss_fn, x, y)
+        if loop.diverging(value):
+            return loop.result(done, "diverged", monitor.value, monitor.name, tolerance, done)
+        monitor.push(value)
+        if early and monitor.value <= tolerance:
+            return loop.result(done, "tolerance", monitor.value, monitor.name, tolerance)
+    return loop.result(loop.budget, "budget", monitor.value, monitor.name, tolerance)
+
+
+def retry_halving(attempt: Callable[[float], tuple[Any, TrainingResult]], learning_rate: float,
+                  max_halvings: int) -> tuple[Any, TrainingResult]:
+    """Sample-based training restarted at η/2 after a divergence, at most ``max_halvings`` times.
+
+    ``attempt(rate)`` trains from the same initialization and data (the caller restores its
+    random state) and returns (what it fitted, its :class:`TrainingResult`). Returned: the first
+    attempt that did not diverge, else the last one (still ``diverged``: the caller raises), its
+    result recording ``halvings`` = k (the rate was η/2^k, its ``learning_rate``).
+    """
+    max_halvings = checks.nonnegative_int(max_halvings, "max_halvings")
+    rate = checks.positive_float(learning_rate, "learning_rate")
+    for halvings in range(max_halvings + 1):
+        fitted, result = attempt(rate / 2 ** halvings)
+        if not result.diverged:
+            break
+    return fitted, dataclasses.replace(result, halvings=halvings)
 
 
 def population_descent(parameters, risk_fn: Callable[[], torch.Tensor], *, learning_rate: float,
