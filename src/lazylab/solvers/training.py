@@ -21,6 +21,8 @@ step count as a budget, and the result carries ``converged``, ``steps``, ``crite
 final value), ``tolerance`` and ``stop_reason`` ("tolerance", "budget", "diverged",
 "exhausted"). A caller that passes only ``steps`` keeps the historical fixed budget, and
 ``converged`` still says honestly whether the criterion met the default tolerance at the end.
+Minibatches of a fixed data set are judged on the full-batch training loss (relative change,
+or L / Var y for a fit reaching interpolation), not on the noisy minibatch losses.
 
 Divergence: a non-finite loss, a loss above ``divergence_threshold`` × the initial loss, or
 non-finite parameters after the last step stop training; the result says ``diverged=True`` and

@@ -13,9 +13,11 @@ import pandas as pd
 import torch
 
 from lazylab.models.registry import REGIMES
+from lazylab.studies._aggregate import seed_statistics
 from lazylab.tasks import Dataset
 
-__all__ = ["trained_parameters", "units_to_match", "interpolation_width", "unit_sphere", "match_table", "match_rows", "claim_rows",
+__all__ = ["trained_parameters", "units_to_match", "interpolation_width", "risk_rows",
+           "certificate_rows", "unit_sphere", "match_table", "match_rows", "claim_rows",
            "depth_rows"]
 
 
@@ -154,4 +156,43 @@ def depth_rows(curves: pd.DataFrame) -> list[str]:
                  < part.loc[(flat, w), "mean"] for w in widths]
         lines.append(f"* depth 2 beats depth 1 at equal N (s = {degree}, by > 2 s.e.) — "
                      f"{_verdict(bool(helps) and all(helps))}: " + "; ".join(cells) + ".")
+    return lines
+
+
+def risk_rows(curves: pd.DataFrame, data: str, labels: dict,
+              errors: pd.DataFrame | None = None) -> list[str]:
+    """Markdown table of mean ± s.e. (and classification error %) per width and series."""
+    part = curves[curves["data"] == data]
+    columns = [c for c in labels if c in set(part["series"])]
+    cell = {(r.series, int(r.width)): f"{r.mean:.3g} ± {r.sem:.2g}" + (
+        f" [{int(r.unconverged)} unconv.]" if getattr(r, "unconverged", 0) else "")
+        for r in part.itertuples()}
+    if errors is not None and not errors.empty:
+        for r in seed_statistics(errors, ["series", "width"], "error_percent").itertuples():
+            cell[(r.series, int(r.width))] += f" ({r.mean:.1f} ± {r.sem:.1f} %)"
+    lines = ["| N | " + " | ".join(labels[c] for c in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for width in sorted(part["width"].unique()):
+        lines.append(f"| {int(width)} | " + " | ".join(cell.get((c, int(width)), "–")
+                                                     for c in columns) + " |")
+    return lines
+
+
+def certificate_rows(runs: pd.DataFrame, tol: float, budget: int, labels: dict) -> list[str]:
+    """How the trained digits fits stopped: steps, final criterion, halvings, per series."""
+    digits = runs[(runs["data"] == "digits") & runs["series"].isin(
+        ["network", "sr0_deep", "sr1_deep"]) & (runs.get("status") == "done")]
+    if digits.empty or "criterion" not in digits:
+        return []
+    lines = [f"Digits network and depth 2: Adam on minibatches of 100, to tolerance "
+             f"{tol:g} of the full-batch criterion (L ≤ tol · Var y, or L changing by "
+             f"< tol over each of 3 checks 100 steps apart) within {budget}"
+             " steps:", ""]
+    for series, part in digits.groupby("series"):
+        steps, criterion = (pd.to_numeric(part[c], errors="coerce") for c in ("steps",
+                                                                              "criterion"))
+        halvings = int(pd.to_numeric(part.get("halvings"), errors="coerce").fillna(0).sum())
+        lines.append(f"* {labels[series]}: converged {int(part['converged'].sum())} of "
+                     f"{len(part)}, steps {int(steps.min())}–{int(steps.max())}, final "
+                     f"criterion ≤ {criterion.max():.2g}, learning-rate halvings {halvings}.")
     return lines

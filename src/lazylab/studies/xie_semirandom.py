@@ -54,9 +54,9 @@ from lazylab.models.kernel import DualKernel
 from lazylab.plots import draw_points, plt, save_figure
 from lazylab.experiments.runs import task_generator
 from lazylab.studies._aggregate import seed_statistics
-from lazylab.studies._xie_measures import (interpolation_width, claim_rows, depth_rows,
-                                           match_rows, match_table, trained_parameters,
-                                           unit_sphere)
+from lazylab.studies._xie_measures import (certificate_rows, claim_rows, depth_rows,
+                                           interpolation_width, match_rows, match_table,
+                                           risk_rows, trained_parameters, unit_sphere)
 from lazylab.studies.base import Study
 from lazylab.tasks import TASKS, Dataset
 from lazylab.theory.spectra import gram_spectrum, power_law_exponent
@@ -321,23 +321,6 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
 
 # ----------------------------------------------------------------------------- summary
 
-def _risk_rows(curves: pd.DataFrame, data: str, errors: pd.DataFrame | None = None) -> list[str]:
-    part = curves[curves["data"] == data]
-    columns = [c for c in _SERIES if c in set(part["series"])]
-    cell = {(r.series, int(r.width)): f"{r.mean:.3g} ± {r.sem:.2g}" + (
-        f" [{int(r.unconverged)} unconv.]" if getattr(r, "unconverged", 0) else "")
-        for r in part.itertuples()}
-    if errors is not None and not errors.empty:
-        for r in seed_statistics(errors, ["series", "width"], "error_percent").itertuples():
-            cell[(r.series, int(r.width))] += f" ({r.mean:.1f} ± {r.sem:.1f} %)"
-    lines = ["| N | " + " | ".join(_SERIES[c] for c in columns) + " |",
-             "|---|" + "---|" * len(columns)]
-    for width in sorted(part["width"].unique()):
-        lines.append(f"| {int(width)} | " + " | ".join(cell.get((c, int(width)), "–")
-                                                     for c in columns) + " |")
-    return lines
-
-
 def _bookkeeping(frames: dict, scale: str) -> list[str]:
     runs = _runs(frames)
     if runs.empty:
@@ -353,27 +336,7 @@ def _bookkeeping(frames: dict, scale: str) -> list[str]:
             f"on the edge of their grid: {len(edge)} ({where}). Ridges (RF, semi-random) and "
             "learning rates (network, depth 2) are chosen on a 300-image validation block, "
             "disjoint from the training and test blocks; the test set is never used to choose.",
-            "", *_certificate_rows(runs, scale), ""]
-
-
-def _certificate_rows(runs: pd.DataFrame, scale: str) -> list[str]:
-    """How the trained digits fits stopped: steps, final criterion, halvings, per series."""
-    digits = runs[(runs["data"] == "digits") & runs["series"].isin(
-        ["network", "sr0_deep", "sr1_deep"]) & (runs.get("status") == "done")]
-    if digits.empty or "criterion" not in digits:
-        return []
-    lines = [f"Digits network and depth 2: Adam on minibatches of 100, to tolerance "
-             f"{DIGITS_TOL:g} of the full-batch criterion (L ≤ tol · Var y, or L changing by "
-             f"< tol over each of 3 checks 100 steps apart) within {SIZES[scale].digit_max_steps}"
-             " steps:", ""]
-    for series, part in digits.groupby("series"):
-        steps, criterion = (pd.to_numeric(part[c], errors="coerce") for c in ("steps",
-                                                                              "criterion"))
-        halvings = int(pd.to_numeric(part.get("halvings"), errors="coerce").fillna(0).sum())
-        lines.append(f"* {_SERIES[series]}: converged {int(part['converged'].sum())} of "
-                     f"{len(part)}, steps {int(steps.min())}–{int(steps.max())}, final "
-                     f"criterion ≤ {criterion.max():.2g}, learning-rate halvings {halvings}.")
-    return lines
+            "", *certificate_rows(runs, DIGITS_TOL, SIZES[scale].digit_max_steps, _SERIES), ""]
 
 
 def _spectrum_rows(scale: str) -> list[str]:
@@ -408,9 +371,9 @@ def summary(frames: dict, scale: str) -> str:
              "Synthetic:", "", *match_rows(matches["synthetic"]), "", "Digits:", "",
              *match_rows(matches["digits"]), "",
              "## Risks", "", "Synthetic two-index target, exact population risks:", "",
-             *_risk_rows(curves, "synthetic"), "",
+             *risk_rows(curves, "synthetic", _SERIES), "",
              "Digits test risk (test classification error %, stored with each run):",
-             "", *_risk_rows(curves, "digits", errors), "", *_spectrum_rows(scale)]
+             "", *risk_rows(curves, "digits", _SERIES, errors), "", *_spectrum_rows(scale)]
     return "\n".join(lines)
 
 
