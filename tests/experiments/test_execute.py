@@ -10,6 +10,7 @@ from experiments import minilab
 from lazylab.errors import DivergenceError
 from lazylab.experiments import DIVERGED, DONE, FAILED, execute_run
 from lazylab.experiments.catalog import Catalog
+from lazylab.experiments.execute import CLASSIFICATION_RULES
 from lazylab.experiments.runs import make_run, stream_generators
 
 
@@ -114,3 +115,60 @@ def test_only_numeric_diagnostics_become_metrics():
     assert outcome.status == DONE
     assert outcome.metrics["converged"] == 1.0 and outcome.metrics["iterations"] == 17.0
     assert "note" not in outcome.metrics and "missing" not in outcome.metrics
+
+
+class _SignTask:
+    """The linear task with ±1 labels y = sign(β·x + noise·ε), a classification task."""
+
+    classification = "sign"
+
+    def __init__(self, inner):
+        self.inner, self.has_moments, self.dim = inner, False, inner.dim
+
+    @property
+    def null_risk(self) -> float:
+        return 1.0
+
+    def sample(self, n, *, rng):
+        data = self.inner.sample(n, rng=rng)
+        return minilab.Dataset(data.x, np.sign(data.y))
+
+
+def _sign_catalog(rule="sign"):
+    def build(*, rng, **params):
+        task = _SignTask(minilab.linear(rng=rng, **params))
+        task.classification = rule
+        return task
+
+    return Catalog(tasks={"linear": build}, regimes=minilab.CATALOG.regimes,
+                   empirical_risk=minilab.empirical_risk)
+
+
+def test_classification_tasks_report_the_test_error_percent():
+    """Misclassified test points of the run's own fit, counted directly; absent for regression."""
+    run = _run(regime_params={"learning_rate": 0.2, "steps": 30})
+    outcome = execute_run(run, catalog=_sign_catalog())
+    streams = stream_generators(run)
+    task = _SignTask(minilab.linear(rng=streams["task"], dim=3, noise=0.1))
+    train = task.sample(50, rng=streams["data"])
+    test = task.sample(200, rng=streams["test"])
+    predictor = minilab.GradientDescent(learning_rate=0.2, steps=30).fit(train, rng=streams["fit"])
+    wrong = sum(int(np.sign(p) != y) for p, y in zip(predictor.predict(test.x), test.y))
+    assert outcome.metrics["classification_error_percent"] == 100.0 * wrong / 200
+    assert 0 < wrong < 100          # 0.1 noise on labels of a learned direction: few, not none
+    assert "classification_error_percent" not in execute_run(
+        run, catalog=minilab.CATALOG).metrics
+
+
+def test_an_unknown_classification_rule_fails_the_run_naming_it():
+    outcome = execute_run(_run(regime_params={"learning_rate": 0.2, "steps": 5}),
+                          catalog=_sign_catalog("softmax"))
+    assert outcome.status == FAILED and "task.classification must be one of" in outcome.error
+
+
+def test_argmax_rule_counts_rows_against_one_hot_and_index_labels():
+    prediction = np.array([[0.9, 0.1], [0.2, 0.7], [0.6, 0.3]])
+    one_hot = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0]])
+    assert CLASSIFICATION_RULES["argmax"](prediction, one_hot).tolist() == [False, True, False]
+    assert CLASSIFICATION_RULES["argmax"](prediction, np.array([0, 1, 1])).tolist() == [
+        False, False, True]

@@ -1,4 +1,5 @@
-"""DeepSemiRandom's convergence certificate: the fixed step budget is judged honestly."""
+"""DeepSemiRandom's convergence certificate (full-batch criterion on samples, a budget that is
+judged honestly) and its restarts at half the learning rate after a divergence."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
+from lazylab.errors import DivergenceError
 from lazylab.models import DeepSemiRandom
 from lazylab.models._network_training import STOP_REASON_CODES
 from lazylab.tasks import TASKS
@@ -19,23 +22,58 @@ def _data(n=200):
     return task.sample(n, rng=np.random.default_rng(1))
 
 
-def test_short_budget_reports_budget_stop_and_no_criterion():
-    """50 steps < 4 windows of 100: the windowed criterion is still ∞, so it is absent from the
-    (finite) diagnostics and the run says converged 0, stop reason 1 (budget)."""
-    model = DeepSemiRandom(width=8, steps=50, batch_size=50).fit(_data(),
+def _training_loss(model, data):
+    return float(torch.mean((model.predict(data.x) - data.y) ** 2))
+
+
+def test_short_budget_reports_unconverged_with_the_criterion_at_its_last_step():
+    """50 steps: one full-batch check (at step 50), so the loss change is still ∞ and the
+    criterion is L(θ_50) / Var y, far above the default tolerance 1e-3."""
+    data = _data()
+    model = DeepSemiRandom(width=8, steps=50, batch_size=50).fit(data,
                                                                  rng=np.random.default_rng(0))
     diagnostics = model.diagnostics
     assert diagnostics["steps"] == 50 and diagnostics["stop_reason"] == STOP_REASON_CODES["budget"]
-    assert diagnostics["converged"] == 0 and "criterion" not in diagnostics
+    assert diagnostics["converged"] == 0 and diagnostics["criterion"] > diagnostics["tolerance"]
+    variance = float(torch.var(data.y, unbiased=False))
+    assert diagnostics["criterion"] == pytest.approx(_training_loss(model, data) / variance,
+                                                     rel=1e-10)
     assert diagnostics["tolerance"] == 1e-3 and diagnostics["halvings"] == 0
     assert diagnostics["learning_rate"] == 1e-3
     assert all(math.isfinite(v) for v in diagnostics.values())
 
 
-def test_long_budget_reports_a_finite_criterion_judged_against_the_tolerance():
-    """After 600 steps (6 windows) the criterion is finite and converged = [criterion ≤ tol]."""
-    model = DeepSemiRandom(width=8, steps=600, batch_size=50).fit(_data(),
-                                                                  rng=np.random.default_rng(0))
+def test_run_to_tolerance_meets_it_and_says_so():
+    """Width 16 (≥ 300 trained parameters) on n = 40 samples interpolates: the run stops on
+    the tolerance before its budget, with criterion ≤ tol."""
+    data = _data(40)
+    model = DeepSemiRandom(width=16, learning_rate=1e-2, max_steps=20_000, tol=1e-3,
+                           batch_size=20).fit(data, rng=np.random.default_rng(0))
     diagnostics = model.diagnostics
-    assert math.isfinite(diagnostics["criterion"]) and diagnostics["steps"] == 600
-    assert diagnostics["converged"] == float(diagnostics["criterion"] <= diagnostics["tolerance"])
+    assert diagnostics["converged"] == 1 and diagnostics["stop_reason"] == 0
+    assert diagnostics["criterion"] <= 1e-3 and diagnostics["steps"] < 20_000
+    assert diagnostics["steps"] % 100 == 0                      # checks every W = 100 steps
+
+
+def test_a_diverging_rate_is_halved_from_the_same_draws_and_recorded():
+    """η = 3 explodes (0.3 does not); the retries restart from the same initialization and batches, so the
+    kept fit equals a direct fit at the recorded rate η / 2^halvings."""
+    data = _data()
+    options = dict(width=8, steps=60, batch_size=50, optimizer="sgd")
+    model = DeepSemiRandom(learning_rate=3.0, **options).fit(data, rng=np.random.default_rng(3))
+    halvings = int(model.diagnostics["halvings"])
+    assert halvings >= 1 and model.diagnostics["learning_rate"] == 3.0 / 2 ** halvings
+    direct = DeepSemiRandom(learning_rate=3.0 / 2 ** halvings, **options).fit(
+        data, rng=np.random.default_rng(3))
+    torch.testing.assert_close(model.predict(data.x), direct.predict(data.x), rtol=0, atol=0)
+    with pytest.raises(DivergenceError, match="after 0 halvings"):
+        DeepSemiRandom(learning_rate=3.0, max_halvings=0, **options).fit(
+            data, rng=np.random.default_rng(3))
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(steps=10, max_steps=10), "not both"), (dict(tol=0.0), "tol"),
+    (dict(max_halvings=-1), "max_halvings"), (dict(max_steps=0), "max_steps")])
+def test_bad_budget_fields_name_the_field(options, message):
+    with pytest.raises(ValueError, match=message):
+        DeepSemiRandom(**options)

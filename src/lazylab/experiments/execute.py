@@ -16,8 +16,10 @@ The steps follow ``docs/CONTRACTS.md``:
 4. metrics: ``population_risk`` (tasks with moments), ``test_risk``, ``train_risk`` (finite
    n_train), ``risk_normalized`` = R / R₀ with R the population risk when available and the test
    risk otherwise and R₀ = ``task.null_risk`` (risk of the best constant predictor),
-   ``wall_time`` (seconds, fit and evaluation), and every numeric entry of
-   ``predictor.diagnostics``.
+   ``classification_error_percent`` (tasks whose ``classification`` attribute names a rule of
+   ``CLASSIFICATION_RULES``: the percentage of misclassified test points, beside the squared
+   loss the fit minimized), ``wall_time`` (seconds, fit and evaluation), and every numeric entry
+   of ``predictor.diagnostics``.
 
 Status: ``done``; ``diverged`` when the fit raises :class:`lazylab.errors.DivergenceError` or any
 metric is NaN/±inf (non-finite values are never stored as numbers); ``failed`` on any other
@@ -47,7 +49,8 @@ from lazylab.experiments.runs import Run, stream_entropy, stream_generators, str
 from lazylab.experiments.selection import (SCALE_SAMPLES, VALIDATION, Criterion,
                                            fit_with_selection, selection_rule, split_selections)
 
-__all__ = ["RunOutcome", "execute_run", "DONE", "FAILED", "DIVERGED", "STATUSES"]
+__all__ = ["RunOutcome", "execute_run", "DONE", "FAILED", "DIVERGED", "STATUSES",
+           "CLASSIFICATION_RULES", "classification_error"]
 
 DONE, FAILED, DIVERGED = "done", "failed", "diverged"
 STATUSES = (DONE, FAILED, DIVERGED)
@@ -97,6 +100,27 @@ def _as_float(value: Any) -> float:
     return float(value.item() if hasattr(value, "item") else value)
 
 
+CLASSIFICATION_RULES: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "sign": lambda prediction, labels: np.sign(prediction) != labels,
+    "argmax": lambda prediction, labels: prediction.argmax(axis=1) != (
+        labels.argmax(axis=1) if labels.ndim == 2 else labels),
+}
+"""``task.classification`` → (predictions, labels) ↦ misclassified points: "sign" for scalar
+±1 labels (sign f(x) ≠ y; f = 0 counts as an error), "argmax" for k outputs against one-hot
+(n, k) or class-index (n,) labels."""
+
+
+def classification_error(predictor: Any, data: Any, rule: str) -> float:
+    """100 · (1/n) Σ 1[point i misclassified by ``CLASSIFICATION_RULES[rule]``] (%)."""
+    if rule not in CLASSIFICATION_RULES:
+        raise ValueError(f"task.classification must be one of {', '.join(CLASSIFICATION_RULES)}"
+                         f" or absent, got {rule!r}")
+    with torch.no_grad():
+        prediction = np.asarray(predictor.predict(data.x), dtype=np.float64)
+    wrong = CLASSIFICATION_RULES[rule](prediction, np.asarray(data.y))
+    return 100.0 * float(np.mean(wrong))
+
+
 def _fit(regime: Any, data_or_task: Any, rng: Any, progress: Callable | None) -> Any:
     try:
         accepts = "progress" in inspect.signature(regime.fit).parameters
@@ -123,6 +147,9 @@ def _measure(run: Run, task: Any, train: Any, test: Any, predictor: Any,
         metrics["train_risk"] = _as_float(catalog.empirical_risk(predictor, train))
     risk = metrics.get("population_risk", metrics["test_risk"])
     metrics["risk_normalized"] = risk / _as_float(task.null_risk)
+    rule = getattr(task, "classification", None)
+    if rule is not None:
+        metrics["classification_error_percent"] = classification_error(predictor, test, rule)
     for key, value in diagnostics.items():
         try:
             metrics[str(key)] = _as_float(value)

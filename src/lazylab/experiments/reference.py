@@ -236,6 +236,7 @@ def _activation_rows() -> list[tuple[str, str, str, str]]:
 
 def _metric_rows() -> list[tuple[str, str, str]]:
     rows = [(m, "standard", METRIC_NOTES.get(m, "")) for m in validate.STANDARD_METRICS]
+    rows += [(m, "classification tasks", METRIC_NOTES.get(m, "")) for m in validate.TASK_METRICS]
     numeric, other = selection.Selection((1.0,)), selection.Selection(("a",))
     names = [numeric.metric("NAME"), other.metric("NAME"), "NAME_grid_scale", "selection_risk",
              "selection_at_edge", "selection_diverged"]

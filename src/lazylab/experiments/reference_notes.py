@@ -56,6 +56,8 @@ METRIC_NOTES: dict[str, str] = {
     "risk_normalized": "`population_risk` (else `test_risk`) divided by Var y, the risk of the "
                        "best constant",
     "wall_time": "seconds spent fitting and measuring the run",
+    "classification_error_percent": "misclassified test points (%) by the task's "
+                                    "`classification` rule (digits: sign f(x) ≠ y)",
     "selected_NAME": "the chosen value of a selected field (numeric grid)",
     "selected_NAME_index": "the chosen position in the grid of a selected field (other grids)",
     "NAME_grid_scale": "the scale of a default grid (1 for a written grid)",

@@ -38,9 +38,11 @@ from lazylab.experiments.selection import (POPULATION_RULE, REFERENCE_VALUE, Sel
                                            as_selection, split_selections)
 from lazylab.experiments.spec import SpecError, SpecFile
 
-__all__ = ["Sweep", "STANDARD_METRICS", "RUN_FIELDS", "build_sweep", "column_name"]
+__all__ = ["Sweep", "STANDARD_METRICS", "TASK_METRICS", "RUN_FIELDS", "build_sweep", "column_name"]
 
 STANDARD_METRICS = ("population_risk", "test_risk", "train_risk", "risk_normalized", "wall_time")
+TASK_METRICS = ("classification_error_percent",)
+"""Metrics a task earns by its kind (``classification``: lazylab.experiments.execute)."""
 RUN_FIELDS = ("task", "regime", "n_train", "n_test", "seed")
 DIAGNOSTIC_METRICS = ("steps", "steps_to_divergence", "samples_seen", "final_loss",
                       "final_train_loss", "initial_train_loss", "head_norm_max", "coef_norm_max",
@@ -307,8 +309,8 @@ def _metrics(spec: SpecFile, has_moments: bool, path: Path, selection: tuple[str
              regimes: tuple[type, ...] = ()) -> tuple[str, ...]:
     """The recorded metrics; a named one must be standard or a diagnostic a regime reports
     (:data:`DIAGNOSTIC_METRICS`, or listed in a regime class's ``DIAGNOSTICS``)."""
-    allowed = list(dict.fromkeys([*STANDARD_METRICS, *DIAGNOSTIC_METRICS, *selection,
-                                  *SELECTION_RECORD,
+    allowed = list(dict.fromkeys([*STANDARD_METRICS, *TASK_METRICS, *DIAGNOSTIC_METRICS,
+                                  *selection, *SELECTION_RECORD,
                                   *(n for r in regimes for n in getattr(r, "DIAGNOSTICS", ()))]))
     population = POPULATION in spec.sweep.n_train
     if population and not has_moments:

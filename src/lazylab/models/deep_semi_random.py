@@ -14,6 +14,15 @@ first random layer is the same draw from the same generator state.
 Training: :func:`lazylab.solvers.training.train` (SGD or Adam, ``weight_decay`` being the
 optimizer's decay) on reshuffled minibatches of the samples, or, given a task, on fresh samples each step
 (online; steps × batch_size samples). There is no exact n = ∞ fit: a task is fitted by sampling.
+
+Convergence (:mod:`lazylab.solvers.convergence`), as for :class:`lazylab.models.Network`:
+``steps`` is a fixed budget (with ``tol``, the budget of a run to tolerance), ``max_steps`` the
+budget of a run to tolerance, neither a run to tolerance within the solver's default budget;
+``tol`` = None is the solver's sample default (1e-3). On samples the criterion is the
+full-batch training loss (its relative change over 3 checks, or L / Var y: interpolation); on a
+task, the window of minibatch losses. A diverging run restarts from the same draws at η/2
+(:func:`lazylab.solvers.training.retry_halving`), at most ``max_halvings`` times, recorded as
+``halvings``; beyond them :class:`DivergenceError` is raised.
 """
 
 from __future__ import annotations
@@ -28,7 +37,10 @@ from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._common import draw_weights, numeric, resolve_input
 from lazylab.models._network_training import certificate
-from lazylab.solvers.training import OPTIMIZERS, fresh_batches, minibatches, train
+from lazylab.solvers.convergence import resolve_budget
+from lazylab.solvers.loop import MAX_HALVINGS
+from lazylab.solvers.training import (OPTIMIZERS, fresh_batches, minibatches, retry_halving,
+                                      train)
 
 __all__ = ["DeepSemiRandom", "DeepSemiRandomModel"]
 
@@ -79,8 +91,12 @@ class DeepSemiRandom:
     Args:
         width: N ≥ 1 units per layer. degree: s ∈ {0, 1}. depth: L ≥ 2.
         weight_decay: ≥ 0, the optimizer's weight decay on every trained tensor.
-        optimizer: "sgd" or "adam". learning_rate: η > 0. steps: ≥ 1. batch_size: ≥ 1 (capped at
-            n for samples).
+        optimizer: "sgd" or "adam". learning_rate: η > 0. batch_size: ≥ 1 (capped at n for
+            samples).
+        steps: a fixed budget ≥ 1, or None. max_steps: budget ≥ 1 of a run to tolerance, or
+            None (not both; neither: to tolerance within the solver's default budget).
+        tol: tolerance > 0 of the criterion, or None (the solver's default).
+        max_halvings: ≥ 0 restarts at half the learning rate after a divergence.
     Random stream (``fit``'s rng): R¹ (one ``standard_normal((N, d))``), c¹, then (R^l, c^l) for
     l ≥ 2, the trainable (W^l, b^l) per layer, the head, then the minibatches or fresh samples.
     """
@@ -91,7 +107,10 @@ class DeepSemiRandom:
     weight_decay: float = 0.0
     optimizer: str = "adam"
     learning_rate: float = 1e-3
-    steps: int = 2000
+    steps: int | None = None
+    max_steps: int | None = None
+    tol: float | None = None
+    max_halvings: int = MAX_HALVINGS
     batch_size: int = 100
 
     def __post_init__(self):
@@ -103,8 +122,17 @@ class DeepSemiRandom:
         checks.nonnegative_float(self.weight_decay, "weight_decay")
         checks.choice(self.optimizer, "optimizer", OPTIMIZERS)
         checks.positive_float(self.learning_rate, "learning_rate")
-        checks.positive_int(self.steps, "steps")
+        for name in ("steps", "max_steps"):
+            checks.optional(checks.positive_int, getattr(self, name), name)
+        checks.optional(checks.positive_float, self.tol, "tol", alternative=" or None")
+        resolve_budget(self.steps, self.max_steps, self.tol)
+        checks.nonnegative_int(self.max_halvings, "max_halvings")
         checks.positive_int(self.batch_size, "batch_size")
+
+    @property
+    def budget(self) -> int:
+        """The step budget: ``steps``, else ``max_steps``, else the solver's default."""
+        return resolve_budget(self.steps, self.max_steps, self.tol)[0]
 
     def initialize(self, dim: int, *, rng: np.random.Generator) -> DeepSemiRandomModel:
         """The untrained network (trainable tensors require gradients), drawn from ``rng``."""
@@ -124,18 +152,38 @@ class DeepSemiRandom:
 
     def fit(self, data_or_task, *, rng: np.random.Generator,
             progress=None) -> DeepSemiRandomModel:
-        """Train on samples (minibatches) or on a task (fresh samples every step).
+        """Train on samples (minibatches) or on a task (fresh samples every step), to tolerance.
 
-        ``progress(step, steps)`` is called about 100 times. Diagnostics: ``final_loss`` (last
-        batch loss), ``recent_loss`` (mean of the last ≤ 100 batch losses) and the convergence
-        certificate of the fixed budget (``converged`` 0/1 against the sample-based default
-        tolerance, ``steps``, ``criterion``, ``tolerance``, ``stop_reason`` coded as in
+        ``progress(step, budget)`` is called about 100 times per attempt. Diagnostics:
+        ``final_loss`` (last batch loss), ``recent_loss`` (mean of the last ≤ 100 batch losses)
+        and the convergence certificate (``converged`` 0/1, ``steps``, ``criterion`` (absent
+        while ∞), ``tolerance``, ``stop_reason`` coded as in
         :data:`lazylab.models._network_training.STOP_REASON_CODES`, ``halvings``,
-        ``learning_rate``).
+        ``learning_rate`` after the halvings).
         Raises:
-            DivergenceError: the loss became non-finite or exploded; lower ``learning_rate``.
+            DivergenceError: every attempt diverged (after ``max_halvings`` halvings).
         """
         data, task = resolve_input(data_or_task)
+        start = checks.generator(rng).bit_generator.state
+
+        def attempt(rate: float):
+            rng.bit_generator.state = start  # a retry redraws the same initialization and data
+            return self._train(data, task, rate, rng, progress)
+
+        model, result = retry_halving(attempt, self.learning_rate, self.max_halvings)
+        if result.diverged:
+            raise DivergenceError(f"DeepSemiRandom (depth {self.depth}) training diverged at "
+                                  f"step {result.diverged_at_step} of {self.budget} after "
+                                  f"{result.halvings} halvings (learning_rate="
+                                  f"{result.learning_rate:g}); lower learning_rate",
+                                  step=result.diverged_at_step)
+        model.diagnostics = numeric({**certificate(result, result.learning_rate),
+                                     "final_loss": result.final_loss,
+                                     "recent_loss": result.recent_loss})
+        return model
+
+    def _train(self, data, task, rate: float, rng: np.random.Generator, progress):
+        """One attempt at rate ``rate``: (the model, its TrainingResult)."""
         model = self.initialize(data.dim if task is None else task.dim, rng=rng)
         params = [t for pair in model.trainable for t in pair] + [model.head, model.offset]
         batches = (minibatches(data, min(self.batch_size, data.n_samples), rng=rng)
@@ -144,18 +192,12 @@ class DeepSemiRandom:
         def loss(x, y):
             return torch.mean((model.forward(x) - y) ** 2)
 
-        report = None if progress is None else (lambda step, _loss: progress(step, self.steps))
-        result = train(params, loss, batches, learning_rate=self.learning_rate, steps=self.steps,
-                       optimizer=self.optimizer, weight_decay=self.weight_decay, progress=report,
-                       progress_every=max(1, self.steps // 100))
+        budget = self.budget
+        report = None if progress is None else (lambda step, _loss: progress(step, budget))
+        result = train(params, loss, batches, learning_rate=rate, steps=self.steps,
+                       max_steps=self.max_steps, tol=self.tol, optimizer=self.optimizer,
+                       weight_decay=self.weight_decay, progress=report,
+                       progress_every=max(1, budget // 100))
         for t in params:
             t.requires_grad_(False)
-        if result.diverged:
-            raise DivergenceError(f"DeepSemiRandom (depth {self.depth}) training diverged at "
-                                  f"step {result.diverged_at_step} of {self.steps} (learning_rate="
-                                  f"{self.learning_rate}); lower learning_rate",
-                                  step=result.diverged_at_step)
-        model.diagnostics = numeric({**certificate(result, self.learning_rate),
-                                     "final_loss": result.final_loss,
-                                     "recent_loss": result.recent_loss})
-        return model
+        return model, result

@@ -14,6 +14,19 @@ value of its criterion, the tolerance, and why it stopped (``STOP_REASONS``).
   there are that many). Taking the maximum over 3 changes keeps batch noise from declaring
   convergence by chance: if a single change falls below tol with probability p, three
   independent ones do with probability p³.
+* Minibatch training on a fixed data set of n ≤ ``FULL_BATCH_SAMPLES`` samples (the batch source
+  carries its data set, :func:`lazylab.solvers.training.minibatches`): the FULL-BATCH training
+  loss L_k = L(θ) over all n samples is evaluated every ``max(W, ⌈n/b⌉)`` steps (at most once
+  per epoch of b-sample batches, so the check costs at most a third of the training's
+  arithmetic: one forward pass over n samples per ≥ one forward-and-backward pass over n); the
+  criterion is
+      min( max_{j<3} |L_{k−j−1} − L_{k−j}| / max(L_{k−j−1}, L_{k−j}) ,  L_k / Var(y) ),
+  ``full_loss_change`` (the full-batch loss stable to tol over 3 checks) or ``interpolation``
+  (L_k ≤ tol · Var(y): since L ≥ 0, the objective is within tol · Var(y) of its infimum, a
+  certificate that a fit approaching interpolation meets although its relative change never
+  falls). The minibatch-loss window above cannot certify such a fit: the batch noise of the
+  window means stays above tol, and their relative change is meaningless as L → 0. Above
+  ``FULL_BATCH_SAMPLES`` the minibatch window is used (stated by the criterion's name).
 """
 
 from __future__ import annotations
@@ -23,7 +36,8 @@ from collections import deque
 
 __all__ = ["STOP_REASONS", "DEFAULT_MAX_STEPS", "DEFAULT_WINDOW", "POPULATION_TOLERANCE",
            "SAMPLE_TOLERANCE", "CONSECUTIVE_CHECKS", "relative_change", "resolve_budget",
-           "PopulationCriterion", "WindowedCriterion"]
+           "PopulationCriterion", "WindowedCriterion", "FullBatchCriterion",
+           "FULL_BATCH_SAMPLES"]
 
 STOP_REASONS = ("tolerance", "budget", "diverged", "exhausted")
 """Why a trainer stopped: criterion ≤ tolerance; step budget used up; the loss diverged (non-
@@ -34,6 +48,10 @@ DEFAULT_WINDOW = 100
 POPULATION_TOLERANCE = 1e-6
 SAMPLE_TOLERANCE = 1e-3
 CONSECUTIVE_CHECKS = 3
+FULL_BATCH_SAMPLES = 20_000
+"""Largest training set whose full-batch loss is the minibatch criterion (above: the window of
+minibatch losses). At most once per epoch, its cost is ≤ 1/3 of the training's; the limit bounds
+the time of one check (a forward pass over ≤ 20 000 samples, in blocks)."""
 
 
 def relative_change(old: float, new: float) -> float:
@@ -112,4 +130,24 @@ class WindowedCriterion:
         if self.count == self.window:
             self.push(self.total / self.window)
             self.total, self.count = 0.0, 0
+        return self.value
+
+
+class FullBatchCriterion:
+    """min(largest relative change of the full-batch loss over the last 3 checks, L / Var y)."""
+
+    def __init__(self, reference: float):
+        self.reference = reference
+        self.changes = WindowedCriterion(1, "full_loss_change")
+        self.value, self.name = math.inf, "full_loss_change"
+
+    def push(self, loss: float) -> float:
+        """Add one full-batch loss L ≥ 0; return the criterion (module docstring)."""
+        change = self.changes.push(loss)
+        if self.reference > 0:
+            interpolation = loss / self.reference
+        else:
+            interpolation = 0.0 if loss == 0 else math.inf
+        self.name = "interpolation" if interpolation <= change else "full_loss_change"
+        self.value = min(change, interpolation)
         return self.value

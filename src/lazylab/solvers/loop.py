@@ -46,7 +46,9 @@ class TrainingResult:
             computed it (None if none did).
         criterion: final value of the stopping criterion (∞ when too few steps to compute it).
         criterion_name: "relative_gradient" or "risk_change" (population descent: whichever is
-            smaller), "loss_change" or "validation_change" (sample-based training).
+            smaller), "loss_change" or "validation_change" (sample-based training),
+            "full_loss_change" or "interpolation" (minibatches of a fixed data set: the
+            full-batch criterion of :mod:`lazylab.solvers.convergence`).
         tolerance: the tolerance the criterion was judged against.
         stop_reason: "tolerance", "budget", "diverged" or "exhausted" (batches ran out).
         halvings: learning-rate halvings by backtracking. learning_rate: the final base rate.

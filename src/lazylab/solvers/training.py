@@ -21,6 +21,8 @@ step count as a budget, and the result carries ``converged``, ``steps``, ``crite
 final value), ``tolerance`` and ``stop_reason`` ("tolerance", "budget", "diverged",
 "exhausted"). A caller that passes only ``steps`` keeps the historical fixed budget, and
 ``converged`` still says honestly whether the criterion met the default tolerance at the end.
+Minibatches of a fixed data set are judged on the full-batch training loss (relative change,
+or L / Var y for a fit reaching interpolation), not on the noisy minibatch losses.
 
 Divergence: a non-finite loss, a loss above ``divergence_threshold`` × the initial loss, or
 non-finite parameters after the last step stop training; the result says ``diverged=True`` and
@@ -30,53 +32,26 @@ can instead back off (``backtracking=True``): restore, halve η, retry, record.
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
-import numpy as np
 import torch
 
 from lazylab import _checks as checks
-from lazylab.solvers.convergence import (DEFAULT_MAX_STEPS, DEFAULT_WINDOW, POPULATION_TOLERANCE,
-                                         SAMPLE_TOLERANCE, PopulationCriterion, WindowedCriterion,
-                                         resolve_budget)
+from lazylab.solvers.convergence import (DEFAULT_MAX_STEPS, DEFAULT_WINDOW, FULL_BATCH_SAMPLES,
+                                         POPULATION_TOLERANCE, SAMPLE_TOLERANCE,
+                                         FullBatchCriterion, PopulationCriterion,
+                                         WindowedCriterion, resolve_budget)
 from lazylab.solvers.loop import (BACKTRACK_FACTOR, MAX_HALVINGS, OPTIMIZERS, TrainingLoop,
                                   TrainingResult)
-from lazylab.tasks.base import GaussianTask
+from lazylab.solvers.batches import (DTYPES, Minibatches, fresh_batches, minibatches,
+                                     resolve_device, resolve_dtype)
 
 __all__ = ["TrainingResult", "train", "population_descent", "fresh_batches", "minibatches",
+           "Minibatches", "full_batch_loss", "retry_halving",
            "paper_schedule", "constant_schedule", "resolve_device", "resolve_dtype",
            "OPTIMIZERS", "DTYPES", "DEFAULT_MAX_STEPS", "BACKTRACK_FACTOR", "MAX_HALVINGS"]
-
-DTYPES = {"float32": torch.float32, "float64": torch.float64}
-_CACHE_ENTRIES = 1 << 17
-"""Numbers per block of the float32 online draws (512 KB: the block stays in cache)."""
-
-
-# ----------------------------------------------------------------------------- validation
-
-def resolve_dtype(dtype) -> torch.dtype:
-    """torch.float32/float64 from a dtype or its name; ValueError otherwise."""
-    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
-        return dtype
-    if isinstance(dtype, str) and dtype in DTYPES:
-        return DTYPES[dtype]
-    raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
-
-
-def resolve_device(device) -> torch.device:
-    """A torch device; ``cuda`` when CUDA is unavailable raises ValueError saying so."""
-    try:
-        resolved = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:<index>', got {device!r}") from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={device!r} was requested but CUDA is not available on this "
-                         "machine (torch.cuda.is_available() is False); use device='cpu'")
-    if resolved.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-    return resolved
-
 
 # ----------------------------------------------------------------------------- schedules
 
@@ -107,84 +82,6 @@ def paper_schedule(steps: int, *, drops: Sequence[tuple[float, float]] = ((0.15,
     return schedule
 
 
-# ----------------------------------------------------------------------------- batch sources
-
-def fresh_batches(task, batch_size: int, *, rng: np.random.Generator, device="cpu",
-                  dtype=torch.float64, block_size: int = 10_000) -> Iterator[tuple]:
-    """Online SGD data: an endless stream of fresh (x, y) batches of ``task``, each used once.
-
-    Samples are drawn in blocks of ⌈block_size / batch_size⌉ batches (one draw per block, as
-    the authors' code drew 30 000 Gaussians at a time), then converted to ``dtype`` on
-    ``device``. float64: ``task.sample`` (numpy's stream from ``rng``, independent of the block
-    size). float32 on a task with x ~ N(0, I_d) (``GaussianTask.sample`` not overridden): x is
-    drawn directly in float32 by a torch generator seeded once from ``rng`` and
-    y = ``task.target(x)`` (+ noise·ξ), in blocks of at most ``_CACHE_ENTRIES`` numbers (whole
-    batches) so that a batch is still in cache when trained on — about 3× cheaper than
-    numpy's float64 draws, which dominate the step at small N; this stream depends on the
-    block size. Samples seen after t steps = t × batch_size.
-    """
-    batch_size = checks.positive_int(batch_size, "batch_size")
-    device, dtype = resolve_device(device), resolve_dtype(dtype)
-    per_block = max(1, block_size // batch_size)
-    draw, fast = _block_draw(task, rng, dtype)
-    if fast:
-        per_block = max(1, min(per_block, _CACHE_ENTRIES // (batch_size * task.dim)))
-    while True:
-        x, y = draw(per_block * batch_size)
-        x = x.to(device=device, dtype=dtype)
-        y = y.to(device=device, dtype=dtype)
-        for start in range(0, per_block * batch_size, batch_size):
-            yield x[start:start + batch_size], y[start:start + batch_size]
-
-
-def _block_draw(task, rng: np.random.Generator, dtype: torch.dtype) -> tuple[Callable, bool]:
-    """(n ↦ (x (n, d), y (n,)) on the CPU, fast): ``task.sample`` (float64; fast False), or
-    float32 Gaussians from a torch generator seeded from ``rng`` with y = f*(x) + noise·ξ
-    (fast True; ``fresh_batches``)."""
-    standard = getattr(type(task), "sample", None) is GaussianTask.sample
-    if dtype != torch.float32 or not standard:
-        def sample(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-            data = task.sample(n, rng=rng)
-            return data.x, data.y
-
-        return sample, False
-    generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
-
-    def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.randn(n, task.dim, generator=generator, dtype=dtype)
-        y = task.target(x)
-        if task.noise > 0:
-            y = y + task.noise * torch.randn(n, generator=generator, dtype=y.dtype)
-        return x, y
-
-    return draw, True
-
-
-def minibatches(dataset, batch_size: int, *, rng: np.random.Generator, epochs: int | None = None,
-                device="cpu", dtype=torch.float64) -> Iterator[tuple]:
-    """Minibatches of a fixed data set, reshuffled every epoch (a permutation from ``rng``).
-
-    Every epoch visits each sample once; the last batch of an epoch is smaller when the batch
-    size does not divide n. ``epochs=None`` repeats forever. ``batch_size`` > n raises ValueError.
-    """
-    batch_size = checks.positive_int(batch_size, "batch_size")
-    n = int(dataset.x.shape[0])
-    if batch_size > n:
-        raise ValueError(f"batch_size={batch_size} exceeds the number of training samples n={n}")
-    if epochs is not None:
-        epochs = checks.positive_int(epochs, "epochs")
-    device, dtype = resolve_device(device), resolve_dtype(dtype)
-    x = dataset.x.to(device=device, dtype=dtype)
-    y = dataset.y.to(device=device, dtype=dtype)
-    epoch = 0
-    while epochs is None or epoch < epochs:
-        order = torch.from_numpy(rng.permutation(n)).to(device)
-        for start in range(0, n, batch_size):
-            index = order[start:start + batch_size]
-            yield x[index], y[index]
-        epoch += 1
-
-
 # ----------------------------------------------------------------------------- the loop
 
 def _loop_options(learning_rate, optimizer, schedule, momentum, divergence_threshold,
@@ -212,7 +109,7 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
           batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, learning_rate: float,
           steps: int | None = None, max_steps: int | None = None, tol: float | None = None,
           window: int = DEFAULT_WINDOW, validation: Callable[[], float] | None = None,
-          optimizer: str = "sgd", schedule: Callable[[int], float] | None = None,
+          full_batch: bool = True, optimizer: str = "sgd", schedule: Callable[[int], float] | None = None,
           momentum: float = 0.0, weight_decay: float = 0.0,
           divergence_threshold: float | None = 1e6,
           progress: Callable[[int, float], None] | None = None,
@@ -222,7 +119,10 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     Step t: θ ← θ − η m(t) · update(g_k ∇θ loss_fn(x_t, y_t)) (update = identity for plain SGD).
     Criterion (:mod:`lazylab.solvers.convergence`): the largest relative change between
     consecutive means of the training loss over windows of ``window`` steps, over the last 3
-    changes; with ``validation``, the same on ``validation()`` evaluated every ``window`` steps.
+    changes; with ``validation``, the same on ``validation()`` evaluated every ``window`` steps;
+    on :func:`minibatches` of n ≤ ``FULL_BATCH_SAMPLES`` samples (and ``full_batch``), the
+    full-batch training loss L(θ_t) evaluated every max(``window``, ⌈n/b⌉) steps and at the last
+    step: min(its largest relative change over the last 3 checks, L / Var y).
 
     Args:
         parameters: a ``torch.nn.Module``, an iterable of tensors (requires_grad), or torch
@@ -237,6 +137,8 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
             tolerance within ``DEFAULT_MAX_STEPS``.
         tol: tolerance of the criterion (default ``SAMPLE_TOLERANCE``). window: W (steps).
         validation: optional θ ↦ validation loss (called under ``torch.no_grad``).
+        full_batch: judge :func:`minibatches` on the full-batch loss (``loss_fn`` must be a
+            mean over its batch); False keeps the window of minibatch losses.
         optimizer: "sgd" or "adam". schedule: step → multiplier m(t) (default 1).
         momentum, weight_decay: SGD momentum μ (SGD only) and L2 weight decay λ (torch.optim
             semantics).
@@ -249,9 +151,28 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     loop = TrainingLoop(parameters, budget=budget, **_loop_options(
         learning_rate, optimizer, schedule, momentum, divergence_threshold, progress,
         progress_every, weight_decay))
+    data = getattr(batches, "training_set", None) if full_batch and validation is None else None
+    if data is not None and int(data[0].shape[0]) <= FULL_BATCH_SAMPLES:
+        interval = max(window, int(batches.epoch_steps))
+        return _run_full_batch(loop, iter(batches), loss_fn, data, interval, early, tolerance)
     monitor = WindowedCriterion(window, "loss_change" if validation is None else
                                 "validation_change")
     return _run_on_batches(loop, monitor, iter(batches), loss_fn, validation, early, tolerance)
+
+
+def _step(loop: TrainingLoop, iterator, loss_fn, step: int) -> str | None:
+    """One minibatch step (forward, backward, record, update); why to stop, or None."""
+    batch = next(iterator, None)
+    if batch is None:
+        return "exhausted"
+    loss = loop.forward(lambda: loss_fn(*batch))
+    value = float(loss.detach())
+    if loop.diverging(value):
+        return "diverged"
+    loop.backward(loss, norm=step == loop.budget - 1)
+    loop.record(step, value)
+    loop.update(step)
+    return None
 
 
 def _run_on_batches(loop: TrainingLoop, monitor: WindowedCriterion, iterator, loss_fn,
@@ -276,6 +197,55 @@ def _run_on_batches(loop: TrainingLoop, monitor: WindowedCriterion, iterator, lo
             return loop.result(step, "tolerance", monitor.value, monitor.name, tolerance)
         loop.update(step)
     return loop.result(loop.budget, "budget", monitor.value, monitor.name, tolerance)
+
+
+@torch.no_grad()
+def full_batch_loss(loss_fn, x: torch.Tensor, y: torch.Tensor, block: int = 4096) -> float:
+    """L(θ) = (1/n) Σ_k n_k · loss_fn(x_k, y_k) over blocks of ≤ ``block`` rows (loss_fn a mean)."""
+    n = int(x.shape[0])
+    return sum(float(loss_fn(x[s:s + block], y[s:s + block])) * min(block, n - s)
+               for s in range(0, n, block)) / n
+
+
+def _run_full_batch(loop: TrainingLoop, iterator, loss_fn, data, interval: int, early: bool,
+                    tolerance: float) -> TrainingResult:
+    """:func:`train` on minibatches judged by the full-batch loss at θ_t every ``interval``
+    steps and at the last step (:class:`~lazylab.solvers.convergence.FullBatchCriterion`)."""
+    x, y = data
+    monitor = FullBatchCriterion(float(torch.var(y.double(), unbiased=False)))
+    for step in range(loop.budget):
+        stop = _step(loop, iterator, loss_fn, step)
+        if stop is not None:
+            return loop.result(step, stop, monitor.value, monitor.name, tolerance,
+                               step if stop == "diverged" else None)
+        done = step + 1
+        if done % interval and done < loop.budget:
+            continue
+        value = full_batch_loss(loss_fn, x, y)
+        if loop.diverging(value):
+            return loop.result(done, "diverged", monitor.value, monitor.name, tolerance, done)
+        monitor.push(value)
+        if early and monitor.value <= tolerance:
+            return loop.result(done, "tolerance", monitor.value, monitor.name, tolerance)
+    return loop.result(loop.budget, "budget", monitor.value, monitor.name, tolerance)
+
+
+def retry_halving(attempt: Callable[[float], tuple[Any, TrainingResult]], learning_rate: float,
+                  max_halvings: int) -> tuple[Any, TrainingResult]:
+    """Sample-based training restarted at η/2 after a divergence, at most ``max_halvings`` times.
+
+    ``attempt(rate)`` trains from the same initialization and data (the caller restores its
+    random state) and returns (what it fitted, its :class:`TrainingResult`). Returned: the first
+    attempt that did not diverge, else the last one (still ``diverged``: the caller raises), its
+    result recording ``halvings`` = k (the rate was η/2^k, its ``learning_rate``).
+    """
+    max_halvings = checks.nonnegative_int(max_halvings, "max_halvings")
+    rate = checks.positive_float(learning_rate, "learning_rate")
+    for halvings in range(max_halvings + 1):
+        fitted, result = attempt(rate / 2 ** halvings)
+        if not result.diverged:
+            break
+    return fitted, dataclasses.replace(result, halvings=halvings)
 
 
 def population_descent(parameters, risk_fn: Callable[[], torch.Tensor], *, learning_rate: float,

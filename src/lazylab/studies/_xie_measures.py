@@ -1,6 +1,5 @@
 """Measurements of the xie-semirandom study that are not risks of the sweeps: the number of
-units a model needs to match a trained network, trained-parameter counts, the classification
-error of the digits fits (refitted from the stored selections), and the width at which the
+units a model needs to match a trained network, trained-parameter counts, and the width at which the
 training error of a semi-random fit vanishes on unit-sphere inputs (Xie, Liang & Song's
 N ≳ 1/γ_m guarantee, THEORY §3.1).
 """
@@ -8,22 +7,17 @@ N ≳ 1/γ_m guarantee, THEORY §3.1).
 from __future__ import annotations
 
 import math
-import tempfile
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 
-from lazylab.experiments import load_sweep
-from lazylab.experiments.runs import stream_generators, stream_seed_sequence
-from lazylab.experiments.selection import split_selections
 from lazylab.models.registry import REGIMES
-from lazylab.studies.base import spec_to_toml
-from lazylab.tasks import TASKS, Dataset
+from lazylab.studies._aggregate import seed_statistics
+from lazylab.tasks import Dataset
 
-__all__ = ["trained_parameters", "units_to_match", "classification_errors",
-           "interpolation_width", "unit_sphere", "match_table", "match_rows", "claim_rows",
+__all__ = ["trained_parameters", "units_to_match", "interpolation_width", "risk_rows",
+           "certificate_rows", "unit_sphere", "match_table", "match_rows", "claim_rows",
            "depth_rows"]
 
 
@@ -63,50 +57,6 @@ def units_to_match(target: float, widths, risks) -> float:
     lw, lr = np.log(widths[k - 1:k + 1]), np.log(risks[k - 1:k + 1])
     t = (math.log(target) - lr[0]) / (lr[1] - lr[0])
     return float(math.exp(lw[0] + t * (lw[1] - lw[0])))
-
-
-def _runs_by_id(spec: dict) -> dict:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "spec.toml"
-        path.write_text(spec_to_toml(spec), encoding="utf-8")
-        return {run.run_id: run for run in load_sweep(path).runs}
-
-
-def _refit(run, chosen: dict):
-    """The run's kept predictor, its test set: the fit at the chosen values with the run's own
-    fit stream, the test block drawn after the training and validation blocks (as executed)."""
-    streams = stream_generators(run)
-    task = TASKS[run.task](rng=streams["task"], **dict(run.task_params))
-    train = task.sample(run.n_train, rng=streams["data"])
-    plain, selected = split_selections(dict(run.regime_params))
-    if selected:
-        task.sample(run.validation_size or run.n_test, rng=streams["validation"])
-    rng = np.random.Generator(np.random.PCG64(stream_seed_sequence(run, "fit")))
-    predictor = REGIMES[run.regime](**plain, **{k: chosen[k] for k in selected}).fit(train, rng=rng)
-    return predictor, task.sample(run.n_test, rng=streams["test"])
-
-
-def classification_errors(spec: dict, frame: pd.DataFrame) -> pd.DataFrame:
-    """Per finished run of a ±1 sample sweep: the test classification error 1[sign f ≠ y] (%)
-    and the squared test risk of the refitted predictor (equal to the stored ``test_risk``).
-
-    The refit uses the hyperparameters the run selected on its validation split (columns
-    ``selected_NAME``); the test set is read once, after that choice, as in the run itself.
-    """
-    runs, rows = _runs_by_id(spec), []
-    for row in frame.itertuples(index=False):
-        run = runs.get(row.run_id)
-        if run is None or row.status != "done":
-            continue
-        chosen = {c[len("selected_"):]: getattr(row, c) for c in frame.columns
-                  if c.startswith("selected_") and not c.endswith("_index")}
-        predictor, test = _refit(run, chosen)
-        prediction = predictor.predict(test.x)
-        rows.append({"run_id": row.run_id,
-                     "error_percent": 100.0 * float((torch.sign(prediction) != test.y)
-                                                    .double().mean()),
-                     "refit_test_risk": float(((prediction - test.y) ** 2).mean())})
-    return pd.DataFrame(rows, columns=["run_id", "error_percent", "refit_test_risk"])
 
 
 def unit_sphere(inputs) -> torch.Tensor:
@@ -206,4 +156,43 @@ def depth_rows(curves: pd.DataFrame) -> list[str]:
                  < part.loc[(flat, w), "mean"] for w in widths]
         lines.append(f"* depth 2 beats depth 1 at equal N (s = {degree}, by > 2 s.e.) — "
                      f"{_verdict(bool(helps) and all(helps))}: " + "; ".join(cells) + ".")
+    return lines
+
+
+def risk_rows(curves: pd.DataFrame, data: str, labels: dict,
+              errors: pd.DataFrame | None = None) -> list[str]:
+    """Markdown table of mean ± s.e. (and classification error %) per width and series."""
+    part = curves[curves["data"] == data]
+    columns = [c for c in labels if c in set(part["series"])]
+    cell = {(r.series, int(r.width)): f"{r.mean:.3g} ± {r.sem:.2g}" + (
+        f" [{int(r.unconverged)} unconv.]" if getattr(r, "unconverged", 0) else "")
+        for r in part.itertuples()}
+    if errors is not None and not errors.empty:
+        for r in seed_statistics(errors, ["series", "width"], "error_percent").itertuples():
+            cell[(r.series, int(r.width))] += f" ({r.mean:.1f} ± {r.sem:.1f} %)"
+    lines = ["| N | " + " | ".join(labels[c] for c in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for width in sorted(part["width"].unique()):
+        lines.append(f"| {int(width)} | " + " | ".join(cell.get((c, int(width)), "–")
+                                                     for c in columns) + " |")
+    return lines
+
+
+def certificate_rows(runs: pd.DataFrame, tol: float, budget: int, labels: dict) -> list[str]:
+    """How the trained digits fits stopped: steps, final criterion, halvings, per series."""
+    digits = runs[(runs["data"] == "digits") & runs["series"].isin(
+        ["network", "sr0_deep", "sr1_deep"]) & (runs.get("status") == "done")]
+    if digits.empty or "criterion" not in digits:
+        return []
+    lines = [f"Digits network and depth 2: Adam on minibatches of 100, to tolerance "
+             f"{tol:g} of the full-batch criterion (L ≤ tol · Var y, or L changing by "
+             f"< tol over each of 3 checks 100 steps apart) within {budget}"
+             " steps:", ""]
+    for series, part in digits.groupby("series"):
+        steps, criterion = (pd.to_numeric(part[c], errors="coerce") for c in ("steps",
+                                                                              "criterion"))
+        halvings = int(pd.to_numeric(part.get("halvings"), errors="coerce").fillna(0).sum())
+        lines.append(f"* {labels[series]}: converged {int(part['converged'].sum())} of "
+                     f"{len(part)}, steps {int(steps.min())}–{int(steps.max())}, final "
+                     f"criterion ≤ {criterion.max():.2g}, learning-rate halvings {halvings}.")
     return lines

@@ -130,6 +130,24 @@ class GaussianTask:
             y = y + self.noise * rng_tensor(rng, (n,))
         return Dataset(x, y)
 
+    def float32_sampler(self, rng: np.random.Generator):
+        """n ↦ (x (n, d), y (n,)) float32 tensors, x ~ N(0, I_d) drawn by a torch generator
+        seeded once from ``rng``, y = f*(x) + noise·ξ — about 3× cheaper than :meth:`sample`'s
+        float64 numpy draws (online SGD, :func:`lazylab.solvers.batches.fresh_batches`). None
+        when a subclass overrides :meth:`sample` (its inputs are then not N(0, I_d))."""
+        if type(self).sample is not GaussianTask.sample:
+            return None
+        generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
+
+        def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            x = torch.randn(n, self.dim, generator=generator, dtype=torch.float32)
+            y = self.target(x)
+            if self.noise > 0:
+                y = y + self.noise * torch.randn(n, generator=generator, dtype=y.dtype)
+            return x, y
+
+        return draw
+
 
 # ----------------------------------------------------------------------------- validation
 

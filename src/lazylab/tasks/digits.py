@@ -75,6 +75,8 @@ class Digits:
 
     has_moments = False
     bayes_risk = None
+    classification = "sign"
+    """±1 labels: runs also report the test classification error sign f(x) ≠ y (%)."""
 
     def __init__(self, order: np.ndarray, label: str = "parity") -> None:
         if label not in DIGIT_LABELS:
