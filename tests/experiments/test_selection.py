@@ -473,3 +473,39 @@ def test_ties_go_to_the_first_combination_in_grid_order_with_or_without_a_path(p
         fit_rng=lambda: np.random.default_rng(0), criterion=Criterion(float, None))
     assert predictor == 0.0
     assert (metrics["selected_ridge"], metrics["selected_value"]) == (1.0, 2.0)
+
+
+@dataclass(frozen=True)
+class _Certified:
+    """A fitted 'model': validation risk ``risk`` and a convergence certificate."""
+
+    risk: float
+    converged: int
+
+    @property
+    def diagnostics(self):
+        return {"converged": self.converged}
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Stopped:
+    """Fits whose certificate failed at step sizes 1 and 3 (the least risks of the grid)."""
+
+    rate: float
+
+    def fit(self, data, *, rng):
+        return _Certified(risk=abs(self.rate - 2.0), converged=int(self.rate not in (1.0, 3.0)))
+
+
+@pytest.mark.parametrize("grid, chosen, unconverged", [
+    ((1.0, 5.0, 3.0), 5.0, 2.0),   # the certified fit wins although its risk is the largest
+    ((1.0, 3.0), 1.0, 2.0),        # none certified: the least risk, first in grid order
+    ((2.0, 5.0), 2.0, 0.0)])       # all certified: the least risk
+def test_an_unconverged_fit_is_chosen_only_when_no_fit_converged(grid, chosen, unconverged):
+    predictor, metrics = fit_with_selection(
+        lambda params: _Stopped(**params), {}, {"rate": Selection(grid, "validation")}, None,
+        fit_rng=lambda: np.random.default_rng(0),
+        criterion=Criterion(lambda model: model.risk, None))
+    assert metrics["selected_rate"] == chosen
+    assert metrics["selection_unconverged"] == unconverged
+    assert predictor.risk == abs(chosen - 2.0)

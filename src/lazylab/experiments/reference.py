@@ -239,7 +239,7 @@ def _metric_rows() -> list[tuple[str, str, str]]:
     rows += [(m, "classification tasks", METRIC_NOTES.get(m, "")) for m in validate.TASK_METRICS]
     numeric, other = selection.Selection((1.0,)), selection.Selection(("a",))
     names = [numeric.metric("NAME"), other.metric("NAME"), "NAME_grid_scale", "selection_risk",
-             "selection_at_edge", "selection_diverged"]
+             "selection_at_edge", "selection_diverged", "selection_unconverged"]
     rows += [(m, "selected fields", METRIC_NOTES.get(m, "")) for m in names]
     return rows + _diagnostic_rows()
 

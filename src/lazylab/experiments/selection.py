@@ -16,8 +16,10 @@ Rules (``select``):
 * ``"population"``: at n = ∞ only; the value with the least exact population risk is kept.
 
 Without ``select`` the rule is ``"population"`` at ``n_train = "population"`` and
-``"validation"`` otherwise. Ties go to the first grid value. A value whose fit diverges (or
-whose risk is not finite) is never chosen. Several selected fields are chosen jointly over the
+``"validation"`` otherwise. A fit whose convergence certificate failed (``converged`` = 0 in
+its diagnostics) is chosen only when no certified fit exists: an under-trained fit can score
+well on validation data only by accident of its early stop. Ties go to the first grid value. A
+value whose fit diverges (or whose risk is not finite) is never chosen. Several selected fields are chosen jointly over the
 product of their grids.
 
 ``"auto"`` (for a field with a default grid, ``ridge``, whose type does not itself accept the
@@ -39,7 +41,8 @@ refitting, up to round-off.
 :func:`fit_with_selection` never sees the test set: it is drawn only after it returns.
 Metrics recorded per run: ``selected_NAME``, ``NAME_grid_scale`` (1 for a given grid),
 ``selection_risk`` (criterion at the chosen value), ``selection_at_edge`` (1 when a chosen value
-is the first or last of its grid, so the optimum may lie outside), ``selection_diverged``.
+is the first or last of its grid, so the optimum may lie outside), ``selection_diverged``,
+``selection_unconverged`` (grid values whose fit reported ``converged`` = 0).
 """
 
 from __future__ import annotations
@@ -307,15 +310,26 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
     scales = _scales(build, fit, plain, selected, criterion.scale_inputs)
     grids = _grids(selected, scales)
     names = list(grids)
-    best, best_risk, best_index, diverged = None, math.inf, None, 0
+    best, best_key, diverged, unconverged = None, None, 0, 0
     for index, risk, predictor in _candidates(build, plain, grids, fit, fit_path, criterion):
         diverged += predictor is None or risk == math.inf
-        # ties go to the first combination in grid order, whatever order they were fitted in
-        if risk < best_risk or (risk == best_risk < math.inf and index < best_index):
-            best, best_risk, best_index = predictor, risk, index
+        unconverged += _unconverged(predictor)
+        # a certified fit beats an unconverged one; then the least risk; ties go to the first
+        # combination in grid order, whatever order they were fitted in
+        key = (_unconverged(predictor), risk, index)
+        if risk < math.inf and (best_key is None or key < best_key):
+            best, best_key = predictor, key
     if best is None:
         raise DivergenceError(f"every value of the selection grid of {', '.join(names)} diverged")
-    return best, _metrics(selected, grids, scales, best_index, best_risk, diverged)
+    metrics = _metrics(selected, grids, scales, best_key[2], best_key[1], diverged)
+    return best, {**metrics, "selection_unconverged": float(unconverged)}
+
+
+def _unconverged(predictor: Any) -> bool:
+    """True when the fit reports a convergence certificate that failed (diagnostics
+    ``converged`` = 0); fits without a certificate (closed forms) count as converged."""
+    diagnostics = getattr(predictor, "diagnostics", None) or {}
+    return diagnostics.get("converged", 1) == 0
 
 
 def _metrics(selected: dict[str, Selection], grids: dict[str, tuple], scales: dict[str, float],

@@ -52,7 +52,8 @@ DIAGNOSTIC_METRICS = ("steps", "steps_to_divergence", "samples_seen", "final_los
                       "pseudo_inverse", "weight_change", "head_change", "recent_loss",
                       "converged", "criterion", "tolerance", "stop_reason", "halvings",
                       "learning_rate")
-SELECTION_RECORD = ("selection_risk", "selection_diverged", "selection_at_edge")
+SELECTION_RECORD = ("selection_risk", "selection_diverged", "selection_at_edge",
+                    "selection_unconverged")
 """What model selection records besides ``selected_NAME`` and ``NAME_grid_scale``."""
 """Numeric diagnostics lazylab's regimes report (``predictor.diagnostics``), usable as metrics."""
 
