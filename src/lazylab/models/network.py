@@ -76,7 +76,6 @@ diagnostics; beyond them :class:`DivergenceError` is raised.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Callable
@@ -94,7 +93,7 @@ from lazylab.models._network_training import (MODES, NetworkState, Parameters, S
 from lazylab.predictors import TwoLayer
 from lazylab.solvers.convergence import resolve_budget
 from lazylab.solvers.training import (DTYPES, MAX_HALVINGS, OPTIMIZERS, TrainingResult,
-                                      paper_schedule, resolve_device)
+                                      paper_schedule, resolve_device, retry_halving)
 from lazylab.tasks import Dataset
 
 __all__ = ["Network", "PARAMETERIZATIONS", "SCHEDULES", "TRAINING_MODES", "Scales",
@@ -311,23 +310,25 @@ class Network:
         checks.generator(rng)
         mode = MODES["minibatch" if isinstance(data_or_task, Dataset) else self.training]
         mode.check(self, data_or_task)
-        start, rate = rng.bit_generator.state, self.learning_rate
-        for attempt in range(self.max_halvings + 1):
+        start = rng.bit_generator.state
+
+        def attempt(rate: float) -> tuple[NetworkState, TrainingResult]:
             rng.bit_generator.state = start  # a retry redraws the same initialization and data
             state = self._start(data_or_task, rng)
-            result = mode.run(self, state, self._groups(state), data_or_task, rng,
-                              self._options(rate, progress))
-            if not result.diverged or mode is MODES["population"]:
-                break
-            rate /= 2
+            return state, mode.run(self, state, self._groups(state), data_or_task, rng,
+                                   self._options(rate, progress))
+
+        if mode is MODES["population"]:  # population descent backtracks within the run
+            state, result = attempt(self.learning_rate)
+        else:
+            state, result = retry_halving(attempt, self.learning_rate, self.max_halvings)
         if result.diverged:
             raise DivergenceError(
                 f"Network training diverged at step {result.diverged_at_step} of {self.budget} "
-                f"(optimizer={self.optimizer}, learning_rate={rate}, after {attempt} halvings): "
+                f"(optimizer={self.optimizer}, learning_rate="
+                f"{self.learning_rate / 2 ** result.halvings}, after {result.halvings} halvings): "
                 f"the loss became non-finite or exceeded {self.divergence_threshold:g} × the "
                 f"initial loss {result.initial_loss:.4g}", step=result.diverged_at_step)
-        if mode is not MODES["population"]:
-            result = dataclasses.replace(result, halvings=attempt)
         return self._finish(state, result, mode, data_or_task)
 
     @property
