@@ -234,11 +234,12 @@ def _neuron_lines(table: pd.DataFrame) -> list[str]:
                                                if len(failed) else "") + ".",
             f"* One neuron, minibatch Adam on n samples, runs reaching ε_abs: {cells}; worst risk "
             "/ E f*² per n/d: " + ", ".join(f"{r:g}: {v:.2g}" for r, v in worst.items()) + ".",
-            f"* Convergence of the neuron fits, fitted / stationary / unconverged per n/d: {outcomes}"
-            f" (GD: {_outcome_cells(gd)}). *Fitted*: train loss / E f*² ≤ {FIT_GAP:g} (the loss "
-            f"is ≥ 0, so this bounds the optimality gap). *Stationary*: the optimizer's certificate "
-            f"holds at a positive loss (SGD: window-mean losses constant to 1e-8 over 3 windows "
-            f"of 100 steps; GD: relative gradient or risk change ≤ 1e-4) — for SGD a spurious "
+            f"* Convergence of the neuron fits, fitted / stationary / unconverged per n/d: "
+            f"{outcomes} (GD: {_outcome_cells(gd)}). *Fitted*: train loss / E f*² ≤ {FIT_GAP:g} "
+            f"(the loss is ≥ 0, so this bounds the optimality gap). *Stationary*: the optimizer's "
+            f"certificate holds at a positive loss (SGD: window-mean losses constant to 1e-8 "
+            f"over 3 windows of 100 steps; GD: relative gradient or risk change ≤ 1e-4) — for "
+            f"SGD a spurious "
             f"minimum of the empirical loss, where a positive-label sample lies on the dead side "
             f"of the ReLU (its gradient is exactly 0), so more steps cannot help; SGD's train "
             f"loss / E f*² there {stuck['train'].min() if len(stuck) else 0:.2g}–"

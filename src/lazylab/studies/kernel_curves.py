@@ -8,8 +8,9 @@ multi-index target "two-index" (task ``multi_index``, noise-free): f*(x) = ½z�
 (computed from the task's coefficients, :func:`degree_energies`) are e = (0, ¼, ½, 0, ¼).
 n = κ·d^ℓ for ℓ in the scale's exponents; the ridge is chosen on a validation split from the
 shared kernel-baseline grid s·10^k, k = −14 … 4, s = E k(x, x)
-(:mod:`lazylab.studies._kernel_baselines`: its low end is the solver's numerical floor); the risk is the test risk on
-``n_test`` fresh samples (noise-free: an unbiased estimate of the excess risk; Var y = 1).
+(:mod:`lazylab.studies._kernel_baselines`: its low end is the solver's numerical floor); the
+risk is the test risk on ``n_test`` fresh samples (noise-free: an unbiased estimate of the
+excess risk; Var y = 1).
 Theory lines (:mod:`lazylab.theory.staircase`): the staircase ‖P_{>⌊ℓ⌋}f*‖² and the
 deterministic-equivalent risk at each run's validated ridge, with the kernel's profile
 h(t) = K(x, y) at ‖x‖ = ‖y‖ = √d, ⟨x, y⟩/d = t, evaluated through the kernel itself

@@ -90,9 +90,10 @@ def width_grid(dim: int, sizes: Sizes) -> list[int]:
 
 
 SCALES = {name: (f"d ∈ {list(s.dims)}; RF widths √2-spaced up to min({s.max_width}, 2× the "
-                 f"theory at the smallest ε and at ε_abs where affordable), {s.rf_seeds} draws of the "
-                 f"features; ε ∈ {list(s.epsilons)} and ε_abs = 1/(25d²); minimal heads up to "
-                 f"r = {s.head_cap}; one neuron: Adam on the exact risk (to tolerance 1e-4, at most {s.gd_steps} steps) and "
+                 f"theory at the smallest ε and at ε_abs where affordable), {s.rf_seeds} draws of "
+                 f"the features; ε ∈ {list(s.epsilons)} and ε_abs = 1/(25d²); minimal heads up to "
+                 f"r = {s.head_cap}; one neuron: Adam on the exact risk (to tolerance 1e-4, at "
+                 f"most {s.gd_steps} steps) and "
                  f"minibatch Adam on n/d ∈ {list(s.sgd_ratios)} (to tolerance {SGD_TOL:g} or train "
                  f"loss / E f*² ≤ {data.FIT_GAP:g}; at most {s.sgd_few_steps} steps at n < 4d, "
                  f"{s.sgd_steps} at n ≥ 4d), {s.nn_seeds} seeds")
