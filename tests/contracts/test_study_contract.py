@@ -31,10 +31,12 @@ SMOKE_SECONDS = {
     "damian-onestep": 16.0,   # 3 seeds, 2 kernels with validated ridge (measured under load 14)
     "ghorbani-fig1": 5.0,
     "ghorbani-fig2": 5.5,
-    "kernel-curves": 7.5,  # CPU seconds (process time) under load 15; 77 s wall at that load
+    "kernel-curves": 8.8,  # 7.5 CPU s measured under load 15 with 12 ridge fits per run, scaled
+    #                        to the shared 14-value grid (not re-measured)
     "lazy-rich": 5.5,  # 8.6 s under a load of 11 (5.2 s CPU); not measured on a quiet machine
     "xie-semirandom": 20.0,
-    "yehudai-shamir": 6.9,
+    "yehudai-shamir": 19.0,  # CPU s (user) of `lazylab reproduce --scale smoke` under load 17,
+    #                          less ~4 s of start-up: 3 neuron seeds, budgets to tolerance
 }
 
 
