@@ -31,11 +31,13 @@ SMOKE_SECONDS = {
     "damian-onestep": 16.0,   # 3 seeds, 2 kernels with validated ridge (measured under load 14)
     "ghorbani-fig1": 5.0,
     "ghorbani-fig2": 5.5,
-    "kernel-curves": 7.5,  # CPU seconds (process time) under load 15; 77 s wall at that load
+    "kernel-curves": 8.8,  # 7.5 CPU s measured under load 15 with 12 ridge fits per run, scaled
+    #                        to the shared 14-value grid (not re-measured)
     "lazy-rich": 14.0,  # quadratic knob + incremental + ReLU parts: 9.8 s CPU (knob and
     # incremental, load 22) + ~14 s CPU for the ReLU part (load 20); not measured quiet
     "xie-semirandom": 23.0,  # CPU seconds (process time) under load 12-15; 160 s wall there
-    "yehudai-shamir": 6.9,
+    "yehudai-shamir": 19.0,  # CPU s (user) of `lazylab reproduce --scale smoke` under load 17,
+    #                          less ~4 s of start-up: 3 neuron seeds, budgets to tolerance
 }
 
 

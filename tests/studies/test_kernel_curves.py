@@ -14,6 +14,7 @@ from lazylab.studies.kernel_curves import (SIZES, STUDY, degree_energies, kernel
                                            kernel_profile, kernel_table, rf_dots, rf_table,
                                            target_split)
 from lazylab.experiments import Store, load_sweep, results_frame
+from lazylab.studies._kernel_baselines import kernel_ridge_selection
 from lazylab.tasks import TASKS
 
 
@@ -60,7 +61,8 @@ def test_sweeps_use_n_equal_d_to_the_ell_and_falkon_only_above_the_cholesky_rang
     assert {s["regime"][0]["kind"] for s in kernel} == {"rf", "ntk"}
     spec = next(s for s in kernel if s["name"] == "kc-rf-d32")
     assert spec["sweep"]["n_train"] == [32, 181, 1024, 5793]
-    assert all(s["regime"][0]["ridge"] == "auto" for s in kernel)
+    for s in kernel:
+        assert s["regime"][0]["ridge"] == kernel_ridge_selection(s["regime"][0]["kind"])
     paper = [s for s in STUDY.sweeps("paper") if s["name"].endswith("-falkon")]
     assert paper and all(min(s["sweep"]["n_train"]) > 20000 for s in paper)
     assert all(s["regime"][0]["n_centers"] == SIZES["paper"].falkon_centers for s in paper)
@@ -109,3 +111,11 @@ def test_summary_states_claims_and_numbers(smoke):
     text = smoke[0]["summary"].read_text(encoding="utf-8")
     assert "deterministic equivalent" in text and "Mei–Montanari" in text
     assert "supported" in text and "± " in text
+    assert "numerical floor" in text and "ridge-less is optimal" in text
+
+
+def test_every_smoke_dot_is_interior_or_an_explained_edge(smoke):
+    """Each edge choice is at the numerical floor or at the null end (the summary's two cases)."""
+    table = kernel_table(smoke[1], "smoke")
+    edges = table[table["at_edge"] > 0]
+    assert ((edges["floor_edge"] + edges["null_edge"]) == 1).all()

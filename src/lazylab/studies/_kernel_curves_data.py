@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
-from lazylab.models.kernel import DualKernel
 from lazylab.studies._aggregate import seed_statistics
+from lazylab.studies._kernel_baselines import (KINDS, RIDGE_EXPONENTS, edge_side, kernel_profile,
+                                               kernel_ridge_selection)
 from lazylab.studies.base import sweep_task
 from lazylab.theory import random_features_optimal_ridge_risk, random_features_ridge_risk
 from lazylab.theory.staircase import kernel_ridge_risk, staircase_risk
@@ -28,11 +28,6 @@ __all__ = ["SIZES", "SCALES", "Sizes", "sweeps", "degree_energies", "kernel_prof
 
 NAME = "kernel-curves"
 PRESET = "two-index"
-KINDS = ("rf", "ntk")
-RIDGE_GRID_SIZE = 11
-"""``ridge = "auto"``: scale·10^k, k = −8 … 2, scale = trace(K)/n or mean ‖φ(x)‖² (validation)."""
-LOW_EDGE = 1e-8
-"""The relative low end of the "auto" grid (its high end is 1e2)."""
 RF_SMALL_RIDGE = 1e-3
 CHOLESKY_MAX = 20000
 
@@ -82,8 +77,8 @@ def _kernel_n(sizes: Sizes, dim: int) -> list[int]:
 
 def _kernel_specs(sizes: Sizes) -> list[dict]:
     specs = []
-    ridge = "auto"
     for kind in KINDS:
+        ridge = kernel_ridge_selection(kind)
         for dim in sizes.dims:
             task = {"name": "multi_index", "dim": dim, "preset": PRESET}
             n_values = _kernel_n(sizes, dim)
@@ -129,7 +124,7 @@ def run_cost(run) -> float:
     """Relative cost of a run for the progress ETA: kernel ridge ∝ grid size · n³, RF ∝ N·n."""
     n = float(run.n_train or 0)
     if run.regime == "kernel":
-        return RIDGE_GRID_SIZE * n ** 3 / 1e6
+        return len(RIDGE_EXPONENTS) * n ** 3 / 1e6
     return float(dict(run.regime_params).get("width", 1)) * n / 1e3
 
 
@@ -141,21 +136,6 @@ def degree_energies(task) -> tuple:
     for alpha, c in task.coefficients:
         energies[sum(alpha)] += c * c * math.prod(math.factorial(a) for a in alpha)
     return tuple(energies)
-
-
-def kernel_profile(kind: str):
-    """h(t) = K(x, y) at ‖x‖ = ‖y‖ = √m, ⟨x, y⟩/m = t (m = 2), through the kernel itself.
-
-    For the bias-free ReLU kernels K(x, y) = ‖x‖‖y‖/d · κ(cos θ), so h does not depend on d.
-    """
-    kernel = DualKernel(kind, "relu")
-    anchor = torch.tensor([[math.sqrt(2.0), 0.0]], dtype=torch.float64)
-
-    def profile(t):
-        t = np.clip(np.asarray(t, dtype=np.float64), -1.0, 1.0)
-        points = math.sqrt(2.0) * np.stack([t, np.sqrt(1.0 - t * t)], axis=-1)
-        return kernel(anchor, torch.from_numpy(points.reshape(-1, 2))).numpy()[0].reshape(t.shape)
-    return profile
 
 
 @functools.lru_cache(maxsize=4096)
@@ -201,8 +181,10 @@ def kernel_table(frames: dict, scale: str) -> pd.DataFrame:
                      "staircase": float(staircase_risk(n, dim, energies)),
                      "gap": risk / theory - 1.0, "ridge": float(row.selected_ridge),
                      "at_edge": float(row.selection_at_edge),
-                     "low_edge": float(row.selection_at_edge and row.selected_ridge
-                                       < math.sqrt(LOW_EDGE) * row.ridge_grid_scale),
+                     "floor_edge": float(edge_side(row.kind, float(row.selected_ridge))
+                                         == "floor"),
+                     "null_edge": float(edge_side(row.kind, float(row.selected_ridge))
+                                        == "null"),
                      "converged": float(getattr(row, "converged", 1.0))})
     return pd.DataFrame(rows)
 
@@ -256,7 +238,7 @@ def kernel_dots(table: pd.DataFrame) -> pd.DataFrame:
     if table.empty:
         return pd.DataFrame(columns=[*keys, "mean", "sem", "count"])
     dots = seed_statistics(table, keys, "risk")
-    for column in ("theory", "gap", "staircase", "ell", "at_edge", "low_edge"):
+    for column in ("theory", "gap", "staircase", "ell", "at_edge", "floor_edge", "null_edge"):
         stats = seed_statistics(table, keys, column)
         dots[column] = stats["mean"].to_numpy()
         if column == "gap":

@@ -20,6 +20,15 @@ from lazylab.studies._curves import threshold_crossing
 from lazylab.theory.minimal_head import minimal_max_head, ridge_path_head_bounds
 from lazylab.theory.single_neuron_harmonics import relu_features_required_width
 
+FIT_GAP = 1e-10
+"""A neuron fit whose training loss / E f*² is ≤ FIT_GAP is converged whatever its optimizer's
+criterion says: the loss is ≥ 0, so its optimality gap is at most the loss itself. (The sample
+criterion, a relative change of window-mean losses, cannot certify a loss that has fallen to
+round-off, ~10⁻³²: there its relative changes are O(1).)"""
+OUTCOMES = ("fitted", "stationary", "unconverged")
+"""A neuron run: training loss ≤ FIT_GAP; certified by its optimizer's criterion at a larger loss
+(a spurious minimum of the empirical loss, or for GD a stationary point); neither."""
+
 ABSOLUTE = "absolute"
 """Label of the theorem's threshold: risk ≤ 1/50 with ‖w*‖ = d, i.e. ε_abs(d) = 1/(25 d²)."""
 
@@ -151,8 +160,16 @@ def head_scales(means: pd.DataFrame, widths, seeds: int, cap: int) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def _outcome(train: pd.Series, converged: pd.Series) -> pd.Series:
+    """:data:`OUTCOMES` of each run from its train loss / E f*² and its certificate (0/1)."""
+    return pd.Series(np.where(train <= FIT_GAP, "fitted",
+                              np.where(converged >= 1, "stationary", "unconverged")),
+                     index=train.index)
+
+
 def neuron_table(frames: dict) -> pd.DataFrame:
-    """GD (n = ∞) and SGD (n samples) on one neuron: risk / E f*², n/d, interpolation flag."""
+    """GD (n = ∞) and SGD (n samples) on one neuron: risk and train loss / E f*², n/d, the
+    optimizer's certificate and the run's outcome (:data:`OUTCOMES`)."""
     parts = []
     for name, frame in frames.items():
         if not (name.startswith("ys-gd-") or name.startswith("ys-sgd-")) or frame.empty:
@@ -160,14 +177,19 @@ def neuron_table(frames: dict) -> pd.DataFrame:
         second = frame["weight_norm"].astype(float) ** 2 / 2.0
         n = pd.to_numeric(frame["n_train"], errors="coerce") if name.startswith("ys-sgd-") \
             else np.nan
-        train = frame["final_train_loss"].astype(float) if "final_train_loss" in frame \
-            else np.nan
+        train = (frame["final_train_loss"].astype(float) if "final_train_loss" in frame
+                 else pd.Series(np.nan, index=frame.index)) / second
+        converged = (frame["converged"].astype(float) if "converged" in frame
+                     else pd.Series(0.0, index=frame.index))
         parts.append(pd.DataFrame({
             "method": "gd" if name.startswith("ys-gd-") else "sgd",
             "dim": frame["dim"].astype(int), "seed": frame["seed"].astype(int),
             "ratio": n / frame["dim"].astype(float),
             "risk": frame["population_risk"].astype(float) / second,
-            "train": train / second}))
+            "train": train, "converged": converged,
+            "steps": frame["steps"].astype(float) if "steps" in frame else np.nan,
+            "outcome": _outcome(train, converged)}))
     if not parts:
-        return pd.DataFrame(columns=["method", "dim", "seed", "ratio", "risk", "train"])
+        return pd.DataFrame(columns=["method", "dim", "seed", "ratio", "risk", "train",
+                                     "converged", "steps", "outcome"])
     return pd.concat(parts, ignore_index=True)

@@ -7,8 +7,10 @@ multi-index target "two-index" (task ``multi_index``, noise-free): f*(x) = ½z�
 (½/√2)He₂(z₂) + (½/√24)He₄(z₂), z = Ux, whose Hermite-degree energies e_k = Σ_{|α|=k} c_α²α!
 (computed from the task's coefficients, :func:`degree_energies`) are e = (0, ¼, ½, 0, ¼).
 n = κ·d^ℓ for ℓ in the scale's exponents; the ridge is chosen on a validation split from the
-platform's ``ridge = "auto"`` grid (trace(K)/n·10^k, k = −8 … 2); the risk is the test risk on
-``n_test`` fresh samples (noise-free: an unbiased estimate of the excess risk; Var y = 1).
+shared kernel-baseline grid s·10^k, k = −14 … 4, s = E k(x, x)
+(:mod:`lazylab.studies._kernel_baselines`: its low end is the solver's numerical floor); the
+risk is the test risk on ``n_test`` fresh samples (noise-free: an unbiased estimate of the
+excess risk; Var y = 1).
 Theory lines (:mod:`lazylab.theory.staircase`): the staircase ‖P_{>⌊ℓ⌋}f*‖² and the
 deterministic-equivalent risk at each run's validated ridge, with the kernel's profile
 h(t) = K(x, y) at ‖x‖ = ‖y‖ = √d, ⟨x, y⟩/d = t, evaluated through the kernel itself
@@ -42,6 +44,7 @@ import numpy as np
 import pandas as pd
 
 from lazylab.plots import draw_points, plt, save_figure
+from lazylab.studies._kernel_baselines import RIDGE_EXPONENTS
 from lazylab.studies._kernel_curves_data import (KINDS, NAME, PRESET, RF_SMALL_RIDGE,
                                                  SCALES, SIZES, Sizes, degree_energies,
                                                  kernel_dots, kernel_profile, kernel_table,
@@ -196,17 +199,33 @@ def _plateau_claims(dots: pd.DataFrame, tails: np.ndarray) -> list[str]:
                      "alone, module docstring, this would stay constant): " + ", ".join(
                          f"{r.kind} d={r.dim} ℓ={r.ell:.1f}: {r.gap * r.dim:.2f}"
                          for r in high.itertuples()) + ".")
-    edges = dots[dots["at_edge"] > 0]
-    lines.append(f"* Validated ridge on an edge of the 'auto' grid (scale·10^-8 … scale·10^2) "
-                 f"at {len(edges)} of {len(dots)} dots" + (": " + ", ".join(
-                     f"{r.kind} d={r.dim} ℓ={r.ell:.1f} ({r.at_edge:.2f} of seeds; "
-                     f"{r.low_edge:.2f} at the low end)" for r in edges.itertuples())
-                     + ". At the low end the validation risk is flat below the chosen value "
-                     "(the deterministic equivalent's optimal ridge is → 0 there: the kernel's "
-                     "high-degree tail regularizes by itself); at the high end (predicting ≈ 0) "
-                     "the risk is within a few % of the null risk Var y, i.e. the best ridge "
-                     "barely beats predicting 0 (small n)." if len(edges) else "."))
+    lines += _edge_lines(dots)
     return lines
+
+
+def _edge_lines(dots: pd.DataFrame) -> list[str]:
+    """Grid-edge selections, split into the numerical floor (ridge-less optimal), the top (the
+    null predictor optimal) and any other edge (none possible with this grid: both ends are
+    one of the two)."""
+    floor = dots[dots["floor_edge"] > 0]
+    null = dots[dots["null_edge"] > 0]
+    interior = dots[dots["at_edge"] == 0]
+
+    def cells(rows, column):
+        return ", ".join(f"{r.kind} d={r.dim} ℓ={r.ell:.1f} ({getattr(r, column):.2f} of seeds)"
+                         for r in rows.itertuples())
+    grid = ", ".join(str(k) for k in RIDGE_EXPONENTS)
+    return [f"* Ridge grid (shared with the other kernel baselines, "
+            f"`studies/_kernel_baselines.py`): λ = s·10^k, k ∈ {{{grid}}}, s = E k(x, x) = h(1) "
+            f"(the kernel's scale). Every seed's choice is interior at {len(interior)} of "
+            f"{len(dots)} dots.",
+            f"* At the numerical floor (λ = 10⁻¹⁴·s: *ridge-less is optimal*, the validation "
+            f"risk is flat below ≈ 10⁻⁸·s, the kernel's high-degree tail acting as a ridge by "
+            f"itself; not an optimum outside the grid): {len(floor)} of {len(dots)} dots"
+            + (f": {cells(floor, 'floor_edge')}." if len(floor) else "."),
+            f"* At the top (λ = 10⁴·s: *predicting ≈ 0 is optimal*, the risk equals the null "
+            f"risk): {len(null)} of {len(dots)} dots" + (f": {cells(null, 'null_edge')}."
+                                                          if len(null) else ".")]
 
 
 def _rf_summary(dots: pd.DataFrame, sizes: Sizes, split: tuple) -> list[str]:
@@ -221,6 +240,9 @@ def _rf_summary(dots: pd.DataFrame, sizes: Sizes, split: tuple) -> list[str]:
         lines.append(f"| {row.ridge_rule} | {row.ratio:g} | {row.mean:.3f} ± {row.sem:.3f} | "
                      f"{row.theory:.3f} | {100 * row.gap:+.1f} % ± {100 * row.gap_sem:.1f} % | "
                      f"{row.ridge:.2g} |")
+    validated = dots[dots["ridge_rule"] == "validated"]
+    lines.append(f"* Validated RF ridge (platform grid 'auto', scale·10^-8 … scale·10^2) on a grid "
+                 f"edge at {int((validated['at_edge'] > 0).sum())} of {len(validated)} dots.")
     small = dots[dots["ridge_rule"] == "small"].sort_values("ratio")
     best = dots[dots["ridge_rule"] == "validated"].sort_values("ratio")
     if len(small) > 2:

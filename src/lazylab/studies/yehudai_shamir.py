@@ -39,6 +39,14 @@ __all__ = ["STUDY", "SIZES", "Sizes", "width_grid"]
 NAME = "yehudai-shamir"
 WIDTH_CAP = 16
 """At d = 2 (no harmonic theory: the circle) the RF widths go to WIDTH_CAP·d²."""
+SGD_TOL = 1e-12
+"""Tolerance of the SGD runs' certificate. These runs train on n ≤ 20,000 fixed samples, so the
+solver judges them on the full training loss L (``lazylab.solvers.convergence``): the criterion
+is min(largest relative change of L over 3 checks, L / Var y). A run stuck at a spurious minimum
+(a positive-label sample on the neuron's dead side: its gradient is exactly 0) has a constant L
+and meets it; a run still creeping down (relative changes 10⁻³–10⁻¹ per check near a kink)
+does not; a run that fits its samples meets it through L / Var y ≤ 10⁻¹², below
+:data:`~._yehudai_shamir.FIT_GAP` (E f*² ≥ Var y), so it is counted "fitted", not "stationary"."""
 
 
 @dataclass(frozen=True)
@@ -52,13 +60,15 @@ class Sizes:
     head_cap: int               # panel (c): largest width of the minimal-head program
     sgd_ratios: tuple           # n/d of the SGD runs
     nn_seeds: int
-    sgd_steps: int
+    sgd_steps: int              # step budget of the SGD runs at n ≥ 4d
     gd_steps: int
+    sgd_few_steps: int = 20000  # step budget at n < 4d (slow crawls along a kink, see SGD_TOL)
 
 
 SIZES = {
     "smoke": Sizes(dims=(2, 4, 6), max_width=256, rf_seeds=3, epsilons=(0.1, 0.03),
-                   head_cap=128, sgd_ratios=(1, 4), nn_seeds=2, sgd_steps=600, gd_steps=300),
+                   head_cap=128, sgd_ratios=(1, 4), nn_seeds=3, sgd_steps=2000, gd_steps=300,
+                   sgd_few_steps=4000),
     "default": Sizes(dims=tuple(range(2, 25, 2)), max_width=5793, rf_seeds=3,
                      epsilons=(0.1, 0.05, 0.03, 0.02), head_cap=512, sgd_ratios=(1, 2, 4, 8),
                      nn_seeds=3, sgd_steps=2000, gd_steps=400),
@@ -82,11 +92,13 @@ def width_grid(dim: int, sizes: Sizes) -> list[int]:
 
 
 SCALES = {name: (f"d ∈ {list(s.dims)}; RF widths √2-spaced up to min({s.max_width}, 2× the "
-                 f"theory at the smallest ε and at ε_abs where affordable), {s.rf_seeds} draws of the "
-                 f"features; ε ∈ {list(s.epsilons)} and ε_abs = 1/(25d²); minimal heads up to "
-                 f"r = {s.head_cap}; one neuron: Adam on the exact risk (to tolerance 1e-4, at most {s.gd_steps} steps) and "
-                 f"minibatch Adam on n/d ∈ {list(s.sgd_ratios)} ({s.sgd_steps} steps), "
-                 f"{s.nn_seeds} seeds")
+                 f"theory at the smallest ε and at ε_abs where affordable), {s.rf_seeds} draws of "
+                 f"the features; ε ∈ {list(s.epsilons)} and ε_abs = 1/(25d²); minimal heads up to "
+                 f"r = {s.head_cap}; one neuron: Adam on the exact risk (to tolerance 1e-4, at "
+                 f"most {s.gd_steps} steps) and "
+                 f"minibatch Adam on n/d ∈ {list(s.sgd_ratios)} (to tolerance {SGD_TOL:g} or train "
+                 f"loss / E f*² ≤ {data.FIT_GAP:g}; at most {s.sgd_few_steps} steps at n < 4d, "
+                 f"{s.sgd_steps} at n ≥ 4d), {s.nn_seeds} seeds")
           for name, s in SIZES.items()}
 
 
@@ -95,13 +107,14 @@ def _task(dim: int) -> dict:
             "activation": "relu"}
 
 
-def _neuron(sizes: Sizes, population: bool, samples: int = 0) -> dict:
+def _neuron(sizes: Sizes, population: bool, samples: int = 0, dim: int = 1) -> dict:
     common = {"name": "network", "activation": "relu", "width": 1, "biases": False,
               "offset": True, "optimizer": "adam", "head_init": "ones"}
     if population:
         return {**common, "training": "population", "learning_rate": 0.1,
                 "max_steps": sizes.gd_steps, "tol": 1e-4}
-    return {**common, "learning_rate": 0.05, "steps": sizes.sgd_steps,
+    budget = sizes.sgd_steps if samples >= 4 * dim else sizes.sgd_few_steps
+    return {**common, "learning_rate": 0.05, "max_steps": budget, "tol": SGD_TOL,
             "batch_size": min(64, samples), "schedule": "paper"}
 
 
@@ -122,7 +135,7 @@ def sweeps(scale: str) -> list[dict]:
             samples = int(ratio * dim)
             specs.append({"name": f"ys-sgd-d{dim}-n{samples}",
                           "description": f"one neuron, minibatch Adam on {samples} samples",
-                          "task": _task(dim), "regime": [_neuron(sizes, False, samples)],
+                          "task": _task(dim), "regime": [_neuron(sizes, False, samples, dim)],
                           "sweep": {"n_train": [samples], "seeds": sizes.nn_seeds,
                                     "n_test": 100}})
     return specs
@@ -131,7 +144,7 @@ def sweeps(scale: str) -> list[dict]:
 def _run_cost(run) -> float:
     params = dict(run.regime_params)
     if run.regime == "network":
-        return 2e3 * float(params.get("steps", 1))
+        return 2e3 * float(params.get("max_steps", params.get("steps", 1)))
     return float(params.get("width", 1)) ** 3 / 100.0
 
 
