@@ -1,0 +1,266 @@
+"""Paper scale of every study, projected from timed runs (issues 11 and 12).
+
+Nobody runs ``lazylab reproduce NAME --scale paper`` to find out how long it takes: this
+benchmark expands each study's ``sweeps("paper")`` into its runs exactly as ``reproduce`` does
+(spec → TOML → :func:`~lazylab.experiments.validate.build_sweep`, duplicates once), groups them
+into *kinds* — (task, regime, training/solver/method/kernel, n = ∞ or samples) — and times a
+few runs of each kind through the platform's single-run path
+(:func:`lazylab.experiments.execute.execute_run`, one thread, as a pool worker runs it), each in
+a fresh spawned process stopped after ``cap`` seconds.
+
+Which runs are timed (per kind): the *ladder* — distinct sizes (a run without its seed) sorted by
+the cost model :func:`lazylab.experiments.resources.run_seconds`, starting at the cheapest size
+the model puts at ≥ 1 s, each next rung ≥ 8× the previous in model cost, ending at the most
+expensive. Rungs are timed from the bottom; a rung predicted (from the rungs below) to exceed
+the cap is not started. If even the bottom rung exceeds the cap, a reduced copy of it is timed
+(``steps``, else ``n_train``, else ``width`` divided by 4) and the kind is extrapolated from it.
+
+Projection: a run of model cost c costs t·(c / c_ref)^b seconds, with (c_ref, t) the largest
+timed rung at or below c (the smallest one for cheaper runs) and b the log–log slope between
+the two largest timed rungs, clipped to [0.5, 2] (b = 1, i.e. the model's own complexity, with
+one rung). Summed over the kind's runs; the study's wall time on a pool of ``WORKERS``
+single-threaded workers is max(total / WORKERS, longest run). Rows give, per kind, the count,
+every timed rung (measured, reduced or stopped at the cap), the projection and the cost model's
+total, and per study the projected serial and pool times against the model's.
+
+Run: ``python benchmarks/bench_paper_scale.py [--study NAME ...] [--cap SECONDS] [--rungs K]``.
+Through ``benchmarks/run.py`` only when named: ``run.py --only paper_scale`` (it takes long).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import multiprocessing
+import os
+import sys
+import time
+import tomllib
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine_framed, peak_memory_mb, print_rows, row  # noqa: E402
+
+from lazylab.experiments.catalog import default_catalog  # noqa: E402
+from lazylab.experiments.execute import DONE, execute_run  # noqa: E402
+from lazylab.experiments.resources import run_seconds  # noqa: E402
+from lazylab.experiments.runs import Run  # noqa: E402
+from lazylab.experiments.spec import parse_spec  # noqa: E402
+from lazylab.experiments.validate import build_sweep  # noqa: E402
+from lazylab.studies import STUDIES  # noqa: E402
+from lazylab.studies.base import spec_to_toml  # noqa: E402
+
+BENCHMARK = "paper_scale"
+WORKERS = 2
+"""``reproduce`` on 2 cores: a pool of 2 single-threaded workers (execute_run's threads=1)."""
+CAP_SECONDS = 120.0
+RUNGS = 3
+FLOOR_SECONDS = 1.0  # the ladder starts at the cheapest size the model puts at >= this
+SPACING = 8.0  # each rung >= this factor above the previous in model cost
+REDUCTION = 4  # a reduced copy divides steps, else n_train, else width by this
+MODES = ("training", "solver", "method", "kind")
+
+
+def study_runs(name: str) -> list[Run]:
+    """Every run of a study's paper scale, as ``reproduce`` expands it (duplicates once)."""
+    catalog, runs = default_catalog(), {}
+    for spec in STUDIES[name].sweeps("paper"):
+        parsed = parse_spec(tomllib.loads(spec_to_toml(spec)), spec["name"])
+        for run in build_sweep(parsed, spec["name"], catalog, max_memory_gb="inf").runs:
+            runs.setdefault(run.run_id, run)
+    return list(runs.values())
+
+
+def kind_of(run: Run) -> str:
+    """``task/regime[/mode…] n=inf|n`` — what decides which solver a run takes."""
+    params = dict(run.regime_params)
+    modes = [str(params[m]) for m in MODES if isinstance(params.get(m), str)]
+    return "/".join([run.task, run.regime, *modes]) + (" n=inf" if run.n_train is None else " n")
+
+
+def group_kinds(runs: list[Run]) -> dict[str, list[Run]]:
+    """Runs by kind, kinds in decreasing total model cost."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[kind_of(run)].append(run)
+    return dict(sorted(groups.items(), key=lambda item: -sum(map(run_seconds, item[1]))))
+
+
+def ladder(runs: list[Run], cost=run_seconds, *, floor: float = FLOOR_SECONDS,
+           spacing: float = SPACING) -> list[Run]:
+    """Representative runs of one kind, cheapest first (see the module docstring).
+
+    Sizes are runs without their seed (the seed of the first such run is kept); the last rung is
+    the most expensive size (ties: the first).
+    """
+    sizes = {}
+    for run in sorted(runs, key=lambda r: (cost(r), r.seed)):
+        sizes.setdefault(dataclasses.replace(run, seed=0), run)
+    ordered = list(sizes.values())
+    start = next((i for i, r in enumerate(ordered) if cost(r) >= floor), len(ordered) - 1)
+    rungs = [ordered[start]]
+    for run in ordered[start + 1:]:
+        if cost(run) >= spacing * cost(rungs[-1]):
+            rungs.append(run)
+    if cost(ordered[-1]) > cost(rungs[-1]):
+        rungs.append(ordered[-1])
+    return rungs
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Log–log slope of seconds against model cost between the two largest points, in [0.5, 2]."""
+    if len(points) < 2:
+        return 1.0
+    (c1, t1), (c2, t2) = sorted(points)[-2:]
+    if c2 <= c1 or t1 <= 0 or t2 <= 0:
+        return 1.0
+    return min(2.0, max(0.5, math.log(t2 / t1) / math.log(c2 / c1)))
+
+
+def projected_seconds(points: list[tuple[float, float]], model: float) -> float:
+    """Seconds of a run of model cost ``model`` from timed (model cost, seconds) points."""
+    points = sorted(points)
+    below = [p for p in points if p[0] <= model]
+    reference = below[-1] if below else points[0]
+    return reference[1] * (model / reference[0]) ** slope(points)
+
+
+def reduced(run: Run, factor: int = REDUCTION) -> Run:
+    """The run with its dominant size divided by ``factor``: steps, else n_train, else width."""
+    params = dict(run.regime_params)
+    for name in ("steps", "max_steps"):
+        if isinstance(params.get(name), int) and params[name] >= factor:
+            params[name] //= factor
+            return dataclasses.replace(run, regime_params=tuple(sorted(params.items())))
+    if run.n_train is not None and run.n_train >= factor:
+        return dataclasses.replace(run, n_train=run.n_train // factor)
+    if isinstance(params.get("width"), int) and params["width"] >= factor:
+        params["width"] //= factor
+        return dataclasses.replace(run, regime_params=tuple(sorted(params.items())))
+    raise ValueError(f"run {run.run_id} has no steps, n_train or width to reduce")
+
+
+def describe(run: Run) -> str:
+    """The sizes of a run in a few words."""
+    params, task = dict(run.regime_params), dict(run.task_params)
+    parts = [f"d={task['dim']}" if "dim" in task else "", f"N={params['width']}"
+             if "width" in params else "", "n=inf" if run.n_train is None else f"n={run.n_train}",
+             f"steps={params['steps']}" if "steps" in params else ""]
+    return " ".join(p for p in parts if p)
+
+
+def _execute(run: Run) -> tuple[float, str, float]:
+    """(seconds, status, peak MB) of one run through the platform's single-run path."""
+    start = time.perf_counter()
+    outcome = execute_run(run)
+    return time.perf_counter() - start, outcome.status, peak_memory_mb()
+
+
+def _ready() -> None:
+    """Nothing: the first call only makes the worker import this module (lazylab, torch)."""
+
+
+def timed(run: Run, cap: float) -> tuple[float | None, str, float]:
+    """Time ``run`` in a fresh spawned process, imports excluded; (None, "stopped", 0) past cap."""
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        pool.apply(_ready)
+        try:
+            return pool.apply_async(_execute, (run,)).get(timeout=cap)
+        except multiprocessing.TimeoutError:
+            return None, "stopped", 0.0
+
+
+def _rung_row(case: str, run: Run, seconds, status: str, memory: float, label: str,
+              cap: float) -> dict:
+    note = (f"{label} {describe(run)}; model {run_seconds(run):.3g} s; status {status}; "
+            f"peak {memory:.0f} MB; load {os.getloadavg()[0]:.1f}")
+    if seconds is None:
+        return row(BENCHMARK, case, "seconds_per_run", cap, "s", "STOPPED at cap (lower bound); " + note)
+    return row(BENCHMARK, case, "seconds_per_run", seconds, "s", note)
+
+
+def time_kind(case: str, runs: list[Run], cap: float, rungs: int) -> tuple[list[dict], list]:
+    """Rows of one kind's timed rungs, and its (model cost, seconds) points for the projection."""
+    rows, points = [], []
+    for run in ladder(runs)[:rungs]:
+        if points and projected_seconds(points, run_seconds(run)) > cap:
+            break
+        seconds, status, memory = timed(run, cap)
+        rows.append(_rung_row(case, run, seconds, status, memory, "timed", cap))
+        if seconds is None:
+            break
+        points.append((run_seconds(run), seconds))
+    if not points:
+        small = reduced(ladder(runs)[0])
+        seconds, status, memory = timed(small, cap)
+        rows.append(_rung_row(case, small, seconds, status, memory, f"reduced 1/{REDUCTION}",
+                              cap))
+        points.append((run_seconds(small), cap if seconds is None else seconds))
+    return rows, points
+
+
+def kind_rows(study: str, kind: str, runs: list[Run], cap: float, rungs: int) -> tuple[list, list]:
+    """Rows of one kind (rungs, count, projection, model) and its runs' projected seconds."""
+    case = f"{study} {kind}"
+    rows, points = time_kind(case, runs, cap, rungs)
+    seconds = [projected_seconds(points, run_seconds(run)) for run in runs]
+    model = sum(map(run_seconds, runs))
+    sizes = sorted({describe(run) for run in runs}, key=len)
+    rows += [row(BENCHMARK, case, "count", len(runs), "runs", f"{len(sizes)} sizes, e.g. "
+                 f"{sizes[0]} … {describe(max(runs, key=run_seconds))}"),
+             row(BENCHMARK, case, "projected_total", sum(seconds), "s",
+                 f"longest run {max(seconds):.3g} s; slope {slope(points):.2f}"),
+             row(BENCHMARK, case, "model_total", model, "s",
+                 f"run_seconds; projected / model = {sum(seconds) / model:.3g}")]
+    return rows, seconds
+
+
+def study_rows(study: str, cap: float, rungs: int):
+    """Yield each kind's rows of a study as it finishes, then the study's totals."""
+    runs = study_runs(study)
+    total, longest, model = 0.0, 0.0, sum(map(run_seconds, runs))
+    for kind, members in group_kinds(runs).items():
+        rows, seconds = kind_rows(study, kind, members, cap, rungs)
+        total, longest = total + sum(seconds), max(longest, max(seconds))
+        yield rows
+    wall = max(total / WORKERS, longest)
+    yield [row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_serial", total, "s",
+               f"model {model:.4g} s"),
+           row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_wall_2_workers", wall, "s",
+               f"{wall / 60:.1f} min = max(serial / {WORKERS}, longest run {longest:.3g} s); "
+               f"model {max(model / WORKERS, max(map(run_seconds, runs))) / 60:.1f} min")]
+
+
+def _cases(studies, cap: float, rungs: int):
+    def cases(peak):
+        yield [row(BENCHMARK, "float64 matmul 2048", "fraction_of_quiet_peak", peak / 112.0, "",
+                   "quiet machine: 112 GFLOP/s; below 1 = this run's timings are slowed")]
+        for study in studies:
+            yield from study_rows(study, cap, rungs)
+
+    return machine_framed(BENCHMARK, cases)
+
+
+def run(quick: bool = False, studies=None, cap: float = CAP_SECONDS,
+        rungs: int = RUNGS) -> list[dict]:
+    """All rows; ``quick``: one rung per kind, 30 s cap (a rough projection in minutes)."""
+    if quick:
+        cap, rungs = min(cap, 30.0), 1
+    return [r for rows in _cases(studies or list(STUDIES), cap, rungs) for r in rows]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--study", action="append", choices=sorted(STUDIES),
+                        help="a study to profile (repeatable; default: all)")
+    parser.add_argument("--cap", type=float, default=CAP_SECONDS, help="seconds per timed run")
+    parser.add_argument("--rungs", type=int, default=RUNGS, help="timed runs per kind at most")
+    args = parser.parse_args(argv)
+    print_rows(_cases(args.study or list(STUDIES), args.cap, args.rungs), width=60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,60 @@
+"""The pure logic of benchmarks/bench_paper_scale.py: kinds, the ladder of timed sizes, and the
+power-law projection (no run is executed here)."""
+
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_paper_scale as bench  # noqa: E402
+
+from lazylab.experiments.runs import make_run  # noqa: E402
+
+
+def _run(regime="random_features", width=10, n_train=None, seed=0, **params):
+    return make_run("quadratic", {"dim": 20}, regime, {"width": width, **params}, n_train, 100,
+                    seed)
+
+
+def test_kind_separates_solver_and_population_but_not_sizes_or_seeds():
+    runs = [_run(width=w, seed=s) for w in (10, 40) for s in (0, 1)]
+    runs += [_run("network", training="online", steps=100), _run("network", training="population"),
+             _run(n_train=500)]
+    kinds = bench.group_kinds(runs)
+    assert sorted(map(len, kinds.values())) == [1, 1, 1, 4]
+    assert "quadratic/network/online n=inf" in kinds
+    assert "quadratic/random_features n" in kinds
+
+
+def test_ladder_spacing_floor_and_top():
+    runs = [_run(width=w, seed=s) for w in (1, 2, 3, 5, 8, 20, 30, 100) for s in (0, 1)]
+    cost = lambda r: float(dict(r.regime_params)["width"])  # noqa: E731
+    rungs = bench.ladder(runs, cost, floor=2.0, spacing=8.0)
+    # from the first size costing >= 2, each next >= 8x the previous, ending at the largest
+    assert [cost(r) for r in rungs] == [2.0, 20.0, 100.0]
+    assert all(r.seed == 0 for r in rungs)
+    assert [cost(r) for r in bench.ladder(runs[:2], cost, floor=2.0)] == [1.0]
+
+
+def test_projection_follows_the_fitted_power_law():
+    # seconds = 0.5 * cost^1.5 at two rungs: the slope is 1.5, any cost is reproduced
+    points = [(4.0, 0.5 * 8.0), (16.0, 0.5 * 64.0)]
+    assert bench.slope(points) == pytest.approx(1.5)
+    for model in (1.0, 10.0, 100.0):
+        assert bench.projected_seconds(points, model) == pytest.approx(0.5 * model ** 1.5)
+    # one rung: proportional to the model; slopes are clipped to [0.5, 2]
+    assert bench.projected_seconds([(2.0, 3.0)], 8.0) == pytest.approx(12.0)
+    assert bench.slope([(1.0, 1.0), (10.0, 1e4)]) == 2.0
+    assert bench.slope([(1.0, 1.0), (10.0, 1.0)]) == 0.5
+    assert math.isclose(bench.slope([(1.0, 1.0)]), 1.0)
+
+
+def test_reduced_divides_steps_then_samples_then_width():
+    online = bench.reduced(_run("network", training="online", steps=2000, n_train=400))
+    assert dict(online.regime_params)["steps"] == 500 and online.n_train == 400
+    assert bench.reduced(_run(n_train=400)).n_train == 100
+    assert dict(bench.reduced(_run(width=4500)).regime_params)["width"] == 1125
+    with pytest.raises(ValueError, match="reduce"):
+        bench.reduced(_run(width=2))
