@@ -23,7 +23,8 @@ single-threaded workers is max(total / WORKERS, longest run). Rows give, per kin
 every timed rung (measured, reduced or stopped at the cap), the projection and the cost model's
 total, and per study the projected serial and pool times against the model's.
 
-Run: ``python benchmarks/bench_paper_scale.py [--study NAME ...] [--cap SECONDS] [--rungs K]``.
+Run: ``python benchmarks/bench_paper_scale.py [--study NAME] [--kind TEXT] [--cap SECONDS]
+[--rungs K]`` (``--study`` and ``--kind`` repeatable; kind names as in the rows).
 Through ``benchmarks/run.py`` only when named: ``run.py --only paper_scale`` (it takes long).
 """
 
@@ -88,13 +89,15 @@ def group_kinds(runs: list[Run]) -> dict[str, list[Run]]:
     return dict(sorted(groups.items(), key=lambda item: -sum(map(run_seconds, item[1]))))
 
 
-def ladder(runs: list[Run], cost=run_seconds, *, floor: float = FLOOR_SECONDS,
+def ladder(runs: list[Run], cost=None, *, floor: float = FLOOR_SECONDS,
            spacing: float = SPACING) -> list[Run]:
-    """Representative runs of one kind, cheapest first (see the module docstring).
+    """Representative runs of one kind, cheapest first (see the module docstring); ``cost``:
+    Run -> model seconds, :func:`run_seconds` by default.
 
     Sizes are runs without their seed (the seed of the first such run is kept); the last rung is
     the most expensive size (ties: the first).
     """
+    cost = cost or run_seconds
     sizes = {}
     for run in sorted(runs, key=lambda r: (cost(r), r.seed)):
         sizes.setdefault(dataclasses.replace(run, seed=0), run)
@@ -128,14 +131,18 @@ def projected_seconds(points: list[tuple[float, float]], model: float) -> float:
 
 
 def reduced(run: Run, factor: int = REDUCTION) -> Run:
-    """The run with its dominant size divided by ``factor``: steps, else n_train, else width."""
+    """The run with its dominant size divided by ``factor``: steps, else n_train (and
+    n_centers with it, so FALKON keeps its M/n), else width."""
     params = dict(run.regime_params)
     for name in ("steps", "max_steps"):
         if isinstance(params.get(name), int) and params[name] >= factor:
             params[name] //= factor
             return dataclasses.replace(run, regime_params=tuple(sorted(params.items())))
     if run.n_train is not None and run.n_train >= factor:
-        return dataclasses.replace(run, n_train=run.n_train // factor)
+        if isinstance(params.get("n_centers"), int):
+            params["n_centers"] = max(1, params["n_centers"] // factor)
+        return dataclasses.replace(run, n_train=run.n_train // factor,
+                                   regime_params=tuple(sorted(params.items())))
     if isinstance(params.get("width"), int) and params["width"] >= factor:
         params["width"] //= factor
         return dataclasses.replace(run, regime_params=tuple(sorted(params.items())))
@@ -181,64 +188,81 @@ def _rung_row(case: str, run: Run, seconds, status: str, memory: float, label: s
     return row(BENCHMARK, case, "seconds_per_run", seconds, "s", note)
 
 
-def time_kind(case: str, runs: list[Run], cap: float, rungs: int) -> tuple[list[dict], list]:
-    """Rows of one kind's timed rungs, and its (model cost, seconds) points for the projection."""
+def _time_ladder(case: str, candidates: list[tuple[Run, str]], cap: float):
+    """Time candidates cheapest first, skipping those predicted past the cap: rows, points,
+    and whether a run was stopped at the cap (its point is then (model cost, cap), a lower
+    bound that steepens the slope)."""
     rows, points = [], []
-    for run in ladder(runs)[:rungs]:
+    for run, label in candidates:
         if points and projected_seconds(points, run_seconds(run)) > cap:
             break
         seconds, status, memory = timed(run, cap)
-        rows.append(_rung_row(case, run, seconds, status, memory, "timed", cap))
+        rows.append(_rung_row(case, run, seconds, status, memory, label, cap))
+        points.append((run_seconds(run), cap if seconds is None else seconds))
         if seconds is None:
-            break
-        points.append((run_seconds(run), seconds))
-    if not points:
-        small = reduced(ladder(runs)[0])
-        seconds, status, memory = timed(small, cap)
-        rows.append(_rung_row(case, small, seconds, status, memory, f"reduced 1/{REDUCTION}",
-                              cap))
-        points.append((run_seconds(small), cap if seconds is None else seconds))
-    return rows, points
+            return rows, points, True
+    return rows, points, False
 
 
-def kind_rows(study: str, kind: str, runs: list[Run], cap: float, rungs: int) -> tuple[list, list]:
-    """Rows of one kind (rungs, count, projection, model) and its runs' projected seconds."""
+def time_kind(case: str, runs: list[Run], cap: float, rungs: int):
+    """Rows of one kind's timed rungs, its (model cost, seconds) points for the projection, and
+    whether they are only a lower bound (even a reduced run reached the cap).
+
+    When no rung of the ladder fits the cap, its bottom rung is timed reduced by REDUCTION² and
+    REDUCTION (two points give the slope)."""
+    rows, points, stopped = _time_ladder(case, [(r, "timed") for r in ladder(runs)[:rungs]], cap)
+    if len(points) > stopped:  # at least one run finished
+        return rows, points, stopped
+    bottom = ladder(runs)[0]
+    smaller = [(reduced(bottom, REDUCTION ** 2), f"reduced 1/{REDUCTION ** 2}"),
+               (reduced(bottom, REDUCTION), f"reduced 1/{REDUCTION}")]
+    more, points, stopped = _time_ladder(case, smaller, cap)
+    return rows + more, points, stopped
+
+
+def kind_rows(study: str, kind: str, runs: list[Run], cap: float, rungs: int):
+    """Rows of one kind (rungs, count, projection, model), its runs' projected seconds, and
+    whether they are a lower bound."""
     case = f"{study} {kind}"
-    rows, points = time_kind(case, runs, cap, rungs)
+    rows, points, bound = time_kind(case, runs, cap, rungs)
     seconds = [projected_seconds(points, run_seconds(run)) for run in runs]
+    basis = "LOWER BOUND (a timed run reached the cap); " if bound else ""
     model = sum(map(run_seconds, runs))
     sizes = sorted({describe(run) for run in runs}, key=len)
     rows += [row(BENCHMARK, case, "count", len(runs), "runs", f"{len(sizes)} sizes, e.g. "
                  f"{sizes[0]} … {describe(max(runs, key=run_seconds))}"),
              row(BENCHMARK, case, "projected_total", sum(seconds), "s",
-                 f"longest run {max(seconds):.3g} s; slope {slope(points):.2f}"),
+                 f"{basis}longest run {max(seconds):.3g} s; slope {slope(points):.2f}"),
              row(BENCHMARK, case, "model_total", model, "s",
                  f"run_seconds; projected / model = {sum(seconds) / model:.3g}")]
-    return rows, seconds
+    return rows, seconds, bound
 
 
-def study_rows(study: str, cap: float, rungs: int):
-    """Yield each kind's rows of a study as it finishes, then the study's totals."""
-    runs = study_runs(study)
-    total, longest, model = 0.0, 0.0, sum(map(run_seconds, runs))
+def study_rows(study: str, cap: float, rungs: int, kinds: list[str] | None = None):
+    """Yield each kind's rows of a study as it finishes, then the study's totals (of the kinds
+    whose name contains one of ``kinds``, when given)."""
+    runs = [r for r in study_runs(study) if not kinds or any(k in kind_of(r) for k in kinds)]
+    total, longest, model, bounded = 0.0, 0.0, sum(map(run_seconds, runs)), []
     for kind, members in group_kinds(runs).items():
-        rows, seconds = kind_rows(study, kind, members, cap, rungs)
+        rows, seconds, bound = kind_rows(study, kind, members, cap, rungs)
         total, longest = total + sum(seconds), max(longest, max(seconds))
+        bounded += [kind] if bound else []
         yield rows
     wall = max(total / WORKERS, longest)
+    basis = f"LOWER BOUND ({', '.join(bounded)}); " if bounded else ""
     yield [row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_serial", total, "s",
                f"model {model:.4g} s"),
            row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_wall_2_workers", wall, "s",
-               f"{wall / 60:.1f} min = max(serial / {WORKERS}, longest run {longest:.3g} s); "
+               f"{basis}{wall / 60:.1f} min = max(serial / {WORKERS}, longest run {longest:.3g} s); "
                f"model {max(model / WORKERS, max(map(run_seconds, runs))) / 60:.1f} min")]
 
 
-def _cases(studies, cap: float, rungs: int):
+def _cases(studies, cap: float, rungs: int, kinds=None):
     def cases(peak):
         yield [row(BENCHMARK, "float64 matmul 2048", "fraction_of_quiet_peak", peak / 112.0, "",
                    "quiet machine: 112 GFLOP/s; below 1 = this run's timings are slowed")]
         for study in studies:
-            yield from study_rows(study, cap, rungs)
+            yield from study_rows(study, cap, rungs, kinds)
 
     return machine_framed(BENCHMARK, cases)
 
@@ -257,8 +281,10 @@ def main(argv=None) -> int:
                         help="a study to profile (repeatable; default: all)")
     parser.add_argument("--cap", type=float, default=CAP_SECONDS, help="seconds per timed run")
     parser.add_argument("--rungs", type=int, default=RUNGS, help="timed runs per kind at most")
+    parser.add_argument("--kind", action="append", help="only kinds whose name contains this, "
+                        "e.g. falkon or network/online (repeatable)")
     args = parser.parse_args(argv)
-    print_rows(_cases(args.study or list(STUDIES), args.cap, args.rungs), width=60)
+    print_rows(_cases(args.study or list(STUDIES), args.cap, args.rungs, args.kind), width=60)
     return 0
 
 

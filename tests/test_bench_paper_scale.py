@@ -58,3 +58,32 @@ def test_reduced_divides_steps_then_samples_then_width():
     assert dict(bench.reduced(_run(width=4500)).regime_params)["width"] == 1125
     with pytest.raises(ValueError, match="reduce"):
         bench.reduced(_run(width=2))
+
+
+def test_time_kind_stops_at_the_cap_and_falls_back_to_reduced_runs(monkeypatch):
+    # a fake clock and cost model: model cost = width, seconds = width² / 10
+    monkeypatch.setattr(bench, "run_seconds", lambda r: float(dict(r.regime_params)["width"]))
+    monkeypatch.setattr(bench, "_rung_row", lambda case, run, *rest: run)
+
+    def clock(run, cap):
+        seconds = float(dict(run.regime_params)["width"]) ** 2 / 10
+        return (seconds, "done", 0.0) if seconds <= cap else (None, "stopped", 0.0)
+
+    monkeypatch.setattr(bench, "timed", clock)
+    # width 16 is predicted at 0.4 * 8 = 3.2 s (slope 1) and takes 25.6 s: stopped at cap 20,
+    # kept as a lower-bound point; 128 is not started
+    rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (2, 16, 128)],
+                                          cap=20.0, rungs=3)
+    assert points == [(2.0, pytest.approx(0.4)), (16.0, 20.0)] and bound
+    # no rung fits: reduced by 16 (width 10, 10 s), then by 4 (40: predicted 40 s > 20, skipped)
+    rows, points, bound = bench.time_kind("case", [_run(width=160)], cap=20.0, rungs=3)
+    assert [dict(r.regime_params)["width"] for r in rows] == [160, 10]
+    assert points == [(10.0, pytest.approx(10.0))] and not bound
+    # even the 1/16 copy reaches the cap: a lower bound from (40, cap)
+    rows, points, bound = bench.time_kind("case", [_run(width=640)], cap=20.0, rungs=3)
+    assert points == [(40.0, 20.0)] and bound
+
+
+def test_reduced_keeps_the_falkon_ratio_of_centers_to_samples():
+    run = bench.reduced(_run("kernel", n_train=32768, n_centers=8192), 16)
+    assert run.n_train == 2048 and dict(run.regime_params)["n_centers"] == 512
