@@ -204,18 +204,35 @@ def _time_ladder(case: str, candidates: list[tuple[Run, str]], cap: float):
     return rows, points, False
 
 
+def _below(runs: list[Run], bottom: Run) -> Run | None:
+    """A run one ladder spacing below ``bottom`` in model cost (the cheapest size if none is
+    that cheap), or ``bottom`` reduced when it is already the cheapest size."""
+    cheaper = sorted((r for r in runs if run_seconds(r) < run_seconds(bottom)), key=run_seconds)
+    if not cheaper:
+        try:
+            return reduced(bottom, REDUCTION)
+        except ValueError:  # nothing to reduce: no slope beyond the model's
+            return None
+    spaced = [r for r in cheaper if run_seconds(r) * SPACING <= run_seconds(bottom)]
+    return (spaced or cheaper)[-1 if spaced else 0]
+
+
 def time_kind(case: str, runs: list[Run], cap: float, rungs: int):
     """Rows of one kind's timed rungs, its (model cost, seconds) points for the projection, and
-    whether they are only a lower bound (even a reduced run reached the cap).
+    whether they are only a lower bound (a run reached the cap and nothing above it finished).
 
-    When no rung of the ladder fits the cap, its bottom rung is timed reduced by REDUCTION² and
-    REDUCTION (two points give the slope)."""
-    rows, points, stopped = _time_ladder(case, [(r, "timed") for r in ladder(runs)[:rungs]], cap)
+    With one rung timed, a cheaper run (:func:`_below`) is timed too, for a slope. When no rung
+    fits the cap, the bottom rung is timed reduced by REDUCTION² and REDUCTION."""
+    steps = ladder(runs)
+    rows, points, stopped = _time_ladder(case, [(r, "timed") for r in steps[:rungs]], cap)
+    extra = _below(runs, steps[0]) if len(points) - stopped == 1 and rungs > 1 else None
+    if extra is not None:
+        more, below, _ = _time_ladder(case, [(extra, "timed (for the slope)")], cap)
+        rows, points = rows + more, below + points
     if len(points) > stopped:  # at least one run finished
         return rows, points, stopped
-    bottom = ladder(runs)[0]
-    smaller = [(reduced(bottom, REDUCTION ** 2), f"reduced 1/{REDUCTION ** 2}"),
-               (reduced(bottom, REDUCTION), f"reduced 1/{REDUCTION}")]
+    smaller = [(reduced(steps[0], REDUCTION ** 2), f"reduced 1/{REDUCTION ** 2}"),
+               (reduced(steps[0], REDUCTION), f"reduced 1/{REDUCTION}")]
     more, points, stopped = _time_ladder(case, smaller, cap)
     return rows + more, points, stopped
 

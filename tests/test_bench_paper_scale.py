@@ -75,6 +75,12 @@ def test_time_kind_stops_at_the_cap_and_falls_back_to_reduced_runs(monkeypatch):
     rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (2, 16, 128)],
                                           cap=20.0, rungs=3)
     assert points == [(2.0, pytest.approx(0.4)), (16.0, 20.0)] and bound
+    # one rung finished (width 40 predicted at 16 s > 12): the bottom reduced by 4 is timed
+    # for the slope, which is then the clock's exponent 2
+    rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (4, 40, 400)],
+                                          cap=12.0, rungs=3)
+    assert [dict(r.regime_params)["width"] for r in rows] == [4, 1] and not bound
+    assert bench.slope(points) == pytest.approx(2.0)
     # no rung fits: reduced by 16 (width 10, 10 s), then by 4 (40: predicted 40 s > 20, skipped)
     rows, points, bound = bench.time_kind("case", [_run(width=160)], cap=20.0, rungs=3)
     assert [dict(r.regime_params)["width"] for r in rows] == [160, 10]
