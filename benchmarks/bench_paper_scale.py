@@ -6,7 +6,10 @@ benchmark expands each study's ``sweeps("paper")`` into its runs exactly as ``re
 into *kinds* — (task, regime, training/solver/method/kernel, n = ∞ or samples) — and times a
 few runs of each kind through the platform's single-run path
 (:func:`lazylab.experiments.execute.execute_run`, one thread, as a pool worker runs it), each in
-a fresh spawned process stopped after ``cap`` seconds.
+a fresh spawned process stopped after ``cap`` seconds (wall). A run is measured by its CPU
+seconds (read from /proc): the run is single-threaded, so on a shared, loaded machine its CPU
+time is close to its wall time on an idle core, while its wall time is inflated by the load;
+both are recorded.
 
 Which runs are timed (per kind): the *ladder* — distinct sizes (a run without its seed) sorted by
 the cost model :func:`lazylab.experiments.resources.run_seconds`, starting at the cheapest size
@@ -15,7 +18,7 @@ expensive. Rungs are timed from the bottom; a rung predicted (from the rungs bel
 the cap is not started. If even the bottom rung exceeds the cap, a reduced copy of it is timed
 (``steps``, else ``n_train``, else ``width`` divided by 4) and the kind is extrapolated from it.
 
-Projection: a run of model cost c costs t·(c / c_ref)^b seconds, with (c_ref, t) the largest
+Projection: a run of model cost c costs t·(c / c_ref)^b CPU seconds, with (c_ref, t) the largest
 timed rung at or below c (the smallest one for cheaper runs) and b the log–log slope between
 the two largest timed rungs, clipped to [0.5, 2] (b = 1, i.e. the model's own complexity, with
 one rung). Summed over the kind's runs; the study's wall time on a pool of ``WORKERS``
@@ -158,48 +161,71 @@ def describe(run: Run) -> str:
     return " ".join(p for p in parts if p)
 
 
-def _execute(run: Run) -> tuple[float, str, float]:
-    """(seconds, status, peak MB) of one run through the platform's single-run path."""
-    start = time.perf_counter()
-    outcome = execute_run(run)
-    return time.perf_counter() - start, outcome.status, peak_memory_mb()
+def _execute(run: Run) -> tuple[str, float]:
+    """(status, peak MB) of one run through the platform's single-run path."""
+    return execute_run(run).status, peak_memory_mb()
 
 
-def _ready() -> None:
-    """Nothing: the first call only makes the worker import this module (lazylab, torch)."""
+def _ready() -> int:
+    """The worker's pid; the first call also makes it import this module (lazylab, torch)."""
+    return os.getpid()
 
 
-def timed(run: Run, cap: float) -> tuple[float | None, str, float]:
-    """Time ``run`` in a fresh spawned process, imports excluded; (None, "stopped", 0) past cap."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (Linux /proc; fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclasses.dataclass(frozen=True)
+class Timing:
+    """One timed run: CPU seconds (one thread: ≈ the wall time on an idle core), wall seconds,
+    status (``stopped`` past the cap: both times are then lower bounds), peak MB."""
+
+    cpu: float
+    wall: float
+    status: str
+    memory: float = 0.0
+
+    @property
+    def stopped(self) -> bool:
+        return self.status == "stopped"
+
+
+def timed(run: Run, cap: float) -> Timing:
+    """Time ``run`` in a fresh spawned process (imports excluded), stopped after ``cap`` s."""
     with multiprocessing.get_context("spawn").Pool(1) as pool:
-        pool.apply(_ready)
+        pid = pool.apply(_ready)
+        cpu, start = cpu_seconds(pid), time.perf_counter()
         try:
-            return pool.apply_async(_execute, (run,)).get(timeout=cap)
+            status, memory = pool.apply_async(_execute, (run,)).get(timeout=cap)
         except multiprocessing.TimeoutError:
-            return None, "stopped", 0.0
+            status, memory = "stopped", 0.0
+        return Timing(cpu_seconds(pid) - cpu, time.perf_counter() - start, status, memory)
 
 
-def _rung_row(case: str, run: Run, seconds, status: str, memory: float, label: str,
-              cap: float) -> dict:
-    note = (f"{label} {describe(run)}; model {run_seconds(run):.3g} s; status {status}; "
-            f"peak {memory:.0f} MB; load {os.getloadavg()[0]:.1f}")
-    if seconds is None:
-        return row(BENCHMARK, case, "seconds_per_run", cap, "s", "STOPPED at cap (lower bound); " + note)
-    return row(BENCHMARK, case, "seconds_per_run", seconds, "s", note)
+def _rung_row(case: str, run: Run, timing: Timing, label: str) -> dict:
+    stopped = "STOPPED at the cap (lower bound); " if timing.stopped else ""
+    return row(BENCHMARK, case, "cpu_seconds_per_run", timing.cpu, "s",
+               f"{stopped}{label} {describe(run)}; wall {timing.wall:.3g} s at load "
+               f"{os.getloadavg()[0]:.1f}; model {run_seconds(run):.3g} s; status "
+               f"{timing.status}; peak {timing.memory:.0f} MB")
 
 
 def _time_ladder(case: str, candidates: list[tuple[Run, str]], cap: float):
-    """Time candidates cheapest first, skipping those predicted past the cap: rows, points,
-    and whether a run was stopped at the cap (its point is then (model cost, cap), a lower
-    bound that steepens the slope)."""
-    rows, points = [], []
+    """Time candidates cheapest first, skipping those predicted past the cap: rows, (model
+    cost, CPU seconds) points, and whether a run was stopped at the cap (its point, a lower
+    bound, then steepens the slope). The prediction in wall seconds divides the projected CPU
+    seconds by the CPU share the last run got."""
+    rows, points, share = [], [], 1.0
     for run, label in candidates:
-        if points and projected_seconds(points, run_seconds(run)) > cap:
+        if points and projected_seconds(points, run_seconds(run)) / share > cap:
             break
-        seconds, status, memory = timed(run, cap)
-        rows.append(_rung_row(case, run, seconds, status, memory, label, cap))
-        points.append((run_seconds(run), cap if seconds is None else seconds))
-        if seconds is None:
+        timing = timed(run, cap)
+        rows.append(_rung_row(case, run, timing, label))
+        points.append((run_seconds(run), max(timing.cpu, 1e-3)))
+        share = min(1.0, max(timing.cpu / timing.wall, 0.05)) if timing.wall > 0 else 1.0
+        if timing.stopped:
             return rows, points, True
     return rows, points, False
 
@@ -248,7 +274,7 @@ def kind_rows(study: str, kind: str, runs: list[Run], cap: float, rungs: int):
     sizes = sorted({describe(run) for run in runs}, key=len)
     rows += [row(BENCHMARK, case, "count", len(runs), "runs", f"{len(sizes)} sizes, e.g. "
                  f"{sizes[0]} … {describe(max(runs, key=run_seconds))}"),
-             row(BENCHMARK, case, "projected_total", sum(seconds), "s",
+             row(BENCHMARK, case, "projected_cpu_total", sum(seconds), "s",
                  f"{basis}longest run {max(seconds):.3g} s; slope {slope(points):.2f}"),
              row(BENCHMARK, case, "model_total", model, "s",
                  f"run_seconds; projected / model = {sum(seconds) / model:.3g}")]
@@ -267,7 +293,7 @@ def study_rows(study: str, cap: float, rungs: int, kinds: list[str] | None = Non
         yield rows
     wall = max(total / WORKERS, longest)
     basis = f"LOWER BOUND ({', '.join(bounded)}); " if bounded else ""
-    yield [row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_serial", total, "s",
+    yield [row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_cpu_serial", total, "s",
                f"model {model:.4g} s"),
            row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_wall_2_workers", wall, "s",
                f"{basis}{wall / 60:.1f} min = max(serial / {WORKERS}, longest run {longest:.3g} s); "

@@ -65,9 +65,10 @@ def test_time_kind_stops_at_the_cap_and_falls_back_to_reduced_runs(monkeypatch):
     monkeypatch.setattr(bench, "run_seconds", lambda r: float(dict(r.regime_params)["width"]))
     monkeypatch.setattr(bench, "_rung_row", lambda case, run, *rest: run)
 
-    def clock(run, cap):
+    def clock(run, cap):  # an idle core: CPU seconds = wall seconds
         seconds = float(dict(run.regime_params)["width"]) ** 2 / 10
-        return (seconds, "done", 0.0) if seconds <= cap else (None, "stopped", 0.0)
+        return bench.Timing(seconds, seconds, "done") if seconds <= cap else \
+            bench.Timing(cap, cap, "stopped")
 
     monkeypatch.setattr(bench, "timed", clock)
     # width 16 is predicted at 0.4 * 8 = 3.2 s (slope 1) and takes 25.6 s: stopped at cap 20,
