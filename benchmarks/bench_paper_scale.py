@@ -15,13 +15,14 @@ Which runs are timed (per kind): the *ladder* — distinct sizes (a run without 
 the cost model :func:`lazylab.experiments.resources.run_seconds`, starting at the cheapest size
 the model puts at ≥ 1 s, each next rung ≥ 8× the previous in model cost, ending at the most
 expensive. Rungs are timed from the bottom; a rung predicted (from the rungs below) to exceed
-the cap is not started. If even the bottom rung exceeds the cap, a reduced copy of it is timed
-(``steps``, else ``n_train``, else ``width`` divided by 4) and the kind is extrapolated from it.
+the cap is not started. When the top is not reached, reduced copies of the top size are timed
+(``steps``, else ``n_train`` with ``n_centers``, else ``width`` divided by 16 and by 4), so the
+runs that dominate a kind's total are extrapolated from their own sizes, not from small ones.
 
 Projection: a run of model cost c costs t·(c / c_ref)^b CPU seconds, with (c_ref, t) the largest
 timed rung at or below c (the smallest one for cheaper runs) and b the log–log slope between
 the two largest timed rungs, clipped to [0.5, 2] (b = 1, i.e. the model's own complexity, with
-one rung). Summed over the kind's runs; the study's wall time on a pool of ``WORKERS``
+one rung or two closer than 3× in model cost). Summed over the kind's runs; the study's wall time on a pool of ``WORKERS``
 single-threaded workers is max(total / WORKERS, longest run). Rows give, per kind, the count,
 every timed rung (measured, reduced or stopped at the cap), the projection and the cost model's
 total, and per study the projected serial and pool times against the model's.
@@ -122,7 +123,7 @@ def slope(points: list[tuple[float, float]]) -> float:
     if len(points) < 2:
         return 1.0
     (c1, t1), (c2, t2) = sorted(points)[-2:]
-    if c2 <= c1 or t1 <= 0 or t2 <= 0:
+    if c2 < 3 * c1 or t1 <= 0 or t2 <= 0:  # too close in cost for a slope: the model's
         return 1.0
     return min(2.0, max(0.5, math.log(t2 / t1) / math.log(c2 / c1)))
 
@@ -232,37 +233,36 @@ def _time_ladder(case: str, candidates: list[tuple[Run, str]], cap: float):
     return rows, points, False
 
 
-def _below(runs: list[Run], bottom: Run) -> Run | None:
-    """A run one ladder spacing below ``bottom`` in model cost (the cheapest size if none is
-    that cheap), or ``bottom`` reduced when it is already the cheapest size."""
-    cheaper = sorted((r for r in runs if run_seconds(r) < run_seconds(bottom)), key=run_seconds)
-    if not cheaper:
+def _top_reduced(top: Run) -> list[tuple[Run, str]]:
+    """The most expensive size reduced by REDUCTION² and REDUCTION (what can be reduced)."""
+    candidates = []
+    for power in (2, 1):
         try:
-            return reduced(bottom, REDUCTION)
-        except ValueError:  # nothing to reduce: no slope beyond the model's
-            return None
-    spaced = [r for r in cheaper if run_seconds(r) * SPACING <= run_seconds(bottom)]
-    return (spaced or cheaper)[-1 if spaced else 0]
+            candidates.append((reduced(top, REDUCTION ** power), f"top reduced 1/{REDUCTION ** power}"))
+        except ValueError:
+            continue
+    return candidates
 
 
 def time_kind(case: str, runs: list[Run], cap: float, rungs: int):
-    """Rows of one kind's timed rungs, its (model cost, seconds) points for the projection, and
-    whether they are only a lower bound (a run reached the cap and nothing above it finished).
+    """Rows of one kind's timed runs, its (model cost, CPU seconds) points for the projection,
+    and whether the projection rests on a lower bound (the largest timed size was stopped).
 
-    With one rung timed, a cheaper run (:func:`_below`) is timed too, for a slope. When no rung
-    fits the cap, the bottom rung is timed reduced by REDUCTION² and REDUCTION."""
+    The ladder is timed from the bottom; when its top is not reached, the top size reduced by
+    REDUCTION² and REDUCTION is timed too, so that the runs that dominate the total are
+    extrapolated by a factor REDUCTION at most from a measurement at their own other sizes."""
     steps = ladder(runs)
     rows, points, stopped = _time_ladder(case, [(r, "timed") for r in steps[:rungs]], cap)
-    extra = _below(runs, steps[0]) if len(points) - stopped == 1 and rungs > 1 else None
-    if extra is not None:
-        more, below, _ = _time_ladder(case, [(extra, "timed (for the slope)")], cap)
-        rows, points = rows + more, below + points
-    if len(points) > stopped:  # at least one run finished
-        return rows, points, stopped
-    smaller = [(reduced(steps[0], REDUCTION ** 2), f"reduced 1/{REDUCTION ** 2}"),
-               (reduced(steps[0], REDUCTION), f"reduced 1/{REDUCTION}")]
-    more, points, stopped = _time_ladder(case, smaller, cap)
-    return rows + more, points, stopped
+    finished = points[:len(points) - stopped]
+    stops = points[len(points) - stopped:]
+    if not finished or finished[-1][0] < run_seconds(steps[-1]):
+        more, top, top_stopped = _time_ladder(case, _top_reduced(steps[-1]), cap)
+        rows += more
+        finished += top[:len(top) - top_stopped]
+        stops += top[len(top) - top_stopped:]
+    points = sorted(finished + stops)
+    largest = max((c for c, _ in finished), default=-math.inf)
+    return rows, points, any(c >= largest for c, _ in stops)
 
 
 def kind_rows(study: str, kind: str, runs: list[Run], cap: float, rungs: int):

@@ -48,6 +48,7 @@ def test_projection_follows_the_fitted_power_law():
     assert bench.projected_seconds([(2.0, 3.0)], 8.0) == pytest.approx(12.0)
     assert bench.slope([(1.0, 1.0), (10.0, 1e4)]) == 2.0
     assert bench.slope([(1.0, 1.0), (10.0, 1.0)]) == 0.5
+    assert bench.slope([(1.0, 1.0), (2.0, 8.0)]) == 1.0  # closer than 3x in cost: no slope
     assert math.isclose(bench.slope([(1.0, 1.0)]), 1.0)
 
 
@@ -60,35 +61,35 @@ def test_reduced_divides_steps_then_samples_then_width():
         bench.reduced(_run(width=2))
 
 
-def test_time_kind_stops_at_the_cap_and_falls_back_to_reduced_runs(monkeypatch):
-    # a fake clock and cost model: model cost = width, seconds = width² / 10
+def test_time_kind_times_the_ladder_then_the_reduced_top(monkeypatch):
+    # a fake clock and cost model: model cost = width, CPU seconds = width² / 1000
     monkeypatch.setattr(bench, "run_seconds", lambda r: float(dict(r.regime_params)["width"]))
     monkeypatch.setattr(bench, "_rung_row", lambda case, run, *rest: run)
 
     def clock(run, cap):  # an idle core: CPU seconds = wall seconds
-        seconds = float(dict(run.regime_params)["width"]) ** 2 / 10
+        seconds = float(dict(run.regime_params)["width"]) ** 2 / 1000
         return bench.Timing(seconds, seconds, "done") if seconds <= cap else \
             bench.Timing(cap, cap, "stopped")
 
     monkeypatch.setattr(bench, "timed", clock)
-    # width 16 is predicted at 0.4 * 8 = 3.2 s (slope 1) and takes 25.6 s: stopped at cap 20,
-    # kept as a lower-bound point; 128 is not started
-    rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (2, 16, 128)],
-                                          cap=20.0, rungs=3)
-    assert points == [(2.0, pytest.approx(0.4)), (16.0, 20.0)] and bound
-    # one rung finished (width 40 predicted at 16 s > 12): the bottom reduced by 4 is timed
-    # for the slope, which is then the clock's exponent 2
-    rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (4, 40, 400)],
-                                          cap=12.0, rungs=3)
-    assert [dict(r.regime_params)["width"] for r in rows] == [4, 1] and not bound
-    assert bench.slope(points) == pytest.approx(2.0)
-    # no rung fits: reduced by 16 (width 10, 10 s), then by 4 (40: predicted 40 s > 20, skipped)
-    rows, points, bound = bench.time_kind("case", [_run(width=160)], cap=20.0, rungs=3)
-    assert [dict(r.regime_params)["width"] for r in rows] == [160, 10]
-    assert points == [(10.0, pytest.approx(10.0))] and not bound
-    # even the 1/16 copy reaches the cap: a lower bound from (40, cap)
-    rows, points, bound = bench.time_kind("case", [_run(width=640)], cap=20.0, rungs=3)
-    assert points == [(40.0, 20.0)] and bound
+
+    def widths(rows):
+        return [dict(r.regime_params)["width"] for r in rows]
+
+    # every rung fits: slope 2 measured, any size is projected exactly
+    rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (2, 20, 200)],
+                                          cap=100.0, rungs=3)
+    assert widths(rows) == [2, 20, 200] and not bound
+    assert bench.projected_seconds(points, 100.0) == pytest.approx(10.0)
+    # the top (640: predicted 409 s) is skipped; it is timed reduced by 16 and 4 instead
+    rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (2, 20, 640)],
+                                          cap=100.0, rungs=3)
+    assert widths(rows) == [2, 20, 40, 160] and not bound
+    assert bench.projected_seconds(points, 640.0) == pytest.approx(640.0 ** 2 / 1000)
+    # even the reduced top reaches the cap: the projection is a lower bound
+    rows, points, bound = bench.time_kind("case", [_run(width=640)], cap=1.0, rungs=3)
+    assert widths(rows) == [640, 40] and bound
+    assert bench.projected_seconds(points, 640.0) <= 640.0 ** 2 / 1000
 
 
 def test_reduced_keeps_the_falkon_ratio_of_centers_to_samples():
