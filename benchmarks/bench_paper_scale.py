@@ -140,10 +140,9 @@ def reduced(run: Run, factor: int = REDUCTION) -> Run:
     """The run with its dominant size divided by ``factor``: steps, else n_train (and
     n_centers with it, so FALKON keeps its M/n), else width."""
     params = dict(run.regime_params)
-    for name in ("steps", "max_steps"):
-        if isinstance(params.get(name), int) and params[name] >= factor:
-            params[name] //= factor
-            return dataclasses.replace(run, regime_params=tuple(sorted(params.items())))
+    if isinstance(params.get("steps"), int) and params["steps"] >= factor:  # not max_steps:
+        params["steps"] //= factor  # the cost model counts steps only (a budget is no cost)
+        return dataclasses.replace(run, regime_params=tuple(sorted(params.items())))
     if run.n_train is not None and run.n_train >= factor:
         if isinstance(params.get("n_centers"), int):
             params["n_centers"] = max(1, params["n_centers"] // factor)
