@@ -22,13 +22,16 @@ runs that dominate a kind's total are extrapolated from their own sizes, not fro
 Projection: a run of model cost c costs t·(c / c_ref)^b CPU seconds, with (c_ref, t) the largest
 timed rung at or below c (the smallest one for cheaper runs) and b the log–log slope between
 the two largest timed rungs, clipped to [0.5, 2] (b = 1, i.e. the model's own complexity, with
-one rung or two closer than 3× in model cost). Summed over the kind's runs; the study's wall time on a pool of ``WORKERS``
-single-threaded workers is max(total / WORKERS, longest run). Rows give, per kind, the count,
+one rung or two closer than 3× in model cost). Summed over the kind's runs; the study's wall
+time on a pool of ``WORKERS`` single-threaded workers (idle cores) is
+max(total / WORKERS, longest run). A run stopped at the cap enters as a lower-bound point, and
+a projection resting on one is marked LOWER BOUND. Rows give, per kind, the count,
 every timed rung (measured, reduced or stopped at the cap), the projection and the cost model's
 total, and per study the projected serial and pool times against the model's.
 
 Run: ``python benchmarks/bench_paper_scale.py [--study NAME] [--kind TEXT] [--cap SECONDS]
-[--rungs K]`` (``--study`` and ``--kind`` repeatable; kind names as in the rows).
+[--rungs K]`` (``--study`` and ``--kind`` repeatable; ``--kind`` keeps the kinds whose name, as
+in the rows, contains the text; ``--rungs 0`` times only the reduced top of each kind).
 Through ``benchmarks/run.py`` only when named: ``run.py --only paper_scale`` (it takes long).
 """
 
@@ -51,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_framed, peak_memory_mb, print_rows, row  # noqa: E402
 
 from lazylab.experiments.catalog import default_catalog  # noqa: E402
-from lazylab.experiments.execute import DONE, execute_run  # noqa: E402
+from lazylab.experiments.execute import execute_run  # noqa: E402
 from lazylab.experiments.resources import run_seconds  # noqa: E402
 from lazylab.experiments.runs import Run  # noqa: E402
 from lazylab.experiments.spec import parse_spec  # noqa: E402
@@ -237,7 +240,8 @@ def _top_reduced(top: Run) -> list[tuple[Run, str]]:
     candidates = []
     for power in (2, 1):
         try:
-            candidates.append((reduced(top, REDUCTION ** power), f"top reduced 1/{REDUCTION ** power}"))
+            factor = REDUCTION ** power
+            candidates.append((reduced(top, factor), f"top reduced 1/{factor}"))
         except ValueError:
             continue
     return candidates
@@ -294,11 +298,12 @@ def study_rows(study: str, cap: float, rungs: int, kinds: list[str] | None = Non
         yield rows
     wall = max(total / WORKERS, longest)
     basis = f"LOWER BOUND ({', '.join(bounded)}); " if bounded else ""
-    yield [row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_cpu_serial", total, "s",
-               f"model {model:.4g} s"),
-           row(BENCHMARK, f"{study} (all {len(runs)} runs)", "projected_wall_2_workers", wall, "s",
-               f"{basis}{wall / 60:.1f} min = max(serial / {WORKERS}, longest run {longest:.3g} s); "
-               f"model {max(model / WORKERS, max(map(run_seconds, runs))) / 60:.1f} min")]
+    case = f"{study} (all {len(runs)} runs)"
+    yield [row(BENCHMARK, case, "projected_cpu_serial", total, "s", f"model {model:.4g} s"),
+           row(BENCHMARK, case, "projected_wall_2_workers", wall, "s",
+               f"{basis}{wall / 60:.1f} min = max(serial / {WORKERS}, longest run "
+               f"{longest:.3g} s); model "
+               f"{max(model / WORKERS, max(map(run_seconds, runs))) / 60:.1f} min")]
 
 
 def cpu_matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
