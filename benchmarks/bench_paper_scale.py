@@ -54,7 +54,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_framed, peak_memory_mb, print_rows, row  # noqa: E402
 
 from lazylab.experiments.catalog import default_catalog  # noqa: E402
-from lazylab.experiments.execute import execute_run  # noqa: E402
+from lazylab.experiments.execute import FAILED, execute_run  # noqa: E402
 from lazylab.experiments.resources import run_seconds  # noqa: E402
 from lazylab.experiments.runs import Run  # noqa: E402
 from lazylab.experiments.spec import parse_spec  # noqa: E402
@@ -228,6 +228,8 @@ def _time_ladder(case: str, candidates: list[tuple[Run, str]], cap: float):
             break
         timing = timed(run, cap)
         rows.append(_rung_row(case, run, timing, label))
+        if timing.status == FAILED:  # e.g. a reduced copy too small to split: no timing
+            continue
         points.append((run_seconds(run), max(timing.cpu, 1e-3)))
         share = min(1.0, max(timing.cpu / timing.wall, 0.05)) if timing.wall > 0 else 1.0
         if timing.stopped:
@@ -273,8 +275,10 @@ def kind_rows(study: str, kind: str, runs: list[Run], cap: float, rungs: int):
     whether they are a lower bound."""
     case = f"{study} {kind}"
     rows, points, bound = time_kind(case, runs, cap, rungs)
-    seconds = [projected_seconds(points, run_seconds(run)) for run in runs]
     basis = "LOWER BOUND (a timed run reached the cap); " if bound else ""
+    if not points:  # every timed run failed: the cost model's guess, said so
+        points, basis = [(1.0, 1.0)], "NOT TIMED (every timed run failed): the cost model; "
+    seconds = [projected_seconds(points, run_seconds(run)) for run in runs]
     model = sum(map(run_seconds, runs))
     sizes = sorted({describe(run) for run in runs}, key=len)
     rows += [row(BENCHMARK, case, "count", len(runs), "runs", f"{len(sizes)} sizes, e.g. "

@@ -86,6 +86,12 @@ def test_time_kind_times_the_ladder_then_the_reduced_top(monkeypatch):
                                           cap=100.0, rungs=3)
     assert widths(rows) == [2, 20, 40, 160] and not bound
     assert bench.projected_seconds(points, 640.0) == pytest.approx(640.0 ** 2 / 1000)
+    # a failed run is reported but is no timing
+    monkeypatch.setattr(bench, "timed", lambda run, cap: bench.Timing(0.01, 0.01, bench.FAILED))
+    rows, points, bound = bench.time_kind("case", [_run(width=w) for w in (2, 20)], cap=100.0,
+                                          rungs=3)
+    assert widths(rows) == [2, 20, 1, 5] and points == [] and not bound
+    monkeypatch.setattr(bench, "timed", clock)
     # even the reduced top reaches the cap: the projection is a lower bound
     rows, points, bound = bench.time_kind("case", [_run(width=640)], cap=1.0, rungs=3)
     assert widths(rows) == [640, 40] and bound
