@@ -2,6 +2,8 @@
 
 Usage: ``python benchmarks/run.py [--quick] [--only NAME ...]`` where NAME is a module suffix
 (``population``, ``solvers``, ``regimes``, ``training``). Ratios are measured within one run.
+Benchmarks in ``ON_REQUEST`` (``paper_scale``: every study's paper scale, tens of minutes) run
+only when named in ``--only``.
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+ON_REQUEST = {"paper_scale"}
 
 
 def _modules(only):
     names = sorted(p.stem for p in HERE.glob("bench_*.py"))
-    return [n for n in names if not only or n.removeprefix("bench_") in only]
+    return [n for n in names if n.removeprefix("bench_") in only
+            or not only and n.removeprefix("bench_") not in ON_REQUEST]
 
 
 def _format(value) -> str:
