@@ -17,6 +17,7 @@ from numpy.polynomial.hermite_e import hermeval
 from scipy import stats
 
 from lazylab.studies._curves import threshold_crossing
+from lazylab.studies._kernel_baselines import RIDGE_EXPONENTS, edge_side
 from lazylab.tasks import MULTI_INDEX_PRESETS
 from lazylab.theory.kernel_threshold import (best_kernel_ridge_risk, homogeneous_floor,
                                              kernel_samples_needed)
@@ -25,7 +26,6 @@ THRESHOLD = 0.1
 """Excess risk / Var y that defines 'learned' in panels (c), (d): below every top-degree energy."""
 TARGETS = {"single-he2": {"rank": 1, "degree": 2}, "two-index": {"rank": 2, "degree": 4}}
 ONE_STEP_RIDGES = tuple(np.geomspace(1e-8, 1e3, 12).tolist())
-KERNEL_RIDGES = [1e-9, 1e-7, 1e-5, 1e-3, 1e-1, 10.0]
 VALIDATION_SIZE = 2000
 FLOOR = 0.25
 """The two-index target's degree-4 energy: the kernels' risk for d² ≪ n ≪ d⁴."""
@@ -33,7 +33,7 @@ _LABELS = {"one_step": "OneStep (Algorithm 1)", "kernel_ntk": "NTK kernel ridge"
            "kernel_rf": "RF kernel ridge (RF at infinite width)"}
 _COLORS = {"one_step": 3, "kernel_ntk": 1, "kernel_rf": 0}
 
-__all__ = ["THRESHOLD", "TARGETS", "FLOOR", "KERNEL_RIDGES", "ONE_STEP_RIDGES",
+__all__ = ["THRESHOLD", "TARGETS", "FLOOR", "ONE_STEP_RIDGES",
            "VALIDATION_SIZE", "target_energies", "per_seed_table", "needs_per_seed",
            "slope_interval", "method_name", "target_function"]
 
@@ -183,16 +183,18 @@ def _censored(needs, target, method) -> str:
 
 def _selection(table: pd.DataFrame) -> list[str]:
     kernel = table[table["method"].str.startswith("kernel")]
-    low = int((kernel["at_edge"].eq(1) & np.isclose(kernel["ridge"], KERNEL_RIDGES[0])).sum())
-    high = int((kernel["at_edge"].eq(1) & np.isclose(kernel["ridge"], KERNEL_RIDGES[-1])).sum())
+    sides = [edge_side(m.removeprefix("kernel_"), r) if e == 1 else ""
+             for m, r, e in zip(kernel["method"], kernel["ridge"], kernel["at_edge"])]
+    low, high = sides.count("floor"), sides.count("null")
     own = table[table["method"] == "one_step"]
     own_low = int(np.isclose(own["ridge"], ONE_STEP_RIDGES[0]).sum())
     own_high = int(np.isclose(own["ridge"], ONE_STEP_RIDGES[-1]).sum())
     unconverged = int((table["converged"].fillna(1.0) < 1).sum())
-    return [f"Selection: kernel ridge on {KERNEL_RIDGES} by validation ({VALIDATION_SIZE} "
+    return [f"Selection: kernel ridge on s·10^k, k in {list(RIDGE_EXPONENTS)} (s = E k(x, x), "
+            f"the grid shared with kernel-curves) by validation ({VALIDATION_SIZE} "
             f"samples of their own stream): {len(kernel)} runs, {low} at the lowest value "
-            f"(the ridgeless end, where the risk is flat: the kernel's higher degrees act as "
-            f"ridge), {high} at the highest. OneStep's ridge on its own 20 % split, grid "
+            f"(the solver's numerical floor: ridge-less is optimal, the kernel's higher degrees "
+            f"act as ridge), {high} at the highest (predicting ≈ 0). OneStep's ridge on its own 20 % split, grid "
             f"1e-8..1e3: {own_low} of {len(own)} runs at the lowest, {own_high} at the highest. "
             f"Unconverged fits: {unconverged}. Selected kernel ridges (median per method): "
             + ", ".join(f"{m}: {g['ridge'].median():.0e}"

@@ -12,7 +12,8 @@ Methods, all fitted on n samples, scored by excess risk / Var y:
   from the fit stream; the test set is drawn after the fit); risk exact (population).
 * NTK and RF kernel ridge (``kernel`` regime, kinds "ntk" and "rf" — the RF kernel is random
   features at infinite width): ridge chosen by the platform's validation rule on
-  ``KERNEL_RIDGES`` (a separate validation set of ``VALIDATION_SIZE`` samples from its own
+  the grid shared with kernel-curves, s·10^k relative to the kernel's scale s = E k(x, x)
+  (``_kernel_baselines.kernel_ridge_selection``; a separate validation set of ``VALIDATION_SIZE`` samples from its own
   stream, never the test set); exact Cholesky up to n = 2·10⁴, FALKON with M = n/4 Nyström
   centers above (paper scale). Risk: test risk on ``n_test`` fresh samples (no exact risk for
   kernel predictors). The two-index target's He₄ part makes the squared error heavy-tailed
@@ -41,11 +42,12 @@ from lazylab.plots import plt, save_figure
 from lazylab.solvers.kernel_ridge import CHOLESKY_MAX_SAMPLES
 from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._curves import threshold_crossing
-from lazylab.studies._damian import (_COLORS, _LABELS, FLOOR, KERNEL_RIDGES,
+from lazylab.studies._damian import (_COLORS, _LABELS, FLOOR,
                                      ONE_STEP_RIDGES, TARGETS, THRESHOLD, VALIDATION_SIZE,
                                      _censored, _floors, _selection, _theory_gaps,
                                      _theory_needs, _theory_risk, needs_per_seed,
                                      per_seed_table, slope_interval)
+from lazylab.studies._kernel_baselines import kernel_ridge_selection
 from lazylab.studies.base import Study
 from lazylab.theory.damian import one_step_sample_complexity
 
@@ -95,7 +97,6 @@ def _kernel_specs(preset: str, dim: int, s: Sizes) -> list[dict]:
     """Exact kernel ridge up to CHOLESKY_MAX_SAMPLES in one sweep; FALKON (M = n/4) per n above."""
     task = {"name": "multi_index", "dim": dim, "preset": preset}
     n_test = s.kernel_test if preset == "two-index" else min(s.kernel_test, 4000)
-    ridge = {"grid": KERNEL_RIDGES, "select": "validation"}
     n_all = _n_values(dim, s.kernel_ratios, s.kernel_max)
     groups = [([n for n in n_all if n <= CHOLESKY_MAX_SAMPLES], {"method": "cholesky"}, "")]
     groups += [([n], {"method": "falkon", "n_centers": n // 4}, f"-n{n}")
@@ -103,8 +104,9 @@ def _kernel_specs(preset: str, dim: int, s: Sizes) -> list[dict]:
     return [{"name": f"dm-{preset}-d{dim}-kernel{suffix}",
              "description": f"{preset}, d = {dim}: NTK and RF kernel ridge, validated ridge",
              "task": task,
-             "regime": [{"name": "kernel", "kind": kind, "activation": "relu", "ridge": ridge,
-                         **options} for kind in ("ntk", "rf")],
+             "regime": [{"name": "kernel", "kind": kind, "activation": "relu",
+                         "ridge": kernel_ridge_selection(kind), **options}
+                        for kind in ("ntk", "rf")],
              "sweep": {"n_train": n_values, "n_test": n_test, "validation_size": VALIDATION_SIZE,
                        "seeds": s.seeds}}
             for n_values, options, suffix in groups if n_values]
