@@ -51,7 +51,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine_framed, peak_memory_mb, print_rows, row  # noqa: E402
+from common import machine_framed, matmul_gflops, peak_memory_mb, print_rows, row  # noqa: E402
 
 from lazylab.experiments.catalog import default_catalog  # noqa: E402
 from lazylab.experiments.execute import FAILED, execute_run  # noqa: E402
@@ -316,15 +316,7 @@ def cpu_matmul_gflops(size: int = 1024, repeats: int = 5) -> float:
     previous = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        a, b = torch.randn(size, size, dtype=torch.float64), torch.randn(size, size,
-                                                                         dtype=torch.float64)
-        a @ b
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.process_time()
-            a @ b
-            best = min(best, time.process_time() - start)
-        return 2 * size ** 3 / max(best, 1e-9) / 1e9
+        return matmul_gflops(size, repeats, clock=time.process_time)
     finally:
         torch.set_num_threads(previous)
 
