@@ -100,8 +100,8 @@ class DeepSemiRandom:
             None (not both; neither: to tolerance within the solver's default budget).
         tol: tolerance > 0 of the criterion, or None (the solver's default).
         max_halvings: ≥ 0 restarts at half the learning rate after a divergence.
-        schedule: "constant" or "plateau" (halve the rate when the full-batch loss makes no new low,
-            at most 8 times; diagnostics ``rate_decays``).
+        schedule: "constant" or "plateau" (halve the rate when the full-batch loss makes no
+            new low, at most 8 times; diagnostics ``rate_decays``).
     Random stream (``fit``'s rng): R¹ (one ``standard_normal((N, d))``), c¹, then (R^l, c^l) for
     l ≥ 2, the trainable (W^l, b^l) per layer, the head, then the minibatches or fresh samples.
     """
