@@ -77,3 +77,27 @@ def test_a_diverging_rate_is_halved_from_the_same_draws_and_recorded():
 def test_bad_budget_fields_name_the_field(options, message):
     with pytest.raises(ValueError, match=message):
         DeepSemiRandom(**options)
+
+
+def test_the_plateau_schedule_certifies_a_fit_that_jitters_at_a_constant_rate():
+    """Noisy labels (σ = 0.5), batches of 20, Adam η = 0.03: at the constant rate the full-batch
+    loss still moves by > 10 % between checks after 4000 steps (criterion ≫ tol = 3e-3); halving
+    the rate on each plateau meets the same criterion at the same tolerance, with a lower loss."""
+    data = _data()
+    noise = torch.from_numpy(np.random.default_rng(5).standard_normal(data.n_samples))
+    data = type(data)(data.x, data.y + 0.5 * noise)
+    fits = {schedule: DeepSemiRandom(width=8, learning_rate=0.03, tol=3e-3, max_steps=4000,
+                                     batch_size=20, schedule=schedule).fit(
+                                         data, rng=np.random.default_rng(0))
+            for schedule in ("constant", "plateau")}
+    constant, plateau = (fits[k].diagnostics for k in ("constant", "plateau"))
+    assert constant["converged"] == 0 and constant["criterion"] > 10 * constant["tolerance"]
+    assert constant["rate_decays"] == 0 and constant["steps"] == 4000
+    assert plateau["converged"] == 1 and plateau["criterion"] <= plateau["tolerance"] == 3e-3
+    assert 1 <= plateau["rate_decays"] <= 8 and plateau["learning_rate"] == 0.03
+    assert _training_loss(fits["plateau"], data) < _training_loss(fits["constant"], data)
+
+
+def test_an_unknown_schedule_is_refused():
+    with pytest.raises(ValueError, match="schedule"):
+        DeepSemiRandom(schedule="cosine")

@@ -141,3 +141,13 @@ def test_kernel_spectrum_matches_the_gram_trace():
         gram = DualKernel(kind, "relu", degree)(x, x)
         assert np.all(np.diff(values) <= 1e-12) and values.min() >= 0
         assert values.sum() == pytest.approx(float(torch.trace(gram)) / 60, rel=1e-10)
+
+
+@pytest.mark.parametrize("scale", list(xie.SIZES))
+def test_depth_two_decays_on_a_plateau_at_the_unrelaxed_tolerance(scale):
+    """Depth 2 halves its rate on a plateau of the full-batch loss; the certificate it must meet
+    is the same tolerance as the network's (the schedule does not relax it)."""
+    regimes = {r["name"]: r for r in xie.sweeps(scale)[1]["regime"]}
+    deep, network = regimes["deep_semi_random"], regimes["network"]
+    assert deep["schedule"] == "plateau" and deep["tol"] == network["tol"] == xie.DIGITS_TOL
+    assert set(network["learning_rate"]["grid"]) <= set(deep["learning_rate"]["grid"])

@@ -22,7 +22,10 @@ budget of a run to tolerance, neither a run to tolerance within the solver's def
 full-batch training loss (its relative change over 3 checks, or L / Var y: interpolation); on a
 task, the window of minibatch losses. A diverging run restarts from the same draws at η/2
 (:func:`lazylab.solvers.training.retry_halving`), at most ``max_halvings`` times, recorded as
-``halvings``; beyond them :class:`DivergenceError` is raised.
+``halvings``; beyond them :class:`DivergenceError` is raised. ``schedule="plateau"`` multiplies
+the rate by 1/2 whenever the full-batch loss makes no new low at a check, at most 8 times
+(:class:`lazylab.solvers.convergence.PlateauDecay`): constant-rate Adam on minibatches jitters at
+a noise floor the criterion never certifies; the certificate itself is unchanged.
 """
 
 from __future__ import annotations
@@ -39,8 +42,8 @@ from lazylab.models._common import draw_weights, numeric, resolve_input
 from lazylab.models._network_training import certificate
 from lazylab.solvers.convergence import resolve_budget
 from lazylab.solvers.loop import MAX_HALVINGS
-from lazylab.solvers.training import (OPTIMIZERS, fresh_batches, minibatches, retry_halving,
-                                      train)
+from lazylab.solvers.training import (OPTIMIZERS, SCHEDULES, fresh_batches, minibatches,
+                                      retry_halving, train)
 
 __all__ = ["DeepSemiRandom", "DeepSemiRandomModel"]
 
@@ -97,6 +100,8 @@ class DeepSemiRandom:
             None (not both; neither: to tolerance within the solver's default budget).
         tol: tolerance > 0 of the criterion, or None (the solver's default).
         max_halvings: ≥ 0 restarts at half the learning rate after a divergence.
+        schedule: "constant" or "plateau" (halve the rate when the full-batch loss makes no
+            new low, at most 8 times; diagnostics ``rate_decays``).
     Random stream (``fit``'s rng): R¹ (one ``standard_normal((N, d))``), c¹, then (R^l, c^l) for
     l ≥ 2, the trainable (W^l, b^l) per layer, the head, then the minibatches or fresh samples.
     """
@@ -112,6 +117,7 @@ class DeepSemiRandom:
     tol: float | None = None
     max_halvings: int = MAX_HALVINGS
     batch_size: int = 100
+    schedule: str = "constant"
 
     def __post_init__(self):
         checks.positive_int(self.width, "width")
@@ -128,6 +134,7 @@ class DeepSemiRandom:
         resolve_budget(self.steps, self.max_steps, self.tol)
         checks.nonnegative_int(self.max_halvings, "max_halvings")
         checks.positive_int(self.batch_size, "batch_size")
+        checks.choice(self.schedule, "schedule", SCHEDULES)
 
     @property
     def budget(self) -> int:
@@ -159,7 +166,7 @@ class DeepSemiRandom:
         and the convergence certificate (``converged`` 0/1, ``steps``, ``criterion`` (absent
         while ∞), ``tolerance``, ``stop_reason`` coded as in
         :data:`lazylab.models._network_training.STOP_REASON_CODES`, ``halvings``,
-        ``learning_rate`` after the halvings).
+        ``learning_rate`` after the halvings, ``rate_decays`` by the plateau schedule).
         Raises:
             DivergenceError: every attempt diverged (after ``max_halvings`` halvings).
         """
@@ -179,7 +186,8 @@ class DeepSemiRandom:
                                   step=result.diverged_at_step)
         model.diagnostics = numeric({**certificate(result, result.learning_rate),
                                      "final_loss": result.final_loss,
-                                     "recent_loss": result.recent_loss})
+                                     "recent_loss": result.recent_loss,
+                                     "rate_decays": result.decays})
         return model
 
     def _train(self, data, task, rate: float, rng: np.random.Generator, progress):
@@ -196,7 +204,7 @@ class DeepSemiRandom:
         report = None if progress is None else (lambda step, _loss: progress(step, budget))
         result = train(params, loss, batches, learning_rate=rate, steps=self.steps,
                        max_steps=self.max_steps, tol=self.tol, optimizer=self.optimizer,
-                       weight_decay=self.weight_decay, progress=report,
+                       weight_decay=self.weight_decay, schedule=self.schedule, progress=report,
                        progress_every=max(1, budget // 100))
         for t in params:
             t.requires_grad_(False)

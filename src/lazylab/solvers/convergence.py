@@ -27,6 +27,16 @@ value of its criterion, the tolerance, and why it stopped (``STOP_REASONS``).
   falls). The minibatch-loss window above cannot certify such a fit: the batch noise of the
   window means stays above tol, and their relative change is meaningless as L → 0. Above
   ``FULL_BATCH_SAMPLES`` the minibatch window is used (stated by the criterion's name).
+
+Learning-rate decay on a plateau (:class:`PlateauDecay`, the trainers' ``schedule="plateau"``):
+a constant-rate stochastic fit stalls at a noise floor (Adam on minibatches jitters by a few per
+cent between checks), where the monitored loss (the full-batch loss, else the window mean or the
+validation loss) stops reaching new lows and the change criterion is never met. At every check
+where that loss is not below its lowest value so far, and no decay happened in the last
+``CONSECUTIVE_CHECKS`` checks (so every change the criterion measures was made at the current
+rate), the rate is multiplied by ``factor`` < 1, at most ``max_decays`` times. A loss still
+falling steadily is never decayed (a slower rate would only shrink its relative changes). The
+certificate is unchanged: the same criterion against the same tolerance; the rate never grows.
 """
 
 from __future__ import annotations
@@ -37,7 +47,7 @@ from collections import deque
 __all__ = ["STOP_REASONS", "DEFAULT_MAX_STEPS", "DEFAULT_WINDOW", "POPULATION_TOLERANCE",
            "SAMPLE_TOLERANCE", "CONSECUTIVE_CHECKS", "relative_change", "resolve_budget",
            "PopulationCriterion", "WindowedCriterion", "FullBatchCriterion",
-           "FULL_BATCH_SAMPLES"]
+           "FULL_BATCH_SAMPLES", "PlateauDecay", "PLATEAU_FACTOR", "PLATEAU_MAX_DECAYS"]
 
 STOP_REASONS = ("tolerance", "budget", "diverged", "exhausted")
 """Why a trainer stopped: criterion ≤ tolerance; step budget used up; the loss diverged (non-
@@ -52,6 +62,11 @@ FULL_BATCH_SAMPLES = 20_000
 """Largest training set whose full-batch loss is the minibatch criterion (above: the window of
 minibatch losses). At most once per epoch, its cost is ≤ 1/3 of the training's; the limit bounds
 the time of one check (a forward pass over ≤ 20 000 samples, in blocks)."""
+
+
+PLATEAU_FACTOR = 0.5
+PLATEAU_MAX_DECAYS = 8
+"""Default plateau decay: halve the rate at most 8 times (down to η/256)."""
 
 
 def relative_change(old: float, new: float) -> float:
@@ -151,3 +166,33 @@ class FullBatchCriterion:
         self.name = "interpolation" if interpolation <= change else "full_loss_change"
         self.value = min(change, interpolation)
         return self.value
+
+
+class PlateauDecay:
+    """Rate multiplier m ∈ (0, 1], multiplied by ``factor`` when the loss stops reaching lows.
+
+    ``observe(loss)`` at every check (module docstring) returns the multiplier after it;
+    ``decays`` counts the decays (≤ ``max_decays``). The multiplier never increases.
+    """
+
+    def __init__(self, factor: float = PLATEAU_FACTOR, max_decays: int = PLATEAU_MAX_DECAYS,
+                 patience: int = CONSECUTIVE_CHECKS):
+        if not 0 < factor < 1:
+            raise ValueError(f"factor must lie in (0, 1), got {factor!r}")
+        if isinstance(max_decays, bool) or not isinstance(max_decays, int) or max_decays < 0:
+            raise ValueError(f"max_decays must be an integer >= 0, got {max_decays!r}")
+        self.factor, self.max_decays, self.patience = factor, max_decays, patience
+        self.multiplier, self.decays = 1.0, 0
+        self.best, self.since = math.inf, patience
+
+    def observe(self, loss: float) -> float:
+        """One check of the monitored loss; the rate multiplier to use from now on."""
+        self.since += 1
+        if not math.isfinite(loss):
+            return self.multiplier
+        if loss < self.best:
+            self.best = loss
+        elif self.since >= self.patience and self.decays < self.max_decays:
+            self.multiplier *= self.factor
+            self.decays, self.since = self.decays + 1, 0
+        return self.multiplier

@@ -52,6 +52,8 @@ class TrainingResult:
         tolerance: the tolerance the criterion was judged against.
         stop_reason: "tolerance", "budget", "diverged" or "exhausted" (batches ran out).
         halvings: learning-rate halvings by backtracking. learning_rate: the final base rate.
+        decays: learning-rate decays on a plateau (``schedule="plateau"``); the rate at the end
+            was ``learning_rate`` × factor^decays.
     """
 
     steps: int
@@ -70,6 +72,7 @@ class TrainingResult:
     stop_reason: str = "budget"
     halvings: int = 0
     learning_rate: float | None = None
+    decays: int = 0
 
 
 def _parameter_groups(parameters) -> list[dict]:
@@ -191,6 +194,7 @@ class TrainingLoop:
         self.last_step = -1
         self.gradient_norm: float | None = None
         self.best, self.snapshot, self.halvings = math.inf, None, 0
+        self.decay, self.decays = 1.0, 0  # plateau decay: multiplier of the rate, its count
 
     def forward(self, evaluate) -> torch.Tensor:
         self.opt.zero_grad()
@@ -224,7 +228,7 @@ class TrainingLoop:
     def update(self, step: int) -> None:
         """One optimizer step at rate η·m(step) (× g_k when folded); progress(step + 1, last
         loss) when due."""
-        multiplier = float(self.schedule(step))
+        multiplier = float(self.schedule(step)) * self.decay
         for group in self.groups:
             group["lr"] = self.rate * multiplier * (group["gradient_scale"] if self.folded else 1.0)
         self.opt.step()
@@ -276,4 +280,4 @@ class TrainingLoop:
             converged=diverged_at is None and criterion <= tolerance,
             gradient_norm=self.gradient_norm, criterion=criterion, criterion_name=name,
             tolerance=tolerance, stop_reason=reason, halvings=self.halvings,
-            learning_rate=self.rate)
+            learning_rate=self.rate, decays=self.decays)

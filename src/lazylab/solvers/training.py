@@ -41,7 +41,7 @@ import torch
 from lazylab import _checks as checks
 from lazylab.solvers.convergence import (DEFAULT_MAX_STEPS, DEFAULT_WINDOW, FULL_BATCH_SAMPLES,
                                          POPULATION_TOLERANCE, SAMPLE_TOLERANCE,
-                                         FullBatchCriterion, PopulationCriterion,
+                                         FullBatchCriterion, PlateauDecay, PopulationCriterion,
                                          WindowedCriterion, resolve_budget)
 from lazylab.solvers.loop import (BACKTRACK_FACTOR, MAX_HALVINGS, OPTIMIZERS, TrainingLoop,
                                   TrainingResult)
@@ -51,9 +51,14 @@ from lazylab.solvers.batches import (DTYPES, Minibatches, fresh_batches, minibat
 __all__ = ["TrainingResult", "train", "population_descent", "fresh_batches", "minibatches",
            "Minibatches", "full_batch_loss", "retry_halving",
            "paper_schedule", "constant_schedule", "resolve_device", "resolve_dtype",
-           "OPTIMIZERS", "DTYPES", "DEFAULT_MAX_STEPS", "BACKTRACK_FACTOR", "MAX_HALVINGS"]
+           "OPTIMIZERS", "DTYPES", "DEFAULT_MAX_STEPS", "BACKTRACK_FACTOR", "MAX_HALVINGS",
+           "SCHEDULES", "PlateauDecay"]
 
 # ----------------------------------------------------------------------------- schedules
+
+SCHEDULES = ("constant", "plateau")
+"""Named schedules of :func:`train`: m(t) = 1, or decay on a plateau of the criterion
+(:class:`~lazylab.solvers.convergence.PlateauDecay` with its defaults)."""
 
 def constant_schedule(step: int) -> float:
     """m(t) = 1."""
@@ -84,6 +89,23 @@ def paper_schedule(steps: int, *, drops: Sequence[tuple[float, float]] = ((0.15,
 
 # ----------------------------------------------------------------------------- the loop
 
+def _plateau(schedule) -> tuple[Callable[[int], float] | None, PlateauDecay | None]:
+    """(step schedule, plateau decay) of :func:`train`'s ``schedule`` argument."""
+    if isinstance(schedule, PlateauDecay):
+        return None, schedule
+    if isinstance(schedule, str):
+        checks.choice(schedule, "schedule", SCHEDULES)
+        return None, PlateauDecay() if schedule == "plateau" else None
+    return schedule, None
+
+
+def _decay(loop: TrainingLoop, plateau: PlateauDecay | None, loss: float) -> None:
+    """One check of the monitored loss by the plateau decay (if any): the loop's multiplier."""
+    if plateau is not None:
+        loop.decay = plateau.observe(loss)
+        loop.decays = plateau.decays
+
+
 def _loop_options(learning_rate, optimizer, schedule, momentum, divergence_threshold,
                   progress, progress_every, weight_decay=0.0) -> dict:
     """Validated keyword arguments of :class:`~lazylab.solvers.loop.TrainingLoop`."""
@@ -109,7 +131,8 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
           batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, learning_rate: float,
           steps: int | None = None, max_steps: int | None = None, tol: float | None = None,
           window: int = DEFAULT_WINDOW, validation: Callable[[], float] | None = None,
-          full_batch: bool = True, optimizer: str = "sgd", schedule: Callable[[int], float] | None = None,
+          full_batch: bool = True, optimizer: str = "sgd",
+          schedule: Callable[[int], float] | str | PlateauDecay | None = None,
           momentum: float = 0.0, weight_decay: float = 0.0,
           divergence_threshold: float | None = 1e6,
           progress: Callable[[int, float], None] | None = None,
@@ -139,7 +162,10 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
         validation: optional θ ↦ validation loss (called under ``torch.no_grad``).
         full_batch: judge :func:`minibatches` on the full-batch loss (``loss_fn`` must be a
             mean over its batch); False keeps the window of minibatch losses.
-        optimizer: "sgd" or "adam". schedule: step → multiplier m(t) (default 1).
+        optimizer: "sgd" or "adam". schedule: step → multiplier m(t) (default 1), "constant",
+            or "plateau" (or a :class:`~lazylab.solvers.convergence.PlateauDecay`): the rate is
+            multiplied by its factor whenever the monitored loss makes no new low at a check
+            (at most ``max_decays`` times; the result's ``decays``); criterion and tol unchanged.
         momentum, weight_decay: SGD momentum μ (SGD only) and L2 weight decay λ (torch.optim
             semantics).
         divergence_threshold: stop as diverged when loss > threshold × initial loss (None: only
@@ -148,16 +174,19 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
     """
     budget, early, tolerance = _budget(steps, max_steps, tol, SAMPLE_TOLERANCE)
     window = checks.positive_int(window, "window")
+    schedule, plateau = _plateau(schedule)
     loop = TrainingLoop(parameters, budget=budget, **_loop_options(
         learning_rate, optimizer, schedule, momentum, divergence_threshold, progress,
         progress_every, weight_decay))
     data = getattr(batches, "training_set", None) if full_batch and validation is None else None
     if data is not None and int(data[0].shape[0]) <= FULL_BATCH_SAMPLES:
         interval = max(window, int(batches.epoch_steps))
-        return _run_full_batch(loop, iter(batches), loss_fn, data, interval, early, tolerance)
+        return _run_full_batch(loop, iter(batches), loss_fn, data, interval, early, tolerance,
+                               plateau)
     monitor = WindowedCriterion(window, "loss_change" if validation is None else
                                 "validation_change")
-    return _run_on_batches(loop, monitor, iter(batches), loss_fn, validation, early, tolerance)
+    return _run_on_batches(loop, monitor, iter(batches), loss_fn, validation, early, tolerance,
+                           plateau)
 
 
 def _step(loop: TrainingLoop, iterator, loss_fn, step: int) -> str | None:
@@ -176,7 +205,8 @@ def _step(loop: TrainingLoop, iterator, loss_fn, step: int) -> str | None:
 
 
 def _run_on_batches(loop: TrainingLoop, monitor: WindowedCriterion, iterator, loss_fn,
-                    validation, early: bool, tolerance: float) -> TrainingResult:
+                    validation, early: bool, tolerance: float,
+                    plateau: PlateauDecay | None = None) -> TrainingResult:
     """The loop of :func:`train`: at most ``loop.budget`` steps, stop on the criterion."""
     for step in range(loop.budget):
         batch = next(iterator, None)
@@ -193,6 +223,8 @@ def _run_on_batches(loop: TrainingLoop, monitor: WindowedCriterion, iterator, lo
         elif step % monitor.window == 0:
             with torch.no_grad():
                 monitor.push(float(validation()))
+        if step % monitor.window == (monitor.window - 1 if validation is None else 0):
+            _decay(loop, plateau, monitor.values[-1] if monitor.values else math.inf)
         if early and monitor.value <= tolerance:
             return loop.result(step, "tolerance", monitor.value, monitor.name, tolerance)
         loop.update(step)
@@ -208,7 +240,7 @@ def full_batch_loss(loss_fn, x: torch.Tensor, y: torch.Tensor, block: int = 4096
 
 
 def _run_full_batch(loop: TrainingLoop, iterator, loss_fn, data, interval: int, early: bool,
-                    tolerance: float) -> TrainingResult:
+                    tolerance: float, plateau: PlateauDecay | None = None) -> TrainingResult:
     """:func:`train` on minibatches judged by the full-batch loss at θ_t every ``interval``
     steps and at the last step (:class:`~lazylab.solvers.convergence.FullBatchCriterion`)."""
     x, y = data
@@ -227,6 +259,7 @@ def _run_full_batch(loop: TrainingLoop, iterator, loss_fn, data, interval: int, 
         monitor.push(value)
         if early and monitor.value <= tolerance:
             return loop.result(done, "tolerance", monitor.value, monitor.name, tolerance)
+        _decay(loop, plateau, value)
     return loop.result(loop.budget, "budget", monitor.value, monitor.name, tolerance)
 
 
