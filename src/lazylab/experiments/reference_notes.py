@@ -64,6 +64,7 @@ METRIC_NOTES: dict[str, str] = {
     "selection_risk": "validation or population risk at the chosen value",
     "selection_at_edge": "1 when a chosen value is the first or last of its grid: widen it",
     "selection_diverged": "grid values whose fit diverged",
+    "rate_decays": "learning-rate halvings of the plateau schedule (schedule = \"plateau\")",
     "selection_unconverged": "grid values whose fit reported converged = 0 (chosen only if none converged)",
 }
 """One line per standard and selection metric."""

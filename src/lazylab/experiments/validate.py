@@ -51,7 +51,7 @@ DIAGNOSTIC_METRICS = ("steps", "steps_to_divergence", "samples_seen", "final_los
                       "cg_residual", "cg_converged", "kernel_residual", "n_centers", "streamed",
                       "pseudo_inverse", "weight_change", "head_change", "recent_loss",
                       "converged", "criterion", "tolerance", "stop_reason", "halvings",
-                      "learning_rate")
+                      "learning_rate", "rate_decays")
 SELECTION_RECORD = ("selection_risk", "selection_diverged", "selection_at_edge",
                     "selection_unconverged")
 """What model selection records besides ``selected_NAME`` and ``NAME_grid_scale``."""
