@@ -13,8 +13,8 @@ from lazylab.models.kernel import DualKernel
 from lazylab.studies import STUDIES, reproduce
 from lazylab.experiments import Store, load_sweep, results_frame
 from lazylab.studies import xie_semirandom as xie
-from lazylab.studies._xie_measures import (interpolation_width, trained_parameters, unit_sphere,
-                                           units_to_match)
+from lazylab.studies._xie_measures import (interpolation_width, match_curves,
+                                           trained_parameters, unit_sphere, units_to_match)
 from lazylab.studies.xie_semirandom import kernel_spectrum
 from lazylab.tasks import TASKS, Dataset
 
@@ -151,3 +151,16 @@ def test_depth_two_decays_on_a_plateau_at_the_unrelaxed_tolerance(scale):
     deep, network = regimes["deep_semi_random"], regimes["network"]
     assert deep["schedule"] == "plateau" and deep["tol"] == network["tol"] == xie.DIGITS_TOL
     assert set(network["learning_rate"]["grid"]) <= set(deep["learning_rate"]["grid"])
+
+
+def test_digits_matching_is_read_on_classification_error_not_heavy_tailed_risk():
+    curves = pd.DataFrame({"data": ["synthetic", "digits"], "series": ["network", "network"],
+                           "width": [4, 4], "mean": [0.3, 50.0], "sem": [0.0, 40.0],
+                           "count": [3, 3]})
+    errors = pd.DataFrame({"data": "digits", "series": "network", "width": 4,
+                           "error_percent": [2.0, 3.0, 4.0]})
+    measured = match_curves(curves, errors)
+    digits = measured[measured["data"] == "digits"]
+    assert list(digits["mean"]) == [3.0] and digits["sem"].iloc[0] == pytest.approx(1 / 3 ** 0.5)
+    assert list(measured[measured["data"] == "synthetic"]["mean"]) == [0.3]
+    assert match_curves(curves, pd.DataFrame()).equals(curves[curves["data"] == "synthetic"])
