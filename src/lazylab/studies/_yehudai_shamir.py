@@ -25,6 +25,14 @@ FIT_GAP = 1e-10
 criterion says: the loss is ≥ 0, so its optimality gap is at most the loss itself. (The sample
 criterion, a relative change of window-mean losses, cannot certify a loss that has fallen to
 round-off, ~10⁻³²: there its relative changes are O(1).)"""
+SGD_TOL = 1e-12
+"""Tolerance of the SGD runs' certificate. These runs train on n ≤ 20,000 fixed samples, so the
+solver judges them on the full training loss L (``lazylab.solvers.convergence``): the criterion
+is min(largest relative change of L over 3 checks, L / Var y). A run stuck at a spurious minimum
+(a positive-label sample on the neuron's dead side: its gradient is exactly 0) has a constant L
+and meets it; a run still creeping down (relative changes 10⁻³–10⁻¹ per check near a kink)
+does not; a run that fits its samples meets it through L / Var y ≤ 10⁻¹², below
+:data:`FIT_GAP` (E f*² ≥ Var y), so it is counted "fitted", not "stationary"."""
 OUTCOMES = ("fitted", "stationary", "unconverged")
 """A neuron run: training loss ≤ FIT_GAP; certified by its optimizer's criterion at a larger loss
 (a spurious minimum of the empirical loss, or for GD a stationary point); neither."""

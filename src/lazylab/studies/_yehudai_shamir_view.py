@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from lazylab.plots import draw_points, plt, save_figure
-from lazylab.studies._yehudai_shamir import (ABSOLUTE, FIT_GAP, OUTCOMES, absolute_epsilon,
-                                             predicted_width)
+from lazylab.studies._yehudai_shamir import (ABSOLUTE, FIT_GAP, OUTCOMES, SGD_TOL,
+                                             absolute_epsilon, predicted_width)
 from lazylab.theory.single_neuron_harmonics import (relu_features_risk, relu_hermite_energies,
                                                     relu_staircase_degree)
 
@@ -237,8 +237,9 @@ def _neuron_lines(table: pd.DataFrame) -> list[str]:
             f"* Convergence of the neuron fits, fitted / stationary / unconverged per n/d: "
             f"{outcomes} (GD: {_outcome_cells(gd)}). *Fitted*: train loss / E f*² ≤ {FIT_GAP:g} "
             f"(the loss is ≥ 0, so this bounds the optimality gap). *Stationary*: the optimizer's "
-            f"certificate holds at a positive loss (SGD: window-mean losses constant to 1e-8 "
-            f"over 3 windows of 100 steps; GD: relative gradient or risk change ≤ 1e-4) — for "
+            f"certificate holds at a positive loss (SGD: the full training loss changing by "
+            f"< {SGD_TOL:g} relative over 3 checks; GD: relative gradient or risk change "
+            f"≤ 1e-4) — for "
             f"SGD a spurious "
             f"minimum of the empirical loss, where a positive-label sample lies on the dead side "
             f"of the ReLU (its gradient is exactly 0), so more steps cannot help; SGD's train "

@@ -31,24 +31,15 @@ from pathlib import Path
 import pandas as pd
 
 from lazylab.studies import _yehudai_shamir as data
+from lazylab.studies._yehudai_shamir import SGD_TOL
 from lazylab.studies._yehudai_shamir_view import figure, summary
 from lazylab.studies.base import Study
 
-__all__ = ["STUDY", "SIZES", "Sizes", "width_grid"]
+__all__ = ["STUDY", "SIZES", "SGD_TOL", "Sizes", "width_grid"]
 
 NAME = "yehudai-shamir"
 WIDTH_CAP = 16
 """At d = 2 (no harmonic theory: the circle) the RF widths go to WIDTH_CAP·d²."""
-SGD_TOL = 1e-12
-"""Tolerance of the SGD runs' certificate. These runs train on n ≤ 20,000 fixed samples, so the
-solver judges them on the full training loss L (``lazylab.solvers.convergence``): the criterion
-is min(largest relative change of L over 3 checks, L / Var y). A run stuck at a spurious minimum
-(a positive-label sample on the neuron's dead side: its gradient is exactly 0) has a constant L
-and meets it; a run still creeping down (relative changes 10⁻³–10⁻¹ per check near a kink)
-does not; a run that fits its samples meets it through L / Var y ≤ 10⁻¹², below
-:data:`~._yehudai_shamir.FIT_GAP` (E f*² ≥ Var y), so it is counted "fitted", not "stationary"."""
-
-
 @dataclass(frozen=True)
 class Sizes:
     """The sizes of one scale."""
