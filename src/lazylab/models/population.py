@@ -22,8 +22,6 @@ inexact CG solve only ever over-estimates the optimal risk).
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from lazylab import _checks as checks
@@ -38,7 +36,7 @@ from lazylab.models._tangent_solvers import (KroneckerInverse, SymmetricInverse,
 from lazylab.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk.population import require_moments, whiten
 from lazylab.solvers.cg import conjugate_gradient
-from lazylab.solvers.ridge import solve_symmetric
+from lazylab.solvers.ridge import refined_cholesky_solve, solve_symmetric
 
 __all__ = ["optimal_head", "optimal_tangent"]
 
@@ -103,55 +101,17 @@ def _feature_gram(task, sigma, weights, biases):
 def _solve_head(system, rhs):
     """S a = r, S symmetric positive (semi-)definite (N, N) float64; returns (a, used_cholesky).
 
-    First the float32 Cholesky factor of S refined in float64 (:func:`_refined_solve`: half the
-    flops of a float64 factorization, float64-accurate when cond(S)·2⁻²⁴ ≪ 1); when that does
-    not converge, :func:`lazylab.solvers.ridge.solve_symmetric` (float64 Cholesky, falling
-    back to the pseudo-inverse for a singular S).
+    First the float32 Cholesky factor of S refined in float64
+    (:func:`lazylab.solvers.ridge.refined_cholesky_solve`: half the flops of a float64
+    factorization, float64-accurate when cond(S)·2⁻²⁴ ≪ 1); when that does not converge,
+    :func:`lazylab.solvers.ridge.solve_symmetric` (float64 Cholesky, falling back to the
+    pseudo-inverse for a singular S).
     """
     if frozen(system, rhs):
-        solution = _refined_solve(system, rhs)
+        solution = refined_cholesky_solve(system, rhs)
         if solution is not None:
             return solution, True
     return solve_symmetric(system, rhs)
-
-
-_REFINEMENT_STEPS = 30
-
-
-def _refined_solve(matrix, rhs):
-    """Mixed-precision Cholesky: x with S x = r to float64 accuracy, or None if it fails.
-
-    S ≈ UᵀU in float32 (one N × N float32 buffer, factored in place); then
-    x ← x + (UᵀU)⁻¹(r − S x) with the residual in float64, which contracts the error by about
-    cond(S)·2⁻²⁴ per step (iterative refinement, Higham 2002, §12.1). It stops when a step is
-    below float64 round-off of x, or when the contraction stalls (a step more than half the
-    previous one): accepted then only if that step is ≤ 1e-11‖x‖. A failed factorization,
-    a non-finite step or 30 steps give None (S ill-conditioned or singular).
-    """
-    if rhs.ndim != 1:
-        return None
-    info = torch.empty((), dtype=torch.int32, device=matrix.device)
-    target = matrix.to(torch.float32).mT   # column-major view of symmetric S: factored in place
-    factor, info = torch.linalg.cholesky_ex(target, upper=True, out=(target, info))
-    if int(info) != 0:
-        return None
-    solution = torch.zeros_like(rhs)
-    residual, previous = rhs, float("inf")
-    for _ in range(_REFINEMENT_STEPS):
-        lower = torch.linalg.solve_triangular(factor.mT, residual.to(torch.float32)[:, None],
-                                              upper=False)
-        step = torch.linalg.solve_triangular(factor, lower, upper=True)[:, 0].to(torch.float64)
-        solution += step
-        size, scale = float(step.norm()), float(solution.norm())
-        if not math.isfinite(size):
-            return None
-        if size <= 2.0 ** -52 * scale:
-            return solution
-        if size > 0.5 * previous:
-            return solution if size <= 1e-11 * scale else None
-        previous = size
-        residual = rhs - matrix @ solution
-    return None
 
 
 class _TangentSystem:

@@ -23,6 +23,7 @@ eigendecomposition shared by many λ).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -31,7 +32,7 @@ import torch
 from lazylab import _checks as checks
 
 __all__ = ["RidgeSolution", "NormalEquations", "solve_ridge", "streaming_ridge", "solve_symmetric",
-           "pseudo_solve", "pseudo_inverse_cutoff"]
+           "pseudo_solve", "pseudo_inverse_cutoff", "refined_cholesky_solve", "REFINEMENT_STEPS"]
 
 Tensor = torch.Tensor
 
@@ -283,3 +284,46 @@ def streaming_ridge(feature_map: Callable[[Tensor], Tensor],
     for x_block, y_block in blocks:
         equations.accumulate(feature_map(x_block), y_block)
     return equations.solve(ridge=ridge, fit_intercept=fit_intercept)
+
+
+REFINEMENT_STEPS = 30
+"""Most refinement steps of :func:`refined_cholesky_solve` before it gives up."""
+
+
+def refined_cholesky_solve(matrix: Tensor, rhs: Tensor) -> Tensor | None:
+    """Mixed-precision Cholesky: x with S x = r to float64 accuracy, or None if it fails.
+
+    ``matrix`` S: (N, N) symmetric positive definite float64; ``rhs`` r: (N,) float64 (any
+    other shape returns None). Half the flops of a float64 factorization.
+
+    S ≈ UᵀU in float32 (one N × N float32 buffer, factored in place); then
+    x ← x + (UᵀU)⁻¹(r − S x) with the residual in float64, which contracts the error by about
+    cond(S)·2⁻²⁴ per step (iterative refinement, Higham 2002, §12.1). It stops when a step is
+    below float64 round-off of x, or when the contraction stalls (a step more than half the
+    previous one): accepted then only if that step is ≤ 1e-11‖x‖. A failed factorization,
+    a non-finite step or 30 steps give None (S ill-conditioned or singular).
+    """
+    if rhs.ndim != 1:
+        return None
+    info = torch.empty((), dtype=torch.int32, device=matrix.device)
+    target = matrix.to(torch.float32).mT   # column-major view of symmetric S: factored in place
+    factor, info = torch.linalg.cholesky_ex(target, upper=True, out=(target, info))
+    if int(info) != 0:
+        return None
+    solution = torch.zeros_like(rhs)
+    residual, previous = rhs, float("inf")
+    for _ in range(REFINEMENT_STEPS):
+        lower = torch.linalg.solve_triangular(factor.mT, residual.to(torch.float32)[:, None],
+                                              upper=False)
+        step = torch.linalg.solve_triangular(factor, lower, upper=True)[:, 0].to(torch.float64)
+        solution += step
+        size, scale = float(step.norm()), float(solution.norm())
+        if not math.isfinite(size):
+            return None
+        if size <= 2.0 ** -52 * scale:
+            return solution
+        if size > 0.5 * previous:
+            return solution if size <= 1e-11 * scale else None
+        previous = size
+        residual = rhs - matrix @ solution
+    return None
