@@ -34,7 +34,7 @@ from common import machine_framed, print_rows, row  # noqa: E402
 
 from lazylab.gaussian.dual import symmetric_dual_matrix  # noqa: E402
 from lazylab.models import TwoLayer, optimal_head  # noqa: E402
-from lazylab.models.population import _refined_solve  # noqa: E402
+from lazylab.solvers.ridge import refined_cholesky_solve  # noqa: E402
 from lazylab.risk import population_risk  # noqa: E402
 from lazylab.tasks import TASKS  # noqa: E402
 
@@ -129,7 +129,7 @@ def _exact_profile(task, weights):
     start = time.perf_counter()
     kernel = symmetric_dual_matrix("relu", weights)
     middle = time.perf_counter()
-    _refined_solve(kernel, task.feature_moment("relu", weights))
+    refined_cholesky_solve(kernel, task.feature_moment("relu", weights))
     return middle - start, time.perf_counter() - middle
 
 
