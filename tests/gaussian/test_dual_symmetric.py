@@ -38,8 +38,10 @@ def _units(seed, biased):
 def test_symmetric_dual_matrix_equals_dual_matrix_for_every_activation(name, biased):
     # Same per-entry rules on the same float64 Gram entries: only the summation order of the dot
     # products differs (relative ~1e-16), amplified at most by the form's slope off the diagonal.
+    # dual_matrix of one unit set routes here; a second copy of the units takes its general path
     weights, biases = _units(1, biased)
-    reference = dual_matrix(name, weights, biases)
+    reference = dual_matrix(name, weights, biases, weights2=weights.clone(),
+                            biases2=None if biases is None else biases.clone())
     fused = symmetric_dual_matrix(name, weights, biases)
     assert fused.dtype == torch.float64 and fused.shape == (WIDTH, WIDTH)
     assert torch.equal(fused, fused.T)
@@ -48,10 +50,13 @@ def test_symmetric_dual_matrix_equals_dual_matrix_for_every_activation(name, bia
     assert float((fused - reference)[off].abs().max()) <= 1e-12 * scale
 
 
+@pytest.mark.parametrize("function", [symmetric_dual_matrix, dual_matrix],
+                         ids=["symmetric_dual_matrix", "dual_matrix"])
 @pytest.mark.parametrize("name", sorted(DIAGONAL))
-def test_the_diagonal_of_closed_forms_is_exact_at_rho_one(name):
+def test_the_diagonal_of_closed_forms_is_exact_at_rho_one(name, function):
     # ρ_ii = 1 is set exactly: arccos has slope ∞ at 1, so a rounded ρ_ii = 1 − ε would cost
-    # √(2ε)/(2π) ≈ 3e-9 for step (dual_matrix's diagonal is that far off).
+    # √(2ε)/(2π) ≈ 3e-9 for step (dual_matrix's general path, which a frozen symmetric call
+    # no longer takes, is that far off).
     weights, _ = _units(2, False)
     scales = weights.norm(dim=1)
     homogeneity = {"relu": 2, "abs": 2}.get(name, 0)
@@ -59,7 +64,7 @@ def test_the_diagonal_of_closed_forms_is_exact_at_rho_one(name):
     if name == "erf":
         variance = scales ** 2
         expected = 2 / math.pi * torch.asin(2 * variance / (1 + 2 * variance))
-    got = symmetric_dual_matrix(name, weights).diagonal()
+    got = function(name, weights, None).diagonal()
     assert torch.allclose(got, expected, rtol=8 * EPS, atol=0)
 
 
