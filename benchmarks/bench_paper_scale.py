@@ -55,7 +55,7 @@ from common import machine_framed, matmul_gflops, peak_memory_mb, print_rows, ro
 
 from lazylab.experiments.catalog import default_catalog  # noqa: E402
 from lazylab.experiments.execute import FAILED, execute_run  # noqa: E402
-from lazylab.experiments.resources import run_seconds  # noqa: E402
+from lazylab.experiments.resources import run_kind, run_seconds  # noqa: E402
 from lazylab.experiments.runs import Run  # noqa: E402
 from lazylab.experiments.spec import parse_spec  # noqa: E402
 from lazylab.experiments.validate import build_sweep  # noqa: E402
@@ -70,9 +70,6 @@ RUNGS = 3
 FLOOR_SECONDS = 1.0  # the ladder starts at the cheapest size the model puts at >= this
 SPACING = 8.0  # each rung >= this factor above the previous in model cost
 REDUCTION = 4  # a reduced copy divides steps, else n_train, else width by this
-MODES = ("training", "solver", "method", "kind")
-
-
 def study_runs(name: str) -> list[Run]:
     """Every run of a study's paper scale, as ``reproduce`` expands it (duplicates once)."""
     catalog, runs = default_catalog(), {}
@@ -83,18 +80,11 @@ def study_runs(name: str) -> list[Run]:
     return list(runs.values())
 
 
-def kind_of(run: Run) -> str:
-    """``task/regime[/mode…] n=inf|n`` — what decides which solver a run takes."""
-    params = dict(run.regime_params)
-    modes = [str(params[m]) for m in MODES if isinstance(params.get(m), str)]
-    return "/".join([run.task, run.regime, *modes]) + (" n=inf" if run.n_train is None else " n")
-
-
 def group_kinds(runs: list[Run]) -> dict[str, list[Run]]:
     """Runs by kind, kinds in decreasing total model cost."""
     groups: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
-        groups[kind_of(run)].append(run)
+        groups[run_kind(run)].append(run)
     return dict(sorted(groups.items(), key=lambda item: -sum(map(run_seconds, item[1]))))
 
 
@@ -293,7 +283,7 @@ def kind_rows(study: str, kind: str, runs: list[Run], cap: float, rungs: int):
 def study_rows(study: str, cap: float, rungs: int, kinds: list[str] | None = None):
     """Yield each kind's rows of a study as it finishes, then the study's totals (of the kinds
     whose name contains one of ``kinds``, when given)."""
-    runs = [r for r in study_runs(study) if not kinds or any(k in kind_of(r) for k in kinds)]
+    runs = [r for r in study_runs(study) if not kinds or any(k in run_kind(r) for k in kinds)]
     total, longest, model, bounded = 0.0, 0.0, sum(map(run_seconds, runs)), []
     for kind, members in group_kinds(runs).items():
         rows, seconds, bound = kind_rows(study, kind, members, cap, rungs)

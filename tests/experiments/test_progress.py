@@ -134,3 +134,54 @@ def test_bar_shows_the_weighted_eta():
 
 def test_format_seconds():
     assert [format_seconds(s) for s in (None, 12.4, 185, 3720)] == ["?", "12s", "3m05s", "1h02m"]
+
+
+def test_eta_calibrates_each_kind_on_its_own_finished_runs():
+    # The cost model says every run costs 1, but "gd" runs take 10 s and "solve" runs 1 s (the
+    # studies' cost model is 10-100x off between kinds). After one run of each kind, on one
+    # worker, the rest is 2 × 10 + 3 × 1 = 23 s; the uncalibrated formula says 11 × 5/2 = 27.5,
+    # and gets worse the more the kinds' mix changes.
+    clock = FakeClock()
+    kinds = {"g1": "gd", "g2": "gd", "g3": "gd", "s1": "solve", "s2": "solve", "s3": "solve",
+             "s4": "solve"}
+    eta = CostWeightedEta(dict.fromkeys(kinds, 1.0), kinds=kinds, clock=clock)
+    clock.now += 10.0
+    eta.finished("g1", 10.0)
+    assert eta.remaining() == pytest.approx(10.0 * 6.0)   # only one kind seen: its rate for all
+    clock.now += 1.0
+    eta.finished("s1", 1.0)
+    assert eta.remaining() == pytest.approx(2 * 10.0 + 3 * 1.0)
+
+
+def test_eta_divides_the_work_by_the_observed_parallelism():
+    # Two workers: 20 run-seconds finished in 10 s of wall time; 30 run-seconds left -> 15 s.
+    clock = FakeClock()
+    eta = CostWeightedEta({"a": 1.0, "b": 1.0, "c": 3.0}, kinds=dict.fromkeys("abc", "k"),
+                          clock=clock)
+    clock.now += 10.0
+    eta.finished("a", 10.0), eta.finished("b", 10.0)
+    assert eta.remaining() == pytest.approx(15.0)
+
+
+def test_eta_without_durations_keeps_the_cost_weighted_formula():
+    clock = FakeClock()
+    eta = CostWeightedEta({"a": 1.0, "b": 3.0}, kinds={"a": "x", "b": "y"}, clock=clock)
+    clock.now += 4.0
+    eta.finished("a")            # no duration: 4 s per unit of cost, 3 units left
+    assert eta.remaining() == pytest.approx(12.0)
+
+
+def test_bar_reads_durations_from_the_outcome_stamps():
+    clock = FakeClock()
+    runs = [SimpleNamespace(run_id=name, task="t", regime=name, regime_params=(), n_train=None)
+            for name in ("slow", "fast", "slow2")]
+    runs[2].regime = "slow"
+    bar = BarProgress("demo", stream=io.StringIO(), clock=clock, cost=lambda run: 1.0)
+    bar.start(3, runs)
+    clock.now += 31.0
+    bar.update(RunOutcome("slow", "done", started_at="2026-01-01T00:00:00+00:00",
+                          finished_at="2026-01-01T00:00:30+00:00"))
+    bar.update(RunOutcome("fast", "done", started_at="2026-01-01T00:00:30+00:00",
+                          finished_at="2026-01-01T00:00:31+00:00"))
+    assert bar._eta.remaining() == pytest.approx(30.0)   # one more "slow" run
+    bar.close()

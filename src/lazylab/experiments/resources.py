@@ -42,7 +42,8 @@ from typing import Any
 from lazylab.experiments.spec import POPULATION, SpecError, SpecFile
 
 __all__ = ["MAX_RUNS", "MEMORY_VARIABLE", "available_memory", "memory_limit", "run_memory",
-           "check_resources", "run_seconds", "RUN_OVERHEAD_SECONDS", "FLOPS_PER_SECOND"]
+           "check_resources", "run_seconds", "run_kind", "RUN_OVERHEAD_SECONDS",
+           "FLOPS_PER_SECOND"]
 
 MAX_RUNS = 100_000
 """A sweep may expand to at most this many runs (a store and a status table stay usable)."""
@@ -187,6 +188,20 @@ def run_seconds(run: Any) -> float:
         batch = sizes.get("batch_size") or run.n_train or 100
         flops += 6.0 * steps * batch * sizes.get("width", 1) * int(task_options.get("dim") or 1)
     return RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND
+
+
+_MODES = ("training", "solver", "method", "kind")
+"""Regime parameters that choose the algorithm (population GD or SGD, CG or direct, …)."""
+
+
+def run_kind(run: Any) -> str:
+    """``task/regime[/mode…] n=inf|n``: runs of one kind take the same solver, so their costs
+    scale alike, and :func:`run_seconds` is comparable within a kind but can be off by 10–100×
+    between kinds (measured on the studies' paper scales: 25–75× too high for N³ solves, 20–100×
+    too low for population GD). The ETA calibrates each kind on its own finished runs."""
+    params = dict(run.regime_params)
+    modes = [str(params[m]) for m in _MODES if isinstance(params.get(m), str)]
+    return "/".join([run.task, run.regime, *modes]) + (" n=inf" if run.n_train is None else " n")
 
 
 def _with_defaults(declared: dict[str, Any], combo: dict[str, Any]) -> dict[str, Any]:
