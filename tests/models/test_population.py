@@ -10,6 +10,7 @@ from lazylab.activations import get_activation
 from lazylab.gaussian import dual_matrix, feature_mean
 from lazylab.models import optimal_head, optimal_tangent
 from lazylab.models._tangent_solvers import SymmetricInverse, TransposeCorrection
+from lazylab.models import population
 from lazylab.models.population import _TangentSystem
 from lazylab.solvers.ridge import refined_cholesky_solve
 from lazylab.predictors import TwoLayer
@@ -274,3 +275,66 @@ def test_float32_weights_give_the_float64_head():
     assert float((single.head.double() - exact.head).norm() / exact.head.norm()) <= 1e-6
     assert single.diagnostics["population_risk"] == pytest.approx(
         exact.diagnostics["population_risk"], rel=1e-6)
+
+
+# ----------------------------------------------------------------------------- structured RF solve
+
+def test_low_rank_part_is_the_degree_one_hermite_part_of_relu_features():
+    # Centred ReLU features: S_ij = s_i s_j (κ(ρ) − 1/(2π)), κ(ρ) = (√(1−ρ²) + (π − arccos ρ)ρ)/(2π)
+    # = 1/(2π) + ρ/4 + O(ρ²), so S − VVᵀ must be s_i s_j (κ(ρ) − 1/(2π) − ρ/4), entry by entry.
+    dim, width = 12, 40
+    task = build("quadratic", dim=dim)
+    weights = torch.as_tensor(np.random.default_rng(21).standard_normal((width, dim)) / 3.0)
+    sigma = get_activation("relu")
+    means = [(p, feature_mean(sigma, weights, None, c)) for p, c in task.components]
+    factors = population._low_rank_part(task, sigma, weights, None, means, offset=True)
+    scales = weights.norm(dim=1)
+    rho = ((weights @ weights.T) / torch.outer(scales, scales)).clamp(-1, 1)
+    rho.fill_diagonal_(1.0)
+    kappa = (torch.sqrt(1 - rho ** 2) + (math.pi - torch.arccos(rho)) * rho) / (2 * math.pi)
+    expected = torch.outer(scales, scales) * (kappa - 1 / (2 * math.pi) - rho / 4)
+    system = dual_matrix("relu", weights, None) - torch.outer(means[0][1], means[0][1])
+    torch.testing.assert_close(system - factors @ factors.T, expected, rtol=0, atol=1e-13)
+
+
+@pytest.mark.parametrize("activation,biased,task_name,ridge", [
+    ("relu", False, "quadratic", 0.0), ("relu", True, "gaussian_mixture", 1e-3),
+    ("tanh", True, "quadratic", 0.0), ("hermite2", False, "quadratic", 0.0),
+    ("softplus", False, "gaussian_mixture", 0.0), ("sign", True, "quadratic", 1e-4)])
+def test_structured_head_equals_the_dense_float64_solve(activation, biased, task_name, ridge,
+                                                        monkeypatch):
+    # The CG route alone (the refined Cholesky made to fail), at any size: the same head to
+    # cond·1e-12 (the CG certificate) and the same risk to 1e-11 relative.
+    monkeypatch.setattr(population, "_structured", lambda width, dim: True)
+    monkeypatch.setattr(population, "refined_cholesky_solve", _fails)
+    dim, width = 10, 120
+    task = build(task_name, dim=dim)
+    rng = np.random.default_rng(22)
+    weights = torch.as_tensor(rng.standard_normal((width, dim)) / math.sqrt(dim))
+    biases = torch.as_tensor(0.4 * rng.standard_normal(width)) if biased else None
+    fit = optimal_head(task, activation, weights, biases, ridge=ridge)
+    head, risk, cond = _dense_head(task, activation, weights, biases, ridge)
+    assert fit.diagnostics["pseudo_inverse"] == 0.0
+    assert float((fit.head - head).norm() / head.norm()) <= 1e-12 * cond
+    assert fit.diagnostics["population_risk"] == pytest.approx(risk, rel=1e-11,
+                                                               abs=1e-14 * task.null_risk)
+
+
+def test_structured_route_falls_back_when_features_have_no_nonlinear_part(monkeypatch):
+    # Linear features: S = VVᵀ exactly, no positive diagonal remainder; the Cholesky route solves.
+    monkeypatch.setattr(population, "_structured", lambda width, dim: True)
+    task = build("quadratic", dim=10)
+    weights = torch.as_tensor(np.random.default_rng(23).standard_normal((6, 10)))
+    fit = optimal_head(task, "linear", weights)
+    head, risk, _ = _dense_head(task, "linear", weights, None, 0.0)
+    assert fit.diagnostics["population_risk"] == pytest.approx(risk, rel=1e-10, abs=1e-12)
+
+
+def _fails(*args, **kwargs):
+    raise AssertionError("the structured route should have solved this system")
+
+
+def test_structured_route_is_tried_only_where_the_remainder_is_near_diagonal():
+    assert population._structured(4500, 450)                 # fig1's widest RF: q = 0.044
+    assert not population._structured(1350, 450)             # below the width where CG wins
+    assert not population._structured(16384, 32)             # q = 31: N ≫ d(d + 1)/2

@@ -6,8 +6,10 @@ for any other parameters its optimum is c = E y − E[rest], which turns every o
 variance, min Var(y − g) + ridge‖params‖².
 
 * RF (Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.3): (Σ + ridge I) a = r, c = E y − aᵀE φ.
-  Σ from one fused float64 pass over the lower triangle, in one N × N buffer; solved by a
-  float32 Cholesky factor refined in float64 to float64 accuracy, else by
+  Σ from one fused float64 pass over the lower triangle, in one N × N buffer; solved, for
+  N ≥ :data:`STRUCTURED_MIN_WIDTH`, by conjugate gradient preconditioned with Σ's degree ≤ 1
+  Hermite part plus its diagonal (:mod:`lazylab.solvers.structured`), else (or when that does
+  not certify 10⁻¹²) by a float32 Cholesky factor refined in float64 to float64 accuracy, else by
   :func:`lazylab.solvers.ridge.solve_symmetric`: float64 Cholesky, falling back to an
   eigendecomposition pseudo-inverse (cut-off max(N·ε, 10⁻¹²)·max|λ|) when Σ is singular, e.g.
   σ = u² − 1 with N > d(d + 1)/2.
@@ -28,7 +30,7 @@ from lazylab import _checks as checks
 
 from lazylab.activations import get_activation
 from lazylab.activations.families import frozen
-from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean
+from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean, unit_scales
 from lazylab.gaussian.dual import symmetric_dual_matrix
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
 from lazylab.models._tangent_solvers import (KroneckerInverse, SymmetricInverse,
@@ -37,6 +39,7 @@ from lazylab.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk.population import require_moments, whiten
 from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers.ridge import refined_cholesky_solve, solve_symmetric
+from lazylab.solvers.structured import low_rank_preconditioned_solve
 
 __all__ = ["optimal_head", "optimal_tangent"]
 
@@ -61,7 +64,8 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
     ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
     system = _feature_gram(task, sigma, weights, biases)
-    mean = sum(p * feature_mean(sigma, weights, biases, c) for p, c in task.components)
+    means = [(p, feature_mean(sigma, weights, biases, c)) for p, c in task.components]
+    mean = sum(p * m for p, m in means)
     cross = task.feature_moment(sigma, weights, biases)
     target_mean = torch.as_tensor(task.target_mean(), dtype=torch.float64)
     second = torch.as_tensor(task.target_second_moment(), dtype=torch.float64)
@@ -74,7 +78,9 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
         system.diagonal().add_(ridge)
     elif ridge:
         system = system + ridge * torch.eye(system.shape[0], dtype=system.dtype)
-    head, used_cholesky = _solve_head(system, cross)
+    factors = (_low_rank_part(task, sigma, weights, biases, means, offset)
+               if frozen(weights, biases) and _structured(*weights.shape) else None)
+    head, used_cholesky = _solve_head(system, cross, factors)
     risk = second - 2 * head @ cross + head @ (system @ head) - ridge * head @ head
     constant = target_mean - head @ mean if offset else torch.zeros((), dtype=torch.float64)
     return TwoLayer(sigma, weights, head, biases=biases, offset=constant, diagnostics={
@@ -98,15 +104,68 @@ def _feature_gram(task, sigma, weights, biases):
     return gram
 
 
-def _solve_head(system, rhs):
+STRUCTURED_MIN_WIDTH = 3072
+"""From this width N on, :func:`optimal_head` first tries conjugate gradient preconditioned by
+the degree ≤ 1 Hermite part (:mod:`lazylab.solvers.structured`): O(N²) per iteration against the
+Cholesky's N³/3. At d = 450 it needs 14–18 iterations (ReLU, σ = u² − 1; tanh 6–7) and is the
+faster of the two from between N = 2048 and 3072 on (benchmarks/bench_random_features.py)."""
+
+
+def _structured(width: int, dim: int) -> bool:
+    """Whether the CG route is tried: N ≥ :data:`STRUCTURED_MIN_WIDTH` and N ≤ d(d + 1)/8.
+
+    The degree ≥ 2 remainder is close to its diagonal only while N is small against the
+    d(d + 1)/2 degree-2 directions: its degree-2 part is a Gram matrix of N vectors in that
+    space, whose normalized spectrum fills [(1 − √q)², (1 + √q)²] with q = N/(d(d + 1)/2)
+    (Marchenko–Pastur); q ≤ ¼ keeps the preconditioned condition number near 9 (14–18
+    iterations measured at q = 0.045). Beyond it (e.g. yehudai-shamir's N = 16,384 at d ≤ 32)
+    CG would spend its budget before the Cholesky route solves anyway.
+    """
+    return STRUCTURED_MIN_WIDTH <= width <= dim * (dim + 1) / 8
+
+
+def _low_rank_part(task, sigma, weights, biases, means, offset: bool) -> torch.Tensor:
+    """V (N, r) with VVᵀ the degree ≤ 1 Hermite part of the (centred) feature second moment.
+
+    Per component c (weight p_c, covariance C_c) the Hermite expansion of the dual kernel,
+    K_ij = Σ_k λ_k(i)λ_k(j)ρ_ijᵏ/k!, starts with m_i m_j (degree 0, m = E φ) and
+    (λ₁(i)/s_i)(λ₁(j)/s_j) w_iᵀC_c w_j (degree 1; s_i² = w_iᵀC_c w_i). Summed over components
+    and centred, Σ_c p_c m_c m_cᵀ − m mᵀ = Σ_c p_c (m_c − m)(m_c − m)ᵀ (zero for one component),
+    so V stacks √p_c (m_c − m) (or √p_c m_c without the offset) and √p_c diag(λ₁/s) W C_c^{1/2}:
+    r ≤ components · (d + 1) columns, and S − VVᵀ is the degree ≥ 2 part, positive
+    semi-definite (Hadamard powers of correlation matrices).
+    """
+    columns = []
+    mean = sum(p * m for p, m in means)
+    for (p, m), (_, covariance) in zip(means, task.components):
+        if not offset or len(means) > 1:
+            columns.append((p ** 0.5 * (m - mean if offset else m))[:, None])
+        scales = unit_scales(weights, covariance)
+        bias = torch.zeros_like(scales) if biases is None else biases
+        slope = sigma.hermite_coefficients(1, scales, bias)[..., 1]
+        slope = torch.where(scales > 0, slope / torch.where(scales > 0, scales, 1.0), 0.0)
+        root = whiten(covariance)
+        white = weights.to(torch.float64) if root is None else weights.to(torch.float64) @ root
+        columns.append(p ** 0.5 * slope[:, None] * white)
+    return torch.cat(columns, dim=1)
+
+
+def _solve_head(system, rhs, factors=None):
     """S a = r, S symmetric positive (semi-)definite (N, N) float64; returns (a, used_cholesky).
 
-    First the float32 Cholesky factor of S refined in float64
+    With ``factors`` V (the degree ≤ 1 part, :func:`_low_rank_part`), first conjugate gradient
+    preconditioned by diag(S − VVᵀ) + VVᵀ to a relative residual of 10⁻¹²
+    (:func:`lazylab.solvers.structured.low_rank_preconditioned_solve`). Then, or without V, the
+    float32 Cholesky factor of S refined in float64
     (:func:`lazylab.solvers.ridge.refined_cholesky_solve`: half the flops of a float64
     factorization, float64-accurate when cond(S)·2⁻²⁴ ≪ 1); when that does not converge,
     :func:`lazylab.solvers.ridge.solve_symmetric` (float64 Cholesky, falling back to the
     pseudo-inverse for a singular S).
     """
+    if frozen(system, rhs) and factors is not None:
+        solution = low_rank_preconditioned_solve(system, rhs, factors)
+        if solution is not None:
+            return solution, True
     if frozen(system, rhs):
         solution = refined_cholesky_solve(system, rhs)
         if solution is not None:
