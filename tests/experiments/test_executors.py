@@ -139,3 +139,12 @@ def test_choice_follows_the_break_even_on_a_given_cost():
 ])
 def test_executor_options(options, expected):
     assert executor_options(*options) == expected
+
+
+def test_run_seconds_counts_one_fit_per_grid_value_and_the_step_budget():
+    plain = _run("network", width=100, n_train=1000, max_steps=10_000, batch_size=50)
+    assert run_seconds(plain) > 6 * 10_000 * 50 * 100 * 20 / FLOPS_PER_SECOND
+    tuned = _run("network", width=100, n_train=1000, max_steps=10_000, batch_size=50,
+                 learning_rate={"grid": [1e-3, 1e-2, 1e-1], "select": "validation"})
+    assert run_seconds(tuned) - RUN_OVERHEAD_SECONDS == pytest.approx(
+        3 * (run_seconds(plain) - RUN_OVERHEAD_SECONDS), rel=1e-12)

@@ -39,6 +39,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from lazylab.experiments.selection import DEFAULT_GRIDS, Selection
 from lazylab.experiments.spec import POPULATION, SpecError, SpecFile
 
 __all__ = ["MAX_RUNS", "MEMORY_VARIABLE", "available_memory", "memory_limit", "run_memory",
@@ -171,9 +172,13 @@ FLOPS_PER_SECOND = 2e9
 def run_seconds(run: Any) -> float:
     """A cost proxy for one run (seconds on one core; for scheduling and the ETA, not a promise).
 
-    ``RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND``, where the dense work of a run whose
-    arrays hold ``E`` entries at once (:func:`run_memory`'s estimate / 8) is ``E^{3/2}`` flops
-    (an N × N solve costs N³), plus ``6 · steps · batch · N · d`` for iterative training.
+    ``RUN_OVERHEAD_SECONDS + G · flops / FLOPS_PER_SECOND``, where the dense work of a run
+    whose arrays hold ``E`` entries at once (:func:`run_memory`'s estimate / 8) is ``E^{3/2}``
+    flops (an N × N solve costs N³), plus ``6 · steps · batch · N · d`` for iterative training
+    (``steps``, else the budget ``max_steps`` of a fit run to tolerance: an upper bound), and
+    ``G`` is the product of the lengths of the regime's selection grids (one fit per value).
+    Within a kind of run (:func:`run_kind`) the estimate orders runs well; between kinds it can
+    be off by 10–100×, which the sweep ETA corrects from the finished runs.
 
     Args:
         run: a :class:`~lazylab.experiments.runs.Run` (its task, regime, their parameters as
@@ -183,11 +188,30 @@ def run_seconds(run: Any) -> float:
     sizes = {k: v for k, v in options.items() if isinstance(v, (int, float, str))}  # no selection
     memory, _, _ = run_memory(run.task, task_options, run.regime, sizes, run.n_train, run.n_test)
     flops = (memory / BYTES) ** 1.5
-    steps = sizes.get("steps")
+    steps = sizes.get("steps") or sizes.get("max_steps")
     if steps:
         batch = sizes.get("batch_size") or run.n_train or 100
         flops += 6.0 * steps * batch * sizes.get("width", 1) * int(task_options.get("dim") or 1)
-    return RUN_OVERHEAD_SECONDS + flops / FLOPS_PER_SECOND
+    return RUN_OVERHEAD_SECONDS + _grid_size(options) * flops / FLOPS_PER_SECOND
+
+
+def _grid_size(options: dict[str, Any]) -> int:
+    """Fits one run makes: the product of its selection grids' lengths (1 without selection).
+
+    A selected field is a :class:`~lazylab.experiments.selection.Selection` (its ``grid``, or
+    the field's default grid) or, in a spec not yet parsed, a ``{"grid": [...]}`` table. Regimes
+    with a ridge path fit a grid for less than one fit per value: an upper bound there.
+    """
+    size = 1
+    for name, value in options.items():
+        if isinstance(value, Selection):
+            grid = value.grid if value.grid is not None else DEFAULT_GRIDS[name](1.0)
+        elif isinstance(value, dict) and isinstance(value.get("grid"), (list, tuple)):
+            grid = value["grid"]
+        else:
+            continue
+        size *= max(len(grid), 1)
+    return size
 
 
 _MODES = ("training", "solver", "method", "kind")
