@@ -185,3 +185,16 @@ def test_bar_reads_durations_from_the_outcome_stamps():
                           finished_at="2026-01-01T00:00:31+00:00"))
     assert bar._eta.remaining() == pytest.approx(30.0)   # one more "slow" run
     bar.close()
+
+
+def test_eta_counts_the_kinds_it_has_not_timed_yet():
+    clock = FakeClock()
+    kinds = {"a": "x", "b": "y", "c": "y"}
+    eta = CostWeightedEta(dict.fromkeys(kinds, 1.0), kinds=kinds, clock=clock)
+    assert eta.untimed_kinds() == 2
+    eta.finished("a", 1.0)
+    assert eta.untimed_kinds() == 1                      # "x" is done and timed; "y" is not
+    eta.finished("b", 5.0)
+    assert eta.untimed_kinds() == 0
+    bare = CostWeightedEta({"a": 1.0}, clock=clock)       # no kinds: nothing to say
+    assert bare.untimed_kinds() == 0

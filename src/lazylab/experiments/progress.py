@@ -94,6 +94,14 @@ class CostWeightedEta:
                    for kind, left in self.left.items())
         return elapsed * work / run_seconds
 
+    def untimed_kinds(self) -> int:
+        """Kinds with work left and no finished run yet: the estimate rests on the cost model
+        for them (the overall rate), which can be 10–100× off; 0 without durations or kinds."""
+        if not self.timed or not self.kinds:
+            return 0
+        return sum(1 for kind, left in self.left.items()
+                   if left > 0 and not (kind in self.spent and self.spent[kind][1] > 0))
+
 
 def format_seconds(seconds: float | None) -> str:
     """``1h02m``, ``3m05s``, ``12s``; ``?`` when unknown."""
@@ -159,7 +167,11 @@ class BarProgress:
             self._counts[outcome.status] += 1
         self._eta.finished(outcome.run_id, _duration(outcome))
         shown = {k: v for k, v in self._counts.items() if v}
-        self._bar.set_postfix({**shown, "eta": format_seconds(self._eta.remaining())},
+        untimed = self._eta.untimed_kinds()
+        eta = format_seconds(self._eta.remaining())
+        if untimed and eta != "?":
+            eta += f" ({untimed} kind{'s' if untimed > 1 else ''} untimed)"
+        self._bar.set_postfix({**shown, "eta": eta},
                               refresh=False)
         self._bar.update(1)
 
