@@ -78,7 +78,7 @@ class Sizes:
 SIZES = {
     "smoke": Sizes(dim=16, widths=(4,), alphas=(0.01, 1000.0), scaling_widths=(4, 16),
                    seeds=2, scaling_max_steps=1_000, parameterizations=("ntk", "mean_field")),
-    "default": Sizes(dim=32, widths=(2, 4),
+    "default": Sizes(dim=32, widths=(2, 4, 8),
                      alphas=(0.01, 0.1, 0.316, 1.0, 3.16, 10.0, 31.6, 100.0, 1000.0),
                      scaling_widths=(4, 8, 16, 32, 64), seeds=3,
                      parameterizations=("ntk", "mean_field")),
