@@ -477,14 +477,16 @@ def test_ties_go_to_the_first_combination_in_grid_order_with_or_without_a_path(p
 
 @dataclass(frozen=True)
 class _Certified:
-    """A fitted 'model': validation risk ``risk`` and a convergence certificate."""
+    """A fitted 'model': validation risk ``risk`` and a convergence certificate, under the
+    name a conjugate-gradient fit uses when ``key`` says so."""
 
     risk: float
     converged: int
+    key: str = "converged"
 
     @property
     def diagnostics(self):
-        return {"converged": self.converged}
+        return {self.key: self.converged}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -509,3 +511,23 @@ def test_an_unconverged_fit_is_chosen_only_when_no_fit_converged(grid, chosen, u
     assert metrics["selected_rate"] == chosen
     assert metrics["selection_unconverged"] == unconverged
     assert predictor.risk == abs(chosen - 2.0)
+
+
+@dataclass(frozen=True, kw_only=True)
+class _StoppedCG:
+    """As _Stopped, with the certificate a conjugate-gradient fit reports (NT: cg_converged)."""
+
+    rate: float
+
+    def fit(self, data, *, rng):
+        return _Certified(risk=abs(self.rate - 2.0), converged=int(self.rate != 1.0),
+                          key="cg_converged")
+
+
+def test_a_conjugate_gradient_certificate_counts_as_one():
+    # NT's CG fits report cg_converged, not converged: they were never demoted before.
+    predictor, metrics = fit_with_selection(
+        lambda params: _StoppedCG(**params), {}, {"rate": Selection((1.0, 5.0), "validation")},
+        None, fit_rng=lambda: np.random.default_rng(0),
+        criterion=Criterion(lambda model: model.risk, None))
+    assert metrics["selected_rate"] == 5.0 and metrics["selection_unconverged"] == 1.0

@@ -42,7 +42,7 @@ refitting, up to round-off.
 Metrics recorded per run: ``selected_NAME``, ``NAME_grid_scale`` (1 for a given grid),
 ``selection_risk`` (criterion at the chosen value), ``selection_at_edge`` (1 when a chosen value
 is the first or last of its grid, so the optimum may lie outside), ``selection_diverged``,
-``selection_unconverged`` (grid values whose fit reported ``converged`` = 0).
+``selection_unconverged`` (grid values whose fit reported ``converged`` or ``cg_converged`` = 0).
 """
 
 from __future__ import annotations
@@ -61,7 +61,7 @@ from lazylab.predictors import NeuralTangentModel
 
 __all__ = ["Selection", "Criterion", "RULES", "DEFAULT_GRIDS", "SCALE_SAMPLES", "PATH_FIELD",
            "default_ridge_grid", "as_selection", "selection_rule", "split_selections",
-           "fit_with_selection", "feature_scale"]
+           "fit_with_selection", "feature_scale", "CERTIFICATES"]
 
 VALIDATION, POPULATION_RULE = "validation", "population"
 RULES = (VALIDATION, POPULATION_RULE)
@@ -325,11 +325,16 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
     return best, {**metrics, "selection_unconverged": float(unconverged)}
 
 
+CERTIFICATES = ("converged", "cg_converged")
+"""Diagnostics that carry a fit's convergence certificate: trained networks, FALKON and NT's
+SGD report ``converged``, conjugate-gradient fits (NT at n = ∞ and on samples) ``cg_converged``."""
+
+
 def _unconverged(predictor: Any) -> bool:
-    """True when the fit reports a convergence certificate that failed (diagnostics
-    ``converged`` = 0); fits without a certificate (closed forms) count as converged."""
+    """True when the fit reports a convergence certificate that failed (any of
+    :data:`CERTIFICATES` = 0); fits without a certificate (closed forms) count as converged."""
     diagnostics = getattr(predictor, "diagnostics", None) or {}
-    return diagnostics.get("converged", 1) == 0
+    return any(diagnostics.get(name, 1) == 0 for name in CERTIFICATES)
 
 
 def _metrics(selected: dict[str, Selection], grids: dict[str, tuple], scales: dict[str, float],
