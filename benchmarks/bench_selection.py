@@ -18,7 +18,8 @@ The target is y = relu(x₁) + (‖x‖²/d − 1)√d/2 + 0.1 ε, x ~ N(0, I_d)
 Run: ``python benchmarks/bench_selection.py [--quick] [--n=N ...]`` (quick: n = 1000 only;
 ``--n=N``: these sizes instead).
 
-Neural-tangent least squares (``--nt``: these cases only; also part of :func:`run`), the matrix-free
+Neural-tangent least squares (``--nt``: these cases only; also part of :func:`run`;
+``--threads=K``: K torch threads in them, e.g. 1 on a loaded machine), the matrix-free
 CG route (solver "cg", what "auto" takes above ``DIRECT_ENTRIES``) at d = 100, N = 50 (Nd = 5000
 unknowns; quick: d = 30, N = 15), n = 2·Nd and Nd/2, σ ∈ {relu, quadratic}, the 11-value
 ``ridge = "auto"`` grid (:func:`default_ridge_grid` at the scale of the reference fit at λ = 1,
@@ -161,7 +162,9 @@ def _tangent_rows(case: str, name: str, route, order, cap: int) -> list[dict]:
                 f"{metrics['selected_ridge']:.2e}")]
 
 
-def _tangent_case(activation: str, n: int, quick: bool) -> list[dict]:
+def _tangent_case(activation: str, n: int, quick: bool, threads: int | None) -> list[dict]:
+    if threads is not None:
+        torch.set_num_threads(threads)  # this spawned process only
     dim, width = NT_SIZES[quick]
     rng = np.random.default_rng(n + dim)
     train, validation = _sample(rng, n, dim), _sample(rng, VALIDATION, dim)
@@ -187,7 +190,8 @@ def _tangent_case(activation: str, n: int, quick: bool) -> list[dict]:
             f"edge {path['selection_at_edge']:.0f}"),
         row(BENCHMARK, case, "risk_difference_path", spread, "",
             "max relative over the grid, vs refit"),
-        row(BENCHMARK, case, "load_average_1min", os.getloadavg()[0], "", "at the case's end")]
+        row(BENCHMARK, case, "load_average_1min", os.getloadavg()[0], "",
+            f"at the case's end; {torch.get_num_threads()} torch threads")]
 
 
 def _tangent_cases(quick: bool):
@@ -198,13 +202,13 @@ def _tangent_cases(quick: bool):
 
 
 def _cases(quick: bool, sizes: tuple[int, ...] | None = None, kernel: bool = True,
-           tangent: bool = True):
+           tangent: bool = True, threads: int | None = None):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     def cases(peak):
         for n in (sizes or (QUICK if quick else FULL)) if kernel else ():
             yield isolated(_case, n, peak)
         for activation, n in _tangent_cases(quick) if tangent else ():
-            yield isolated(_tangent_case, activation, n, quick)
+            yield isolated(_tangent_case, activation, n, quick, threads)
 
     return machine_framed(BENCHMARK, cases)
 
@@ -217,5 +221,6 @@ def run(quick: bool = False) -> list[dict]:
 if __name__ == "__main__":
     chosen = tuple(int(a.removeprefix("--n=")) for a in sys.argv[1:] if a.startswith("--n="))
     only_nt = "--nt" in sys.argv
+    threads = [int(a.removeprefix("--threads=")) for a in sys.argv if a.startswith("--threads=")]
     print_rows(_cases(quick="--quick" in sys.argv, sizes=chosen, kernel=not only_nt,
-                      tangent=only_nt or not chosen), width=56)
+                      tangent=only_nt or not chosen, threads=(threads or [None])[0]), width=56)

@@ -93,10 +93,10 @@ def test_every_ridge_of_the_path_is_the_per_ridge_fit(activation, train_head):
 @pytest.mark.parametrize("activation", ["relu", "quadratic"])
 def test_warm_starts_take_fewer_conjugate_gradient_iterations_than_cold_fits(activation):
     # The largest λ is solved cold with the same preconditioner as a cold fit: the same count.
-    # Each later λ₂ = λ₁/10 starts from v(λ₁), whose residual is (λ₁ − λ₂)v(λ₁): ≈ ‖b‖ while λ
+    # Each later λ₂ = λ₁/10 starts from v(λ₁) (or better), residual (λ₁ − λ₂)v(λ₁): ≈ ‖b‖ while λ
     # exceeds the spectrum (no gain), ≈ λ₁‖v‖ ≪ ‖b‖ below it. So the three smallest ridges
     # must each take fewer iterations than cold, and the path fewer in all (measured here:
-    # relu 157 vs 181, quadratic 232 vs 327; larger problems gain more, benchmarks/).
+    # relu 131 vs 181, quadratic 202 vs 327; benchmarks/bench_selection.py at larger sizes).
     data, features = _data(), _features(activation, False)
     ridges = _grid(features, data)
     regime = NeuralTangent(width=WIDTH, activation=activation, solver="cg", tol=1e-10)
