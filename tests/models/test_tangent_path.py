@@ -191,3 +191,27 @@ def test_selection_through_the_platform_chooses_as_refitting_does(monkeypatch, a
         assert path.metrics[metric] == refit.metrics[metric], metric
     for metric in ("selection_risk", "test_risk", "train_risk"):
         assert path.metrics[metric] == pytest.approx(refit.metrics[metric], rel=1e-6), metric
+
+
+def test_the_path_keeps_the_gates_up_to_its_own_budget(monkeypatch):
+    # Cached: the gates g(XWᵀ) are evaluated once (one row block here) for all ridges and
+    # iterations; above the budget, once per block per operator application. Same arithmetic,
+    # so the same iterations and the same solutions.
+    data, ridges = _data(), [1.0, 1e-3]
+    calls, parts = [], GatedFeatures._parts
+
+    def counted(self, x):
+        calls.append(x.shape[0])
+        return parts(self, x)
+
+    monkeypatch.setattr(GatedFeatures, "_parts", counted)
+    monkeypatch.setattr("lazylab.models.neural_tangent.CACHE_ENTRIES", 10)  # fit: no cache
+    regime = NeuralTangent(width=WIDTH, solver="cg")
+    cached = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
+    assert calls == [N]
+    monkeypatch.setattr("lazylab.models.neural_tangent.PATH_CACHE_ENTRIES", 10)
+    recomputed = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
+    assert len(calls) - 1 > sum(m.diagnostics["cg_iterations"] for m in recomputed)
+    for a, b in zip(cached, recomputed):
+        assert a.diagnostics["cg_iterations"] == b.diagnostics["cg_iterations"]
+        torch.testing.assert_close(a.directions, b.directions, rtol=1e-12, atol=1e-14)

@@ -38,16 +38,18 @@ class CenteredNormalEquations:
 
     Args:
         features: a :class:`lazylab.models.neural_tangent.GatedFeatures`.
-        x: (n, d) inputs. y: (n,) targets.
+        x: (n, d) inputs. y: (n,) targets. cache_entries: the gate cache's budget (entries;
+            None: the features' default).
     Attributes: ``rhs`` (p,), ``mean`` μ (p,), ``y_mean`` ȳ, ``cache`` the per-block gates (or
-    None above the features' cache budget). One pass over x at construction; each operator
+    None above the budget). One pass over x at construction; each operator
     application is one more (three GEMMs per row block, four without the cache).
     """
 
-    def __init__(self, features, x: torch.Tensor, y: torch.Tensor):
+    def __init__(self, features, x: torch.Tensor, y: torch.Tensor,
+                 cache_entries: int | None = None):
         self.features, self.x, self.n = features, x, x.shape[0]
         self.y_mean = y.mean()
-        self.cache = features.cache(x)
+        self.cache = features.cache(x, cache_entries)
         rhs, total, _ = features.moments(x, y - self.y_mean, self.cache)
         self.mean, self.rhs = total / self.n, rhs / self.n
 
@@ -75,19 +77,19 @@ class CenteredNormalEquations:
 
 
 def solve_path(features, x: torch.Tensor, y: torch.Tensor, ridges, *, tol: float,
-               max_iter: int | None) -> list[tuple]:
+               max_iter: int | None, cache_entries: int | None = None) -> list[tuple]:
     """(v, c, diagnostics) at every λ of ``ridges``, in the order given (module docstring).
 
     Solves from the largest λ to the smallest, each CG warm-started from the previous solution
     or its extrapolation (:func:`_start`; from zeros after a solve whose solution is not
-    finite). The gates, the right-hand side and the preconditioner's statistics are computed
-    once. Each λ's diagnostics are those of a cold :func:`lazylab.models.neural_tangent.fit_gated`
-    with solver "cg", its certificate its own.
+    finite). The gates (up to ``cache_entries``), the right-hand side and the preconditioner's
+    statistics are computed once. Each λ's diagnostics are those of a cold
+    :func:`lazylab.models.neural_tangent.fit_gated` with solver "cg", its certificate its own.
     """
     if isinstance(ridges, (str, bytes)) or not len(ridges):
         raise ValueError(f"ridges must be a non-empty sequence of penalties λ >= 0, got {ridges!r}")
     ridges = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
-    equations = CenteredNormalEquations(features, x, y)
+    equations = CenteredNormalEquations(features, x, y, cache_entries)
     statistics = SampleStatistics(features, x, equations.cache)
     results: list = [None] * len(ridges)
     solved: list[tuple[float, torch.Tensor]] = []

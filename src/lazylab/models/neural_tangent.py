@@ -59,6 +59,10 @@ _BLOCK_ENTRIES = 4_000_000
 CACHE_ENTRIES = 25_000_000
 """The sample CG keeps the n × (N [+ N]) gates in memory up to this many entries (200 MB)."""
 
+PATH_CACHE_ENTRIES = 50_000_000
+"""The same for a ridge path (400 MB): it reuses the gates in every iteration of every λ, and the
+Ghorbani paper's n = 112,500, N = 225 (2.5·10⁷ entries) is just above :data:`CACHE_ENTRIES`."""
+
 
 class GatedFeatures:
     """φ(x) = [g(w_i·x) x]_{i ≤ N} (N·d columns) and optionally [σ(w_i·x)]_{i ≤ N} (N columns).
@@ -97,9 +101,11 @@ class GatedFeatures:
     def rows(self, n: int) -> int:
         return max(1, _BLOCK_ENTRIES // max(self.width, self.dim, 1))
 
-    def cache(self, x: torch.Tensor):
-        """The gates (and head features) of every row block, or None above ``CACHE_ENTRIES``."""
-        if x.shape[0] * self.width * (1 + int(self.head is not None)) > CACHE_ENTRIES:
+    def cache(self, x: torch.Tensor, limit: int | None = None):
+        """The gates (and head features) of every row block, or None above ``limit`` entries
+        (default :data:`CACHE_ENTRIES`)."""
+        entries = x.shape[0] * self.width * (1 + int(self.head is not None))
+        if entries > (CACHE_ENTRIES if limit is None else limit):
             return None
         step = self.rows(x.shape[0])
         return [self._parts(x[s:s + step]) for s in range(0, x.shape[0], step)]
@@ -254,8 +260,9 @@ class NeuralTangent:
         (:func:`lazylab.solvers.ridge_path.ridge_path`): the "direct" fit per λ, to round-off.
         "cg" (and "auto" above): :func:`lazylab.models._tangent_path.solve_path` — gates,
         right-hand side and preconditioner statistics once, CG from the largest λ to the
-        smallest, each warm-started from the previous solution; every λ's solution meets the
-        cold fit's certificate (relative residual ≤ ``tol`` of its own system).
+        smallest, each warm-started from the previous solution (or its extrapolation in λ);
+        every λ's solution meets the cold fit's certificate (relative residual ≤ ``tol`` of
+        its own system), so choices and risks are those of refitting up to that tolerance.
         Returns the models in the order of ``ridges``, diagnostics as :meth:`fit`'s; None (the
         caller refits per λ) at n = ∞ and for "sgd".
         """
@@ -269,7 +276,7 @@ class NeuralTangent:
                                    and data.x.shape[0] * features.size > DIRECT_ENTRIES):
             max_iter = 10 * features.size if self.max_iter is None else self.max_iter
             solutions = solve_path(features, data.x, data.y, ridges, tol=self.tol,
-                                   max_iter=max_iter)
+                                   max_iter=max_iter, cache_entries=PATH_CACHE_ENTRIES)
         else:
             solutions = [(s.coef, s.intercept, {"cg_iterations": 0}) for s in
                          ridge_path(features.matrix(data.x), data.y, ridges, fit_intercept=True)]
