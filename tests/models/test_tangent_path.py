@@ -16,7 +16,7 @@ from lazylab.experiments.runs import make_run
 from lazylab.experiments.selection import default_ridge_grid
 from lazylab.models import NeuralTangent
 from lazylab.models._common import draw_weights
-from lazylab.models._tangent_solvers import SampleStatistics
+from lazylab.models._tangent_solvers import AntisymmetricDeflation, SampleStatistics
 from lazylab.models.neural_tangent import GatedFeatures
 from lazylab.tasks import TASKS
 
@@ -96,7 +96,7 @@ def test_warm_starts_take_fewer_conjugate_gradient_iterations_than_cold_fits(act
     # Each later λ₂ = λ₁/10 starts from v(λ₁) (or better), residual (λ₁ − λ₂)v(λ₁): ≈ ‖b‖ while λ
     # exceeds the spectrum (no gain), ≈ λ₁‖v‖ ≪ ‖b‖ below it. So the three smallest ridges
     # must each take fewer iterations than cold, and the path fewer in all (measured here:
-    # relu 131 vs 181, quadratic 202 vs 327; benchmarks/bench_selection.py at larger sizes).
+    # relu 131 vs 181, quadratic 130 vs 163; benchmarks/bench_selection.py at larger sizes).
     data, features = _data(), _features(activation, False)
     ridges = _grid(features, data)
     regime = NeuralTangent(width=WIDTH, activation=activation, solver="cg", tol=1e-10)
@@ -215,3 +215,28 @@ def test_the_path_keeps_the_gates_up_to_its_own_budget(monkeypatch):
     for a, b in zip(cached, recomputed):
         assert a.diagnostics["cg_iterations"] == b.diagnostics["cg_iterations"]
         torch.testing.assert_close(a.directions, b.directions, rtol=1e-12, atol=1e-14)
+
+
+def test_the_antisymmetric_deflation_projects_out_a_null_space_of_linear_gates():
+    # σ = u² (g = 2u): Σ_i g(w_i·x)⟨(SW)_i, x⟩ = 2xᵀWᵀSWx = 0 for antisymmetric S, on any x.
+    # Π must be the orthogonal projector onto the complement of {SW}: Π² = Π, Π(SW) = 0,
+    # ⟨ΠA, SW⟩ = 0; it applies to linear gates with N ≤ d only.
+    g = np.random.default_rng(7)
+    data, features = _data(), _features("quadratic", False)
+    weights = features.weights
+    skew = torch.from_numpy(g.standard_normal((WIDTH, WIDTH)))
+    skew = skew - skew.T
+    null = skew @ weights
+    assert float(features.apply(data.x, null.reshape(-1)).abs().max()) < 1e-12 * float(
+        null.norm())
+    assert AntisymmetricDeflation.applicable(features.gate, weights)
+    project = AntisymmetricDeflation(weights)
+    directions = torch.from_numpy(g.standard_normal((WIDTH, DIM)))
+    once = project(directions)
+    torch.testing.assert_close(project(once), once, rtol=1e-12, atol=1e-12)
+    assert float(project(null).norm()) < 1e-12 * float(null.norm())
+    assert abs(float((once * null).sum())) < 1e-12 * float(once.norm() * null.norm())
+    relu = _features("relu", False)
+    assert not AntisymmetricDeflation.applicable(relu.gate, relu.weights)
+    wide = torch.from_numpy(g.standard_normal((DIM + 1, DIM)))
+    assert not AntisymmetricDeflation.applicable(features.gate, wide)

@@ -38,6 +38,14 @@ Samples: the same structure with the empirical κ̂ ⊗ Ĉ, κ̂_ij = (1/n)Σ g_
 ridge by the two eigendecompositions: (κ̂ ⊗ Ĉ + λ I)⁻¹ = (V ⊗ U) diag(1/(k_i s_l + λ)) (V ⊗ U)ᵀ.
 The statistics and the eigendecompositions do not depend on λ (:class:`SampleStatistics`): a
 ridge path computes them once and only shifts the eigenvalues per λ.
+
+Linear gates (g(u) = c·u, σ = c u²/2): Σ_i g(w_i·x)⟨a_i, x⟩ = c xᵀWᵀA x vanishes for every x
+when WᵀA is antisymmetric, so {A = S W : S antisymmetric N × N} (dimension N(N − 1)/2 for
+rank W = N ≤ d) lies in the null space of ΦᵀΦ on *every* sample. The right-hand side Φᵀr is
+orthogonal to it, and so is the solution, but κ̂ ⊗ Ĉ does not preserve it: at small λ PCG spends
+most iterations on eigenvalues ≈ λ/(k s) there (measured: 2369 → 505 iterations over an
+11-value ridge grid at d = 60, N = 30, n = 2000). :class:`AntisymmetricDeflation` projects it out
+(the preconditioner becomes Π M Π), which changes no iterate's residual certificate.
 """
 
 from __future__ import annotations
@@ -51,8 +59,8 @@ import torch
 from lazylab.errors import DivergenceError
 from lazylab.solvers.ridge import pseudo_inverse_cutoff
 
-__all__ = ["SymmetricInverse", "KroneckerInverse", "TransposeCorrection", "SampleStatistics",
-           "sample_preconditioner", "online_sgd", "SGDResult"]
+__all__ = ["SymmetricInverse", "KroneckerInverse", "TransposeCorrection", "AntisymmetricDeflation",
+           "SampleStatistics", "sample_preconditioner", "online_sgd", "SGDResult"]
 
 
 class SymmetricInverse:
@@ -159,6 +167,42 @@ class TransposeCorrection:
         return z - self.solved @ self._capacitance_solve(self.scaled.T @ z)
 
 
+class AntisymmetricDeflation:
+    """A ↦ A − S W with S = argmin over antisymmetric S of ‖A − S W‖_F: the orthogonal
+    projection onto the complement of {S W : S antisymmetric} (module docstring).
+
+    Normal equations S M + M S = A Wᵀ − W Aᵀ with M = W Wᵀ = Q diag(m) Qᵀ, solved in the
+    eigenbasis: S = Q [(Qᵀ (A Wᵀ − W Aᵀ) Q)_ij / (m_i + m_j)] Qᵀ. O(N² d) per application.
+
+    Args:
+        weights: W (N, d) with rank N (:meth:`applicable` says whether W qualifies).
+    """
+
+    def __init__(self, weights: torch.Tensor):
+        self.weights = weights
+        m, self.vectors = torch.linalg.eigh(weights @ weights.T)
+        self.inverse_sums = 1.0 / (m[:, None] + m[None, :])
+
+    @staticmethod
+    def applicable(gate, weights: torch.Tensor) -> bool:
+        """True when g is linear (g(t) = g(1)·t at t ∈ {−3, …, 3}, g(1) ≠ 0) and W (N × d) has
+        N ≤ d and WWᵀ well conditioned (smallest eigenvalue > 10⁻⁸ × largest)."""
+        t = torch.linspace(-3.0, 3.0, 7, dtype=torch.float64)
+        slope = float(gate.function(torch.ones(1, dtype=torch.float64))[0])
+        if slope == 0.0 or not torch.allclose(gate.function(t), slope * t, rtol=1e-12, atol=0):
+            return False
+        if weights.shape[0] > weights.shape[1]:
+            return False
+        m = torch.linalg.eigvalsh(weights @ weights.T)
+        return bool(m[0] > 1e-8 * m[-1])
+
+    def __call__(self, directions: torch.Tensor) -> torch.Tensor:
+        q, w = self.vectors, self.weights
+        crossed = directions @ w.T
+        rotated = q.T @ (crossed - crossed.T) @ q
+        return directions - q @ (rotated * self.inverse_sums) @ q.T @ w
+
+
 class SampleStatistics:
     """The statistics of the sample preconditioner, gathered in one pass over x (module docstring).
 
@@ -192,10 +236,14 @@ class SampleStatistics:
         if features.head is not None:
             mean = head_sum / n
             self.head_gram = head_gram / n - torch.outer(mean, mean)
+        self.deflation = (AntisymmetricDeflation(features.weights) if
+                          AntisymmetricDeflation.applicable(features.gate, features.weights)
+                          else None)
 
     def at(self, ridge: float):
-        """vector ↦ M vector on packed (A, h) vectors: (κ̂ ⊗ Ĉ + λI)⁺ on A, the head block on h."""
-        tangent, features = self.tangent.shifted(ridge), self.features
+        """vector ↦ M vector on packed (A, h) vectors: (κ̂ ⊗ Ĉ + λI)⁺ on A (as Π(·)Π with the
+        :class:`AntisymmetricDeflation` Π for a linear gate), the head block on h."""
+        tangent, features, deflate = self.tangent.shifted(ridge), self.features, self.deflation
         head = None
         if self.head_gram is not None:
             head = SymmetricInverse(self.head_gram + ridge * torch.eye(
@@ -203,7 +251,9 @@ class SampleStatistics:
 
         def apply(vector):
             directions, h = features.unpack(vector)
-            return features.pack(tangent(directions), None if h is None else head(h))
+            directions = tangent(directions if deflate is None else deflate(directions))
+            return features.pack(directions if deflate is None else deflate(directions),
+                                 None if h is None else head(h))
         return apply
 
 
