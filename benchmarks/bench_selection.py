@@ -19,7 +19,8 @@ Run: ``python benchmarks/bench_selection.py [--quick] [--n=N ...]`` (quick: n = 
 ``--n=N``: these sizes instead).
 
 Neural-tangent least squares (``--nt``: these cases only; also part of :func:`run`;
-``--threads=K``: K torch threads in them, e.g. 1 on a loaded machine), the matrix-free
+``--threads=K``: K torch threads in them, e.g. 1 on a loaded machine; ``--nt-paper``: instead
+σ = u² on ghorbani-fig1's task at the paper's n/(Nd) = 25/225, 75/225, 250/225), the matrix-free
 CG route (solver "cg", what "auto" takes above ``DIRECT_ENTRIES``) at d = 100, N = 50 (Nd = 5000
 unknowns; quick: d = 30, N = 15), n = 2·Nd and Nd/2, σ ∈ {relu, quadratic}, the 11-value
 ``ridge = "auto"`` grid (:func:`default_ridge_grid` at the scale of the reference fit at λ = 1,
@@ -53,7 +54,7 @@ from lazylab.experiments.selection import (  # noqa: E402
     Criterion, Selection, default_ridge_grid, feature_scale, fit_with_selection)
 from lazylab.models import Kernel, NeuralTangent  # noqa: E402
 from lazylab.solvers import ridge_path  # noqa: E402
-from lazylab.tasks import Dataset  # noqa: E402
+from lazylab.tasks import TASKS, Dataset  # noqa: E402
 
 BENCHMARK = "selection"
 DIM, VALIDATION = 100, 1000
@@ -162,19 +163,28 @@ def _tangent_rows(case: str, name: str, route, order, cap: int) -> list[dict]:
                 f"{metrics['selected_ridge']:.2e}")]
 
 
-def _tangent_case(activation: str, n: int, quick: bool, threads: int | None) -> list[dict]:
+def _fig1_data(n: int, dim: int) -> tuple[Dataset, Dataset]:
+    """ghorbani-fig1's task: y = xᵀBx − tr B, B = diag(γ)/√d, γ_i ~ Exp(1)."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(dim), dim=dim, matrix="exp-diagonal")
+    return (task.sample(n, rng=np.random.default_rng(n)),
+            task.sample(VALIDATION, rng=np.random.default_rng(n + 1)))
+
+
+def _tangent_case(activation: str, n: int, quick: bool, threads: int | None,
+                  fig1: bool = False) -> list[dict]:
     if threads is not None:
         torch.set_num_threads(threads)  # this spawned process only
     dim, width = NT_SIZES[quick]
     rng = np.random.default_rng(n + dim)
-    train, validation = _sample(rng, n, dim), _sample(rng, VALIDATION, dim)
+    train, validation = (_fig1_data(n, dim) if fig1
+                         else (_sample(rng, n, dim), _sample(rng, VALIDATION, dim)))
     params = {"width": width, "activation": activation, "solver": "cg"}
     with timer() as clock:
         reference = NeuralTangent(**params, ridge=1.0).fit(train, rng=np.random.default_rng(0))
     grid = default_ridge_grid(feature_scale(reference, train.x))
     routes = {"refit": _tangent_select(_RefittingTangent, params, grid, train, validation),
               "path": _tangent_select(NeuralTangent, params, grid, train, validation)}
-    case = f"nt cg {activation} d={dim} N={width} n={n} {len(grid)} ridges"
+    case = f"nt cg {activation}{' fig1' if fig1 else ''} d={dim} N={width} n={n} {len(grid)} ridges"
     order = sorted(range(len(grid)), key=lambda k: -grid[k])
     rows = [row(BENCHMARK, case, "time_reference_fit", clock["seconds"], "s",
                 f"λ = 1 for the auto grid's scale; {reference.diagnostics['cg_iterations']:.0f} "
@@ -194,21 +204,30 @@ def _tangent_case(activation: str, n: int, quick: bool, threads: int | None) -> 
             f"at the case's end; {torch.get_num_threads()} torch threads")]
 
 
-def _tangent_cases(quick: bool):
+PAPER_SAMPLES_PER_DIM = (25, 75, 250)
+"""ghorbani-fig1's paper NT least squares: n = r·d at d = 450, N = 225, i.e. n/(Nd) = r/225."""
+
+
+def _tangent_cases(quick: bool, paper: bool = False):
+    """(activation, n, fig1 task?) of the NT cases; ``paper``: the fig1 paper's n/(Nd) ratios."""
     dim, width = NT_SIZES[quick]
+    if paper:
+        for r in PAPER_SAMPLES_PER_DIM:
+            yield "quadratic", round(r / 225 * width * dim), True
+        return
     for activation in ("relu", "quadratic"):
         for n in (2 * width * dim, width * dim // 2):
-            yield activation, n
+            yield activation, n, False
 
 
 def _cases(quick: bool, sizes: tuple[int, ...] | None = None, kernel: bool = True,
-           tangent: bool = True, threads: int | None = None):
+           tangent: bool = True, threads: int | None = None, paper: bool = False):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     def cases(peak):
         for n in (sizes or (QUICK if quick else FULL)) if kernel else ():
             yield isolated(_case, n, peak)
-        for activation, n in _tangent_cases(quick) if tangent else ():
-            yield isolated(_tangent_case, activation, n, quick, threads)
+        for activation, n, fig1 in _tangent_cases(quick, paper) if tangent else ():
+            yield isolated(_tangent_case, activation, n, quick, threads, fig1)
 
     return machine_framed(BENCHMARK, cases)
 
@@ -220,7 +239,9 @@ def run(quick: bool = False) -> list[dict]:
 
 if __name__ == "__main__":
     chosen = tuple(int(a.removeprefix("--n=")) for a in sys.argv[1:] if a.startswith("--n="))
-    only_nt = "--nt" in sys.argv
+    paper = "--nt-paper" in sys.argv
+    only_nt = "--nt" in sys.argv or paper
     threads = [int(a.removeprefix("--threads=")) for a in sys.argv if a.startswith("--threads=")]
     print_rows(_cases(quick="--quick" in sys.argv, sizes=chosen, kernel=not only_nt,
-                      tangent=only_nt or not chosen, threads=(threads or [None])[0]), width=56)
+                      tangent=only_nt or not chosen, threads=(threads or [None])[0],
+                      paper=paper), width=64)
