@@ -36,10 +36,21 @@ Any solution of the consistent system has the same (exact) risk.
 Samples: the same structure with the empirical κ̂ ⊗ Ĉ, κ̂_ij = (1/n)Σ g_i g_j ‖x‖² / tr Ĉ and
 Ĉ = XᵀX/n (the Kronecker product whose block traces equal those of ΦᵀΦ/n), inverted with the
 ridge by the two eigendecompositions: (κ̂ ⊗ Ĉ + λ I)⁻¹ = (V ⊗ U) diag(1/(k_i s_l + λ)) (V ⊗ U)ᵀ.
+The statistics and the eigendecompositions do not depend on λ (:class:`SampleStatistics`): a
+ridge path computes them once and only shifts the eigenvalues per λ.
+
+Linear gates (g(u) = c·u, σ = c u²/2): Σ_i g(w_i·x)⟨a_i, x⟩ = c xᵀWᵀA x vanishes for every x
+when WᵀA is antisymmetric, so {A = S W : S antisymmetric N × N} (dimension N(N − 1)/2 for
+rank W = N ≤ d) lies in the null space of ΦᵀΦ on *every* sample. The right-hand side Φᵀr is
+orthogonal to it, and so is the solution, but κ̂ ⊗ Ĉ does not preserve it: at small λ PCG spends
+most iterations on eigenvalues ≈ λ/(k s) there (measured: 2369 → 505 iterations over an
+11-value ridge grid at d = 60, N = 30, n = 2000). :class:`AntisymmetricDeflation` projects it out
+(the preconditioner becomes Π M Π), which changes no iterate's residual certificate.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 
@@ -48,8 +59,8 @@ import torch
 from lazylab.errors import DivergenceError
 from lazylab.solvers.ridge import pseudo_inverse_cutoff
 
-__all__ = ["SymmetricInverse", "KroneckerInverse", "TransposeCorrection", "sample_preconditioner",
-           "online_sgd", "SGDResult"]
+__all__ = ["SymmetricInverse", "KroneckerInverse", "TransposeCorrection", "AntisymmetricDeflation",
+           "SampleStatistics", "sample_preconditioner", "online_sgd", "SGDResult"]
 
 
 class SymmetricInverse:
@@ -92,16 +103,28 @@ class KroneckerInverse:
     Both factors by eigendecomposition, L = V diag(k) Vᵀ, R = U diag(s) Uᵀ:
     the inverse is V [(Vᵀ A U) / (k_i s_l + λ)] Uᵀ, entries with k_i s_l + λ at or below the
     cut-off max(N·d·ε, 10⁻¹²)·max(k s + λ) set to zero (pseudo-inverse).
+    :meth:`shifted` gives the inverse at another λ from the same eigenbases (a ridge path:
+    O(N d) per λ instead of two eigendecompositions).
     """
 
     def __init__(self, left: torch.Tensor, right: torch.Tensor, shift: float = 0.0):
         k, self.left = torch.linalg.eigh(left)
         s, self.right = torch.linalg.eigh(right)
-        denominator = k.clamp_min(0)[:, None] * s.clamp_min(0)[None, :] + shift
+        self.product = k.clamp_min(0)[:, None] * s.clamp_min(0)[None, :]
+        self.scale = self._scale(shift)
+
+    def _scale(self, shift: float) -> torch.Tensor:
+        denominator = self.product + shift
         floor = max(denominator.numel() * torch.finfo(denominator.dtype).eps, 1e-12) \
             * float(denominator.max())
-        self.scale = torch.where(denominator > floor, 1.0 / denominator.clamp_min(floor),
-                                 torch.zeros_like(denominator))
+        return torch.where(denominator > floor, 1.0 / denominator.clamp_min(floor),
+                           torch.zeros_like(denominator))
+
+    def shifted(self, shift: float) -> "KroneckerInverse":
+        """(L ⊗ R + shift·I)⁺ sharing this one's eigenvectors (no refactorization)."""
+        other = copy.copy(self)
+        other.scale = self._scale(shift)
+        return other
 
     def __call__(self, directions: torch.Tensor) -> torch.Tensor:
         inner = self.left.T @ directions @ self.right
@@ -144,6 +167,96 @@ class TransposeCorrection:
         return z - self.solved @ self._capacitance_solve(self.scaled.T @ z)
 
 
+class AntisymmetricDeflation:
+    """A ↦ A − S W with S = argmin over antisymmetric S of ‖A − S W‖_F: the orthogonal
+    projection onto the complement of {S W : S antisymmetric} (module docstring).
+
+    Normal equations S M + M S = A Wᵀ − W Aᵀ with M = W Wᵀ = Q diag(m) Qᵀ, solved in the
+    eigenbasis: S = Q [(Qᵀ (A Wᵀ − W Aᵀ) Q)_ij / (m_i + m_j)] Qᵀ. O(N² d) per application.
+
+    Args:
+        weights: W (N, d) with rank N (:meth:`applicable` says whether W qualifies).
+    """
+
+    def __init__(self, weights: torch.Tensor):
+        self.weights = weights
+        m, self.vectors = torch.linalg.eigh(weights @ weights.T)
+        self.inverse_sums = 1.0 / (m[:, None] + m[None, :])
+
+    @staticmethod
+    def applicable(gate, weights: torch.Tensor) -> bool:
+        """True when g is linear (g(t) = g(1)·t at t ∈ {−3, …, 3}, g(1) ≠ 0) and W (N × d) has
+        N ≤ d and WWᵀ well conditioned (smallest eigenvalue > 10⁻⁸ × largest)."""
+        t = torch.linspace(-3.0, 3.0, 7, dtype=torch.float64)
+        slope = float(gate.function(torch.ones(1, dtype=torch.float64))[0])
+        if slope == 0.0 or not torch.allclose(gate.function(t), slope * t, rtol=1e-12, atol=0):
+            return False
+        if weights.shape[0] > weights.shape[1]:
+            return False
+        m = torch.linalg.eigvalsh(weights @ weights.T)
+        return bool(m[0] > 1e-8 * m[-1])
+
+    def __call__(self, directions: torch.Tensor) -> torch.Tensor:
+        q, w = self.vectors, self.weights
+        crossed = directions @ w.T
+        rotated = q.T @ (crossed - crossed.T) @ q
+        return directions - q @ (rotated * self.inverse_sums) @ q.T @ w
+
+
+class SampleStatistics:
+    """The statistics of the sample preconditioner, gathered in one pass over x (module docstring).
+
+    κ̂ (N × N) and Ĉ (d × d) are eigendecomposed once (:class:`KroneckerInverse`); with a head,
+    its centered Gram Hᵀ H/n − m mᵀ (N × N). :meth:`at` gives the preconditioner at any ridge λ
+    without touching x again: the Kronecker part by shifting its eigenvalues, the head block by
+    one N × N Cholesky of the Gram + λI (N³/3 flops).
+
+    Args:
+        features: a :class:`lazylab.models.neural_tangent.GatedFeatures` (gate g, optional head σ).
+        x: (n, d) samples. cache: the features' per-block gates, or None.
+    Cost: O(n(d² + N²)) flops (+ N² with a head) and two eigendecompositions, O(N³ + d³).
+    """
+
+    def __init__(self, features, x: torch.Tensor, cache=None):
+        n, width, dim = x.shape[0], features.width, features.dim
+        weighted = torch.zeros(width, width, dtype=x.dtype)
+        second = torch.zeros(dim, dim, dtype=x.dtype)
+        head_gram = torch.zeros(width, width, dtype=x.dtype)
+        head_sum = torch.zeros(width, dtype=x.dtype)
+        for block, gates, heads in features.blocks(x, cache):
+            weighted += (gates * (block * block).sum(1, keepdim=True)).T @ gates
+            second += block.T @ block
+            if heads is not None:
+                head_gram += heads.T @ heads
+                head_sum += heads.sum(0)
+        covariance = second / n
+        self.features = features
+        self.tangent = KroneckerInverse(weighted / n / torch.trace(covariance), covariance)
+        self.head_gram = None
+        if features.head is not None:
+            mean = head_sum / n
+            self.head_gram = head_gram / n - torch.outer(mean, mean)
+        self.deflation = (AntisymmetricDeflation(features.weights) if
+                          AntisymmetricDeflation.applicable(features.gate, features.weights)
+                          else None)
+
+    def at(self, ridge: float):
+        """vector ↦ M vector on packed (A, h) vectors: (κ̂ ⊗ Ĉ + λI)⁺ on A (as Π(·)Π with the
+        :class:`AntisymmetricDeflation` Π for a linear gate), the head block on h."""
+        tangent, features, deflate = self.tangent.shifted(ridge), self.features, self.deflation
+        head = None
+        if self.head_gram is not None:
+            head = SymmetricInverse(self.head_gram + ridge * torch.eye(
+                self.head_gram.shape[0], dtype=self.head_gram.dtype))
+
+        def apply(vector):
+            directions, h = features.unpack(vector)
+            directions = tangent(directions if deflate is None else deflate(directions))
+            return features.pack(directions if deflate is None else deflate(directions),
+                                 None if h is None else head(h))
+        return apply
+
+
 def sample_preconditioner(features, x: torch.Tensor, ridge: float, cache=None):
     """(κ̂ ⊗ Ĉ + λ I)⁻¹ on the directions, the exact head block inverse on h (module docstring).
 
@@ -151,31 +264,10 @@ def sample_preconditioner(features, x: torch.Tensor, ridge: float, cache=None):
         features: a :class:`lazylab.models.neural_tangent.GatedFeatures` (gate g, optional head σ).
         x: (n, d) samples. ridge: λ. cache: the features' per-block gates, or None.
     Returns:
-        vector ↦ M vector on packed (A, h) vectors. One pass over x: O(n(d² + N²)) flops.
+        vector ↦ M vector on packed (A, h) vectors. One pass over x: O(n(d² + N²)) flops
+        (:class:`SampleStatistics`; a ridge path keeps those and calls ``at`` per λ).
     """
-    n, width, dim = x.shape[0], features.width, features.dim
-    weighted = torch.zeros(width, width, dtype=x.dtype)
-    second = torch.zeros(dim, dim, dtype=x.dtype)
-    head_gram = torch.zeros(width, width, dtype=x.dtype)
-    head_sum = torch.zeros(width, dtype=x.dtype)
-    for block, gates, heads in features.blocks(x, cache):
-        weighted += (gates * (block * block).sum(1, keepdim=True)).T @ gates
-        second += block.T @ block
-        if heads is not None:
-            head_gram += heads.T @ heads
-            head_sum += heads.sum(0)
-    covariance = second / n
-    tangent = KroneckerInverse(weighted / n / torch.trace(covariance), covariance, ridge)
-    head = None
-    if features.head is not None:
-        mean = head_sum / n
-        head = SymmetricInverse(head_gram / n - torch.outer(mean, mean)
-                                + ridge * torch.eye(width, dtype=x.dtype))
-
-    def apply(vector):
-        directions, h = features.unpack(vector)
-        return features.pack(tangent(directions), None if h is None else head(h))
-    return apply
+    return SampleStatistics(features, x, cache).at(ridge)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,9 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   Ĉ = XᵀX/n (the sample analogue of the population operator's κ ⊗ I, exact off span(W); see
   :mod:`lazylab.models._tangent_solvers`), and the exact head block with ``train_head``. Stops
   at relative residual ``tol`` of the normal equations; diagnostics report ``cg_iterations``,
-  ``cg_residual`` and ``cg_converged``. "auto" picks it above the dense size.
+  ``cg_residual`` and ``cg_converged``. "auto" picks it above the dense size. The code lives in
+  :mod:`lazylab.models._tangent_path`, with the ridge path of :meth:`NeuralTangent.fit_path`
+  (statistics once, CG warm-started from the largest λ down).
 * "sgd": plain SGD on the NT model, linear in its parameters, so a step is two structured
   products (Φv and Φᵀr from one XWᵀ), never an n × Nd Jacobian; on a task it is *online*
   (fresh samples each step, n = steps × batch_size; Ghorbani et al. 2019 §2.3), on a Dataset by
@@ -40,10 +42,11 @@ import torch
 from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, numeric, resolve_input
+from lazylab.models._tangent_path import CenteredNormalEquations, solve_path
 from lazylab.models._tangent_solvers import online_sgd, sample_preconditioner
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
-from lazylab.solvers import conjugate_gradient, solve_ridge
+from lazylab.solvers import solve_ridge
 from lazylab.solvers.ridge_path import ridge_path
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
@@ -55,6 +58,10 @@ _BLOCK_ENTRIES = 4_000_000
 
 CACHE_ENTRIES = 25_000_000
 """The sample CG keeps the n × (N [+ N]) gates in memory up to this many entries (200 MB)."""
+
+PATH_CACHE_ENTRIES = 50_000_000
+"""The same for a ridge path (400 MB): it reuses the gates in every iteration of every λ, and the
+Ghorbani paper's n = 112,500, N = 225 (2.5·10⁷ entries) is just above :data:`CACHE_ENTRIES`."""
 
 
 class GatedFeatures:
@@ -94,9 +101,11 @@ class GatedFeatures:
     def rows(self, n: int) -> int:
         return max(1, _BLOCK_ENTRIES // max(self.width, self.dim, 1))
 
-    def cache(self, x: torch.Tensor):
-        """The gates (and head features) of every row block, or None above ``CACHE_ENTRIES``."""
-        if x.shape[0] * self.width * (1 + int(self.head is not None)) > CACHE_ENTRIES:
+    def cache(self, x: torch.Tensor, limit: int | None = None):
+        """The gates (and head features) of every row block, or None above ``limit`` entries
+        (default :data:`CACHE_ENTRIES`)."""
+        entries = x.shape[0] * self.width * (1 + int(self.head is not None))
+        if entries > (CACHE_ENTRIES if limit is None else limit):
             return None
         step = self.rows(x.shape[0])
         return [self._parts(x[s:s + step]) for s in range(0, x.shape[0], step)]
@@ -170,21 +179,9 @@ def fit_gated(features: GatedFeatures, x: torch.Tensor, y: torch.Tensor, *, ridg
     if solver == "direct" or (solver == "auto" and n * features.size <= DIRECT_ENTRIES):
         solution = solve_ridge(features.matrix(x), y, ridge=ridge, fit_intercept=True)
         return solution.coef, solution.intercept, {"cg_iterations": 0}
-    y_mean = y.mean()
-    cache = features.cache(x)
-    rhs, total, _ = features.moments(x, y - y_mean, cache)
-    mean = total / n
-    rhs = rhs / n
-
-    def apply(v):
-        return features.gram_apply(x, v, cache) / n - mean * (mean @ v) + ridge * v
-
-    result = conjugate_gradient(apply, rhs, preconditioner=sample_preconditioner(
-        features, x, ridge, cache), tol=tol, max_iter=max_iter, callback=callback)
-    v = result.solution
-    return v, y_mean - mean @ v, {"cg_iterations": result.iterations,
-                                  "cg_residual": result.residual,
-                                  "cg_converged": float(result.converged)}
+    equations = CenteredNormalEquations(features, x, y)
+    return equations.solve(ridge, sample_preconditioner(features, x, ridge, equations.cache),
+                           tol=tol, max_iter=max_iter, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -257,29 +254,38 @@ class NeuralTangent:
                  ) -> list[NeuralTangentModel] | None:
         """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` is ignored).
 
-        W is drawn once from ``rng`` as :meth:`fit` draws it; the feature matrix Φ (n × (Nd [+ N]))
-        and its smaller Gram are formed once and every λ's (A, h, c) is solved on it
-        (:func:`lazylab.solvers.ridge_path.ridge_path`: a Cholesky per λ, or one shared
-        eigendecomposition for long grids): the "direct" fit per λ, to round-off.
-        Returns None (the caller refits per λ) at n = ∞ and for the matrix-free solvers: "cg",
-        "sgd", and "auto" above :data:`DIRECT_ENTRIES`. Diagnostics as the direct :meth:`fit`.
+        W is drawn once from ``rng`` as :meth:`fit` draws it. "direct" (and "auto" up to
+        :data:`DIRECT_ENTRIES`): the feature matrix Φ (n × (Nd [+ N])) and its smaller Gram are
+        formed once and every λ's (A, h, c) is solved on it
+        (:func:`lazylab.solvers.ridge_path.ridge_path`): the "direct" fit per λ, to round-off.
+        "cg" (and "auto" above): :func:`lazylab.models._tangent_path.solve_path` — gates,
+        right-hand side and preconditioner statistics once, CG from the largest λ to the
+        smallest, each warm-started from the previous solution (or its extrapolation in λ);
+        every λ's solution meets the cold fit's certificate (relative residual ≤ ``tol`` of
+        its own system), so choices and risks are those of refitting up to that tolerance.
+        Returns the models in the order of ``ridges``, diagnostics as :meth:`fit`'s; None (the
+        caller refits per λ) at n = ∞ and for "sgd".
         """
         data, task = resolve_input(data_or_task)
-        if task is not None or self.solver in ("cg", "sgd"):
+        if task is not None or self.solver == "sgd":
             return None
         sigma = get_activation(self.activation)
-        size = self.width * (data.dim + int(self.train_head))
-        if self.solver == "auto" and data.x.shape[0] * size > DIRECT_ENTRIES:
-            return None
         weights = draw_weights(rng, self.width, data.dim)
         features = GatedFeatures(weights, sigma.derivative(), sigma if self.train_head else None)
+        if self.solver == "cg" or (self.solver == "auto"
+                                   and data.x.shape[0] * features.size > DIRECT_ENTRIES):
+            max_iter = 10 * features.size if self.max_iter is None else self.max_iter
+            solutions = solve_path(features, data.x, data.y, ridges, tol=self.tol,
+                                   max_iter=max_iter, cache_entries=PATH_CACHE_ENTRIES)
+        else:
+            solutions = [(s.coef, s.intercept, {"cg_iterations": 0}) for s in
+                         ridge_path(features.matrix(data.x), data.y, ridges, fit_intercept=True)]
         models = []
-        for solution in ridge_path(features.matrix(data.x), data.y, ridges, fit_intercept=True):
-            directions, head = features.unpack(solution.coef)
+        for vector, offset, info in solutions:
+            directions, head = features.unpack(vector)
+            info["directions_norm_max"] = directions.abs().max()
             models.append(NeuralTangentModel(sigma, weights, directions, head=head,
-                                             offset=solution.intercept, diagnostics=numeric({
-                                                 "cg_iterations": 0,
-                                                 "directions_norm_max": directions.abs().max()})))
+                                             offset=offset, diagnostics=numeric(info)))
         return models
 
     def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:

@@ -1,0 +1,126 @@
+"""The matrix-free NT least squares on samples, at one ridge or along a ridge path.
+
+Notation (DESIGN.md, :mod:`lazylab.models.neural_tangent`): Φ (n × p) the gated features,
+p = N·d [+ N], v the packed unknowns (A, h), c the unpenalized offset. The fit minimizes
+(1/n)‖y − c − Φv‖² + λ‖v‖²; eliminating c = ȳ − μ·v (μ = Φᵀ1/n) leaves the centered normal
+equations
+
+    (ΦᵀΦ/n − μμᵀ + λI) v = Φᵀ(y − ȳ)/n,
+
+solved by preconditioned CG (:func:`lazylab.solvers.conjugate_gradient`) with Φv and Φᵀr in
+row blocks of x (:class:`CenteredNormalEquations`) and the Kronecker preconditioner of
+:class:`lazylab.models._tangent_solvers.SampleStatistics`.
+
+Ridge path (:func:`solve_path`, used by model selection): everything that does not depend on λ
+is done once for the whole grid — the gates g(XWᵀ) cached (when n·N [·2] ≤ the cache budget),
+the right-hand side Φᵀ(y − ȳ)/n and μ, the preconditioner's κ̂, Ĉ (eigendecomposed once) and
+head Gram — and the ridges are solved from the largest to the smallest, each CG started from the
+previous λ's solution, or from its linear extrapolation in λ through the previous two solutions
+when that has the smaller residual (:func:`_start`). Larger λ is better conditioned, so the path
+begins with the cheapest solve. Every λ keeps its own certificate: the
+relative residual ‖b − (ΦᵀΦ/n − μμᵀ + λI)v‖/‖b‖ ≤ ``tol`` of its own system (the same
+stopping rule as a cold fit, so every path solution is a valid fit at its λ).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lazylab import _checks as checks
+from lazylab.models._tangent_solvers import SampleStatistics
+from lazylab.solvers import conjugate_gradient
+
+__all__ = ["CenteredNormalEquations", "solve_path"]
+
+
+class CenteredNormalEquations:
+    """(ΦᵀΦ/n − μμᵀ + λI) v = Φᵀ(y − ȳ)/n on samples, matrix-free (module docstring).
+
+    Args:
+        features: a :class:`lazylab.models.neural_tangent.GatedFeatures`.
+        x: (n, d) inputs. y: (n,) targets. cache_entries: the gate cache's budget (entries;
+            None: the features' default).
+    Attributes: ``rhs`` (p,), ``mean`` μ (p,), ``y_mean`` ȳ, ``cache`` the per-block gates (or
+    None above the budget). One pass over x at construction; each operator
+    application is one more (three GEMMs per row block, four without the cache).
+    """
+
+    def __init__(self, features, x: torch.Tensor, y: torch.Tensor,
+                 cache_entries: int | None = None):
+        self.features, self.x, self.n = features, x, x.shape[0]
+        self.y_mean = y.mean()
+        self.cache = features.cache(x, cache_entries)
+        rhs, total, _ = features.moments(x, y - self.y_mean, self.cache)
+        self.mean, self.rhs = total / self.n, rhs / self.n
+
+    def operator(self, ridge: float):
+        """v ↦ (ΦᵀΦ/n − μμᵀ + λI) v."""
+        def apply(v):
+            return (self.features.gram_apply(self.x, v, self.cache) / self.n
+                    - self.mean * (self.mean @ v) + ridge * v)
+        return apply
+
+    def solve(self, ridge: float, preconditioner, *, tol: float, max_iter: int | None,
+              initial: torch.Tensor | None = None, callback=None):
+        """(v, c, diagnostics) at λ = ``ridge``; CG from ``initial`` (zeros when None).
+
+        Diagnostics: ``cg_iterations``, ``cg_residual`` (relative, of this λ's system),
+        ``cg_converged`` (1.0 when the residual meets ``tol``).
+        """
+        result = conjugate_gradient(self.operator(ridge), self.rhs, preconditioner=preconditioner,
+                                    tol=tol, max_iter=max_iter, initial=initial,
+                                    callback=callback)
+        v = result.solution
+        return v, self.y_mean - self.mean @ v, {"cg_iterations": result.iterations,
+                                                "cg_residual": result.residual,
+                                                "cg_converged": float(result.converged)}
+
+
+def solve_path(features, x: torch.Tensor, y: torch.Tensor, ridges, *, tol: float,
+               max_iter: int | None, cache_entries: int | None = None) -> list[tuple]:
+    """(v, c, diagnostics) at every λ of ``ridges``, in the order given (module docstring).
+
+    Solves from the largest λ to the smallest, each CG warm-started from the previous solution
+    or its extrapolation (:func:`_start`; from zeros after a solve whose solution is not
+    finite). The gates (up to ``cache_entries``), the right-hand side and the preconditioner's
+    statistics are computed once. Each λ's diagnostics are those of a cold
+    :func:`lazylab.models.neural_tangent.fit_gated` with solver "cg", its certificate its own.
+    """
+    if isinstance(ridges, (str, bytes)) or not len(ridges):
+        raise ValueError(f"ridges must be a non-empty sequence of penalties λ >= 0, got {ridges!r}")
+    ridges = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
+    equations = CenteredNormalEquations(features, x, y, cache_entries)
+    statistics = SampleStatistics(features, x, equations.cache)
+    results: list = [None] * len(ridges)
+    solved: list[tuple[float, torch.Tensor]] = []
+    for k in sorted(range(len(ridges)), key=lambda k: -ridges[k]):
+        start = _start(equations, ridges[k], solved)
+        results[k] = equations.solve(ridges[k], statistics.at(ridges[k]), tol=tol,
+                                     max_iter=max_iter, initial=start)
+        solution = results[k][0]
+        solved = solved[-1:] + [(ridges[k], solution)] if bool(
+            torch.isfinite(solution).all()) else []
+    return results
+
+
+def _start(equations: CenteredNormalEquations, ridge: float, solved: list):
+    """The CG start at λ₂ from the last solutions (λ₀, v₀), (λ₁, v₁) (λ₀ > λ₁ ≥ λ₂).
+
+    v₁ itself, or the linear extrapolation v₁ + (λ₂ − λ₁)(v₁ − v₀)/(λ₁ − λ₀) when its residual
+    is smaller: for the eigencomponents with eigenvalue e ≫ λ, v = c/(e + λ) is linear in λ to
+    O((λ/e)²), so the start's residual there drops from O(λ₁/e) to O((λ₁/e)²) (the solves at
+    small λ, the long ones, start 20 % fewer iterations away; benchmarks/bench_selection.py).
+    None (zeros) when nothing is solved yet. Costs two operator applications.
+    """
+    if not solved:
+        return None
+    last_ridge, last = solved[-1]
+    if len(solved) < 2 or last_ridge == solved[0][0] or last_ridge == ridge:
+        return last
+    first_ridge, first = solved[0]
+    extrapolated = last + (ridge - last_ridge) / (last_ridge - first_ridge) * (last - first)
+    apply = equations.operator(ridge)
+    residuals = [float(torch.linalg.vector_norm(equations.rhs - apply(v)))
+                 for v in (last, extrapolated)]
+    return extrapolated if residuals[1] < residuals[0] else last
+
