@@ -31,11 +31,13 @@ on a reference fit at ridge 1; at n = ∞ on the validation inputs, or with the 
 :data:`SCALE_SAMPLES` inputs from the validation stream.
 
 Ridge paths: when ``ridge`` is selected and the regime has ``fit_path(data, ridges, *, rng)``
-(Kernel with an exact fit, RandomFeatures and NeuralTangent's direct solver on samples), the
-whole ridge grid is fitted from one factorization (one eigendecomposition instead of one
-Cholesky per value; :func:`lazylab.solvers.ridge.ridge_path`) for each combination of the other
-selected fields, and every ridge is scored as above. ``fit_path`` returning None (FALKON, n = ∞,
-matrix-free or streamed fits) means a refit per value. The choice and the metrics are those of
+(Kernel with an exact fit, RandomFeatures, NeuralTangent on samples), the whole ridge grid is
+fitted in one go for each combination of the other selected fields — from one factorization
+for the direct solvers (one eigendecomposition instead of one Cholesky per value;
+:func:`lazylab.solvers.ridge.ridge_path`), by warm-started conjugate gradient from the largest
+ridge down for NeuralTangent's matrix-free solver (:mod:`lazylab.models._tangent_path`) — and
+every ridge is scored as above. ``fit_path`` returning None (n = ∞, SGD, streamed fits) means a
+refit per value. The choice and the metrics are those of
 refitting, up to round-off.
 
 :func:`fit_with_selection` never sees the test set: it is drawn only after it returns.
