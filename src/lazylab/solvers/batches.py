@@ -77,8 +77,7 @@ def fresh_batches(task, batch_size: int, *, rng: np.random.Generator, device="cp
         x, y = draw(per_block * batch_size)
         x = x.to(device=device, dtype=dtype)
         y = y.to(device=device, dtype=dtype)
-        for start in range(0, per_block * batch_size, batch_size):
-            yield x[start:start + batch_size], y[start:start + batch_size]
+        yield from zip(x.split(batch_size), y.split(batch_size))  # views, one op per block
 
 
 def _block_draw(task, rng: np.random.Generator, dtype: torch.dtype) -> tuple[Callable, bool]:
