@@ -158,7 +158,7 @@ def test_online_network_equals_a_reference_sgd_of_its_loss():
             c.add_(c.grad, alpha=-0.003)
     torch.testing.assert_close(model.weights, u.detach(), rtol=1e-12, atol=1e-14)
     torch.testing.assert_close(model.head, (1.0 / 3) * v.detach(), rtol=1e-12, atol=1e-14)
-    assert float(model.offset) == pytest.approx(float(c), rel=1e-12, abs=1e-14)
+    assert float(model.offset) == pytest.approx(float(c.detach()), rel=1e-12, abs=1e-14)
     assert model.diagnostics["final_train_loss"] == pytest.approx(np.mean(losses[-100:]),
                                                                   rel=1e-12)
     assert model.diagnostics["initial_train_loss"] == pytest.approx(losses[0], rel=1e-12)

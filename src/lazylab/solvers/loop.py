@@ -136,22 +136,26 @@ class Optimizer:
         self.state: dict[int, dict] = {}
         self.count = 0
         self.plain = kind == "sgd" and not momentum and not weight_decay
+        self.aliases = [[(t.detach(), t) for t in g["params"]] for g in groups]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
             for tensor in group["params"]:
                 tensor.grad = None
 
-    @torch.no_grad()
     def step(self) -> None:
         self.count += 1
-        if self.plain:  # the online hot path: θ ← θ − lr·∇θ, no state, no per-tensor branches
-            for group in self.param_groups:
+        if self.plain:  # the online hot path: θ ← θ − lr·∇θ on detached aliases of θ (no
+            for group, pairs in zip(self.param_groups, self.aliases):  # grad-mode switch)
                 rate = -group["lr"]
-                for tensor in group["params"]:
+                for alias, tensor in pairs:
                     if tensor.grad is not None:
-                        tensor.add_(tensor.grad, alpha=rate)
+                        alias.add_(tensor.grad, alpha=rate)
             return
+        self._stateful_step()
+
+    @torch.no_grad()
+    def _stateful_step(self) -> None:
         for group in self.param_groups:
             for tensor in group["params"]:
                 if tensor.grad is None:
