@@ -137,16 +137,18 @@ class Optimizer:
         self.count = 0
         self.plain = kind == "sgd" and not momentum and not weight_decay
         self.aliases = [[(t.detach(), t) for t in g["params"]] for g in groups]
+        self.flat = [pair for pairs in self.aliases for pair in pairs]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for tensor in group["params"]:
-                tensor.grad = None
+        for _, tensor in self.flat:
+            tensor.grad = None
 
     def step(self) -> None:
         self.count += 1
-        if self.plain:  # the online hot path: θ ← θ − lr·∇θ on detached aliases of θ (no
-            for group, pairs in zip(self.param_groups, self.aliases):  # grad-mode switch)
+        if self.plain:
+            # the online hot path: θ ← θ − lr·∇θ on detached aliases of θ (no grad-mode switch;
+            # the same kernel, so the same numbers as under torch.no_grad)
+            for group, pairs in zip(self.param_groups, self.aliases):
                 rate = -group["lr"]
                 for alias, tensor in pairs:
                     if tensor.grad is not None:
