@@ -75,8 +75,8 @@ def fresh_batches(task, batch_size: int, *, rng: np.random.Generator, device="cp
         per_block = max(1, min(per_block, _CACHE_ENTRIES // (batch_size * task.dim)))
     while True:
         x, y = draw(per_block * batch_size)
-        x = x.to(device=device, dtype=dtype)
-        y = y.to(device=device, dtype=dtype)
+        if x.dtype != dtype or y.dtype != dtype or x.device != device:
+            x, y = x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
         if per_block == 1:
             yield x, y
             continue
