@@ -217,15 +217,15 @@ def _ratio_rows(case: str, totals: dict, count: int, rounds: int, plain: tuple[s
                 samples: int = 100) -> list[dict]:
     """Throughput, fixed cost, per-step ratios (fixed cost excluded) against each plain loop by
     CPU time (under load the wall clock also counts the waits for a core) and by wall time."""
-    load = f"load {os.getloadavg()[0]:.2f}"
-    rows = []
+    load, rows = f"load {os.getloadavg()[0]:.2f}", []
     for tree in ("lazylab", "other tree") if "other tree" in totals else ("lazylab",):
         total, one = totals[tree], totals[f"{tree}, 1 step"]
         steady = (total - one) / (count - 1)  # (wall, CPU) seconds per step, summed over rounds
         rows += [row(BENCHMARK, case, f"{tree} throughput", rounds * count * samples / total[0],
                      "samples/s", f"wall; {rounds} rounds × {count} steps, "
                      f"{torch.get_num_threads()} threads, {load}"),
-                 row(BENCHMARK, case, f"{tree} CPU seconds per step", steady[1] / rounds, "s", load),
+                 row(BENCHMARK, case, f"{tree} CPU seconds per step", steady[1] / rounds, "s",
+                     load),
                  row(BENCHMARK, case, f"{tree} fixed cost per fit", (one[0] - steady[0]) / rounds,
                      "s", "wall; initialization + diagnostics")]
         for name in plain:
