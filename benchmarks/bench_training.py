@@ -8,13 +8,18 @@
     The time includes drawing the fresh samples (float64, numpy) and the per-step Python work.
 (e) Online SGD against a plain torch loop of the same model (issue 12: ≥ 1.0× at every width):
     σ = u², mean field, float32, d = 450, batch 100, N ∈ {45, 450, 4500} (quick: d = 45,
-    N ∈ {9, 45}). The plain loops draw x = torch.randn(b, d) and y = Σ_j B_jj x_j² + b₀ inside
-    the loop, then forward, loss, backward (autograd) or hand-written gradients, and the SGD
-    update with the same multipliers (mean field: rate η·N on U and v, η on c). Rounds of
-    lazylab's fit and both loops alternate (interleaved, same steps each, initialization
-    included); the ratio is the plain loop's total time over lazylab's (> 1: lazylab faster),
-    per fit and per step (lazylab's fixed cost per fit — initialization in float64, final
-    diagnostics — estimated by 1-step fits in the same rounds and left out).
+    N ∈ {9, 45}). The plain loops draw x = torch.randn(b, d), y = Σ_j B_jj x_j² + b₀ each step,
+    then forward, loss, backward (autograd: the loss written out, or F.mse_loss with updates on
+    .data; the faster in the run is "best autograd") or hand-written gradients, and the SGD
+    update with the same multipliers (mean field: η·N on U and v, η on c). lazylab's fits and
+    the loops alternate in rounds (same steps, initialization included); the ratio is the plain
+    loop's time per step over lazylab's (> 1: lazylab faster), by CPU time (wall in the note),
+    lazylab's fixed cost per fit (initialization, diagnostics) left out by 1-step fits.
+(f) NT online SGD (σ = relu, float64, batch 100, d = 450, N ∈ {45, 450}; quick d = 45) per step
+    against the plain loop of the same linear model (x by numpy, gates 1[XWᵀ > 0],
+    f = c + Σ_i g_i a_i·x, A ← A − (η/b)(G∘r)ᵀX), the fixed cost (step-size calibration) left
+    out as in (e). ``--against PATH`` (e, f): also time the lazylab of another source tree (e.g.
+    main's ``src``) in a worker process, alternating with this tree's fits in the same rounds.
 (b) Population gradient descent: seconds per step of GD on the exact population risk
     (lazylab.risk.population_risk and its autograd gradient) at N = 450, d = 450 on the quadratic
     task, against the seconds per online SGD step at the same size (one step of each).
@@ -34,24 +39,29 @@
     direction starts far below its target). d = 450 at N ∈ {45, 97, 209, 450, 970, 4500} (full),
     d = 20 at N ∈ {5, 20, 40} (quick).
 
-Run: ``python benchmarks/bench_training.py [--quick] [--plain]`` (``--plain``: case (e) only).
+Run: ``python benchmarks/bench_training.py [--quick] [--plain] [--against PATH]`` (``--plain``:
+cases (e) and (f) only).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import (isolated, machine_framed, peak_memory_mb, print_rows, row,  # noqa: E402
-                    timer)
+from common import isolated, machine_framed, peak_memory_mb, print_rows, row, timer  # noqa
 
 from lazylab.models.network import Network  # noqa: E402
+from lazylab.models.neural_tangent import NeuralTangent  # noqa: E402
 from lazylab.predictors import TwoLayer  # noqa: E402
 from lazylab.risk import population_risk  # noqa: E402
 from lazylab.risk.quadratic import quadratic_network_risk  # noqa: E402
@@ -63,12 +73,14 @@ FULL = {"online": dict(width=4500, dim=450, batch=100, steps=200),
         "population": dict(width=450, dim=450, steps=3),
         "closed_form": dict(width=225, dim=450, repeats=5),
         "theorem3": dict(dim=450, widths=(45, 97, 209, 450, 970, 4500), max_steps=20_000),
-        "against_plain": dict(dim=450, widths=(45, 450, 4500), steps=(2000, 500, 100), rounds=3)}
+        "against_plain": dict(dim=450, widths=(45, 450, 4500), steps=(2000, 500, 100), rounds=3),
+        "tangent": dict(dim=450, widths=(45, 450), steps=(1000, 200), rounds=3)}
 QUICK = {"online": dict(width=450, dim=45, batch=100, steps=50),
          "population": dict(width=45, dim=45, steps=3),
          "closed_form": dict(width=225, dim=450, repeats=3),
          "theorem3": dict(dim=20, widths=(5, 20, 40), max_steps=20_000),
-        "against_plain": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2)}
+         "against_plain": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2),
+         "tangent": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2)}
 
 
 def _network(width: int, **options) -> Network:
@@ -100,17 +112,19 @@ def online_case(width: int, dim: int, batch: int, steps: int, dtype: str, device
 
 
 def _plain_loop(width: int, dim: int, steps: int, diagonal, offset: float, rate: float,
-                hand_written: bool) -> None:
-    """The simplest fast torch loop of the mean-field σ = u² network (case (e))."""
+                kind: str) -> None:
+    """The simplest fast torch loops of the mean-field σ = u² network (case (e)): autograd with
+    the loss written out ("autograd") or by ``F.mse_loss`` and updates on ``.data`` ("autograd,
+    mse_loss"), or hand-written gradients ("hand-written")."""
     generator = torch.Generator().manual_seed(0)
     u = torch.randn(width, dim, generator=generator) / math.sqrt(dim)
     v, c = torch.randn(width, generator=generator), torch.zeros(())
-    if not hand_written:
+    if kind != "hand-written":
         u.requires_grad_(), v.requires_grad_(), c.requires_grad_()
     for _ in range(steps):
         x = torch.randn(100, dim, generator=generator)
         y = (x * x) @ diagonal + offset
-        if hand_written:  # r = f − y, g = 2r/b: ηN∇U = η((2g vᵀ)∘pre)ᵀx, ηN∇v = η hᵀg, η∇c
+        if kind == "hand-written":  # r = f − y, g = 2r/b: ηN∇U = η((2g vᵀ)∘pre)ᵀx, ηN∇v = η hᵀg
             pre = x @ u.T
             features = pre * pre
             g = (features @ v / width + c - y) * (2.0 / x.shape[0])
@@ -118,49 +132,162 @@ def _plain_loop(width: int, dim: int, steps: int, diagonal, offset: float, rate:
             v.sub_(features.T @ g, alpha=rate)
             c.sub_(g.sum(), alpha=rate)
             continue
-        loss = (y - (x @ u.T).square() @ v / width - c).square().mean()
+        output = (x @ u.T).square() @ v / width + c
+        loss = (y - output).square().mean() if kind == "autograd" else F.mse_loss(output, y)
         u.grad = v.grad = c.grad = None
         loss.backward()
-        with torch.no_grad():
-            u.sub_(u.grad, alpha=rate * width), v.sub_(v.grad, alpha=rate * width)
-            c.sub_(c.grad, alpha=rate)
+        if kind == "autograd":
+            with torch.no_grad():
+                u.sub_(u.grad, alpha=rate * width), v.sub_(v.grad, alpha=rate * width)
+                c.sub_(c.grad, alpha=rate)
+        else:  # the update on .data: no grad-mode switch
+            u.data.sub_(u.grad, alpha=rate * width), v.data.sub_(v.grad, alpha=rate * width)
+            c.data.sub_(c.grad, alpha=rate)
+
+
+PLAIN_KINDS = ("autograd", "autograd, mse_loss", "hand-written")
+
+
+def _fit_times(kind: str, width: int, dim: int, steps: int) -> tuple[float, float]:
+    """(wall, CPU) seconds of one lazylab fit of case (e) ("network") or (f) ("tangent")."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+    model = (_network(width, training="online", batch_size=100, steps=steps, dtype="float32")
+             if kind == "network" else
+             NeuralTangent(width=width, activation="relu", solver="sgd", batch_size=100,
+                           steps=steps, sgd_tol=1e-12))
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.fit(task, rng=np.random.default_rng(2))
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+class _Tree:
+    """lazylab fits timed in a worker process that imports lazylab from another source tree
+    (``--against PATH``, e.g. the unchanged main checkout), so that the two trees' fits
+    alternate in the same rounds; the worker times each fit itself (no pipe in the time)."""
+
+    def __init__(self, source: str):
+        self.process = subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(torch.get_num_threads())],
+            env=dict(os.environ, PYTHONPATH=source), stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True)
+
+    def __call__(self, kind: str, width: int, dim: int, steps: int) -> tuple[float, float]:
+        self.process.stdin.write(f"{kind} {width} {dim} {steps}\n")
+        self.process.stdin.flush()
+        wall, cpu = self.process.stdout.readline().split()
+        return float(wall), float(cpu)
+
+    def close(self) -> None:
+        self.process.stdin.close(), self.process.wait()
+
+
+def _worker() -> None:
+    """``--worker THREADS``: answer each line "kind width dim steps" by :func:`_fit_times`."""
+    torch.set_num_threads(int(sys.argv[sys.argv.index("--worker") + 1]))
+    for line in sys.stdin:
+        kind, width, dim, steps = line.split()
+        print(*_fit_times(kind, int(width), int(dim), int(steps)), flush=True)
+
+
+def _interleaved(runs: dict, rounds: int) -> dict:
+    """Total (wall, CPU) seconds of each run, alternating in rounds (or the times it returns)."""
+    totals = {name: np.zeros(2) for name in runs}
+    for _ in range(rounds):
+        for name, function in runs.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            times = function()
+            totals[name] += (times if times is not None else
+                             (time.perf_counter() - wall, time.process_time() - cpu))
+    return totals
+
+
+def _fit_runs(kind: str, width: int, dim: int, count: int, tree: _Tree | None) -> dict:
+    """lazylab's fits of ``count`` steps and of 1 step, here and in ``tree``'s; warmed up."""
+    runs = {"lazylab": lambda: _fit_times(kind, width, dim, count),
+            "lazylab, 1 step": lambda: _fit_times(kind, width, dim, 1)}
+    _fit_times(kind, width, dim, 5)
+    if tree is not None:
+        tree(kind, width, dim, 5)
+        runs |= {"other tree": lambda: tree(kind, width, dim, count),
+                 "other tree, 1 step": lambda: tree(kind, width, dim, 1)}
+    return runs
+
+
+def _ratio_rows(case: str, totals: dict, count: int, rounds: int, plain: tuple[str, ...],
+                samples: int = 100) -> list[dict]:
+    """Throughput, fixed cost, per-step ratios (fixed cost excluded) against each plain loop by
+    CPU time (under load the wall clock also counts the waits for a core) and by wall time."""
+    load, rows = f"load {os.getloadavg()[0]:.2f}", []
+    for tree in ("lazylab", "other tree") if "other tree" in totals else ("lazylab",):
+        total, one = totals[tree], totals[f"{tree}, 1 step"]
+        steady = (total - one) / (count - 1)  # (wall, CPU) seconds per step, summed over rounds
+        rows += [row(BENCHMARK, case, f"{tree} throughput", rounds * count * samples / total[0],
+                     "samples/s", f"wall; {rounds} rounds × {count} steps, "
+                     f"{torch.get_num_threads()} threads, {load}"),
+                 row(BENCHMARK, case, f"{tree} CPU seconds per step", steady[1] / rounds, "s",
+                     load),
+                 row(BENCHMARK, case, f"{tree} fixed cost per fit", (one[0] - steady[0]) / rounds,
+                     "s", "wall; initialization + diagnostics")]
+        for name in plain:
+            ratio = totals[name] / count / steady
+            rows.append(row(BENCHMARK, case, f"per step, {tree} / plain ({name})", ratio[1],
+                            "ratio", f"CPU time; wall {ratio[0]:.3f}; plain "
+                            f"{rounds * count * samples / totals[name][0]:.4g} samples/s, {load}"))
+    return rows
 
 
 def against_plain_case(dim: int, widths: tuple[int, ...], steps: tuple[int, ...],
-                       rounds: int) -> list[dict]:
+                       rounds: int, against: str | None = None) -> list[dict]:
     task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
     diagonal, offset = torch.diagonal(task.matrix).float(), float(task.offset)
-    rows = []
+    tree, rows = (None if against is None else _Tree(against)), []
     for width, count in zip(widths, steps):
-        net = _network(width, training="online", batch_size=100, steps=count, dtype="float32")
-        one_step = replace(net, steps=1)
-        runs = {"lazylab": lambda: net.fit(task, rng=np.random.default_rng(2)),
-                "lazylab, 1 step": lambda: one_step.fit(task, rng=np.random.default_rng(2)),
-                "autograd": lambda: _plain_loop(width, dim, count, diagonal, offset, 1e-4, False),
-                "hand-written": lambda: _plain_loop(width, dim, count, diagonal, offset, 1e-4,
-                                                    True)}
-        totals = {name: 0.0 for name in runs}
-        replace(net, steps=5).fit(task, rng=np.random.default_rng(1))  # warm-up
-        for _ in range(rounds):
-            for name, function in runs.items():
-                with timer() as clock:
-                    function()
-                totals[name] += clock["seconds"]
+        runs = _fit_runs("network", width, dim, count, tree)
+        for kind in PLAIN_KINDS:
+            runs[kind] = (lambda kind=kind: _plain_loop(width, dim, count, diagonal, offset,
+                                                        1e-4, kind))
+        totals = _interleaved(runs, rounds)
         case = f"online SGD vs plain torch N={width} d={dim} batch=100 float32"
-        rate = rounds * count * 100 / totals["lazylab"]
-        # a fit's fixed cost (float64 initialization, final diagnostics) ≈ T(1 step) − 1 step
-        steady = (totals["lazylab"] - totals["lazylab, 1 step"]) / (count - 1)
-        rows += [row(BENCHMARK, case, "lazylab throughput", rate, "samples/s",
-                     f"{rounds} rounds × {count} steps, {torch.get_num_threads()} threads"),
-                 row(BENCHMARK, case, "lazylab fixed cost per fit",
-                     (totals["lazylab, 1 step"] - steady) / rounds, "s",
-                     "initialization + diagnostics")]
-        for name in ("autograd", "hand-written"):
-            rows += [row(BENCHMARK, case, f"lazylab / plain ({name})",
-                         totals[name] / totals["lazylab"], "ratio",
-                         f"plain {rounds * count * 100 / totals[name]:.4g} samples/s"),
-                     row(BENCHMARK, case, f"per step, lazylab / plain ({name})",
-                         totals[name] / count / steady, "ratio", "fixed cost excluded")]
+        best = min(PLAIN_KINDS[:2], key=lambda kind: totals[kind][1])
+        totals[f"best autograd: {best}"] = totals[best]
+        rows += _ratio_rows(case, totals, count, rounds, (f"best autograd: {best}",
+                                                          "hand-written"))
+    if tree is not None:
+        tree.close()
+    return rows
+
+
+def _plain_tangent_loop(weights: torch.Tensor, steps: int, diagonal, offset: float,
+                        rate: float) -> None:
+    """The plain loop of NT online SGD, σ = relu (case (f)): x by numpy (1.7× faster than
+    torch.randn in float64 here), f = c + Σ_i 1[w_i·x > 0] a_i·x, A −= (η/b)(G∘r)ᵀX."""
+    generator = np.random.default_rng(0)
+    width, dim = weights.shape
+    a, c = torch.zeros(width, dim, dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+    for _ in range(steps):
+        x = torch.from_numpy(generator.standard_normal((100, dim)))
+        y = (x * x) @ diagonal + offset
+        gates = (x @ weights.T > 0).double()
+        residual = (gates * (x @ a.T)).sum(1) + c - y
+        a.sub_((gates * residual[:, None]).T @ x, alpha=rate / 100)
+        c = c - rate * residual.mean()
+
+
+def tangent_case(dim: int, widths: tuple[int, ...], steps: tuple[int, ...], rounds: int,
+                 against: str | None = None) -> list[dict]:
+    """(f) NT online SGD (relu, float64, batch 100) per step against the plain loop."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+    diagonal, offset = torch.diagonal(task.matrix), float(task.offset)
+    tree, rows = (None if against is None else _Tree(against)), []
+    for width, count in zip(widths, steps):
+        weights = torch.randn(width, dim, dtype=torch.float64) / math.sqrt(dim)
+        runs = _fit_runs("tangent", width, dim, count, tree)
+        runs["plain"] = lambda: _plain_tangent_loop(weights, count, diagonal, offset, 1e-4)
+        totals = _interleaved(runs, rounds)
+        case = f"NT online SGD vs plain torch N={width} d={dim} batch=100 float64 relu"
+        rows += _ratio_rows(case, totals, count, rounds, ("plain",))
+    if tree is not None:
+        tree.close()
     return rows
 
 
@@ -242,12 +369,13 @@ def theorem3_case(dim: int, widths: tuple[int, ...], max_steps: int) -> list[dic
     return rows
 
 
-def _cases(quick: bool, only_plain: bool):
+def _cases(quick: bool, only_plain: bool, against: str | None = None):
     """Yield each case's rows as it finishes (machine-framed: the matmul peak first)."""
     sizes = QUICK if quick else FULL
 
     def cases(peak):
-        yield isolated(against_plain_case, *sizes["against_plain"].values())
+        yield isolated(against_plain_case, *sizes["against_plain"].values(), against)
+        yield isolated(tangent_case, *sizes["tangent"].values(), against)
         if only_plain:
             return
         for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
@@ -265,4 +393,8 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    print_rows(_cases("--quick" in sys.argv, "--plain" in sys.argv), width=64)
+    if "--worker" in sys.argv:
+        _worker()
+    else:
+        source = sys.argv[sys.argv.index("--against") + 1] if "--against" in sys.argv else None
+        print_rows(_cases("--quick" in sys.argv, "--plain" in sys.argv, source), width=64)

@@ -323,31 +323,42 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
         v ← v − η (Φᵀ(f − y)/B + λ v),   c ← c − η mean(f − y),
     the gradient of ½·mean(y − f)² + ½λ‖v‖² (the regime's (1/n)‖y − f‖² + λ‖v‖² up to the
     factor 2, so the fixed point is the ridge solution of the same λ). Φv and Φᵀr are the blocked
-    products of ``features`` (one XWᵀ, one XAᵀ, one (G∘r)ᵀX per step): no n × Nd Jacobian.
+    products of ``features`` (one XWᵀ, one XAᵀ, one (G∘r)ᵀX per step): no n × Nd Jacobian; v is
+    updated in place (one pass over it without a ridge).
     Step size η from ``learning_rate`` by :func:`_step_size` (independent of width and dimension).
 
     Stop: the loss on each fresh batch before its step is an unbiased estimate of the current
     risk; its mean over a window (:func:`_window_steps`) is compared with the previous window's,
     and the run stops as converged when |L_k − L_{k−1}| ≤ tol·L_k. ``steps`` is the budget.
-    Raises DivergenceError when a batch loss is not finite or exceeds 10⁸ × the first window's.
+    The batch losses stay tensors until a window ends (or ``_DEFERRED_STEPS`` steps pass, or the
+    budget ends); then they are read together, checked, and passed to ``callback(step, loss)``
+    in order. Raises DivergenceError, naming the step, when a batch loss is not finite or
+    exceeds 10⁸ × the first window's mean.
     """
     step_size, trace, calibration = _step_size(features, draw, learning_rate, batch_size)
     vector = torch.zeros(features.size, dtype=torch.float64)
     offset = torch.zeros((), dtype=torch.float64)
     window = _window_steps(batch_size, features.size + 1, step_size, trace)
-    losses, previous, reference = [], None, None
+    losses, pending, previous, reference = [], [], None, None
     for step in range(1, steps + 1):
         x, y = draw(batch_size)
         value, gates, heads = features.batch_value(x, vector)
         residual = value + offset - y
-        loss = float(residual @ residual) / batch_size
-        _check_loss(loss, reference, step)
-        losses.append(loss)
-        vector = vector - step_size * (features.batch_transpose(x, residual, gates, heads)
-                                       / batch_size + ridge * vector)
+        pending.append(residual @ residual)
+        gradient = features.batch_transpose(x, residual, gates, heads).div_(batch_size)
+        if ridge:
+            gradient.add_(ridge * vector)
+        vector.sub_(gradient.mul_(step_size))
         offset = offset - step_size * residual.mean()
-        if callback is not None:
-            callback(step, loss)
+        if step % window and step % _DEFERRED_STEPS and step < steps:
+            continue
+        for done, total in enumerate(torch.stack(pending).tolist(), step + 1 - len(pending)):
+            loss = total / batch_size
+            _check_loss(loss, reference, done)
+            losses.append(loss)
+            if callback is not None:
+                callback(done, loss)
+        pending = []
         if len(losses) == window:
             current, losses = sum(losses) / window, []
             reference = current if reference is None else reference
@@ -356,6 +367,10 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
             previous = current
     final = sum(losses) / len(losses) if losses else previous
     return SGDResult(vector, float(offset), steps, calibration, False, final)
+
+
+_DEFERRED_STEPS = 1000
+"""Most batch losses :func:`online_sgd` keeps as tensors before reading them."""
 
 
 def _check_loss(loss: float, reference: float | None, step: int) -> None:

@@ -75,9 +75,12 @@ def fresh_batches(task, batch_size: int, *, rng: np.random.Generator, device="cp
         per_block = max(1, min(per_block, _CACHE_ENTRIES // (batch_size * task.dim)))
     while True:
         x, y = draw(per_block * batch_size)
-        x = x.to(device=device, dtype=dtype)
-        y = y.to(device=device, dtype=dtype)
-        for start in range(0, per_block * batch_size, batch_size):
+        if x.dtype != dtype or y.dtype != dtype or x.device != device:
+            x, y = x.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
+        if per_block == 1:
+            yield x, y
+            continue
+        for start in range(0, per_block * batch_size, batch_size):  # slices: cheaper than split
             yield x[start:start + batch_size], y[start:start + batch_size]
 
 

@@ -135,15 +135,29 @@ class Optimizer:
             group["lr"] = learning_rate
         self.state: dict[int, dict] = {}
         self.count = 0
+        self.plain = kind == "sgd" and not momentum and not weight_decay
+        self.aliases = [[(t.detach(), t) for t in g["params"]] for g in groups]
+        self.flat = [pair for pairs in self.aliases for pair in pairs]
 
     def zero_grad(self, set_to_none: bool = True) -> None:
-        for group in self.param_groups:
-            for tensor in group["params"]:
-                tensor.grad = None
+        for _, tensor in self.flat:
+            tensor.grad = None
 
-    @torch.no_grad()
     def step(self) -> None:
         self.count += 1
+        if self.plain:
+            # the online hot path: θ ← θ − lr·∇θ on detached aliases of θ (no grad-mode switch;
+            # the same kernel, so the same numbers as under torch.no_grad)
+            for group, pairs in zip(self.param_groups, self.aliases):
+                rate = -group["lr"]
+                for alias, tensor in pairs:
+                    if tensor.grad is not None:
+                        alias.add_(tensor.grad, alpha=rate)
+            return
+        self._stateful_step()
+
+    @torch.no_grad()
+    def _stateful_step(self) -> None:
         for group in self.param_groups:
             for tensor in group["params"]:
                 if tensor.grad is None:
@@ -195,6 +209,7 @@ class TrainingLoop:
         self.gradient_norm: float | None = None
         self.best, self.snapshot, self.halvings = math.inf, None, 0
         self.decay, self.decays = 1.0, 0  # plateau decay: multiplier of the rate, its count
+        self.multiplier = math.nan  # m(t)·decay of the last update (the group rates' factor)
 
     def forward(self, evaluate) -> torch.Tensor:
         self.opt.zero_grad()
@@ -225,12 +240,35 @@ class TrainingLoop:
             self.history_steps.append(step)
             self.history.append(value)
 
+    def flush(self, pending: list[torch.Tensor], first: int, monitor=None) -> int | None:
+        """Read the deferred losses of steps ``first``, ``first`` + 1, … (detached 0-d tensors,
+        one transfer), in order: the first diverging step (nothing of it recorded), or None
+        after recording each (and feeding ``monitor.observe`` when given)."""
+        values = torch.stack(pending).reshape(-1).tolist() if len(pending) > 1 else [
+            float(pending[0])]
+        for step, value in enumerate(values, first):
+            if math.isnan(self.initial):
+                self.initial = value
+            if self.diverging(value):
+                return step
+            self.record(step, value)
+            if monitor is not None:
+                monitor.observe(value)
+        return None
+
+    def measure_gradient(self) -> None:
+        """``gradient_norm`` from the gradients of the last backward pass."""
+        self.gradient_norm = _gradient_norm(self.groups, self.folded)
+
     def update(self, step: int) -> None:
         """One optimizer step at rate η·m(step) (× g_k when folded); progress(step + 1, last
-        loss) when due."""
+        loss) when due. The group rates are reset only when the multiplier changes."""
         multiplier = float(self.schedule(step)) * self.decay
-        for group in self.groups:
-            group["lr"] = self.rate * multiplier * (group["gradient_scale"] if self.folded else 1.0)
+        if multiplier != self.multiplier:
+            self.multiplier = multiplier
+            for group in self.groups:
+                group["lr"] = self.rate * multiplier * (group["gradient_scale"] if self.folded
+                                                        else 1.0)
         self.opt.step()
         done = step + 1
         if self.progress is not None and (done % self.progress_every == 0 or done == self.budget):
@@ -260,6 +298,7 @@ class TrainingLoop:
                 "were restored; lower learning_rate", step=step)
         self.rate, self.halvings = self.rate / 2, self.halvings + 1
         self.opt = Optimizer(self.groups, self.kind, self.rate, self.momentum, self.weight_decay)
+        self.multiplier = math.nan  # the new optimizer's group rates are set at the next update
 
     def result(self, steps: int, reason: str, criterion: float, name: str, tolerance: float,
                diverged_at: int | None = None) -> TrainingResult:

@@ -26,8 +26,12 @@ or L / Var y for a fit reaching interpolation), not on the noisy minibatch losse
 
 Divergence: a non-finite loss, a loss above ``divergence_threshold`` × the initial loss, or
 non-finite parameters after the last step stop training; the result says ``diverged=True`` and
-the step, and never carries NaN (``final_loss`` is the last finite loss). Population descent
-can instead back off (``backtracking=True``): restore, halve η, retry, record.
+the step, and never carries NaN (``final_loss`` is the last finite loss). On a stream of
+batches (not judged on the full batch) the losses are read at the criterion's checks, at most
+``DEFERRED_STEPS`` apart, not after every step (no host synchronization per step): a divergence
+is still reported at its own step, with the history and the criterion as they stood before it,
+but the parameters have taken the steps up to that check. Population descent can instead back
+off (``backtracking=True``): restore, halve η, retry, record.
 """
 
 from __future__ import annotations
@@ -52,7 +56,7 @@ __all__ = ["TrainingResult", "train", "population_descent", "fresh_batches", "mi
            "Minibatches", "full_batch_loss", "retry_halving",
            "paper_schedule", "constant_schedule", "resolve_device", "resolve_dtype",
            "OPTIMIZERS", "DTYPES", "DEFAULT_MAX_STEPS", "BACKTRACK_FACTOR", "MAX_HALVINGS",
-           "SCHEDULES", "PlateauDecay"]
+           "SCHEDULES", "PlateauDecay", "DEFERRED_STEPS"]
 
 # ----------------------------------------------------------------------------- schedules
 
@@ -207,28 +211,63 @@ def _step(loop: TrainingLoop, iterator, loss_fn, step: int) -> str | None:
 def _run_on_batches(loop: TrainingLoop, monitor: WindowedCriterion, iterator, loss_fn,
                     validation, early: bool, tolerance: float,
                     plateau: PlateauDecay | None = None) -> TrainingResult:
-    """The loop of :func:`train`: at most ``loop.budget`` steps, stop on the criterion."""
-    for step in range(loop.budget):
+    """The loop of :func:`train`: at most ``loop.budget`` steps, stop on the criterion.
+
+    The step's loss stays a (detached) tensor; the losses are read together at the checks
+    (:func:`_reads`), where the criterion, the plateau decay, the progress hook and the stop
+    need them, and every ``DEFERRED_STEPS`` steps at most. A diverging loss is found there and
+    reported at its own step (the steps after it, up to the check, were taken but not
+    recorded); the criterion and every stop are those of a per-step reading.
+    """
+    budget, window = loop.budget, monitor.window
+    feed = monitor if validation is None else None
+    reads = _reads(budget, window, window - 1 if validation is None else 0, loop)
+    check, first, pending = next(reads), 0, []
+    for step in range(budget):
         batch = next(iterator, None)
         if batch is None:
-            return loop.result(step, "exhausted", monitor.value, monitor.name, tolerance)
-        loss = loop.forward(lambda: loss_fn(*batch))
-        value = float(loss.detach())
-        if loop.diverging(value):
-            return loop.result(step, "diverged", monitor.value, monitor.name, tolerance, step)
-        loop.backward(loss, norm=step == loop.budget - 1)
-        loop.record(step, value)
-        if validation is None:
-            monitor.observe(value)
-        elif step % monitor.window == 0:
+            stop = loop.flush(pending, first, feed) if pending else None
+            return loop.result(step if stop is None else stop,
+                               "exhausted" if stop is None else "diverged", monitor.value,
+                               monitor.name, tolerance, stop)
+        loop.opt.zero_grad()
+        loss = loss_fn(*batch)
+        pending.append(loss.detach())
+        loop.backward(loss, norm=False)
+        if step < check:
+            loop.update(step)
+            continue
+        stop, first, pending, check = loop.flush(pending, first, feed), step + 1, [], next(reads)
+        if stop is not None:
+            return loop.result(stop, "diverged", monitor.value, monitor.name, tolerance, stop)
+        if step == budget - 1:
+            loop.measure_gradient()
+        if validation is not None and step % window == 0:
             with torch.no_grad():
                 monitor.push(float(validation()))
-        if step % monitor.window == (monitor.window - 1 if validation is None else 0):
+        if step % window == (window - 1 if validation is None else 0):
             _decay(loop, plateau, monitor.values[-1] if monitor.values else math.inf)
         if early and monitor.value <= tolerance:
             return loop.result(step, "tolerance", monitor.value, monitor.name, tolerance)
         loop.update(step)
     return loop.result(loop.budget, "budget", monitor.value, monitor.name, tolerance)
+
+
+DEFERRED_STEPS = 1000
+"""Most steps whose losses :func:`_run_on_batches` keeps on the device before reading them."""
+
+
+def _reads(budget: int, window: int, phase: int, loop: TrainingLoop):
+    """The steps after whose backward pass :func:`_run_on_batches` reads the losses, in order:
+    the window steps (step ≡ ``phase`` mod ``window``), the steps before a progress call, the
+    last step, and at least every ``DEFERRED_STEPS`` steps; then ∞."""
+    every = loop.progress_every if loop.progress is not None else budget
+    step = -1
+    while step < budget - 1:
+        step = min(step + 1 + (phase - step - 1) % window, step + every - (step + 1) % every,
+                   step + DEFERRED_STEPS, budget - 1)
+        yield step
+    yield math.inf
 
 
 @torch.no_grad()

@@ -82,7 +82,7 @@ class Quadratic(GaussianTask):
         return vectors @ self.matrix.to(vectors)
 
     def target(self, x: torch.Tensor) -> torch.Tensor:
-        return (self._apply(x) * x).sum(-1) + self.offset
+        return self._apply(x).mul_(x).sum(-1) + self.offset  # in place: Bx is a new tensor
 
     def target_mean(self) -> float:
         return self._mean
