@@ -238,8 +238,9 @@ class NeuralTangent:
             progress=None) -> NeuralTangentModel:
         """Fit A (and h) on samples or exactly at n = ∞ (a task with moments).
 
-        ``progress(iteration, None)`` is called after each conjugate-gradient iteration (each
-        SGD step with "sgd"). Raises DivergenceError when SGD diverges.
+        ``progress(iteration, None)`` is called after each conjugate-gradient iteration (with
+        "sgd": for every step, in order, but in bursts at the end of each window of steps, whose
+        losses are read from the device together). Raises DivergenceError when SGD diverges.
         """
         data, task = resolve_input(data_or_task)
         dim = data.dim if task is None else task.dim
