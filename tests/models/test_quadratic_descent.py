@@ -17,7 +17,7 @@ import torch
 
 import lazylab.models._network_training as training
 from lazylab.errors import DivergenceError
-from lazylab.models._quadratic_descent import applies, column_space
+from lazylab.models._quadratic_descent import applies, column_space, gram_risk
 from lazylab.models.network import Network
 from lazylab.risk.quadratic import quadratic_network_risk
 from lazylab.tasks import TASKS
@@ -164,6 +164,30 @@ def test_gradient_is_a_right_multiple_and_its_norm_lives_in_d_by_d(kind):
     torch.testing.assert_close(basis @ p.grad, u.grad, rtol=1e-12, atol=1e-13)
 
 
+@pytest.mark.parametrize("kind", ["quadratic", "mixture", "mixture-rotated"])
+@pytest.mark.parametrize("with_offset", [True, False])
+def test_gram_risk_is_the_width_d_network_risk_with_its_gradient(kind, with_offset):
+    """gram_risk(P, κ, c) against autograd through quadratic_network_risk(√κ·P, 1_d, c): the
+    value and both gradients to 1e-12 relative (P non-symmetric, so ∇_P = κP(G + Gᵀ) matters)."""
+    task, rng = _task(kind), np.random.default_rng(6)
+    kappa = 0.8
+    p = torch.tensor(rng.standard_normal((DIM, DIM)) / 3, requires_grad=True)
+    offset = torch.tensor(0.2, dtype=torch.float64, requires_grad=with_offset)
+    value = gram_risk(task, p, kappa, offset)
+    value.backward()
+    q = p.detach().clone().requires_grad_(True)
+    c = offset.detach().clone().requires_grad_(True)
+    reference = quadratic_network_risk(task, math.sqrt(kappa) * q,
+                                       torch.ones(DIM, dtype=torch.float64), c)
+    reference.backward()
+    assert float(value.detach()) == pytest.approx(float(reference.detach()), rel=1e-12)
+    torch.testing.assert_close(p.grad, q.grad, rtol=1e-12, atol=1e-14)
+    if with_offset:
+        assert float(offset.grad) == pytest.approx(float(c.grad), rel=1e-12)
+    else:
+        assert offset.grad is None
+
+
 def test_applies_only_where_the_reduction_is_exact():
     """N > d, a constant head, train="first", SGD, σ = u², no biases, no laziness, closed-form
     task; otherwise the direct descent."""
@@ -190,4 +214,4 @@ def test_column_space_starts_at_the_initial_weights():
                                rtol=1e-13, atol=1e-15)
     torch.testing.assert_close(space.basis.T @ space.basis, torch.eye(DIM, dtype=torch.float64),
                                rtol=0, atol=1e-14)
-    assert torch.all(space.head == 0.7)
+    assert space.head_value == 0.7
