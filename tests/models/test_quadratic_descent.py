@@ -80,11 +80,14 @@ def test_the_d_by_d_descent_is_the_direct_descent(kind, width, momentum, monkeyp
     assert result.steps > 50  # a real trajectory, not a few steps
 
 
-@pytest.mark.parametrize("schedule, steps", [("paper", 60), ("constant", 30)])
-def test_fixed_budgets_and_the_paper_schedule_agree(schedule, steps, monkeypatch):
-    """Fixed budgets (the paper schedule's drops included), on the non-diagonal mixture."""
+@pytest.mark.parametrize("schedule, steps, parameterization",
+                         [("paper", 60, "standard"), ("constant", 30, "mean_field")])
+def test_fixed_budgets_and_the_paper_schedule_agree(schedule, steps, parameterization,
+                                                    monkeypatch):
+    """Fixed budgets (the paper schedule's drops included; mean field: head 1/N, gradient
+    multiplier N on U), on the non-diagonal mixture."""
     net = Network(width=20, weight_scale=0.5, learning_rate=0.05, momentum=0.9, steps=steps,
-                  schedule=schedule, **THEOREM3)
+                  schedule=schedule, parameterization=parameterization, **THEOREM3)
     result = _assert_same_run(net, _task("mixture-rotated"), monkeypatch)
     assert result.steps == steps and result.stop_reason == "budget"
 

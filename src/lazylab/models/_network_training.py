@@ -12,6 +12,10 @@ Population descent of the quadratic activation σ(u) = u² without biases on the
 mixture task uses the closed-form risk :func:`lazylab.risk.quadratic_network_risk` (O(N d²) per
 step, a matrix polynomial in M = Wᵀdiag(a)W) instead of the general engine's N × N dual
 matrices; both are the same exact risk (checked to 1e-10), every other case uses the engine.
+When moreover the head is a fixed constant (``train="first"``), the optimizer plain SGD (with
+or without momentum), there is no laziness and N > d, every step is a right multiplication of
+U, and the same descent runs on P = Q₀ᵀU (d, d) at O(d³) per step
+(:mod:`lazylab.models._quadratic_descent`; U = Q₀P is written back at the end).
 
 Population descent with ``track_every`` set feeds a :class:`LearningMonitor` through the loop's
 progress hook (every ``track_every`` steps, O(N d K)); its ``learned_step_k`` ride on the result
