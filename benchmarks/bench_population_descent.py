@@ -17,7 +17,9 @@ returning False, restored afterwards); both runs are the same trajectory up to r
 (b) ``--full`` (several minutes): one fig1 paper-width fit, N = 4500, d = 450, to the spec's
     tolerance 1e-4 within 20 000 steps, with both forms: steps, seconds, the certificate.
 
-Run: ``python benchmarks/bench_population_descent.py [--quick] [--full]``.
+Run: ``python benchmarks/bench_population_descent.py [--quick] [--full]``. On a shared, loaded
+machine ``OMP_NUM_THREADS=1`` keeps the threads of one process from spinning against each other
+(CPU seconds then count work, not waiting).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine_framed, print_rows, row  # noqa: E402
@@ -89,7 +92,7 @@ def step_case(dim: int, widths: tuple[int, ...], steps: int, rounds: int) -> lis
                     step = (full[index] - single[index]) / (steps - 1)
                     best[form, f"step {clock}"] = min(best[form, f"step {clock}"], step)
                     best[form, f"fit {clock}"] = min(best[form, f"fit {clock}"], full[index])
-        case = f"fig1 NN, N={width} d={dim}, {steps} steps"
+        case = f"fig1 NN, N={width} d={dim}, {steps} steps, {torch.get_num_threads()} threads"
         rows += [row(BENCHMARK, case, f"{kind} {form}", value, "s",
                      "per step: (t_K − t_1)/(K − 1)" if kind.startswith("step") else "")
                  for (form, kind), value in best.items()]
@@ -103,7 +106,7 @@ def step_case(dim: int, widths: tuple[int, ...], steps: int, rounds: int) -> lis
 def paper_fit_case(dim: int, width: int, max_steps: int, tol: float) -> list[dict]:
     """(b): one fig1 paper-width fit to tolerance with each form."""
     task, rows = _task(dim), []
-    case = f"fig1 NN to tol {tol:g}, N={width} d={dim}"
+    case = f"fig1 NN to tol {tol:g}, N={width} d={dim}, {torch.get_num_threads()} threads"
     for form in FORMS:
         wall, cpu, found = _fit_seconds(form, width, dim, task, max_steps=max_steps, tol=tol)
         note = (f"converged {found['converged']:.0f}, stop {found['stop_reason']:.0f}, "
