@@ -2,7 +2,8 @@
 
 A table, not a branch on names: "population" (a task; gradient descent on the exact risk,
 :func:`lazylab.solvers.training.population_descent`; for Theorem 3's model with N > d in the
-d × d coordinates of :mod:`lazylab.models._quadratic_descent`, the same run at O(d³) per step), "online" (a task; SGD/Adam on fresh samples,
+d × d coordinates of :mod:`lazylab.models._quadratic_descent`, the same run at O(d³) per step),
+"online" (a task; SGD/Adam on fresh samples,
 :func:`~lazylab.solvers.training.fresh_batches`, samples seen = steps × batch) and "minibatch"
 (a Dataset; reshuffled every epoch, :func:`~lazylab.solvers.training.minibatches`). Each mode
 checks its input, trains the network's parameter groups and reports its own diagnostics (the
