@@ -14,7 +14,7 @@ import torch
 
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
-from lazylab.risk.quadratic import quadratic_network_risk
+from lazylab.risk.quadratic import quadratic_matrix_risk, quadratic_network_risk
 from lazylab.tasks import TASKS
 from lazylab.tasks.mixture import GaussianMixture
 from lazylab.tasks.quadratic import Quadratic
@@ -114,3 +114,24 @@ def test_unsupported_task_and_bad_shapes_are_named():
     with pytest.raises(TypeError, match="weights must be a float64"):
         quadratic_network_risk(task, weights.float(), head)
     assert isinstance(task, Quadratic)
+
+
+@pytest.mark.parametrize("name", list(_tasks(10)))
+def test_matrix_form_is_the_network_risk_at_m(name):
+    """quadratic_matrix_risk(M = Wᵀdiag(a)W, c) equals the network form at N < d (the Gram
+    route, no M formed) and N > d to 1e-12 relative: the same function of (M, c)."""
+    task = _tasks(10)[name]
+    for width in (4, 14):
+        weights, head, offset = _parameters(width, 10, width)
+        m = (weights * head[:, None]).T @ weights
+        assert float(quadratic_matrix_risk(task, m, offset)) == pytest.approx(
+            float(quadratic_network_risk(task, weights, head, offset)), rel=1e-12)
+
+
+def test_matrix_form_names_bad_input():
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=4)
+    with pytest.raises(ValueError, match=r"matrix must be a tensor of shape \(4, 4\)"):
+        quadratic_matrix_risk(task, torch.zeros(3, 3, dtype=torch.float64))
+    with pytest.raises(TypeError, match="supports tasks Quadratic, GaussianMixture"):
+        quadratic_matrix_risk(TASKS["single_neuron"](rng=np.random.default_rng(0), dim=4),
+                              torch.zeros(4, 4, dtype=torch.float64))

@@ -1,7 +1,9 @@
 """The training modes of :class:`lazylab.models.network.Network`: how each kind of input is fitted.
 
 A table, not a branch on names: "population" (a task; gradient descent on the exact risk,
-:func:`lazylab.solvers.training.population_descent`), "online" (a task; SGD/Adam on fresh samples,
+:func:`lazylab.solvers.training.population_descent`; for Theorem 3's model with N > d in the
+d × d coordinates of :mod:`lazylab.models._quadratic_descent`, the same run at O(d³) per step),
+"online" (a task; SGD/Adam on fresh samples,
 :func:`~lazylab.solvers.training.fresh_batches`, samples seen = steps × batch) and "minibatch"
 (a Dataset; reshuffled every epoch, :func:`~lazylab.solvers.training.minibatches`). Each mode
 checks its input, trains the network's parameter groups and reports its own diagnostics (the
@@ -11,6 +13,10 @@ Population descent of the quadratic activation σ(u) = u² without biases on the
 mixture task uses the closed-form risk :func:`lazylab.risk.quadratic_network_risk` (O(N d²) per
 step, a matrix polynomial in M = Wᵀdiag(a)W) instead of the general engine's N × N dual
 matrices; both are the same exact risk (checked to 1e-10), every other case uses the engine.
+When moreover the head is a fixed constant (``train="first"``), the optimizer plain SGD (with
+or without momentum), there is no laziness and N > d, every step is a right multiplication of
+U, and the same descent runs on P = Q₀ᵀU (d, d) at O(d³) per step
+(:mod:`lazylab.models._quadratic_descent`; U = Q₀P is written back at the end).
 
 Population descent with ``track_every`` set feeds a :class:`LearningMonitor` through the loop's
 progress hook (every ``track_every`` steps, O(N d K)); its ``learned_step_k`` ride on the result
@@ -36,6 +42,7 @@ from lazylab.activations import get_activation
 from lazylab.gaussian import feature_mean
 from lazylab.models._common import resolve_input
 from lazylab.models._network_diagnostics import LearningMonitor, learning_monitor
+from lazylab.models._quadratic_descent import applies, column_space
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
 from lazylab.risk.quadratic import QUADRATIC_RISKS, quadratic_network_risk
@@ -147,14 +154,17 @@ class MonitoredResult(TrainingResult):
     milestones: tuple[tuple[str, float], ...] = ()
 
 
-def _monitored(net, state, monitor: LearningMonitor, options: dict) -> dict:
+def _monitored(net, state, monitor: LearningMonitor, options: dict,
+               sync: Callable[[], None] | None = None) -> dict:
     """``options`` with a progress hook that also feeds ``monitor`` every ``track_every`` steps
-    (the loop calls it after step ``done``, at θ_done) and still forwards the caller's progress
-    at its own stride."""
+    (the loop calls it after step ``done``, at θ_done; ``sync()`` first brings the raw weights
+    up to date) and still forwards the caller's progress at its own stride."""
     every, caller, stride = net.track_every, options["progress"], options["progress_every"]
     budget = net.budget
 
     def observe(done: int) -> None:
+        if sync is not None:
+            sync()
         model = net._predictor(state)
         monitor.observe(done, model.weights, model.head)
 
@@ -169,15 +179,31 @@ def _monitored(net, state, monitor: LearningMonitor, options: dict) -> dict:
                 progress_every=every if caller is None else math.gcd(every, stride))
 
 
-def _run_population(net, state, groups, task, rng, options) -> TrainingResult:
+def _direct_risk(net, state, task) -> Callable[[], torch.Tensor]:
+    """() ↦ the (lazy-scaled) exact risk of the network at its current raw parameters."""
     scale = net._loss_scale()
+    return lambda: scale * exact_risk(net._predictor(state), task)
+
+
+def _run_population(net, state, groups, task, rng, options) -> TrainingResult:
+    """Population descent on (U, c), or on (P, c) with U = Q₀P when the d × d form applies
+    (:mod:`lazylab.models._quadratic_descent`; U is written back at the end)."""
     halvings = options.pop("max_halvings")
+    space = column_space(state) if applies(net, state, groups, task) else None
+    if space is None:
+        risk = _direct_risk(net, state, task)
+    else:
+        groups, risk = space.groups(groups), space.risk(state, task)
     monitor = learning_monitor(net, task)
     if monitor is not None:
-        options = _monitored(net, state, monitor, options)
-    result = population_descent(groups, lambda: scale * exact_risk(net._predictor(state), task),
-                                backtracking=halvings > 0, max_halvings=max(halvings, 1),
-                                **options)
+        options = _monitored(net, state, monitor, options,
+                             None if space is None else lambda: space.expand(state.raw.u))
+    try:
+        result = population_descent(groups, risk, backtracking=halvings > 0,
+                                    max_halvings=max(halvings, 1), **options)
+    finally:
+        if space is not None:
+            space.expand(state.raw.u)
     if monitor is None:
         return result
     fields = {f.name: getattr(result, f.name) for f in dataclasses.fields(TrainingResult)}

@@ -37,7 +37,7 @@ import torch
 from lazylab.tasks.mixture import GaussianMixture
 from lazylab.tasks.quadratic import Quadratic
 
-__all__ = ["quadratic_network_risk", "QUADRATIC_RISKS"]
+__all__ = ["quadratic_network_risk", "quadratic_matrix_risk", "QUADRATIC_RISKS", "MATRIX_RISKS"]
 
 
 def _is_diagonal(matrix: torch.Tensor) -> bool:
@@ -72,38 +72,53 @@ def _m(weights, head) -> torch.Tensor:
     return (weights * head[:, None]).T @ weights
 
 
+def _quadratic_matrix_risk(task: Quadratic, m, offset) -> torch.Tensor:
+    """2‖M − B‖²_F + (Tr M + c − b0 − Tr B)² + noise², from M (d, d): O(d²)."""
+    gap = m - task.matrix
+    mean_gap = torch.trace(m) + offset - task.target_mean()
+    return 2 * torch.sum(gap * gap) + mean_gap ** 2 + task.noise ** 2
+
+
+def _mixture_matrix_risk(task: GaussianMixture, m, offset) -> torch.Tensor:
+    """noise² + ½ Σ_{y=±1} [(y − c − Tr(MC_y))² + 2 Tr((MC_y)²)], from M (d, d)."""
+    total = m.new_zeros(()) + task.noise ** 2
+    for label, (probability, covariance) in zip((1.0, -1.0), task.components):
+        trace, square = _matrix_traces(m, covariance)
+        total = total + probability * ((label - offset - trace) ** 2 + 2 * square)
+    return total
+
+
 def _quadratic_risk(task: Quadratic, weights, head, offset) -> torch.Tensor:
     """2‖M − B‖²_F + (Tr M + c − b0 − Tr B)² + noise².
 
     N < d: ‖M − B‖²_F = Tr M² − 2 Σ a_i w_iᵀBw_i + ‖B‖²_F with Tr M² = aᵀ(G∘G)a, G = WWᵀ
     (O(N² d + N d²), no d × d matrix); N ≥ d: M − B formed directly (O(N d²)).
     """
-    if weights.shape[0] < weights.shape[1]:
-        trace, square = _gram_traces(weights, head, None)
-        cross = head @ torch.sum(_times(weights, task.matrix) * weights, dim=1)
-        distance = square - 2 * cross + torch.sum(task.matrix * task.matrix)
-    else:
-        m = _m(weights, head)
-        gap = m - task.matrix
-        trace, distance = torch.trace(m), torch.sum(gap * gap)
+    if weights.shape[0] >= weights.shape[1]:
+        return _quadratic_matrix_risk(task, _m(weights, head), offset)
+    trace, square = _gram_traces(weights, head, None)
+    cross = head @ torch.sum(_times(weights, task.matrix) * weights, dim=1)
+    distance = square - 2 * cross + torch.sum(task.matrix * task.matrix)
     mean_gap = trace + offset - task.target_mean()
     return 2 * distance + mean_gap ** 2 + task.noise ** 2
 
 
 def _mixture_risk(task: GaussianMixture, weights, head, offset) -> torch.Tensor:
     """noise² + ½ Σ_{y=±1} [(y − c − Tr(MC_y))² + 2 Tr((MC_y)²)]."""
-    small = weights.shape[0] < weights.shape[1]
-    m = None if small else _m(weights, head)
+    if weights.shape[0] >= weights.shape[1]:
+        return _mixture_matrix_risk(task, _m(weights, head), offset)
     total = weights.new_zeros(()) + task.noise ** 2
     for label, (probability, covariance) in zip((1.0, -1.0), task.components):
-        trace, square = (_gram_traces(weights, head, covariance) if small else
-                         _matrix_traces(m, covariance))
+        trace, square = _gram_traces(weights, head, covariance)
         total = total + probability * ((label - offset - trace) ** 2 + 2 * square)
     return total
 
 
 QUADRATIC_RISKS = {Quadratic: _quadratic_risk, GaussianMixture: _mixture_risk}
 """Task type → closed-form risk of f(x) = xᵀWᵀdiag(a)Wx + c (see the module docstring)."""
+
+MATRIX_RISKS = {Quadratic: _quadratic_matrix_risk, GaussianMixture: _mixture_matrix_risk}
+"""Task type → the same risk as a function of M = Wᵀdiag(a)W (d, d) and c."""
 
 
 def _check(task, weights, head, offset) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -147,3 +162,26 @@ def quadratic_network_risk(task, weights: torch.Tensor, head: torch.Tensor,
     """
     weights, head, offset = _check(task, weights, head, offset)
     return QUADRATIC_RISKS[type(task)](task, weights, head, offset)
+
+
+def quadratic_matrix_risk(task, matrix: torch.Tensor, offset=0.0) -> torch.Tensor:
+    """The risk of :func:`quadratic_network_risk` as a function of M = Wᵀdiag(a)W and c.
+
+    Args:
+        task: a :class:`~lazylab.tasks.quadratic.Quadratic` or
+            :class:`~lazylab.tasks.mixture.GaussianMixture`.
+        matrix: M, (d, d) float64, symmetric (it may require gradients; the formulas are not
+            symmetrized, so ∂R/∂M is the gradient of the formula, e.g. 4(M − B) + 2eI for the
+            quadratic task at a symmetric M). offset: c, a float or 0-d tensor.
+    Returns:
+        0-d float64 tensor, O(d²) for diagonal B and C±, O(d³) otherwise.
+    Raises:
+        TypeError: unsupported task. ValueError: M not of shape (d, d).
+    """
+    if type(task) not in MATRIX_RISKS:
+        raise TypeError(f"quadratic_matrix_risk supports tasks "
+                        f"{', '.join(k.__name__ for k in MATRIX_RISKS)}, got {type(task).__name__}")
+    if not isinstance(matrix, torch.Tensor) or matrix.shape != (task.dim, task.dim):
+        raise ValueError(f"matrix must be a tensor of shape ({task.dim}, {task.dim}), got "
+                         f"{tuple(getattr(matrix, 'shape', ())) or type(matrix).__name__}")
+    return MATRIX_RISKS[type(task)](task, matrix, offset)
