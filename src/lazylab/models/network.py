@@ -41,7 +41,9 @@ every epoch); a task is fitted by online SGD on fresh samples when ``training="o
 gradient descent on the exact population risk (:func:`lazylab.risk.population_risk`) when
 ``training="population"`` (n = ∞; float64 on the CPU, the exact engine's precision; for σ = u²
 without biases on the quadratic or mixture task by the O(N d²) closed form
-:func:`lazylab.risk.quadratic_network_risk`).
+:func:`lazylab.risk.quadratic_network_risk`, and, when only the first layer trains under a
+constant head with SGD and N > d, in d × d coordinates at O(d³) per step along the same
+trajectory: :mod:`lazylab.models._quadratic_descent`).
 
 Convergence (:mod:`lazylab.solvers.convergence`): ``steps`` is a fixed budget (the historical
 meaning; with ``tol`` it becomes the budget of a run to tolerance); ``max_steps`` is the budget
