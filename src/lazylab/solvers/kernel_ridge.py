@@ -31,7 +31,9 @@ float32 copy rounds each entry once (relative error ≤ 2⁻²⁴ ≈ 6·10⁻�
 Nyström system of the rounded K_nM to ``tol``, and the predictions move by a few 2⁻²⁴ relative
 to max|f| (measured 5·10⁻⁸ to 1.4·10⁻⁷ for RBF and NTK kernels, λ = 10⁻³ and 10⁻⁵; tested
 at 10⁻⁶).
-Everything follows ``device`` (default: x's), so the same code runs on CUDA.
+Everything follows ``device`` (default: x's), so the same code runs on CUDA. A grid of λ
+(validated ridge): :func:`lazylab.solvers.falkon.falkon_path` shares the centers, T and every
+pass over K_nM among all λ.
 
 "cholesky" factors K + nλI in place and reports no residual (NaN): an honest one would need a
 second full kernel evaluation.
