@@ -139,6 +139,24 @@ def test_each_round_recomputes_k_nm_once_whatever_the_number_of_ridges(ridges):
     assert single == calls
 
 
+def test_ridges_run_in_groups_when_their_factors_exceed_the_factor_budget():
+    # Room for two 60 × 60 factors: 5 ridges run as 3 CG loops (by increasing λ), each of 7
+    # rounds (as above), and give the one-loop path's solutions (round-off: 1e-9 relative).
+    x, y, _ = _data(2)
+    ridges = [1e-1, 1e-7, 1e-3, 1e-5, 1e-2]
+    options = dict(n_centers=M, tol=1e-14, max_iter=6, memory_budget=0.0, block_size=100)
+    grouped = []
+    calls = _calls(lambda kernel: grouped.extend(falkon_path(
+        kernel, x, y, ridges, rng=np.random.default_rng(5), factor_budget=2 * 8 * M**2,
+        **options)))
+    assert calls == 1 + BLOCKS * (1 + 3 * 7)
+    single_loop = falkon_path(rbf, x, y, ridges, rng=np.random.default_rng(5), **options)
+    for one, other in zip(grouped, single_loop):
+        assert one.iterations == other.iterations == 6
+        torch.testing.assert_close(one.coef, other.coef, rtol=1e-9, atol=1e-9 * float(
+            other.coef.abs().max()))
+
+
 def test_the_path_pays_the_slowest_ridge_not_the_sum():
     # To tolerance: round count = the slowest column's steps + its recomputed residuals
     # (1 + replacements), where one fit per ridge pays every ridge's rounds.
@@ -189,6 +207,7 @@ def test_zero_targets_give_zero_coefficients_without_iterating():
     (dict(ridges=[1e-3, 0.0]), ValueError, r"ridges\[1\] must be > 0 for FALKON, got 0.0"),
     (dict(ridges=[1e-3, -1.0]), ValueError, r"ridges\[1\] must be a finite number >= 0"),
     (dict(factorization="qr"), ValueError, r"factorization must be one of"),
+    (dict(factor_budget=-1.0), ValueError, r"factor_budget must be a number of bytes >= 0"),
     (dict(rng=None), TypeError, r"rng must be a numpy.random.Generator"),
     (dict(n_centers=601), ValueError, r"n_centers must be in \[1, n=600\], got 601"),
     (dict(memory_budget=-1.0), ValueError, r"memory_budget must be a number of bytes >= 0"),

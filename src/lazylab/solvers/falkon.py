@@ -11,11 +11,15 @@ memory budget) and one pass over K_nM per CG iteration. The path shares everythi
 
 * the centers are drawn once, by the same ``rng.choice`` as the single fit (so path[λ] is the
   single fit with the same generator state, to round-off); K_MM, T, δ and TTᵀ/M once;
-* per λ only A_λ = chol(TTᵀ/M + λI) (M³/3 flops) — route "cholesky", L·M² floats for L ridges —
-  or, when those L factors do not fit ``memory_budget``, route "eigh": one eigendecomposition
-  TTᵀ/M = QΛQᵀ and A_λ = (Λ + λ)^{1/2}Qᵀ, which satisfies A_λᵀA_λ = TTᵀ/M + λI too. Two factors
-  of the same Gram differ by an orthogonal U (A′ = UA), which maps CG's iterates β ↦ Uβ and
-  leaves α, the residual norms and the iteration counts unchanged (in exact arithmetic);
+* per λ only A_λ = chol(TTᵀ/M + λI) (M³/3 flops; TTᵀ/M itself once). The L factors take
+  L·M² floats; the ridges run in groups (by increasing λ, so that a group's columns need
+  similar iteration counts) of as many factors as ``factor_budget`` holds, one CG loop per
+  group. ``factorization="eigh"`` instead takes one eigendecomposition TTᵀ/M = QΛQᵀ and
+  A_λ = (Λ + λ)^{1/2}Qᵀ (A_λᵀA_λ = TTᵀ/M + λI too; M² floats for every λ, one group). Two
+  factors of the same Gram differ by an orthogonal U (A′ = UA), which maps CG's iterates
+  β ↦ Uβ and leaves α, the residual norms and the iteration counts unchanged in exact
+  arithmetic. On CPU it is slow: torch's eigh took 96–175 s at M = 3000 where a Cholesky took
+  0.8–1.4 s (2 cores, load 6–9), so ≈ 120 Choleskys;
 * ONE loop of L independent CGs (one per λ, each with its own α/β scalars, tolerance test,
   residual replacement and stop reason exactly as :func:`lazylab.solvers.cg.conjugate_gradient`)
   whose matrix products are batched: every round applies K_nMᵀK_nM to the M × L′ block of the
@@ -24,8 +28,9 @@ memory budget) and one pass over K_nM per CG iteration. The path shares everythi
   recomputed — once per round for all ridges instead of once per ridge. Not block CG in the
   Krylov sense: the columns share products, not subspaces.
 
-Cost of L ridges: K_MM and T once, L Choleskys (or one eigendecomposition), and
-max_λ(rounds_λ) passes over K_nM, where a single fit per λ pays Σ_λ rounds_λ passes.
+Cost of L ridges: K_MM, T and TTᵀ/M once, L Choleskys (or one eigendecomposition), and
+Σ_groups max_λ∈group(rounds_λ) passes over K_nM (one group: the slowest ridge's), where a single
+fit per λ pays Σ_λ rounds_λ passes, and K_MM, T, TTᵀ/M (and a kept K_nM) once per λ.
 """
 
 from __future__ import annotations
@@ -43,21 +48,24 @@ from lazylab.solvers.kernel_ridge import (DEFAULT_MEMORY_BUDGET, KernelRidgeSolu
                                           _center_factor, _NystromProducts, _options, _storage,
                                           _triangular, _validate, kernel_matrix)
 
-__all__ = ["falkon_path", "FACTORIZATIONS"]
+__all__ = ["falkon_path", "FACTORIZATIONS", "DEFAULT_FACTOR_BUDGET"]
 
 Tensor = torch.Tensor
-FACTORIZATIONS = ("auto", "cholesky", "eigh")
-"""How the path factors TTᵀ/M + λI: "cholesky" per λ, "eigh" once, "auto" (module docstring)."""
+FACTORIZATIONS = ("cholesky", "eigh")
+"""How the path factors TTᵀ/M + λI: "cholesky" per λ, or "eigh" once (module docstring)."""
+
+DEFAULT_FACTOR_BUDGET = 4e9
+"""Bytes of Cholesky factors A_λ (8M² each) the path holds at once: 14 ridges share one CG loop
+up to M ≈ 5900; above, the ridges run in groups (at M = 16,384, one factor is 2.1 GB)."""
 
 
 class _CholeskyFactors:
     """A_λ = chol(TTᵀ/M + λI) (upper) for every λ: the single fit's factor, L·M² floats."""
 
-    def __init__(self, factor: Tensor, ridges: Tensor):
-        m = factor.shape[0]
-        eye = torch.eye(m, dtype=torch.float64, device=factor.device)
-        gram = factor @ factor.T / m
-        self.inner = torch.empty(len(ridges), m, m, dtype=torch.float64, device=factor.device)
+    def __init__(self, gram: Tensor, ridges: Tensor):
+        m = gram.shape[0]
+        eye = torch.eye(m, dtype=torch.float64, device=gram.device)
+        self.inner = torch.empty(len(ridges), m, m, dtype=torch.float64, device=gram.device)
         for k, ridge in enumerate(ridges.tolist()):
             self.inner[k] = torch.linalg.cholesky(gram + ridge * eye, upper=True)
 
@@ -75,8 +83,8 @@ class _CholeskyFactors:
 class _EigenFactors:
     """A_λ = (Λ + λ)^{1/2}Qᵀ from one TTᵀ/M = QΛQᵀ (Λ clamped at 0): M² floats for all λ."""
 
-    def __init__(self, factor: Tensor, ridges: Tensor):
-        values, self.vectors = torch.linalg.eigh(factor @ factor.T / factor.shape[0])
+    def __init__(self, gram: Tensor, ridges: Tensor):
+        values, self.vectors = torch.linalg.eigh(gram)
         self.scales = (values.clamp(min=0.0)[:, None] + ridges[None, :]).rsqrt()  # (M, L)
 
     def inverse(self, beta: Tensor, columns: list[int]) -> Tensor:
@@ -208,12 +216,13 @@ def _operator(products: _NystromProducts, factor: Tensor, factors, ridges: Tenso
     return apply
 
 
-def _route(factorization: str, ridges: int, centers: int, budget: float) -> str:
-    """"cholesky" when the L factors (L·M²·8 bytes) fit the budget (one always does)."""
-    if factorization != "auto":
-        return factorization
-    return "cholesky" if ridges * centers * centers * 8 <= max(budget, centers * centers * 8) \
-        else "eigh"
+def _groups(ridges: list[float], centers: int, factorization: str, budget: float
+            ) -> list[list[int]]:
+    """Ridge indices by increasing λ, in groups whose Cholesky factors (8M² bytes each) fit
+    ``budget`` (at least one per group); one group for "eigh"."""
+    order = sorted(range(len(ridges)), key=ridges.__getitem__)
+    size = len(ridges) if factorization == "eigh" else max(1, int(budget // (8 * centers**2)))
+    return [order[start:start + size] for start in range(0, len(order), size)]
 
 
 def _checked_ridges(ridges) -> list[float]:
@@ -229,7 +238,8 @@ def _checked_ridges(ridges) -> list[float]:
 def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None = None,
                 rng: np.random.Generator, tol: float = 1e-8, max_iter: int | None = 100,
                 block_size: int | None = None, memory_budget: float = DEFAULT_MEMORY_BUDGET,
-                single_storage: bool = True, factorization: str = "auto",
+                single_storage: bool = True, factorization: str = "cholesky",
+                factor_budget: float = DEFAULT_FACTOR_BUDGET,
                 device: str | torch.device | None = None) -> list[KernelRidgeSolution]:
     """FALKON at every λ of ``ridges`` from one set of centers and one CG loop (module docstring).
 
@@ -244,38 +254,47 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
             (K_nM kept in float64, float32 or recomputed by the same rule).
         ridges: the λ > 0, any order; solutions come back in that order.
         rng: draws the centers, once (``rng.choice(n, M, replace=False)`` as the single fit).
-        factorization: "cholesky" (A_λ per λ, the single fit's), "eigh" (one
-            eigendecomposition for all λ), or "auto": cholesky when the L factors,
-            L·M²·8 bytes, fit ``memory_budget`` (or L = 1), eigh otherwise.
-
-    Returns:
-        One :class:`KernelRidgeSolution` (method "falkon") per λ.
+        factorization: "cholesky" (A_λ per λ, the single fit's) or "eigh" (one
+            eigendecomposition for all λ; slow on CPU, module docstring).
+        factor_budget: bytes for the Cholesky factors held at once (8M² each, at least one):
+            the ridges run in groups of that many, by increasing λ, one CG loop per group.
     """
     values = _checked_ridges(ridges)
     x, y, _ = _validate(x, y, values[0], "falkon", n_centers, rng, tol, max_iter, device)
     checks.choice(factorization, "factorization", FACTORIZATIONS)
-    n = x.shape[0]
-    options = _options(n, n_centers=n_centers, rng=rng, tol=tol, max_iter=max_iter,
+    if not float(factor_budget) >= 0:
+        raise ValueError(f"factor_budget must be a number of bytes >= 0, got {factor_budget!r}")
+    options = _options(x.shape[0], n_centers=n_centers, rng=rng, tol=tol, max_iter=max_iter,
                        block_size=block_size, memory_budget=memory_budget,
                        single_storage=single_storage)
     m = options["n_centers"]
     centers, factor, jitter = _centers(kernel, x, m, rng, block_size)
-    ridge_tensor = torch.tensor(values, dtype=torch.float64, device=x.device)
-    route = _route(factorization, len(values), m, options["memory_budget"])
-    factors = _FACTORS[route](factor, ridge_tensor)
-    storage = _storage(n * m, options["memory_budget"], options["single_storage"])
+    storage = _storage(x.shape[0] * m, options["memory_budget"], options["single_storage"])
     products = _NystromProducts(kernel, x, centers, block_size, storage)
     targets = y[:, None] if y.ndim == 1 else y
     projected = _triangular(factor, products.transpose(targets), transpose=True)  # T⁻ᵀK_nMᵀy
-    every = list(range(len(values)))
-    rhs = factors.inverse_t(projected[:, None].expand(m, len(values), -1), every) / math.sqrt(n)
-    path = _Path(_operator(products, factor, factors, ridge_tensor, n), rhs, options["tol"],
-                 m * targets.shape[1] if options["max_iter"] is None else options["max_iter"])
+    budget = m * targets.shape[1] if options["max_iter"] is None else options["max_iter"]
+    gram, solutions = factor @ factor.T / m, [None] * len(values)
+    for group in _groups(values, m, factorization, float(factor_budget)):
+        ridge_tensor = torch.tensor([values[j] for j in group], dtype=torch.float64,
+                                    device=x.device)
+        coefs, path = _solve_group(products, factor, _FACTORS[factorization](gram, ridge_tensor),
+                                   ridge_tensor, projected, options["tol"], budget)
+        for k, j in enumerate(group):
+            solutions[j] = _solution(kernel, centers, coefs[:, k, 0] if y.ndim == 1
+                                     else coefs[:, k], path.outcome(k), jitter, storage)
+    return solutions
+
+
+def _solve_group(products: _NystromProducts, factor: Tensor, factors, ridges: Tensor,
+                 projected: Tensor, tol: float, budget: int) -> tuple[Tensor, _Path]:
+    """α_λ = T⁻¹A_λ⁻¹β_λ/√n, (M, L, k), for the L ridges of one group, and their CG loop."""
+    m, n, every = factor.shape[0], products.x.shape[0], list(range(len(ridges)))
+    rhs = factors.inverse_t(projected[:, None].expand(m, len(ridges), -1), every) / math.sqrt(n)
+    path = _Path(_operator(products, factor, factors, ridges, n), rhs, tol, budget)
     path.run()
     coefs = _triangular(factor, factors.inverse(path.x, every).reshape(m, -1), transpose=False)
-    coefs = coefs.reshape(path.x.shape) / math.sqrt(n)  # α_λ = T⁻¹A_λ⁻¹β_λ/√n
-    return [_solution(kernel, centers, coefs[:, j, 0] if y.ndim == 1 else coefs[:, j],
-                      path.outcome(j), jitter, storage) for j in every]
+    return coefs.reshape(path.x.shape) / math.sqrt(n), path
 
 
 def _solution(kernel, centers: Tensor, coef: Tensor, outcome: tuple, jitter: float,
