@@ -14,8 +14,18 @@
     float32 under the 2 GB budget, with x (0.72 GB) about 2.6 GB in all, while M = 5000 would
     need 4 GB for K_nM alone). In the full run, and alone with ``--paper``.
 
+(d) Ridge path (issue 12 item 2, validated-ridge FALKON): the 14 ridges of the kernel studies'
+    grid (λ = s·10^k, :data:`lazylab.studies._kernel_baselines.RIDGE_EXPONENTS`) with the ReLU
+    NTK at d = 128, n = 2·10⁴, M = 2000: one FALKON fit per λ (what selection did) against
+    :func:`lazylab.solvers.falkon.falkon_path` (one CG loop, one K_nM pass per round), with K_nM
+    stored and recomputed (memory budget 0), the path first (per-λ Cholesky factors, as the
+    single fits: both sides solve the same systems). Reported: both times, the
+    K_nM passes of each (Σ of the refits' rounds against the path's max), and the largest
+    relative gap between the two sides' test predictions. In the full run and alone with ``--path``; quick: n = 5000,
+    M = 500, stored.
+
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
-Run: ``python benchmarks/bench_kernels.py [--quick | --paper]``.
+Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path]``.
 """
 
 from __future__ import annotations
@@ -33,13 +43,18 @@ from common import (isolated, machine_framed, peak_memory_mb, print_rows, row,  
 
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge  # noqa: E402
+from lazylab.solvers.falkon import falkon_path  # noqa: E402
+from lazylab.studies._kernel_baselines import kernel_ridge_grid  # noqa: E402
 
 BENCHMARK = "kernels"
 DIM = 450
-PAPER = {"gram": [], "falkon": [(200_000, 2e9)]}
-FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)] + PAPER["falkon"]}
-QUICK = {"gram": [8000], "falkon": [(20_000, 2e9)]}
-SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER}
+PATH_DIM = 128
+PATH = {"gram": [], "falkon": [], "path": [(20_000, 2000, 2e9), (20_000, 2000, 0.0)]}
+PAPER = {"gram": [], "falkon": [(200_000, 2e9)], "path": []}
+FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)] + PAPER["falkon"],
+        "path": PATH["path"]}
+QUICK = {"gram": [8000], "falkon": [(20_000, 2e9)], "path": [(5000, 500, 2e9)]}
+SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER, "path": PATH}
 RIDGE = 1e-4
 
 
@@ -97,6 +112,55 @@ def _falkon_case(n: int, budget: float, peak: float) -> list[dict]:
             row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
 
 
+def _path_problem(n: int):
+    """(x (n, 128), y, x_test (2000, 128), the NTK, the 14 ridges of the kernel studies)."""
+    rng = np.random.default_rng(2)
+    x = torch.from_numpy(rng.standard_normal((n, PATH_DIM)))
+    y = torch.relu(x[:, 0]) + x[:, 1] * x[:, 2] + 0.1 * torch.from_numpy(rng.standard_normal(n))
+    x_test = torch.from_numpy(rng.standard_normal((2000, PATH_DIM)))
+    kernel = DualKernel("ntk")
+    kernel(x[:64], x[:64])  # warm up
+    return x, y, x_test, kernel, list(kernel_ridge_grid("ntk"))
+
+
+def _refits(kernel, x, y, ridges, options):
+    """Yield (seconds, solution) of one FALKON fit per λ, each from the same generator state."""
+    for ridge in ridges:
+        with timer() as clock:
+            fit = kernel_ridge(kernel, x, y, ridge=ridge, method="falkon",
+                               rng=np.random.default_rng(3), **options)
+        yield clock["seconds"], fit
+
+
+def _path_case(n: int, m: int, budget: float, peak: float) -> list[dict]:
+    """The path (one CG loop for the 14 ridges), then one FALKON fit per λ, timed."""
+    x, y, x_test, kernel, ridges = _path_problem(n)
+    options = dict(n_centers=m, tol=1e-8, max_iter=100, memory_budget=budget)
+    with timer() as path_clock:
+        path = falkon_path(kernel, x, y, ridges, rng=np.random.default_rng(3),
+                           factorization="cholesky", **options)
+    times, refits = zip(*_refits(kernel, x, y, ridges, options))
+    gaps = [float((a.predict(x_test) - b.predict(x_test)).abs().max()
+                  / b.predict(x_test).abs().max()) for a, b in zip(path, refits)]
+    passes = sum(s.iterations + 2 for s in refits)  # CG steps, the residual check, K_nMᵀy
+    case = f"falkon ridge path ntk relu n={n} d={PATH_DIM} M={m} L=14 K_nM {path[0].storage}"
+    note = f"tol=1e-8 max_iter=100 budget={budget:.0e} B, peak {peak:.1f} GFLOP/s"
+    return [row(BENCHMARK, case, "time_path", path_clock["seconds"], "s",
+                f"factorization=cholesky; {note}"),
+            row(BENCHMARK, case, "time_refit_per_ridge", sum(times), "s", "after the path"),
+            row(BENCHMARK, case, "speedup", sum(times) / path_clock["seconds"], "",
+                "refit per ridge / path, same process"),
+            row(BENCHMARK, case, "k_nm_passes_refit", passes, "",
+                "Σ (CG steps + 1 residual + 1 for K_nMᵀy); +1 per residual replacement"),
+            row(BENCHMARK, case, "k_nm_passes_path", max(s.iterations for s in path) + 2, "",
+                f"iterations {[s.iterations for s in path]}"),
+            row(BENCHMARK, case, "converged", sum(s.converged for s in path), "of 14",
+                f"refits: {sum(s.converged for s in refits)}"),
+            row(BENCHMARK, case, "max_relative_prediction_gap", max(gaps), "",
+                "path vs refit, max|Δf|/max|f| on 2000 test points"),
+            row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
+
+
 def _cases(mode: str):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = SIZES[mode]
@@ -106,6 +170,8 @@ def _cases(mode: str):
             yield isolated(_gram_case, n, peak)
         for n, budget in sizes["falkon"]:
             yield isolated(_falkon_case, n, budget, peak)
+        for n, m, budget in sizes["path"]:
+            yield isolated(_path_case, n, m, budget, peak)
 
     return machine_framed(BENCHMARK, cases)
 
@@ -116,5 +182,5 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    print_rows(_cases("quick" if "--quick" in sys.argv else
-                      "paper" if "--paper" in sys.argv else "full"), width=52)
+    print_rows(_cases("quick" if "--quick" in sys.argv else "paper" if "--paper" in sys.argv
+                      else "path" if "--path" in sys.argv else "full"), width=52)

@@ -431,14 +431,22 @@ def test_the_path_along_another_selected_field_and_the_default_grid(monkeypatch)
     assert path.metrics["test_risk"] == pytest.approx(refit.metrics["test_risk"], rel=1e-8)
 
 
-def test_falkon_and_population_fits_refit_every_value(monkeypatch):
+def test_falkon_takes_the_path_and_population_fits_refit_every_value(monkeypatch):
+    # FALKON's grid is one Kernel.fit_path (solvers.falkon.falkon_path): no fit per value.
     catalog = default_catalog()
     kernel_calls = _counting_fits(monkeypatch, catalog.regimes["kernel"])
+    path_calls, real_path = [], catalog.regimes["kernel"].fit_path
+
+    def counted_path(self, data, ridges, *, rng):
+        path_calls.append(list(ridges))
+        return real_path(self, data, ridges, rng=rng)
+
+    monkeypatch.setattr(catalog.regimes["kernel"], "fit_path", counted_path)
     run = make_run("quadratic", {"dim": 4}, "kernel",
                    {"kind": "ntk", "method": "falkon", "ridge": {"grid": [1e-4, 1e-2, 1.0]}},
                    150, 100, 0, 100)
     assert execute_run(run, catalog=catalog).status == DONE
-    assert kernel_calls == [1e-4, 1e-2, 1.0]
+    assert kernel_calls == [] and path_calls == [[1e-4, 1e-2, 1.0]]
     rf_calls = _counting_fits(monkeypatch, catalog.regimes["random_features"])
     run = make_run("quadratic", {"dim": 4}, "random_features",
                    {"width": 6, "ridge": {"grid": [1e-4, 1.0]}}, None, 100, 0, 100)

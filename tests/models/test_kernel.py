@@ -201,10 +201,14 @@ def test_kernel_path_equals_a_fit_per_ridge(monkeypatch, kind, degree, route):
                                          else single.solution.method)
 
 
-def test_kernel_path_is_declined_where_falkon_fits():
+def test_kernel_path_is_declined_above_the_exact_path_size_and_checks_its_inputs(monkeypatch):
     task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=4)
     data = task.sample(50, rng=np.random.default_rng(1))
-    assert Kernel(method="falkon").fit_path(data, [1e-3], rng=np.random.default_rng(0)) is None
+    monkeypatch.setattr(kernel_module, "PATH_MAX_SAMPLES", 49)
+    assert Kernel().fit_path(data, [1e-3], rng=np.random.default_rng(0)) is None
+    with pytest.raises(ValueError, match=r"ridges\[1\] must be > 0 for FALKON"):
+        Kernel(method="falkon").fit_path(data, [1e-3, 0.0], rng=np.random.default_rng(0))
+    monkeypatch.undo()
     with pytest.raises(ValueError, match=r"ridges\[1\]"):
         Kernel().fit_path(data, [1e-3, -1.0], rng=np.random.default_rng(0))
     with pytest.raises(ValueError, match="kernel ridge needs samples"):
@@ -243,3 +247,43 @@ def test_the_predictors_of_a_path_share_one_kernel_block_of_their_first_inputs(m
     path[1].shared.inputs, path[1].shared.version = changed, changed._version
     changed.mul_(2.0)  # in place: the version counter moves, the held block is stale
     torch.testing.assert_close(path[1].predict(changed), path[1].solution.predict(changed))
+
+
+@pytest.mark.parametrize("method", ["falkon", "auto"])
+def test_falkon_path_is_a_fit_per_ridge_sharing_one_validation_block(monkeypatch, method):
+    # "auto" takes FALKON above CHOLESKY_MAX_SAMPLES (lowered here to 100). Each model is the
+    # FALKON fit with the same generator state: same centers exactly, and predictions within
+    # what two CG solutions of the same system to tol = 1e-8 can differ by (bounded rigorously
+    # in tests/solvers/test_kernel_ridge_path.py; measured ≈ 1e-9 relative here), checked at
+    # 1e-6 relative. All models share the centers, so the validation block K(x_val, centers)
+    # is evaluated once for the whole path.
+    monkeypatch.setattr(kernel_module, "CHOLESKY_MAX_SAMPLES", 100)
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5, noise=0.1)
+    data, validation = (task.sample(n, rng=np.random.default_rng(s)) for n, s in ((300, 1), (80, 2)))
+    ridges = [1e-2, 1e-6, 1e-4]
+    path = Kernel(kind="ntk", method=method, n_centers=40).fit_path(
+        data, ridges, rng=np.random.default_rng(3))
+    assert len(path) == len(ridges) and len({id(model.shared) for model in path}) == 1
+    for ridge, model in zip(ridges, path):
+        single = Kernel(kind="ntk", ridge=ridge, method="falkon", n_centers=40).fit(
+            data, rng=np.random.default_rng(3))
+        assert set(model.diagnostics) == set(single.diagnostics)
+        assert model.diagnostics["converged"] == single.diagnostics["converged"] == 1.0
+        assert model.diagnostics["n_centers"] == 40 and model.solution.method == "falkon"
+        torch.testing.assert_close(model.solution.centers, single.solution.centers, rtol=0,
+                                   atol=0)
+        expected = single.predict(validation.x)
+        gap = torch.linalg.vector_norm(model.solution.predict(validation.x) - expected)
+        assert gap <= 1e-6 * torch.linalg.vector_norm(expected), ridge
+    calls = []
+    real = kernel_module.kernel_matrix
+
+    def counted(kernel, x1, x2, **options):
+        calls.append(x1.shape[0])
+        return real(kernel, x1, x2, **options)
+
+    monkeypatch.setattr(kernel_module, "kernel_matrix", counted)
+    for model in path:
+        torch.testing.assert_close(model.predict(validation.x),
+                                   model.solution.predict(validation.x), rtol=1e-12, atol=1e-12)
+    assert calls == [80]

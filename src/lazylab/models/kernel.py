@@ -21,10 +21,12 @@ Cholesky up to 2·10⁴ samples and by FALKON above (``method="auto"``; FALKON n
 draws its Nyström centers from ``rng``). No offset is fitted (the constant is in the RKHS for
 relu-type kernels). There is no n = ∞ fit: kernel ridge needs samples.
 
-Ridge path (:meth:`Kernel.fit_path`, used by model selection): the kernel matrix K is evaluated
-once for a whole grid of λ, and α(λ) = (K + nλI)⁻¹y is solved per λ on it by Cholesky, or from
-one eigendecomposition of K for long grids (:func:`lazylab.solvers.ridge_path.symmetric_path`).
-Exact fits only: FALKON's preconditioner depends on λ, so FALKON fits refit per λ.
+Ridge path (:meth:`Kernel.fit_path`, used by model selection): exact fits evaluate the kernel
+matrix K once for a whole grid of λ, and solve α(λ) = (K + nλI)⁻¹y per λ on it by Cholesky, or
+from one eigendecomposition of K for long grids (:func:`lazylab.solvers.ridge_path.symmetric_path`).
+FALKON fits draw the centers once and run every λ in one CG loop whose K_nM products serve all
+of them (:func:`lazylab.solvers.falkon.falkon_path`; only the λ-dependent preconditioner factor
+is per λ).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from lazylab.activations import get_activation
 from lazylab.gaussian import pair_expectation
 from lazylab.models._common import numeric, resolve_input
 from lazylab.solvers import KernelRidgeSolution, kernel_matrix, kernel_ridge
+from lazylab.solvers.falkon import falkon_path
 from lazylab.solvers.kernel_ridge import CHOLESKY_MAX_SAMPLES
 from lazylab.solvers.ridge_path import symmetric_path
 
@@ -270,23 +273,31 @@ class Kernel:
         :class:`SharedBlock`: the first input set they are evaluated on (selection's
         validation set) costs one kernel evaluation for all of them.
 
-        Returns None where the fit is not exact (``method`` "falkon", or "auto" above
-        :data:`lazylab.solvers.kernel_ridge.CHOLESKY_MAX_SAMPLES`: FALKON's preconditioner
-        depends on λ) or n > :data:`PATH_MAX_SAMPLES`; the caller then refits per λ.
-        Diagnostics as :meth:`fit`. ``rng`` is unused (no random parts), as in the exact fit.
+        FALKON (``method`` "falkon", or "auto" above
+        :data:`lazylab.solvers.kernel_ridge.CHOLESKY_MAX_SAMPLES`):
+        :func:`lazylab.solvers.falkon.falkon_path` draws the centers from ``rng`` once, as
+        :meth:`fit` does (so each model is the fit with the same generator state, to CG's
+        tolerance), and solves every λ > 0 in one CG loop; the models share the centers and one
+        :class:`SharedBlock` K(x_val, centers).
+
+        Returns None for an exact fit above n = :data:`PATH_MAX_SAMPLES`; the caller then
+        refits per λ. Diagnostics as :meth:`fit`. The exact path does not use ``rng``.
         """
         data, _ = _samples_only(data_or_task)
         n = data.x.shape[0]
-        exact = self.method == "cholesky" or (self.method == "auto" and n <= CHOLESKY_MAX_SAMPLES)
-        if not exact or n > PATH_MAX_SAMPLES:
+        falkon = self.method == "falkon" or (self.method == "auto" and n > CHOLESKY_MAX_SAMPLES)
+        if not falkon and n > PATH_MAX_SAMPLES:
             return None
         ridges = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
         if not ridges:
             raise ValueError("ridges must be a non-empty sequence of penalties λ >= 0, got []")
+        kernel, shared = self.kernel, SharedBlock()
+        if falkon:
+            solutions = falkon_path(kernel, data.x, data.y, ridges, n_centers=self.n_centers,
+                                    rng=rng)
+            return [_kernel_model(solution, shared) for solution in solutions]
         x, y = data.x.to(torch.float64), data.y.to(torch.float64)
-        kernel = self.kernel
         solved = symmetric_path(kernel_matrix(kernel, x, x), y, [n * r for r in ridges])
-        shared = SharedBlock()
         return [_kernel_model(KernelRidgeSolution(kernel, x, coef, _ROUTES[route], 0, math.nan,
                                                   True), shared) for coef, route in solved]
 

@@ -31,7 +31,9 @@ float32 copy rounds each entry once (relative error ≤ 2⁻²⁴ ≈ 6·10⁻�
 Nyström system of the rounded K_nM to ``tol``, and the predictions move by a few 2⁻²⁴ relative
 to max|f| (measured 5·10⁻⁸ to 1.4·10⁻⁷ for RBF and NTK kernels, λ = 10⁻³ and 10⁻⁵; tested
 at 10⁻⁶).
-Everything follows ``device`` (default: x's), so the same code runs on CUDA.
+Everything follows ``device`` (default: x's), so the same code runs on CUDA. A grid of λ
+(validated ridge): :func:`lazylab.solvers.falkon.falkon_path` shares the centers, T and every
+pass over K_nM among all λ.
 
 "cholesky" factors K + nλI in place and reports no residual (NaN): an honest one would need a
 second full kernel evaluation.
@@ -201,11 +203,10 @@ def _triangular(factor: Tensor, rhs: Tensor, *, transpose: bool) -> Tensor:
     return out[:, 0] if column else out
 
 
-def _falkon_factors(kernel_mm: Tensor, ridge: float) -> tuple[Tensor, Tensor, float]:
-    """(T, A, δ): TᵀT = K_MM + δI and AᵀA = TTᵀ/M + λI, both upper triangular (Cholesky)."""
-    m = kernel_mm.shape[0]
+def _center_factor(kernel_mm: Tensor) -> tuple[Tensor, float]:
+    """(T, δ): TᵀT = K_MM + δI, T upper triangular (Cholesky; δ raised tenfold until it works)."""
     jitter = _JITTER * max(float(kernel_mm.diagonal().mean()), 1e-300)
-    eye = torch.eye(m, dtype=torch.float64, device=kernel_mm.device)
+    eye = torch.eye(kernel_mm.shape[0], dtype=torch.float64, device=kernel_mm.device)
     for _ in range(12):
         factor, info = torch.linalg.cholesky_ex(kernel_mm + jitter * eye, upper=True)
         if int(info) == 0:
@@ -214,7 +215,14 @@ def _falkon_factors(kernel_mm: Tensor, ridge: float) -> tuple[Tensor, Tensor, fl
     else:
         raise ValueError(f"K_MM + δI is not positive definite even with jitter δ = {jitter:.3g}; "
                          f"the kernel is not positive semi-definite on the centers")
-    inner = torch.linalg.cholesky(factor @ factor.T / m + ridge * eye, upper=True)
+    return factor, jitter
+
+
+def _falkon_factors(kernel_mm: Tensor, ridge: float) -> tuple[Tensor, Tensor, float]:
+    """(T, A, δ): TᵀT = K_MM + δI and AᵀA = TTᵀ/M + λI, both upper triangular (Cholesky)."""
+    factor, jitter = _center_factor(kernel_mm)
+    eye = torch.eye(factor.shape[0], dtype=torch.float64, device=factor.device)
+    inner = torch.linalg.cholesky(factor @ factor.T / factor.shape[0] + ridge * eye, upper=True)
     return factor, inner, jitter
 
 
@@ -321,12 +329,19 @@ def kernel_ridge(kernel: Kernel, x: Tensor, y: Tensor, *, ridge: float, method: 
         device: where kernels, factorizations and CG run ("cpu", "cuda", ...); default x's.
     """
     x, y, method = _validate(x, y, ridge, method, n_centers, rng, tol, max_iter, device)
+    options = _options(x.shape[0], n_centers=n_centers, rng=rng, tol=tol, max_iter=max_iter,
+                       block_size=block_size, memory_budget=memory_budget,
+                       single_storage=single_storage)
+    return _METHODS[method](kernel, x, y, float(ridge), options)
+
+
+def _options(n: int, *, n_centers, rng, tol, max_iter, block_size, memory_budget,
+             single_storage) -> dict:
+    """The validated options of a fit on n samples (M defaults to min(n, ⌈5√n⌉))."""
     if not float(memory_budget) >= 0:
         raise ValueError(f"memory_budget must be a number of bytes >= 0, got {memory_budget!r}")
-    n = x.shape[0]
-    options = {"block_size": block_size, "rng": rng, "tol": float(tol),
-               "max_iter": None if max_iter is None else int(max_iter),
-               "memory_budget": float(memory_budget), "single_storage": bool(single_storage),
-               "n_centers": min(n, math.ceil(5 * math.sqrt(n))) if n_centers is None
-               else int(n_centers)}
-    return _METHODS[method](kernel, x, y, float(ridge), options)
+    return {"block_size": block_size, "rng": rng, "tol": float(tol),
+            "max_iter": None if max_iter is None else int(max_iter),
+            "memory_budget": float(memory_budget), "single_storage": bool(single_storage),
+            "n_centers": min(n, math.ceil(5 * math.sqrt(n))) if n_centers is None
+            else int(n_centers)}

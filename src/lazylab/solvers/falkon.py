@@ -1,0 +1,314 @@
+"""FALKON along a ridge path: every λ of a grid from one set of centers and one CG loop.
+
+Notation as :mod:`lazylab.solvers.kernel_ridge` (FALKON, Rudi, Carratino & Rosasco 2017): n
+samples, M Nyström centers, K_nM, K_MM, T with TᵀT = K_MM + δI, and per ridge λ
+
+    A_λᵀA_λ = TTᵀ/M + λI,   W_λ = A_λ⁻ᵀ(T⁻ᵀK_nMᵀK_nM T⁻¹/n + λI)A_λ⁻¹,   α_λ = T⁻¹A_λ⁻¹β_λ/√n,
+
+with CG on W_λ β_λ = A_λ⁻ᵀT⁻ᵀK_nMᵀy/√n. A single fit per λ pays, each time, the centers' K_MM
+and its Cholesky T, K_nM (computed once, or once per CG product when it does not fit the
+memory budget) and one pass over K_nM per CG iteration. The path shares everything but A_λ:
+
+* the centers are drawn once, by the same ``rng.choice`` as the single fit (so path[λ] is the
+  single fit with the same generator state, to round-off); K_MM, T, δ and TTᵀ/M once;
+* per λ only A_λ = chol(TTᵀ/M + λI) (M³/3 flops; TTᵀ/M itself once). The L factors take
+  L·M² floats; the ridges run in groups (by increasing λ, so that a group's columns need
+  similar iteration counts) of as many factors as ``factor_budget`` holds, one CG loop per
+  group. ``factorization="eigh"`` instead takes one eigendecomposition TTᵀ/M = QΛQᵀ and
+  A_λ = (Λ + λ)^{1/2}Qᵀ (A_λᵀA_λ = TTᵀ/M + λI too; M² floats for every λ, one group). Two
+  factors of the same Gram differ by an orthogonal U (A′ = UA), which maps CG's iterates
+  β ↦ Uβ and leaves α, the residual norms and the iteration counts unchanged in exact
+  arithmetic. On CPU it is slow: torch's eigh took 96–175 s at M = 3000 where a Cholesky took
+  0.8–1.4 s (2 cores, load 6–9), so ≈ 120 Choleskys;
+* ONE loop of L independent CGs (one per λ, each with its own α/β scalars, tolerance test,
+  residual replacement and stop reason exactly as :func:`lazylab.solvers.cg.conjugate_gradient`)
+  whose matrix products are batched: every round applies K_nMᵀK_nM to the M × L′ block of the
+  still-running columns (their search directions, or their iterates when a column's recursive
+  residual has met ``tol`` and its true residual b − Wβ is recomputed), so K_nM is read — or
+  recomputed — once per round for all ridges instead of once per ridge. Not block CG in the
+  Krylov sense: the columns share products, not subspaces.
+
+Cost of L ridges: K_MM, T and TTᵀ/M once, L Choleskys (or one eigendecomposition), and
+Σ_groups max_λ∈group(rounds_λ) passes over K_nM (one group: the slowest ridge's), where a single
+fit per λ pays Σ_λ rounds_λ passes, and K_MM, T, TTᵀ/M (and a kept K_nM) once per λ.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+
+from lazylab import _checks as checks
+from lazylab.solvers.cg import REPLACEMENTS
+from lazylab.solvers.kernel_ridge import (DEFAULT_MEMORY_BUDGET, KernelRidgeSolution,
+                                          _center_factor, _NystromProducts, _options, _storage,
+                                          _triangular, _validate, kernel_matrix)
+
+__all__ = ["falkon_path", "FACTORIZATIONS", "DEFAULT_FACTOR_BUDGET"]
+
+Tensor = torch.Tensor
+FACTORIZATIONS = ("cholesky", "eigh")
+"""How the path factors TTᵀ/M + λI: "cholesky" per λ, or "eigh" once (module docstring)."""
+
+DEFAULT_FACTOR_BUDGET = 4e9
+"""Bytes of Cholesky factors A_λ (8M² each) the path holds at once: 14 ridges share one CG loop
+up to M ≈ 5900; above, the ridges run in groups (at M = 16,384, one factor is 2.1 GB)."""
+
+
+class _CholeskyFactors:
+    """A_λ = chol(TTᵀ/M + λI) (upper) for every λ: the single fit's factor, L·M² floats."""
+
+    def __init__(self, gram: Tensor, ridges: Tensor):
+        m = gram.shape[0]
+        eye = torch.eye(m, dtype=torch.float64, device=gram.device)
+        self.inner = torch.empty(len(ridges), m, m, dtype=torch.float64, device=gram.device)
+        for k, ridge in enumerate(ridges.tolist()):
+            self.inner[k] = torch.linalg.cholesky(gram + ridge * eye, upper=True)
+
+    def inverse(self, beta: Tensor, columns: list[int]) -> Tensor:
+        """A_λ⁻¹ β for each column: β (M, L′, k), ``columns`` the L′ ridge indices."""
+        return torch.stack([_triangular(self.inner[j], beta[:, i], transpose=False)
+                            for i, j in enumerate(columns)], dim=1)
+
+    def inverse_t(self, vector: Tensor, columns: list[int]) -> Tensor:
+        """A_λ⁻ᵀ v for each column."""
+        return torch.stack([_triangular(self.inner[j], vector[:, i], transpose=True)
+                            for i, j in enumerate(columns)], dim=1)
+
+
+class _EigenFactors:
+    """A_λ = (Λ + λ)^{1/2}Qᵀ from one TTᵀ/M = QΛQᵀ (Λ clamped at 0): M² floats for all λ."""
+
+    def __init__(self, gram: Tensor, ridges: Tensor):
+        values, self.vectors = torch.linalg.eigh(gram)
+        self.scales = (values.clamp(min=0.0)[:, None] + ridges[None, :]).rsqrt()  # (M, L)
+
+    def inverse(self, beta: Tensor, columns: list[int]) -> Tensor:
+        """Q (Λ + λ)^{-1/2} β for each column: β (M, L′, k)."""
+        scaled = self.scales[:, columns, None] * beta
+        return (self.vectors @ scaled.reshape(beta.shape[0], -1)).reshape(beta.shape)
+
+    def inverse_t(self, vector: Tensor, columns: list[int]) -> Tensor:
+        """(Λ + λ)^{-1/2} Qᵀ v for each column."""
+        rotated = (self.vectors.T @ vector.reshape(vector.shape[0], -1)).reshape(vector.shape)
+        return self.scales[:, columns, None] * rotated
+
+
+_FACTORS = {"cholesky": _CholeskyFactors, "eigh": _EigenFactors}
+
+
+@dataclass
+class _Column:
+    """The scalars of one ridge's CG (those of cg._iterate and conjugate_gradient)."""
+
+    norm_b: float
+    rz: float = 0.0
+    relative: float = 0.0
+    iterations: int = 0
+    replacements: int = 0
+    pending: str | None = None  # a stop reason waiting for its recomputed residual
+    residual: float = 0.0
+    reason: str = ""
+
+    def finish(self, residual: float, reason: str) -> None:
+        self.residual, self.reason, self.pending = residual, reason, None
+
+
+class _Path:
+    """L CGs W_λ β_λ = b_λ sharing one batched operator application per round."""
+
+    def __init__(self, apply: Callable[[Tensor, list[int]], Tensor], rhs: Tensor, tol: float,
+                 budget: int):
+        self.apply, self.rhs, self.tol, self.budget = apply, rhs, tol, budget
+        self.x, self.r, self.p = torch.zeros_like(rhs), rhs.clone(), rhs.clone()
+        norms = torch.linalg.vector_norm(rhs, dim=(0, 2)).tolist()
+        self.columns = [_Column(norm) for norm in norms]
+        for j, column in enumerate(self.columns):
+            if column.norm_b == 0.0:
+                column.finish(0.0, "tolerance")
+            else:
+                column.rz, column.relative = float(torch.sum(rhs[:, j] ** 2)), 1.0
+        self.rounds = 0
+
+    def _pending(self) -> tuple[list[int], list[int]]:
+        """(columns taking a CG step, columns recomputing b − Wβ) this round."""
+        steps, checks = [], []
+        for j, column in enumerate(self.columns):
+            if column.reason:
+                continue
+            if column.pending is None and column.relative <= self.tol:
+                column.pending = "tolerance"
+            elif column.pending is None and column.iterations >= self.budget:
+                column.pending = "budget"
+            (checks if column.pending else steps).append(j)
+        return steps, checks
+
+    def run(self) -> None:
+        while True:
+            steps, checks = self._pending()
+            if not steps and not checks:
+                return
+            products = self.apply(torch.cat([self.p[:, steps], self.x[:, checks]], dim=1),
+                                  steps + checks)
+            self.rounds += 1
+            for i, j in enumerate(steps):
+                self._step(j, products[:, i])
+            for i, j in enumerate(checks):
+                self._check(j, products[:, len(steps) + i])
+
+    def _step(self, j: int, product: Tensor) -> None:
+        """One CG step of column j given W p (cg._iterate's loop body)."""
+        column, direction = self.columns[j], self.p[:, j]
+        curvature = float(torch.sum(direction * product))
+        if not curvature > 0:
+            column.pending = "breakdown" if curvature <= 0 else "diverged"
+            return
+        alpha = column.rz / curvature
+        x_next, r_next = self.x[:, j] + alpha * direction, self.r[:, j] - alpha * product
+        relative = float(torch.linalg.vector_norm(r_next)) / column.norm_b
+        if not math.isfinite(relative) or not bool(torch.isfinite(x_next).all()):
+            column.pending = "diverged"
+            return
+        self.x[:, j], self.r[:, j] = x_next, r_next
+        column.iterations, column.relative = column.iterations + 1, relative
+        rz_next = float(torch.sum(r_next * r_next))
+        self.p[:, j] = r_next + (rz_next / column.rz) * direction
+        column.rz = rz_next
+
+    def _check(self, j: int, product: Tensor) -> None:
+        """Column j's recomputed residual b − Wβ: stop, or restart CG from it (replacement)."""
+        column = self.columns[j]
+        residual = self.rhs[:, j] - product
+        true = float(torch.linalg.vector_norm(residual)) / column.norm_b
+        reason = column.pending
+        if not math.isfinite(true):
+            true, reason = math.inf, "diverged"
+        if reason != "tolerance" or true <= self.tol:
+            column.finish(true, reason)
+        elif column.replacements == REPLACEMENTS:
+            column.finish(true, "stagnated")
+        else:
+            column.replacements += 1
+            self.r[:, j], self.p[:, j] = residual, residual
+            column.rz, column.relative, column.pending = float(torch.sum(residual ** 2)), true, None
+
+    def outcome(self, j: int) -> tuple[Tensor, int, float, bool, str]:
+        """(β, iterations, residual, converged, stop_reason) of column j, as CGResult's."""
+        column = self.columns[j]
+        converged = column.residual <= self.tol and column.reason in ("tolerance", "budget")
+        reason = column.reason if column.reason != "budget" or not converged else "tolerance"
+        return self.x[:, j], column.iterations, column.residual, converged, reason
+
+
+def _operator(products: _NystromProducts, factor: Tensor, factors, ridges: Tensor, n: int):
+    """(β (M, L′, k), ridge indices) ↦ W_λ β per column, with one K_nMᵀK_nM product for all."""
+
+    def apply(beta: Tensor, columns: list[int]) -> Tensor:
+        inverse_a = factors.inverse(beta, columns)
+        flat = _triangular(factor, inverse_a.reshape(beta.shape[0], -1), transpose=False)
+        data = _triangular(factor, products.normal(flat), transpose=True).reshape(beta.shape)
+        return factors.inverse_t(data / n + ridges[None, columns, None] * inverse_a, columns)
+
+    return apply
+
+
+def _groups(ridges: list[float], centers: int, factorization: str, budget: float
+            ) -> list[list[int]]:
+    """Ridge indices by increasing λ, in groups whose Cholesky factors (8M² bytes each) fit
+    ``budget`` (at least one per group); one group for "eigh"."""
+    order = sorted(range(len(ridges)), key=ridges.__getitem__)
+    size = len(ridges) if factorization == "eigh" else max(1, int(budget // (8 * centers**2)))
+    return [order[start:start + size] for start in range(0, len(order), size)]
+
+
+def _checked_ridges(ridges) -> list[float]:
+    values = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
+    if not values:
+        raise ValueError("ridges must be a non-empty sequence of penalties λ > 0, got []")
+    for k, value in enumerate(values):
+        if not value > 0:
+            raise ValueError(f"ridges[{k}] must be > 0 for FALKON, got {value!r}")
+    return values
+
+
+def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None = None,
+                rng: np.random.Generator, tol: float = 1e-8, max_iter: int | None = 100,
+                block_size: int | None = None, memory_budget: float = DEFAULT_MEMORY_BUDGET,
+                single_storage: bool = True, factorization: str = "cholesky",
+                factor_budget: float = DEFAULT_FACTOR_BUDGET,
+                device: str | torch.device | None = None) -> list[KernelRidgeSolution]:
+    """FALKON at every λ of ``ridges`` from one set of centers and one CG loop (module docstring).
+
+    Each solution is what ``kernel_ridge(kernel, x, y, ridge=λ, method="falkon", ...)`` returns
+    with the same arguments and the same generator state, up to round-off (the CG certificate
+    holds for each column: ``residual`` ≤ ``tol`` when ``converged``). Solutions share one
+    centers tensor.
+
+    Args:
+        kernel, x (n, d), y (n,) or (n, k), n_centers, tol, max_iter, block_size,
+            memory_budget, single_storage, device: as :func:`lazylab.solvers.kernel_ridge`
+            (K_nM kept in float64, float32 or recomputed by the same rule).
+        ridges: the λ > 0, any order; solutions come back in that order.
+        rng: draws the centers, once (``rng.choice(n, M, replace=False)`` as the single fit).
+        factorization: "cholesky" (A_λ per λ, the single fit's) or "eigh" (one
+            eigendecomposition for all λ; slow on CPU, module docstring).
+        factor_budget: bytes for the Cholesky factors held at once (8M² each, at least one):
+            the ridges run in groups of that many, by increasing λ, one CG loop per group.
+    """
+    values = _checked_ridges(ridges)
+    x, y, _ = _validate(x, y, values[0], "falkon", n_centers, rng, tol, max_iter, device)
+    checks.choice(factorization, "factorization", FACTORIZATIONS)
+    if not float(factor_budget) >= 0:
+        raise ValueError(f"factor_budget must be a number of bytes >= 0, got {factor_budget!r}")
+    options = _options(x.shape[0], n_centers=n_centers, rng=rng, tol=tol, max_iter=max_iter,
+                       block_size=block_size, memory_budget=memory_budget,
+                       single_storage=single_storage)
+    m = options["n_centers"]
+    centers, factor, jitter = _centers(kernel, x, m, rng, block_size)
+    storage = _storage(x.shape[0] * m, options["memory_budget"], options["single_storage"])
+    products = _NystromProducts(kernel, x, centers, block_size, storage)
+    targets = y[:, None] if y.ndim == 1 else y
+    projected = _triangular(factor, products.transpose(targets), transpose=True)  # T⁻ᵀK_nMᵀy
+    budget = m * targets.shape[1] if options["max_iter"] is None else options["max_iter"]
+    gram, solutions = factor @ factor.T / m, [None] * len(values)
+    for group in _groups(values, m, factorization, float(factor_budget)):
+        ridge_tensor = torch.tensor([values[j] for j in group], dtype=torch.float64,
+                                    device=x.device)
+        coefs, path = _solve_group(products, factor, _FACTORS[factorization](gram, ridge_tensor),
+                                   ridge_tensor, projected, options["tol"], budget)
+        for k, j in enumerate(group):
+            solutions[j] = _solution(kernel, centers, coefs[:, k, 0] if y.ndim == 1
+                                     else coefs[:, k], path.outcome(k), jitter, storage)
+    return solutions
+
+
+def _solve_group(products: _NystromProducts, factor: Tensor, factors, ridges: Tensor,
+                 projected: Tensor, tol: float, budget: int) -> tuple[Tensor, _Path]:
+    """α_λ = T⁻¹A_λ⁻¹β_λ/√n, (M, L, k), for the L ridges of one group, and their CG loop."""
+    m, n, every = factor.shape[0], products.x.shape[0], list(range(len(ridges)))
+    rhs = factors.inverse_t(projected[:, None].expand(m, len(ridges), -1), every) / math.sqrt(n)
+    path = _Path(_operator(products, factor, factors, ridges, n), rhs, tol, budget)
+    path.run()
+    coefs = _triangular(factor, factors.inverse(path.x, every).reshape(m, -1), transpose=False)
+    return coefs.reshape(path.x.shape) / math.sqrt(n), path
+
+
+def _solution(kernel, centers: Tensor, coef: Tensor, outcome: tuple, jitter: float,
+              storage: str) -> KernelRidgeSolution:
+    _, iterations, residual, converged, reason = outcome
+    return KernelRidgeSolution(kernel, centers, coef.clone(), "falkon", iterations, residual,
+                               converged, jitter, storage, reason)
+
+
+def _centers(kernel, x: Tensor, m: int, rng: np.random.Generator, block_size: int | None
+             ) -> tuple[Tensor, Tensor, float]:
+    """(centers (M, d), T, δ): the single fit's draw and its factor TᵀT = K_MM + δI."""
+    indices = rng.choice(x.shape[0], size=m, replace=False)
+    centers = x[torch.as_tensor(np.sort(indices), device=x.device)]
+    kernel_mm = kernel_matrix(kernel, centers, centers, block_size=block_size)
+    factor, jitter = _center_factor((kernel_mm + kernel_mm.T) / 2)
+    return centers, factor, jitter

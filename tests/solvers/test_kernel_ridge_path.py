@@ -1,0 +1,232 @@
+"""FALKON along a ridge path (lazylab.solvers.falkon): each λ against an independent single fit,
+one pass over K_nM per CG round whatever the number of ridges, columns stopping on their own.
+
+Tolerance of the agreement with a single fit, derived from ``tol`` (not measured): both runs
+solve the same preconditioned system W β = b (W = BᵀH_δB, b = BᵀK_nMᵀy, B = n^{-1/2}T⁻¹A⁻¹; the
+eigh route solves an orthogonal transform of it, which changes none of the norms below), each
+to a recomputed relative residual r ≤ tol. Then ‖β₁ − β₂‖ ≤ ‖W⁻¹‖(r₁ + r₂)‖b‖, and the test
+predictions f = K_test B β differ by at most
+
+    ‖K_test B‖₂ ‖W⁻¹‖₂ (r₁ + r₂) ‖b‖,
+
+computed here densely (M = 60) with the solution's jitter δ. A float32-stored K_nM is the same
+rounded matrix in both runs; the dense W uses the float64 one, a relative change of ≤ 6·10⁻⁸ in
+W, covered by the factor 1.01 (plus 10⁻¹² ‖f‖ for the round-off of the predictions themselves).
+"""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lazylab.models.kernel import DualKernel
+from lazylab.solvers import kernel_ridge
+from lazylab.solvers.cg import REPLACEMENTS
+from lazylab.solvers.falkon import falkon_path
+
+N, M = 600, 60
+RIDGES = [1e-2, 1e-6, 1.0, 1e-4, 1e-8]  # any order: the solutions come back in it
+
+
+def rbf(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+    """exp(−‖x − y‖²/8)."""
+    return torch.exp(-torch.cdist(x1, x2).square() / 8)
+
+
+KERNELS = {"rbf": rbf, "ntk": DualKernel("ntk")}
+BUDGETS = {"float64": 1e12, "float32": N * M * 6, "recomputed": 0.0}  # bytes: K_nM is N·M·8
+
+
+def _data(seed: int, targets: int = 1):
+    rng = np.random.default_rng(seed)
+    x = torch.from_numpy(rng.standard_normal((N, 6)))
+    y = torch.relu(x[:, 0]) + x[:, 1] * x[:, 2] + 0.1 * torch.from_numpy(rng.standard_normal(N))
+    y = y if targets == 1 else torch.stack([y, torch.sin(x[:, 3])], dim=1)
+    return x, y, torch.from_numpy(rng.standard_normal((200, 6)))
+
+
+def _bound(kernel, x, y, x_test, solution, ridge, residual_sum) -> float:
+    """‖K_test B‖₂ ‖W⁻¹‖₂ (r₁ + r₂) ‖b‖ (module docstring), dense."""
+    centers, n = solution.centers, x.shape[0]
+    eye = torch.eye(M, dtype=torch.float64)
+    k_mm = kernel(centers, centers)
+    k_mm = (k_mm + k_mm.T) / 2 + solution.jitter * eye
+    factor = torch.linalg.cholesky(k_mm, upper=True)
+    inner = torch.linalg.cholesky(factor @ factor.T / M + ridge * eye, upper=True)
+    basis = torch.linalg.solve_triangular(
+        factor, torch.linalg.solve_triangular(inner, eye, upper=True), upper=True) / math.sqrt(n)
+    k_nm = kernel(x, centers)
+    system = basis.T @ (k_nm.T @ k_nm + ridge * n * k_mm) @ basis
+    rhs = basis.T @ (k_nm.T @ y)
+    smallest = float(torch.linalg.eigvalsh((system + system.T) / 2).min())
+    spread = float(torch.linalg.matrix_norm(kernel(x_test, centers) @ basis, ord=2))
+    return spread * float(torch.linalg.vector_norm(rhs)) * residual_sum / smallest
+
+
+@pytest.mark.parametrize("factorization", ["cholesky", "eigh"])
+@pytest.mark.parametrize("storage", list(BUDGETS))
+@pytest.mark.parametrize("name", list(KERNELS))
+def test_every_ridge_agrees_with_its_own_single_fit(name, storage, factorization):
+    kernel, (x, y, x_test) = KERNELS[name], _data(0)
+    options = dict(n_centers=M, memory_budget=BUDGETS[storage], tol=1e-8)
+    path = falkon_path(kernel, x, y, RIDGES, rng=np.random.default_rng(3),
+                       factorization=factorization, **options)
+    assert len(path) == len(RIDGES)
+    for ridge, solution in zip(RIDGES, path):
+        single = kernel_ridge(kernel, x, y, ridge=ridge, method="falkon",
+                              rng=np.random.default_rng(3), **options)
+        assert solution.storage == single.storage == storage and solution.method == "falkon"
+        torch.testing.assert_close(solution.centers, single.centers, rtol=0, atol=0)
+        assert solution.jitter == single.jitter
+        assert solution.converged and single.converged and solution.residual <= 1e-8
+        assert abs(solution.iterations - single.iterations) <= 2, ridge
+        expected = single.predict(x_test)
+        gap = float(torch.linalg.vector_norm(solution.predict(x_test) - expected))
+        bound = _bound(kernel, x, y, x_test, solution, ridge, solution.residual + single.residual)
+        scale = float(torch.linalg.vector_norm(expected))
+        assert gap <= 1.01 * bound + 1e-12 * scale, (ridge, gap, bound)
+        assert bound <= 1e-4 * scale  # the check is not vacuous
+
+
+def test_several_targets_match_single_fits_column_by_column():
+    x, y, x_test = _data(1, targets=2)
+    path = falkon_path(rbf, x, y, [1e-3, 1e-5], n_centers=M, rng=np.random.default_rng(4))
+    for ridge, solution in zip([1e-3, 1e-5], path):
+        single = kernel_ridge(rbf, x, y, ridge=ridge, method="falkon", n_centers=M,
+                              rng=np.random.default_rng(4))
+        assert solution.coef.shape == single.coef.shape == (M, 2)
+        gap = float(torch.linalg.vector_norm(solution.predict(x_test) - single.predict(x_test)))
+        bound = _bound(rbf, x, y, x_test, solution, ridge, solution.residual + single.residual)
+        assert solution.converged and gap <= 1.01 * bound + 1e-12, (gap, bound)
+
+
+class CountingKernel:
+    """The RBF kernel, counting its calls (one per row block of any kernel evaluation)."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, x1, x2):
+        self.calls += 1
+        return rbf(x1, x2)
+
+
+def _calls(run) -> int:
+    kernel = CountingKernel()
+    run(kernel)
+    return kernel.calls
+
+
+BLOCKS = N // 100  # block_size = 100 rows: one kernel call per block of a K_nM pass
+
+
+@pytest.mark.parametrize("ridges", [[1e-3], [1e-1, 1e-3, 1e-5, 1e-7]])
+def test_each_round_recomputes_k_nm_once_whatever_the_number_of_ridges(ridges):
+    # max_iter = 6 and tol = 1e-14 (out of reach in 6 steps): every column takes 6 CG steps and
+    # one recomputed residual, 7 rounds. Kernel calls: K_MM (M = 60 rows: 1 block), K_nMᵀy
+    # (one pass) and one pass per round — for 1 ridge as for 4, and as one single fit.
+    x, y, _ = _data(2)
+    options = dict(n_centers=M, tol=1e-14, max_iter=6, memory_budget=0.0, block_size=100)
+    solutions = []
+    calls = _calls(lambda kernel: solutions.extend(
+        falkon_path(kernel, x, y, ridges, rng=np.random.default_rng(5), **options)))
+    assert [s.stop_reason for s in solutions] == ["budget"] * len(ridges)
+    assert all(s.iterations == 6 and not s.converged for s in solutions)
+    assert calls == 1 + BLOCKS * (1 + 7)
+    single = _calls(lambda kernel: kernel_ridge(kernel, x, y, ridge=ridges[0], method="falkon",
+                                                rng=np.random.default_rng(5), **options))
+    assert single == calls
+
+
+def test_ridges_run_in_groups_when_their_factors_exceed_the_factor_budget():
+    # Room for two 60 × 60 factors: 5 ridges run as 3 CG loops (by increasing λ), each of 7
+    # rounds (as above), and give the one-loop path's solutions (round-off: 1e-9 relative).
+    x, y, _ = _data(2)
+    ridges = [1e-1, 1e-7, 1e-3, 1e-5, 1e-2]
+    options = dict(n_centers=M, tol=1e-14, max_iter=6, memory_budget=0.0, block_size=100)
+    grouped = []
+    calls = _calls(lambda kernel: grouped.extend(falkon_path(
+        kernel, x, y, ridges, rng=np.random.default_rng(5), factor_budget=2 * 8 * M**2,
+        **options)))
+    assert calls == 1 + BLOCKS * (1 + 3 * 7)
+    single_loop = falkon_path(rbf, x, y, ridges, rng=np.random.default_rng(5), **options)
+    for one, other in zip(grouped, single_loop):
+        assert one.iterations == other.iterations == 6
+        torch.testing.assert_close(one.coef, other.coef, rtol=1e-9, atol=1e-9 * float(
+            other.coef.abs().max()))
+
+
+def test_the_path_pays_the_slowest_ridge_not_the_sum():
+    # To tolerance: round count = the slowest column's steps + its recomputed residuals
+    # (1 + replacements), where one fit per ridge pays every ridge's rounds.
+    x, y, _ = _data(3)
+    ridges = [1.0, 1e-2, 1e-4, 1e-6]
+    options = dict(n_centers=M, memory_budget=0.0, block_size=100)
+    solutions = []
+    calls = _calls(lambda kernel: solutions.extend(
+        falkon_path(kernel, x, y, ridges, rng=np.random.default_rng(6), **options)))
+    slowest = max(s.iterations for s in solutions)
+    assert all(s.converged for s in solutions)
+    assert 1 + BLOCKS * (2 + slowest) <= calls <= 1 + BLOCKS * (2 + slowest + REPLACEMENTS)
+    refits = sum(_calls(lambda kernel, r=r: kernel_ridge(
+        kernel, x, y, ridge=r, method="falkon", rng=np.random.default_rng(6), **options))
+        for r in ridges)
+    assert refits > 2 * calls
+
+
+def test_columns_stop_on_their_own_and_report_their_own_certificate():
+    # λ = 1 converges in a few steps; λ = 1e-9 is still running when the budget of 12 ends.
+    x, y, _ = _data(4)
+    options = dict(n_centers=M, max_iter=12, tol=1e-10)
+    path = falkon_path(rbf, x, y, [1e-9, 1.0], rng=np.random.default_rng(7), **options)
+    singles = [kernel_ridge(rbf, x, y, ridge=r, method="falkon", rng=np.random.default_rng(7),
+                            **options) for r in (1e-9, 1.0)]
+    slow, fast = path
+    assert (slow.converged, slow.stop_reason, slow.iterations) == (False, "budget", 12)
+    assert slow.residual > 1e-10
+    assert fast.converged and fast.stop_reason == "tolerance" and fast.iterations < 12
+    assert fast.residual <= 1e-10
+    for solution, single in zip(path, singles):
+        assert (solution.converged, solution.stop_reason) == (single.converged, single.stop_reason)
+        assert abs(solution.iterations - single.iterations) <= 1
+        assert solution.residual == pytest.approx(single.residual, rel=0.5)
+
+
+def test_zero_targets_give_zero_coefficients_without_iterating():
+    x, _, _ = _data(5)
+    path = falkon_path(rbf, x, torch.zeros(N, dtype=torch.float64), [1e-2, 1e-4], n_centers=M,
+                       rng=np.random.default_rng(0))
+    for solution in path:
+        assert (solution.iterations, solution.residual, solution.converged) == (0, 0.0, True)
+        assert not solution.coef.any()
+
+
+@pytest.mark.parametrize("arguments,error,message", [
+    (dict(ridges=[]), ValueError, r"ridges must be a non-empty sequence"),
+    (dict(ridges=[1e-3, 0.0]), ValueError, r"ridges\[1\] must be > 0 for FALKON, got 0.0"),
+    (dict(ridges=[1e-3, -1.0]), ValueError, r"ridges\[1\] must be a finite number >= 0"),
+    (dict(factorization="qr"), ValueError, r"factorization must be one of"),
+    (dict(factor_budget=-1.0), ValueError, r"factor_budget must be a number of bytes >= 0"),
+    (dict(rng=None), TypeError, r"rng must be a numpy.random.Generator"),
+    (dict(n_centers=601), ValueError, r"n_centers must be in \[1, n=600\], got 601"),
+    (dict(memory_budget=-1.0), ValueError, r"memory_budget must be a number of bytes >= 0"),
+])
+def test_invalid_arguments_are_rejected_with_their_values(arguments, error, message):
+    x, y, _ = _data(6)
+    call = dict(ridges=[1e-3], rng=np.random.default_rng(0), n_centers=M) | arguments
+    with pytest.raises(error, match=message):
+        falkon_path(rbf, x, y, call.pop("ridges"), **call)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_the_path_runs_on_cuda_and_agrees_with_the_cpu():
+    x, y, x_test = _data(7)
+    ridges = [1e-2, 1e-5]
+    runs = [falkon_path(rbf, x, y, ridges, n_centers=M, rng=np.random.default_rng(8),
+                        device=device) for device in ("cpu", "cuda")]
+    for ridge, cpu, gpu in zip(ridges, *runs):
+        assert gpu.coef.device.type == "cuda" and gpu.converged
+        gap = float(torch.linalg.vector_norm(gpu.predict(x_test).cpu() - cpu.predict(x_test)))
+        bound = _bound(rbf, x, y, x_test, cpu, ridge, cpu.residual + gpu.residual)
+        assert gap <= 1.01 * bound + 1e-12, (gap, bound)
