@@ -225,14 +225,7 @@ def test_the_predictors_of_a_path_share_one_kernel_block_of_their_first_inputs(m
     data, validation = (task.sample(n, rng=np.random.default_rng(s)) for n, s in ((80, 1), (60, 2)))
     path = Kernel(kind="ntk").fit_path(data, [1e-6, 1e-4, 1e-2, 1.0, 10.0],
                                        rng=np.random.default_rng(0))
-    calls = []
-    real = kernel_module.kernel_matrix
-
-    def counted(kernel, x1, x2, **options):
-        calls.append(x1.shape[0])
-        return real(kernel, x1, x2, **options)
-
-    monkeypatch.setattr(kernel_module, "kernel_matrix", counted)
+    calls = _count_kernel_matrices(monkeypatch)
     for model in path:
         for rows in (validation.x, validation.x[0:60]):
             expected = model.solution.predict(validation.x)
@@ -275,6 +268,15 @@ def test_falkon_path_is_a_fit_per_ridge_sharing_one_validation_block(monkeypatch
         expected = single.predict(validation.x)
         gap = torch.linalg.vector_norm(model.solution.predict(validation.x) - expected)
         assert gap <= 1e-6 * torch.linalg.vector_norm(expected), ridge
+    calls = _count_kernel_matrices(monkeypatch)
+    for model in path:
+        torch.testing.assert_close(model.predict(validation.x),
+                                   model.solution.predict(validation.x), rtol=1e-12, atol=1e-12)
+    assert calls == [80]
+
+
+def _count_kernel_matrices(monkeypatch) -> list:
+    """Rows of every kernel_matrix call made by lazylab.models.kernel from now on."""
     calls = []
     real = kernel_module.kernel_matrix
 
@@ -283,7 +285,4 @@ def test_falkon_path_is_a_fit_per_ridge_sharing_one_validation_block(monkeypatch
         return real(kernel, x1, x2, **options)
 
     monkeypatch.setattr(kernel_module, "kernel_matrix", counted)
-    for model in path:
-        torch.testing.assert_close(model.predict(validation.x),
-                                   model.solution.predict(validation.x), rtol=1e-12, atol=1e-12)
-    assert calls == [80]
+    return calls
