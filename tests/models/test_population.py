@@ -223,6 +223,17 @@ def _dense_head(task, activation, weights, biases, ridge):
     return head, float(risk), float(torch.linalg.cond(system))
 
 
+def _head_and_reference(task_name, activation, biased, ridge, *, dim, width, seed):
+    """(task, optimal_head's fit, _dense_head's (head, risk, cond)) on W ~ N(0, I/d) and, when
+    ``biased``, b ~ N(0, 0.4²)."""
+    task = build(task_name, dim=dim)
+    rng = np.random.default_rng(seed)
+    weights = torch.as_tensor(rng.standard_normal((width, dim)) / math.sqrt(dim))
+    biases = torch.as_tensor(0.4 * rng.standard_normal(width)) if biased else None
+    fit = optimal_head(task, activation, weights, biases, ridge=ridge)
+    return task, fit, _dense_head(task, activation, weights, biases, ridge)
+
+
 @pytest.mark.parametrize("activation,biased", [
     (name, biased) for name in ("relu", "step", "abs", "sign", "erf", "cubic", "tanh", "softplus")
     for biased in (False, True) if not (biased and name == "erf")])   # erf: unbiased only
@@ -230,13 +241,8 @@ def _dense_head(task, activation, weights, biases, ridge):
 def test_fused_head_equals_the_dense_float64_solve(activation, biased, task_name, ridge):
     # Both solutions are backward stable in float64 (the fused one by float32 Cholesky and
     # refinement with float64 residuals): forward errors ≤ c·cond·ε each, c = 8 allowed.
-    dim, width = 8, 70
-    task = build(task_name, dim=dim)
-    rng = np.random.default_rng(11)
-    weights = torch.as_tensor(rng.standard_normal((width, dim)) / math.sqrt(dim))
-    biases = torch.as_tensor(0.4 * rng.standard_normal(width)) if biased else None
-    fit = optimal_head(task, activation, weights, biases, ridge=ridge)
-    head, risk, cond = _dense_head(task, activation, weights, biases, ridge)
+    task, fit, (head, risk, cond) = _head_and_reference(task_name, activation, biased, ridge,
+                                                        dim=8, width=70, seed=11)
     assert fit.diagnostics["pseudo_inverse"] == 0.0
     error = float((fit.head - head).norm() / head.norm()) if float(head.norm()) > 0 else 0.0
     assert error <= 8 * cond * EPS
@@ -307,13 +313,8 @@ def test_structured_head_equals_the_dense_float64_solve(activation, biased, task
     # cond·1e-12 (the CG certificate) and the same risk to 1e-11 relative.
     monkeypatch.setattr(population, "_structured", lambda width, dim: True)
     monkeypatch.setattr(population, "refined_cholesky_solve", _fails)
-    dim, width = 10, 120
-    task = build(task_name, dim=dim)
-    rng = np.random.default_rng(22)
-    weights = torch.as_tensor(rng.standard_normal((width, dim)) / math.sqrt(dim))
-    biases = torch.as_tensor(0.4 * rng.standard_normal(width)) if biased else None
-    fit = optimal_head(task, activation, weights, biases, ridge=ridge)
-    head, risk, cond = _dense_head(task, activation, weights, biases, ridge)
+    task, fit, (head, risk, cond) = _head_and_reference(task_name, activation, biased, ridge,
+                                                        dim=10, width=120, seed=22)
     assert fit.diagnostics["pseudo_inverse"] == 0.0
     assert float((fit.head - head).norm() / head.norm()) <= 1e-12 * cond
     assert fit.diagnostics["population_risk"] == pytest.approx(risk, rel=1e-11,
