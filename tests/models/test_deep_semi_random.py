@@ -101,3 +101,20 @@ def test_the_plateau_schedule_certifies_a_fit_that_jitters_at_a_constant_rate():
 def test_an_unknown_schedule_is_refused():
     with pytest.raises(ValueError, match="schedule"):
         DeepSemiRandom(schedule="cosine")
+
+
+def test_criterion_rate_stretches_the_checks_of_a_slower_rate():
+    """The interpolating fit of test_run_to_tolerance_meets_it_and_says_so, with criterion_rate
+    = 3η: the same trajectory checked every 300 steps instead of 100, so it is certified (by
+    interpolation, L ≤ tol·Var y, which the loss keeps meeting) at the first multiple of 300 at
+    or after the step where the plain fit was (200)."""
+    data = _data(40)
+    options = dict(width=16, learning_rate=1e-2, max_steps=20_000, tol=1e-3, batch_size=20)
+    plain = DeepSemiRandom(**options).fit(data, rng=np.random.default_rng(0)).diagnostics
+    model = DeepSemiRandom(criterion_rate=3e-2, **options).fit(data, rng=np.random.default_rng(0))
+    diagnostics = model.diagnostics
+    assert plain["steps"] % 300 != 0
+    assert diagnostics["converged"] == 1
+    assert diagnostics["steps"] == 300 * math.ceil(plain["steps"] / 300)
+    with pytest.raises(ValueError, match="criterion_rate"):
+        DeepSemiRandom(criterion_rate=-1.0)

@@ -465,3 +465,22 @@ def test_divergence_at_large_width_is_backed_off_and_recorded():
     scaled = Network(rate_scaling="width", **options).fit(
         task, rng=np.random.default_rng(0)).diagnostics
     assert scaled["halvings"] == 0 and scaled["population_risk"] < scaled["initial_train_loss"]
+
+
+def test_criterion_rate_checks_a_slower_rate_over_proportionally_more_steps():
+    """Noisy labels (no interpolation), Adam η = 0.01 on batches of 50: the full-batch loss
+    settles to < 1 % change over 3 checks every 100 steps within the budget. With criterion_rate
+    1000 η the checks come every 10⁵ steps, beyond the 3000-step budget: the same fit is not
+    certified (the change criterion never gets its 3 changes)."""
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5)
+    data = task.sample(150, rng=np.random.default_rng(1))
+    noise = torch.from_numpy(np.random.default_rng(2).standard_normal(150))
+    data = Dataset(data.x, data.y + 0.5 * noise)
+    options = dict(width=4, activation="relu", optimizer="adam", learning_rate=0.01,
+                   max_steps=3000, tol=1e-2, batch_size=50)
+    plain = Network(**options).fit(data, rng=np.random.default_rng(0)).diagnostics
+    assert plain["converged"] == 1 and plain["steps"] % 100 == 0 and plain["steps"] < 3000
+    slow = Network(criterion_rate=10.0, **options).fit(data, rng=np.random.default_rng(0))
+    assert slow.diagnostics["converged"] == 0 and slow.diagnostics["steps"] == 3000
+    with pytest.raises(ValueError, match="criterion_rate"):
+        Network(criterion_rate=0.0)

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from lazylab.solvers.convergence import FULL_BATCH_SAMPLES, FullBatchCriterion
+from lazylab.solvers.convergence import FULL_BATCH_SAMPLES, FullBatchCriterion, criterion_window
 from lazylab.solvers.loop import TrainingResult
 from lazylab.solvers.training import full_batch_loss, minibatches, retry_halving, train
 from lazylab.tasks import Dataset
@@ -131,3 +131,39 @@ def test_retry_halving_restarts_at_half_the_rate_and_records_it():
     attempt, rates = _attempt(0.1)
     _, result = retry_halving(attempt, 1.0, 2)
     assert result.diverged and result.halvings == 2 and rates == [1.0, 0.5, 0.25]
+
+
+@pytest.mark.parametrize("rate, reference, window, expected", [
+    (1e-3, None, 100, 100), (3e-2, 3e-2, 100, 100), (0.1, 3e-2, 100, 100),
+    (1e-2, 3e-2, 100, 300), (3e-4, 3e-2, 100, 10_000), (7e-3, 1e-2, 50, 72)])
+def test_criterion_window_spans_the_same_rate_times_steps(rate, reference, window, expected):
+    """⌈W·η_c/η⌉ below η_c, W at or above it (and without a reference)."""
+    assert criterion_window(rate, reference, window) == expected
+
+
+@pytest.mark.parametrize("arguments", [(0.0, 1.0), (1e-3, 0.0), (1e-3, 1.0, 0), (1e-3, 1.0, 2.5)])
+def test_criterion_window_refuses_bad_values(arguments):
+    with pytest.raises(ValueError, match="must be"):
+        criterion_window(*arguments)
+
+
+def test_a_slow_rate_is_certified_early_unless_checks_span_the_same_rate_times_steps():
+    """Full-batch GD on least squares (n = 200, d = 10, noise 0.5; Hessian 2XᵀX/n ≈ 2I, so the
+    excess loss falls by ≈ e^{−4ηW} per check). At η = 2e-5 and W = 50 that is ≈ 0.4 % per
+    check: the change criterion (tol 1e-2) passes at the 4th check with L still ≈ L₀, far from
+    its minimum ≈ 0.24. Checked every W·η_c/η = 5000 steps (η_c = 2e-3) the same fit changes by
+    ≈ 33 % per check and is not certified within 20 000 steps, while η_c itself, checked every
+    50 steps, is certified near the minimum: one standard for both rates."""
+    data = _data(200, 10, noise=0.5)
+    initial = float(torch.mean(data.y ** 2))
+    options = dict(max_steps=20_000, tol=1e-2)
+    w, loss, early = _fit(data, 200, learning_rate=2e-5, window=50, **options)
+    assert early.converged and early.steps == 200
+    assert float(loss(data.x, data.y).detach()) > 0.9 * initial
+    _, _, slow = _fit(data, 200, learning_rate=2e-5, window=criterion_window(2e-5, 2e-3, 50),
+                      **options)
+    assert not slow.converged and slow.steps == 20_000 and slow.criterion > 0.1
+    w, loss, fast = _fit(data, 200, learning_rate=2e-3, window=criterion_window(2e-3, 2e-3, 50),
+                         **options)
+    assert fast.converged and fast.steps < 20_000
+    assert float(loss(data.x, data.y).detach()) < 0.3

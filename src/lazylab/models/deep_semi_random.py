@@ -40,7 +40,7 @@ from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._common import draw_weights, numeric, resolve_input
 from lazylab.models._network_training import certificate
-from lazylab.solvers.convergence import resolve_budget
+from lazylab.solvers.convergence import criterion_window, resolve_budget
 from lazylab.solvers.loop import MAX_HALVINGS
 from lazylab.solvers.training import (OPTIMIZERS, SCHEDULES, fresh_batches, minibatches,
                                       retry_halving, train)
@@ -102,6 +102,8 @@ class DeepSemiRandom:
         max_halvings: ≥ 0 restarts at half the learning rate after a divergence.
         schedule: "constant" or "plateau" (halve the rate when the full-batch loss makes no
             new low, at most 8 times; diagnostics ``rate_decays``).
+        criterion_rate: η_c > 0 or None: if η < η_c, the criterion checks every W·η_c/η steps
+            (:func:`lazylab.solvers.convergence.criterion_window`).
     Random stream (``fit``'s rng): R¹ (one ``standard_normal((N, d))``), c¹, then (R^l, c^l) for
     l ≥ 2, the trainable (W^l, b^l) per layer, the head, then the minibatches or fresh samples.
     """
@@ -118,6 +120,7 @@ class DeepSemiRandom:
     max_halvings: int = MAX_HALVINGS
     batch_size: int = 100
     schedule: str = "constant"
+    criterion_rate: float | None = None
 
     def __post_init__(self):
         checks.positive_int(self.width, "width")
@@ -130,7 +133,9 @@ class DeepSemiRandom:
         checks.positive_float(self.learning_rate, "learning_rate")
         for name in ("steps", "max_steps"):
             checks.optional(checks.positive_int, getattr(self, name), name)
-        checks.optional(checks.positive_float, self.tol, "tol", alternative=" or None")
+        for name in ("tol", "criterion_rate"):
+            checks.optional(checks.positive_float, getattr(self, name), name,
+                            alternative=" or None")
         resolve_budget(self.steps, self.max_steps, self.tol)
         checks.nonnegative_int(self.max_halvings, "max_halvings")
         checks.positive_int(self.batch_size, "batch_size")
@@ -205,6 +210,7 @@ class DeepSemiRandom:
         result = train(params, loss, batches, learning_rate=rate, steps=self.steps,
                        max_steps=self.max_steps, tol=self.tol, optimizer=self.optimizer,
                        weight_decay=self.weight_decay, schedule=self.schedule, progress=report,
+                       window=criterion_window(rate, self.criterion_rate),
                        progress_every=max(1, budget // 100))
         for t in params:
             t.requires_grad_(False)

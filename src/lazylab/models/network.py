@@ -93,14 +93,13 @@ from lazylab.models._network_diagnostics import parameter_diagnostics
 from lazylab.models._network_training import (MODES, NetworkState, Parameters, Scales,
                                               TrainingMode, certificate, output_mean)
 from lazylab.predictors import TwoLayer
-from lazylab.solvers.convergence import resolve_budget
+from lazylab.solvers.convergence import criterion_window, resolve_budget
 from lazylab.solvers.training import (DTYPES, MAX_HALVINGS, OPTIMIZERS, TrainingResult,
                                       paper_schedule, resolve_device, retry_halving)
 from lazylab.tasks import Dataset
 
 __all__ = ["Network", "PARAMETERIZATIONS", "SCHEDULES", "TRAINING_MODES", "Scales",
            "Parameters", "NetworkState"]
-
 
 PARAMETERIZATIONS: dict[str, Callable[[int, int], Scales]] = {
     "standard": lambda dim, width: Scales(input=1.0, output=1.0, u_std=1.0,
@@ -152,6 +151,7 @@ class Network:
         steps: a fixed budget ≥ 1, or None. max_steps: budget ≥ 1 of a run to tolerance, or
             None (not both; neither: to tolerance within the solver's default budget).
         tol: tolerance > 0 of the convergence criterion, or None (the solver's default).
+        criterion_rate: η_c > 0 or None: if η < η_c, check every W·η_c/η steps (criterion_window).
         rate_scaling: "none" (η as given) or "width" (η/m(N), module docstring).
         offset_init: "centered" (c₀ = −E f_θ₀) or "zero".
         max_halvings: ≥ 0 learning-rate halvings allowed on divergence.
@@ -182,6 +182,7 @@ class Network:
     steps: int | None = None
     max_steps: int | None = None
     tol: float | None = None
+    criterion_rate: float | None = None
     rate_scaling: str = "none"
     offset_init: str = "centered"
     max_halvings: int = MAX_HALVINGS
@@ -213,7 +214,9 @@ class Network:
         checks.nonnegative_int(self.max_halvings, "max_halvings")
         for name in ("steps", "max_steps", "track_every"):
             checks.optional(checks.positive_int, getattr(self, name), name)
-        checks.optional(checks.positive_float, self.tol, "tol", alternative=" or None")
+        for name in ("tol", "criterion_rate"):
+            checks.optional(checks.positive_float, getattr(self, name), name,
+                            alternative=" or None")
         resolve_budget(self.steps, self.max_steps, self.tol)
         for name in ("momentum", "weight_scale", "head_scale", "bias_scale"):
             checks.nonnegative_float(getattr(self, name), name)
@@ -352,6 +355,7 @@ class Network:
         budget = self.budget
         return dict(learning_rate=rate / self._rate_multiplicity(), steps=self.steps,
                     max_steps=self.max_steps, tol=self.tol, optimizer=self.optimizer,
+                    window=criterion_window(rate, self.criterion_rate),
                     momentum=self.momentum, schedule=SCHEDULES[self.schedule](budget),
                     divergence_threshold=self.divergence_threshold,
                     max_halvings=self.max_halvings,

@@ -37,6 +37,15 @@ where that loss is not below its lowest value so far, and no decay happened in t
 rate), the rate is multiplied by ``factor`` < 1, at most ``max_decays`` times. A loss still
 falling steadily is never decayed (a slower rate would only shrink its relative changes). The
 certificate is unchanged: the same criterion against the same tolerance; the rate never grows.
+
+Rate-independent checks (:func:`criterion_window`, the regimes' ``criterion_rate`` η_c): every
+criterion above compares values W steps apart, so a slow rate η moves the loss ≈ η·W·|dL/dt|
+per window, and a fit at η ≪ η_c passes "changes by < tol" while it is still descending
+(with t = η·steps the time of the gradient flow, or of Adam's flow dθ/dt = −m/√v). Checking
+every W·η_c/η steps instead (for η < η_c) judges every rate over the same span of t, W·η_c:
+to first order the criterion is then |d log L/dt|·W·η_c < tol whatever η, so a rate grid
+compares fits certified by one standard. The budget stays a number of steps, so a slow rate
+may run out of it: its fit is reported as not converged, not stopped early.
 """
 
 from __future__ import annotations
@@ -47,7 +56,8 @@ from collections import deque
 __all__ = ["STOP_REASONS", "DEFAULT_MAX_STEPS", "DEFAULT_WINDOW", "POPULATION_TOLERANCE",
            "SAMPLE_TOLERANCE", "CONSECUTIVE_CHECKS", "relative_change", "resolve_budget",
            "PopulationCriterion", "WindowedCriterion", "FullBatchCriterion",
-           "FULL_BATCH_SAMPLES", "PlateauDecay", "PLATEAU_FACTOR", "PLATEAU_MAX_DECAYS"]
+           "FULL_BATCH_SAMPLES", "PlateauDecay", "PLATEAU_FACTOR", "PLATEAU_MAX_DECAYS",
+           "criterion_window"]
 
 STOP_REASONS = ("tolerance", "budget", "diverged", "exhausted")
 """Why a trainer stopped: criterion ≤ tolerance; step budget used up; the loss diverged (non-
@@ -73,6 +83,23 @@ def relative_change(old: float, new: float) -> float:
     """|old − new| / max(|old|, |new|) ∈ [0, 2] (0 when both are 0)."""
     scale = max(abs(old), abs(new))
     return 0.0 if scale == 0 else abs(old - new) / scale
+
+
+def criterion_window(learning_rate: float, criterion_rate: float | None,
+                     window: int = DEFAULT_WINDOW) -> int:
+    """Steps between the criterion's checks at rate η: ⌈W·η_c/η⌉ if η < η_c, else W.
+
+    ``criterion_rate`` η_c None keeps W whatever η (module docstring, "Rate-independent
+    checks"). Raises ValueError for a non-positive rate or window.
+    """
+    if not learning_rate > 0 or (criterion_rate is not None and not criterion_rate > 0):
+        raise ValueError(f"learning_rate and criterion_rate must be > 0, got {learning_rate!r} "
+                         f"and {criterion_rate!r}")
+    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
+        raise ValueError(f"window must be an integer >= 1, got {window!r}")
+    if criterion_rate is None or learning_rate >= criterion_rate:
+        return window
+    return math.ceil(window * criterion_rate / learning_rate - 1e-9)
 
 
 def resolve_budget(steps: int | None, max_steps: int | None,
