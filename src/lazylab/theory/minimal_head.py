@@ -56,22 +56,31 @@ def _risk(gram, cross, second, head) -> float:
 
 
 def _box_decision(gram, cross, second, threshold, bound, start, iterations, lipschitz):
-    """Decide whether min over ‖u‖_∞ ≤ bound of R reaches threshold: (True/False/None, u)."""
+    """Decide whether min over ‖u‖_∞ ≤ bound of R reaches threshold: (True/False/None, u).
+
+    One product with U per iteration: the extrapolated point y = u + β(u − u₋) has
+    Uy = Uu + β(Uu − Uu₋), a combination of the products already made at u and u₋."""
     u = np.clip(start, -bound, bound)
-    y, momentum = u.copy(), 1.0
+    gram_u = gram @ u
+    y, gram_y, momentum = u, gram_u, 1.0
     for _ in range(iterations):
-        gradient_u = 2.0 * (gram @ u - cross)
-        risk_u = second - 2.0 * u @ cross + u @ (gradient_u / 2.0 + cross)
+        gradient_u = 2.0 * (gram_u - cross)
+        risk_u = second - 2.0 * u @ cross + u @ gram_u
         if risk_u <= threshold:
             return True, u
         if risk_u - gradient_u @ u - bound * np.abs(gradient_u).sum() > threshold:
             return False, u
-        new = np.clip(y - 2.0 * (gram @ y - cross) / lipschitz, -bound, bound)
+        new = np.clip(y - 2.0 * (gram_y - cross) / lipschitz, -bound, bound)
+        gram_new = gram @ new
         next_momentum = 0.5 * (1.0 + math.sqrt(1.0 + 4.0 * momentum ** 2))
         restart = (new - u) @ (y - new) > 0
-        y = new if restart else new + (momentum - 1.0) / next_momentum * (new - u)
-        momentum = 1.0 if restart else next_momentum
-        u = new
+        if restart:
+            y, gram_y, momentum = new, gram_new, 1.0
+        else:
+            beta = (momentum - 1.0) / next_momentum
+            y, gram_y = new + beta * (new - u), gram_new + beta * (gram_new - gram_u)
+            momentum = next_momentum
+        u, gram_u = new, gram_new
     return None, u
 
 
