@@ -292,15 +292,7 @@ class NeuralTangent:
     def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:
         sigma = get_activation(self.activation)
         features = GatedFeatures(weights, sigma.derivative(), sigma if self.train_head else None)
-        if task is not None:
-            def draw(batch):
-                sample = task.sample(batch, rng=rng)
-                return sample.x, sample.y
-        else:
-            def draw(batch):
-                index = torch.from_numpy(rng.integers(0, data.x.shape[0], size=batch))
-                return data.x[index], data.y[index]
-        result = online_sgd(features, draw, learning_rate=self.learning_rate,
+        result = online_sgd(features, _batch_draw(data, task, rng), learning_rate=self.learning_rate,
                             batch_size=self.batch_size, steps=self.steps, tol=self.sgd_tol,
                             ridge=self.ridge,
                             callback=None if progress is None else (lambda s, _: progress(s, None)))
@@ -313,6 +305,26 @@ class NeuralTangent:
                                       "converged": float(result.converged),
                                       "final_train_loss": result.final_loss,
                                       "directions_norm_max": directions.abs().max()}))
+
+def _batch_draw(data, task, rng: np.random.Generator):
+    """batch ↦ (x, y) for NT online SGD: fresh draws of ``task`` by its float64
+    ``batch_sampler`` (the numbers of ``task.sample``, checked once rather than per step), or
+    by ``task.sample``; on a Dataset, rows drawn with replacement."""
+    sampler = None if task is None else getattr(task, "batch_sampler", None)
+    draw = None if sampler is None else sampler(rng=rng, dtype=torch.float64)
+    if draw is not None:
+        return draw
+    if task is not None:
+        def draw(batch):
+            sample = task.sample(batch, rng=rng)
+            return sample.x, sample.y
+        return draw
+
+    def resample(batch):
+        index = torch.from_numpy(rng.integers(0, data.x.shape[0], size=batch))
+        return data.x[index], data.y[index]
+    return resample
+
 
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
                 ridge: float, solver: str, tol: float, max_iter: int | None,
