@@ -21,6 +21,8 @@ from lazylab.solvers import fresh_batches
 from lazylab.tasks import TASKS, Dataset, Quadratic
 from tasks import K_SIGMA
 
+pytestmark = pytest.mark.usefixtures("one_thread")
+
 M = 200_000
 SAMPLING_TASKS = ["single_neuron", "quadratic", "gaussian_mixture", "multi_index"]
 
