@@ -177,3 +177,13 @@ def test_dataset_check_by_sum_accepts_overflowing_finite_values():
         x[1, 0] = bad
         with pytest.raises(ValueError, match="x has 1 NaN or infinite"):
             Dataset(x, torch.zeros(3))
+
+
+@pytest.mark.parametrize("name", ["single_neuron", "multi_index"])
+def test_float32_fresh_batches_of_tasks_with_float64_constants(name):
+    """float32 online batches of targets whose constants are float64 (their float32 draws
+    used to fail on mixed dtypes): y = f*(x) evaluated in float64 on the float32 x, cast."""
+    task = small_task(name)
+    x, y = next(fresh_batches(task, 50, rng=np.random.default_rng(14), dtype=torch.float32))
+    assert x.dtype == y.dtype == torch.float32 and x.shape == (50, task.dim)
+    torch.testing.assert_close(y, task.target(x.double()).float(), rtol=0, atol=0)
