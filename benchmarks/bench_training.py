@@ -4,8 +4,7 @@
     paper's largest size, N = 4500, d = 450, batch 100, fresh samples every step: float32 and
     float64 on the CPU, and on CUDA when ``torch.cuda.is_available()``. The matrix work per step
     is 4·b·N·d flops (forward XWᵀ, backward ∇W = (∂ℓ/∂pre)ᵀX); its rate is reported against the
-    float64 matmul peak measured in the same run (for float32 the ratio can exceed 1).
-    The time includes drawing the fresh samples (float64, numpy) and the per-step Python work.
+    float64 matmul peak of this run (float32 can exceed 1); fresh draws and Python work included.
 (e) Online SGD against a plain torch loop of the same model (issue 12: ≥ 1.0× at every width):
     σ = u², mean field, float32, d = 450, batch 100, N ∈ {45, 450, 4500} (quick: d = 45,
     N ∈ {9, 45}). The plain loops draw x = torch.randn(b, d), y = Σ_j B_jj x_j² + b₀ each step,
@@ -18,12 +17,12 @@
 (f) NT online SGD (σ = relu, float64, batch 100, d = 450, N ∈ {45, 450}; quick d = 45) per step
     against the plain loop of the same linear model (x by numpy, gates 1[XWᵀ > 0],
     f = c + Σ_i g_i a_i·x, A ← A − (η/b)(G∘r)ᵀX), the fixed cost (step-size calibration) left
-    out as in (e). ``--against PATH`` (e, f): also time the lazylab of another source tree (e.g.
-    main's ``src``) in a worker process, alternating with this tree's fits in the same rounds.
+    out as in (e); x by numpy's PCG64 bits, or SFC64 ("plain, SFC64") as lazylab's NT draws.
+    ``--against PATH`` (e, f): also time the lazylab of another source tree (main's ``src``) in
+    a worker process, alternating with this tree's fits in the same rounds.
 (b) Population gradient descent: seconds per step of GD on the exact population risk
     (lazylab.risk.population_risk and its autograd gradient) at N = 450, d = 450 on the quadratic
     task, against the seconds per online SGD step at the same size (one step of each).
-
 (c) One risk + gradient evaluation of the quadratic network (σ(u) = u²) on the quadratic task
     and the mixture, by the closed-form matrix polynomial (lazylab.risk.quadratic, O(N d²))
     against the general engine (population_risk of the TwoLayer): N = 225, d = 450 (best of
@@ -258,10 +257,10 @@ def against_plain_case(dim: int, widths: tuple[int, ...], steps: tuple[int, ...]
 
 
 def _plain_tangent_loop(weights: torch.Tensor, steps: int, diagonal, offset: float,
-                        rate: float) -> None:
+                        rate: float, bits=np.random.PCG64) -> None:
     """The plain loop of NT online SGD, σ = relu (case (f)): x by numpy (1.7× faster than
     torch.randn in float64 here), f = c + Σ_i 1[w_i·x > 0] a_i·x, A −= (η/b)(G∘r)ᵀX."""
-    generator = np.random.default_rng(0)
+    generator = np.random.Generator(bits(0))
     width, dim = weights.shape
     a, c = torch.zeros(width, dim, dtype=torch.float64), torch.zeros((), dtype=torch.float64)
     for _ in range(steps):
@@ -282,10 +281,12 @@ def tangent_case(dim: int, widths: tuple[int, ...], steps: tuple[int, ...], roun
     for width, count in zip(widths, steps):
         weights = torch.randn(width, dim, dtype=torch.float64) / math.sqrt(dim)
         runs = _fit_runs("tangent", width, dim, count, tree)
-        runs["plain"] = lambda: _plain_tangent_loop(weights, count, diagonal, offset, 1e-4)
+        for name, bits in (("plain", np.random.PCG64), ("plain, SFC64", np.random.SFC64)):
+            runs[name] = lambda b=bits: _plain_tangent_loop(weights, count, diagonal, offset,
+                                                            1e-4, b)
         totals = _interleaved(runs, rounds)
         case = f"NT online SGD vs plain torch N={width} d={dim} batch=100 float64 relu"
-        rows += _ratio_rows(case, totals, count, rounds, ("plain",))
+        rows += _ratio_rows(case, totals, count, rounds, ("plain", "plain, SFC64"))
     if tree is not None:
         tree.close()
     return rows
@@ -296,8 +297,7 @@ def population_case(width: int, dim: int, steps: int) -> list[dict]:
     net = _network(width, training="population", steps=steps)
     with timer() as clock:
         model = net.fit(task, rng=np.random.default_rng(1))
-    # the fit evaluates the exact risk once more at the end (diagnostics): steps + 1 risks
-    per_step = clock["seconds"] / (steps + 1)
+    per_step = clock["seconds"] / (steps + 1)  # + 1: the exact risk of the diagnostics
     online = _network(width, training="online", steps=steps, batch_size=100)
     with timer() as sgd_clock:
         online.fit(task, rng=np.random.default_rng(1))

@@ -292,15 +292,7 @@ class NeuralTangent:
     def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:
         sigma = get_activation(self.activation)
         features = GatedFeatures(weights, sigma.derivative(), sigma if self.train_head else None)
-        if task is not None:
-            def draw(batch):
-                sample = task.sample(batch, rng=rng)
-                return sample.x, sample.y
-        else:
-            def draw(batch):
-                index = torch.from_numpy(rng.integers(0, data.x.shape[0], size=batch))
-                return data.x[index], data.y[index]
-        result = online_sgd(features, draw, learning_rate=self.learning_rate,
+        result = online_sgd(features, _batch_draw(data, task, rng), learning_rate=self.learning_rate,
                             batch_size=self.batch_size, steps=self.steps, tol=self.sgd_tol,
                             ridge=self.ridge,
                             callback=None if progress is None else (lambda s, _: progress(s, None)))
@@ -313,6 +305,29 @@ class NeuralTangent:
                                       "converged": float(result.converged),
                                       "final_train_loss": result.final_loss,
                                       "directions_norm_max": directions.abs().max()}))
+
+def _batch_draw(data, task, rng: np.random.Generator):
+    """batch ↦ (x, y) for NT online SGD. On a task: fresh draws by its float64 ``batch_sampler``
+    (checked once, not per step) or by ``task.sample``, from a child stream — numpy's SFC64 bit
+    generator seeded by one integer from ``rng`` (the same ziggurat normals as numpy's default
+    PCG64, ≈ 15 % faster at d = 450, where the draw is half of the step at N = 45); on a
+    Dataset, rows drawn with replacement by ``rng``."""
+    if task is None:
+        def resample(batch):
+            index = torch.from_numpy(rng.integers(0, data.x.shape[0], size=batch))
+            return data.x[index], data.y[index]
+        return resample
+    stream = np.random.Generator(np.random.SFC64(int(rng.integers(2 ** 63))))
+    sampler = getattr(task, "batch_sampler", None)
+    draw = None if sampler is None else sampler(rng=stream, dtype=torch.float64)
+    if draw is not None:
+        return draw
+
+    def sample(batch):
+        data = task.sample(batch, rng=stream)
+        return data.x, data.y
+    return sample
+
 
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
                 ridge: float, solver: str, tol: float, max_iter: int | None,

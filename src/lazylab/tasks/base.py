@@ -25,7 +25,7 @@ from lazylab.gaussian.stein import has_function_derivative
 
 __all__ = ["Dataset", "Task", "GaussianTask", "as_matrix", "as_weights", "as_biases",
            "check_dim", "check_noise", "check_samples", "resolve_activation",
-           "tangent_activation", "unit_directions", "rng_tensor"]
+           "tangent_activation", "unit_directions", "rng_tensor", "check_rng"]
 
 DTYPE = torch.float64
 
@@ -47,8 +47,8 @@ class Dataset:
             raise ValueError(f"x must have shape (n, d), got {tuple(x.shape)}")
         if y.shape != (x.shape[0],):
             raise ValueError(f"y must have shape ({x.shape[0]},) to match x, got {tuple(y.shape)}")
-        for name, tensor in (("x", x), ("y", y)):
-            if not bool(torch.isfinite(tensor).all()):
+        for name, tensor in (("x", x), ("y", y)):  # a finite sum (one read) proves it cheaply
+            if not bool(torch.isfinite(tensor.sum())) and not bool(torch.isfinite(tensor).all()):
                 bad = int((~torch.isfinite(tensor)).sum())
                 raise ValueError(f"{name} has {bad} NaN or infinite entries; a data set must "
                                  "be finite")
@@ -122,31 +122,58 @@ class GaussianTask:
         return float(self.noise ** 2)
 
     def sample(self, n: int, *, rng: np.random.Generator) -> Dataset:
-        """n iid pairs: x ~ N(0, I_d), y = f*(x) + noise·ξ."""
+        """n iid pairs: x ~ N(0, I_d), y = f*(x) + noise·ξ (x, then ξ, from numpy's ``rng``)."""
         n = check_samples(n)
-        x = rng_tensor(rng, (n, self.dim))
-        y = self.target(x)
-        if self.noise > 0:
-            y = y + self.noise * rng_tensor(rng, (n,))
+        x, y = self._draw(_numpy_normal(rng), self.target, n)
         return Dataset(x, y)
 
-    def float32_sampler(self, rng: np.random.Generator):
-        """n ↦ (x (n, d), y (n,)) float32 tensors, x ~ N(0, I_d) drawn by a torch generator
-        seeded once from ``rng``, y = f*(x) + noise·ξ — about 3× cheaper than :meth:`sample`'s
-        float64 numpy draws (online SGD, :func:`lazylab.solvers.batches.fresh_batches`). None
-        when a subclass overrides :meth:`sample` (its inputs are then not N(0, I_d))."""
+    def target_function(self, dtype: torch.dtype):
+        """x (n, d) ↦ f*(x) (n,) in ``dtype``, for the samplers' hot path (subclasses cast their
+        constants once here); the default is :meth:`target`, in float64 for other dtypes."""
+        if dtype == DTYPE:
+            return self.target
+        return lambda x: self.target(x.to(DTYPE)).to(dtype)
+
+    def batch_sampler(self, *, rng: np.random.Generator, dtype: torch.dtype = DTYPE):
+        """n ↦ (x (n, d), y (n,)) of ``dtype`` for online SGD's per-step draws, or None when a
+        subclass overrides :meth:`sample` (its inputs are then not N(0, I_d)).
+
+        float64: x, then ξ (noise > 0), by numpy from ``rng`` — the numbers of :meth:`sample`
+        (the same stream), without building and checking a :class:`Dataset` per batch:
+        Gaussian draws are finite, so the arguments are checked once, here.
+        float32: x ~ N(0, I_d) drawn in float32 by a torch generator seeded once from ``rng``
+        (one integer drawn), about 3× cheaper than numpy's float64 draws — its own stream
+        (:func:`lazylab.solvers.batches.fresh_batches`). y = f*(x) + noise·ξ with f* from
+        :meth:`target_function` (constants cast to ``dtype`` once per sampler).
+        """
+        rng = check_rng(rng)
+        if dtype not in (torch.float32, DTYPE):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
         if type(self).sample is not GaussianTask.sample:
             return None
-        generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
+        if dtype == DTYPE:
+            normal = _numpy_normal(rng)
+        else:
+            generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
 
-        def draw(n: int) -> tuple[torch.Tensor, torch.Tensor]:
-            x = torch.randn(n, self.dim, generator=generator, dtype=torch.float32)
-            y = self.target(x)
-            if self.noise > 0:
-                y = y + self.noise * torch.randn(n, generator=generator, dtype=y.dtype)
-            return x, y
+            def normal(shape):
+                return torch.randn(shape, generator=generator, dtype=torch.float32)
+        target = self.target_function(dtype)
+        return lambda n: self._draw(normal, target, n)
 
-        return draw
+    def _draw(self, normal, target, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(x, y): x = normal((n, d)), y = target(x) (+ noise · normal((n,)) when noise > 0)."""
+        x = normal((n, self.dim))
+        y = target(x)
+        if self.noise > 0:
+            y = y + self.noise * normal((n,))
+        return x, y
+
+
+def _numpy_normal(rng: np.random.Generator):
+    """shape ↦ float64 standard normals from ``rng`` (checked once) as a torch tensor."""
+    rng = check_rng(rng)
+    return lambda shape: torch.from_numpy(rng.standard_normal(shape))
 
 
 # ----------------------------------------------------------------------------- validation
@@ -232,8 +259,13 @@ def unit_directions(weights: torch.Tensor, *, allow_zero: bool = True):
     return scales, weights / safe[:, None]
 
 
-def rng_tensor(rng: np.random.Generator, shape) -> torch.Tensor:
-    """Standard normal draws from ``rng`` as a float64 tensor."""
+def check_rng(rng) -> np.random.Generator:
+    """``rng`` itself when it is a numpy Generator; TypeError otherwise."""
     if not isinstance(rng, np.random.Generator):
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    return torch.from_numpy(rng.standard_normal(shape))
+    return rng
+
+
+def rng_tensor(rng: np.random.Generator, shape) -> torch.Tensor:
+    """Standard normal draws from ``rng`` as a float64 tensor."""
+    return torch.from_numpy(check_rng(rng).standard_normal(shape))

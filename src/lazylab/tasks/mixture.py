@@ -36,7 +36,7 @@ import torch
 
 from lazylab.quadrature import gaussian_nodes
 from lazylab.tasks.base import (DTYPE, Dataset, as_biases, as_matrix, as_weights, check_dim,
-                                check_noise, check_samples, resolve_activation, rng_tensor,
+                                check_noise, check_rng, check_samples, resolve_activation,
                                 tangent_activation, unit_directions)
 
 __all__ = ["GaussianMixture", "gaussian_mixture", "MIXTURE_DELTAS", "mixture_mmse",
@@ -115,8 +115,21 @@ class GaussianMixture:
     def sample(self, n: int, *, rng: np.random.Generator) -> Dataset:
         """n iid pairs: y = ±1 with probability ½, x = L_y z (C_y = L_y L_yᵀ), y += noise·ξ."""
         n = check_samples(n)
+        x, y = self._draw(n, check_rng(rng))
+        return Dataset(x, y)
+
+    def batch_sampler(self, *, rng: np.random.Generator, dtype: torch.dtype = DTYPE):
+        """n ↦ (x, y), the numbers of :meth:`sample` (numpy's stream from ``rng``) without the
+        per-batch :class:`Dataset` checks, for online SGD; float64 only (None for float32:
+        the caller then converts these float64 draws, as before)."""
+        rng = check_rng(rng)
+        if dtype not in (torch.float32, DTYPE):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        return (lambda n: self._draw(n, rng)) if dtype == DTYPE else None
+
+    def _draw(self, n: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         labels = torch.from_numpy(np.where(rng.random(n) < 0.5, 1.0, -1.0))
-        z = rng_tensor(rng, (n, self.dim))
+        z = torch.from_numpy(rng.standard_normal((n, self.dim)))
         plus, minus = self._cholesky
         if plus.ndim == 1 and minus.ndim == 1:
             x = z * torch.where(labels[:, None] > 0, plus, minus)
@@ -127,8 +140,8 @@ class GaussianMixture:
                 block = z.index_select(0, index)
                 block = block * factor if factor.ndim == 1 else block @ factor.T
                 x.index_copy_(0, index, block)
-        y = labels + self.noise * rng_tensor(rng, (n,)) if self.noise > 0 else labels
-        return Dataset(x, y)
+        noise = torch.from_numpy(rng.standard_normal(n)) if self.noise > 0 else None
+        return x, (labels if noise is None else labels + self.noise * noise)
 
     def target_mean(self) -> float:
         return 0.0
