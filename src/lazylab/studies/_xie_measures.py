@@ -193,7 +193,8 @@ def risk_rows(curves: pd.DataFrame, data: str, labels: dict,
     return lines
 
 
-def certificate_rows(runs: pd.DataFrame, tol: float, budget: int, labels: dict) -> list[str]:
+def certificate_rows(runs: pd.DataFrame, tol: float, budget: int, labels: dict,
+                     criterion_rate: float) -> list[str]:
     """How the trained digits fits stopped: steps, final criterion, halvings, per series."""
     digits = runs[(runs["data"] == "digits") & runs["series"].isin(
         ["network", "sr0_deep", "sr1_deep"]) & (runs.get("status") == "done")]
@@ -201,8 +202,9 @@ def certificate_rows(runs: pd.DataFrame, tol: float, budget: int, labels: dict) 
         return []
     lines = [f"Digits network and depth 2: Adam on minibatches of 100, to tolerance "
              f"{tol:g} of the full-batch criterion (L ≤ tol · Var y, or L changing by "
-             f"< tol over each of 3 checks 100 steps apart) within {budget}"
-             " steps:", ""]
+             f"< tol over each of 3 checks, every 100 steps at a rate η ≥ {criterion_rate:g} "
+             f"and every ⌈100·{criterion_rate:g}/η⌉ steps below, so that every check spans "
+             f"η·steps ≥ {100 * criterion_rate:g}) within {budget} steps:", ""]
     for series, part in digits.groupby("series"):
         steps, criterion = (pd.to_numeric(part[c], errors="coerce") for c in ("steps",
                                                                               "criterion"))
