@@ -33,10 +33,11 @@ import torch
 from lazylab import _checks as checks
 from lazylab.models._tangent_dual import (SAFETY, DualEquations, multishift_conjugate_gradient,
                                           use_dual)
-from lazylab.models._tangent_solvers import SampleStatistics
+from lazylab.models._tangent_mixed import SinglePrecisionGram, refined_solve, use_mixed
+from lazylab.models._tangent_solvers import SampleStatistics, sample_preconditioner
 from lazylab.solvers import conjugate_gradient
 
-__all__ = ["CenteredNormalEquations", "solve_path"]
+__all__ = ["CenteredNormalEquations", "solve_path", "solve_single"]
 
 
 class CenteredNormalEquations:
@@ -101,14 +102,39 @@ def solve_path(features, x: torch.Tensor, y: torch.Tensor, ridges, *, tol: float
     if use_dual(equations.n, features.size):
         return _dual_path(DualEquations(equations, y), ridges, tol=tol, max_iter=max_iter)
     statistics = SampleStatistics(features, x, equations.cache)
+    single = (SinglePrecisionGram(equations) if use_mixed(equations.n, features.size, x.dtype)
+              else None)
     results: list = [None] * len(ridges)
     solved: list[tuple[float, torch.Tensor]] = []
     for k in sorted(range(len(ridges)), key=lambda k: -ridges[k]):
         start = _start(equations, ridges[k], solved)
-        results[k] = equations.solve(ridges[k], statistics.at(ridges[k]), tol=tol,
-                                     max_iter=max_iter, initial=start)
+        results[k] = _solve(equations, single, ridges[k], statistics.at(ridges[k]), tol=tol,
+                            max_iter=max_iter, initial=start)
         solved = _remember(solved, ridges[k], results[k][0])
     return results
+
+
+def solve_single(features, x: torch.Tensor, y: torch.Tensor, ridge: float, *, tol: float,
+                 max_iter: int | None, callback=None) -> tuple:
+    """(v, c, diagnostics) of one cold sample CG fit at λ: in the dual for n ≤ p/2
+    (:mod:`lazylab.models._tangent_dual`), else the primal PCG, with float32 products refined
+    in float64 from n·p ≥ :data:`lazylab.models._tangent_mixed.MIXED_ENTRIES`."""
+    equations = CenteredNormalEquations(features, x, y)
+    if use_dual(equations.n, features.size):
+        return DualEquations(equations, y).solve(ridge, tol=tol, max_iter=max_iter,
+                                                 callback=callback)[:3]
+    single = (SinglePrecisionGram(equations) if use_mixed(equations.n, features.size, x.dtype)
+              else None)
+    return _solve(equations, single, ridge,
+                  sample_preconditioner(features, x, ridge, equations.cache), tol=tol,
+                  max_iter=max_iter, callback=callback)
+
+
+def _solve(equations: CenteredNormalEquations, single, ridge: float, preconditioner, **options):
+    """The primal PCG at λ: float64, or float32 corrections refined (``single`` given)."""
+    if single is None:
+        return equations.solve(ridge, preconditioner, **options)
+    return refined_solve(equations, single, ridge, preconditioner, **options)
 
 
 def _dual_path(dual: DualEquations, ridges: list[float], *, tol: float,

@@ -45,9 +45,8 @@ import torch
 from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, numeric, resolve_input
-from lazylab.models._tangent_dual import DualEquations, use_dual
-from lazylab.models._tangent_path import CenteredNormalEquations, solve_path
-from lazylab.models._tangent_solvers import online_sgd, sample_preconditioner
+from lazylab.models._tangent_path import solve_path, solve_single
+from lazylab.models._tangent_solvers import online_sgd
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import solve_ridge
@@ -183,12 +182,7 @@ def fit_gated(features: GatedFeatures, x: torch.Tensor, y: torch.Tensor, *, ridg
     if solver == "direct" or (solver == "auto" and n * features.size <= DIRECT_ENTRIES):
         solution = solve_ridge(features.matrix(x), y, ridge=ridge, fit_intercept=True)
         return solution.coef, solution.intercept, {"cg_iterations": 0}
-    equations = CenteredNormalEquations(features, x, y)
-    if use_dual(n, features.size):
-        return DualEquations(equations, y).solve(ridge, tol=tol, max_iter=max_iter,
-                                                 callback=callback)[:3]
-    return equations.solve(ridge, sample_preconditioner(features, x, ridge, equations.cache),
-                           tol=tol, max_iter=max_iter, callback=callback)
+    return solve_single(features, x, y, ridge, tol=tol, max_iter=max_iter, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
