@@ -107,7 +107,8 @@ def solve_path(features, x: torch.Tensor, y: torch.Tensor, ridges, *, tol: float
     results: list = [None] * len(ridges)
     solved: list[tuple[float, torch.Tensor]] = []
     for k in sorted(range(len(ridges)), key=lambda k: -ridges[k]):
-        start = _start(equations, ridges[k], solved)
+        start = _start(equations, ridges[k], solved,
+                       None if single is None else single.operator(ridges[k]))
         results[k] = _solve(equations, single, ridges[k], statistics.at(ridges[k]), tol=tol,
                             max_iter=max_iter, initial=start)
         solved = _remember(solved, ridges[k], results[k][0])
@@ -161,16 +162,16 @@ def _remember(solved: list, ridge: float, solution: torch.Tensor) -> list:
     return solved[-1:] + [(ridge, solution)] if bool(torch.isfinite(solution).all()) else []
 
 
-def _start(equations, ridge: float, solved: list):
+def _start(equations: CenteredNormalEquations, ridge: float, solved: list, apply=None):
     """The CG start at λ₂ from the last solutions (λ₀, v₀), (λ₁, v₁) (λ₀ > λ₁ ≥ λ₂).
 
     v₁ itself, or the linear extrapolation v₁ + (λ₂ − λ₁)(v₁ − v₀)/(λ₁ − λ₀) when its residual
     is smaller: for the eigencomponents with eigenvalue e ≫ λ, v = c/(e + λ) is linear in λ to
     O((λ/e)²), so the start's residual there drops from O(λ₁/e) to O((λ₁/e)²) (the solves at
     small λ, the long ones, start 20 % fewer iterations away; benchmarks/bench_selection.py).
-    None (zeros) when nothing is solved yet. Costs two operator applications. ``equations``:
-    the primal :class:`CenteredNormalEquations` or the :class:`DualEquations` (its ``operator``
-    and ``rhs``).
+    None (zeros) when nothing is solved yet. Costs two operator applications; ``apply``: the
+    operator at λ₂ to compare the two with instead of ``equations.operator`` (the float32 one
+    of :mod:`lazylab.models._tangent_mixed`: it only chooses a start).
     """
     if not solved:
         return None
@@ -179,7 +180,7 @@ def _start(equations, ridge: float, solved: list):
         return last
     first_ridge, first = solved[0]
     extrapolated = last + (ridge - last_ridge) / (last_ridge - first_ridge) * (last - first)
-    apply = equations.operator(ridge)
+    apply = equations.operator(ridge) if apply is None else apply
     residuals = [float(torch.linalg.vector_norm(equations.rhs - apply(v)))
                  for v in (last, extrapolated)]
     return extrapolated if residuals[1] < residuals[0] else last
