@@ -15,7 +15,7 @@ from lazylab.activations import get_activation
 from lazylab.experiments.selection import default_ridge_grid
 from lazylab.models import NeuralTangent
 from lazylab.models._common import draw_weights
-from lazylab.models._tangent_mixed import SinglePrecisionGram, use_mixed
+from lazylab.models._tangent_mixed import STALL, SinglePrecisionGram, _correction, use_mixed
 from lazylab.models._tangent_path import CenteredNormalEquations
 from lazylab.models.neural_tangent import GatedFeatures
 from lazylab.tasks import TASKS
@@ -108,3 +108,18 @@ def test_a_useless_single_precision_operator_falls_back_to_double(monkeypatch):
     assert model.diagnostics["cg_converged"] == 1.0 and model.diagnostics["cg_residual"] <= 1e-10
     assert model.diagnostics["cg_iterations"] > plain.diagnostics["cg_iterations"]
     torch.testing.assert_close(model.directions, plain.directions, rtol=1e-6, atol=1e-9)
+
+
+def test_a_correction_solve_stops_at_its_attainable_accuracy():
+    # Asked for a relative residual of 1e-30, PCG reaches round-off (≈ 1e-16) and then cannot
+    # halve its residual any more: it must stop STALL iterations later, not run to max_iter;
+    # its correction is still the solution to round-off.
+    g = np.random.default_rng(8)
+    basis, _ = torch.linalg.qr(torch.from_numpy(g.standard_normal((40, 40))))
+    matrix = (basis * torch.linspace(1.0, 10.0, 40, dtype=torch.float64)) @ basis.T
+    rhs = torch.from_numpy(g.standard_normal(40))
+    correction, iterations = _correction(lambda v: matrix @ v, rhs, lambda r: r, tol=1e-30,
+                                         max_iter=10**6)
+    assert iterations <= 40 + 3 * STALL, iterations
+    torch.testing.assert_close(correction, torch.linalg.solve(matrix, rhs), rtol=1e-10,
+                               atol=1e-12)

@@ -9,6 +9,7 @@ corrections (defect correction, i.e. iterative refinement):
 
     r_k = b − (A + λ) v_k                 float64 product: the certificate
     (Ã + λ) δ_k ≈ r_k                     PCG with float32 products Ã, to relative ``INNER``
+                                          (or until it stalls, :data:`STALL`)
     v_{k+1} = v_k + δ_k
 
 With ‖(A + λ)⁻¹(Ã − A)‖ = ε̃ < 1 each step multiplies the residual by at most ≈ INNER + ε̃·κ
@@ -24,15 +25,18 @@ from __future__ import annotations
 
 import torch
 
-from lazylab.solvers import conjugate_gradient
-
-__all__ = ["SinglePrecisionGram", "refined_solve", "MIXED_ENTRIES", "INNER", "use_mixed"]
+__all__ = ["SinglePrecisionGram", "refined_solve", "MIXED_ENTRIES", "INNER", "STALL",
+           "use_mixed"]
 
 MIXED_ENTRIES = 25_000_000
 """The primal sample CG uses float32 products with float64 correction when n·p reaches this."""
 
 INNER = 1e-4
 """Relative tolerance of each float32 correction solve."""
+
+STALL = 50
+"""A float32 correction solve stops when its residual has not halved in this many iterations:
+its attainable accuracy (≈ the float32 error times the condition number) is reached."""
 
 
 def use_mixed(samples: int, unknowns: int, dtype: torch.dtype) -> bool:
@@ -86,11 +90,11 @@ def refined_solve(primal, single: SinglePrecisionGram, ridge: float, preconditio
     residual = rhs - apply(vector) if initial is not None else rhs.clone()
     relative = float(torch.linalg.vector_norm(residual)) / norm_b if norm_b > 0 else 0.0
     while relative > tol and iterations < budget:
-        result = conjugate_gradient(single_apply, residual, preconditioner=preconditioner,
-                                    tol=max(INNER, tol / relative / 2),
-                                    max_iter=budget - iterations, callback=callback)
-        iterations += result.iterations
-        trial = vector + result.solution
+        correction, steps = _correction(single_apply, residual, preconditioner,
+                                        tol=max(INNER, tol / relative / 2),
+                                        max_iter=budget - iterations, callback=callback)
+        iterations += steps
+        trial = vector + correction
         trial_residual = rhs - apply(trial)
         trial_relative = float(torch.linalg.vector_norm(trial_residual)) / norm_b
         if not trial_relative <= relative / 2:
@@ -104,3 +108,34 @@ def refined_solve(primal, single: SinglePrecisionGram, ridge: float, preconditio
         return vector, offset, info
     return vector, primal.y_mean - primal.mean @ vector, {
         "cg_iterations": iterations, "cg_residual": relative, "cg_converged": 1.0}
+
+
+def _correction(apply, rhs: torch.Tensor, preconditioner, *, tol: float, max_iter: int,
+                callback=None) -> tuple[torch.Tensor, int]:
+    """(δ, iterations): PCG from 0 on Ã δ = r with the float32 operator Ã, until the relative
+    (recursive) residual ≤ ``tol``, ``max_iter`` iterations, or a stall (no halving of the best
+    residual in :data:`STALL` iterations: Ã is not exactly the symmetric A, so below its
+    attainable accuracy CG no longer converges, and the caller's float64 residual decides)."""
+    norm = float(torch.linalg.vector_norm(rhs))
+    x, r = torch.zeros_like(rhs), rhs.clone()
+    z = preconditioner(r)
+    p, rz = z.clone(), torch.sum(r * z)
+    best, since, iterations = 1.0, 0, 0
+    while iterations < max_iter and since < STALL:
+        ap = apply(p)
+        curvature = torch.sum(p * ap)
+        if not curvature > 0:
+            break
+        alpha = rz / curvature
+        x, r = x + alpha * p, r - alpha * ap
+        iterations += 1
+        relative = float(torch.linalg.vector_norm(r)) / norm
+        if callback is not None:
+            callback(iterations, relative)
+        if relative <= tol or relative != relative:
+            break
+        best, since = (relative, 0) if relative <= best / 2 else (best, since + 1)
+        z = preconditioner(r)
+        rz_next = torch.sum(r * z)
+        p, rz = z + (rz_next / rz) * p, rz_next
+    return x, iterations
