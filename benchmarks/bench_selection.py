@@ -29,9 +29,13 @@ samples:
 
 * "refit": ``NeuralTangent`` without ``fit_path``: per λ a cold CG, gates and preconditioner anew;
 * "path": ``NeuralTangent.fit_path`` (gates, right-hand side and preconditioner statistics once,
-  CG from the largest λ down, each warm-started from the previous solution).
+  CG from the largest λ down, each warm-started from the previous solution; for n ≤ p/2 the
+  dual with one Krylov space for all λ, from n·p ≥ 2.5·10⁷ float32 products refined in
+  float64 — both routes take the dual and float32 where the fit does).
 
-Rows: seconds, total CG iterations, the per-λ iterations (largest λ first), unconverged values
+Rows: seconds, total CG iterations, the per-λ iterations (largest λ first; the dual path's
+overlap, as its λ share products), passes over x by dtype (what the time is made of),
+unconverged values
 (with the worst residual and the iteration cap), same choice, the largest relative difference
 of the validation risks, and the load average at the end of the case.
 """
@@ -53,8 +57,14 @@ from common import isolated, machine_framed, print_rows, row, timer  # noqa: E40
 from lazylab.experiments.selection import (  # noqa: E402
     Criterion, Selection, default_ridge_grid, feature_scale, fit_with_selection)
 from lazylab.models import Kernel, NeuralTangent  # noqa: E402
+from lazylab.models.neural_tangent import GatedFeatures  # noqa: E402
 from lazylab.solvers import ridge_path  # noqa: E402
 from lazylab.tasks import TASKS, Dataset  # noqa: E402
+
+try:  # the dual route (absent from code before it, which this benchmark can also time)
+    from lazylab.models import _tangent_dual  # noqa: E402
+except ImportError:
+    _tangent_dual = None
 
 BENCHMARK = "selection"
 DIM, VALIDATION = 100, 1000
@@ -134,8 +144,38 @@ class _RefittingTangent(NeuralTangent):
     fit_path = None
 
 
+class _Passes:
+    """Counts passes over x (one Jv and one Jᵀu each) by the NT products, per dtype: a
+    ``gram_apply`` is one pass, a Jv (``apply``) or a Jᵀu (the dual's ``transposed_apply``) half.
+    With the dual's shared Krylov space the per-λ iteration counts overlap; passes do not."""
+
+    def __init__(self):
+        self.counts = {"float64": 0.0, "float32": 0.0}
+
+    def __enter__(self):
+        self.saved = [(GatedFeatures, "gram_apply", 1.0), (GatedFeatures, "apply", 0.5)]
+        if _tangent_dual is not None:
+            self.saved.append((_tangent_dual, "transposed_apply", 0.5))
+        self.saved = [(owner, name, weight, getattr(owner, name))
+                      for owner, name, weight in self.saved]
+        for owner, name, weight, real in self.saved:
+            setattr(owner, name, self._counted(real, weight))
+        return self
+
+    def _counted(self, real, weight):
+        def counted(*args, **kwargs):  # (features, x, ...) for all three
+            self.counts[str(args[1].dtype).removeprefix("torch.")] += weight
+            return real(*args, **kwargs)
+        return counted
+
+    def __exit__(self, *exc):
+        for owner, name, _, real in self.saved:
+            setattr(owner, name, real)
+
+
 def _tangent_select(regime_class, params: dict, grid, train, validation):
-    """(seconds, metrics, [(risk, diagnostics)] per grid value in grid order) of one selection."""
+    """(seconds, metrics, [(risk, diagnostics)] per grid value in grid order, passes over x by
+    dtype) of one selection."""
     records = []
 
     def score(predictor) -> float:
@@ -143,21 +183,24 @@ def _tangent_select(regime_class, params: dict, grid, train, validation):
         records.append((risk, dict(predictor.diagnostics)))
         return risk
 
-    with timer() as clock:
+    with timer() as clock, _Passes() as passes:
         _, metrics = fit_with_selection(
             lambda p: regime_class(**p), params, {"ridge": Selection(tuple(grid), "validation")},
             train, fit_rng=lambda: np.random.default_rng(0), criterion=Criterion(score, train.x))
-    return clock["seconds"], metrics, records
+    return clock["seconds"], metrics, records, passes.counts
 
 
 def _tangent_rows(case: str, name: str, route, order, cap: int) -> list[dict]:
-    seconds, metrics, records = route
+    seconds, metrics, records, passes = route
     its = [int(records[k][1]["cg_iterations"]) for k in order]
     failed = [d for _, d in records if d["cg_converged"] != 1.0]
     worst = max(d["cg_residual"] for _, d in records)
     return [row(BENCHMARK, case, f"time_{name}", seconds, "s", ""),
             row(BENCHMARK, case, f"cg_iterations_{name}", sum(its), "",
                 "per λ, largest first: " + " ".join(map(str, its))),
+            row(BENCHMARK, case, f"passes_{name}", passes["float64"] + passes["float32"], "",
+                f"over x (a Jv and a Jᵀu each): "
+                f"{passes['float64']:.0f} float64, {passes['float32']:.0f} float32"),
             row(BENCHMARK, case, f"unconverged_{name}", len(failed), "",
                 f"cap {cap} its; worst relative residual {worst:.1e}; chose "
                 f"{metrics['selected_ridge']:.2e}")]
@@ -191,7 +234,7 @@ def _tangent_case(activation: str, n: int, quick: bool, threads: int | None,
                 "CG its (both routes pay it; not in their times)")]
     for name, route in routes.items():
         rows += _tangent_rows(case, name, route, order, 10 * width * dim)
-    (refit_time, refit, refit_records), (path_time, path, path_records) = routes.values()
+    (refit_time, refit, refit_records, _), (path_time, path, path_records, _) = routes.values()
     spread = max(abs(a[0] - b[0]) / abs(b[0]) for a, b in zip(path_records, refit_records))
     return rows + [
         row(BENCHMARK, case, "speedup_path", refit_time / path_time, "", "refit / path"),

@@ -21,9 +21,12 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   Ĉ = XᵀX/n (the sample analogue of the population operator's κ ⊗ I, exact off span(W); see
   :mod:`lazylab.models._tangent_solvers`), and the exact head block with ``train_head``. Stops
   at relative residual ``tol`` of the normal equations; diagnostics report ``cg_iterations``,
-  ``cg_residual`` and ``cg_converged``. "auto" picks it above the dense size. The code lives in
+  ``cg_residual`` and ``cg_converged``. For n ≤ p/2 it solves the dual (n × n) system,
+  Jacobi preconditioned, certified by the same primal residual
+  (:mod:`lazylab.models._tangent_dual`). "auto" picks it above the dense size. The code lives in
   :mod:`lazylab.models._tangent_path`, with the ridge path of :meth:`NeuralTangent.fit_path`
-  (statistics once, CG warm-started from the largest λ down).
+  (statistics once, CG warm-started from the largest λ down; in the dual, every λ from one
+  Krylov space).
 * "sgd": plain SGD on the NT model, linear in its parameters, so a step is two structured
   products (Φv and Φᵀr from one XWᵀ), never an n × Nd Jacobian; on a task it is *online*
   (fresh samples each step, n = steps × batch_size; Ghorbani et al. 2019 §2.3), on a Dataset by
@@ -42,8 +45,8 @@ import torch
 from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, numeric, resolve_input
-from lazylab.models._tangent_path import CenteredNormalEquations, solve_path
-from lazylab.models._tangent_solvers import online_sgd, sample_preconditioner
+from lazylab.models._tangent_path import solve_path, solve_single
+from lazylab.models._tangent_solvers import online_sgd
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import solve_ridge
@@ -179,9 +182,7 @@ def fit_gated(features: GatedFeatures, x: torch.Tensor, y: torch.Tensor, *, ridg
     if solver == "direct" or (solver == "auto" and n * features.size <= DIRECT_ENTRIES):
         solution = solve_ridge(features.matrix(x), y, ridge=ridge, fit_intercept=True)
         return solution.coef, solution.intercept, {"cg_iterations": 0}
-    equations = CenteredNormalEquations(features, x, y)
-    return equations.solve(ridge, sample_preconditioner(features, x, ridge, equations.cache),
-                           tol=tol, max_iter=max_iter, callback=callback)
+    return solve_single(features, x, y, ridge, tol=tol, max_iter=max_iter, callback=callback)
 
 
 @dataclass(frozen=True, kw_only=True)
