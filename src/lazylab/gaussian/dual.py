@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 
 from lazylab.activations import Activation, get_activation
-from lazylab.activations.families import Angle, frozen
+from lazylab.activations.families import RELU, Angle, frozen
 from lazylab.gaussian._pair_rules import (SERIES_DEGREE, _collinear_pair, _constant_pair,
                                           _mehler, _series_or_quadrature, quadrature_pair)
 from lazylab.solvers.structured import mirror_lower
@@ -140,12 +140,14 @@ def lower_dual_matrix(sigma, weights, biases=None, covariance=None, *,
     width = weights.shape[0]
     closed = biases is None and _fused(sigma, sigma, var, var, var)
     chunked = closed or (sigma.is_polynomial and not _needs_grad(weights, var))
+    relu = closed and sigma.components is None and sigma.family is RELU
     if chunked:   # Gram of the unit rows w_i/s_i (a constant unit's row is 0: ρ = 0)
         scale = torch.sqrt(var)
         unit = torch.where(scale > 0, scale, 1.0)[:, None]
-        left, weights = left / unit, weights / unit
+        left, weights = (-left if relu else left) / unit, weights / unit   # relu: −ρ
     subtract = None if subtract is None else torch.as_tensor(subtract).to(torch.float64)
-    evaluate = (_closed_chunks(sigma, scale, subtract) if closed else
+    evaluate = (_relu_chunks(scale, subtract) if relu else
+                _closed_chunks(sigma, scale, subtract) if closed else
                 _polynomial_chunks(sigma, scale, biases, subtract) if chunked else
                 _pair_block(sigma, var, biases, subtract))
     entries = (_ELEMENTWISE_BLOCK if is_elementwise(sigma, sigma, biases is None)
@@ -179,6 +181,26 @@ def _closed_chunks(sigma, scale, subtract):
         piece[:, a:].diagonal().fill_(1.0)
         piece.copy_(_closed_sum(sigma, sigma, scale[a:e, None], scale[None, :e],
                                 Angle(piece.clamp_(-1.0, 1.0))))
+    return _in_chunks(function, subtract)
+
+
+def _relu_chunks(scale, subtract):
+    """ReLU from −ρ in place: s_i s_j (√(1 − ρ²) + ρ (π − θ))/(2π) with π − θ = arccos(−ρ).
+
+    :func:`lazylab.activations.families.relu_relu_unbiased` in six passes over the chunk and
+    two temporaries (the Gram of the negated rows gives −ρ, so arccos(−ρ) needs no negation;
+    after clamping to [−1, 1], 1 − ρ² ≥ 0 in floating point).
+    """
+    column = scale / (2 * torch.pi)
+
+    def function(piece, a, e):
+        piece[:, a:].diagonal().fill_(-1.0)
+        piece.clamp_(-1.0, 1.0)
+        complement = torch.acos(piece)
+        core = torch.addcmul(torch.ones((), dtype=piece.dtype), piece, piece, value=-1.0).sqrt_()
+        core.addcmul_(piece, complement, value=-1.0)
+        torch.mul(core, column[a:e, None], out=complement)
+        torch.mul(complement, scale[None, :e], out=piece)
     return _in_chunks(function, subtract)
 
 
