@@ -139,11 +139,11 @@ def _timed(function):
 
 def _exact_profile(task, weights):
     """Seconds of the exact path's parts (one call each, warm after the timed fits): the fused
-    dual matrix's lower triangle, the moments with the low-rank factor, the CG solve on the
+    dual matrix's lower triangle (centred in the pass), the moments with the low-rank factor,
+    the CG solve on the
     one-triangle operator (None when it declines) with its iterations, and the refined Cholesky
     solve of the mirrored, centred matrix."""
     sigma = get_activation("relu")
-    dual, lower = _timed(lambda: lower_dual_matrix(sigma, weights))
 
     def moments():
         mean = feature_mean(sigma, weights)
@@ -151,7 +151,8 @@ def _exact_profile(task, weights):
         return mean, rhs, population._low_rank_part(task, sigma, weights, None, [(1.0, mean)],
                                                     offset=True)
     moment_time, (mean, rhs, factors) = _timed(moments)
-    operator = LowerSymmetric(lower, rank_one=mean)
+    dual, lower = _timed(lambda: lower_dual_matrix(sigma, weights, subtract=mean))
+    operator = LowerSymmetric(lower)
     calls = []
     counted = type("Counted", (), {"__matmul__": lambda self, v: calls.append(1) or operator @ v,
                                    "diagonal": lambda self: operator.diagonal()})()

@@ -104,3 +104,27 @@ def test_solution_comes_with_the_certified_product():
     assert torch.equal(product, operator @ solution)
     assert torch.equal(solution, low_rank_preconditioned_solve(operator, rhs, factors))
     assert float((rhs - product).norm() / rhs.norm()) <= 1e-12
+
+
+def test_large_empty_gives_independent_writable_float64_matrices():
+    # Above 2 MB on the CPU the buffer is an advised anonymous mapping; below, torch.empty.
+    for rows, columns in ((600, 700), (3, 4)):
+        first, second = structured.large_empty(rows, columns), structured.large_empty(rows, columns)
+        assert first.shape == (rows, columns) and first.dtype == torch.float64
+        first.fill_(1.0)
+        second.fill_(2.0)
+        assert float(first.sum()) == rows * columns and float(second.sum()) == 2 * rows * columns
+        assert first.is_contiguous()
+
+
+def test_float32_capacitance_is_a_close_preconditioner():
+    # VᵀD⁻¹V summed in float32 (r = 12 terms of size ≤ ‖VᵀD⁻¹V‖ per entry, then rounded) moves
+    # C = I + VᵀD⁻¹V by ~r·2⁻²⁴‖C‖, so C⁻¹ (and the Woodbury correction) by ~r·2⁻²⁴·cond(C)
+    # relative: another SPD preconditioner, with the solves' certificate unchanged.
+    matrix, factors, rhs = _system(8)
+    diagonal = torch.as_tensor(np.random.default_rng(8).uniform(0.5, 2.0, 300))
+    exact = woodbury_inverse(diagonal, factors)(rhs)
+    approximate = structured._woodbury(diagonal, factors, torch.float32)(rhs)
+    capacitance = torch.eye(12, dtype=torch.float64) + factors.T @ (factors / diagonal[:, None])
+    bound = 12 * 2.0 ** -24 * float(torch.linalg.cond(capacitance))
+    assert 0 < float((approximate - exact).norm() / exact.norm()) <= bound

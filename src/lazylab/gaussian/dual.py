@@ -27,7 +27,7 @@ from lazylab.activations import Activation, get_activation
 from lazylab.activations.families import RELU, Angle, frozen
 from lazylab.gaussian._pair_rules import (SERIES_DEGREE, _collinear_pair, _constant_pair,
                                           _mehler, _series_or_quadrature, quadrature_pair)
-from lazylab.solvers.structured import mirror_lower
+from lazylab.solvers.structured import large_empty, mirror_lower
 
 __all__ = ["pair_expectation", "symmetric_dual_matrix", "lower_dual_matrix", "is_elementwise",
            "quadrature_pair", "SERIES_DEGREE"]
@@ -153,7 +153,7 @@ def lower_dual_matrix(sigma, weights, biases=None, covariance=None, *,
     entries = (_ELEMENTWISE_BLOCK if is_elementwise(sigma, sigma, biases is None)
                else _QUADRATURE_BLOCK)
     rows = max(64, entries // max(width, 1))
-    out = torch.empty((width, width), dtype=torch.float64, device=weights.device)
+    out = large_empty(width, width, device=weights.device)
     for start in range(0, width, rows):
         stop = min(start + rows, width)
         torch.mm(left[start:stop], weights[:stop].T, out=out[start:stop, :stop])

@@ -24,12 +24,14 @@ caller then factorizes.
 
 from __future__ import annotations
 
+import mmap
+
 import torch
 
 from lazylab.solvers.cg import conjugate_gradient
 
 __all__ = ["low_rank_preconditioned_solve", "low_rank_preconditioned_solution",
-           "woodbury_inverse", "LowerSymmetric", "mirror_lower"]
+           "woodbury_inverse", "LowerSymmetric", "mirror_lower", "large_empty"]
 
 Tensor = torch.Tensor
 
@@ -38,6 +40,33 @@ MATVEC_ROWS = 128
 N = 4500, within the last-level cache) is read from memory once and used twice, for its rows
 and for its transpose; three BLAS calls per strip (measured at N = 4500, one thread: 6.5 ms
 per product, 32 rows 7.1 ms, the full N × N gemv 6.7 ms)."""
+
+
+HUGE_PAGE_BYTES = 1 << 21
+"""From this size on, :func:`large_empty` asks the kernel for 2 MB pages."""
+
+
+def large_empty(rows: int, columns: int, *, device=None) -> Tensor:
+    """An uninitialized (rows, columns) float64 tensor; on the CPU and from
+    :data:`HUGE_PAGE_BYTES` on, in a private anonymous mapping advised MADV_HUGEPAGE.
+
+    A fresh N × N buffer is otherwise faulted in 4 KB pages on first touch: at N = 4500
+    (162 MB) its lower triangle cost 24,000 page faults, 46 ms of kernel time (one thread,
+    measured), against 185 faults and 8 ms with 2 MB pages (Linux transparent huge pages in
+    "madvise" mode). Plain ``torch.empty`` where mmap cannot advise (other systems, devices).
+    The mapping is released with the tensor (``torch.frombuffer`` holds it).
+    """
+    size = rows * columns * 8
+    flags = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+    if (device is not None and torch.device(device).type != "cpu") or size < HUGE_PAGE_BYTES \
+            or not hasattr(mmap, "MADV_HUGEPAGE") or not hasattr(mmap, "MAP_ANONYMOUS"):
+        return torch.empty((rows, columns), dtype=torch.float64, device=device)
+    buffer = mmap.mmap(-1, size, flags=flags)
+    try:
+        buffer.madvise(mmap.MADV_HUGEPAGE)
+    except OSError:   # huge pages unsupported: an ordinary mapping
+        pass
+    return torch.frombuffer(buffer, dtype=torch.float64).view(rows, columns)
 
 
 def mirror_lower(matrix: Tensor, rows: int = 256) -> Tensor:
@@ -112,9 +141,19 @@ def woodbury_inverse(diagonal: Tensor, factors: Tensor):
 
     One r × r Cholesky of the capacitance I + VᵀD⁻¹V (positive definite for D > 0).
     """
+    return _woodbury(diagonal, factors, torch.float64)
+
+
+def _woodbury(diagonal: Tensor, factors: Tensor, dtype: torch.dtype):
+    """:func:`woodbury_inverse` with VᵀD⁻¹V summed in ``dtype``: float32 halves its N r² flops
+    and gives another symmetric positive definite preconditioner (a relative 2⁻²⁴ change of
+    VᵀD⁻¹V moves I + VᵀD⁻¹V, whose eigenvalues are ≥ 1, by a relative ~2⁻²⁴·N; CG's
+    certificate is unaffected, only its iteration count could be)."""
     inverse = 1.0 / diagonal
     scaled = factors * inverse[:, None]
-    capacitance = factors.T @ scaled
+    root = (factors * inverse.sqrt()[:, None]).to(dtype)
+    capacitance = (root.T @ root).to(torch.float64)
+    capacitance = (capacitance + capacitance.T).mul_(0.5)
     capacitance.diagonal().add_(1.0)
     factor = torch.linalg.cholesky(capacitance)
 
@@ -161,7 +200,8 @@ def low_rank_preconditioned_solution(matrix, rhs: Tensor, factors: Tensor, *,
     def apply(vector: Tensor) -> Tensor:
         last[0], last[1] = vector, matrix @ vector
         return last[1]
-    result = conjugate_gradient(apply, rhs, preconditioner=woodbury_inverse(diagonal, factors),
+    result = conjugate_gradient(apply, rhs, preconditioner=_woodbury(diagonal, factors,
+                                                                     torch.float32),
                                 tol=tol, max_iter=max_iter)
     if not result.converged:
         return None
