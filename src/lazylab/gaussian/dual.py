@@ -21,6 +21,8 @@ How each pair is computed, in order:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 from lazylab.activations import Activation, get_activation
@@ -36,7 +38,7 @@ _COLLINEAR = 1e-12
 _ROUND_OFF = 1e-12   # relative slack allowed in |cov| <= sqrt(var1*var2)
 _ELEMENTWISE_BLOCK = 1 << 21    # entries per row block of lower_dual_matrix (16 MB each)
 _QUADRATURE_BLOCK = 1 << 16     # the same when pairs need ~64 quadrature nodes each
-_CACHE_BLOCK = 1 << 16          # entries per elementwise chunk (512 KB: stays in L2)
+_CACHE_BLOCK = 1 << 15          # entries per elementwise chunk (256 KB: one thread's L2)
 
 
 def _bases(activation: Activation) -> list[Activation]:
@@ -164,15 +166,43 @@ def lower_dual_matrix(sigma, weights, biases=None, covariance=None, *,
 def _in_chunks(function, subtract):
     """Apply ``function(piece, a, e)`` to the lower-triangle rows [a, e) of a row block, in
     chunks of about :data:`_CACHE_BLOCK` entries (piece = out[a:e, :e] holds ρ), then
-    subtract u uᵀ there (u = ``subtract`` or None)."""
+    subtract u uᵀ there (u = ``subtract`` or None); chunks spread over threads by
+    :func:`_map_single_threaded`."""
     def evaluate(out, start, stop):
         rows = max(1, _CACHE_BLOCK // stop)
-        for a in range(start, stop, rows):
+
+        def chunk(a):
             e = min(a + rows, stop)
             function(out[a:e, :e], a, e)
             if subtract is not None:
                 out[a:e, :e].addr_(subtract[a:e], subtract[:e], alpha=-1.0)
+        _map_single_threaded(chunk, range(start, stop, rows))
     return evaluate
+
+
+def _map_single_threaded(function, items) -> None:
+    """``function`` on every item, its torch operations single-threaded, the items shared by
+    ``torch.get_num_threads()`` Python threads (torch releases the GIL inside operations).
+
+    Each small elementwise operation would otherwise open an OpenMP parallel region whose
+    barrier, on a loaded machine, waits up to a scheduler time slice for a descheduled worker
+    (measured 8-16 ms per operation at load 10 on 2 cores); here no thread waits for another
+    until the last item.
+    """
+    items = list(items)
+    threads = min(torch.get_num_threads(), len(items))
+    if threads <= 1:
+        for item in items:
+            function(item)
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            for _ in pool.map(function, items):
+                pass
+    finally:
+        torch.set_num_threads(before)
 
 
 def _closed_chunks(sigma, scale, subtract):
