@@ -138,11 +138,10 @@ def _timed(function):
 
 
 def _exact_profile(task, weights):
-    """Seconds of the exact path's parts (one call each, warm after the timed fits): the fused
-    dual matrix's lower triangle (centred in the pass), the moments with the low-rank factor,
-    the CG solve on the
-    one-triangle operator (None when it declines) with its iterations, and the refined Cholesky
-    solve of the mirrored, centred matrix."""
+    """Seconds of the exact path's parts (one call each, warm after the timed fits): the
+    moments with the low-rank factor, the fused dual matrix's lower triangle (centred in the
+    pass), the CG solve on the one-triangle operator (None when it declines) with its number
+    of products, and the refined Cholesky solve of the mirrored matrix."""
     sigma = get_activation("relu")
 
     def moments():

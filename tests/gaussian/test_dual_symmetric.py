@@ -141,3 +141,21 @@ def test_lower_dual_matrix_subtracts_the_rank_one_term_entry_by_entry(name, bias
     got = lower_dual_matrix(name, weights, biases, subtract=mean).tril()
     expected = (symmetric_dual_matrix(name, weights, biases) - torch.outer(mean, mean)).tril()
     assert torch.allclose(got, expected, rtol=0, atol=4 * EPS * float(expected.abs().max()))
+
+
+def test_chunks_on_threads_restore_the_thread_count_and_raise_what_a_chunk_raises():
+    # The chunks' operations run single-threaded on Python threads; the intra-op thread count
+    # comes back however the map ends, and a chunk's exception reaches the caller.
+    before = torch.get_num_threads()
+    seen = []
+    dual_module._map_single_threaded(lambda item: seen.append((item, torch.get_num_threads())),
+                                     range(5))
+    assert sorted(item for item, _ in seen) == list(range(5))
+    assert all(threads == 1 for _, threads in seen)
+    assert torch.get_num_threads() == before
+
+    def fails(item):
+        raise ArithmeticError(f"chunk {item}")
+    with pytest.raises(ArithmeticError, match="chunk"):
+        dual_module._map_single_threaded(fails, range(3))
+    assert torch.get_num_threads() == before

@@ -4,7 +4,8 @@ For (u, v) centred Gaussian with scales s₁, s₂ and correlation ρ (notation 
 :mod:`lazylab.gaussian.dual`): the Mehler sum E[σ(u + b₁) τ(v + b₂)] = Σ_k μ_k(σ) μ_k(τ) ρ^k
 (μ_k = λ_k/√k!; exact for polynomials, truncated at :data:`SERIES_DEGREE` otherwise, with the
 Cauchy–Schwarz/Parseval bound deciding when the 2-D piecewise Gauss–Legendre rule takes over),
-and the exact 1-D rules for constant units and collinear pairs.
+the exact 1-D rules for constant units and collinear pairs, and the checks of the per-unit
+arguments and of the correlation.
 """
 
 from __future__ import annotations
@@ -12,12 +13,14 @@ from __future__ import annotations
 import torch
 
 from lazylab.activations import Activation
+from lazylab.activations.families import frozen
 from lazylab.quadrature import gaussian_nodes
 
 __all__ = ["quadrature_pair", "SERIES_DEGREE"]
 
 SERIES_DEGREE = 40
 _SERIES_TOLERANCE = 1e-12
+_ROUND_OFF = 1e-12   # relative slack allowed in |cov| <= sqrt(var1*var2)
 
 
 def _mehler(sigma, tau, s1, s2, rho, b1, b2, degree):
@@ -97,3 +100,47 @@ def _collinear_pair(sigma, tau, s1, s2, sign, b1, b2):  # noqa: PLR0913
     left = sigma.function(s1[..., None] * z + b1[..., None])
     right = tau.function((sign * s2)[..., None] * z + b2[..., None])
     return torch.sum(w * left * right, dim=-1)
+
+
+def _check_units(**values) -> None:
+    """Per-unit arguments: no NaN, variances ≥ 0 (a ValueError naming the argument and value)."""
+    for name, value in values.items():
+        if torch.any(torch.isnan(value)):
+            raise ValueError(f"{name} must not contain NaN")
+        if name.startswith("var") and torch.any(value < 0):
+            raise ValueError(f"{name} must be >= 0 (a variance), got {float(value.min())!r}")
+
+
+def _correlation(cov, s1, s2, degenerate=None):
+    """ρ = cov/(s₁s₂) clamped to [−1, 1]; raises ValueError when |cov| > s₁s₂ beyond round-off.
+
+    Entries with a constant unit (``degenerate``) get ρ = 0 and must have cov = 0 up to
+    round-off relative to the largest s₁s₂.
+    """
+    if degenerate is None and frozen(cov, s1, s2):
+        rho = (cov / s1).div_(s2)   # in place: no N1 × N2 outer product of the scales
+    elif degenerate is None:
+        rho = cov / (s1 * s2)
+    else:
+        safe1 = torch.where(s1 > 0, s1, torch.ones_like(s1))
+        safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
+        floor = _ROUND_OFF * float(s1.max()) * float(s2.max()) if cov.numel() else 0.0
+        if torch.any(degenerate & (cov.abs() > floor)):
+            _raise_impossible(cov, s1, s2)
+        rho = torch.where(degenerate, torch.zeros_like(cov), cov / (safe1 * safe2))
+    if rho.numel():
+        low, high = torch.aminmax(rho.detach())
+        if not (float(low) >= -1 - _ROUND_OFF and float(high) <= 1 + _ROUND_OFF):
+            _raise_impossible(cov, s1, s2)
+    return rho.clamp_(-1.0, 1.0) if frozen(rho) else rho.clamp(-1.0, 1.0)
+
+
+def _raise_impossible(cov, s1, s2):
+    bound = (s1 * s2).expand(cov.shape)
+    excess = torch.nan_to_num(cov.abs() - bound, nan=torch.inf)
+    index = int(torch.argmax(excess))
+    value, limit = float(cov.flatten()[index]), float(bound.flatten()[index])
+    if value != value:
+        raise ValueError("cov must not contain NaN")
+    raise ValueError(f"cov = {value!r} is impossible for variances with sqrt(var1*var2) = "
+                     f"{limit!r}: |cov| must be <= sqrt(var1*var2) (up to relative {_ROUND_OFF})")

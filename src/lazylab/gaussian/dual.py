@@ -27,15 +27,15 @@ import torch
 
 from lazylab.activations import Activation, get_activation
 from lazylab.activations.families import RELU, Angle, frozen
-from lazylab.gaussian._pair_rules import (SERIES_DEGREE, _collinear_pair, _constant_pair,
-                                          _mehler, _series_or_quadrature, quadrature_pair)
+from lazylab.gaussian._pair_rules import (SERIES_DEGREE, _check_units, _collinear_pair,
+                                          _constant_pair, _correlation, _mehler,
+                                          _series_or_quadrature, quadrature_pair)
 from lazylab.solvers.structured import large_empty, mirror_lower
 
 __all__ = ["pair_expectation", "symmetric_dual_matrix", "lower_dual_matrix", "is_elementwise",
            "quadrature_pair", "SERIES_DEGREE"]
 
 _COLLINEAR = 1e-12
-_ROUND_OFF = 1e-12   # relative slack allowed in |cov| <= sqrt(var1*var2)
 _ELEMENTWISE_BLOCK = 1 << 21    # entries per row block of lower_dual_matrix (16 MB each)
 _QUADRATURE_BLOCK = 1 << 16     # the same when pairs need ~64 quadrature nodes each
 _CACHE_BLOCK = 1 << 15          # entries per elementwise chunk (256 KB: one thread's L2)
@@ -198,7 +198,8 @@ def _map_single_threaded(function, items) -> None:
     before = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        with ThreadPoolExecutor(threads) as pool:
+        with ThreadPoolExecutor(threads, initializer=torch.set_num_threads,
+                                initargs=(1,)) as pool:   # MKL's count is per thread
             for _ in pool.map(function, items):
                 pass
     finally:
@@ -263,50 +264,6 @@ def _pair_block(sigma, var, biases, subtract):
         if subtract is not None:
             block.addr_(subtract[start:stop], subtract[:stop], alpha=-1.0)
     return evaluate
-
-
-def _check_units(**values) -> None:
-    """Per-unit arguments: no NaN, variances ≥ 0 (a ValueError naming the argument and value)."""
-    for name, value in values.items():
-        if torch.any(torch.isnan(value)):
-            raise ValueError(f"{name} must not contain NaN")
-        if name.startswith("var") and torch.any(value < 0):
-            raise ValueError(f"{name} must be >= 0 (a variance), got {float(value.min())!r}")
-
-
-def _correlation(cov, s1, s2, degenerate=None):
-    """ρ = cov/(s₁s₂) clamped to [−1, 1]; raises ValueError when |cov| > s₁s₂ beyond round-off.
-
-    Entries with a constant unit (``degenerate``) get ρ = 0 and must have cov = 0 up to
-    round-off relative to the largest s₁s₂.
-    """
-    if degenerate is None and frozen(cov, s1, s2):
-        rho = (cov / s1).div_(s2)   # in place: no N1 × N2 outer product of the scales
-    elif degenerate is None:
-        rho = cov / (s1 * s2)
-    else:
-        safe1 = torch.where(s1 > 0, s1, torch.ones_like(s1))
-        safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
-        floor = _ROUND_OFF * float(s1.max()) * float(s2.max()) if cov.numel() else 0.0
-        if torch.any(degenerate & (cov.abs() > floor)):
-            _raise_impossible(cov, s1, s2)
-        rho = torch.where(degenerate, torch.zeros_like(cov), cov / (safe1 * safe2))
-    if rho.numel():
-        low, high = torch.aminmax(rho.detach())
-        if not (float(low) >= -1 - _ROUND_OFF and float(high) <= 1 + _ROUND_OFF):
-            _raise_impossible(cov, s1, s2)
-    return rho.clamp_(-1.0, 1.0) if frozen(rho) else rho.clamp(-1.0, 1.0)
-
-
-def _raise_impossible(cov, s1, s2):
-    bound = (s1 * s2).expand(cov.shape)
-    excess = torch.nan_to_num(cov.abs() - bound, nan=torch.inf)
-    index = int(torch.argmax(excess))
-    value, limit = float(cov.flatten()[index]), float(bound.flatten()[index])
-    if value != value:
-        raise ValueError("cov must not contain NaN")
-    raise ValueError(f"cov = {value!r} is impossible for variances with sqrt(var1*var2) = "
-                     f"{limit!r}: |cov| must be <= sqrt(var1*var2) (up to relative {_ROUND_OFF})")
 
 
 def _fused(sigma, tau, var1, var2, cov) -> bool:

@@ -149,8 +149,9 @@ def _feature_gram(task, sigma, weights, biases):
 
 STRUCTURED_MIN_WIDTH = 3072
 """From this width N on, :func:`optimal_head` first tries conjugate gradient preconditioned by
-the degree ≤ 1 Hermite part (:mod:`lazylab.solvers.structured`): O(N²) per iteration against the
-Cholesky's N³/3. At d = 450 it needs 14–18 iterations (ReLU, σ = u² − 1; tanh 6–7) and is the
+the degree ≤ 1 Hermite part and the degree-2 constant (:mod:`lazylab.solvers.structured`):
+O(N²) per iteration against the Cholesky's N³/3. At d = 450, N = 4500 it needs 15 iterations
+for ReLU and 17 for σ = u² − 1 (17 and 18 without the degree-2 constant; tanh 6–7) and is the
 faster of the two from between N = 2048 and 3072 on (benchmarks/bench_random_features.py)."""
 
 
@@ -160,7 +161,7 @@ def _structured(width: int, dim: int) -> bool:
     The degree ≥ 2 remainder is close to its diagonal only while N is small against the
     d(d + 1)/2 degree-2 directions: its degree-2 part is a Gram matrix of N vectors in that
     space, whose normalized spectrum fills [(1 − √q)², (1 + √q)²] with q = N/(d(d + 1)/2)
-    (Marchenko–Pastur); q ≤ ¼ keeps the preconditioned condition number near 9 (14–18
+    (Marchenko–Pastur); q ≤ ¼ keeps the preconditioned condition number near 9 (15–17
     iterations measured at q = 0.045). Beyond it (e.g. yehudai-shamir's N = 16,384 at d ≤ 32)
     CG would spend its budget before the Cholesky route solves anyway.
     """
