@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 from lazylab.activations import Activation, get_activation
-from lazylab.activations.families import RELU, Angle, frozen
+from lazylab.activations.families import RELU, Angle
 from lazylab.gaussian._pair_rules import (SERIES_DEGREE, _check_units, _collinear_pair,
                                           _constant_pair, _correlation, _mehler,
                                           _series_or_quadrature, quadrature_pair)
