@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from lazylab.activations import ACTIVATIONS
-from lazylab.gaussian import dual_matrix
+from lazylab.activations import ACTIVATIONS, get_activation
+from lazylab.gaussian import dual_matrix, feature_mean
 from lazylab.gaussian import dual as dual_module
-from lazylab.gaussian.dual import symmetric_dual_matrix
+from lazylab.gaussian.dual import lower_dual_matrix, symmetric_dual_matrix
 
 EPS = torch.finfo(torch.float64).eps
 # 100 units in row blocks of 64 (the smallest block, forced below): a full block, a ragged one
@@ -23,6 +23,7 @@ DIAGONAL = {"relu": 0.5, "step": 0.5, "abs": 1.0, "sign": 1.0,
 def _smallest_blocks(monkeypatch):
     monkeypatch.setattr(dual_module, "_ELEMENTWISE_BLOCK", 1)
     monkeypatch.setattr(dual_module, "_QUADRATURE_BLOCK", 1)
+    monkeypatch.setattr(dual_module, "_CACHE_BLOCK", 1)     # chunks of one row each
 
 
 def _units(seed, biased):
@@ -97,3 +98,64 @@ def test_float32_weights_are_taken_as_exact_in_float64(name):
 def test_weights_must_be_a_matrix():
     with pytest.raises(ValueError, match=r"weights must be \(N, d\), got shape \(4,\)"):
         symmetric_dual_matrix("relu", torch.ones(4, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("name,biased", [("relu", False), ("sign", False), ("hermite2", True),
+                                         ("cubic", False), ("tanh", True)])
+@pytest.mark.parametrize("cache_block", [1, 300, 1 << 16])
+def test_lower_dual_matrix_is_the_lower_triangle_in_any_chunking(name, biased, cache_block,
+                                                                 monkeypatch):
+    # Chunks of one row, of a few rows (ragged against the row blocks of 64) and of whole row
+    # blocks evaluate the same per-entry formula on the same Gram entries: equal up to the
+    # vectorized and scalar tails of the elementwise kernels (a few ulps). Only the lower
+    # triangle is promised.
+    monkeypatch.setattr(dual_module, "_CACHE_BLOCK", cache_block)
+    weights, biases = _units(6, biased)
+    lower = lower_dual_matrix(name, weights, biases).tril()
+    monkeypatch.setattr(dual_module, "_CACHE_BLOCK", 1)
+    reference = symmetric_dual_matrix(name, weights, biases).tril()
+    assert torch.allclose(lower, reference, rtol=0, atol=8 * EPS * float(reference.abs().max()))
+
+
+def test_polynomial_with_a_constant_unit_equals_the_general_path():
+    # A zero row is a constant unit σ(b): its Gram row is 0, so ρ = 0 there (the general path's
+    # degenerate rule) and the Mehler sum leaves E = σ(b_i)·E σ(w_j·x + b_j), the diagonal σ(b)².
+    weights, biases = _units(7, True)
+    weights[3] = 0.0
+    for name in ("hermite2", "cubic"):
+        reference = dual_matrix(name, weights, biases, weights2=weights.clone(),
+                                biases2=biases.clone())
+        fused = symmetric_dual_matrix(name, weights, biases)
+        scale = float(reference.abs().max())
+        assert float((fused - reference).abs().max()) <= 1e-12 * scale
+        value = float(get_activation(name).function(biases[3]))
+        assert float(fused[3, 3]) == pytest.approx(value ** 2, rel=1e-14)
+
+
+@pytest.mark.parametrize("name,biased", [("relu", False), ("hermite2", True), ("tanh", True)])
+def test_lower_dual_matrix_subtracts_the_rank_one_term_entry_by_entry(name, biased):
+    # K − u uᵀ with u the feature means (the centred second moment): one rounding of the
+    # difference per entry, as the dense K − outer(u, u).
+    weights, biases = _units(8, biased)
+    mean = feature_mean(name, weights, biases)
+    got = lower_dual_matrix(name, weights, biases, subtract=mean).tril()
+    expected = (symmetric_dual_matrix(name, weights, biases) - torch.outer(mean, mean)).tril()
+    assert torch.allclose(got, expected, rtol=0, atol=4 * EPS * float(expected.abs().max()))
+
+
+def test_chunks_on_threads_restore_the_thread_count_and_raise_what_a_chunk_raises():
+    # The chunks' operations run single-threaded on Python threads; the intra-op thread count
+    # comes back however the map ends, and a chunk's exception reaches the caller.
+    before = torch.get_num_threads()
+    seen = []
+    dual_module._map_single_threaded(lambda item: seen.append((item, torch.get_num_threads())),
+                                     range(5))
+    assert sorted(item for item, _ in seen) == list(range(5))
+    assert all(threads == 1 for _, threads in seen)
+    assert torch.get_num_threads() == before
+
+    def fails(item):
+        raise ArithmeticError(f"chunk {item}")
+    with pytest.raises(ArithmeticError, match="chunk"):
+        dual_module._map_single_threaded(fails, range(3))
+    assert torch.get_num_threads() == before

@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from lazylab.solvers.structured import low_rank_preconditioned_solve, woodbury_inverse
+from lazylab.solvers import structured
+from lazylab.solvers.structured import (LowerSymmetric, low_rank_preconditioned_solution,
+                                        low_rank_preconditioned_solve, mirror_lower,
+                                        woodbury_inverse)
 
 
 def _system(seed, n=300, rank=12, coupling=0.05):
@@ -58,3 +61,70 @@ def test_declines_without_a_positive_remainder_or_within_the_budget():
     exact = factors @ factors.T          # S = VVᵀ: D = 0, the preconditioner would be singular
     assert low_rank_preconditioned_solve(exact, rhs, factors) is None
     assert low_rank_preconditioned_solve(matrix, rhs, factors, tol=1e-14, max_iter=2) is None
+
+
+def _lower_with_garbage(matrix):
+    """A buffer holding ``matrix``'s lower triangle and NaN above it (never to be read)."""
+    buffer = matrix.clone()
+    buffer[torch.ones_like(matrix, dtype=torch.bool).triu(1)] = float("nan")
+    return buffer
+
+
+@pytest.mark.parametrize("rows", [1, 7, 32, 500])
+def test_lower_symmetric_applies_the_low_rank_and_shifted_matrix_from_one_triangle(rows, monkeypatch):
+    # Strips of 1, 7 (ragged: 300 = 42·7 + 6), 32 and more rows than N; only the lower triangle
+    # is read (NaN above would poison any product that touched it). Same products as the dense
+    # matrix up to summation order: ≤ 4·n·ε·‖S‖‖v‖ entrywise, checked at 1e-13 relative.
+    monkeypatch.setattr(structured, "MATVEC_ROWS", rows)
+    matrix, factors, rhs = _system(5)
+    spread = factors[:, :2] / 10
+    dense = matrix + spread @ spread.T + 0.3 * torch.eye(300, dtype=torch.float64)
+    operator = LowerSymmetric(_lower_with_garbage(matrix), low_rank=spread, shift=0.3)
+    scale = float(dense.abs().max() * rhs.abs().sum())
+    assert float((operator @ rhs - dense @ rhs).abs().max()) <= 1e-13 * scale
+    torch.testing.assert_close(operator.diagonal(), dense.diagonal(), rtol=1e-15, atol=0)
+    assert operator.shape == (300, 300)
+    full = operator.dense()
+    assert torch.equal(full, full.T)
+    torch.testing.assert_close(full, dense, rtol=0, atol=1e-14 * float(dense.abs().max()))
+
+
+def test_mirror_lower_makes_the_buffer_symmetric_by_ragged_blocks():
+    matrix, _, _ = _system(6, n=70)
+    mirrored = mirror_lower(_lower_with_garbage(matrix), rows=16)
+    assert torch.equal(mirrored, mirrored.T) and torch.equal(mirrored.tril(), matrix.tril())
+
+
+def test_solution_comes_with_the_certified_product():
+    # S x is the product the certificate computed for x itself: exactly what S @ x gives for the
+    # operator (same code, same x), and the solution is low_rank_preconditioned_solve's.
+    matrix, factors, rhs = _system(7)
+    operator = LowerSymmetric(_lower_with_garbage(matrix))
+    solution, product = low_rank_preconditioned_solution(operator, rhs, factors)
+    assert torch.equal(product, operator @ solution)
+    assert torch.equal(solution, low_rank_preconditioned_solve(operator, rhs, factors))
+    assert float((rhs - product).norm() / rhs.norm()) <= 1e-12
+
+
+def test_large_empty_gives_independent_writable_float64_matrices():
+    # Above 2 MB on the CPU the buffer is an advised anonymous mapping; below, torch.empty.
+    for rows, columns in ((600, 700), (3, 4)):
+        first, second = structured.large_empty(rows, columns), structured.large_empty(rows, columns)
+        assert first.shape == (rows, columns) and first.dtype == torch.float64
+        first.fill_(1.0)
+        second.fill_(2.0)
+        assert float(first.sum()) == rows * columns and float(second.sum()) == 2 * rows * columns
+        assert first.is_contiguous()
+
+
+def test_float32_capacitance_is_a_close_preconditioner():
+    # VᵀD⁻¹V summed in float32 (r = 12 terms of size ≤ ‖VᵀD⁻¹V‖ per entry, then rounded) moves
+    # C = I + VᵀD⁻¹V by ~r·2⁻²⁴‖C‖, so C⁻¹ (and the Woodbury correction) by ~r·2⁻²⁴·cond(C)
+    # relative: another SPD preconditioner, with the solves' certificate unchanged.
+    matrix, factors, rhs = _system(8)
+    diagonal = torch.as_tensor(np.random.default_rng(8).uniform(0.5, 2.0, 300))
+    exact = woodbury_inverse(diagonal, factors)(rhs)
+    approximate = structured._woodbury(diagonal, factors, torch.float32)(rhs)
+    capacitance = torch.eye(12, dtype=torch.float64) + factors.T @ (factors / diagonal[:, None])
+    bound = 12 * 2.0 ** -24 * float(torch.linalg.cond(capacitance))
+    assert 0 < float((approximate - exact).norm() / exact.norm()) <= bound

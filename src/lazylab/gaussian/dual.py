@@ -21,20 +21,24 @@ How each pair is computed, in order:
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import torch
 
 from lazylab.activations import Activation, get_activation
-from lazylab.activations.families import Angle, frozen
-from lazylab.quadrature import gaussian_nodes
+from lazylab.activations.families import RELU, Angle
+from lazylab.gaussian._pair_rules import (SERIES_DEGREE, _check_units, _collinear_pair,
+                                          _constant_pair, _correlation, _mehler,
+                                          _series_or_quadrature, quadrature_pair)
+from lazylab.solvers.structured import large_empty, mirror_lower
 
-__all__ = ["pair_expectation", "symmetric_dual_matrix", "is_elementwise", "SERIES_DEGREE"]
+__all__ = ["pair_expectation", "symmetric_dual_matrix", "lower_dual_matrix", "is_elementwise",
+           "quadrature_pair", "SERIES_DEGREE"]
 
-SERIES_DEGREE = 40
 _COLLINEAR = 1e-12
-_SERIES_TOLERANCE = 1e-12
-_ROUND_OFF = 1e-12   # relative slack allowed in |cov| <= sqrt(var1*var2)
-_ELEMENTWISE_BLOCK = 1 << 21    # entries per row block of symmetric_dual_matrix (16 MB each)
+_ELEMENTWISE_BLOCK = 1 << 21    # entries per row block of lower_dual_matrix (16 MB each)
 _QUADRATURE_BLOCK = 1 << 16     # the same when pairs need ~64 quadrature nodes each
+_CACHE_BLOCK = 1 << 15          # entries per elementwise chunk (256 KB: one thread's L2)
 
 
 def _bases(activation: Activation) -> list[Activation]:
@@ -94,19 +98,38 @@ def symmetric_dual_matrix(sigma, weights, biases=None, covariance=None) -> torch
     """K_ij = E[σ(w_i·x + b_i) σ(w_j·x + b_j)] for x ~ N(0, C), in one fused pass; (N, N) float64.
 
     The entries of ``lazylab.gaussian.dual_matrix(sigma, weights, biases, covariance=C)``,
-    computed on the lower block triangle only and mirrored (K is exactly symmetric): for each
-    row block [a, e) the float64 Gram block W_{a:e} C W_{:e}ᵀ is written into the one N × N
-    output and replaced there by :func:`pair_expectation`, so the only other temporaries are
-    of one row block. Unbiased closed forms share one angle per entry: for relu,
-    K_ij = s_i s_j (sin θ + (π − θ) cos θ)/(2π) (Cho & Saul 2009) takes sin θ = √(1 − ρ²) and
-    π − θ from one arccos of ρ = (WCWᵀ)_ij/(s_i s_j). Half the Gram flops and half the
-    elementwise work of the full matrix.
+    computed on the lower block triangle only (:func:`lower_dual_matrix`) and mirrored (K is
+    exactly symmetric). Half the Gram flops and half the elementwise work of the full matrix.
 
     Args:
         sigma: activation. weights: W (N, d), any float dtype: dot products are taken in
             float64 (float32 values are exact). biases: (N,) or None. covariance: C (d, d) or
             None (identity).
     Not differentiable (in-place writes); ``dual_matrix`` is, for weights that need gradients.
+    """
+    return mirror_lower(lower_dual_matrix(sigma, weights, biases, covariance))
+
+
+def lower_dual_matrix(sigma, weights, biases=None, covariance=None, *,
+                      subtract=None) -> torch.Tensor:
+    """The lower triangle (diagonal included) of :func:`symmetric_dual_matrix` minus u uᵀ.
+
+    (N, N) float64; u = ``subtract`` (N,) or None (nothing subtracted), e.g. the feature means
+    for the centred second moment: subtracted entry by entry while each chunk is in cache
+    (applying − u(uᵀv) to products later would cancel digits: K v and u(uᵀv) are both much
+    larger than their difference). Only the lower triangle is written: the strict upper one
+    holds arbitrary values (for solvers that read one triangle,
+    :class:`lazylab.solvers.structured.LowerSymmetric`). For
+    each row block [a, e) the float64 Gram block W_{a:e} C W_{:e}ᵀ is written into the N × N
+    output and replaced there by the dual activation, so the only other temporaries are of one
+    block. Unbiased closed forms and polynomials take the Gram of the unit rows w_i/s_i, which
+    is ρ itself (ρ_ii = 1 set exactly: arccos is not Lipschitz at 1), and are evaluated in
+    chunks of :data:`_CACHE_BLOCK` entries that stay in cache through all their elementwise
+    passes. The closed forms share one angle per entry: for relu,
+    K_ij = s_i s_j (sin θ + (π − θ) cos θ)/(2π) (Cho & Saul 2009) takes sin θ = √(1 − ρ²) and
+    π − θ from one arccos; polynomials of degree p sum Mehler's Σ_{k ≤ p} μ_k(i) μ_k(j) ρ^k
+    by Horner with rank-one updates (μ_k = λ_k/√k!, per unit once). Other pairs go through
+    :func:`pair_expectation` by row blocks. Arguments as :func:`symmetric_dual_matrix`.
     """
     sigma = get_activation(sigma)
     weights = torch.as_tensor(weights).to(torch.float64)
@@ -118,83 +141,129 @@ def symmetric_dual_matrix(sigma, weights, biases=None, covariance=None) -> torch
     biases = None if biases is None else torch.as_tensor(biases).to(torch.float64)
     width = weights.shape[0]
     closed = biases is None and _fused(sigma, sigma, var, var, var)
-    if closed:   # Gram of the unit rows w_i/s_i: ρ itself, no division pass
+    chunked = closed or (sigma.is_polynomial and not _needs_grad(weights, var))
+    relu = closed and sigma.components is None and sigma.family is RELU
+    if chunked:   # Gram of the unit rows w_i/s_i (a constant unit's row is 0: ρ = 0)
         scale = torch.sqrt(var)
-        left, weights = left / scale[:, None], weights / scale[:, None]
+        unit = torch.where(scale > 0, scale, 1.0)[:, None]
+        left, weights = (-left if relu else left) / unit, weights / unit   # relu: −ρ
+    subtract = None if subtract is None else torch.as_tensor(subtract).to(torch.float64)
+    evaluate = (_relu_chunks(scale, subtract) if relu else
+                _closed_chunks(sigma, scale, subtract) if closed else
+                _polynomial_chunks(sigma, scale, biases, subtract) if chunked else
+                _pair_block(sigma, var, biases, subtract))
     entries = (_ELEMENTWISE_BLOCK if is_elementwise(sigma, sigma, biases is None)
                else _QUADRATURE_BLOCK)
     rows = max(64, entries // max(width, 1))
-    out = torch.empty((width, width), dtype=torch.float64, device=weights.device)
+    out = large_empty(width, width, device=weights.device)
     for start in range(0, width, rows):
         stop = min(start + rows, width)
-        block = out[start:stop, :stop]
-        torch.mm(left[start:stop], weights[:stop].T, out=block)
-        if closed:   # ρ_ii = 1 exactly (arccos is not Lipschitz at 1: no round-off there)
-            block[:, start:].diagonal().fill_(1.0)
-            value = _closed_sum(sigma, sigma, scale[start:stop, None], scale[None, :stop],
-                                Angle(block.clamp_(-1.0, 1.0)))
-        else:
-            pair = (None, None) if biases is None else (biases[start:stop, None],
-                                                        biases[None, :stop])
-            value = pair_expectation(sigma, sigma, var[start:stop, None], var[None, :stop],
-                                     block, *pair)
-        block.copy_(value)
-    return _mirror_lower(out, rows)
-
-
-def _mirror_lower(out, rows):
-    """Copy the lower triangle of ``out`` (filled by row blocks of ``rows``) onto its upper one."""
-    width = out.shape[0]
-    for start in range(0, width, rows):
-        stop = min(start + rows, width)
-        square = out[start:stop, start:stop]
-        square.copy_(square.tril() + square.tril(-1).mT)
-        out[start:stop, stop:].copy_(out[stop:, start:stop].mT)
+        torch.mm(left[start:stop], weights[:stop].T, out=out[start:stop, :stop])
+        evaluate(out, start, stop)
     return out
 
 
-def _check_units(**values) -> None:
-    """Per-unit arguments: no NaN, variances ≥ 0 (a ValueError naming the argument and value)."""
-    for name, value in values.items():
-        if torch.any(torch.isnan(value)):
-            raise ValueError(f"{name} must not contain NaN")
-        if name.startswith("var") and torch.any(value < 0):
-            raise ValueError(f"{name} must be >= 0 (a variance), got {float(value.min())!r}")
+def _in_chunks(function, subtract):
+    """Apply ``function(piece, a, e)`` to the lower-triangle rows [a, e) of a row block, in
+    chunks of about :data:`_CACHE_BLOCK` entries (piece = out[a:e, :e] holds ρ), then
+    subtract u uᵀ there (u = ``subtract`` or None); chunks spread over threads by
+    :func:`_map_single_threaded`."""
+    def evaluate(out, start, stop):
+        rows = max(1, _CACHE_BLOCK // stop)
+
+        def chunk(a):
+            e = min(a + rows, stop)
+            function(out[a:e, :e], a, e)
+            if subtract is not None:
+                out[a:e, :e].addr_(subtract[a:e], subtract[:e], alpha=-1.0)
+        _map_single_threaded(chunk, range(start, stop, rows))
+    return evaluate
 
 
-def _correlation(cov, s1, s2, degenerate=None):
-    """ρ = cov/(s₁s₂) clamped to [−1, 1]; raises ValueError when |cov| > s₁s₂ beyond round-off.
+def _map_single_threaded(function, items) -> None:
+    """``function`` on every item, its torch operations single-threaded, the items shared by
+    ``torch.get_num_threads()`` Python threads (torch releases the GIL inside operations).
 
-    Entries with a constant unit (``degenerate``) get ρ = 0 and must have cov = 0 up to
-    round-off relative to the largest s₁s₂.
+    Each small elementwise operation would otherwise open an OpenMP parallel region whose
+    barrier, on a loaded machine, waits up to a scheduler time slice for a descheduled worker
+    (measured 8-16 ms per operation at load 10 on 2 cores); here no thread waits for another
+    until the last item.
     """
-    if degenerate is None and frozen(cov, s1, s2):
-        rho = (cov / s1).div_(s2)   # in place: no N1 × N2 outer product of the scales
-    elif degenerate is None:
-        rho = cov / (s1 * s2)
-    else:
-        safe1 = torch.where(s1 > 0, s1, torch.ones_like(s1))
-        safe2 = torch.where(s2 > 0, s2, torch.ones_like(s2))
-        floor = _ROUND_OFF * float(s1.max()) * float(s2.max()) if cov.numel() else 0.0
-        if torch.any(degenerate & (cov.abs() > floor)):
-            _raise_impossible(cov, s1, s2)
-        rho = torch.where(degenerate, torch.zeros_like(cov), cov / (safe1 * safe2))
-    if rho.numel():
-        low, high = torch.aminmax(rho.detach())
-        if not (float(low) >= -1 - _ROUND_OFF and float(high) <= 1 + _ROUND_OFF):
-            _raise_impossible(cov, s1, s2)
-    return rho.clamp_(-1.0, 1.0) if frozen(rho) else rho.clamp(-1.0, 1.0)
+    items = list(items)
+    threads = min(torch.get_num_threads(), len(items))
+    if threads <= 1:
+        for item in items:
+            function(item)
+        return
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with ThreadPoolExecutor(threads, initializer=torch.set_num_threads,
+                                initargs=(1,)) as pool:   # MKL's count is per thread
+            for _ in pool.map(function, items):
+                pass
+    finally:
+        torch.set_num_threads(before)
 
 
-def _raise_impossible(cov, s1, s2):
-    bound = (s1 * s2).expand(cov.shape)
-    excess = torch.nan_to_num(cov.abs() - bound, nan=torch.inf)
-    index = int(torch.argmax(excess))
-    value, limit = float(cov.flatten()[index]), float(bound.flatten()[index])
-    if value != value:
-        raise ValueError("cov must not contain NaN")
-    raise ValueError(f"cov = {value!r} is impossible for variances with sqrt(var1*var2) = "
-                     f"{limit!r}: |cov| must be <= sqrt(var1*var2) (up to relative {_ROUND_OFF})")
+def _closed_chunks(sigma, scale, subtract):
+    """Unbiased closed forms from ρ, in place: Σ over base pairs, one shared angle."""
+    def function(piece, a, e):
+        piece[:, a:].diagonal().fill_(1.0)
+        piece.copy_(_closed_sum(sigma, sigma, scale[a:e, None], scale[None, :e],
+                                Angle(piece.clamp_(-1.0, 1.0))))
+    return _in_chunks(function, subtract)
+
+
+def _relu_chunks(scale, subtract):
+    """ReLU from −ρ in place: s_i s_j (√(1 − ρ²) + ρ (π − θ))/(2π) with π − θ = arccos(−ρ).
+
+    :func:`lazylab.activations.families.relu_relu_unbiased` in six passes over the chunk and
+    two temporaries (the Gram of the negated rows gives −ρ, so arccos(−ρ) needs no negation;
+    after clamping to [−1, 1], 1 − ρ² ≥ 0 in floating point).
+    """
+    column = scale / (2 * torch.pi)
+
+    def function(piece, a, e):
+        piece[:, a:].diagonal().fill_(-1.0)
+        piece.clamp_(-1.0, 1.0)
+        complement = torch.acos(piece)
+        core = torch.addcmul(torch.ones((), dtype=piece.dtype), piece, piece, value=-1.0).sqrt_()
+        core.addcmul_(piece, complement, value=-1.0)
+        torch.mul(core, column[a:e, None], out=complement)
+        torch.mul(complement, scale[None, :e], out=piece)
+    return _in_chunks(function, subtract)
+
+
+def _polynomial_chunks(sigma, scale, biases, subtract):
+    """Σ_{k ≤ p} μ_k(i) μ_k(j) ρ^k (Mehler, exact for degree p) by Horner, in place."""
+    bias = torch.zeros_like(scale) if biases is None else biases
+    mu = sigma.hermite_coefficients(sigma.degree, scale, bias, normalized=True)
+    degrees = [k for k in range(sigma.degree) if bool(torch.any(mu[:, k] != 0))]
+    positive = (scale > 0).to(scale.dtype)
+
+    def function(piece, a, e):
+        piece[:, a:].diagonal().copy_(positive[a:e])
+        rho = piece.clamp_(-1.0, 1.0).clone()
+        piece.copy_(torch.outer(mu[a:e, -1], mu[:e, -1]))
+        for k in range(sigma.degree - 1, -1, -1):
+            piece.mul_(rho)
+            if k in degrees:
+                piece.addr_(mu[a:e, k], mu[:e, k])
+    return _in_chunks(function, subtract)
+
+
+def _pair_block(sigma, var, biases, subtract):
+    """Any other pair: :func:`pair_expectation` on a whole row block (Gram entries in place),
+    minus u uᵀ (u = ``subtract`` or None)."""
+    def evaluate(out, start, stop):
+        block = out[start:stop, :stop]
+        pair = (None, None) if biases is None else (biases[start:stop, None], biases[None, :stop])
+        block.copy_(pair_expectation(sigma, sigma, var[start:stop, None], var[None, :stop],
+                                     block, *pair))
+        if subtract is not None:
+            block.addr_(subtract[start:stop], subtract[:stop], alpha=-1.0)
+    return evaluate
 
 
 def _fused(sigma, tau, var1, var2, cov) -> bool:
@@ -306,82 +375,3 @@ def _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased):
     if degrees:
         return _mehler(sigma, tau, s1, s2, rho, b1, b2, min(degrees))
     return _series_or_quadrature(sigma, tau, s1, s2, rho, b1, b2)
-
-
-def _mehler(sigma, tau, s1, s2, rho, b1, b2, degree):
-    """Σ_{k ≤ degree} μ_k(σ) μ_k(τ) ρ^k with μ_k = λ_k/√k!, by Horner in ρ."""
-    mu1 = sigma.hermite_coefficients(degree, s1, b1, normalized=True)
-    mu2 = tau.hermite_coefficients(degree, s2, b2, normalized=True)
-    total = mu1[..., degree] * mu2[..., degree]
-    for k in range(degree - 1, -1, -1):
-        total = total * rho + mu1[..., k] * mu2[..., k]
-    return total
-
-
-def _second_moment(activation, s, b):
-    z, w = gaussian_nodes(_kinks(activation, s, b), order=32, batch_shape=s.shape,
-                          dtype=s.dtype, device=s.device)
-    return torch.sum(w * activation.function(s[..., None] * z + b[..., None]) ** 2, dim=-1)
-
-
-def _kinks(activation, s, b):
-    if not activation.kinks:
-        return None
-    knots = torch.as_tensor(activation.kinks, dtype=s.dtype, device=s.device)
-    return (knots - b[..., None]) / s[..., None]
-
-
-def _series_or_quadrature(sigma, tau, s1, s2, rho, b1, b2):
-    degree = SERIES_DEGREE
-    total = _mehler(sigma, tau, s1, s2, rho, b1, b2, degree)
-    mu1 = sigma.hermite_coefficients(degree, s1, b1, normalized=True)
-    mu2 = tau.hermite_coefficients(degree, s2, b2, normalized=True)
-    m1, m2 = _second_moment(sigma, s1, b1), _second_moment(tau, s2, b2)
-    tail1 = (m1 - (mu1 ** 2).sum(-1)).clamp_min(0.0)
-    tail2 = (m2 - (mu2 ** 2).sum(-1)).clamp_min(0.0)
-    bound = torch.sqrt(tail1 * tail2) * rho.abs() ** (degree + 1)
-    loose = bound > _SERIES_TOLERANCE * (1 + torch.sqrt(m1 * m2))
-    loose = loose.expand(rho.shape)
-    if torch.any(loose):
-        total = total.clone()
-        s1, s2, b1, b2 = (t.expand(rho.shape)[loose] for t in (s1, s2, b1, b2))
-        total[loose] = quadrature_pair(sigma, tau, s1, s2, rho[loose], b1, b2)
-    return total
-
-
-def quadrature_pair(sigma: Activation, tau: Activation, s1, s2, rho, b1, b2, *, order: int = 24):
-    """E[σ(s₁X + b₁) τ(s₂(ρX + qZ) + b₂)], X, Z iid N(0, 1), by nested piecewise Gauss–Legendre.
-
-    1-D tensors of equal length; |ρ| < 1 and s > 0 are assumed.
-    """
-    q = torch.sqrt((1 - rho * rho).clamp_min(0.0))
-    slope = s2 * rho
-    slope = torch.where(slope == 0, torch.ones_like(slope), slope)   # no kink when ρ = 0
-    cuts = [c for c in (_kinks(sigma, s1, b1), _kinks(tau, slope, b2)) if c is not None]
-    outer_cuts = torch.cat(cuts, dim=-1) if cuts else None
-    x, wx = gaussian_nodes(outer_cuts, order=order, batch_shape=s1.shape, dtype=s1.dtype,
-                           device=s1.device)                                    # (P, M)
-    mean = s2[:, None] * rho[:, None] * x + b2[:, None]                          # (P, M)
-    spread = (s2 * q)[:, None].expand_as(mean)
-    z, wz = gaussian_nodes(_kinks(tau, spread, mean), order=order, batch_shape=mean.shape,
-                           dtype=mean.dtype, device=mean.device)
-    inner = torch.sum(wz * tau.function(spread[..., None] * z + mean[..., None]), dim=-1)
-    outer = sigma.function(s1[:, None] * x + b1[:, None])
-    return torch.sum(wx * outer * inner, dim=-1)
-
-
-def _constant_pair(sigma, tau, s1, s2, b1, b2):
-    """One of the units is constant (s = 0): E = E[σ(s₁G + b₁)]·E[τ(s₂G + b₂)]."""
-    mean1 = sigma.hermite_coefficients(0, s1, b1)[..., 0]
-    mean2 = tau.hermite_coefficients(0, s2, b2)[..., 0]
-    return mean1 * mean2
-
-
-def _collinear_pair(sigma, tau, s1, s2, sign, b1, b2):  # noqa: PLR0913
-    """E[σ(s₁G + b₁) τ(±s₂G + b₂)] by 1-D piecewise Gauss–Legendre cut at both kinks."""
-    cuts = [c for c in (_kinks(sigma, s1, b1), _kinks(tau, sign * s2, b2)) if c is not None]
-    z, w = gaussian_nodes(torch.cat(cuts, dim=-1) if cuts else None, order=32,
-                          batch_shape=s1.shape, dtype=s1.dtype, device=s1.device)
-    left = sigma.function(s1[..., None] * z + b1[..., None])
-    right = tau.function((sign * s2)[..., None] * z + b2[..., None])
-    return torch.sum(w * left * right, dim=-1)

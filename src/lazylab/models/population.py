@@ -7,9 +7,10 @@ variance, min Var(y − g) + ridge‖params‖².
 
 * RF (Ghorbani et al. 2019, eq. 2 and 4; THEORY.md §1.3): (Σ + ridge I) a = r, c = E y − aᵀE φ.
   Σ from one fused float64 pass over the lower triangle, in one N × N buffer; solved, for
-  N ≥ :data:`STRUCTURED_MIN_WIDTH`, by conjugate gradient preconditioned with Σ's degree ≤ 1
-  Hermite part plus its diagonal (:mod:`lazylab.solvers.structured`), else (or when that does
-  not certify 10⁻¹²) by a float32 Cholesky factor refined in float64 to float64 accuracy, else by
+  N ≥ :data:`STRUCTURED_MIN_WIDTH`, by conjugate gradient on that triangle alone, preconditioned
+  with Σ's degree ≤ 1 Hermite part, the constant of its degree-2 part and its diagonal
+  (:mod:`lazylab.solvers.structured`), else (or when that does not certify 10⁻¹²) by a float32
+  Cholesky factor of the mirrored matrix refined in float64 to float64 accuracy, else by
   :func:`lazylab.solvers.ridge.solve_symmetric`: float64 Cholesky, falling back to an
   eigendecomposition pseudo-inverse (cut-off max(N·ε, 10⁻¹²)·max|λ|) when Σ is singular, e.g.
   σ = u² − 1 with N > d(d + 1)/2.
@@ -31,7 +32,7 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.activations.families import frozen
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean, unit_scales
-from lazylab.gaussian.dual import symmetric_dual_matrix
+from lazylab.gaussian.dual import lower_dual_matrix, symmetric_dual_matrix
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
 from lazylab.models._tangent_solvers import (KroneckerInverse, SymmetricInverse,
                                              TransposeCorrection)
@@ -39,7 +40,7 @@ from lazylab.predictors import NeuralTangentModel, TwoLayer
 from lazylab.risk.population import require_moments, whiten
 from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers.ridge import refined_cholesky_solve, solve_symmetric
-from lazylab.solvers.structured import low_rank_preconditioned_solve
+from lazylab.solvers.structured import LowerSymmetric, low_rank_preconditioned_solution
 
 __all__ = ["optimal_head", "optimal_tangent"]
 
@@ -50,8 +51,11 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
 
     Minimizes E[(y − c − Σ a_i σ(w_i·x + b_i))²] + ridge·‖a‖²: (Σ + ridge I) a = r with
     Σ = K − m mᵀ (m mᵀ dropped without offset), K_ij = E[σ(w_i·x + b_i) σ(w_j·x + b_j)] from
-    one fused float64 pass (:func:`lazylab.gaussian.dual.symmetric_dual_matrix`), centred and
-    regularized in place in that one N × N buffer, then solved by :func:`_solve_head`.
+    one fused float64 pass (:func:`lazylab.gaussian.dual.symmetric_dual_matrix`) into one N × N
+    buffer. On the structured route (:func:`_structured`) only K's lower triangle is built and
+    Σ + ridge I is applied as an operator on it (:class:`lazylab.solvers.structured.LowerSymmetric`);
+    otherwise, or when that route declines, the buffer is mirrored, centred and regularized in
+    place and solved by :func:`_solve_head`.
 
     Args:
         task: a task with moments. activation: σ. weights: W (N, d). biases: b (N,) or None.
@@ -63,29 +67,68 @@ def optimal_head(task, activation, weights, biases=None, *, offset: bool = True,
     require_moments(task)
     ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
-    system = _feature_gram(task, sigma, weights, biases)
     means = [(p, feature_mean(sigma, weights, biases, c)) for p, c in task.components]
     mean = sum(p * m for p, m in means)
     cross = task.feature_moment(sigma, weights, biases)
     target_mean = torch.as_tensor(task.target_mean(), dtype=torch.float64)
     second = torch.as_tensor(task.target_second_moment(), dtype=torch.float64)
     if offset:
-        system = system.addr_(mean, mean, alpha=-1.0) if frozen(system, mean) else \
-            system - torch.outer(mean, mean)
         cross = cross - mean * target_mean
         second = second - target_mean ** 2
-    if ridge and frozen(system):
-        system.diagonal().add_(ridge)
-    elif ridge:
-        system = system + ridge * torch.eye(system.shape[0], dtype=system.dtype)
-    factors = (_low_rank_part(task, sigma, weights, biases, means, offset)
-               if frozen(weights, biases) and _structured(*weights.shape) else None)
-    head, used_cholesky = _solve_head(system, cross, factors)
-    risk = second - 2 * head @ cross + head @ (system @ head) - ridge * head @ head
+    if frozen(weights, biases) and _structured(*weights.shape):
+        head, product, used_cholesky = _structured_head(task, sigma, weights, biases, means,
+                                                        cross, offset, ridge)
+    else:
+        system = _feature_gram(task, sigma, weights, biases)
+        system = _centred(system, mean if offset else None, ridge)
+        head, used_cholesky = _solve_head(system, cross)
+        product = system @ head
+    risk = second - 2 * head @ cross + head @ product - ridge * head @ head
     constant = target_mean - head @ mean if offset else torch.zeros((), dtype=torch.float64)
     return TwoLayer(sigma, weights, head, biases=biases, offset=constant, diagnostics={
         "population_risk": float(risk), "head_norm_max": float(head.abs().max()),
         "pseudo_inverse": float(not used_cholesky)})
+
+
+def _structured_head(task, sigma, weights, biases, means, cross, offset, ridge):
+    """(a, (Σ + ridge I) a, used_cholesky) on the structured route.
+
+    Only the lower triangle of Σ_c p_c (K_c − m_c m_cᵀ) is built (each m_c m_cᵀ subtracted in
+    the dual pass; K_c without the offset), and Σ + ridge I is that plus the between-component
+    Σ_c p_c (m_c − m)(m_c − m)ᵀ and the ridge, as an operator; CG solves
+    (:func:`lazylab.solvers.structured.low_rank_preconditioned_solution`, which also returns
+    the product its certificate computed). When CG declines, the buffer is mirrored and
+    completed in place and :func:`_solve_head` solves.
+    """
+    lower = None
+    for (p, m), (_, covariance) in zip(means, task.components):
+        part = lower_dual_matrix(sigma, weights, biases, covariance,
+                                 subtract=m if offset else None)
+        part = part if p == 1.0 else part.mul_(p)
+        lower = part if lower is None else lower.add_(part)
+    mean = sum(p * m for p, m in means)
+    spread = (torch.stack([p ** 0.5 * (m - mean) for p, m in means], dim=1)
+              if offset and len(means) > 1 else None)
+    operator = LowerSymmetric(lower, low_rank=spread, shift=ridge)
+    factors = _low_rank_part(task, sigma, weights, biases, means, offset)
+    solved = low_rank_preconditioned_solution(operator, cross, factors)
+    if solved is not None:
+        return *solved, True
+    system = operator.dense()
+    head, used_cholesky = _solve_head(system, cross)
+    return head, system @ head, used_cholesky
+
+
+def _centred(system, mean, ridge):
+    """K − m mᵀ (m None: K) + ridge I, in place where no gradient flows."""
+    if mean is not None:
+        system = system.addr_(mean, mean, alpha=-1.0) if frozen(system, mean) else \
+            system - torch.outer(mean, mean)
+    if ridge and frozen(system):
+        system.diagonal().add_(ridge)
+    elif ridge:
+        system = system + ridge * torch.eye(system.shape[0], dtype=system.dtype)
+    return system
 
 
 def _feature_gram(task, sigma, weights, biases):
@@ -106,8 +149,9 @@ def _feature_gram(task, sigma, weights, biases):
 
 STRUCTURED_MIN_WIDTH = 3072
 """From this width N on, :func:`optimal_head` first tries conjugate gradient preconditioned by
-the degree ≤ 1 Hermite part (:mod:`lazylab.solvers.structured`): O(N²) per iteration against the
-Cholesky's N³/3. At d = 450 it needs 14–18 iterations (ReLU, σ = u² − 1; tanh 6–7) and is the
+the degree ≤ 1 Hermite part and the degree-2 constant (:mod:`lazylab.solvers.structured`):
+O(N²) per iteration against the Cholesky's N³/3. At d = 450, N = 4500 it needs 15 iterations
+for ReLU and 17 for σ = u² − 1 (17 and 18 without the degree-2 constant; tanh 6–7) and is the
 faster of the two from between N = 2048 and 3072 on (benchmarks/bench_random_features.py)."""
 
 
@@ -117,7 +161,7 @@ def _structured(width: int, dim: int) -> bool:
     The degree ≥ 2 remainder is close to its diagonal only while N is small against the
     d(d + 1)/2 degree-2 directions: its degree-2 part is a Gram matrix of N vectors in that
     space, whose normalized spectrum fills [(1 − √q)², (1 + √q)²] with q = N/(d(d + 1)/2)
-    (Marchenko–Pastur); q ≤ ¼ keeps the preconditioned condition number near 9 (14–18
+    (Marchenko–Pastur); q ≤ ¼ keeps the preconditioned condition number near 9 (15–17
     iterations measured at q = 0.045). Beyond it (e.g. yehudai-shamir's N = 16,384 at d ≤ 32)
     CG would spend its budget before the Cholesky route solves anyway.
     """
@@ -125,47 +169,46 @@ def _structured(width: int, dim: int) -> bool:
 
 
 def _low_rank_part(task, sigma, weights, biases, means, offset: bool) -> torch.Tensor:
-    """V (N, r) with VVᵀ the degree ≤ 1 Hermite part of the (centred) feature second moment.
+    """V (N, r) with VVᵀ the degree ≤ 1 Hermite part of the (centred) feature second moment,
+    plus the constant part of its degree-2 term.
 
     Per component c (weight p_c, covariance C_c) the Hermite expansion of the dual kernel,
     K_ij = Σ_k λ_k(i)λ_k(j)ρ_ijᵏ/k!, starts with m_i m_j (degree 0, m = E φ) and
     (λ₁(i)/s_i)(λ₁(j)/s_j) w_iᵀC_c w_j (degree 1; s_i² = w_iᵀC_c w_i). Summed over components
     and centred, Σ_c p_c m_c m_cᵀ − m mᵀ = Σ_c p_c (m_c − m)(m_c − m)ᵀ (zero for one component),
-    so V stacks √p_c (m_c − m) (or √p_c m_c without the offset) and √p_c diag(λ₁/s) W C_c^{1/2}:
-    r ≤ components · (d + 1) columns, and S − VVᵀ is the degree ≥ 2 part, positive
-    semi-definite (Hadamard powers of correlation matrices).
+    so V stacks √p_c (m_c − m) (or √p_c m_c without the offset) and √p_c diag(λ₁/s) W C_c^{1/2}.
+    Degree 2: with unit vectors v_i = C_c^{1/2}w_i/s_i, ρ_ij² = ⟨v_iv_iᵀ, v_jv_jᵀ⟩_F
+    = 1/d + ⟨v_iv_iᵀ − I/d, v_jv_jᵀ − I/d⟩_F exactly (tr(vvᵀ − I/d) = 0), so the degree-2 term
+    λ₂(i)λ₂(j)ρ_ij²/2 holds the rank-one λ₂λ₂ᵀ/(2d) (one eigenvalue ≈ N/d times the rest's
+    diagonal) plus a Gram matrix: V takes the column √(p_c/(2d)) λ₂ too. r ≤ components · (d + 2)
+    columns, and S − VVᵀ stays positive semi-definite (Gram and Hadamard-power terms).
     """
     columns = []
     mean = sum(p * m for p, m in means)
+    dim = weights.shape[1]
     for (p, m), (_, covariance) in zip(means, task.components):
         if not offset or len(means) > 1:
             columns.append((p ** 0.5 * (m - mean if offset else m))[:, None])
         scales = unit_scales(weights, covariance)
         bias = torch.zeros_like(scales) if biases is None else biases
-        slope = sigma.hermite_coefficients(1, scales, bias)[..., 1]
-        slope = torch.where(scales > 0, slope / torch.where(scales > 0, scales, 1.0), 0.0)
+        lam = sigma.hermite_coefficients(2, scales, bias)
+        slope = torch.where(scales > 0, lam[..., 1] / torch.where(scales > 0, scales, 1.0), 0.0)
         root = whiten(covariance)
         white = weights.to(torch.float64) if root is None else weights.to(torch.float64) @ root
         columns.append(p ** 0.5 * slope[:, None] * white)
+        columns.append((p / (2 * dim)) ** 0.5 * lam[..., 2:3])
     return torch.cat(columns, dim=1)
 
 
-def _solve_head(system, rhs, factors=None):
+def _solve_head(system, rhs):
     """S a = r, S symmetric positive (semi-)definite (N, N) float64; returns (a, used_cholesky).
 
-    With ``factors`` V (the degree ≤ 1 part, :func:`_low_rank_part`), first conjugate gradient
-    preconditioned by diag(S − VVᵀ) + VVᵀ to a relative residual of 10⁻¹²
-    (:func:`lazylab.solvers.structured.low_rank_preconditioned_solve`). Then, or without V, the
-    float32 Cholesky factor of S refined in float64
+    The float32 Cholesky factor of S refined in float64
     (:func:`lazylab.solvers.ridge.refined_cholesky_solve`: half the flops of a float64
     factorization, float64-accurate when cond(S)·2⁻²⁴ ≪ 1); when that does not converge,
     :func:`lazylab.solvers.ridge.solve_symmetric` (float64 Cholesky, falling back to the
     pseudo-inverse for a singular S).
     """
-    if frozen(system, rhs) and factors is not None:
-        solution = low_rank_preconditioned_solve(system, rhs, factors)
-        if solution is not None:
-            return solution, True
     if frozen(system, rhs):
         solution = refined_cholesky_solve(system, rhs)
         if solution is not None:
