@@ -54,7 +54,7 @@ BAD_VALUES = {
     "train": "nope", "training": "nope", "schedule": "nope", "head_init": "nope",
     "dtype": "nope", "device": "nope", "weight_covariance": "nope", "biases": "nope",
     "offset": "nope", "train_head": "nope", "sgd_tol": 0.0, "max_steps": 0, "max_halvings": -1,
-    "rate_scaling": "nope", "offset_init": "nope", "track_every": 0,
+    "rate_scaling": "nope", "offset_init": "nope", "track_every": 0, "criterion_rate": 0.0,
 }
 """field name → a value every regime with that field must reject (ValueError naming both)."""
 
