@@ -5,8 +5,6 @@ iterations than the primal PCG."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
@@ -20,40 +18,24 @@ from lazylab.models._tangent_dual import (DualEquations, multishift_conjugate_gr
 from lazylab.models._tangent_path import CenteredNormalEquations
 from lazylab.models.neural_tangent import GatedFeatures
 from lazylab.tasks import TASKS
+from tangent_cases import (assert_path_and_cold_fits_solve_densely, centered_system,
+                           gated_features, single_neuron_data)
 
-EPS = torch.finfo(torch.float64).eps
 WIDTH, DIM, N = 4, 8, 14  # p = 32 (36 with a head) unknowns, n < p/2
 
 
 def _data(n=N, seed=1):
-    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=DIM, noise=0.2)
-    return task.sample(n, rng=np.random.default_rng(seed))
+    return single_neuron_data(n, DIM, seed)
 
 
 def _features(activation, train_head, seed=3):
-    """The features ``fit`` builds from ``default_rng(seed)`` (W drawn the same way)."""
-    sigma = get_activation(activation)
-    weights = draw_weights(np.random.default_rng(seed), WIDTH, DIM)
-    return GatedFeatures(weights, sigma.derivative(), sigma if train_head else None)
-
-
-def _dense(features, data):
-    """(Φ_c, G = Φ_cᵀΦ_c/n, b = Φ_cᵀ(y − ȳ)/n) of the centered normal equations."""
-    phi = features.matrix(data.x)
-    centered = phi - phi.mean(0)
-    n = data.x.shape[0]
-    return centered, centered.T @ centered / n, centered.T @ (data.y - data.y.mean()) / n
-
-
-def _vector(model):
-    flat = model.directions.reshape(-1)
-    return flat if model.head is None else torch.cat([flat, model.head])
+    return gated_features(activation, train_head, WIDTH, DIM, seed)
 
 
 @pytest.mark.parametrize("activation, train_head", [("relu", True), ("quadratic", False)])
 def test_the_dual_products_are_the_dense_ones(activation, train_head):
     data, features = _data(), _features(activation, train_head)
-    centered, _, _ = _dense(features, data)
+    centered, _, _ = centered_system(features, data)
     dual = DualEquations(CenteredNormalEquations(features, data.x, data.y), data.y)
     r = torch.from_numpy(np.random.default_rng(4).standard_normal(N))
     torch.testing.assert_close(transposed_apply(features, data.x, r),
@@ -75,30 +57,9 @@ def test_every_ridge_of_the_dual_path_is_the_dense_solution(activation, train_he
     # solver "cg") take the dual too and meet the same bound.
     data, features = _data(), _features(activation, train_head)
     assert use_dual(N, features.size)
-    _, gram, rhs = _dense(features, data)
-    scale = float((features.matrix(data.x) ** 2).sum(1).mean())
-    ridges = [default_ridge_grid(scale)[k] for k in (3, 10, 0, 7, 5, 1, 9, 2, 8, 4, 6)]
-    regime = NeuralTangent(width=WIDTH, activation=activation, train_head=train_head,
-                           solver="cg", tol=1e-10)
-    path = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
-    mean = features.matrix(data.x).mean(0)
-    identity = torch.eye(features.size, dtype=torch.float64)
-    for ridge, model in zip(ridges, path):
-        cold = dataclasses.replace(regime, ridge=ridge).fit(data, rng=np.random.default_rng(3))
-        exact = torch.linalg.solve(gram + ridge * identity, rhs)
-        values = torch.linalg.eigvalsh(gram) + ridge
-        smallest, condition = float(values.min()), float(values.max() / values.min())
-        for fit in (model, cold):
-            assert fit.diagnostics["cg_converged"] == 1.0
-            assert fit.diagnostics["cg_residual"] <= 1e-10
-            bound = (fit.diagnostics["cg_residual"] * float(torch.linalg.vector_norm(rhs))
-                     / smallest + 10 * features.size * EPS * condition
-                     * float(torch.linalg.vector_norm(exact)))
-            error = float(torch.linalg.vector_norm(_vector(fit) - exact))
-            assert error <= bound, (ridge, error, bound)
-            offset = float(data.y.mean() - mean @ exact)
-            assert abs(float(fit.offset) - offset) <= float(
-                torch.linalg.vector_norm(mean)) * bound + 1e-12
+    assert_path_and_cold_fits_solve_densely(
+        NeuralTangent(width=WIDTH, activation=activation, train_head=train_head, solver="cg",
+                      tol=1e-10), data, features)
 
 
 def test_the_dual_path_takes_fewer_iterations_than_the_primal_on_the_fig1_task(monkeypatch):

@@ -5,22 +5,15 @@ operator too wrong to help hands the solve to float64 PCG, which still certifies
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 import torch
 
-from lazylab.activations import get_activation
-from lazylab.experiments.selection import default_ridge_grid
 from lazylab.models import NeuralTangent
-from lazylab.models._common import draw_weights
 from lazylab.models._tangent_mixed import STALL, SinglePrecisionGram, _correction, use_mixed
 from lazylab.models._tangent_path import CenteredNormalEquations
-from lazylab.models.neural_tangent import GatedFeatures
-from lazylab.tasks import TASKS
+from tangent_cases import assert_path_and_cold_fits_solve_densely, gated_features, single_neuron_data
 
-EPS = torch.finfo(torch.float64).eps
 EPS32 = torch.finfo(torch.float32).eps
 WIDTH, DIM, N = 4, 8, 300
 
@@ -31,19 +24,11 @@ def _mixed_everywhere(monkeypatch):
 
 
 def _data(seed=1):
-    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=DIM, noise=0.2)
-    return task.sample(N, rng=np.random.default_rng(seed))
+    return single_neuron_data(N, DIM, seed)
 
 
 def _features(activation, train_head, seed=3):
-    sigma = get_activation(activation)
-    weights = draw_weights(np.random.default_rng(seed), WIDTH, DIM)
-    return GatedFeatures(weights, sigma.derivative(), sigma if train_head else None)
-
-
-def _vector(model):
-    flat = model.directions.reshape(-1)
-    return flat if model.head is None else torch.cat([flat, model.head])
+    return gated_features(activation, train_head, WIDTH, DIM, seed)
 
 
 def test_the_single_precision_gram_is_the_double_one_to_float32_round_off():
@@ -63,36 +48,18 @@ def test_the_single_precision_gram_is_the_double_one_to_float32_round_off():
 
 @pytest.mark.parametrize("activation, train_head", [("relu", True), ("quadratic", False)])
 def test_every_refined_fit_is_the_dense_solution(activation, train_head):
-    # As tests/models/test_tangent_path.py: ‖v − v*‖ ≤ r‖b‖/λ_min(A_λ) from the float64
-    # certificate r, plus the dense solve's 10·p·ε·cond·‖v*‖.
+    # tests/models/tangent_cases.py: ‖v − v*‖ ≤ r‖b‖/λ_min(A_λ) from the float64 certificate r,
+    # plus the dense solve's 10·p·ε·cond·‖v*‖.
     data, features = _data(), _features(activation, train_head)
-    phi = features.matrix(data.x)
-    centered = phi - phi.mean(0)
-    gram, rhs = centered.T @ centered / N, centered.T @ (data.y - data.y.mean()) / N
-    scale = float((phi ** 2).sum(1).mean())
-    ridges = [default_ridge_grid(scale)[k] for k in (3, 10, 0, 7, 5, 1, 9, 2, 8, 4, 6)]
-    regime = NeuralTangent(width=WIDTH, activation=activation, train_head=train_head,
-                           solver="cg", tol=1e-10)
-    path = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
-    identity = torch.eye(features.size, dtype=torch.float64)
-    for ridge, model in zip(ridges, path):
-        cold = dataclasses.replace(regime, ridge=ridge).fit(data, rng=np.random.default_rng(3))
-        exact = torch.linalg.solve(gram + ridge * identity, rhs)
-        values = torch.linalg.eigvalsh(gram) + ridge
-        smallest, condition = float(values.min()), float(values.max() / values.min())
-        for fit in (model, cold):
-            assert fit.diagnostics["cg_converged"] == 1.0
-            assert fit.diagnostics["cg_residual"] <= 1e-10
-            bound = (fit.diagnostics["cg_residual"] * float(torch.linalg.vector_norm(rhs))
-                     / smallest + 10 * features.size * EPS * condition
-                     * float(torch.linalg.vector_norm(exact)))
-            assert float(torch.linalg.vector_norm(_vector(fit) - exact)) <= bound, ridge
+    assert_path_and_cold_fits_solve_densely(
+        NeuralTangent(width=WIDTH, activation=activation, train_head=train_head, solver="cg",
+                      tol=1e-10), data, features)
 
 
 def test_a_useless_single_precision_operator_falls_back_to_double(monkeypatch):
     # A float32 "Gram" of twice the true one: each correction overshoots (residual ↦ −r), never
     # halving it, so the solve continues in float64 and meets the same certificate.
-    data, features = _data(), _features("quadratic", False)
+    data = _data()
     real = SinglePrecisionGram.operator
 
     def doubled(self, ridge):

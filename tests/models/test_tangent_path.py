@@ -10,48 +10,29 @@ import numpy as np
 import pytest
 import torch
 
-from lazylab.activations import get_activation
 from lazylab.experiments import DONE, default_catalog, execute_run
 from lazylab.experiments.runs import make_run
-from lazylab.experiments.selection import default_ridge_grid
 from lazylab.models import NeuralTangent
-from lazylab.models._common import draw_weights
 from lazylab.models._tangent_solvers import AntisymmetricDeflation, SampleStatistics
 from lazylab.models.neural_tangent import GatedFeatures
 from lazylab.tasks import TASKS
+from tangent_cases import (EPS, centered_system, gated_features, shuffled_grid,
+                           single_neuron_data, solution_vector)
 
-EPS = torch.finfo(torch.float64).eps
 WIDTH, DIM, N = 4, 8, 300
 
 
 def _data(seed=1):
-    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=DIM, noise=0.2)
-    return task.sample(N, rng=np.random.default_rng(seed))
+    return single_neuron_data(N, DIM, seed)
 
 
 def _features(activation, train_head, seed=3):
-    """The features ``fit`` builds from ``default_rng(seed)`` (W drawn the same way)."""
-    sigma = get_activation(activation)
-    weights = draw_weights(np.random.default_rng(seed), WIDTH, DIM)
-    return GatedFeatures(weights, sigma.derivative(), sigma if train_head else None)
+    return gated_features(activation, train_head, WIDTH, DIM, seed)
 
 
 def _system(features, data):
     """The dense centered normal equations: (G = Φ_cᵀΦ_c/n, b = Φ_cᵀ(y − ȳ)/n)."""
-    phi = features.matrix(data.x)
-    centered = phi - phi.mean(0)
-    return centered.T @ centered / N, centered.T @ (data.y - data.y.mean()) / N
-
-
-def _grid(features, data):
-    """The 11-value default grid at the features' scale, shuffled (the path must not care)."""
-    scale = float((features.matrix(data.x) ** 2).sum(1).mean())
-    return [default_ridge_grid(scale)[k] for k in (3, 10, 0, 7, 5, 1, 9, 2, 8, 4, 6)]
-
-
-def _vector(model):
-    flat = model.directions.reshape(-1)
-    return flat if model.head is None else torch.cat([flat, model.head])
+    return centered_system(features, data)[1:]
 
 
 @pytest.mark.parametrize("activation", ["relu", "quadratic"])
@@ -63,7 +44,7 @@ def test_every_ridge_of_the_path_is_the_per_ridge_fit(activation, train_head):
     # The offsets c = ȳ − μ·v then agree to ‖μ‖ times the same bound.
     data, features = _data(), _features(activation, train_head)
     gram, rhs = _system(features, data)
-    ridges = _grid(features, data)
+    ridges = shuffled_grid(features, data)
     regime = NeuralTangent(width=WIDTH, activation=activation, train_head=train_head,
                            solver="cg", tol=1e-10)
     path = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
@@ -82,9 +63,9 @@ def test_every_ridge_of_the_path_is_the_per_ridge_fit(activation, train_head):
                   * float(torch.linalg.vector_norm(rhs)) / smallest}
         bounds["direct"] = model.diagnostics["cg_residual"] * float(
             torch.linalg.vector_norm(rhs)) / smallest + 10 * features.size * EPS * condition \
-            * float(torch.linalg.vector_norm(_vector(fits["direct"])))
+            * float(torch.linalg.vector_norm(solution_vector(fits["direct"])))
         for solver, fit in fits.items():
-            error = float(torch.linalg.vector_norm(_vector(model) - _vector(fit)))
+            error = float(torch.linalg.vector_norm(solution_vector(model) - solution_vector(fit)))
             assert error <= bounds[solver], (solver, ridge, error, bounds[solver])
             offset = abs(float(model.offset) - float(fit.offset))
             assert offset <= float(torch.linalg.vector_norm(mean)) * bounds[solver] + 1e-12
@@ -98,7 +79,7 @@ def test_warm_starts_take_fewer_conjugate_gradient_iterations_than_cold_fits(act
     # must each take fewer iterations than cold, and the path fewer in all (measured here:
     # relu 131 vs 181, quadratic 130 vs 163; benchmarks/bench_selection.py at larger sizes).
     data, features = _data(), _features(activation, False)
-    ridges = _grid(features, data)
+    ridges = shuffled_grid(features, data)
     regime = NeuralTangent(width=WIDTH, activation=activation, solver="cg", tol=1e-10)
     path = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
     cold = [dataclasses.replace(regime, ridge=r).fit(data, rng=np.random.default_rng(3))
