@@ -431,6 +431,35 @@ def test_the_path_along_another_selected_field_and_the_default_grid(monkeypatch)
     assert path.metrics["test_risk"] == pytest.approx(refit.metrics["test_risk"], rel=1e-8)
 
 
+@pytest.mark.parametrize("n_train", [60, None])
+def test_the_tangent_grid_scale_comes_from_the_unfitted_model_as_from_a_reference_fit(
+        monkeypatch, n_train):
+    # NT's feature scale mean ‖φ(x)‖² depends on W and x alone, and initial_model draws W as
+    # fit does: the same scale to round-off with no fit at all (fig1's paper NT least squares
+    # spent ≈ 44 s per seed on the reference fit at n = 112,500). Without initial_model the
+    # reference ridge is fitted, and the choice and risks are the same.
+    catalog = default_catalog()
+    params = {"width": 3, "train_head": True, "ridge": {"grid": "default"}}
+    run = make_run("quadratic", {"dim": 4}, "neural_tangent", params, n_train, 200, 2, 100)
+    calls = _counting_fits(monkeypatch, catalog.regimes["neural_tangent"])
+    unfitted = execute_run(run, catalog=catalog)
+    assert unfitted.status == DONE, unfitted.error
+    fitted_ridges = list(calls)
+    assert len(fitted_ridges) == (0 if n_train else 11)   # the path on samples; 11 refits at ∞
+    stripped = dataclasses.make_dataclass(
+        "Fitted", [], bases=(catalog.regimes["neural_tangent"],), frozen=True, kw_only=True,
+        namespace={"initial_model": None})
+    reference = execute_run(run, catalog=dataclasses.replace(
+        catalog, regimes={**catalog.regimes, "neural_tangent": stripped}))
+    assert reference.status == DONE, reference.error
+    assert calls[len(fitted_ridges)] == 1.0       # the reference fit, first
+    assert unfitted.metrics["ridge_grid_scale"] == pytest.approx(
+        reference.metrics["ridge_grid_scale"], rel=1e-14)
+    assert unfitted.metrics["selected_ridge"] == reference.metrics["selected_ridge"]
+    assert unfitted.metrics["test_risk"] == pytest.approx(reference.metrics["test_risk"],
+                                                          rel=1e-10)
+
+
 def test_falkon_takes_the_path_and_population_fits_refit_every_value(monkeypatch):
     # FALKON's grid is one Kernel.fit_path (solvers.falkon.falkon_path): no fit per value.
     catalog = default_catalog()

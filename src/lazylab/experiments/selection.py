@@ -27,7 +27,9 @@ string ``"auto"``: OneStep's own ``ridge = "auto"`` keeps its meaning) is stored
 identity as ``{"grid": "default"}`` and uses
 :func:`default_ridge_grid` ``(scale)`` with ``scale`` = mean ‖φ(x)‖² over the training inputs
 (the trace of the empirical feature second-moment operator, = trace(K)/n for a kernel), measured
-on a reference fit at ridge 1; at n = ∞ on the validation inputs, or with the population rule on
+on a reference fit at ridge 1, or, for a regime with ``initial_model(data, *, rng)``
+(NeuralTangent: the scale depends on W and x alone), on that unfitted model, W drawn as a fit
+draws it; at n = ∞ on the validation inputs, or with the population rule on
 :data:`SCALE_SAMPLES` inputs from the validation stream.
 
 Ridge paths: when ``ridge`` is selected and the regime has ``fit_path(data, ridges, *, rng)``
@@ -226,15 +228,17 @@ def _grids(selected: dict[str, Selection], scales: dict[str, float]) -> dict[str
             for name, s in selected.items()}
 
 
-def _scales(build: Callable[[dict], Any], fit: Callable[[Any], Any], plain: dict[str, Any],
-            selected: dict[str, Selection], inputs: Any) -> dict[str, float]:
-    """``NAME -> scale`` for every field on its default grid (reference fit at 1.0), else 1."""
+def _scales(build: Callable[[dict], Any], reference_model: Callable[[Any], Any],
+            plain: dict[str, Any], selected: dict[str, Selection],
+            inputs: Any) -> dict[str, float]:
+    """``NAME -> scale`` for every field on its default grid, else 1; ``reference_model`` maps
+    the regime at the reference values to a predictor with its features (module docstring)."""
     auto = [name for name, s in selected.items() if s.grid is None]
     if not auto:
         return {name: 1.0 for name in selected}
-    reference = {name: (REFERENCE_VALUE if s.grid is None else s.grid[0])
-                 for name, s in selected.items()}
-    scale = feature_scale(fit(build({**plain, **reference})), inputs)
+    values = {name: (REFERENCE_VALUE if s.grid is None else s.grid[0])
+              for name, s in selected.items()}
+    scale = feature_scale(reference_model(build({**plain, **values})), inputs)
     return {name: (scale if name in auto else 1.0) for name in selected}
 
 
@@ -305,11 +309,15 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
     def fit(regime: Any) -> Any:
         return regime.fit(train, rng=fit_rng())
 
+    def reference(regime: Any) -> Any:
+        method = getattr(regime, "initial_model", None)
+        return fit(regime) if method is None else method(train, rng=fit_rng())
+
     def fit_path(regime: Any, ridges: list) -> list | None:
         method = getattr(regime, "fit_path", None)
         return None if method is None else method(train, ridges, rng=fit_rng())
 
-    scales = _scales(build, fit, plain, selected, criterion.scale_inputs)
+    scales = _scales(build, reference, plain, selected, criterion.scale_inputs)
     grids = _grids(selected, scales)
     names = list(grids)
     best, best_key, diverged, unconverged = None, None, 0, 0

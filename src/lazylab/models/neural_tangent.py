@@ -252,6 +252,16 @@ class NeuralTangent:
                            train_head=self.train_head, ridge=self.ridge, solver=self.solver,
                            tol=self.tol, max_iter=self.max_iter, progress=progress)
 
+    def initial_model(self, data_or_task, *, rng: np.random.Generator) -> NeuralTangentModel:
+        """The model before any fit: W drawn from ``rng`` exactly as :meth:`fit` draws it, A = 0
+        (h = 0 with a head), c = 0. Model selection reads the features' scale from it (which
+        depends on W and x alone) instead of fitting a reference ridge."""
+        data, task = resolve_input(data_or_task)
+        weights = draw_weights(rng, self.width, data.dim if task is None else task.dim)
+        head = torch.zeros(self.width, dtype=torch.float64) if self.train_head else None
+        return NeuralTangentModel(get_activation(self.activation), weights,
+                                  torch.zeros_like(weights), head=head)
+
     def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
                  ) -> list[NeuralTangentModel] | None:
         """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` is ignored).
