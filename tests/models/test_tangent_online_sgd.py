@@ -56,8 +56,10 @@ def _reference(features, draw, learning_rate, batch_size, steps, tol, ridge):
         loss = float(residual @ residual) / batch_size
         losses.append(loss)
         seen.append((step, loss))
-        vector = vector - step_size * (features.batch_transpose(x, residual, gates, heads)
-                                       / batch_size + ridge * vector)
+        # v − η(g/b + λv), as online_sgd rounds it: v − (η/b)(g + λb·v)
+        gradient = torch.add(features.batch_transpose(x, residual, gates, heads), vector,
+                             alpha=ridge * batch_size)
+        vector = torch.sub(vector, gradient, alpha=step_size / batch_size)
         offset = offset - step_size * residual.mean()
         if len(losses) == window:
             current, losses = sum(losses) / window, []

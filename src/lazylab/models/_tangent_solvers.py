@@ -345,10 +345,10 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
         value, gates, heads = features.batch_value(x, vector)
         residual = value + offset - y
         pending.append(residual @ residual)
-        gradient = features.batch_transpose(x, residual, gates, heads).div_(batch_size)
+        gradient = features.batch_transpose(x, residual, gates, heads)  # b × the mean's
         if ridge:
-            gradient.add_(ridge * vector)
-        vector.sub_(gradient.mul_(step_size))
+            gradient.add_(vector, alpha=ridge * batch_size)
+        vector.sub_(gradient, alpha=step_size / batch_size)   # no passes for 1/b and η alone
         offset = offset - step_size * residual.mean()
         if step % window and step % _DEFERRED_STEPS and step < steps:
             continue
