@@ -73,7 +73,7 @@ class DualEquations:
         self.primal = primal
         features, x, cache, n = primal.features, primal.x, primal.cache, primal.n
         self.rhs = (y - primal.y_mean) / n
-        norms = torch.cat([_squared_norms(block, gates, heads)
+        norms = torch.cat([features.row_norms(block, gates, heads)
                            for block, gates, heads in features.blocks(x, cache)])
         mean = primal.mean
         self.ratio = 1.0
@@ -142,24 +142,14 @@ class DualEquations:
                                 "cg_converged": float(residual <= tol)}, alpha
 
 
-def _squared_norms(block: torch.Tensor, gates: torch.Tensor, heads) -> torch.Tensor:
-    """‖φ(x)‖² = Σ_i g(w_i·x)² ‖x‖² (+ Σ_i σ(w_i·x)²) per row of the block."""
-    norms = (gates * gates).sum(1) * (block * block).sum(1)
-    return norms if heads is None else norms + (heads * heads).sum(1)
-
-
 def transposed_apply(features, x: torch.Tensor, r: torch.Tensor, cache=None) -> torch.Tensor:
-    """Φᵀ r = [(G∘r)ᵀ X, Hᵀ r] packed (p,), in row blocks of x."""
-    directions = torch.zeros(features.width, features.dim, dtype=x.dtype)
-    head = None if features.head is None else torch.zeros(features.width, dtype=x.dtype)
-    start = 0
+    """Φᵀ r = [(G∘r)ᵀ X, Hᵀ r] packed (p,): the features' batch transpose summed over row
+    blocks of x."""
+    total, start = torch.zeros(features.size, dtype=x.dtype), 0
     for block, gates, heads in features.blocks(x, cache):
-        part = r[start:start + block.shape[0]]
+        total += features.batch_transpose(block, r[start:start + block.shape[0]], gates, heads)
         start += block.shape[0]
-        directions += (gates * part[:, None]).T @ block
-        if heads is not None:
-            head += heads.T @ part
-    return features.pack(directions, head)
+    return total
 
 
 def multishift_conjugate_gradient(apply, rhs: torch.Tensor, shifts: list[float], *,

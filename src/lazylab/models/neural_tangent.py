@@ -153,10 +153,14 @@ class GatedFeatures:
         """Φ(x)ᵀ r from the batch's gates: (G∘r)ᵀ X (and Hᵀ r)."""
         return self.pack((gates * r[:, None]).T @ x, None if heads is None else heads.T @ r)
 
+    def row_norms(self, x: torch.Tensor, gates, heads) -> torch.Tensor:
+        """‖Φ(x_a)‖² = Σ_i g(w_i·x_a)² ‖x_a‖² (+ Σ_i σ(w_i·x_a)²) per row a, (b,)."""
+        norms = (gates * gates).sum(1) * (x * x).sum(1)
+        return norms if heads is None else norms + (heads * heads).sum(1)
+
     def squared_norm(self, x: torch.Tensor, gates, heads) -> float:
-        """Mean over the batch of ‖Φ(x)‖² = Σ_i g(w_i·x)² ‖x‖² (+ Σ_i σ(w_i·x)²)."""
-        total = ((gates * gates).sum(1) * (x * x).sum(1)).mean()
-        return float(total if heads is None else total + (heads * heads).sum(1).mean())
+        """Mean over the batch of ‖Φ(x)‖² (:meth:`row_norms`)."""
+        return float(self.row_norms(x, gates, heads).mean())
 
     def moments(self, x: torch.Tensor, r: torch.Tensor, cache=None):
         """(Φᵀr, Φᵀ1, diag ΦᵀΦ) in one pass over x."""
