@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from lazylab.theory.minimal_head import minimal_max_head, ridge_path_head_bounds
+from lazylab.theory.minimal_head import gram_spectrum, minimal_max_head, ridge_path_head_bounds
 
 
 def _random_problem(rows: int, features: int, seed: int):
@@ -76,3 +76,30 @@ def test_unreachable_threshold_raises_and_trivial_is_zero():
     with pytest.raises(ValueError, match="below the minimal risk"):
         ridge_path_head_bounds(gram, cross, second, below)
     assert minimal_max_head(gram, cross, second, 2 * second).upper == 0.0
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_a_coarse_bracket_contains_the_precise_minimum(seed):
+    """The study's coarse bracket (2 %, its iteration budget) holds a 10⁻⁷-tight one, r = 80."""
+    gram, cross, second = _random_problem(120, 80, seed=seed)
+    tau = _minimal_risk(gram, cross, second) + 0.05
+    precise = minimal_max_head(gram, cross, second, tau, relative_tolerance=1e-7,
+                               iterations=200_000)
+    coarse = minimal_max_head(gram, cross, second, tau, relative_tolerance=2e-2)
+    assert precise.upper - precise.lower <= 1e-7 * precise.upper
+    assert coarse.lower <= precise.upper and precise.lower <= coarse.upper
+    assert coarse.upper - coarse.lower <= 2e-2 * coarse.upper
+    assert coarse.risk <= tau and np.abs(coarse.head).max() <= coarse.upper * (1 + 1e-12)
+
+
+def test_a_shared_spectrum_gives_the_same_answers():
+    gram, cross, second = _random_problem(60, 6, seed=7)
+    tau = _minimal_risk(gram, cross, second) + 0.1
+    spectrum = gram_spectrum(gram)
+    alone = minimal_max_head(gram, cross, second, tau)
+    shared = minimal_max_head(gram, cross, second, tau, spectrum=spectrum)
+    assert (alone.lower, alone.upper) == (shared.lower, shared.upper)
+    assert ridge_path_head_bounds(gram, cross, second, tau) == \
+        ridge_path_head_bounds(gram, cross, second, tau, spectrum=spectrum)
+    with pytest.raises(ValueError, match="spectrum must be"):
+        minimal_max_head(gram, cross, second, tau, spectrum=(spectrum[0][:3], spectrum[1]))

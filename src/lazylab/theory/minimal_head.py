@@ -12,7 +12,9 @@ quadratic, so this is a convex program [D]:
   accelerated projected gradient (FISTA with restart, step 1/(2λ_max(U))). A box is certified
   feasible when an iterate has R ≤ τ, and infeasible when the Frank–Wolfe lower bound
   min_box R ≥ R(u) + ∇R(u)ᵀ(v − u) for all v in the box, i.e. R(u) − ∇ᵀu − t‖∇‖₁ > τ.
-  The answer is the certified bracket [lower, upper] ∋ t*.
+  The answer is the certified bracket [lower, upper] ∋ t*. (Moving an end past the midpoint
+  — to a feasible head's ‖u‖_∞, or to the largest box the linear bound excludes,
+  (R(u) − ∇ᵀu − τ)/‖∇‖₁ — saved 0–2 of 6–14 boxes on yehudai-shamir's programs: not kept.)
 * :func:`ridge_path_head_bounds` is the cheap sandwich from the ridge path u_λ = (U + λI)⁻¹V,
   which solves min ‖u‖₂ s.t. R ≤ τ at the largest λ with R(u_λ) ≤ τ: since ‖u‖_∞ ≥ ‖u‖₂/√r,
   ‖u_λ‖₂/√r ≤ t* ≤ ‖u_λ‖_∞.
@@ -27,7 +29,7 @@ import numpy as np
 
 from lazylab.theory._checks import as_symmetric_matrix
 
-__all__ = ["MinimalHead", "minimal_max_head", "ridge_path_head_bounds"]
+__all__ = ["MinimalHead", "minimal_max_head", "ridge_path_head_bounds", "gram_spectrum"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,24 @@ def _problem(gram, cross, second, threshold):
         raise ValueError(f"second and threshold must be finite with threshold > 0, got "
                          f"{second!r}, {threshold!r}")
     return u, v, float(second), float(threshold)
+
+
+def gram_spectrum(gram) -> tuple[np.ndarray, np.ndarray]:
+    """(eigenvalues, eigenvectors) of the Gram U, as ``np.linalg.eigh``: computed once, it can be
+    passed as ``spectrum`` to both :func:`minimal_max_head` and :func:`ridge_path_head_bounds`
+    (the eigendecomposition is the larger part of the second one's cost)."""
+    return np.linalg.eigh(as_symmetric_matrix(gram, "gram"))
+
+
+def _spectrum(u_mat, spectrum):
+    if spectrum is None:
+        return np.linalg.eigh(u_mat)
+    eig, vec = (np.asarray(part, dtype=np.float64) for part in spectrum)
+    if eig.shape != (u_mat.shape[0],) or vec.shape != u_mat.shape:
+        raise ValueError(f"spectrum must be (values ({u_mat.shape[0]},), vectors "
+                         f"{u_mat.shape}) as np.linalg.eigh(gram) returns, got shapes "
+                         f"{eig.shape}, {vec.shape}")
+    return eig, vec
 
 
 def _risk(gram, cross, second, head) -> float:
@@ -85,18 +105,20 @@ def _box_decision(gram, cross, second, threshold, bound, start, iterations, lips
 
 
 def minimal_max_head(gram, cross, second: float, threshold: float, *,
-                     relative_tolerance: float = 1e-2, iterations: int = 5000) -> MinimalHead:
+                     relative_tolerance: float = 1e-2, iterations: int = 5000,
+                     spectrum: tuple | None = None) -> MinimalHead:
     """Certified bracket of t* = min ‖u‖_∞ s.t. s − 2uᵀV + uᵀUu ≤ τ (module docstring).
 
     Args: gram U (r, r) PSD; cross V (r,); second s; threshold τ > 0; relative_tolerance of the
-    bracket; iterations per box (an undecided box leaves the bracket where it is and stops).
+    bracket; iterations per box (an undecided box leaves the bracket where it is and stops);
+    spectrum: U's eigendecomposition if already computed (:func:`gram_spectrum`).
     Returns: :class:`MinimalHead` (lower, upper, a head with ‖u‖_∞ ≤ upper and R ≤ τ).
     Raises: ValueError when no head reaches τ (τ below the minimal risk of the features).
     """
     u_mat, v, s, tau = _problem(gram, cross, second, threshold)
     if s <= tau:
         return MinimalHead(0.0, 0.0, np.zeros(v.size), s)
-    eig, vec = np.linalg.eigh(u_mat)
+    eig, vec = _spectrum(u_mat, spectrum)
     keep = eig > 1e-13 * max(float(eig.max()), 1e-300)
     best = vec[:, keep] @ ((vec[:, keep].T @ v) / eig[keep])
     if _risk(u_mat, v, s, best) > tau:
@@ -118,16 +140,18 @@ def minimal_max_head(gram, cross, second: float, threshold: float, *,
     return MinimalHead(low, high, head, float(_risk(u_mat, v, s, head)))
 
 
-def ridge_path_head_bounds(gram, cross, second: float, threshold: float) -> tuple[float, float]:
+def ridge_path_head_bounds(gram, cross, second: float, threshold: float, *,
+                           spectrum: tuple | None = None) -> tuple[float, float]:
     """(‖u_λ‖₂/√r, ‖u_λ‖_∞) at the largest ridge λ with R(u_λ) ≤ τ: a bracket of t*.
 
-    u_λ = (U + λI)⁻¹V in U's eigenbasis; R(u_λ) increases with λ, found by bisection on log λ.
+    u_λ = (U + λI)⁻¹V in U's eigenbasis (``spectrum``: U's eigendecomposition if already
+    computed, :func:`gram_spectrum`); R(u_λ) increases with λ, found by bisection on log λ.
     Raises ValueError when even λ → 0 (the minimum-norm least-squares head) misses τ.
     """
     u_mat, v, s, tau = _problem(gram, cross, second, threshold)
     if s <= tau:
         return 0.0, 0.0
-    eig, vec = np.linalg.eigh(u_mat)
+    eig, vec = _spectrum(u_mat, spectrum)
     eig = np.clip(eig, 0.0, None)
     projected = vec.T @ v
     live = eig > 1e-13 * max(float(eig.max()), 1e-300)
