@@ -10,8 +10,10 @@ import pytest
 
 from lazylab.experiments import load_sweep
 from lazylab.studies import STUDIES, reproduce
-from lazylab.studies._yehudai_shamir import (FIT_GAP, absolute_epsilon, growth_fit,
-                                             neuron_table, required_widths, requirement_means)
+from lazylab.studies import _yehudai_shamir
+from lazylab.studies._yehudai_shamir import (FIT_GAP, absolute_epsilon, growth_fit, head_scales,
+                                             minimal_head_scale, neuron_table, required_widths,
+                                             requirement_means)
 from lazylab.studies.base import spec_to_toml
 from lazylab.studies.yehudai_shamir import SGD_TOL, SIZES, sweeps, width_grid
 
@@ -66,6 +68,30 @@ def test_minimal_heads_are_certified_and_below_the_ridge_path(smoke):
     assert np.all(heads["upper"] <= heads["ridge_upper"] * (1 + 1e-9))
 
 
+def test_minimal_heads_are_kept_in_the_cache_file_and_computed_once(smoke, monkeypatch):
+    """The figure's rebuild reads panel (c) back from its CSV (the smoke run wrote it); programs
+    missing from it are solved in a spawned pool and appended, with the in-process values."""
+    result, table = smoke
+    cache = result["output_dir"] / "yehudai-shamir-minimal-heads.csv"
+    stored = pd.read_csv(cache, dtype={"epsilon": str})
+    heads = table[table["panel"] == "minimal_head"]
+    assert len(stored) == len(heads.drop_duplicates(["epsilon", "dim", "width", "seed"]))
+    means = pd.DataFrame({"epsilon": ["0.1", "0.05"], "dim": [8, 8],
+                          "required": [60.0, 100.0]})
+    monkeypatch.setattr(_yehudai_shamir, "_HEADS", {})
+    monkeypatch.setattr(_yehudai_shamir, "POOL_MIN_WORK", 0.0)
+    pooled = head_scales(means, [64, 128, 256], seeds=2, cap=256, cache=cache, workers=2)
+    assert list(pooled["width"]) == [128, 128, 256, 256]
+    assert len(pd.read_csv(cache)) == len(stored) + 4
+    for row in pooled.itertuples(index=False):
+        alone = minimal_head_scale(row.epsilon, row.dim, row.width, row.seed)
+        assert row.upper == pytest.approx(alone["upper"], rel=1e-12)
+    monkeypatch.setattr(_yehudai_shamir, "_HEADS", {})
+    monkeypatch.setattr(_yehudai_shamir, "minimal_head_scale", None)   # any solve would fail
+    again = head_scales(means, [64, 128, 256], seeds=2, cap=256, cache=cache)
+    pd.testing.assert_frame_equal(again, pooled)
+
+
 def test_one_neuron_learns_from_4d_samples_not_from_d(smoke):
     _, table = smoke
     neurons = table[table["panel"] == "neuron"]
@@ -79,8 +105,9 @@ def test_one_neuron_learns_from_4d_samples_not_from_d(smoke):
 
 def test_every_neuron_fit_is_converged_and_4d_samples_are_fitted(smoke):
     """0 unconverged neuron runs (the panel's goal); at n = 4d every seed fits its samples (train
-    loss below the certificate's L / Var y ≤ 1e-12, far below FIT_GAP); at n = d some seed stops at a spurious minimum
-    (positive train loss, certified stationary) — more steps would not move it."""
+    loss below the certificate's L / Var y ≤ 1e-12, far below FIT_GAP); at n = d some seed
+    stops at a spurious minimum (positive train loss, certified stationary) — more steps would
+    not move it."""
     _, table = smoke
     neurons = table[table["panel"] == "neuron"]
     assert (neurons["outcome"] != "unconverged").all()

@@ -7,8 +7,12 @@ theorem's model), so the theorem's absolute threshold 1/50 is ε_abs(d) = 1/(25 
 
 from __future__ import annotations
 
+import concurrent.futures
 import functools
 import math
+import multiprocessing
+import os
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,8 +20,10 @@ import torch
 from scipy import stats
 
 from lazylab.gaussian import dual_matrix
+from lazylab.experiments.execute import limited_threads
+from lazylab.experiments.progress import step_bar
 from lazylab.studies._curves import threshold_crossing
-from lazylab.theory.minimal_head import minimal_max_head, ridge_path_head_bounds
+from lazylab.theory.minimal_head import gram_spectrum, minimal_max_head, ridge_path_head_bounds
 from lazylab.theory.single_neuron_harmonics import relu_features_required_width
 
 FIT_GAP = 1e-10
@@ -133,39 +139,108 @@ def _feature_moments(dim: int, width: int, seed: int):
     return gram, cross, 0.5
 
 
-@functools.lru_cache(maxsize=4096)
+HEAD_TOLERANCE, HEAD_ITERATIONS = 2e-2, 3000
+"""Relative width of the certified bracket of each minimal head, and FISTA iterations per box."""
+HEAD_COLUMNS = ("lower", "upper", "ridge_lower", "ridge_upper")
+HEAD_KEYS = ("epsilon", "dim", "width", "seed")
+POOL_MIN_WORK = 2e9
+"""Σ width³ of the programs still to compute above which they run in a process pool (≈ 30 s
+of eigendecompositions on one core; a spawned worker takes a few seconds to start)."""
+
+_HEADS: dict[tuple, dict] = {}
+"""The programs computed in this process, (label, d, r, seed) → :func:`minimal_head_scale`."""
+
+
 def minimal_head_scale(label, dim: int, width: int, seed: int) -> dict:
     """min r·max|u_i|/‖w*‖ over heads with risk/E f*² ≤ ε, for one draw of r features.
 
-    Certified bracket from :func:`minimal_max_head`, and the ridge-path sandwich; NaN entries
-    when this draw cannot reach ε."""
+    Certified bracket from :func:`minimal_max_head`, and the ridge-path sandwich, both on one
+    eigendecomposition of the Gram; NaN entries when this draw cannot reach ε."""
     gram, cross, second = _feature_moments(int(dim), int(width), int(seed))
     tau = epsilon_of(label, dim) * second
+    spectrum = gram_spectrum(gram)
     try:
-        exact = minimal_max_head(gram, cross, second, tau, relative_tolerance=2e-2,
-                                 iterations=3000)
-        ridge_low, ridge_high = ridge_path_head_bounds(gram, cross, second, tau)
+        exact = minimal_max_head(gram, cross, second, tau, relative_tolerance=HEAD_TOLERANCE,
+                                 iterations=HEAD_ITERATIONS, spectrum=spectrum)
+        ridge_low, ridge_high = ridge_path_head_bounds(gram, cross, second, tau,
+                                                       spectrum=spectrum)
     except ValueError:
-        return {"lower": math.nan, "upper": math.nan, "ridge_lower": math.nan,
-                "ridge_upper": math.nan}
+        return dict.fromkeys(HEAD_COLUMNS, math.nan)
     return {"lower": width * exact.lower, "upper": width * exact.upper,
             "ridge_lower": width * ridge_low, "ridge_upper": width * ridge_high}
 
 
-def head_scales(means: pd.DataFrame, widths, seeds: int, cap: int) -> pd.DataFrame:
-    """Per (ε, d, seed): the minimal head at the smallest grid width ≥ 2× the required r."""
-    rows = []
+def _one_thread_head(key: tuple) -> dict:
+    with limited_threads(1):
+        return minimal_head_scale(*key)
+
+
+def _read_heads(path: Path) -> dict[tuple, dict]:
+    """The programs stored in ``path`` at this module's tolerance and budget."""
+    if not path.exists():
+        return {}
+    table = pd.read_csv(path, dtype={"epsilon": str})
+    table = table[(table["tolerance"] == HEAD_TOLERANCE) & (table["iterations"] == HEAD_ITERATIONS)]
+    return {(row.epsilon, int(row.dim), int(row.width), int(row.seed)):
+            {name: float(getattr(row, name)) for name in HEAD_COLUMNS}
+            for row in table.itertuples(index=False)}
+
+
+def _write_heads(path: Path, heads: dict[tuple, dict]) -> None:
+    rows = [{**dict(zip(HEAD_KEYS, key)), "tolerance": HEAD_TOLERANCE,
+             "iterations": HEAD_ITERATIONS, **value} for key, value in heads.items()]
+    pd.DataFrame(rows).to_csv(path, mode="a", header=not path.exists(), index=False)
+
+
+def _compute_heads(keys: list[tuple], workers: int) -> dict[tuple, dict]:
+    """:func:`minimal_head_scale` of every key, in a spawned process pool (one BLAS thread per
+    worker) when there are ``workers`` > 1 and the work exceeds :data:`POOL_MIN_WORK`."""
+    progress, close = step_bar(f"yehudai-shamir: {len(keys)} minimal heads", delay=2.0)
+    done: dict[tuple, dict] = {}
+    try:
+        if workers > 1 and sum(float(key[2]) ** 3 for key in keys) > POOL_MIN_WORK:
+            context = multiprocessing.get_context("spawn")
+            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+                futures = {pool.submit(_one_thread_head, key): key for key in keys}
+                for future in concurrent.futures.as_completed(futures):
+                    done[futures[future]] = future.result()
+                    progress(len(done), len(keys))
+        else:
+            for key in keys:
+                done[key] = minimal_head_scale(*key)
+                progress(len(done), len(keys))
+    finally:
+        close()
+    return done
+
+
+def head_scales(means: pd.DataFrame, widths, seeds: int, cap: int, *,
+                cache: Path | None = None, workers: int | None = None) -> pd.DataFrame:
+    """Per (ε, d, seed): the minimal head at the smallest grid width ≥ 2× the required r.
+
+    Each program (:func:`minimal_head_scale`) is computed once per process, and once per
+    ``cache`` file: a CSV of the programs already solved (keyed by ε, d, r, seed, with the
+    tolerance and budget), read first and appended to. Programs still missing run on
+    ``workers`` processes (default: the cores this process may use)."""
+    keys = []
     grid = np.asarray(sorted(widths))
     for _, row in means.iterrows():
         larger = grid[grid >= 2 * row["required"]] if math.isfinite(row["required"]) else []
         if len(larger) == 0 or larger[0] > cap:
             continue
-        width = int(larger[0])
-        for seed in range(seeds):
-            rows.append({"epsilon": row["epsilon"], "dim": int(row["dim"]), "seed": seed,
-                         "width": width,
-                         **minimal_head_scale(row["epsilon"], int(row["dim"]), width, seed)})
-    return pd.DataFrame(rows)
+        keys += [(str(row["epsilon"]), int(row["dim"]), int(larger[0]), seed)
+                 for seed in range(seeds)]
+    if cache is not None and any(key not in _HEADS for key in keys):
+        _HEADS.update(_read_heads(Path(cache)))
+    missing = [key for key in dict.fromkeys(keys) if key not in _HEADS]
+    if missing:
+        workers = len(os.sched_getaffinity(0)) if workers is None else workers
+        computed = _compute_heads(missing, workers)
+        _HEADS.update(computed)
+        if cache is not None:
+            _write_heads(Path(cache), computed)
+    return pd.DataFrame([{**dict(zip(HEAD_KEYS, key)), **_HEADS[key]} for key in keys],
+                        columns=[*HEAD_KEYS, *HEAD_COLUMNS])
 
 
 def _outcome(train: pd.Series, converged: pd.Series) -> pd.Series:

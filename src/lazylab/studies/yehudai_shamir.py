@@ -17,8 +17,10 @@ with d, which is how super-polynomial (exponential) growth arises.
 Panels: (a) RF risk against r per d with the theory; (b) the r needed against d for each ε and
 for ε_abs, with the theory; (c) the MINIMAL r·max|u_i|/‖w*‖ over heads reaching ε (a certified
 convex program, :func:`lazylab.theory.minimal_max_head`, on its own draws of the features at 2×
-the required r); (d) the fitted exponent k(ε) of r ∝ d^k with 95 % intervals; (e) one trained
-neuron: Adam on the exact risk (n = ∞) and minibatch Adam on n = (n/d)·d samples.
+the required r; solved in a process pool while the figure is drawn, and kept in
+:data:`HEADS_FILE` beside it for the next rebuild); (d) the fitted exponent k(ε) of
+r ∝ d^k with 95 % intervals; (e) one trained neuron: Adam on the exact risk (n = ∞) and
+minibatch Adam on n = (n/d)·d samples.
 Scales: see :data:`SIZES`.
 """
 
@@ -139,8 +141,15 @@ def _run_cost(run) -> float:
     return float(params.get("width", 1)) ** 3 / 100.0
 
 
-def analysis(frames: dict, scale: str) -> dict:
-    """Everything the figure and summary draw: curves, requirements, fits, heads, neurons."""
+HEADS_FILE = f"{NAME}-minimal-heads.csv"
+"""Panel (c)'s solved programs, kept beside the figure so that a rebuild does not solve them
+again (:func:`lazylab.studies._yehudai_shamir.head_scales`)."""
+
+
+def analysis(frames: dict, scale: str, heads_cache: Path | None = None) -> dict:
+    """Everything the figure and summary draw: curves, requirements, fits, heads, neurons.
+
+    ``heads_cache``: the CSV of panel (c)'s programs already solved (read, then appended to)."""
     sizes = SIZES[scale]
     rf = data.rf_table(frames)
     labels = [*[str(e) for e in sizes.epsilons], data.ABSOLUTE]
@@ -149,8 +158,8 @@ def analysis(frames: dict, scale: str) -> dict:
     fits = {label: data.growth_fit(means[means["epsilon"] == label]) for label in labels} \
         if len(means) else {}
     grid = sorted(set(rf["width"])) if len(rf) else []
-    heads = data.head_scales(means, grid, sizes.rf_seeds, sizes.head_cap) if len(means) \
-        else pd.DataFrame()
+    heads = data.head_scales(means, grid, sizes.rf_seeds, sizes.head_cap, cache=heads_cache) \
+        if len(means) else pd.DataFrame()
     return {"sizes": sizes, "rf": rf, "labels": labels, "needs": needs, "means": means,
             "fits": fits, "heads": heads, "neurons": data.neuron_table(frames)}
 
@@ -167,7 +176,8 @@ def points(frames: dict, scale: str) -> pd.DataFrame:
 
 
 def _figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
-    return figure(analysis(frames, scale), Path(output_dir) / NAME)
+    output_dir = Path(output_dir)
+    return figure(analysis(frames, scale, output_dir / HEADS_FILE), output_dir / NAME)
 
 
 def _summary(frames: dict, scale: str) -> str:
