@@ -65,6 +65,7 @@ METRIC_NOTES: dict[str, str] = {
     "selection_at_edge": "1 when a chosen value is the first or last of its grid: widen it",
     "selection_diverged": "grid values whose fit diverged",
     "rate_decays": "learning-rate halvings of the plateau schedule (schedule = \"plateau\")",
+    "selection_extended": "values added past the grid's ends by `extend` (summed over fields)",
     "selection_unconverged": "grid values whose fit reported converged = 0 (chosen only if none converged)",
 }
 """One line per standard and selection metric."""
@@ -85,6 +86,8 @@ SELECTION_SYNTAX = (
      "one run; the least exact population risk kept (`n_train = \"population\"` only)"),
     ("ridge = { grid = [...] }", "rule by `n_train`: population at n = ∞, validation otherwise"),
     ("ridge = \"auto\" or { select = \"...\" }", "the field's default grid"),
+    ("ridge = { grid = [...], extend = 2 }",
+     "as above; a choice at an end of the grid tries up to 2 more values past it"),
 )
 
 

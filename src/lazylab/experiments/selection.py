@@ -6,6 +6,7 @@ A regime field in a spec may be a *selection* instead of a value or a sweep axis
     ridge = { grid = [1e-6, 1e-4, 1e-2] }      # rule by n_train (below)
     ridge = "auto"                               # default grid, rule by n_train
     ridge = { select = "validation" }            # default grid, this rule
+    learning_rate = { grid = [1e-3, 1e-2, 1e-1], extend = 2 }   # may grow past its ends
 
 Rules (``select``):
 
@@ -21,6 +22,15 @@ its diagnostics) is chosen only when no certified fit exists: an under-trained f
 well on validation data only by accident of its early stop. Ties go to the first grid value. A
 value whose fit diverges (or whose risk is not finite) is never chosen. Several selected fields are chosen jointly over the
 product of their grids.
+
+Extension (``extend = K``, a grid of positive numbers, ≥ 2 of them): when the choice sits at an
+end of its grid, the grid grows past that end by its own ratio there (×grid[−1]/grid[−2] above,
+÷grid[1]/grid[0] below), one value at a time, the other selected fields held at their choice;
+each new value is fitted and scored as above and kept when it beats the choice (a certified fit
+first, then a strictly smaller risk). The extension stops at the first value that does not
+(the choice is then bracketed: not at the edge), at a value the regime rejects, or after K
+values. An optimum that a fixed grid cannot reach is found instead of reported; a run records
+``selection_extended`` (values added).
 
 ``"auto"`` (for a field with a default grid, ``ridge``, whose type does not itself accept the
 string ``"auto"``: OneStep's own ``ridge = "auto"`` keeps its meaning) is stored in the run
@@ -46,7 +56,8 @@ refitting, up to round-off.
 Metrics recorded per run: ``selected_NAME``, ``NAME_grid_scale`` (1 for a given grid),
 ``selection_risk`` (criterion at the chosen value), ``selection_at_edge`` (1 when a chosen value
 is the first or last of its grid, so the optimum may lie outside), ``selection_diverged``,
-``selection_unconverged`` (grid values whose fit reported ``converged`` or ``cg_converged`` = 0).
+``selection_unconverged`` (grid values whose fit reported ``converged`` or ``cg_converged`` = 0),
+``selection_extended`` (values added by extension, summed over fields).
 """
 
 from __future__ import annotations
@@ -60,6 +71,7 @@ import numpy as np
 import torch
 
 from lazylab.errors import DivergenceError
+from lazylab.experiments.grid_extension import Trials, check_extensible, extend_grid
 from lazylab.models.kernel import KernelModel
 from lazylab.predictors import NeuralTangentModel
 
@@ -101,10 +113,12 @@ DEFAULT_GRIDS: dict[str, Callable[[float], tuple[float, ...]]] = {"ridge": defau
 
 @dataclass(frozen=True)
 class Selection:
-    """A selected field as written in a spec: its grid (None: the default grid) and rule."""
+    """A selected field as written in a spec: its grid (None: the default grid), rule and how
+    many values its grid may grow by past the end the choice sits at (module docstring)."""
 
     grid: tuple[Any, ...] | None = None
     rule: str | None = None
+    extend: int = 0
 
     def metric(self, name: str) -> str:
         """The metric recording the choice: ``selected_NAME`` for a numeric grid (the value),
@@ -118,6 +132,8 @@ class Selection:
         out: dict[str, Any] = {"grid": DEFAULT if self.grid is None else list(self.grid)}
         if self.rule is not None:
             out["select"] = self.rule
+        if self.extend:
+            out["extend"] = self.extend
         return out
 
 
@@ -137,9 +153,10 @@ def as_selection(name: str, value: Any, *, auto: bool = False) -> Selection | No
         return Selection()
     if not isinstance(value, dict):
         return None
-    unknown = sorted(set(value) - {"grid", "select"})
+    unknown = sorted(set(value) - {"grid", "select", "extend"})
     if unknown:
-        raise ValueError(f"unknown key {unknown[0]!r} in a selection; allowed: grid, select")
+        raise ValueError(f"unknown key {unknown[0]!r} in a selection; allowed: grid, select, "
+                         "extend")
     grid = value.get("grid")
     grid = None if isinstance(grid, str) and grid == DEFAULT else grid
     if grid is not None and (not isinstance(grid, (list, tuple)) or not grid):
@@ -150,7 +167,10 @@ def as_selection(name: str, value: Any, *, auto: bool = False) -> Selection | No
     rule = value.get("select")
     if rule is not None and rule not in RULES:
         raise ValueError(f"select={rule!r} is unknown; allowed: {', '.join(RULES)}")
-    return Selection(None if grid is None else tuple(grid), rule)
+    extend = value.get("extend", 0)
+    if extend:
+        check_extensible(grid, extend)
+    return Selection(None if grid is None else tuple(grid), rule, int(extend))
 
 
 def selection_rule(selection: Selection, population: bool) -> str:
@@ -331,8 +351,15 @@ def fit_with_selection(build: Callable[[dict], Any], plain: dict[str, Any],
             best, best_key = predictor, key
     if best is None:
         raise DivergenceError(f"every value of the selection grid of {', '.join(names)} diverged")
-    metrics = _metrics(selected, grids, scales, best_key[2], best_key[1], diverged)
-    return best, {**metrics, "selection_unconverged": float(unconverged)}
+    trials = Trials(best, best_key, diverged, unconverged)
+    for name in names:
+        if selected[name].extend:
+            grids = extend_grid(name, selected[name].extend, grids, trials,
+                                lambda values: _refit(build({**plain, **values}), fit, criterion),
+                                _unconverged)
+    metrics = _metrics(selected, grids, scales, trials.key[2], trials.key[1], trials.diverged)
+    return trials.best, {**metrics, "selection_unconverged": float(trials.unconverged),
+                         "selection_extended": float(trials.extended)}
 
 
 CERTIFICATES = ("converged", "cg_converged")

@@ -53,7 +53,7 @@ DIAGNOSTIC_METRICS = ("steps", "steps_to_divergence", "samples_seen", "final_los
                       "converged", "criterion", "tolerance", "stop_reason", "halvings",
                       "learning_rate", "rate_decays")
 SELECTION_RECORD = ("selection_risk", "selection_diverged", "selection_at_edge",
-                    "selection_unconverged")
+                    "selection_unconverged", "selection_extended")
 """What model selection records besides ``selected_NAME`` and ``NAME_grid_scale``."""
 """Numeric diagnostics lazylab's regimes report (``predictor.diagnostics``), usable as metrics."""
 

@@ -23,7 +23,7 @@ from lazylab.gaussian import dual_matrix
 from lazylab.experiments.execute import limited_threads
 from lazylab.experiments.progress import step_bar
 from lazylab.studies._curves import threshold_crossing
-from lazylab.theory.minimal_head import gram_spectrum, minimal_max_head, ridge_path_head_bounds
+from lazylab.theory.minimal_head import minimal_max_head, ridge_path_head_bounds
 from lazylab.theory.single_neuron_harmonics import relu_features_required_width
 
 FIT_GAP = 1e-10
@@ -158,7 +158,7 @@ def minimal_head_scale(label, dim: int, width: int, seed: int) -> dict:
     eigendecomposition of the Gram; NaN entries when this draw cannot reach ε."""
     gram, cross, second = _feature_moments(int(dim), int(width), int(seed))
     tau = epsilon_of(label, dim) * second
-    spectrum = gram_spectrum(gram)
+    spectrum = np.linalg.eigh(gram)
     try:
         exact = minimal_max_head(gram, cross, second, tau, relative_tolerance=HEAD_TOLERANCE,
                                  iterations=HEAD_ITERATIONS, spectrum=spectrum)

@@ -29,7 +29,7 @@ import numpy as np
 
 from lazylab.theory._checks import as_symmetric_matrix
 
-__all__ = ["MinimalHead", "minimal_max_head", "ridge_path_head_bounds", "gram_spectrum"]
+__all__ = ["MinimalHead", "minimal_max_head", "ridge_path_head_bounds"]
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,6 @@ def _problem(gram, cross, second, threshold):
         raise ValueError(f"second and threshold must be finite with threshold > 0, got "
                          f"{second!r}, {threshold!r}")
     return u, v, float(second), float(threshold)
-
-
-def gram_spectrum(gram) -> tuple[np.ndarray, np.ndarray]:
-    """(eigenvalues, eigenvectors) of the Gram U, as ``np.linalg.eigh``: computed once, it can be
-    passed as ``spectrum`` to both :func:`minimal_max_head` and :func:`ridge_path_head_bounds`
-    (the eigendecomposition is the larger part of the second one's cost)."""
-    return np.linalg.eigh(as_symmetric_matrix(gram, "gram"))
 
 
 def _spectrum(u_mat, spectrum):
@@ -111,7 +104,8 @@ def minimal_max_head(gram, cross, second: float, threshold: float, *,
 
     Args: gram U (r, r) PSD; cross V (r,); second s; threshold τ > 0; relative_tolerance of the
     bracket; iterations per box (an undecided box leaves the bracket where it is and stops);
-    spectrum: U's eigendecomposition if already computed (:func:`gram_spectrum`).
+    spectrum: ``np.linalg.eigh(U)`` if already computed (the caller of both functions computes
+    it once: it is the larger part of :func:`ridge_path_head_bounds`' cost).
     Returns: :class:`MinimalHead` (lower, upper, a head with ‖u‖_∞ ≤ upper and R ≤ τ).
     Raises: ValueError when no head reaches τ (τ below the minimal risk of the features).
     """
@@ -144,8 +138,8 @@ def ridge_path_head_bounds(gram, cross, second: float, threshold: float, *,
                            spectrum: tuple | None = None) -> tuple[float, float]:
     """(‖u_λ‖₂/√r, ‖u_λ‖_∞) at the largest ridge λ with R(u_λ) ≤ τ: a bracket of t*.
 
-    u_λ = (U + λI)⁻¹V in U's eigenbasis (``spectrum``: U's eigendecomposition if already
-    computed, :func:`gram_spectrum`); R(u_λ) increases with λ, found by bisection on log λ.
+    u_λ = (U + λI)⁻¹V in U's eigenbasis (``spectrum``: ``np.linalg.eigh(U)`` if already
+    computed); R(u_λ) increases with λ, found by bisection on log λ.
     Raises ValueError when even λ → 0 (the minimum-norm least-squares head) misses τ.
     """
     u_mat, v, s, tau = _problem(gram, cross, second, threshold)
