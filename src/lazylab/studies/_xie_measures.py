@@ -12,13 +12,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from lazylab.models.kernel import DualKernel
 from lazylab.models.registry import REGIMES
 from lazylab.studies._aggregate import seed_statistics
 from lazylab.tasks import Dataset
+from lazylab.theory.spectra import gram_spectrum
 
 __all__ = ["trained_parameters", "units_to_match", "interpolation_width", "risk_rows",
            "certificate_rows", "unit_sphere", "match_table", "match_rows", "claim_rows",
-           "depth_rows"]
+           "depth_rows", "kernel_spectrum"]
 
 
 def trained_parameters(series: str, width: int, dim: int) -> int:
@@ -213,3 +215,10 @@ def certificate_rows(runs: pd.DataFrame, tol: float, budget: int, labels: dict,
                      f"{len(part)}, steps {int(steps.min())}–{int(steps.max())}, final "
                      f"criterion ≤ {criterion.max():.2g}, learning-rate halvings {halvings}.")
     return lines
+
+
+def kernel_spectrum(inputs, kind: str, degree: int = 0) -> np.ndarray:
+    """Eigenvalues γ_1 ≥ γ_2 ≥ … of K/n for the infinite-width kernel of ``kind`` on ``inputs``
+    (:class:`lazylab.models.kernel.DualKernel`, :func:`lazylab.theory.spectra.gram_spectrum`)."""
+    x = torch.as_tensor(inputs, dtype=torch.float64)
+    return gram_spectrum(DualKernel(kind, "relu", degree)(x, x).numpy())

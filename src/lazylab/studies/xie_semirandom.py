@@ -18,21 +18,22 @@ Panels:
     squares, no ridge is needed at n = ∞), and the fully trained ReLU network (Adam on the exact
     population risk, run to tolerance 1e-5 of the convergence certificate; hollow if not met).
 (b) scikit-learn's digits (``digits``: 64 standardized pixels, ±1 for odd/even, squared loss):
-    disjoint training, validation and test blocks of the 1,797 images. RF and depth-1
-    semi-random choose their ridge on the validation block (default grid scale·10^k, k = −8 …
-    2); the network and depth-2 semi-random s = 0 and s = 1
-    (:class:`lazylab.models.DeepSemiRandom`, the authors' deep architecture, THEORY §3.2 [C])
-    choose their learning rate there. Both are trained by Adam on minibatches of 100 to the
-    tolerance ``DIGITS_TOL`` of the full-batch criterion (:mod:`lazylab.solvers.convergence`:
-    the full training loss L below tol · Var y, or changing by less than tol over each of 3
-    checks, each spanning the same η·steps whatever the rate η, ``CRITERION_RATE``), the step
-    count being a budget; a run that does not meet it is drawn hollow and counted. Depth 2 halves its rate whenever the full-batch loss makes no new
-    low at a check (``schedule = "plateau"``, at most 8 times, :class:`lazylab.solvers.
-    convergence.PlateauDecay`): at a constant rate its s = 1 fits jitter by 5–8 % between
-    checks after the whole budget at every rate of the grid; the criterion is unchanged. The
-    summary gives the test classification error (%) the platform stores with every digits run
-    (metric ``classification_error_percent``) beside the risk, and reads the digits "units to
-    match" on it (the papers' measure; the interpolating network's squared test risk is
+    disjoint training, validation and test blocks of the 1,797 images. RF and depth-1 semi-random
+    choose their ridge on the validation block (default grid scale·10^k, k = −8 … 2); the network
+    and depth-2 semi-random s = 0 and s = 1 (:class:`lazylab.models.DeepSemiRandom`, the authors'
+    deep architecture, THEORY §3.2 [C]) choose their learning rate there; every grid grows by up to
+    2 values past an end its choice sits at (``extend``, :mod:`lazylab.experiments.grid_extension`).
+    Both are trained by Adam on minibatches of 100 to the tolerance ``DIGITS_TOL`` of the full-batch
+    criterion (:mod:`lazylab.solvers.convergence`: the full training loss L below tol · Var y, or
+    changing by less than tol over each of 3 checks, each spanning the same η·steps whatever the
+    rate η, ``CRITERION_RATE``), the step count being a budget; a run that does not meet it is drawn
+    hollow and counted. Depth 2 halves its rate whenever the full-batch loss makes no new low at a
+    check (``schedule = "plateau"``, at most 8 times,
+    :class:`lazylab.solvers.convergence.PlateauDecay`): at a constant rate its s = 1 fits jitter by
+    5–8 % between checks after the whole budget at every rate of the grid; the criterion is
+    unchanged. The summary gives the test classification error (%) the platform stores with every
+    digits run (metric ``classification_error_percent``) beside the risk, and reads the digits
+    "units to match" on it (the papers' measure; the interpolating network's squared test risk is
     heavy-tailed).
 (c) the digits test risk against the number of trained parameters.
 (d) the eigenvalues γ_m of K/m for the semi-random kernels (s = 0, 1;
@@ -54,18 +55,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-import torch
 
-from lazylab.models.kernel import DualKernel
 from lazylab.plots import draw_points, plt, save_figure
 from lazylab.experiments.runs import task_generator
 from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._xie_measures import (certificate_rows, claim_rows, depth_rows,
-                                           interpolation_width, match_curves, match_rows,
-                                           match_table, risk_rows, trained_parameters, unit_sphere)
+                                           interpolation_width, kernel_spectrum, match_curves,
+                                           match_rows, match_table, risk_rows, trained_parameters,
+                                           unit_sphere)
 from lazylab.studies.base import Study
 from lazylab.tasks import TASKS, Dataset
-from lazylab.theory.spectra import gram_spectrum, power_law_exponent
+from lazylab.theory.spectra import power_law_exponent
 
 __all__ = ["STUDY", "SIZES", "Sizes", "kernel_spectrum"]
 
@@ -124,14 +124,14 @@ DIGITS_TOL = 1e-2
 """Tolerance of the digits network's and depth 2's full-batch criterion: L ≤ 1 % of Var y, or
 L changing by < 1 % over each of 3 checks (Adam's minibatch noise keeps a tighter change
 criterion from ever being met at these rates)."""
-LEARNING_RATES = {"grid": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1], "select": "validation"}  # Adam's
+LEARNING_RATES = {"grid": [1e-3, 3e-3, 1e-2, 3e-2, 1e-1], "select": "validation", "extend": 2}
 CRITERION_RATE = 1e-2
 """η < 1e-2 is checked every ⌈100·1e-2/η⌉ steps, a faster rate every 100 (``criterion_rate``,
 :func:`lazylab.solvers.convergence.criterion_window`): no fit is certified over less than
 η·steps = 1. Every 100 steps, a slow rate passed "changes < 1 %" while still descending and
 validation preferred the slowest rate (early stopping by the certificate). 3e-4 is left out:
 checked every 3,334 steps it can meet the tolerance within the budget only by interpolating."""
-RIDGES = {"select": "validation"}   # the default grid: scale · 10^k, k = −8 … 2
+RIDGES = {"select": "validation", "extend": 2}   # default grid: scale · 10^k, k = −8 … 2
 _SERIES = {"rf": "RF (head only)", "sr0": "semi-random s = 0 (LSR)",
            "sr1": "semi-random s = 1 (SSR)", "sr0_deep": "semi-random s = 0, depth 2",
            "sr1_deep": "semi-random s = 1, depth 2", "network": "ReLU network (fully trained)"}
@@ -139,7 +139,7 @@ _STYLE = {"rf": ("o", "-", 0), "sr0": ("s", "-", 1), "sr1": ("D", "-", 2),
           "sr0_deep": ("v", "--", 1), "sr1_deep": ("<", "--", 2), "network": ("^", "-", 3)}
 _METRICS = ["risk_normalized", "test_risk", "train_risk", "classification_error_percent",
             "converged", "steps", "criterion", "halvings",
-            "selected_ridge", "selected_learning_rate", "selection_at_edge"]
+            "selected_ridge", "selected_learning_rate", "selection_at_edge", "selection_extended"]
 
 
 def sweeps(scale: str) -> list[dict]:
@@ -249,13 +249,6 @@ def _spectra(scale: str) -> dict:
             "samples": sizes.n_train, "dim": train.dim}
 
 
-def kernel_spectrum(inputs, kind: str, degree: int = 0) -> np.ndarray:
-    """Eigenvalues γ_1 ≥ γ_2 ≥ … of K/n for the infinite-width kernel of ``kind`` on ``inputs``
-    (:class:`lazylab.models.kernel.DualKernel`, :func:`lazylab.theory.spectra.gram_spectrum`)."""
-    x = torch.as_tensor(inputs, dtype=torch.float64)
-    return gram_spectrum(DualKernel(kind, "relu", degree)(x, x).numpy())
-
-
 _KERNELS = {"semi-random s = 0": ("semi_random", 0), "semi-random s = 1": ("semi_random", 1),
             "RF (arc-cosine)": ("rf", 0)}
 
@@ -344,12 +337,15 @@ def _bookkeeping(frames: dict, scale: str) -> list[str]:
     edge = runs[pd.to_numeric(runs.get("selection_at_edge"), errors="coerce") == 1]
     where = ", ".join(sorted({f"{r.data} {r.series} N = {int(r.width)}"
                               for r in edge.itertuples()})) or "none"
-    seeds = runs.groupby(["data", "series", "width"])["seed"].nunique()
+    seeds, grown = runs.groupby(["data", "series", "width"])["seed"].nunique(), pd.to_numeric(
+        runs.get("selection_extended", pd.Series(0.0)), errors="coerce").fillna(0)
     return [f"Runs: {status}; seeds per dot: {seeds.min()}–{seeds.max()}; unconverged runs: "
-            f"{unconverged} (marked [k unconv.] in the tables, hollow in the figure); validated choices "
-            f"on the edge of their grid: {len(edge)} ({where}). Ridges (RF, semi-random) and "
-            "learning rates (network, depth 2) are chosen on a 300-image validation block, "
-            "disjoint from the training and test blocks; the test set is never used to choose.",
+            f"{unconverged} (marked [k unconv.] in the tables, hollow in the figure); grid values "
+            f"added past an edge: {int(grown.sum())} in {int((grown > 0).sum())} runs; validated "
+            f"choices still on the edge of their grid: {len(edge)} ({where}). Ridges (RF, "
+            "semi-random) and learning rates (network, depth 2) are chosen on a 300-image "
+            "validation block, disjoint from the training and test blocks; the test set is never "
+            "used to choose.",
             "", *certificate_rows(runs, DIGITS_TOL, SIZES[scale].digit_max_steps, _SERIES,
                                   CRITERION_RATE), ""]
 
