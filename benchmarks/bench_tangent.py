@@ -9,6 +9,9 @@
     Kronecker-preconditioned CG, against the Jacobi-preconditioned CG it replaces (same operator,
     capped at 300 iterations): iterations, time, and the exact risk of the fit.
 (c) NT online SGD throughput at N = 225 (samples/s, batch 100, float64), sample draws included.
+(d) σ = u² at N ≥ d on ghorbani-fig2's mixture: the best quadratic form
+    (lazylab.models._tangent_quadratic) against the CG fit it replaces there, in one run: time,
+    ratio and the two risks. (a) keeps measuring the CG (the shortcut switched off).
 
 Run: ``python benchmarks/bench_tangent.py [--quick]``.
 """
@@ -26,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import row, timer  # noqa: E402
 
 from lazylab.activations import get_activation  # noqa: E402
-from lazylab.models import NeuralTangent, optimal_tangent  # noqa: E402
+from lazylab.models import NeuralTangent, optimal_tangent, population  # noqa: E402
 from lazylab.models.neural_tangent import GatedFeatures  # noqa: E402
 from lazylab.risk import population_risk  # noqa: E402
 from lazylab.solvers import conjugate_gradient  # noqa: E402
@@ -34,15 +37,25 @@ from lazylab.tasks import TASKS  # noqa: E402
 
 BENCHMARK = "tangent"
 FULL = dict(dim=450, widths=(45, 225, 450), ls_width=45, samples=100_000, sgd_width=225,
-            sgd_steps=300)
+            sgd_steps=300, form_widths=(900, 2250, 4500))
 QUICK = dict(dim=60, widths=(6, 30, 60), ls_width=6, samples=10_000, sgd_width=30,
-             sgd_steps=200)
+             sgd_steps=200, form_widths=(120, 300))
 BEFORE = {("quadratic", 450): "3185 its, 39.6 s quiet / 292 s loaded", ("quadratic", 225): "85 its",
           ("relu", 450): "104 its"}
 
 
 def _task(dim):
     return TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim, noise=0.0)
+
+
+def _conjugate_gradient_fit(task, activation, weights):
+    """optimal_tangent with the quadratic-form shortcut switched off: the CG route."""
+    shortcut = population.quadratic_tangent
+    population.quadratic_tangent = lambda *args, **kwargs: None
+    try:
+        return optimal_tangent(task, activation, weights, tol=1e-10)
+    finally:
+        population.quadratic_tangent = shortcut
 
 
 def exact_tangent(config):
@@ -52,7 +65,7 @@ def exact_tangent(config):
             weights = torch.as_tensor(np.random.default_rng(width).standard_normal(
                 (width, config["dim"])) / math.sqrt(config["dim"]))
             with timer() as t:
-                fit = optimal_tangent(task, activation, weights, tol=1e-10)
+                fit = _conjugate_gradient_fit(task, activation, weights)
             case = f"{activation} N={width} d={config['dim']}"
             before = BEFORE.get((activation, width), "") if config["dim"] == 450 else ""
             note = f"risk {fit.diagnostics['population_risk']:.10g}; converged " \
@@ -110,9 +123,31 @@ def online_sgd(config):
                 "fresh task samples each step")]
 
 
+def quadratic_form(config):
+    dim = config["dim"]
+    task = TASKS["gaussian_mixture"](rng=np.random.default_rng(0), dim=dim, delta="paper")
+    rows = []
+    for width in config["form_widths"]:
+        weights = torch.as_tensor(np.random.default_rng(width).standard_normal((width, dim))
+                                  / math.sqrt(dim))
+        with timer() as fast:
+            form = optimal_tangent(task, "quadratic", weights, tol=1e-10)
+        with timer() as slow:
+            cg = _conjugate_gradient_fit(task, "quadratic", weights)
+        case = f"quadratic N={width} d={dim} mixture"
+        rows += [row(BENCHMARK, case, "time, quadratic form", fast["seconds"], "s",
+                     f"risk {form.diagnostics['population_risk']:.12g}, residual "
+                     f"{form.diagnostics['cg_residual']:.1e}"),
+                 row(BENCHMARK, case, "speed-up over CG", slow["seconds"] / fast["seconds"], "x",
+                     f"CG {slow['seconds']:.2f} s, {cg.diagnostics['cg_iterations']:.0f} its, "
+                     f"risk {cg.diagnostics['population_risk']:.12g}")]
+    return rows
+
+
 def run(quick: bool = False) -> list[dict]:
     config = QUICK if quick else FULL
-    return exact_tangent(config) + least_squares(config) + online_sgd(config)
+    return (exact_tangent(config) + least_squares(config) + online_sgd(config)
+            + quadratic_form(config))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ variance, min Var(y − g) + ridge‖params‖².
   :mod:`lazylab.models._tangent_solvers` derives it).
 The reported risk is Var y − 2 xᵀr + xᵀ(Op)x for the solution x (exact for any x, so an
 inexact CG solve only ever over-estimates the optimal risk).
+* NT with σ = c₀ + c₂u², ridge 0, no head, W of rank d and diagonal input covariances: the
+  best quadratic form instead, in O(d³) (:mod:`lazylab.models._tangent_quadratic`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from lazylab.activations.families import frozen
 from lazylab.gaussian import dual_matrix, feature_input_moment, feature_mean, unit_scales
 from lazylab.gaussian.dual import lower_dual_matrix, symmetric_dual_matrix
 from lazylab.gaussian.tangent import cross_moment, tangent_operator
+from lazylab.models._tangent_quadratic import quadratic_tangent
 from lazylab.models._tangent_solvers import (KroneckerInverse, SymmetricInverse,
                                              TransposeCorrection)
 from lazylab.predictors import NeuralTangentModel, TwoLayer
@@ -318,11 +321,16 @@ def optimal_tangent(task, activation, weights, *, train_head: bool = False, ridg
         callback: called as ``callback(iteration, relative_residual)`` (progress reporting).
     Returns:
         :class:`NeuralTangentModel` with diagnostics ``population_risk``, ``cg_iterations``,
-        ``cg_residual``, ``cg_converged``.
+        ``cg_residual``, ``cg_converged`` (for the quadratic shortcut of the module docstring:
+        0 iterations, the residual of its normal equation).
     """
     require_moments(task)
     ridge = checks.ridge(ridge)
     sigma = get_activation(activation)
+    if ridge == 0 and not train_head:
+        shortcut = quadratic_tangent(task, sigma, weights, tol=tol)
+        if shortcut is not None:
+            return shortcut
     system = _TangentSystem(task, sigma, weights, train_head, ridge)
     target_mean = float(task.target_mean())
     rhs_a = task.tangent_moment(sigma, weights) - target_mean * system.tangent_mean
