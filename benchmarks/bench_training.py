@@ -28,6 +28,11 @@
     against the general engine (population_risk of the TwoLayer): N = 225, d = 450 (best of
     repeats, after a warm-up), with the two risks' relative difference.
 
+(g) The same risk + gradient at N ≥ d (the route that forms M = Wᵀdiag(a)W) with M's
+    hand-written backward (lazylab.risk.quadratic._QuadraticForm: one N × d × d product) against
+    autograd of (W∘a)ᵀW (two), mixture task, d = 450, N ∈ {900, 4500}: CPU seconds per
+    evaluation, interleaved rounds, one thread; the ratio is autograd's time over lazylab's.
+
 (d) Ghorbani et al.'s Fig. 1 network (σ = u², head fixed to ones, W and c trained) by population
     gradient descent to convergence on the quadratic task with B = diag(Exp(1))/√d: steps, time
     per fit, ms per step, the certificate and the gap of the normalized risk to Theorem 3
@@ -63,6 +68,7 @@ from lazylab.models.network import Network  # noqa: E402
 from lazylab.models.neural_tangent import NeuralTangent  # noqa: E402
 from lazylab.predictors import TwoLayer  # noqa: E402
 from lazylab.risk import population_risk  # noqa: E402
+from lazylab.risk import quadratic as quadratic_risk  # noqa: E402
 from lazylab.risk.quadratic import quadratic_network_risk  # noqa: E402
 from lazylab.tasks import TASKS  # noqa: E402
 from lazylab.theory import network_risk  # noqa: E402
@@ -71,12 +77,14 @@ BENCHMARK = "training"
 FULL = {"online": dict(width=4500, dim=450, batch=100, steps=200),
         "population": dict(width=450, dim=450, steps=3),
         "closed_form": dict(width=225, dim=450, repeats=5),
+        "quadratic_form": dict(dim=450, widths=(900, 4500), rounds=4),
         "theorem3": dict(dim=450, widths=(45, 97, 209, 450, 970, 4500), max_steps=20_000),
         "against_plain": dict(dim=450, widths=(45, 450, 4500), steps=(2000, 500, 100), rounds=3),
         "tangent": dict(dim=450, widths=(45, 450), steps=(1000, 200), rounds=3)}
 QUICK = {"online": dict(width=450, dim=45, batch=100, steps=50),
          "population": dict(width=45, dim=45, steps=3),
          "closed_form": dict(width=225, dim=450, repeats=3),
+         "quadratic_form": dict(dim=45, widths=(90,), rounds=2),
          "theorem3": dict(dim=20, widths=(5, 20, 40), max_steps=20_000),
          "against_plain": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2),
          "tangent": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2)}
@@ -346,6 +354,43 @@ def closed_form_case(width: int, dim: int, repeats: int) -> list[dict]:
     return rows
 
 
+def _autograd_form(weights, head):
+    return (weights * head[:, None]).T @ weights
+
+
+def quadratic_form_case(dim: int, widths: tuple[int, ...], rounds: int) -> list[dict]:
+    """(g): risk + gradient with M's hand-written backward against autograd's, interleaved."""
+    task = TASKS["gaussian_mixture"](rng=np.random.default_rng(0), dim=dim)
+    hand_written, rows = quadratic_risk._m, []
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for width in widths:
+            g = np.random.default_rng(width)
+            values = (torch.from_numpy(g.standard_normal((width, dim)) / np.sqrt(dim)),
+                      torch.from_numpy(g.standard_normal(width) / width), torch.tensor(0.1))
+            times = {"lazylab": [], "autograd": []}
+            for _ in range(rounds):
+                for label, form in (("lazylab", hand_written), ("autograd", _autograd_form)):
+                    quadratic_risk._m = form
+                    start = time.process_time()
+                    for _ in range(3):
+                        _risk_and_gradient(quadratic_network_risk, task,
+                                           tuple(v.double() for v in values))
+                    times[label].append((time.process_time() - start) / 3)
+            quadratic_risk._m = hand_written
+            fast, slow = (float(np.median(times[k])) for k in ("lazylab", "autograd"))
+            case = f"quadratic-network risk+gradient N={width} d={dim} mixture, N >= d"
+            rows += [row(BENCHMARK, case, "CPU s per evaluation, hand-written backward", fast,
+                         "s", f"median of {rounds} interleaved rounds, 1 thread"),
+                     row(BENCHMARK, case, "autograd / hand-written", slow / fast, "ratio",
+                         f"autograd {slow * 1e3:.1f} ms")]
+    finally:
+        quadratic_risk._m = hand_written
+        torch.set_num_threads(previous)
+    return rows
+
+
 def theorem3_case(dim: int, widths: tuple[int, ...], max_steps: int) -> list[dict]:
     task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim, matrix="exp-diagonal")
     trace = float(torch.trace(task.matrix))
@@ -383,6 +428,7 @@ def _cases(quick: bool, only_plain: bool, against: str | None = None):
                 yield online_case(**sizes["online"], dtype=dtype, device=device, peak=peak)
         yield population_case(**sizes["population"])
         yield closed_form_case(**sizes["closed_form"])
+        yield quadratic_form_case(**sizes["quadratic_form"])
         yield theorem3_case(**sizes["theorem3"])
 
     return machine_framed(BENCHMARK, cases)

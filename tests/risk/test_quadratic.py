@@ -14,7 +14,8 @@ import torch
 
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
-from lazylab.risk.quadratic import quadratic_matrix_risk, quadratic_network_risk
+from lazylab.risk.quadratic import (_QuadraticForm, quadratic_matrix_risk,
+                                    quadratic_network_risk)
 from lazylab.tasks import TASKS
 from lazylab.tasks.mixture import GaussianMixture
 from lazylab.tasks.quadratic import Quadratic
@@ -63,11 +64,12 @@ def test_equals_the_general_engine(name, width):
     assert exact >= task.noise ** 2
 
 
+@pytest.mark.parametrize("width", [5, 12])     # the N × N route and M's hand-written backward
 @pytest.mark.parametrize("name", ["quadratic random-psd uncentered noisy",
                                   "mixture full covariance"])
-def test_gradients_equal_the_engines(name):
+def test_gradients_equal_the_engines(name, width):
     task = _tasks(8)[name]
-    values = _parameters(5, 8, 1)
+    values = _parameters(width, 8, 1)
     grads = []
     for risk in (quadratic_network_risk, _engine):
         weights, head = (v.clone().requires_grad_(True) for v in values[:2])
@@ -75,6 +77,13 @@ def test_gradients_equal_the_engines(name):
         risk(task, weights, head, offset).backward()
         grads.append(torch.cat([weights.grad.ravel(), head.grad, offset.grad[None]]))
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-11)
+
+
+def test_the_quadratic_form_backward_passes_gradcheck_twice():
+    weights, head, _ = _parameters(6, 4, 3)
+    inputs = (weights.requires_grad_(True), head.requires_grad_(True))
+    assert torch.autograd.gradcheck(_QuadraticForm.apply, inputs)
+    assert torch.autograd.gradgradcheck(_QuadraticForm.apply, inputs)
 
 
 def test_theorem3_value_at_the_top_eigenvectors():
