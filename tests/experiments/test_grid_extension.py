@@ -100,3 +100,11 @@ def test_extend_enters_the_identity_only_when_given(write_spec):
 def test_malformed_extensions_are_spec_errors(write_spec, ridge, message):
     with pytest.raises(SpecError, match=message):
         load_sweep(write_spec(SELECTION_SPEC.replace("RIDGE", ridge)), CATALOG)
+
+
+def test_the_cost_estimate_counts_the_values_an_extension_may_add():
+    from lazylab.experiments.resources import _grid_size
+    options = {"ridge": Selection((1.0, 2.0, 3.0), None, 2),
+               "learning_rate": {"grid": [0.1, 0.2], "extend": 1}, "width": 8}
+    assert _grid_size(options) == 3 * 2 + 2 + 1
+    assert _grid_size({"ridge": Selection((1.0, 2.0, 3.0))}) == 3

@@ -196,22 +196,25 @@ def run_seconds(run: Any) -> float:
 
 
 def _grid_size(options: dict[str, Any]) -> int:
-    """Fits one run makes: the product of its selection grids' lengths (1 without selection).
+    """Fits one run makes at most: the product of its selection grids' lengths, plus the
+    values an ``extend`` may add (one fit each), 1 without selection.
 
     A selected field is a :class:`~lazylab.experiments.selection.Selection` (its ``grid``, or
     the field's default grid) or, in a spec not yet parsed, a ``{"grid": [...]}`` table. Regimes
     with a ridge path fit a grid for less than one fit per value: an upper bound there.
     """
-    size = 1
+    size, extra = 1, 0
     for name, value in options.items():
         if isinstance(value, Selection):
             grid = value.grid if value.grid is not None else DEFAULT_GRIDS[name](1.0)
+            extra += value.extend
         elif isinstance(value, dict) and isinstance(value.get("grid"), (list, tuple)):
             grid = value["grid"]
+            extra += int(value.get("extend", 0) or 0)
         else:
             continue
         size *= max(len(grid), 1)
-    return size
+    return size + extra
 
 
 _MODES = ("training", "solver", "method", "kind")
