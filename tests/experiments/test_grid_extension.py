@@ -10,6 +10,7 @@ import pytest
 from experiments.minilab import CATALOG
 from lazylab.errors import DivergenceError
 from lazylab.experiments import execute_run, load_sweep
+from lazylab.experiments.resources import _grid_size
 from lazylab.experiments.runs import make_run
 from lazylab.experiments.selection import Criterion, Selection, as_selection, fit_with_selection
 from lazylab.experiments.spec import SpecError
@@ -103,7 +104,6 @@ def test_malformed_extensions_are_spec_errors(write_spec, ridge, message):
 
 
 def test_the_cost_estimate_counts_the_values_an_extension_may_add():
-    from lazylab.experiments.resources import _grid_size
     options = {"ridge": Selection((1.0, 2.0, 3.0), None, 2),
                "learning_rate": {"grid": [0.1, 0.2], "extend": 1}, "width": 8}
     assert _grid_size(options) == 3 * 2 + 2 + 1
