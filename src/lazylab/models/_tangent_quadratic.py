@@ -18,10 +18,13 @@ L(S) = R is solved entrywise off the diagonal and as one d × d system on it: O(
 against conjugate gradient on N·d unknowns whose operator and preconditioner cost O(N²d) and
 O(N³) (measured: 20–99 s per fit at N = 3066–4500, d = 450, on ghorbani-fig2's mixture).
 
-A is the realization of least Frobenius norm: A = WM with M symmetric (then A ⟂ every A₀ with
-sym(WᵀA₀) = 0, which leave the predictor unchanged) and sym(GM) = S/(2c₂), G = WᵀW, i.e. the
-Lyapunov equation GM + MG = S/c₂, solved in G's eigenbasis. (Preconditioned CG from zero finds
-the same predictor with another A: the least one in its preconditioner's norm.) The reported risk is the exact
+A realizes S through the thin SVD W = UΣVᵀ: A = U X Vᵀ with X symmetric and
+X_ij = 2T_ij/(σ_i + σ_j), T = Vᵀ S V/(2c₂), so that WᵀA = VΣXVᵀ has symmetric part V T Vᵀ [D].
+A lies in the column space of W (orthogonal to every A₀ with WᵀA₀ = 0, which changes nothing),
+and its round-off grows like cond(W), where the minimum-norm realization A = WM (M solving the
+Lyapunov equation GM + MG = S/c₂, G = WᵀW) loses cond(WᵀW) = cond(W)²: at N = d = 450 that
+realization missed the 10⁻¹⁰ certificate by 10× on one draw in three. (Preconditioned CG from
+zero finds the same predictor with yet another A, and at N = d it too can stall above 10⁻¹⁰.) The reported risk is the exact
 Var y − 2⟨S, R⟩ + ⟨S, L(S)⟩ of the realized S = 2c₂·sym(WᵀA), and the certificate is the relative
 residual ‖L(S) − R‖_F / ‖R‖_F of the normal equation (``cg_iterations`` = 0).
 Tested against the conjugate-gradient fit and the exact engine (``tests/models/test_tangent_quadratic.py``).
@@ -35,8 +38,9 @@ from lazylab.predictors import NeuralTangentModel
 
 __all__ = ["quadratic_tangent", "MAX_CONDITION"]
 
-MAX_CONDITION = 1e8
-"""Largest condition number of WᵀW for which the first layer counts as full rank here."""
+MAX_CONDITION = 1e6
+"""Largest condition number of W for which the first layer counts as full rank here (the
+realization's round-off is ≈ cond(W)·10⁻¹⁶ relative)."""
 
 
 def _quadratic_scale(sigma) -> float | None:
@@ -90,7 +94,7 @@ def quadratic_tangent(task, sigma, weights: torch.Tensor, *, tol: float
                       ) -> NeuralTangentModel | None:
     """The n = ∞ NT fit (ridge 0, no head) by the best quadratic form (module docstring), or
     None when it does not apply: σ not c₀ + c₂u², inputs not a diagonal-covariance Gaussian
-    mixture, or WᵀW singular (N < d) or worse conditioned than :data:`MAX_CONDITION`."""
+    mixture, or W of rank < d (N < d) or worse conditioned than :data:`MAX_CONDITION`."""
     scale = _quadratic_scale(sigma)
     width, dim = weights.shape
     if scale is None or width < dim:
@@ -98,8 +102,8 @@ def quadratic_tangent(task, sigma, weights: torch.Tensor, *, tol: float
     components = _diagonal_components(task, dim)
     if components is None:
         return None
-    values, vectors = torch.linalg.eigh(weights.T @ weights)
-    if not values[0] > values[-1] / MAX_CONDITION:
+    left, values, right = torch.linalg.svd(weights, full_matrices=False)     # W = UΣVᵀ
+    if not values[-1] > values[0] / MAX_CONDITION:
         return None
     covariance = _Covariance(*components)
     target_mean = float(task.target_mean())
@@ -107,9 +111,9 @@ def quadratic_tangent(task, sigma, weights: torch.Tensor, *, tol: float
     second = task.tangent_moment(sigma, eye) / (2 * scale)                  # E[y xxᵀ]
     rhs = 0.5 * (second + second.T) - target_mean * torch.diag(covariance.mean)
     quadratic = covariance.solve(rhs)
-    rotated = vectors.T @ (quadratic / scale) @ vectors                      # GM + MG = S/c₂
-    symmetric = vectors @ (rotated / (values[:, None] + values[None, :])) @ vectors.T
-    directions = weights @ symmetric
+    vectors = right.T                                                        # V
+    rotated = vectors.T @ quadratic @ vectors / scale                        # 2T = VᵀSV/c₂
+    directions = left @ (rotated / (values[:, None] + values[None, :])) @ vectors.T
     product = weights.T @ directions
     realized = scale * (product + product.T)                                # 2c₂·sym(WᵀA)
     explained = covariance.apply(realized)
