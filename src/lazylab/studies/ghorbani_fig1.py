@@ -9,7 +9,8 @@ Left panel (n = ∞, exact engine): normalized risk against the width N for
   population-optimal head (Cholesky of the exact N × N dual matrix); theory: Corollary 1,
   eq. (12) (= Theorem 1, eq. (10), for this σ);
 * NT(I): the neural-tangent model of σ = u² at w_i ~ N(0, I/d), exact population fit by
-  preconditioned CG, at N < d and N ≥ d (where the class contains f*: risk 0, THEORY §1.4);
+  preconditioned CG at N < d and, at N ≥ d (where the class contains f*: risk 0, THEORY §1.4),
+  as the best quadratic form (:mod:`lazylab.models._tangent_quadratic`);
   theory: Theorem 2 (NT line of eq. (13)), and dashed its exact finite-d mean over W
   (Weingarten, :func:`lazylab.theory.neural_tangent_expected_risk`);
 * NN: f(x) = Σ (w_i·x)² + c, second layer fixed to 1 (the model of Theorem 3), trained by
@@ -241,8 +242,9 @@ def summary(frames: dict, scale: str) -> str:
         f"{sizes.nn_learning_rate:g}, momentum {sizes.nn_momentum:g}) from s_w² = √d/N until "
         f"the population criterion (relative gradient norm or relative risk change over 100 "
         f"steps) is ≤ {sizes.nn_tol:g}, within {sizes.nn_max_steps} steps.",
-        "NT at n = ∞: exact population least squares by preconditioned CG; at N ≥ d the class "
-        "contains f* (every symmetric matrix is Σ w_i a_iᵀ + a_i w_iᵀ) and the risk is 0.",
+        "NT at n = ∞: exact population least squares by preconditioned CG at N < d; at N ≥ d "
+        "the class contains f* (every symmetric matrix is Σ w_i a_iᵀ + a_i w_iᵀ), the fit is "
+        "the best quadratic form in O(d³) (lazylab.models._tangent_quadratic) and the risk is 0.",
         "Right panel: NN and NT by online SGD (one fresh batch per step; the sample budget n is "
         "the x value, so those fits stop by design, not by a tolerance); NT least squares with "
         "the ridge chosen on a validation split of its own seed stream (default wide grid).",

@@ -8,7 +8,8 @@ Left panel (n = ∞, exact engine), against the width N:
 * RF(I): σ = u² − 1 (``hermite2``), w_i ~ N(0, I/d), population-optimal head; theory:
   Theorem 4, eq. (15), and dashed the RF line of eq. (17) as printed, whose ρ/(1+2ρ)
   contradicts (15) (THEORY §1.6; :mod:`lazylab.theory.ghorbani_printed`);
-* NT(I): σ = u², exact population fit (PCG), N < d and N ≥ d; theory: Theorem 5;
+* NT(I): σ = u², exact population fit (PCG at N < d, the best quadratic form at N ≥ d);
+  theory: Theorem 5;
 * NN: f(x) = Σ a_i (w_i·x)² + c with a and W trained (the model of Theorem 6) by Adam on the
   exact population risk until the population criterion meets its tolerance; theory: Theorem 6;
 * the Bayes MMSE (dotted): 1 − E tanh(s + √s Z), s = ‖Δ‖_F²/2 (lazylab.theory, M2 limit); the
@@ -203,7 +204,9 @@ def summary(frames: dict, scale: str) -> str:
         "every a_i then turns negative, the sign the optimum M ∝ −Δ needs) on the exact "
         f"population risk until the population criterion is ≤ {sizes.nn_tol:g}, within "
         f"{sizes.nn_max_steps} steps. Theorem 6 holds up to o_d(1).",
-        "NT at n = ∞: exact population least squares by preconditioned CG.",
+        "NT at n = ∞: exact population least squares by preconditioned CG at N < d; at N ≥ d, "
+        "where the class is every quadratic form, the best quadratic form in O(d³) "
+        "(lazylab.models._tangent_quadratic).",
         "Right panel: NN (standard parameterization, random second layer, the paper's "
         "learning-rate drops) and NT by online SGD (the sample budget n is the x value); NT "
         "least squares with the ridge chosen on a validation split (default wide grid).",
