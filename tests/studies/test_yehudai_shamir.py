@@ -90,6 +90,10 @@ def test_minimal_heads_are_kept_in_the_cache_file_and_computed_once(smoke, monke
     monkeypatch.setattr(_yehudai_shamir, "minimal_head_scale", None)   # any solve would fail
     again = head_scales(means, [64, 128, 256], seeds=2, cap=256, cache=cache)
     pd.testing.assert_frame_equal(again, pooled)
+    # programs this process solved before a cache file existed are written to a new one
+    fresh = cache.with_name("fresh.csv")
+    head_scales(means, [64, 128, 256], seeds=2, cap=256, cache=fresh)
+    assert len(pd.read_csv(fresh)) == 4
 
 
 def test_one_neuron_learns_from_4d_samples_not_from_d(smoke):

@@ -230,15 +230,15 @@ def head_scales(means: pd.DataFrame, widths, seeds: int, cap: int, *,
             continue
         keys += [(str(row["epsilon"]), int(row["dim"]), int(larger[0]), seed)
                  for seed in range(seeds)]
-    if cache is not None and any(key not in _HEADS for key in keys):
-        _HEADS.update(_read_heads(Path(cache)))
+    stored = {} if cache is None else _read_heads(Path(cache))
+    _HEADS.update(stored)
     missing = [key for key in dict.fromkeys(keys) if key not in _HEADS]
     if missing:
         workers = len(os.sched_getaffinity(0)) if workers is None else workers
-        computed = _compute_heads(missing, workers)
-        _HEADS.update(computed)
-        if cache is not None:
-            _write_heads(Path(cache), computed)
+        _HEADS.update(_compute_heads(missing, workers))
+    unsaved = {key: _HEADS[key] for key in dict.fromkeys(keys) if key not in stored}
+    if cache is not None and unsaved:      # solved here, or earlier in this process
+        _write_heads(Path(cache), unsaved)
     return pd.DataFrame([{**dict(zip(HEAD_KEYS, key)), **_HEADS[key]} for key in keys],
                         columns=[*HEAD_KEYS, *HEAD_COLUMNS])
 
