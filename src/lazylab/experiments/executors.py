@@ -39,7 +39,7 @@ from lazylab.experiments.runs import Run, stream_entropy
 from lazylab.experiments.spec import SpecError
 
 __all__ = ["InProcessExecutor", "PoolExecutor", "Entered", "EXECUTORS", "make_executor",
-           "choose_executor", "executor_options", "POOL_BREAK_EVEN_SECONDS"]
+           "choose_executor", "executor_options", "process_pool", "POOL_BREAK_EVEN_SECONDS"]
 
 RunFunction = Callable[[Run], RunOutcome]
 
@@ -81,11 +81,8 @@ class PoolExecutor:
         self._started: Any = None
 
     def _start(self) -> None:
-        context = multiprocessing.get_context("spawn")
-        self._started = context.SimpleQueue()
-        self._pool = concurrent.futures.ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_watch_parent,
-            initargs=(os.getpid(), self._started))
+        self._started = multiprocessing.get_context("spawn").SimpleQueue()
+        self._pool = process_pool(self.workers, self._started)
 
     def __enter__(self) -> "PoolExecutor":
         self._start()
@@ -152,6 +149,15 @@ class PoolExecutor:
         if not dead:
             dead = codes
         return {r: _death_reason(code) for r, code in dead.items()}
+
+
+def process_pool(workers: int, started: Any = None) -> concurrent.futures.ProcessPoolExecutor:
+    """A ``spawn`` process pool of ``workers`` processes that die with this one
+    (:func:`_watch_parent`); ``started``: a queue the workers report their runs on (PoolExecutor),
+    or None. Also used for work that is not a run (yehudai-shamir's minimal heads)."""
+    return concurrent.futures.ProcessPoolExecutor(
+        workers, mp_context=multiprocessing.get_context("spawn"), initializer=_watch_parent,
+        initargs=(os.getpid(), started))
 
 
 def _watch_parent(parent: int, started: Any) -> None:

@@ -94,7 +94,16 @@ def quadratic_tangent(task, sigma, weights: torch.Tensor, *, tol: float
                       ) -> NeuralTangentModel | None:
     """The n = ∞ NT fit (ridge 0, no head) by the best quadratic form (module docstring), or
     None when it does not apply: σ not c₀ + c₂u², inputs not a diagonal-covariance Gaussian
-    mixture, or W of rank < d (N < d) or worse conditioned than :data:`MAX_CONDITION`."""
+    mixture, or W of rank < d (N < d) or worse conditioned than :data:`MAX_CONDITION`.
+
+    Args:
+        task: a task with moments (``components``, ``tangent_moment``, target moments).
+        sigma: the :class:`~lazylab.activations.Activation` σ. weights: W, (N, d) float64.
+        tol: the certificate's tolerance on ‖L(S) − R‖_F / ‖R‖_F.
+    Returns:
+        :class:`NeuralTangentModel` with directions A (N, d), offset c and the diagnostics of
+        :func:`lazylab.models.optimal_tangent` (``cg_iterations`` = 0), or None.
+    """
     scale = _quadratic_scale(sigma)
     width, dim = weights.shape
     if scale is None or width < dim:

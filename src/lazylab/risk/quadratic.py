@@ -89,9 +89,7 @@ class _QuadraticForm(torch.autograd.Function):
 
 
 def _m(weights, head) -> torch.Tensor:
-    if weights.requires_grad or head.requires_grad:
-        return _QuadraticForm.apply(weights, head)
-    return (weights * head[:, None]).T @ weights
+    return _QuadraticForm.apply(weights, head)
 
 
 def _quadratic_matrix_risk(task: Quadratic, m, offset) -> torch.Tensor:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import concurrent.futures
 import functools
 import math
-import multiprocessing
 import os
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from scipy import stats
 
 from lazylab.gaussian import dual_matrix
 from lazylab.experiments.execute import limited_threads
+from lazylab.experiments.executors import process_pool
 from lazylab.experiments.progress import step_bar
 from lazylab.studies._curves import threshold_crossing
 from lazylab.theory.minimal_head import minimal_max_head, ridge_path_head_bounds
@@ -193,14 +193,14 @@ def _write_heads(path: Path, heads: dict[tuple, dict]) -> None:
 
 
 def _compute_heads(keys: list[tuple], workers: int) -> dict[tuple, dict]:
-    """:func:`minimal_head_scale` of every key, in a spawned process pool (one BLAS thread per
+    """:func:`minimal_head_scale` of every key, in a spawned process pool whose workers die with
+    this process (:func:`lazylab.experiments.executors.process_pool`; one BLAS thread per
     worker) when there are ``workers`` > 1 and the work exceeds :data:`POOL_MIN_WORK`."""
     progress, close = step_bar(f"yehudai-shamir: {len(keys)} minimal heads", delay=2.0)
     done: dict[tuple, dict] = {}
     try:
         if workers > 1 and sum(float(key[2]) ** 3 for key in keys) > POOL_MIN_WORK:
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            with process_pool(workers) as pool:
                 futures = {pool.submit(_one_thread_head, key): key for key in keys}
                 for future in concurrent.futures.as_completed(futures):
                     done[futures[future]] = future.result()
