@@ -18,18 +18,29 @@
     grid (λ = s·10^k, :data:`lazylab.studies._kernel_baselines.RIDGE_EXPONENTS`) with the ReLU
     NTK at d = 128, n = 2·10⁴, M = 2000: one FALKON fit per λ (what selection did) against
     :func:`lazylab.solvers.falkon.falkon_path` (one CG loop, one K_nM pass per round), with K_nM
-    stored and recomputed (memory budget 0), the path first (per-λ Cholesky factors, as the
+    stored, and with memory budget 0 (the refits recompute K_nM; the path keeps the normal
+    matrix, (e)), the path first (per-λ Cholesky factors, as the
     single fits: both sides solve the same systems). Reported: both times, the
     K_nM passes of each (Σ of the refits' rounds against the path's max), and the largest
     relative gap between the two sides' test predictions. In the full run and alone with ``--path``; quick: n = 5000,
     M = 500, stored.
 
+(e) The normal matrix (:func:`lazylab.solvers.falkon.falkon_path`, storage "normal"): where
+    K_nM fits no memory budget and the factor budget holds one Cholesky factor at a time (as at
+    damian-onestep's paper size, M = 16,384), the 14 ridges run as 14 CG loops. Measured in one
+    process, the path that keeps G = K_nMᵀK_nM against the one that recomputes K_nM every round,
+    both with room for one factor beside G (n = 8192, M = 2048, d = 128; ``--normal``). With
+    ``--damian``, the paper size itself (n = 65,536, M = 16,384, d = 128, normal matrix only):
+    time, peak memory, rounds, and the time one K_nM pass takes, from which the recomputing
+    path's time is projected (rounds × pass time; a projection, marked as one).
+
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
-Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path]``.
+Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path | --normal | --damian]``.
 """
 
 from __future__ import annotations
 
+import importlib
 import math
 import sys
 from pathlib import Path
@@ -46,15 +57,20 @@ from lazylab.solvers import kernel_ridge  # noqa: E402
 from lazylab.solvers.falkon import falkon_path  # noqa: E402
 from lazylab.studies._kernel_baselines import kernel_ridge_grid  # noqa: E402
 
+kernel_ridge_module = importlib.import_module("lazylab.solvers.kernel_ridge")  # not the function
 BENCHMARK = "kernels"
 DIM = 450
 PATH_DIM = 128
-PATH = {"gram": [], "falkon": [], "path": [(20_000, 2000, 2e9), (20_000, 2000, 0.0)]}
-PAPER = {"gram": [], "falkon": [(200_000, 2e9)], "path": []}
+PATH = {"gram": [], "falkon": [], "path": [(20_000, 2000, 2e9), (20_000, 2000, 0.0)],
+        "normal": []}
+PAPER = {"gram": [], "falkon": [(200_000, 2e9)], "path": [], "normal": []}
+NORMAL = {"gram": [], "falkon": [], "path": [], "normal": [(8192, 2048, True)]}
+DAMIAN = {"gram": [], "falkon": [], "path": [], "normal": [(65_536, 16_384, False)]}
 FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)] + PAPER["falkon"],
-        "path": PATH["path"]}
-QUICK = {"gram": [8000], "falkon": [(20_000, 2e9)], "path": [(5000, 500, 2e9)]}
-SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER, "path": PATH}
+        "path": PATH["path"], "normal": NORMAL["normal"]}
+QUICK = {"gram": [8000], "falkon": [(20_000, 2e9)], "path": [(5000, 500, 2e9)], "normal": []}
+SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER, "path": PATH, "normal": NORMAL,
+         "damian": DAMIAN}
 RIDGE = 1e-4
 
 
@@ -161,6 +177,52 @@ def _path_case(n: int, m: int, budget: float, peak: float) -> list[dict]:
             row(BENCHMARK, case, "peak_memory", peak_memory_mb(), "MB", "whole process")]
 
 
+def _pass_seconds(kernel, x: torch.Tensor, centers: torch.Tensor) -> float:
+    """Seconds of one recomputed K_nM pass (K_nMᵀ(K_nM v), row blocks as the solver's)."""
+    products = kernel_ridge_module._NystromProducts(kernel, x, centers, None, "recomputed")
+    with timer() as clock:
+        products.normal(torch.ones(centers.shape[0], 1, dtype=torch.float64))
+    return clock["seconds"]
+
+
+def _normal_case(n: int, m: int, compare: bool, peak: float) -> list[dict]:
+    """The 14-ridge path keeping K_nMᵀK_nM, one factor beside it; the recomputing path too."""
+    x, y, x_test, kernel, ridges = _path_problem(n)
+    options = dict(n_centers=m, tol=1e-8, max_iter=100, memory_budget=0.0,
+                   factor_budget=2 * 8 * m * m)
+    with timer() as clock:
+        kept = falkon_path(kernel, x, y, ridges, normal_matrix=True,
+                           rng=np.random.default_rng(3), **options)
+    memory = peak_memory_mb()
+    rounds = sum(s.iterations + 1 for s in kept)  # one loop per ridge: steps + residual check
+    case = f"falkon normal matrix ntk relu n={n} d={PATH_DIM} M={m} L=14"
+    rows = [row(BENCHMARK, case, "time_normal", clock["seconds"], "s",
+                f"storage {kept[0].storage}; one factor per loop; peak {peak:.1f} GFLOP/s"),
+            row(BENCHMARK, case, "rounds", rounds, "", "Σ over the 14 loops (steps + check)"),
+            row(BENCHMARK, case, "converged", sum(s.converged for s in kept), "of 14",
+                f"iterations {[s.iterations for s in kept]}"),
+            row(BENCHMARK, case, "peak_memory", memory, "MB", "whole process")]
+    if compare:
+        options["factor_budget"] = 8 * m * m
+        with timer() as slow:
+            recomputed = falkon_path(kernel, x, y, ridges, normal_matrix=False,
+                                     rng=np.random.default_rng(3), **options)
+        gaps = [float((a.predict(x_test) - b.predict(x_test)).abs().max()
+                      / b.predict(x_test).abs().max()) for a, b in zip(kept, recomputed)]
+        return rows + [
+            row(BENCHMARK, case, "time_recomputed", slow["seconds"], "s", "after, same process"),
+            row(BENCHMARK, case, "speedup", slow["seconds"] / clock["seconds"], "",
+                "recomputed / normal matrix"),
+            row(BENCHMARK, case, "max_relative_prediction_gap", max(gaps), "",
+                "normal vs recomputed, max|Δf|/max|f| on 2000 test points")]
+    one_pass = _pass_seconds(kernel, x, kept[0].centers)
+    return rows + [row(BENCHMARK, case, "pass_time", one_pass, "s", "one recomputed K_nM pass"),
+                   row(BENCHMARK, case, "projected_recomputed", (rounds + 14) * one_pass, "s",
+                       "PROJECTION: (rounds + one K_nMᵀy per loop) × pass time"),
+                   row(BENCHMARK, case, "projected_speedup",
+                       (rounds + 14) * one_pass / clock["seconds"], "", "projection / measured")]
+
+
 def _cases(mode: str):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = SIZES[mode]
@@ -172,6 +234,8 @@ def _cases(mode: str):
             yield isolated(_falkon_case, n, budget, peak)
         for n, m, budget in sizes["path"]:
             yield isolated(_path_case, n, m, budget, peak)
+        for n, m, compare in sizes["normal"]:
+            yield isolated(_normal_case, n, m, compare, peak)
 
     return machine_framed(BENCHMARK, cases)
 
@@ -182,5 +246,5 @@ def run(quick: bool = False) -> list[dict]:
 
 
 if __name__ == "__main__":
-    print_rows(_cases("quick" if "--quick" in sys.argv else "paper" if "--paper" in sys.argv
-                      else "path" if "--path" in sys.argv else "full"), width=52)
+    flags = [mode for mode in SIZES if f"--{mode}" in sys.argv]
+    print_rows(_cases(flags[0] if flags else "full"), width=52)

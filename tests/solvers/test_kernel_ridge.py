@@ -163,14 +163,16 @@ def test_falkon_certificate_false_on_a_tiny_budget_and_true_with_residual_below_
 
 def test_falkon_blocked_products_equal_the_kept_kernel_to_round_off():
     # memory_budget=0 recomputes K_nM in blocks of 37 rows at every product; the sums differ
-    # from the kept matrix's only in association order, so α agrees to ~cond · ε.
+    # from the kept matrix's only in association order, so α agrees to ~cond · ε. (K_MM too is
+    # evaluated in 37-row blocks, rounded differently: at tol = 1e-12 on this ill-conditioned
+    # RBF system CG may take one step more or fewer.)
     x, y, x_test = _data(500, seed=11, dim=4)
     options = dict(ridge=1e-3, method="falkon", n_centers=60, tol=1e-12, max_iter=200)
     kept = kernel_ridge(rbf, x, y, rng=np.random.default_rng(3), **options)
     blocked = kernel_ridge(rbf, x, y, rng=np.random.default_rng(3), memory_budget=0,
                            block_size=37, **options)
     assert kept.storage == "float64" and blocked.storage == "recomputed"
-    assert kept.iterations == blocked.iterations and kept.jitter == blocked.jitter
+    assert abs(kept.iterations - blocked.iterations) <= 1 and kept.jitter == blocked.jitter
     torch.testing.assert_close(blocked.predict(x_test), kept.predict(x_test),
                                rtol=1e-9, atol=1e-10)
 

@@ -31,6 +31,18 @@ memory budget) and one pass over K_nM per CG iteration. The path shares everythi
 Cost of L ridges: K_MM, T and TTᵀ/M once, L Choleskys (or one eigendecomposition), and
 Σ_groups max_λ∈group(rounds_λ) passes over K_nM (one group: the slowest ridge's), where a single
 fit per λ pays Σ_λ rounds_λ passes, and K_MM, T, TTᵀ/M (and a kept K_nM) once per λ.
+
+**The normal matrix.** When K_nM fits no memory budget, every pass recomputes it, and the
+elementwise part dominates a pass (arc-cosine kernels: ≈ 20–28 ns an entry on one core, more
+than the n·M·d Gram product for d ≤ 450). At M = 16,384 one Cholesky factor is 2.1 GB, so the
+4 GB factor budget runs 11 ridges as 11 loops: hundreds of passes. The path then keeps instead
+G = K_nMᵀK_nM (M × M, 8M² bytes, taken from ``factor_budget``), formed in ONE pass (the
+upper block triangle by GEMM, n·M² flops, mirrored in place) together with K_nMᵀy; every
+round's product is G β (2M² flops a column, no kernel evaluation). G costs as many flops as
+≈ M/(2d + c) passes (c ≈ 900 flop-equivalents of elementwise work an entry): ≈ 23 passes at
+M = 16,384, d = 128, against 11 loops of 10–40 rounds. In exact arithmetic the products are
+those of the recomputed path; in floating point G β and K_nMᵀ(K_nM β) differ by round-off of the
+same order (n·ε·‖K_nM‖²‖β‖), and CG's recomputed residual is the residual of the G system.
 """
 
 from __future__ import annotations
@@ -55,8 +67,9 @@ FACTORIZATIONS = ("cholesky", "eigh")
 """How the path factors TTᵀ/M + λI: "cholesky" per λ, or "eigh" once (module docstring)."""
 
 DEFAULT_FACTOR_BUDGET = 4e9
-"""Bytes of Cholesky factors A_λ (8M² each) the path holds at once: 14 ridges share one CG loop
-up to M ≈ 5900; above, the ridges run in groups (at M = 16,384, one factor is 2.1 GB)."""
+"""Bytes of M × M matrices (8M² each: the normal matrix when kept, the Cholesky factors A_λ) the
+path holds at once beyond T: 14 factors share one CG loop up to M ≈ 5900; above, the ridges run
+in groups (at M = 16,384, one matrix is 2.1 GB: the normal matrix and one factor at a time)."""
 
 
 class _CholeskyFactors:
@@ -64,10 +77,10 @@ class _CholeskyFactors:
 
     def __init__(self, gram: Tensor, ridges: Tensor):
         m = gram.shape[0]
-        eye = torch.eye(m, dtype=torch.float64, device=gram.device)
         self.inner = torch.empty(len(ridges), m, m, dtype=torch.float64, device=gram.device)
-        for k, ridge in enumerate(ridges.tolist()):
-            self.inner[k] = torch.linalg.cholesky(gram + ridge * eye, upper=True)
+        for k, ridge in enumerate(ridges.tolist()):  # in place: no M × M temporaries
+            self.inner[k].copy_(gram).diagonal().add_(ridge)
+            torch.linalg.cholesky(self.inner[k], upper=True, out=self.inner[k])
 
     def inverse(self, beta: Tensor, columns: list[int]) -> Tensor:
         """A_λ⁻¹ β for each column: β (M, L′, k), ``columns`` the L′ ridge indices."""
@@ -239,7 +252,7 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
                 rng: np.random.Generator, tol: float = 1e-8, max_iter: int | None = 100,
                 block_size: int | None = None, memory_budget: float = DEFAULT_MEMORY_BUDGET,
                 single_storage: bool = True, factorization: str = "cholesky",
-                factor_budget: float = DEFAULT_FACTOR_BUDGET,
+                factor_budget: float = DEFAULT_FACTOR_BUDGET, normal_matrix: bool | None = None,
                 device: str | torch.device | None = None) -> list[KernelRidgeSolution]:
     """FALKON at every λ of ``ridges`` from one set of centers and one CG loop (module docstring).
 
@@ -256,9 +269,15 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
         rng: draws the centers, once (``rng.choice(n, M, replace=False)`` as the single fit).
         factorization: "cholesky" (A_λ per λ, the single fit's) or "eigh" (one
             eigendecomposition for all λ; slow on CPU, module docstring).
-        factor_budget: bytes for the Cholesky factors held at once (8M² each, at least one):
-            the ridges run in groups of that many, by increasing λ, one CG loop per group.
+        factor_budget: bytes of M × M float64 matrices the path holds at once beyond T: the
+            normal matrix when kept, then the Cholesky factors (8M² each, at least one): the
+            ridges run in groups of that many, by increasing λ, one CG loop per group.
+        normal_matrix: keep G = K_nMᵀK_nM (storage "normal") where K_nM would be recomputed
+            per round: None (default) when its 8M² bytes fit ``factor_budget``, True always,
+            False never (module docstring: when it pays).
     """
+    if normal_matrix is not None and not isinstance(normal_matrix, bool):
+        raise TypeError(f"normal_matrix must be True, False or None, got {normal_matrix!r}")
     values = _checked_ridges(ridges)
     x, y, _ = _validate(x, y, values[0], "falkon", n_centers, rng, tol, max_iter, device)
     checks.choice(factorization, "factorization", FACTORIZATIONS)
@@ -270,12 +289,16 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
     m = options["n_centers"]
     centers, factor, jitter = _centers(kernel, x, m, rng, block_size)
     storage = _storage(x.shape[0] * m, options["memory_budget"], options["single_storage"])
-    products = _NystromProducts(kernel, x, centers, block_size, storage)
+    factor_budget = float(factor_budget)
+    if storage == "recomputed" and (normal_matrix or (normal_matrix is None
+                                                      and 8 * m * m <= factor_budget)):
+        storage, factor_budget = "normal", factor_budget - 8 * m * m
     targets = y[:, None] if y.ndim == 1 else y
+    products = _NystromProducts(kernel, x, centers, block_size, storage, targets)
     projected = _triangular(factor, products.transpose(targets), transpose=True)  # T⁻ᵀK_nMᵀy
     budget = m * targets.shape[1] if options["max_iter"] is None else options["max_iter"]
-    gram, solutions = factor @ factor.T / m, [None] * len(values)
-    for group in _groups(values, m, factorization, float(factor_budget)):
+    gram, solutions = torch.mm(factor, factor.T).div_(m), [None] * len(values)
+    for group in _groups(values, m, factorization, factor_budget):
         ridge_tensor = torch.tensor([values[j] for j in group], dtype=torch.float64,
                                     device=x.device)
         coefs, path = _solve_group(products, factor, _FACTORS[factorization](gram, ridge_tensor),
@@ -283,6 +306,7 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
         for k, j in enumerate(group):
             solutions[j] = _solution(kernel, centers, coefs[:, k, 0] if y.ndim == 1
                                      else coefs[:, k], path.outcome(k), jitter, storage)
+        del coefs, path  # this group's factors go before the next group's are made
     return solutions
 
 
@@ -310,5 +334,5 @@ def _centers(kernel, x: Tensor, m: int, rng: np.random.Generator, block_size: in
     indices = rng.choice(x.shape[0], size=m, replace=False)
     centers = x[torch.as_tensor(np.sort(indices), device=x.device)]
     kernel_mm = kernel_matrix(kernel, centers, centers, block_size=block_size)
-    factor, jitter = _center_factor((kernel_mm + kernel_mm.T) / 2)
+    factor, jitter = _center_factor(kernel_mm)
     return centers, factor, jitter

@@ -73,6 +73,7 @@ singular K_MM (smooth kernels, low d), at 10⁻¹¹ near 1.5·10⁻⁸ (measured
 
 _BLOCK_ENTRIES = 1 << 22  # kernel blocks of about 4·10⁶ entries (32 MB in float64)
 _CACHE_ENTRIES = 1 << 20  # product blocks of a stored K_nM: 8 MB in float64
+_NORMAL_COLUMNS = 2048  # column blocks of K_nMᵀK_nM's upper triangle (GEMM-sized)
 
 
 def _rows_per_block(columns: int, block_size: int | None) -> int:
@@ -120,8 +121,9 @@ class KernelRidgeSolution:
             (recomputed after CG); NaN for the direct methods (not computed).
         converged: whether CG reached ``tol`` (True for the direct methods).
         jitter: δ added to K_MM's diagonal for its Cholesky factor (falkon; 0 otherwise).
-        storage: how falkon held K_nM: "float64" or "float32" (kept in memory) or
-            "recomputed" (row blocks per product); "" for the direct methods.
+        storage: how falkon held K_nM: "float64" or "float32" (kept in memory),
+            "recomputed" (row blocks per product) or "normal" (only K_nMᵀK_nM kept:
+            :func:`lazylab.solvers.falkon.falkon_path`); "" for the direct methods.
         stop_reason: CG's (:data:`lazylab.solvers.cg.STOP_REASONS`); "direct" otherwise.
     """
 
@@ -163,17 +165,26 @@ class _NystromProducts:
     """v ↦ K_nMᵀv and α ↦ K_nMᵀK_nM α, K_nM kept in ``storage`` or recomputed in row blocks.
 
     Products always accumulate in float64: float32-stored rows are upcast block by block.
+    Storage "normal" keeps G = K_nMᵀK_nM (M × M, float64) instead, formed in one pass over
+    recomputed row blocks (upper block triangle only, then mirrored: n·M² flops); a product is
+    then G α (2M² flops per column, no pass over K_nM). K_nMᵀ``targets`` is formed in that same
+    pass, so ``transpose(targets)`` costs nothing more; any other vector costs one pass.
     """
 
     def __init__(self, kernel: Kernel, x: Tensor, centers: Tensor, block_size: int | None,
-                 storage: str):
+                 storage: str, targets: Tensor | None = None):
         self.kernel, self.x, self.centers = kernel, x, centers
         self.rows = _rows_per_block(centers.shape[0], block_size)
         # stored rows go through the products in cache-sized float64 blocks: one read of
         # K_nM per product (block (block α) and blockᵀv reuse the block while it is in cache)
         self.cached_rows = max(1, _CACHE_ENTRIES // max(centers.shape[0], 1))
-        self.stored = None if storage == "recomputed" else kernel_matrix(
-            kernel, x, centers, block_size=block_size, dtype=getattr(torch, storage))
+        self.stored = self.normal_matrix = self._targets = None
+        if storage == "normal":
+            self._targets = targets
+            self.normal_matrix, self._transposed_targets = self._normal_pass(targets)
+        elif storage != "recomputed":
+            self.stored = kernel_matrix(kernel, x, centers, block_size=block_size,
+                                        dtype=getattr(torch, storage))
 
     def _blocks(self):
         if self.stored is None:
@@ -184,13 +195,35 @@ class _NystromProducts:
         for start in range(0, self.x.shape[0], self.cached_rows):
             yield start, self.stored[start:start + self.cached_rows].to(torch.float64)
 
+    def _normal_pass(self, targets: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        """(K_nMᵀK_nM, K_nMᵀtargets) in one pass: blockᵀblock on the block rows' diagonal
+        block and right of it (half the flops of the whole product), then mirrored in place."""
+        m = self.centers.shape[0]
+        gram = torch.zeros(m, m, dtype=torch.float64, device=self.x.device)
+        transposed = None if targets is None else 0.0
+        width = max(1, min(m, _NORMAL_COLUMNS))
+        for start, block in self._blocks():
+            for first in range(0, m, width):
+                gram[first:first + width, first:].addmm_(block[:, first:first + width].T,
+                                                         block[:, first:])
+            if targets is not None:
+                transposed = transposed + block.T @ targets[start:start + block.shape[0]]
+        for first in range(0, m, width):  # the diagonal blocks are whole: mirror the others
+            gram[first + width:, first:first + width] = gram[first:first + width,
+                                                             first + width:].T
+        return gram, transposed
+
     def transpose(self, vector: Tensor) -> Tensor:
         """K_nMᵀ v for v (n, ...)."""
+        if self._targets is not None and vector is self._targets:
+            return self._transposed_targets
         return sum(block.T @ vector[start:start + block.shape[0]]
                    for start, block in self._blocks())
 
     def normal(self, coef: Tensor) -> Tensor:
         """K_nMᵀ K_nM α for α (M, ...)."""
+        if self.normal_matrix is not None:
+            return self.normal_matrix @ coef
         return sum(block.T @ (block @ coef) for _, block in self._blocks())
 
 
@@ -204,11 +237,17 @@ def _triangular(factor: Tensor, rhs: Tensor, *, transpose: bool) -> Tensor:
 
 
 def _center_factor(kernel_mm: Tensor) -> tuple[Tensor, float]:
-    """(T, δ): TᵀT = K_MM + δI, T upper triangular (Cholesky; δ raised tenfold until it works)."""
+    """(T, δ): TᵀT = K_MM + δI, T upper triangular (Cholesky; δ raised tenfold until it works).
+
+    Reads K_MM's upper triangle only (a kernel's K_MM is symmetric up to round-off) and adds δ
+    to its diagonal in place (``kernel_mm`` is scratch): no M × M temporaries beside T.
+    """
     jitter = _JITTER * max(float(kernel_mm.diagonal().mean()), 1e-300)
-    eye = torch.eye(kernel_mm.shape[0], dtype=torch.float64, device=kernel_mm.device)
+    added = 0.0
     for _ in range(12):
-        factor, info = torch.linalg.cholesky_ex(kernel_mm + jitter * eye, upper=True)
+        kernel_mm.diagonal().add_(jitter - added)
+        added = jitter
+        factor, info = torch.linalg.cholesky_ex(kernel_mm, upper=True)
         if int(info) == 0:
             break
         jitter *= 10.0
@@ -219,10 +258,12 @@ def _center_factor(kernel_mm: Tensor) -> tuple[Tensor, float]:
 
 
 def _falkon_factors(kernel_mm: Tensor, ridge: float) -> tuple[Tensor, Tensor, float]:
-    """(T, A, δ): TᵀT = K_MM + δI and AᵀA = TTᵀ/M + λI, both upper triangular (Cholesky)."""
+    """(T, A, δ): TᵀT = K_MM + δI and AᵀA = TTᵀ/M + λI, both upper triangular (Cholesky);
+    ``kernel_mm`` is scratch (:func:`_center_factor`)."""
     factor, jitter = _center_factor(kernel_mm)
-    eye = torch.eye(factor.shape[0], dtype=torch.float64, device=factor.device)
-    inner = torch.linalg.cholesky(factor @ factor.T / factor.shape[0] + ridge * eye, upper=True)
+    inner = torch.mm(factor, factor.T).div_(factor.shape[0])
+    inner.diagonal().add_(ridge)
+    torch.linalg.cholesky(inner, upper=True, out=inner)
     return factor, inner, jitter
 
 
@@ -240,7 +281,7 @@ def _fit_falkon(kernel: Kernel, x: Tensor, y: Tensor, ridge: float, options: dic
     indices = options["rng"].choice(n, size=m, replace=False)
     centers = x[torch.as_tensor(np.sort(indices), device=x.device)]
     kernel_mm = kernel_matrix(kernel, centers, centers, block_size=block_size)
-    factor, inner, jitter = _falkon_factors((kernel_mm + kernel_mm.T) / 2, ridge)
+    factor, inner, jitter = _falkon_factors(kernel_mm, ridge)
     del kernel_mm
     storage = _storage(n * m, options["memory_budget"], options["single_storage"])
     products = _NystromProducts(kernel, x, centers, block_size, storage)
