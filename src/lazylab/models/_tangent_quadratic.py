@@ -35,6 +35,7 @@ from __future__ import annotations
 import torch
 
 from lazylab.predictors import NeuralTangentModel
+from lazylab.tasks.base import is_diagonal
 
 __all__ = ["quadratic_tangent", "MAX_CONDITION"]
 
@@ -64,9 +65,9 @@ def _diagonal_components(task, dim: int) -> tuple[torch.Tensor, torch.Tensor] | 
             diagonal = torch.ones(dim, dtype=torch.float64)
         else:
             covariance = torch.as_tensor(covariance, dtype=torch.float64)
-            diagonal = torch.diagonal(covariance)
-            if torch.count_nonzero(covariance - torch.diag(diagonal)):
+            if not is_diagonal(covariance):
                 return None
+            diagonal = torch.diagonal(covariance)
         weights.append(float(probability))
         diagonals.append(diagonal)
     return torch.tensor(weights, dtype=torch.float64), torch.stack(diagonals, dim=1)

@@ -34,21 +34,18 @@ from __future__ import annotations
 
 import torch
 
+from lazylab.tasks.base import is_diagonal
 from lazylab.tasks.mixture import GaussianMixture
 from lazylab.tasks.quadratic import Quadratic
 
 __all__ = ["quadratic_network_risk", "quadratic_matrix_risk", "QUADRATIC_RISKS", "MATRIX_RISKS"]
 
 
-def _is_diagonal(matrix: torch.Tensor) -> bool:
-    return bool(torch.count_nonzero(matrix - torch.diag(torch.diagonal(matrix))) == 0)
-
-
 def _times(weights: torch.Tensor, matrix: torch.Tensor | None) -> torch.Tensor:
     """Rows w_i ↦ C w_i, shape (N, d): O(N d) for a diagonal C, O(N d²) otherwise."""
     if matrix is None:
         return weights
-    return weights * torch.diagonal(matrix) if _is_diagonal(matrix) else weights @ matrix
+    return weights * torch.diagonal(matrix) if is_diagonal(matrix) else weights @ matrix
 
 
 def _gram_traces(weights, head, covariance) -> tuple[torch.Tensor, torch.Tensor]:
@@ -61,7 +58,7 @@ def _matrix_traces(m, covariance) -> tuple[torch.Tensor, torch.Tensor]:
     """(Tr(MC), Tr((MC)²)) from M (d, d) (N ≥ d): O(d²) for a diagonal C, else O(d³)."""
     if covariance is None:
         return torch.trace(m), torch.sum(m * m)
-    if _is_diagonal(covariance):
+    if is_diagonal(covariance):
         c = torch.diagonal(covariance)
         return torch.sum(torch.diagonal(m) * c), torch.sum(m * m * (c[:, None] * c[None, :]))
     product = m @ covariance

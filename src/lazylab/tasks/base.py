@@ -12,7 +12,6 @@ E y² = E f*² + noise². Hence ``null_risk`` = Var y and, for regression tasks,
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -23,8 +22,8 @@ from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.gaussian.stein import has_function_derivative
 
-__all__ = ["Dataset", "Task", "GaussianTask", "as_matrix", "as_weights", "as_biases",
-           "check_dim", "check_noise", "check_samples", "resolve_activation",
+__all__ = ["Dataset", "Task", "GaussianTask", "as_matrix", "is_diagonal", "as_weights",
+           "as_biases", "check_dim", "check_noise", "check_samples", "resolve_activation",
            "tangent_activation", "unit_directions", "rng_tensor", "check_rng"]
 
 DTYPE = torch.float64
@@ -203,6 +202,11 @@ def as_matrix(value, name: str, shape: tuple[int | None, int | None]) -> torch.T
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} must be finite, got non-finite entries")
     return tensor
+
+
+def is_diagonal(matrix: torch.Tensor) -> bool:
+    """Whether every off-diagonal entry of the square ``matrix`` is exactly zero."""
+    return bool(torch.count_nonzero(matrix - torch.diag(torch.diagonal(matrix))) == 0)
 
 
 def as_weights(weights, dim: int) -> torch.Tensor:

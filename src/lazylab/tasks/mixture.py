@@ -36,20 +36,16 @@ import torch
 
 from lazylab.quadrature import gaussian_nodes
 from lazylab.tasks.base import (DTYPE, Dataset, as_biases, as_matrix, as_weights, check_dim,
-                                check_noise, check_rng, check_samples, resolve_activation,
-                                tangent_activation, unit_directions)
+                                check_noise, check_rng, check_samples, is_diagonal,
+                                resolve_activation, tangent_activation, unit_directions)
 
 __all__ = ["GaussianMixture", "gaussian_mixture", "MIXTURE_DELTAS", "mixture_mmse",
            "mixture_mmse_limit"]
 
 
-def _is_diagonal(matrix: torch.Tensor) -> bool:
-    return bool(torch.count_nonzero(matrix - torch.diag(torch.diagonal(matrix))) == 0)
-
-
 def _positive_definite(matrix: torch.Tensor, name: str) -> torch.Tensor:
     """Cholesky factor of ``matrix``, or ValueError with its smallest eigenvalue."""
-    if _is_diagonal(matrix):
+    if is_diagonal(matrix):
         smallest = float(torch.diagonal(matrix).min())
     else:
         factor, info = torch.linalg.cholesky_ex(matrix)
@@ -99,7 +95,7 @@ class GaussianMixture:
         object.__setattr__(self, "_plus", plus)
         object.__setattr__(self, "_minus", minus)
         object.__setattr__(self, "_cholesky", (chol_plus, chol_minus))
-        object.__setattr__(self, "_diagonals", tuple(torch.diagonal(c).clone() if _is_diagonal(c)
+        object.__setattr__(self, "_diagonals", tuple(torch.diagonal(c).clone() if is_diagonal(c)
                                                      else None for c in (plus, minus)))
 
     has_moments = True
@@ -161,7 +157,7 @@ class GaussianMixture:
     def whitened_spectrum(self) -> np.ndarray:
         """Eigenvalues of Δ̃ = Σ^{-1/2}ΔΣ^{-1/2} (the diagonal when Σ = I and Δ is diagonal)."""
         whitened = self.delta if self.covariance is None else _whiten(self.delta, self.covariance)
-        if _is_diagonal(whitened):
+        if is_diagonal(whitened):
             return np.diag(whitened.numpy()).copy()
         return torch.linalg.eigvalsh(whitened).numpy()
 
