@@ -115,3 +115,52 @@ def test_pair_expectation_is_differentiable():
                                                       B1[:5], B2[:5])]
     for sigma, tau in [("relu", "relu"), ("step", "relu"), ("quadratic", "tanh")]:
         assert torch.autograd.gradcheck(lambda *a: pair_expectation(sigma, tau, *a), args)
+
+
+def _relu_pair_risk(weights: torch.Tensor, head: torch.Tensor, target: torch.Tensor):
+    """E[(Σ aᵢ relu(wᵢ·x) − relu(w*·x))²], x ~ N(0, I), through the engine."""
+    both = torch.cat([weights, target[None]])
+    coef = torch.cat([head, -torch.ones(1, dtype=torch.float64)])
+    return coef @ dual_matrix("relu", both, None) @ coef
+
+
+def test_unbiased_relu_gradients_are_exact_at_collinear_pairs():
+    # Unit 1 = 2 · unit 0, unit 2 = −unit 0 (ρ = 1 and −1 off the diagonal, ρ = 1 on it): the
+    # closed form's ρ-derivative s₁s₂(π − θ)/(2π) is finite there, and the engine's gradient
+    # must equal central differences of the exact risk (step 1e-6: error ~1e-10 on a smooth
+    # function; at ρ = ±1 the risk is smooth in W because the pair value is C¹ in ρ).
+    rng = np.random.default_rng(4)
+    base = torch.as_tensor(rng.standard_normal((2, 5)) / math.sqrt(5))
+    weights = torch.stack([base[0], 2 * base[0], -base[0], base[1]]).requires_grad_(True)
+    head = torch.tensor([0.7, -0.3, 0.5, 1.1], dtype=torch.float64)
+    target = torch.as_tensor(rng.standard_normal(5) / math.sqrt(5))
+    risk = _relu_pair_risk(weights, head, target)
+    (grad,) = torch.autograd.grad(risk, weights)
+    assert torch.isfinite(grad).all()
+    numeric = torch.zeros_like(grad)
+    with torch.no_grad():
+        for index in np.ndindex(*weights.shape):
+            plus, minus = weights.detach().clone(), weights.detach().clone()
+            plus[index] += 1e-6
+            minus[index] -= 1e-6
+            numeric[index] = (_relu_pair_risk(plus, head, target)
+                              - _relu_pair_risk(minus, head, target)) / 2e-6
+    torch.testing.assert_close(grad, numeric, rtol=1e-7, atol=1e-8)
+
+
+def test_the_relu_core_backward_is_the_finite_derivative():
+    from lazylab.activations.families import _ArcCosineCore
+    rho = torch.tensor([-1.0, -0.5, 0.0, 0.7, 1.0], dtype=torch.float64, requires_grad=True)
+    core = _ArcCosineCore.apply(rho)
+    plain = rho.detach()
+    expected = torch.sqrt(1 - plain**2) + (torch.pi - torch.acos(plain)) * plain
+    torch.testing.assert_close(core.detach(), expected, rtol=0, atol=1e-15)
+    (grad,) = torch.autograd.grad(core.sum(), rho)
+    torch.testing.assert_close(grad, torch.pi - torch.acos(plain), rtol=0, atol=1e-15)
+    assert grad[0] == 0.0 and grad[-1] == torch.pi
+    inner = torch.tensor([-0.9, -0.2, 0.4, 0.95], dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_ArcCosineCore.apply, (inner,))
+    twice = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
+    (first,) = torch.autograd.grad(_ArcCosineCore.apply(twice).sum(), twice, create_graph=True)
+    with pytest.raises(RuntimeError):
+        first.sum().backward()  # once differentiable: no silent zero second derivative

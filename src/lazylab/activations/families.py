@@ -41,6 +41,9 @@ class Family:
         times_u: registry name of the activation u ↦ u·σ(u), when it is in the registry.
         tangent_excess: for σ′ of this family, (scales, ρ) ↦ (κ, N¹¹, N¹², N²²), the
             in-plane moments of the NT operator (:mod:`lazylab.gaussian.tangent`), or None.
+        singular: names of the partner families whose unbiased form has an infinite
+            ρ-derivative at ρ = ±1 (step × step: (π − θ)/(2π), derivative 1/(2π sin θ)); the
+            engine then takes collinear pairs by exact 1-D rules when gradients are needed.
     """
 
     name: str
@@ -49,6 +52,7 @@ class Family:
     diracs: tuple[tuple[float, float], ...] = ()
     times_u: str | None = None
     tangent_excess: Callable | None = None
+    singular: frozenset = frozenset()
 
     @property
     def jumps(self) -> bool:
@@ -78,6 +82,12 @@ class Family:
         """An unbiased closed form against ``other`` exists (O(1) work per entry)."""
         found = self.pair_form(other, unbiased=True)
         return found is not None and not found[2]
+
+    def has_smooth_unbiased_pair(self, other: "Family | None") -> bool:
+        """An unbiased closed form against ``other`` exists and its value and gradient are
+        exact on all of ρ ∈ [−1, 1] (collinear pairs need no special rule)."""
+        return (self.has_unbiased_pair(other) and other.name not in self.singular
+                and self.name not in other.singular)
 
 
 # ----------------------------------------------------------------------------- Hermite closed forms
@@ -201,9 +211,36 @@ class Angle:
         return Angle(-self.rho, parent=self)
 
 
+class _ArcCosineCore(torch.autograd.Function):
+    """J(ρ) = √(1 − ρ²) + (π − arccos ρ)ρ with its derivative J′(ρ) = π − arccos ρ.
+
+    Differentiating the two terms apart gives −ρ/√(1 − ρ²) + ρ/√(1 − ρ²) + (π − arccos ρ): the
+    singular parts cancel in exact arithmetic, but autograd forms them — infinite at ρ = ±1,
+    and near it two terms of size 1/√(1 − ρ²) (≈ 10⁸ a few ulps from 1) whose difference
+    loses ≈ 8 digits. J′ is finite on [−1, 1] (π at ρ = 1, 0 at ρ = −1) and taken directly.
+    This is what lets the engine take collinear pairs (a unit with itself, wⱼ ∥ wᵢ) by the
+    closed form under autograd instead of by 1-D rules (:func:`lazylab.gaussian.dual`).
+    First derivatives only: a second backward raises instead of silently dropping J″.
+    """
+
+    @staticmethod
+    def forward(ctx, rho):
+        angle = Angle(rho.detach())
+        ctx.save_for_backward(angle.complement)
+        return torch.addcmul(angle.q, angle.complement, angle.rho)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad):
+        (complement,) = ctx.saved_tensors
+        return grad * complement
+
+
 def relu_relu_unbiased(s1, s2, angle: Angle):
-    """E[u₊ v₊] = s₁s₂ (sin θ + (π − θ) cos θ)/(2π), θ = arccos ρ."""
-    core = torch.addcmul(angle.q, angle.complement, angle.rho)
+    """E[u₊ v₊] = s₁s₂ (sin θ + (π − θ) cos θ)/(2π), θ = arccos ρ; its ρ-derivative
+    s₁s₂(π − θ)/(2π) is finite at ρ = ±1 (:class:`_ArcCosineCore` when ρ needs gradients)."""
+    core = (torch.addcmul(angle.q, angle.complement, angle.rho) if frozen(angle.rho)
+            else _ArcCosineCore.apply(angle.rho))
     if frozen(core, s1, s2) and core.shape == torch.broadcast_shapes(core.shape, s1.shape,
                                                                       s2.shape):
         return core.mul_(s1 / (2 * torch.pi)).mul_(s2)
@@ -245,6 +282,7 @@ def step_tangent_excess(scales, rho):
 RELU = Family("relu", _relu_hermite, {"relu": (relu_relu, relu_relu_unbiased),
                                       "step": (relu_step, relu_step_unbiased)})
 STEP = Family("step", _step_hermite, {"step": (step_step, step_step_unbiased)},
-              diracs=((1.0, 0.0),), times_u="relu", tangent_excess=step_tangent_excess)
+              diracs=((1.0, 0.0),), times_u="relu", tangent_excess=step_tangent_excess,
+              singular=frozenset({"step"}))
 ERF = Family("erf", None, {"erf": (None, erf_erf_unbiased)})
 FAMILIES: dict[str, Family] = {f.name: f for f in (RELU, STEP, ERF)}

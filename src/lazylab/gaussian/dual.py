@@ -71,7 +71,8 @@ def pair_expectation(sigma, tau, var1, var2, cov, bias1=0.0, bias2=0.0) -> torch
             cov: the covariances. Everything broadcasts to one output shape; per-unit work
             (Hermite coefficients, second moments) is done on the unbroadcast shapes, so pass
             (N1, 1) and (1, N2) tensors for all pairs of N1 × N2 units.
-            ``bias1``/``bias2`` may be None for "no bias" (enables unbiased fast paths).
+            ``bias1``/``bias2`` may be None for "no bias" (enables unbiased fast paths; so do
+            zero biases that take no gradient).
             Inputs are converted to float64; float32 values are taken as exact, so the result
             is the exact expectation for the rounded parameters (e.g. of a float32 network).
     Returns:
@@ -81,7 +82,8 @@ def pair_expectation(sigma, tau, var1, var2, cov, bias1=0.0, bias2=0.0) -> torch
             |cov| > √(var1·var2) beyond relative round-off 1e-12 (nothing is clamped silently).
     """
     sigma, tau = get_activation(sigma), get_activation(tau)
-    unbiased = bias1 is None and bias2 is None
+    unbiased = _no_bias(bias1) and _no_bias(bias2)
+    bias1, bias2 = (None, None) if unbiased else (bias1, bias2)
     var1, var2, cov = (torch.as_tensor(t, dtype=torch.float64) for t in (var1, var2, cov))
     b1 = torch.zeros_like(var1) if bias1 is None else torch.as_tensor(bias1, dtype=torch.float64)
     b2 = torch.zeros_like(var2) if bias2 is None else torch.as_tensor(bias2, dtype=torch.float64)
@@ -92,6 +94,16 @@ def pair_expectation(sigma, tau, var1, var2, cov, bias1=0.0, bias2=0.0) -> torch
     if unbiased and _fused(sigma, tau, var1, var2, cov):
         return _unbiased_closed_pairs(sigma, tau, var1, var2, cov.expand(shape))
     return _expand(sigma, tau, var1, var2, cov.expand(shape), b1, b2, unbiased)
+
+
+def _no_bias(bias) -> bool:
+    """None, or zeros that take no gradient: the same expectation as no bias, by the unbiased
+    closed forms (e.g. a target neuron whose bias is 0.0)."""
+    if bias is None:
+        return True
+    if isinstance(bias, torch.Tensor):
+        return not (torch.is_grad_enabled() and bias.requires_grad) and not bool(torch.any(bias))
+    return isinstance(bias, (int, float)) and bias == 0
 
 
 def symmetric_dual_matrix(sigma, weights, biases=None, covariance=None) -> torch.Tensor:
@@ -320,15 +332,20 @@ def _unbiased_closed(sigma, tau) -> bool:
     return sigma.family is not None and sigma.family.has_unbiased_pair(tau.family)
 
 
+def _smooth_closed(sigma, tau) -> bool:
+    return sigma.family is not None and sigma.family.has_smooth_unbiased_pair(tau.family)
+
+
 def _base_pair(sigma, tau, var1, var2, cov, b1, b2, unbiased):
     """One base pair; (var1, b1) and (var2, b2) have per-unit shapes, cov the output shape."""
     shape = cov.shape
     s1, s2 = torch.sqrt(var1), torch.sqrt(var2)
     if not (torch.any(s1 == 0) or torch.any(s2 == 0)):
         rho = _correlation(cov, s1, s2)
-        if sigma.is_polynomial or tau.is_polynomial or (unbiased and _unbiased_closed(sigma, tau)
-                                                        and not _needs_grad(var1, var2, cov)):
-            # exact at ρ = ±1 as they stand (only their ρ-derivative is singular there)
+        if sigma.is_polynomial or tau.is_polynomial or (unbiased and _unbiased_closed(
+                sigma, tau) and (not _needs_grad(var1, var2, cov) or _smooth_closed(sigma, tau))):
+            # exact at ρ = ±1 as they stand; so is the ρ-derivative of the smooth forms (relu ×
+            # relu by its own backward), the others' is singular there
             return _generic_pair(sigma, tau, s1, s2, rho, b1, b2, unbiased)
         return _with_special_pairs(sigma, tau, s1, s2, rho, b1, b2, unbiased,
                                    torch.zeros(shape, dtype=torch.bool, device=cov.device))
