@@ -58,7 +58,8 @@ from lazylab import _checks as checks
 from lazylab.solvers.cg import REPLACEMENTS
 from lazylab.solvers.kernel_ridge import (DEFAULT_MEMORY_BUDGET, KernelRidgeSolution,
                                           _center_factor, _NystromProducts, _options, _storage,
-                                          _triangular, _validate, kernel_matrix)
+                                          _triangular, _upper_cholesky_in_place, _validate,
+                                          kernel_matrix)
 
 __all__ = ["falkon_path", "FACTORIZATIONS", "DEFAULT_FACTOR_BUDGET"]
 
@@ -77,10 +78,11 @@ class _CholeskyFactors:
 
     def __init__(self, gram: Tensor, ridges: Tensor):
         m = gram.shape[0]
-        self.inner = torch.empty(len(ridges), m, m, dtype=torch.float64, device=gram.device)
+        buffers = torch.empty(len(ridges), m, m, dtype=torch.float64, device=gram.device)
+        self.inner = []
         for k, ridge in enumerate(ridges.tolist()):  # in place: no M × M temporaries
-            self.inner[k].copy_(gram).diagonal().add_(ridge)
-            torch.linalg.cholesky(self.inner[k], upper=True, out=self.inner[k])
+            buffers[k].copy_(gram).diagonal().add_(ridge)
+            self.inner.append(_upper_cholesky_in_place(buffers[k]))
 
     def inverse(self, beta: Tensor, columns: list[int]) -> Tensor:
         """A_λ⁻¹ β for each column: β (M, L′, k), ``columns`` the L′ ridge indices."""
