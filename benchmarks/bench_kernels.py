@@ -29,10 +29,11 @@
     K_nM fits no memory budget and the factor budget holds one Cholesky factor at a time (as at
     damian-onestep's paper size, M = 16,384), the 14 ridges run as 14 CG loops. Measured in one
     process, the path that keeps G = K_nMᵀK_nM against the one that recomputes K_nM every round,
-    both with room for one factor beside G (n = 8192, M = 2048, d = 128; ``--normal``). With
-    ``--damian``, the paper size itself (n = 65,536, M = 16,384, d = 128, normal matrix only):
-    time, peak memory, rounds, and the time one K_nM pass takes, from which the recomputing
-    path's time is projected (rounds × pass time; a projection, marked as one).
+    both with room for one factor beside G (n = 8192, M = 2048, d = 128; ``--normal``), and the
+    normal-matrix path with one factor per λ instead of one per window of λ (SHARED_SPAN = 1).
+    With ``--damian``, the paper size itself (n = 65,536, M = 16,384, d = 128, normal matrix
+    only): time, peak memory, rounds, and the time of one K_nM pass (the recomputing path
+    makes one per CG round: ≈ 185 rounds there, one factor per λ).
 
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
 Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path | --normal | --damian]``.
@@ -54,10 +55,11 @@ from common import (isolated, machine_framed, peak_memory_mb, print_rows, row,  
 
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge  # noqa: E402
-from lazylab.solvers.falkon import falkon_path  # noqa: E402
+from lazylab.solvers.falkon import SHARED_SPAN, falkon_path  # noqa: E402
 from lazylab.studies._kernel_baselines import kernel_ridge_grid  # noqa: E402
 
 kernel_ridge_module = importlib.import_module("lazylab.solvers.kernel_ridge")  # not the function
+falkon_module = importlib.import_module("lazylab.solvers.falkon")
 BENCHMARK = "kernels"
 DIM = 450
 PATH_DIM = 128
@@ -185,8 +187,15 @@ def _pass_seconds(kernel, x: torch.Tensor, centers: torch.Tensor) -> float:
     return clock["seconds"]
 
 
+def _relative_gap(ones, others, x_test) -> float:
+    """max over the ridges of max|Δf|/max|f| on the test points."""
+    return max(float((a.predict(x_test) - b.predict(x_test)).abs().max()
+                     / b.predict(x_test).abs().max()) for a, b in zip(ones, others))
+
+
 def _normal_case(n: int, m: int, compare: bool, peak: float) -> list[dict]:
-    """The 14-ridge path keeping K_nMᵀK_nM, one factor beside it; the recomputing path too."""
+    """The 14-ridge path keeping K_nMᵀK_nM (shared factors); with ``compare`` also one factor
+    per λ (SHARED_SPAN = 1) and the recomputing path, with one factor each beside G."""
     x, y, x_test, kernel, ridges = _path_problem(n)
     options = dict(n_centers=m, tol=1e-8, max_iter=100, memory_budget=0.0,
                    factor_budget=2 * 8 * m * m)
@@ -194,33 +203,45 @@ def _normal_case(n: int, m: int, compare: bool, peak: float) -> list[dict]:
         kept = falkon_path(kernel, x, y, ridges, normal_matrix=True,
                            rng=np.random.default_rng(3), **options)
     memory = peak_memory_mb()
-    rounds = sum(s.iterations + 1 for s in kept)  # one loop per ridge: steps + residual check
+    windows = falkon_module._groups(ridges, m, "shared", 0.0)
+    rounds = sum(max(kept[j].iterations for j in window) + 1 for window in windows)
     case = f"falkon normal matrix ntk relu n={n} d={PATH_DIM} M={m} L=14"
     rows = [row(BENCHMARK, case, "time_normal", clock["seconds"], "s",
-                f"storage {kept[0].storage}; one factor per loop; peak {peak:.1f} GFLOP/s"),
-            row(BENCHMARK, case, "rounds", rounds, "", "Σ over the 14 loops (steps + check)"),
+                f"storage {kept[0].storage}; {len(windows)} factors (λ windows of "
+                f"{SHARED_SPAN:g}); peak {peak:.1f} GFLOP/s"),
+            row(BENCHMARK, case, "rounds", rounds, "", f"Σ over the {len(windows)} CG loops"),
             row(BENCHMARK, case, "converged", sum(s.converged for s in kept), "of 14",
                 f"iterations {[s.iterations for s in kept]}"),
             row(BENCHMARK, case, "peak_memory", memory, "MB", "whole process")]
-    if compare:
-        options["factor_budget"] = 8 * m * m
-        with timer() as slow:
-            recomputed = falkon_path(kernel, x, y, ridges, normal_matrix=False,
-                                     rng=np.random.default_rng(3), **options)
-        gaps = [float((a.predict(x_test) - b.predict(x_test)).abs().max()
-                      / b.predict(x_test).abs().max()) for a, b in zip(kept, recomputed)]
-        return rows + [
-            row(BENCHMARK, case, "time_recomputed", slow["seconds"], "s", "after, same process"),
-            row(BENCHMARK, case, "speedup", slow["seconds"] / clock["seconds"], "",
-                "recomputed / normal matrix"),
-            row(BENCHMARK, case, "max_relative_prediction_gap", max(gaps), "",
-                "normal vs recomputed, max|Δf|/max|f| on 2000 test points")]
-    one_pass = _pass_seconds(kernel, x, kept[0].centers)
-    return rows + [row(BENCHMARK, case, "pass_time", one_pass, "s", "one recomputed K_nM pass"),
-                   row(BENCHMARK, case, "projected_recomputed", (rounds + 14) * one_pass, "s",
-                       "PROJECTION: (rounds + one K_nMᵀy per loop) × pass time"),
-                   row(BENCHMARK, case, "projected_speedup",
-                       (rounds + 14) * one_pass / clock["seconds"], "", "projection / measured")]
+    if not compare:
+        one_pass = _pass_seconds(kernel, x, kept[0].centers)
+        return rows + [row(BENCHMARK, case, "pass_time", one_pass, "s",
+                           "one recomputed K_nM pass (the recomputing path makes one per round)")]
+    falkon_module.SHARED_SPAN = 1.0  # one factor per λ, as before the windows
+    try:
+        with timer() as own:
+            per_ridge = falkon_path(kernel, x, y, ridges, normal_matrix=True,
+                                    rng=np.random.default_rng(3), **options)
+    finally:
+        falkon_module.SHARED_SPAN = SHARED_SPAN
+    options["factor_budget"] = 8 * m * m
+    with timer() as slow:
+        recomputed = falkon_path(kernel, x, y, ridges, normal_matrix=False,
+                                 rng=np.random.default_rng(3), **options)
+    per_rounds = sum(s.iterations + 1 for s in per_ridge)
+    return rows + [
+        row(BENCHMARK, case, "time_normal_factor_per_ridge", own["seconds"], "s",
+            f"SHARED_SPAN = 1: 14 factors, {per_rounds} rounds; after, same process"),
+        row(BENCHMARK, case, "time_recomputed", slow["seconds"], "s",
+            f"one factor per λ, {sum(s.iterations + 1 for s in recomputed)} rounds"),
+        row(BENCHMARK, case, "speedup", slow["seconds"] / clock["seconds"], "",
+            "recomputed / normal matrix (shared factors)"),
+        row(BENCHMARK, case, "speedup_of_sharing", own["seconds"] / clock["seconds"], "",
+            "factor per λ / shared factors, both with the normal matrix"),
+        row(BENCHMARK, case, "max_relative_prediction_gap", _relative_gap(kept, recomputed,
+                                                                          x_test), "",
+            f"normal vs recomputed, max|Δf|/max|f| on 2000 test points; shared vs per-λ "
+            f"factors {_relative_gap(kept, per_ridge, x_test):.2g}")]
 
 
 def _cases(mode: str):

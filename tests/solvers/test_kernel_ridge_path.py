@@ -24,12 +24,14 @@ import torch
 from lazylab.models.kernel import DualKernel
 from lazylab.solvers import kernel_ridge
 
-from lazylab.solvers.falkon import falkon_path
+from lazylab.solvers.falkon import SHARED_SPAN, falkon_path
 
 kernel_ridge_module = importlib.import_module("lazylab.solvers.kernel_ridge")  # not the function
+falkon_module = importlib.import_module("lazylab.solvers.falkon")
 
 N, M = 600, 60
 RIDGES = [1e-2, 1e-6, 1.0, 1e-4, 1e-8]  # any order: the solutions come back in it
+ANCHORS = {1e-8: 1e-8, 1e-6: 1e-8, 1e-4: 1e-4, 1e-2: 1e-4, 1.0: 1.0}  # λ₀ of λ's window (×100)
 
 
 def rbf(x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
@@ -51,14 +53,16 @@ def _data(seed: int, targets: int = 1):
     return x, y, torch.from_numpy(rng.standard_normal((200, 6)))
 
 
-def _bound(kernel, x, y, x_test, solution, ridge, residual_sum) -> float:
-    """‖K_test B‖₂ ‖W⁻¹‖₂ (r₁ + r₂) ‖b‖ (module docstring), dense."""
+def _bound(kernel, x, y, x_test, solution, ridge, residual_sum, anchor=None) -> float:
+    """‖K_test B‖₂ ‖W⁻¹‖₂ (r₁ + r₂) ‖b‖ (module docstring), dense; B from A_anchor (default
+    A_λ), the factor that preconditioned the fit."""
+    anchor = ridge if anchor is None else anchor
     centers, n = solution.centers, x.shape[0]
     eye = torch.eye(M, dtype=torch.float64)
     k_mm = kernel(centers, centers)
     k_mm = (k_mm + k_mm.T) / 2 + solution.jitter * eye
     factor = torch.linalg.cholesky(k_mm, upper=True)
-    inner = torch.linalg.cholesky(factor @ factor.T / M + ridge * eye, upper=True)
+    inner = torch.linalg.cholesky(factor @ factor.T / M + anchor * eye, upper=True)
     basis = torch.linalg.solve_triangular(
         factor, torch.linalg.solve_triangular(inner, eye, upper=True), upper=True) / math.sqrt(n)
     k_nm = kernel(x, centers)
@@ -87,13 +91,22 @@ def test_every_ridge_agrees_with_its_own_single_fit(name, storage, factorization
         torch.testing.assert_close(solution.centers, single.centers, rtol=0, atol=0)
         assert solution.jitter == single.jitter
         assert solution.converged and single.converged and solution.residual <= 1e-8
-        # the normal matrix rounds the operator differently: on the ill-conditioned RBF system
-        # (T⁻¹ amplifies rounding by up to ε/δ) CG then takes a few more or fewer steps
-        slack = 6 if storage == "normal" else 2
-        assert abs(solution.iterations - single.iterations) <= slack, ridge
         expected = single.predict(x_test)
         gap = float(torch.linalg.vector_norm(solution.predict(x_test) - expected))
-        bound = _bound(kernel, x, y, x_test, solution, ridge, solution.residual + single.residual)
+        if storage == "normal" and factorization == "cholesky":
+            # each side solves its own preconditioned system: the path with its window's
+            # A_λ₀, the single fit with A_λ; the gap is at most the sum of their two bounds
+            bound = (_bound(kernel, x, y, x_test, solution, ridge, solution.residual,
+                            anchor=ANCHORS[ridge])
+                     + _bound(kernel, x, y, x_test, single, ridge, single.residual))
+        else:
+            # the normal matrix rounds the operator differently: on the ill-conditioned RBF
+            # system (T⁻¹ amplifies rounding by up to ε/δ) CG then takes a few more or fewer
+            # steps (eigh: the same preconditioner up to an orthogonal map)
+            slack = 6 if storage == "normal" else 2
+            assert abs(solution.iterations - single.iterations) <= slack, ridge
+            bound = _bound(kernel, x, y, x_test, solution, ridge,
+                           solution.residual + single.residual)
         scale = float(torch.linalg.vector_norm(expected))
         assert gap <= 1.01 * bound + 1e-12 * scale, (ridge, gap, bound)
         assert bound <= 1e-4 * scale  # the check is not vacuous
@@ -247,10 +260,12 @@ def test_the_path_runs_on_cuda_and_agrees_with_the_cpu():
 
 def test_the_normal_matrix_evaluates_k_nm_once_whatever_the_rounds_and_ridges():
     # Kernel calls: K_MM (1 block) and the one pass forming K_nMᵀK_nM and K_nMᵀy — against
-    # 1 + 8 passes when recomputed (test above) — and the same 6-step CG iterates to round-off.
+    # 1 + 8 passes when recomputed (test above) — and the same 6-step CG iterates to round-off
+    # (with the same preconditioner on both sides: "eigh", one factor for all λ either way).
     x, y, _ = _data(2)
     ridges = [1e-1, 1e-3, 1e-5, 1e-7]
-    options = dict(n_centers=M, tol=1e-14, max_iter=6, memory_budget=0.0, block_size=100)
+    options = dict(n_centers=M, tol=1e-14, max_iter=6, memory_budget=0.0, block_size=100,
+                   factorization="eigh")
     kept = []
     calls = _calls(lambda kernel: kept.extend(
         falkon_path(kernel, x, y, ridges, rng=np.random.default_rng(5), **options)))
@@ -287,3 +302,34 @@ def test_normal_matrix_must_be_a_bool_or_none():
     with pytest.raises(TypeError, match="normal_matrix"):
         falkon_path(rbf, x, y, [1e-3], n_centers=M, rng=np.random.default_rng(0),
                     normal_matrix="yes")
+
+
+def test_with_the_normal_matrix_ridges_within_the_span_share_one_factor():
+    # Windows λ₀ ≤ λ ≤ 100 λ₀ by increasing λ: three factors for the five ridges (the ANCHORS of
+    # the agreement test above); recomputed products keep one factor per λ.
+    assert SHARED_SPAN == 100.0
+    order = sorted(range(len(RIDGES)), key=RIDGES.__getitem__)
+    windows = falkon_module._groups(RIDGES, M, "shared", 0.0)
+    assert [[RIDGES[j] for j in window] for window in windows] == [[1e-8, 1e-6], [1e-4, 1e-2],
+                                                                    [1.0]]
+    assert sorted(j for window in windows for j in window) == sorted(order)
+    assert all(ANCHORS[RIDGES[j]] == RIDGES[window[0]] for window in windows for j in window)
+    x, y, _ = _data(2)
+    made = []
+    original = falkon_module._upper_cholesky_in_place
+
+    def counting(matrix):
+        made.append(matrix.shape[0])
+        return original(matrix)
+
+    falkon_module._upper_cholesky_in_place = counting
+    try:
+        falkon_path(rbf, x, y, RIDGES, n_centers=M, rng=np.random.default_rng(5),
+                    memory_budget=0.0)
+        assert made == [M] * 3
+        made.clear()
+        falkon_path(rbf, x, y, RIDGES, n_centers=M, rng=np.random.default_rng(5),
+                    memory_budget=0.0, normal_matrix=False)
+        assert made == [M] * 5
+    finally:
+        falkon_module._upper_cholesky_in_place = original
