@@ -246,13 +246,16 @@ def test_invalid_arguments_are_rejected_with_their_values(arguments, error, mess
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_the_path_runs_on_cuda_and_agrees_with_the_cpu():
+@pytest.mark.parametrize("budget,storage", [(2e9, "float64"), (0.0, "normal")])
+def test_the_path_runs_on_cuda_and_agrees_with_the_cpu(budget, storage):
+    # ridges 1000× apart: one factor each also with the normal matrix (windows of 100×)
     x, y, x_test = _data(7)
     ridges = [1e-2, 1e-5]
     runs = [falkon_path(rbf, x, y, ridges, n_centers=M, rng=np.random.default_rng(8),
-                        device=device) for device in ("cpu", "cuda")]
+                        memory_budget=budget, device=device) for device in ("cpu", "cuda")]
     for ridge, cpu, gpu in zip(ridges, *runs):
         assert gpu.coef.device.type == "cuda" and gpu.converged
+        assert cpu.storage == gpu.storage == storage
         gap = float(torch.linalg.vector_norm(gpu.predict(x_test).cpu() - cpu.predict(x_test)))
         bound = _bound(rbf, x, y, x_test, cpu, ridge, cpu.residual + gpu.residual)
         assert gap <= 1.01 * bound + 1e-12, (gap, bound)
