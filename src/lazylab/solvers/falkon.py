@@ -34,16 +34,17 @@ fit per λ pays Σ_λ rounds_λ passes, and K_MM, T, TTᵀ/M (and a kept K_nM) o
 
 **The normal matrix.** When K_nM fits no memory budget, every pass recomputes it, and the
 elementwise part dominates a pass (arc-cosine kernels: ≈ 20–28 ns an entry on one core, more
-than the n·M·d Gram product for d ≤ 450). At M = 16,384 one Cholesky factor is 2.1 GB, so the
-4 GB factor budget ran the kernel grid's 14 ridges as 14 loops: ≈ 200 passes. The path then keeps instead
-G = K_nMᵀK_nM (M × M, 8M² bytes, taken from ``factor_budget``), formed in ONE pass (the
-upper block triangle by GEMM, n·M² flops, mirrored in place) together with K_nMᵀy; every
-round's product is G β (2M² flops a column, no kernel evaluation). G costs as many flops as
-≈ M/(2d + c) passes (c ≈ 900 flop-equivalents of elementwise work an entry): ≈ 23 passes at
-M = 16,384, d = 128, against 14 loops of 3–25 rounds (measured: 1,478 s against ≈ 10,250 s,
-``benchmarks/bench_kernels.py --damian``). In exact arithmetic the products are
-those of the recomputed path; in floating point G β and K_nMᵀ(K_nM β) differ by round-off of the
-same order (n·ε·‖K_nM‖²‖β‖), and CG's recomputed residual is the residual of the G system.
+than the n·M·d Gram product for d ≤ 450). At M = 16,384 one Cholesky factor is 2.1 GB, so
+the 4 GB factor budget ran the kernel grid's 14 ridges as 14 loops: ≈ 200 passes. The path
+then keeps instead G = K_nMᵀK_nM (M × M, 8M² bytes, taken from ``factor_budget``), formed in
+ONE pass (the upper block triangle by GEMM, n·M² flops, mirrored in place) together with
+K_nMᵀy; every round's product is G β (2M² flops a column, no kernel evaluation). G costs as
+many flops as ≈ M/(2d + c) passes (c ≈ 900 flop-equivalents of elementwise work an entry):
+≈ 23 passes at M = 16,384, d = 128, against 14 loops of 3–25 rounds (measured: 1,478 s
+against ≈ 10,250 s, ``benchmarks/bench_kernels.py --damian``). In exact arithmetic the
+products are those of the recomputed path; in floating point G β and K_nMᵀ(K_nM β) differ by
+round-off of the same order (n·ε·‖K_nM‖²‖β‖), and CG's recomputed residual is the residual of
+the G system.
 
 With the normal matrix the rounds are cheap (≈ 2M² flops a column for G β, four triangular
 solves) and the Choleskys of TTᵀ/M + λI (M³/3 each) are half of what is left. So there the

@@ -267,13 +267,9 @@ def _falkon_factors(kernel_mm: Tensor, ridge: float) -> tuple[Tensor, Tensor, fl
 
 
 def _upper_cholesky_in_place(matrix: Tensor) -> Tensor:
-    """U with UᵀU = ``matrix`` (symmetric positive definite, row-major), written over its
-    storage; U is returned as a transposed (column-major) view of it.
-
-    LAPACK factors column-major storage: the transposed view of a row-major symmetric S is S in
-    column-major order, so it is factored truly in place, where a row-major ``out`` makes torch
-    copy the M × M matrix (measured: 0.54 GB more at M = 8192).
-    """
+    """U with UᵀU = ``matrix`` (symmetric positive definite, row-major) written over it, as a
+    column-major view: LAPACK then factors truly in place, where a row-major ``out`` makes
+    torch copy the M × M matrix (measured: 0.54 GB more at M = 8192)."""
     target = matrix.mT
     info = torch.empty((), dtype=torch.int32, device=matrix.device)
     torch.linalg.cholesky_ex(target, upper=True, out=(target, info))
