@@ -339,12 +339,9 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
                        single_storage=single_storage)
     m = options["n_centers"]
     centers, factor, jitter = _centers(kernel, x, m, rng, block_size)
-    storage = _storage(x.shape[0] * m, options["memory_budget"], options["single_storage"])
-    factor_budget = float(factor_budget)
-    if storage == "recomputed" and (normal_matrix or (normal_matrix is None
-                                                      and 8 * m * m <= factor_budget)):
-        storage, factor_budget = "normal", factor_budget - 8 * m * m
-        factorization = "shared" if factorization == "cholesky" else factorization
+    storage, factorization, factor_budget = _plan(
+        _storage(x.shape[0] * m, options["memory_budget"], options["single_storage"]),
+        factorization, float(factor_budget), normal_matrix, m)
     targets = y[:, None] if y.ndim == 1 else y
     products = _NystromProducts(kernel, x, centers, block_size, storage, targets)
     projected = _triangular(factor, products.transpose(targets), transpose=True)  # T⁻ᵀK_nMᵀy
@@ -360,6 +357,18 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
                                      else coefs[:, k], path.outcome(k), jitter, storage)
         del coefs, path  # this group's factors go before the next group's are made
     return solutions
+
+
+def _plan(storage: str, factorization: str, factor_budget: float, normal_matrix: bool | None,
+          m: int) -> tuple[str, str, float]:
+    """(storage, factorization, bytes left for factors): the normal matrix where K_nM would be
+    recomputed and ``normal_matrix`` asks for it or (None) its 8M² bytes fit the budget, then
+    with Cholesky factors shared by windows of λ (module docstring)."""
+    if storage == "recomputed" and (normal_matrix or (normal_matrix is None
+                                                      and 8 * m * m <= factor_budget)):
+        shared = "shared" if factorization == "cholesky" else factorization
+        return "normal", shared, factor_budget - 8 * m * m
+    return storage, factorization, factor_budget
 
 
 def _solve_group(products: _NystromProducts, factor: Tensor, factors, ridges: Tensor,
