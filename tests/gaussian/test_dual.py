@@ -164,3 +164,23 @@ def test_the_relu_core_backward_is_the_finite_derivative():
     (first,) = torch.autograd.grad(_ArcCosineCore.apply(twice).sum(), twice, create_graph=True)
     with pytest.raises(RuntimeError):
         first.sum().backward()  # once differentiable: no silent zero second derivative
+
+
+def test_zero_biases_are_no_biases_unless_they_take_gradients():
+    # A zero bias that takes no gradient is computed as no bias (the unbiased closed form); one
+    # that takes a gradient keeps the biased form, whose ∂/∂b₁ at b = 0 is E[1{u>0} v₊] =
+    # s₂(1 + ρ)/(2√(2π)) (Gaussian integration by parts).
+    var1 = torch.tensor([1.0, 2.0], dtype=torch.float64)
+    var2 = torch.tensor([0.5, 1.5], dtype=torch.float64)
+    rho = torch.tensor([0.3, -0.7], dtype=torch.float64)
+    cov = rho * torch.sqrt(var1 * var2)
+    unbiased = pair_expectation("relu", "relu", var1, var2, cov)
+    zeros = torch.zeros(2, dtype=torch.float64)
+    torch.testing.assert_close(pair_expectation("relu", "relu", var1, var2, cov, zeros, 0.0),
+                               unbiased, rtol=0, atol=0)
+    bias = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    value = pair_expectation("relu", "relu", var1, var2, cov, bias, zeros)
+    torch.testing.assert_close(value.detach(), unbiased, rtol=1e-12, atol=1e-14)
+    (grad,) = torch.autograd.grad(value.sum(), bias)
+    expected = torch.sqrt(var2) * (1 + rho) / (2 * math.sqrt(2 * math.pi))
+    torch.testing.assert_close(grad, expected, rtol=1e-10, atol=1e-12)
