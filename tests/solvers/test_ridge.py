@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from lazylab.solvers import NormalEquations, solve_ridge, streaming_ridge
-from lazylab.solvers.ridge import pseudo_inverse_cutoff, pseudo_solve, solve_symmetric
+from lazylab.solvers.ridge import (cholesky_in_place, pseudo_inverse_cutoff, pseudo_solve,
+                                   solve_symmetric)
 
 
 def _problem(n: int, p: int, seed: int, k: int | None = None, offset: float = 0.0):
@@ -217,3 +218,18 @@ def test_mismatched_shapes_are_rejected_with_both_shapes():
         equations.accumulate(features[:, :2], targets)
     with pytest.raises(ValueError, match="at least one accumulated block"):
         NormalEquations().solve(ridge=0.1)
+
+
+def test_cholesky_in_place_factors_over_the_matrix_storage():
+    # UᵀU = S to round-off, U upper triangular, written over S's own storage (no copy), and
+    # ok = False for an indefinite S.
+    rng = np.random.default_rng(3)
+    a = torch.from_numpy(rng.standard_normal((40, 40)))
+    s = a @ a.T + 40 * torch.eye(40, dtype=torch.float64)
+    work = s.clone()
+    factor, ok = cholesky_in_place(work)
+    assert ok and factor.data_ptr() == work.data_ptr()
+    torch.testing.assert_close(factor, torch.linalg.cholesky(s, upper=True), rtol=0, atol=1e-12)
+    torch.testing.assert_close(factor.T @ factor, s, rtol=1e-13, atol=1e-12)
+    indefinite = torch.diag(torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64))
+    assert not cholesky_in_place(indefinite)[1]
