@@ -119,17 +119,19 @@ def online_case(width: int, dim: int, batch: int, steps: int, dtype: str, device
 
 
 def _plain_loop(width: int, dim: int, steps: int, diagonal, offset: float, rate: float,
-                kind: str) -> None:
+                kind: str, device: str = "cpu") -> None:
     """The simplest fast torch loops of the mean-field σ = u² network (case (e)): autograd with
     the loss written out ("autograd") or by ``F.mse_loss`` and updates on ``.data`` ("autograd,
-    mse_loss"), or hand-written gradients ("hand-written")."""
-    generator = torch.Generator().manual_seed(0)
-    u = torch.randn(width, dim, generator=generator) / math.sqrt(dim)
-    v, c = torch.randn(width, generator=generator), torch.zeros(())
+    mse_loss"), or hand-written gradients ("hand-written"); every tensor on ``device``
+    (``diagonal`` must be there already)."""
+    generator = torch.Generator(device).manual_seed(0)
+    u = torch.randn(width, dim, generator=generator, device=device) / math.sqrt(dim)
+    v = torch.randn(width, generator=generator, device=device)
+    c = torch.zeros((), device=device)
     if kind != "hand-written":
         u.requires_grad_(), v.requires_grad_(), c.requires_grad_()
     for _ in range(steps):
-        x = torch.randn(100, dim, generator=generator)
+        x = torch.randn(100, dim, generator=generator, device=device)
         y = (x * x) @ diagonal + offset
         if kind == "hand-written":  # r = f − y, g = 2r/b: ηN∇U = η((2g vᵀ)∘pre)ᵀx, ηN∇v = η hᵀg
             pre = x @ u.T

@@ -187,3 +187,29 @@ def test_float32_fresh_batches_of_tasks_with_float64_constants(name):
     x, y = next(fresh_batches(task, 50, rng=np.random.default_rng(14), dtype=torch.float32))
     assert x.dtype == y.dtype == torch.float32 and x.shape == (50, task.dim)
     torch.testing.assert_close(y, task.target(x.double()).float(), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("name", ["single_neuron", "quadratic", "multi_index"])
+def test_float32_sampler_on_the_cpu_device_is_the_default_stream(name):
+    """device="cpu" named explicitly draws the default float32 stream, number for number."""
+    task = small_task(name)
+    named = task.batch_sampler(rng=np.random.default_rng(14), dtype=torch.float32, device="cpu")
+    default = task.batch_sampler(rng=np.random.default_rng(14), dtype=torch.float32)
+    for got, expected in zip(_stream(named, (50, 70)), _stream(default, (50, 70))):
+        torch.testing.assert_close(got, expected, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["single_neuron", "quadratic", "multi_index"])
+def test_float32_draws_on_cuda_stay_there_and_follow_the_target(name):
+    """On a GPU the float32 draws are made there (x, y on the device, whole blocks of the
+    fresh-batch stream): y is f*(x) of the same x to float32 rounding (the quadratic task by
+    its device constants, the others through the CPU float64 target)."""
+    task = small_task(name)
+    stream = fresh_batches(task, 10, rng=np.random.default_rng(15), device="cuda",
+                           dtype=torch.float32, block_size=200)
+    x, y = (torch.cat(parts) for parts in zip(*(next(stream) for _ in range(30))))
+    assert x.device.type == y.device.type == "cuda" and x.dtype == y.dtype == torch.float32
+    expected = task.target(x.cpu().double())
+    torch.testing.assert_close(y.cpu().double(), expected, rtol=1e-5,
+                               atol=1e-5 * float(expected.abs().max()))

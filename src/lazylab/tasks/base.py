@@ -126,14 +126,19 @@ class GaussianTask:
         x, y = self._draw(_numpy_normal(rng), self.target, n)
         return Dataset(x, y)
 
-    def target_function(self, dtype: torch.dtype):
-        """x (n, d) ↦ f*(x) (n,) in ``dtype``, for the samplers' hot path (subclasses cast their
-        constants once here); the default is :meth:`target`, in float64 for other dtypes."""
+    def target_function(self, dtype: torch.dtype, device=None):
+        """x (n, d) ↦ f*(x) (n,) in ``dtype`` on x's device, for the samplers' hot path
+        (subclasses cast their constants once here, to ``device``); the default is
+        :meth:`target` in float64, on the CPU when ``device`` is another (the tasks keep their
+        constants there): correct for every task, fast for those that override it."""
+        if device is not None and torch.device(device).type != "cpu":
+            return lambda x: self.target(x.to("cpu", DTYPE)).to(device=x.device, dtype=dtype)
         if dtype == DTYPE:
             return self.target
         return lambda x: self.target(x.to(DTYPE)).to(dtype)
 
-    def batch_sampler(self, *, rng: np.random.Generator, dtype: torch.dtype = DTYPE):
+    def batch_sampler(self, *, rng: np.random.Generator, dtype: torch.dtype = DTYPE,
+                      device=None):
         """n ↦ (x (n, d), y (n,)) of ``dtype`` for online SGD's per-step draws, or None when a
         subclass overrides :meth:`sample` (its inputs are then not N(0, I_d)).
 
@@ -144,6 +149,9 @@ class GaussianTask:
         (one integer drawn), about 3× cheaper than numpy's float64 draws — its own stream
         (:func:`lazylab.solvers.batches.fresh_batches`). y = f*(x) + noise·ξ with f* from
         :meth:`target_function` (constants cast to ``dtype`` once per sampler).
+        ``device`` (float32 only; default the CPU): where the float32 draws are made — on a
+        GPU, by a generator of that device (its own stream again), so that no batch crosses
+        from the host. float64 draws are numpy's, on the CPU, whatever ``device``.
         """
         rng = check_rng(rng)
         if dtype not in (torch.float32, DTYPE):
@@ -153,11 +161,13 @@ class GaussianTask:
         if dtype == DTYPE:
             normal = _numpy_normal(rng)
         else:
-            generator = torch.Generator().manual_seed(int(rng.integers(2 ** 63)))
+            device = torch.device("cpu" if device is None else device)
+            generator = torch.Generator(device).manual_seed(int(rng.integers(2 ** 63)))
 
             def normal(shape):
-                return torch.randn(shape, generator=generator, dtype=torch.float32)
-        target = self.target_function(dtype)
+                return torch.randn(shape, generator=generator, dtype=torch.float32,
+                                   device=device)
+        target = self.target_function(dtype, None if dtype == DTYPE else device)
         return lambda n: self._draw(normal, target, n)
 
     def _draw(self, normal, target, n: int) -> tuple[torch.Tensor, torch.Tensor]:

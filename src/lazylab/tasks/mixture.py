@@ -114,10 +114,12 @@ class GaussianMixture:
         x, y = self._draw(n, check_rng(rng))
         return Dataset(x, y)
 
-    def batch_sampler(self, *, rng: np.random.Generator, dtype: torch.dtype = DTYPE):
+    def batch_sampler(self, *, rng: np.random.Generator, dtype: torch.dtype = DTYPE,
+                      device=None):
         """n ↦ (x, y), the numbers of :meth:`sample` (numpy's stream from ``rng``) without the
         per-batch :class:`Dataset` checks, for online SGD; float64 only (None for float32:
-        the caller then converts these float64 draws, as before)."""
+        the caller then converts these float64 draws, as before), on the CPU whatever
+        ``device`` (the caller moves them)."""
         rng = check_rng(rng)
         if dtype not in (torch.float32, DTYPE):
             raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")

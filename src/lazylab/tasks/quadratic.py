@@ -84,17 +84,18 @@ class Quadratic(GaussianTask):
     def target(self, x: torch.Tensor) -> torch.Tensor:
         return self._apply(x).mul_(x).sum(-1) + self.offset  # in place: Bx is a new tensor
 
-    def target_function(self, dtype: torch.dtype):
-        """x ↦ xᵀBx + b0 with B cast to ``dtype`` once. float64: :meth:`target` (the numbers of
-        :meth:`sample`). float32 with B diagonal (the paper's presets): (x∘x)·diag B + b0, one
-        elementwise square and one matrix-vector product, as a plain torch loop writes it."""
+    def target_function(self, dtype: torch.dtype, device=None):
+        """x ↦ xᵀBx + b0 with B cast to ``dtype`` once, on ``device`` (default the CPU).
+        float64: :meth:`target` (the numbers of :meth:`sample`; B moves to x's device). float32
+        with B diagonal (the paper's presets): (x∘x)·diag B + b0, one elementwise square and one
+        matrix-vector product, as a plain torch loop writes it."""
         if dtype == DTYPE:
             return self.target
         offset = self.offset
         if self._diagonal is None:
-            matrix = self.matrix.to(dtype)
+            matrix = self.matrix.to(dtype=dtype, device=device)
             return lambda x: (x @ matrix).mul_(x).sum(-1).add_(offset)
-        diagonal = self._diagonal.to(dtype)
+        diagonal = self._diagonal.to(dtype=dtype, device=device)
         return lambda x: (x * x).mv(diagonal).add_(offset)
 
     def target_mean(self) -> float:
