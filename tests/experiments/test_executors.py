@@ -52,7 +52,7 @@ def test_pool_matches_inprocess_bit_for_bit(reference, tmp_path):
 @pytest.mark.slow
 def test_dask_local_cluster_matches_inprocess_bit_for_bit(reference, tmp_path):
     """A LocalCluster of 2 worker processes over loopback, reached by its scheduler address."""
-    import distributed
+    distributed = pytest.importorskip("distributed")  # the "test" extra installs it
     spec, expected = reference
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   host="127.0.0.1", dashboard_address=None) as cluster:
@@ -65,7 +65,7 @@ def test_dask_local_cluster_matches_inprocess_bit_for_bit(reference, tmp_path):
 
 def test_dask_workers_option_starts_a_loopback_local_cluster(monkeypatch):
     """``--dask-workers K`` wiring: K single-threaded worker processes on 127.0.0.1."""
-    import distributed
+    distributed = pytest.importorskip("distributed")
     calls = []
 
     class Recorder:
