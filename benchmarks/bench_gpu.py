@@ -18,9 +18,12 @@ and written to ``$OUT/gpu_rows.json`` (or ``--out FILE``) after every part:
     the paper schedule, 20,000 steps (n/d ≈ 4444) timed and the study's 200,000-step run
     projected from it;
 (6) the ReLU NTK Gram at n = 8000, d = 450 on the device, float64, against the CPU's on a
-    1000 × 1000 corner (relative difference).
+    1000 × 1000 corner (relative difference);
+(7) NT online SGD (the paper's right-panel protocol: σ = relu, float64, batch 100, d = 450,
+    N ∈ {45, 225}, 5000 steps): steps per second on the device.
 
-Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--part K ...]``; ``--quick``
+Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--part K ...]
+[--panel-steps N]``; ``--quick``
 shrinks every size (a CPU dry run: ``--device cpu --quick``).
 """
 
@@ -47,6 +50,7 @@ from common import print_rows, row  # noqa: E402
 
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.models.network import Network  # noqa: E402
+from lazylab.models.neural_tangent import NeuralTangent  # noqa: E402
 from lazylab.risk import population_risk  # noqa: E402
 from lazylab.solvers import kernel_ridge  # noqa: E402
 from lazylab.solvers.falkon import falkon_path  # noqa: E402
@@ -56,12 +60,15 @@ BENCHMARK = "gpu"
 ROOT = Path(__file__).resolve().parents[1]
 CUDA_TEST_FILES = ("tests/solvers/test_kernel_ridge_path.py", "tests/solvers/test_training.py",
                    "tests/tasks/test_samplers.py",
+                   "tests/models/test_tangent_online_sgd.py",
                    "tests/solvers/test_kernel_ridge.py", "tests/models/test_network.py")
 FULL = {"gram": 8000, "falkon": [(200_000, None), (200_000, 10_000), (1_000_000, 5000)],
         "damian": (65_536, 16_384), "widths": (45, 450, 4500), "sgd_steps": 2000,
-        "dim": 450, "panel_steps": 20_000, "panel_total": 200_000}
+        "dim": 450, "panel_steps": 20_000, "panel_total": 200_000, "nt_widths": (45, 225),
+        "nt_steps": 5000}
 QUICK = {"gram": 500, "falkon": [(4000, None), (4000, 400)], "damian": (2048, 256),
-         "widths": (9, 45), "sgd_steps": 50, "dim": 45, "panel_steps": 100, "panel_total": 1000}
+         "widths": (9, 45), "sgd_steps": 50, "dim": 45, "panel_steps": 100, "panel_total": 1000,
+         "nt_widths": (9,), "nt_steps": 100}
 
 
 def _sync(device: str) -> None:
@@ -95,7 +102,7 @@ def machine(device: str, sizes: dict) -> list[dict]:
     name = torch.cuda.get_device_name() if torch.device(device).type == "cuda" else "cpu"
     rows = [row(BENCHMARK, "machine", "torch", float(torch.__version__.split(".")[1]), "",
                 f"torch {torch.__version__}, python {sys.version.split()[0]}, {name}")]
-    size = 8192 if sizes is FULL else 1024
+    size = 1024 if sizes["dim"] < 100 else 8192
     for dtype in (torch.float64, torch.float32):
         a = torch.randn(size, size, dtype=dtype, device=device)
         b = torch.randn(size, size, dtype=dtype, device=device)
@@ -247,7 +254,26 @@ def panel(device: str, sizes: dict) -> list[dict]:
                 f"final train loss {model.diagnostics['final_train_loss']:.4g}")]
 
 
-PARTS = (machine, cuda_tests, falkon, damian, sgd, panel, gram)
+def nt_sgd(device: str, sizes: dict) -> list[dict]:
+    """NT online SGD (σ = relu, float64, batch 100) on the device: steps per second."""
+    rows, dim, steps = [], sizes["dim"], sizes["nt_steps"]
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim, matrix="exp-diagonal")
+    for width in sizes["nt_widths"]:
+        def fit(count):
+            return NeuralTangent(width=width, solver="sgd", learning_rate=0.1, batch_size=100,
+                                 steps=count, sgd_tol=1e-12, device=device).fit(
+                task, rng=np.random.default_rng(1))
+        fit(5)  # warm-up
+        seconds, model = _seconds(lambda: fit(steps), device)
+        case = f"nt online sgd relu N={width} d={dim} batch=100 float64 {device}"
+        rows += [row(BENCHMARK, case, "steps_per_second", steps / seconds, "1/s",
+                     f"{steps} steps in {seconds:.2f} s (calibration included)"),
+                 row(BENCHMARK, case, "final_train_loss", model.diagnostics["final_train_loss"],
+                     "", "")]
+    return rows
+
+
+PARTS = (machine, cuda_tests, falkon, damian, sgd, panel, gram, nt_sgd)
 
 
 def main() -> None:
@@ -257,8 +283,12 @@ def main() -> None:
     parser.add_argument("--part", type=int, action="append", help="run only these parts")
     parser.add_argument("--out", default=os.path.join(os.environ.get("OUT", "."),
                                                       "gpu_rows.json"))
+    parser.add_argument("--panel-steps", type=int, help="steps of part 5's run (default "
+                        "20,000; 200,000 is the study's whole largest run)")
     args = parser.parse_args()
-    sizes = QUICK if args.quick else FULL
+    sizes = dict(QUICK if args.quick else FULL)
+    if args.panel_steps:
+        sizes["panel_steps"] = args.panel_steps
     rows = []
     for index, part in enumerate(PARTS):
         if args.part and index not in args.part:

@@ -127,6 +127,18 @@ def optional(check: Callable[..., Any], value: Any, name: str, **options: Any) -
     return None if value is None else check(value, name, **options)
 
 
+def device(value: Any, name: str = "device") -> str:
+    """A device name torch parses as the CPU or a CUDA device ("cpu", "cuda", "cuda:1");
+    whether CUDA is there is checked where the device is used."""
+    try:
+        kind = torch.device(value).type
+    except (RuntimeError, TypeError):
+        kind = None
+    if kind not in ("cpu", "cuda"):
+        raise ValueError(f"{name} must be 'cpu' or 'cuda[:index]', got {value!r}")
+    return value
+
+
 def generator(rng: Any, name: str = "rng") -> np.random.Generator:
     """A numpy Generator, else TypeError."""
     if not isinstance(rng, np.random.Generator):

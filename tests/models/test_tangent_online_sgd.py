@@ -16,7 +16,8 @@ import torch
 from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._tangent_solvers import _step_size, _window_steps, online_sgd
-from lazylab.models.neural_tangent import GatedFeatures
+from lazylab.models.neural_tangent import GatedFeatures, NeuralTangent, on_device
+from lazylab.tasks import TASKS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -96,3 +97,48 @@ def test_online_sgd_divergence_names_its_step_after_the_steps_before_it():
         online_sgd(_features(False), _draw(2, poison=7), learning_rate=0.1, batch_size=20,
                    steps=500, tol=1e-12, callback=lambda step, loss: calls.append(step))
     assert caught.value.step == 7 and calls == [1, 2, 3, 4, 5, 6]
+
+
+def test_device_blocks_hand_out_the_per_batch_draws():
+    """``on_device``: blocks of ⌊rows/b⌋ batches, sliced, are the per-batch draws of a noise-free
+    stream, number for number; a larger request (the calibration) is drawn alone; the result is
+    on the device asked for."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=4)
+    blocked = on_device(task.batch_sampler(rng=np.random.default_rng(5)), torch.device("cpu"),
+                        rows=25)
+    plain = task.batch_sampler(rng=np.random.default_rng(5))
+    for batch in (40, 10, 10, 10, 10, 10, 10):  # 40 > rows: alone; then 3 blocks of 2
+        for got, expected in zip(blocked(batch), plain(batch)):
+            torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    got = blocked(3)  # 3 does not divide the held block: a fresh one of 8 batches
+    assert got[0].shape == (3, 4) and got[0].device.type == "cpu"
+
+
+def test_device_is_checked_and_applies_to_sgd_only():
+    with pytest.raises(ValueError, match="device must be"):
+        NeuralTangent(width=3, solver="sgd", device="tpu")
+    with pytest.raises(ValueError, match="solver='sgd' only"):
+        NeuralTangent(width=3, solver="cg", device="cuda")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_sgd_on_cuda_without_cuda_is_a_clear_error():
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=4)
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        NeuralTangent(width=3, solver="sgd", steps=5, device="cuda").fit(
+            task, rng=np.random.default_rng(0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_sgd_on_cuda_matches_the_cpu():
+    """The same float64 numbers (noise-free task: blocks are the per-step draws), the same
+    updates on the GPU: the fits agree to round-off and come back on the CPU."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=6)
+    fits = {device: NeuralTangent(width=5, solver="sgd", steps=300, batch_size=20,
+                                  sgd_tol=1e-12, device=device).fit(
+        task, rng=np.random.default_rng(1)) for device in ("cpu", "cuda")}
+    assert fits["cuda"].directions.device.type == "cpu"
+    torch.testing.assert_close(fits["cuda"].directions, fits["cpu"].directions,
+                               rtol=1e-9, atol=1e-12)
+    offsets = {device: float(fit.offset) for device, fit in fits.items()}
+    assert offsets["cuda"] == pytest.approx(offsets["cpu"], rel=1e-9, abs=1e-12)

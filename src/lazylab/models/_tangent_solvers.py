@@ -297,9 +297,10 @@ def _step_size(features, draw, learning_rate: float, batch_size: int) -> tuple[f
     """
     size = max(batch_size, 1000)
     x, _ = draw(size)
-    _, gates, heads = features.batch_value(x, torch.zeros(features.size, dtype=x.dtype))
+    _, gates, heads = features.batch_value(x, torch.zeros(features.size, dtype=x.dtype,
+                                                          device=x.device))
     trace = features.squared_norm(x, gates, heads) + 1.0
-    vector = torch.ones(features.size, dtype=x.dtype)
+    vector = torch.ones(features.size, dtype=x.dtype, device=x.device)
     top = 0.0
     for _ in range(30):
         vector = vector / torch.linalg.vector_norm(vector)
@@ -336,8 +337,9 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
     exceeds 10⁸ × the first window's mean.
     """
     step_size, trace, calibration = _step_size(features, draw, learning_rate, batch_size)
-    vector = torch.zeros(features.size, dtype=torch.float64)
-    offset = torch.zeros((), dtype=torch.float64)
+    device = features.weights.device  # the batches' too (``draw`` puts them there)
+    vector = torch.zeros(features.size, dtype=torch.float64, device=device)
+    offset = torch.zeros((), dtype=torch.float64, device=device)
     window = _window_steps(batch_size, features.size + 1, step_size, trace)
     losses, pending, previous, reference = [], [], None, None
     for step in range(1, steps + 1):

@@ -224,12 +224,7 @@ class Network:
             raise ValueError(f"momentum applies to optimizer='sgd' only, got optimizer="
                              f"{self.optimizer!r} with momentum={self.momentum!r}")
         checks.optional(checks.positive_float, self.laziness, "laziness", alternative=" or None")
-        try:
-            kind = torch.device(self.device).type
-        except (RuntimeError, TypeError):
-            kind = None
-        if kind not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda[:index]', got {self.device!r}")
+        checks.device(self.device)
 
     # ------------------------------------------------------------------ parameters
 
