@@ -171,7 +171,7 @@ def falkon(device: str, sizes: dict) -> list[dict]:
                      f"converged={fit.converged} residual={fit.residual:.2g}"),
                  row(BENCHMARK, case, "test_mse", error, "", "noiseless target, 2000 points"),
                  row(BENCHMARK, case, "peak_device_memory", _peak_gb(device), "GB", "")]
-        del x, y, fit
+        x = y = fit = None  # free the device before the next size
     return rows
 
 

@@ -16,7 +16,8 @@ import torch
 from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._tangent_solvers import _step_size, _window_steps, online_sgd
-from lazylab.models.neural_tangent import GatedFeatures, NeuralTangent, on_device
+from lazylab.models.neural_tangent import GatedFeatures, NeuralTangent
+from lazylab.solvers.batches import on_device
 from lazylab.tasks import TASKS
 
 pytestmark = pytest.mark.usefixtures("one_thread")

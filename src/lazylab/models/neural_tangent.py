@@ -50,7 +50,7 @@ from lazylab.models._tangent_solvers import online_sgd
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import solve_ridge
-from lazylab.solvers.batches import resolve_device
+from lazylab.solvers.batches import DEVICE_BLOCK_ROWS, on_device, resolve_device
 from lazylab.solvers.ridge_path import ridge_path
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
@@ -213,7 +213,7 @@ class NeuralTangent:
             (windows of ≥ 100 steps and ≥ 10⁴ samples).
         device: where SGD runs ("sgd" only): "cpu" or "cuda[:k]". The fitted model is
             returned on the CPU. On a GPU the float64 batches are drawn on the host as on the
-            CPU, in blocks of :data:`DEVICE_BLOCK_ROWS` rows moved in one copy (the same
+            CPU, in blocks of :data:`lazylab.solvers.batches.DEVICE_BLOCK_ROWS` rows moved in one copy (the same
             numbers as the CPU's per-step draws for a noise-free task).
     Random stream: W by one ``rng.standard_normal((N, d))`` (the same draw as RandomFeatures);
     with "sgd" the same generator then draws the batches.
@@ -358,31 +358,6 @@ def _batch_draw(data, task, rng: np.random.Generator):
     return sample
 
 
-DEVICE_BLOCK_ROWS = 10_000
-"""Rows of the host draws that NT online SGD moves to a GPU in one copy (rounded down to whole
-batches)."""
-
-
-def on_device(draw, device: torch.device, rows: int):
-    """batch ↦ (x, y) on ``device``: ``draw``'s host batches fetched ⌊rows / batch⌋ batches at a
-    time, moved in one copy each and handed out in slices (a copy per step would cost more than
-    the step); a request for more than ``rows`` rows (the step-size calibration) is drawn and
-    moved alone. For a noise-free task x and y are the numbers of the per-batch draws (row-major
-    blocks); with noise the block's ξ follow its x, as one draw of the block would."""
-    held, start = None, 0
-
-    def next_batch(batch: int):
-        nonlocal held, start
-        if batch > rows:
-            return tuple(t.to(device) for t in draw(batch))
-        if held is None or start + batch > held[0].shape[0] or held[0].shape[0] % batch:
-            held, start = tuple(t.to(device) for t in draw(rows // batch * batch)), 0
-        start += batch
-        return held[0][start - batch:start], held[1][start - batch:start]
-
-    return next_batch
-
-
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
                 ridge: float, solver: str, tol: float, max_iter: int | None,
                 gate: Activation | None = None, progress=None) -> NeuralTangentModel:
@@ -393,10 +368,7 @@ def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_h
     """
     if max_iter is None:
         max_iter = 10 * weights.shape[0] * (weights.shape[1] + int(train_head))
-    callback = None
-    if progress is not None:
-        def callback(iteration, _residual):
-            progress(iteration, None)
+    callback = None if progress is None else (lambda iteration, _: progress(iteration, None))
     if task is not None:
         model = optimal_tangent(task, sigma, weights, train_head=train_head, ridge=ridge, tol=tol,
                                 max_iter=max_iter, callback=callback)

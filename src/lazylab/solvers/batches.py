@@ -5,6 +5,8 @@
 * :func:`minibatches` — a fixed data set, reshuffled every epoch; the returned
   :class:`Minibatches` carries the data set so that :func:`lazylab.solvers.training.train` can
   judge convergence on the full-batch training loss.
+* :func:`on_device` — a host draw ``batch ↦ (x, y)`` served on a GPU from blocks moved in one
+  copy (NT online SGD's float64 batches).
 * :func:`resolve_dtype`, :func:`resolve_device` — float32/float64 and cpu/cuda, validated.
 """
 
@@ -17,8 +19,8 @@ import torch
 
 from lazylab import _checks as checks
 
-__all__ = ["fresh_batches", "minibatches", "Minibatches", "resolve_device", "resolve_dtype",
-           "DTYPES"]
+__all__ = ["fresh_batches", "minibatches", "Minibatches", "on_device", "resolve_device",
+           "resolve_dtype", "DTYPES", "DEVICE_BLOCK_ROWS"]
 
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -90,6 +92,31 @@ def fresh_batches(task, batch_size: int, *, rng: np.random.Generator, device="cp
             continue
         for start in starts:  # slices: cheaper than split
             yield x[start:start + batch_size], y[start:start + batch_size]
+
+
+DEVICE_BLOCK_ROWS = 10_000
+"""Rows of the host draws that :func:`on_device` moves to a GPU in one copy (NT online SGD;
+rounded down to whole batches)."""
+
+
+def on_device(draw, device: torch.device, rows: int):
+    """batch ↦ (x, y) on ``device``: ``draw``'s host batches fetched ⌊rows / batch⌋ batches at a
+    time, moved in one copy each and handed out in slices (a copy per step would cost more than
+    the step); a request for more than ``rows`` rows (the step-size calibration) is drawn and
+    moved alone. For a noise-free task x and y are the numbers of the per-batch draws (row-major
+    blocks); with noise the block's ξ follow its x, as one draw of the block would."""
+    held, start = None, 0
+
+    def next_batch(batch: int):
+        nonlocal held, start
+        if batch > rows:
+            return tuple(t.to(device) for t in draw(batch))
+        if held is None or start + batch > held[0].shape[0] or held[0].shape[0] % batch:
+            held, start = tuple(t.to(device) for t in draw(rows // batch * batch)), 0
+        start += batch
+        return held[0][start - batch:start], held[1][start - batch:start]
+
+    return next_batch
 
 
 def _block_draw(task, rng: np.random.Generator, dtype: torch.dtype,
