@@ -11,7 +11,7 @@ import pytest
 from lazylab.cli import main
 from lazylab.experiments import Store, execute_run, load_sweep
 from lazylab.studies import STUDIES, Study, register, reproduce
-from lazylab.studies._aggregate import seed_statistics
+from lazylab.studies._aggregate import SETTLED_RISK, seed_statistics, unconverged_text
 from lazylab.studies.base import run_rows, spec_to_toml, sweep_task
 
 SPEC = {"name": "toy-width", "description": "RF on a small quadratic target",
@@ -165,3 +165,19 @@ def test_seed_statistics_is_mean_standard_error_and_count_over_seeds():
     assert table["sem"].tolist() == pytest.approx([0.3 / np.sqrt(3), 0.0])
     assert list(seed_statistics(frame.iloc[0:0], ["width"]).columns) == ["width", "mean",
                                                                          "count", "sem"]
+
+
+def test_unconverged_runs_are_told_apart_by_where_they_stopped():
+    """Settled near 0 (normalized risk ≤ SETTLED_RISK) apart from the others, whose range and
+    largest last criterion are given; none, and no record, said so."""
+    runs = pd.DataFrame({"converged": [1.0, 0.0, 0.0, 0.0, 0.0],
+                         "risk_normalized": [0.2, SETTLED_RISK / 2, SETTLED_RISK, 0.05, 0.4],
+                         "criterion": [1e-5, 2e-5, 3e-5, 7e-4, 4e-5]})
+    text = unconverged_text(runs, 1e-5)
+    assert text.startswith("Unconverged network runs: 4 of 5 (goal 0): 2 stopped at a "
+                           "normalized risk ≤ 0.001")
+    assert "2 above it (normalized risk 0.05–0.4, last criterion up to 0.0007 against tol 1e-05)" \
+        in text
+    assert unconverged_text(runs.iloc[:1], 1e-5) == "Unconverged network runs: 0 of 1 (goal 0)."
+    assert "above it" not in unconverged_text(runs.iloc[:3], 1e-5)
+    assert unconverged_text(runs.drop(columns="converged"), 1e-5) == "Convergence not recorded."

@@ -44,7 +44,7 @@ from lazylab.models.population import optimal_tangent
 from lazylab.plots import draw_points, plt, save_figure
 from lazylab.predictors import TwoLayer
 from lazylab.risk import population_risk
-from lazylab.studies._aggregate import seed_statistics
+from lazylab.studies._aggregate import seed_statistics, unconverged_text
 from lazylab.studies._curves import threshold_crossing
 from lazylab.studies.base import sweep_seeds, sweep_task
 
@@ -381,13 +381,11 @@ def summary_lines(frames: dict[str, pd.DataFrame], scale: str) -> list[str]:
     if data.empty or width.empty:
         return []
     runs = pd.concat([data, width], ignore_index=True)
-    unconverged = int((runs["converged"] == 0).sum())
     halvings = int(runs["halvings"].fillna(0).sum()) if "halvings" in runs else 0
     return [
         "", "# ReLU network on a single ReLU neuron", "",
         f"Sizes: {describe(scale)}. ± are standard errors over {SIZES[scale].seeds} seeds. "
-        f"Unconverged network runs: {unconverged} of {len(runs)} (goal 0); learning-rate "
-        f"halvings: {halvings}.", "",
+        f"{unconverged_text(runs, SIZES[scale].tol)} Learning-rate halvings: {halvings}.", "",
         "## Claim R1: α → ∞ meets the exact NT (both layers), α → 0 the network value",
         "(network value: the engine's risk of the width-N network holding the teacher, 0 in "
         "exact arithmetic)", *_end_lines(data, SIZES[scale].alphas), "",

@@ -45,7 +45,7 @@ import pandas as pd
 
 from lazylab.plots import draw_points, plt, save_figure
 from lazylab.studies import _lazy_rich_relu as relu
-from lazylab.studies._aggregate import seed_statistics
+from lazylab.studies._aggregate import seed_statistics, unconverged_text
 from lazylab.studies._lazy_rich_measures import (incremental_scale, incremental_sweeps,
                                                  measure_figure, measure_lines, measure_points,
                                                  seed_matrices, slope)
@@ -366,13 +366,12 @@ def summary(frames: dict[str, pd.DataFrame], scale: str) -> str:
     """The claims with their numbers, computed from the runs (markdown)."""
     data, points, sizes = _frames(frames, scale), _points(frames, scale), SIZES[scale]
     net = data[data["regime"] == "network"]
-    unconverged = int((net["converged"] == 0).sum()) if "converged" in net else -1
     halvings = int(net["halvings"].fillna(0).sum()) if "halvings" in net else 0
     return "\n".join([
         f"Sizes: {SCALES[scale]}. Error bars and ± are standard errors over seeds; every "
         f"network run is population gradient descent to a relative risk change ≤ {sizes.tol:g}"
-        f" per 100 steps. Unconverged network runs: {unconverged} of {len(net)} (goal 0); "
-        f"learning-rate halvings: {halvings}.", "",
+        f" per 100 steps. {unconverged_text(net, sizes.tol)} Learning-rate halvings: "
+        f"{halvings}.", "",
         "## Claim 1: the α → ∞ end is the neural tangent, the α → 0 end is Theorem 3",
         "(criterion: within 2 %, or 2 s.e. where the NT draws of W₀ differ from the network's)",
         *_end_lines(data, points, sizes.alphas), "",
