@@ -6,7 +6,8 @@
     lazylab export [--csv [PATH] | --parquet [PATH]] SPEC     (also SPEC --csv [PATH])
     lazylab plot SPEC [--output STEM] [--format png pdf svg]
     lazylab list [studies|tasks|regimes|activations|metrics|theory]
-    lazylab reproduce NAME|all [--scale smoke|default|paper] [run's executor options] [-q]
+    lazylab reproduce NAME|all [--scale smoke|default|paper] [run's executor options]
+        [--device cuda[:k]] [-q]
     lazylab --version
 
 The store defaults to ``<spec stem>.sqlite`` next to the spec. Malformed specs, stores and
@@ -98,6 +99,8 @@ def _add_reproduce(commands: Any) -> None:
     parser.add_argument("--output", type=Path, metavar="DIR", default=Path("results"),
                         help="parent directory; each study writes into DIR/NAME "
                              "(default: results)")
+    parser.add_argument("--device", help="cuda[:k]: the sample-based fits run there, under "
+                                          "run ids of their own (default: cpu)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
 
 
@@ -322,7 +325,7 @@ def _command_reproduce(args: argparse.Namespace) -> int:
         try:
             result = reproduce(name, scale=args.scale, executor=executor,
                                executor_options=options, output_dir=args.output / name,
-                               quiet=args.quiet)
+                               quiet=args.quiet, device=args.device)
         except (ValueError, TypeError, ImportError) as error:  # SpecError is a ValueError
             print(f"lazylab: error: reproduce {name}: {(str(error).strip() or '?').splitlines()[0]}",
                   file=sys.stderr)

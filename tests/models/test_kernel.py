@@ -286,3 +286,47 @@ def _count_kernel_matrices(monkeypatch) -> list:
 
     monkeypatch.setattr(kernel_module, "kernel_matrix", counted)
     return calls
+
+
+def _device_fits(**device):
+    """The exact fit, the FALKON fit and both paths of one problem (``device=`` if given)."""
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=4, noise=0.1)
+    data = task.sample(300, rng=np.random.default_rng(1))
+    ridges = [1e-2, 1e-4]
+    return [Kernel(kind="ntk", ridge=1e-4, **device).fit(data, rng=np.random.default_rng(3)),
+            Kernel(kind="ntk", ridge=1e-4, method="falkon", n_centers=60, **device).fit(
+                data, rng=np.random.default_rng(3)),
+            *Kernel(kind="ntk", **device).fit_path(data, ridges, rng=np.random.default_rng(3)),
+            *Kernel(kind="ntk", method="falkon", n_centers=60, **device).fit_path(
+                data, ridges, rng=np.random.default_rng(3))]
+
+
+def test_the_device_is_checked_and_the_cpu_named_is_the_default():
+    with pytest.raises(ValueError, match="device must be"):
+        Kernel(device="tpu")
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((50, 4)))
+    for named, default in zip(_device_fits(device="cpu"), _device_fits()):
+        assert named.solution.coef.device.type == named.solution.centers.device.type == "cpu"
+        torch.testing.assert_close(named.predict(x), default.predict(x), rtol=0, atol=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_a_cuda_kernel_without_cuda_is_a_clear_error():
+    data = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=4).sample(
+        20, rng=np.random.default_rng(1))
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        Kernel(device="cuda").fit(data, rng=np.random.default_rng(0))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_kernel_fits_and_paths_on_cuda_match_the_cpu_and_come_back_on_it():
+    """Exact (Cholesky, its path) and FALKON (fit, path) on the GPU: the same centers, the
+    predictions within 1e-6 relative of the CPU's (FALKON: two CG solutions to tol 1e-8 of the
+    same system, bounded as in test_falkon_path_is_a_fit_per_ridge_sharing_one_validation_block)."""
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((50, 4)))
+    for gpu, cpu in zip(_device_fits(device="cuda"), _device_fits()):
+        assert gpu.solution.coef.device.type == gpu.solution.centers.device.type == "cpu"
+        torch.testing.assert_close(gpu.solution.centers, cpu.solution.centers, rtol=0, atol=0)
+        expected = cpu.predict(x)
+        gap = torch.linalg.vector_norm(gpu.predict(x) - expected)
+        assert gap <= 1e-6 * torch.linalg.vector_norm(expected)

@@ -7,12 +7,13 @@ import tomllib
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from lazylab.cli import main
 from lazylab.experiments import Store, execute_run, load_sweep
 from lazylab.studies import STUDIES, Study, register, reproduce
 from lazylab.studies._aggregate import SETTLED_RISK, seed_statistics, unconverged_text
-from lazylab.studies.base import run_rows, spec_to_toml, sweep_task
+from lazylab.studies.base import on_device, run_rows, spec_to_toml, sweep_task
 
 SPEC = {"name": "toy-width", "description": "RF on a small quadratic target",
         "task": {"name": "quadratic", "dim": 6, "matrix": "exp-diagonal"},
@@ -181,3 +182,27 @@ def test_unconverged_runs_are_told_apart_by_where_they_stopped():
     assert unconverged_text(runs.iloc[:1], 1e-5) == "Unconverged network runs: 0 of 1 (goal 0)."
     assert "above it" not in unconverged_text(runs.iloc[:3], 1e-5)
     assert unconverged_text(runs.drop(columns="converged"), 1e-5) == "Convergence not recorded."
+
+
+def test_on_device_places_the_device_where_a_regime_can_use_it():
+    """Network, Kernel and NT with solver "sgd" take the device; NT's other solvers, RF and
+    OneStep do not; None and "cpu" leave the spec as it is (its run ids unchanged)."""
+    spec = {"name": "s", "task": {"name": "quadratic", "dim": 4}, "regime": [
+        {"name": "network", "width": 2}, {"name": "kernel", "kind": "ntk"},
+        {"name": "neural_tangent", "solver": "sgd"}, {"name": "neural_tangent", "solver": "cg"},
+        {"name": "random_features", "width": 3}, {"name": "one_step", "width": 8}]}
+    placed = on_device(spec, "cuda:1")
+    assert ["device" in regime for regime in placed["regime"]] == [True, True, True, False,
+                                                                   False, False]
+    assert {regime.get("device") for regime in placed[
+        "regime"]} == {"cuda:1", None} and "device" not in spec["regime"][0]
+    assert on_device(spec, None) == on_device(spec, "cpu") == spec
+    single = on_device({**spec, "regime": {"name": "kernel"}}, "cuda")
+    assert single["regime"] == {"name": "kernel", "device": "cuda"}
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_reproduce_on_cuda_without_cuda_is_a_clear_error_before_any_run(tmp_path):
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        reproduce("damian-onestep", scale="smoke", output_dir=tmp_path, device="cuda")
+    assert not any(tmp_path.iterdir())

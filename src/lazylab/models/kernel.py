@@ -31,6 +31,7 @@ is per λ).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 
@@ -42,6 +43,7 @@ from lazylab.activations import get_activation
 from lazylab.gaussian import pair_expectation
 from lazylab.models._common import numeric, resolve_input
 from lazylab.solvers import KernelRidgeSolution, kernel_matrix, kernel_ridge
+from lazylab.solvers.batches import resolve_device
 from lazylab.solvers.falkon import falkon_path
 from lazylab.solvers.kernel_ridge import CHOLESKY_MAX_SAMPLES
 from lazylab.solvers.ridge_path import symmetric_path
@@ -219,6 +221,8 @@ class Kernel:
         degree: s ∈ {0, 1} for "semi_random".
         ridge: λ ≥ 0 (> 0 when FALKON is used).
         method: "auto", "cholesky" or "falkon". n_centers: FALKON's M (default ⌈5√n⌉).
+        device: where kernels, factorizations and CG run ("cpu" or "cuda[:k]"); the fitted
+            predictor is returned on the CPU (its coefficients and centers moved back).
     """
 
     kind: str = "rf"
@@ -227,6 +231,7 @@ class Kernel:
     ridge: float = 1e-3
     method: str = "auto"
     n_centers: int | None = None
+    device: str = "cpu"
 
     def __post_init__(self):
         checks.choice(self.kind, "kind", KERNEL_KINDS)
@@ -239,6 +244,7 @@ class Kernel:
         checks.choice(self.method, "method", ("auto", "cholesky", "falkon"))
         if self.n_centers is not None:
             checks.positive_int(self.n_centers, "n_centers")
+        checks.device(self.device)
 
     @property
     def kernel(self) -> DualKernel:
@@ -256,8 +262,9 @@ class Kernel:
         """
         data, task = _samples_only(data_or_task)
         solution = kernel_ridge(self.kernel, data.x, data.y, ridge=self.ridge, method=self.method,
-                                n_centers=self.n_centers, rng=rng)
-        return _kernel_model(solution)
+                                n_centers=self.n_centers, rng=rng,
+                                device=resolve_device(self.device))
+        return _kernel_model(_on_cpu(solution))
 
     def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
                  ) -> list[KernelModel] | None:
@@ -291,15 +298,18 @@ class Kernel:
         ridges = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
         if not ridges:
             raise ValueError("ridges must be a non-empty sequence of penalties λ >= 0, got []")
-        kernel, shared = self.kernel, SharedBlock()
+        kernel, shared, device = self.kernel, SharedBlock(), resolve_device(self.device)
         if falkon:
             solutions = falkon_path(kernel, data.x, data.y, ridges, n_centers=self.n_centers,
-                                    rng=rng)
-            return [_kernel_model(solution, shared) for solution in solutions]
-        x, y = data.x.to(torch.float64), data.y.to(torch.float64)
-        solved = symmetric_path(kernel_matrix(kernel, x, x), y, [n * r for r in ridges])
-        return [_kernel_model(KernelRidgeSolution(kernel, x, coef, _ROUTES[route], 0, math.nan,
-                                                  True), shared) for coef, route in solved]
+                                    rng=rng, device=device)
+            return [_kernel_model(_on_cpu(solution), shared) for solution in solutions]
+        x = data.x.to(torch.float64)
+        on = x.to(device), data.y.to(device=device, dtype=torch.float64)
+        solved = symmetric_path(kernel_matrix(kernel, on[0], on[0]), on[1],
+                                [n * r for r in ridges])
+        return [_kernel_model(KernelRidgeSolution(kernel, x, coef.cpu(), _ROUTES[route], 0,
+                                                  math.nan, True), shared)
+                for coef, route in solved]
 
 
 _ROUTES = {"cholesky": "cholesky", "eigh": "eigh", "path": "eigh-path"}
@@ -308,6 +318,12 @@ _ROUTES = {"cholesky": "cholesky", "eigh": "eigh", "path": "eigh-path"}
 PATH_MAX_SAMPLES = 15_000
 """Above this n, :meth:`Kernel.fit_path` declines: its two n × n float64 matrices (3.6 GB at
 n = 15,000) would double the exact fit's memory."""
+
+
+def _on_cpu(solution: KernelRidgeSolution) -> KernelRidgeSolution:
+    """The solution with its centers and coefficients on the CPU (no copy when there)."""
+    return dataclasses.replace(solution, centers=solution.centers.cpu(),
+                               coef=solution.coef.cpu())
 
 
 def _kernel_model(solution: KernelRidgeSolution, shared: SharedBlock | None = None

@@ -29,16 +29,19 @@ from __future__ import annotations
 import functools
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import pandas as pd
 
 from lazylab.experiments.runs import task_generator
+from lazylab.models import NeuralTangent
+from lazylab.models.registry import REGIMES
 from lazylab.tasks import TASKS
 
-__all__ = ["Study", "SCALES", "spec_to_toml", "sweep_task", "sweep_seeds", "run_rows"]
+__all__ = ["Study", "SCALES", "spec_to_toml", "sweep_task", "sweep_seeds", "run_rows",
+           "on_device"]
 
 SCALES = ("smoke", "default", "paper")
 """smoke: seconds (tests); default: minutes on a laptop; paper: the paper's sizes."""
@@ -123,6 +126,27 @@ def spec_to_toml(spec: Mapping[str, Any]) -> str:
 
 
 # ----------------------------------------------------------------------------- data helpers
+
+def on_device(spec: Mapping[str, Any], device: str | None) -> dict:
+    """The spec with ``device`` set on every regime that can use it: those whose class has a
+    ``device`` field (``Network``, ``Kernel``), and ``NeuralTangent`` with solver "sgd" (its
+    other solvers run on the CPU). None or "cpu" returns the spec as it is, so its run ids
+    do not change; another device makes new run ids (its numbers round differently)."""
+    spec = dict(spec)
+    if device is None or device == "cpu":
+        return spec
+
+    def placed(regime: Mapping[str, Any]) -> dict:
+        cls = REGIMES[regime["name"]]
+        takes = "device" in {f.name for f in fields(cls)} and (
+            cls is not NeuralTangent or regime.get("solver") == "sgd")
+        return {**regime, "device": device} if takes else dict(regime)
+
+    regimes = spec["regime"]
+    spec["regime"] = placed(regimes) if isinstance(regimes, Mapping) else [
+        placed(regime) for regime in regimes]
+    return spec
+
 
 def sweep_task(spec: Mapping[str, Any], seed: int) -> Any:
     """The task instance every run of ``seed`` in this spec used (same task stream).

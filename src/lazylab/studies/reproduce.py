@@ -15,13 +15,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from lazylab import _checks as checks
 from lazylab.experiments import (DONE, BarProgress, Store, execute_run, load_sweep,
                                  make_executor, provenance, results_frame, run_sweep,
                                  sweep_status)
 from lazylab.experiments.executors import Entered
 from lazylab.experiments.progress import execute_with_step_bar
 from lazylab.experiments.sweep import pending_runs
-from lazylab.studies.base import Study, run_rows, spec_to_toml
+from lazylab.solvers.batches import resolve_device
+from lazylab.studies.base import Study, on_device, run_rows, spec_to_toml
 from lazylab.studies.registry import resolve_study
 
 __all__ = ["reproduce"]
@@ -35,8 +37,9 @@ def _make_executor(executor: Any, options: Mapping[str, Any]) -> Any:
     return executor
 
 
-def _load(study: Study, scale: str, spec_dir: Path, catalog: Any) -> list[tuple[dict, Any]]:
-    specs = study.sweeps(scale)
+def _load(study: Study, scale: str, spec_dir: Path, catalog: Any,
+          device: str | None = None) -> list[tuple[dict, Any]]:
+    specs = [on_device(spec, device) for spec in study.sweeps(scale)]
     names = [spec["name"] for spec in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"study {study.name!r}: sweep names must be distinct, got {names}")
@@ -104,7 +107,8 @@ def reproduce(name_or_study: str | Study, *, scale: str = "default",
               store_path: str | Path | None = None, executor: Any = "pool",
               executor_options: Mapping[str, Any] | None = None,
               output_dir: str | Path | None = None, quiet: bool = False,
-              retry_failed: bool = False, catalog: Any = None) -> dict[str, Any]:
+              retry_failed: bool = False, catalog: Any = None,
+              device: str | None = None) -> dict[str, Any]:
     """Run a study's sweeps (skipping finished runs), then write its figure, CSV and summary.
 
     Args:
@@ -117,6 +121,9 @@ def reproduce(name_or_study: str | Study, *, scale: str = "default",
         quiet: no progress bar.
         retry_failed: re-execute runs stored as failed.
         catalog: registries to use instead of lazylab's own (tests).
+        device: "cuda[:k]" runs the sample-based fits there (:func:`lazylab.studies.base.on_device`
+            says which; the exact n = ∞ engine stays on the CPU); None or "cpu": the CPU.
+            Runs on another device have their own run ids, so they do not resume CPU runs.
     Returns:
         ``study``, ``scale``, ``output_dir``, ``store``, ``specs``, ``figures``, ``csv``,
         ``summary`` (paths), ``runs`` (``total``, ``executed``, ``done``, ``diverged``,
@@ -129,11 +136,13 @@ def reproduce(name_or_study: str | Study, *, scale: str = "default",
     if scale not in study.scales:
         raise ValueError(f"scale {scale!r} is unknown for study {study.name!r}; allowed: "
                          f"{', '.join(study.scales)}")
+    if device is not None:
+        resolve_device(checks.device(device))  # CUDA asked for where there is none: say so now
     output_dir = Path("results") / study.name if output_dir is None else Path(output_dir)
     spec_dir = output_dir / "specs"
     spec_dir.mkdir(parents=True, exist_ok=True)
     store_path = output_dir / "store.sqlite" if store_path is None else Path(store_path)
-    loaded = _load(study, scale, spec_dir, catalog)
+    loaded = _load(study, scale, spec_dir, catalog, device)
     active = _make_executor(executor, executor_options or {})
     clock = time.perf_counter()
     status, executed, frames = _execute(study, loaded, store_path, active, quiet=quiet,
