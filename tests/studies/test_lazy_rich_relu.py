@@ -36,7 +36,9 @@ def test_smoke_writes_the_relu_figure_and_claims(smoke):
     assert {"lazy-rich-relu.png", "lazy-rich-relu.pdf", "lazy-rich.png"} <= names
     text = smoke["summary"].read_text()
     assert "# ReLU network on a single ReLU neuron" in text
-    assert "Unconverged network runs: 0 of" in text.split("# ReLU network")[1]
+    relu = text.split("# ReLU network")[1]
+    assert "α panels: Unconverged network runs: 0 of" in relu
+    assert "Width panels: Unconverged network runs: 0 of" in relu
     series = set(_points(smoke)["series"])
     assert {"relu_risk", "relu_nt", "relu_nn", "relu_alpha_star", "width_change"} <= series
 

@@ -380,12 +380,13 @@ def summary_lines(frames: dict[str, pd.DataFrame], scale: str) -> list[str]:
     data, width = _knob(frames, scale), frames.get(f"{NAME}-widths", pd.DataFrame())
     if data.empty or width.empty:
         return []
-    runs = pd.concat([data, width], ignore_index=True)
+    runs, sizes = pd.concat([data, width], ignore_index=True), SIZES[scale]
     halvings = int(runs["halvings"].fillna(0).sum()) if "halvings" in runs else 0
     return [
         "", "# ReLU network on a single ReLU neuron", "",
-        f"Sizes: {describe(scale)}. ± are standard errors over {SIZES[scale].seeds} seeds. "
-        f"{unconverged_text(runs, SIZES[scale].tol)} Learning-rate halvings: {halvings}.", "",
+        f"Sizes: {describe(scale)}. ± are standard errors over {sizes.seeds} seeds. α panels: "
+        f"{unconverged_text(data, sizes.tol)} Width panels: "
+        f"{unconverged_text(width, sizes.scaling_tol)} Learning-rate halvings: {halvings}.", "",
         "## Claim R1: α → ∞ meets the exact NT (both layers), α → 0 the network value",
         "(network value: the engine's risk of the width-N network holding the teacher, 0 in "
         "exact arithmetic)", *_end_lines(data, SIZES[scale].alphas), "",
