@@ -181,6 +181,7 @@ def test_unconverged_runs_are_told_apart_by_where_they_stopped():
         in text
     assert unconverged_text(runs.iloc[:1], 1e-5) == "Unconverged network runs: 0 of 1 (goal 0)."
     assert "above it" not in unconverged_text(runs.iloc[:3], 1e-5)
+    assert "1 above it (normalized risk 0.05, last" in unconverged_text(runs.iloc[:4], 1e-5)
     assert unconverged_text(runs.drop(columns="converged"), 1e-5) == "Convergence not recorded."
 
 

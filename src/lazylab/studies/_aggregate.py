@@ -63,8 +63,9 @@ def unconverged_text(runs: pd.DataFrame, tol: float) -> str:
                      "while the risk decays geometrically)")
     rest = stopped[~settled]
     if not rest.empty:
-        parts.append(f"{len(rest)} above it (normalized risk {rest['risk_normalized'].min():.2g}"
-                     f"–{rest['risk_normalized'].max():.2g}, last criterion up to "
+        low, high = rest["risk_normalized"].min(), rest["risk_normalized"].max()
+        risks = f"{low:.2g}" if len(rest) == 1 else f"{low:.2g}–{high:.2g}"
+        parts.append(f"{len(rest)} above it (normalized risk {risks}, last criterion up to "
                      f"{rest['criterion'].max():.2g} against tol {tol:g}): those dots may lie "
                      "above their limit")
     return f"{text}: {'; '.join(parts)}."
