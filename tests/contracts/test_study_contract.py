@@ -18,6 +18,7 @@ import math
 import pandas as pd
 import pytest
 
+from contracts import MACHINE_MEMORY_GB
 from lazylab.cli import main
 from lazylab.experiments import load_sweep
 from lazylab.studies import STUDIES, Study, register, reproduce
@@ -90,7 +91,8 @@ def test_every_study_is_listed_with_its_measured_smoke_time():
 
 
 @pytest.mark.parametrize("name", sorted(STUDIES))
-def test_every_scale_validates_without_running(name, tmp_path):
+def test_every_scale_validates_without_running(name, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYLAB_MAX_MEMORY_GB", MACHINE_MEMORY_GB)
     check_sweeps_validate(STUDIES[name], tmp_path)
 
 

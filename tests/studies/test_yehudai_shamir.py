@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from contracts import MACHINE_MEMORY_GB
 from lazylab.experiments import load_sweep
 from lazylab.studies import STUDIES, reproduce
 from lazylab.studies import _yehudai_shamir
@@ -158,7 +159,8 @@ def test_width_grid_reaches_the_absolute_threshold_where_affordable():
 
 
 @pytest.mark.parametrize("scale", ["smoke", "default", "paper"])
-def test_every_scale_validates(scale, tmp_path):
+def test_every_scale_validates(scale, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAZYLAB_MAX_MEMORY_GB", MACHINE_MEMORY_GB)  # not the free memory now
     assert "yehudai-shamir" in STUDIES
     sizes = SIZES[scale]
     assert sizes.rf_seeds >= 3 and sizes.nn_seeds >= 3
