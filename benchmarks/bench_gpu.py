@@ -20,10 +20,15 @@ and written to ``$OUT/gpu_rows.json`` (or ``--out FILE``) after every part:
 (6) the ReLU NTK Gram at n = 8000, d = 450 on the device, float64, against the CPU's on a
     1000 × 1000 corner (relative difference);
 (7) NT online SGD (the paper's right-panel protocol: σ = relu, float64, batch 100, d = 450,
-    N ∈ {45, 225}, 5000 steps): steps per second on the device.
+    N ∈ {45, 225}, 5000 steps): steps per second on the device;
+(8) a study's paper scale with ``reproduce --device`` (default damian-onestep, whose OneStep
+    runs stay on the CPU; ``--quick``: its smoke scale) into ``gpu-studies/`` under a time cap
+    (``--study-cap``, default 420 s): resumable, so that folder can be carried from call to call
+    (``carry``) with a store the CPU has part-filled.
 
 Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--part K ...]
-[--panel-steps N]``; ``--quick``
+[--panel-steps N]
+[--study NAME] [--study-cap S]``; ``--quick``
 shrinks every size (a CPU dry run: ``--device cpu --quick``).
 """
 
@@ -65,10 +70,12 @@ CUDA_TEST_FILES = ("tests/solvers/test_kernel_ridge_path.py", "tests/solvers/tes
 FULL = {"gram": 8000, "falkon": [(200_000, None), (200_000, 10_000), (1_000_000, 5000)],
         "damian": (65_536, 16_384), "widths": (45, 450, 4500), "sgd_steps": 2000,
         "dim": 450, "panel_steps": 20_000, "panel_total": 200_000, "nt_widths": (45, 225),
-        "nt_steps": 5000}
+        "nt_steps": 5000, "study": "damian-onestep", "study_scale": "paper",
+        "study_dir": "gpu-studies", "study_cap": 420}
 QUICK = {"gram": 500, "falkon": [(4000, None), (4000, 400)], "damian": (2048, 256),
          "widths": (9, 45), "sgd_steps": 50, "dim": 45, "panel_steps": 100, "panel_total": 1000,
-         "nt_widths": (9,), "nt_steps": 100}
+         "nt_widths": (9,), "nt_steps": 100, "study": "damian-onestep",
+         "study_scale": "smoke", "study_dir": "gpu-studies", "study_cap": 300}
 
 
 def _sync(device: str) -> None:
@@ -273,7 +280,29 @@ def nt_sgd(device: str, sizes: dict) -> list[dict]:
     return rows
 
 
-PARTS = (machine, cuda_tests, falkon, damian, sgd, panel, gram, nt_sgd)
+def study(device: str, sizes: dict) -> list[dict]:
+    """``lazylab reproduce STUDY --device DEVICE`` at the paper scale (``--quick``: smoke) into
+    ``sizes["study_dir"]``, stopped after ``sizes["study_cap"]`` seconds (the store keeps what
+    finished: carry the folder back and forth to resume). Runs already in a carried store (the
+    CPU-only OneStep runs of damian-onestep, say) are not run again."""
+    name, scale = sizes["study"], sizes["study_scale"]
+    command = ["timeout", str(sizes["study_cap"]), sys.executable, "-c",
+               "import sys; from lazylab.cli import main; sys.exit(main())", "reproduce", name,
+               "--scale", scale, "--device", device, "--output", sizes["study_dir"], "-q"]
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=os.pathsep.join(
+                              [str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])))
+    seconds = time.perf_counter() - start
+    print(done.stdout[-3000:], done.stderr[-3000:], flush=True)
+    report = next((line for line in done.stdout.splitlines() if "runs done" in line), "no report")
+    case = f"reproduce {name} --scale {scale} --device {device}"
+    return [row(BENCHMARK, case, "returncode", done.returncode, "",
+                "124: stopped at the cap (resumable)"),
+            row(BENCHMARK, case, "wall_time", seconds, "s", report.strip())]
+
+
+PARTS = (machine, cuda_tests, falkon, damian, sgd, panel, gram, nt_sgd, study)
 
 
 def main() -> None:
@@ -285,10 +314,14 @@ def main() -> None:
                                                       "gpu_rows.json"))
     parser.add_argument("--panel-steps", type=int, help="steps of part 5's run (default "
                         "20,000; 200,000 is the study's whole largest run)")
+    parser.add_argument("--study", help="part 8's study (default damian-onestep)")
+    parser.add_argument("--study-cap", type=int, help="part 8's time cap in seconds")
     args = parser.parse_args()
     sizes = dict(QUICK if args.quick else FULL)
-    if args.panel_steps:
-        sizes["panel_steps"] = args.panel_steps
+    for key, value in (("panel_steps", args.panel_steps), ("study", args.study),
+                       ("study_cap", args.study_cap)):
+        if value:
+            sizes[key] = value
     rows = []
     for index, part in enumerate(PARTS):
         if args.part and index not in args.part:
