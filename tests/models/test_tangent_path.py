@@ -221,3 +221,40 @@ def test_the_antisymmetric_deflation_projects_out_a_null_space_of_linear_gates()
     assert not AntisymmetricDeflation.applicable(relu.gate, relu.weights)
     wide = torch.from_numpy(g.standard_normal((DIM + 1, DIM)))
     assert not AntisymmetricDeflation.applicable(features.gate, wide)
+
+
+def _least_squares_fits(monkeypatch, **device):
+    """NT least squares by every sample route (direct, primal CG, primal CG in mixed precision,
+    dual CG; single fits and paths, with a head), ``device=`` if given."""
+    from lazylab.models import _tangent_path
+    monkeypatch.setattr(_tangent_path, "use_mixed",
+                        lambda n, p, dtype: dtype == torch.float64 and n == 300)
+    task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5, noise=0.1)
+    fits = []
+    for n, solver in ((300, "direct"), (300, "cg"), (200, "cg"), (12, "cg")):
+        data = task.sample(n, rng=np.random.default_rng(n))
+        regime = NeuralTangent(width=6, train_head=True, ridge=1e-3, solver=solver, tol=1e-12,
+                               **device)
+        fits.append(regime.fit(data, rng=np.random.default_rng(1)))
+        fits += regime.fit_path(data, [1e-2, 1e-4], rng=np.random.default_rng(1))
+    return fits
+
+
+def test_least_squares_on_the_cpu_named_is_the_default(monkeypatch):
+    for named, default in zip(_least_squares_fits(monkeypatch, device="cpu"),
+                              _least_squares_fits(monkeypatch)):
+        assert named.directions.device.type == named.head.device.type == "cpu"
+        torch.testing.assert_close(named.directions, default.directions, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_least_squares_on_cuda_match_the_cpu_by_every_route(monkeypatch):
+    """Every route on the GPU within 1e-8 of the CPU's solution (tol 1e-12; the mixed route's
+    float32 products are refined to the same float64 certificate), returned on the CPU."""
+    for gpu, cpu in zip(_least_squares_fits(monkeypatch, device="cuda"),
+                        _least_squares_fits(monkeypatch)):
+        assert gpu.directions.device.type == gpu.head.device.type == "cpu"
+        for got, expected in ((gpu.directions, cpu.directions), (gpu.head, cpu.head)):
+            torch.testing.assert_close(got, expected, rtol=1e-8,
+                                       atol=1e-8 * float(expected.abs().max()))
+        assert float(gpu.offset) == pytest.approx(float(cpu.offset), rel=1e-8, abs=1e-10)

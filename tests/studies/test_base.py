@@ -186,16 +186,15 @@ def test_unconverged_runs_are_told_apart_by_where_they_stopped():
 
 
 def test_on_device_places_the_device_where_a_regime_can_use_it():
-    """Network trained online, Kernel and NT with solver "sgd" take the device; population
-    training, NT's other solvers, RF and OneStep do not; None and "cpu" leave the spec as it is
-    (its run ids unchanged)."""
+    """Network trained online, Kernel and NT take the device; population training, RF and
+    OneStep do not; None and "cpu" leave the spec as it is (its run ids unchanged)."""
     spec = {"name": "s", "task": {"name": "quadratic", "dim": 4}, "regime": [
         {"name": "network", "width": 2, "training": "online"}, {"name": "kernel", "kind": "ntk"},
         {"name": "neural_tangent", "solver": "sgd"}, {"name": "neural_tangent", "solver": "cg"},
         {"name": "network", "width": 2}, {"name": "random_features", "width": 3},
         {"name": "one_step", "width": 8}]}
     placed = on_device(spec, "cuda:1")
-    assert ["device" in regime for regime in placed["regime"]] == [True, True, True, False,
+    assert ["device" in regime for regime in placed["regime"]] == [True, True, True, True,
                                                                    False, False, False]
     assert {regime.get("device") for regime in placed[
         "regime"]} == {"cuda:1", None} and "device" not in spec["regime"][0]

@@ -145,7 +145,7 @@ class DualEquations:
 def transposed_apply(features, x: torch.Tensor, r: torch.Tensor, cache=None) -> torch.Tensor:
     """Φᵀ r = [(G∘r)ᵀ X, Hᵀ r] packed (p,): the features' batch transpose summed over row
     blocks of x."""
-    total, start = torch.zeros(features.size, dtype=x.dtype), 0
+    total, start = torch.zeros(features.size, dtype=x.dtype, device=x.device), 0
     for block, gates, heads in features.blocks(x, cache):
         total += features.batch_transpose(block, r[start:start + block.shape[0]], gates, heads)
         start += block.shape[0]

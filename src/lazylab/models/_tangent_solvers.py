@@ -219,10 +219,11 @@ class SampleStatistics:
 
     def __init__(self, features, x: torch.Tensor, cache=None):
         n, width, dim = x.shape[0], features.width, features.dim
-        weighted = torch.zeros(width, width, dtype=x.dtype)
-        second = torch.zeros(dim, dim, dtype=x.dtype)
-        head_gram = torch.zeros(width, width, dtype=x.dtype)
-        head_sum = torch.zeros(width, dtype=x.dtype)
+        options = dict(dtype=x.dtype, device=x.device)
+        weighted = torch.zeros(width, width, **options)
+        second = torch.zeros(dim, dim, **options)
+        head_gram = torch.zeros(width, width, **options)
+        head_sum = torch.zeros(width, **options)
         for block, gates, heads in features.blocks(x, cache):
             weighted += (gates * (block * block).sum(1, keepdim=True)).T @ gates
             second += block.T @ block
@@ -247,7 +248,8 @@ class SampleStatistics:
         head = None
         if self.head_gram is not None:
             head = SymmetricInverse(self.head_gram + ridge * torch.eye(
-                self.head_gram.shape[0], dtype=self.head_gram.dtype))
+                self.head_gram.shape[0], dtype=self.head_gram.dtype,
+                device=self.head_gram.device))
 
         def apply(vector):
             directions, h = features.unpack(vector)

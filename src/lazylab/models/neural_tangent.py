@@ -165,7 +165,7 @@ class GatedFeatures:
 
     def moments(self, x: torch.Tensor, r: torch.Tensor, cache=None):
         """(Φᵀr, Φᵀ1, diag ΦᵀΦ) in one pass over x."""
-        sums = [torch.zeros(self.size, dtype=x.dtype) for _ in range(3)]
+        sums = [torch.zeros(self.size, dtype=x.dtype, device=x.device) for _ in range(3)]
         start = 0
         for block, gates, heads in self.blocks(x, cache):
             rb = r[start:start + block.shape[0]]
@@ -211,9 +211,11 @@ class NeuralTangent:
         batch_size, steps: SGD batch and step budget.
         sgd_tol: SGD stops when the windowed batch loss changes by ≤ sgd_tol relative
             (windows of ≥ 100 steps and ≥ 10⁴ samples).
-        device: where SGD runs ("sgd" only): "cpu" or "cuda[:k]". The fitted model is
-            returned on the CPU. On a GPU the float64 batches are drawn on the host as on the
-            CPU, in blocks of :data:`lazylab.solvers.batches.DEVICE_BLOCK_ROWS` rows moved in one copy (the same
+        device: where the sample fits run (SGD and least squares): "cpu" or "cuda[:k]"; the
+            exact n = ∞ fit runs on the CPU whatever it says (a sweep decides n per run). The
+            fitted model is returned on the CPU. With "sgd" on a GPU the float64 batches are
+            drawn on the host as on the CPU, in blocks of
+            :data:`lazylab.solvers.batches.DEVICE_BLOCK_ROWS` rows moved in one copy (the same
             numbers as the CPU's per-step draws for a noise-free task).
     Random stream: W by one ``rng.standard_normal((N, d))`` (the same draw as RandomFeatures);
     with "sgd" the same generator then draws the batches.
@@ -244,9 +246,7 @@ class NeuralTangent:
         checks.positive_int(self.batch_size, "batch_size")
         checks.positive_int(self.steps, "steps")
         checks.positive_float(self.sgd_tol, "sgd_tol")
-        if torch.device(checks.device(self.device)).type != "cpu" and self.solver != "sgd":
-            raise ValueError(f"device applies to solver='sgd' only, got solver={self.solver!r} "
-                             f"with device={self.device!r}")
+        checks.device(self.device)
 
     def fit(self, data_or_task, *, rng: np.random.Generator,
             progress=None) -> NeuralTangentModel:
@@ -263,7 +263,8 @@ class NeuralTangent:
             return self._fit_sgd(weights, data, task, rng=rng, progress=progress)
         return fit_tangent(get_activation(self.activation), weights, data, task,
                            train_head=self.train_head, ridge=self.ridge, solver=self.solver,
-                           tol=self.tol, max_iter=self.max_iter, progress=progress)
+                           tol=self.tol, max_iter=self.max_iter, progress=progress,
+                           device=None if task is not None else resolve_device(self.device))
 
     def initial_model(self, data_or_task, *, rng: np.random.Generator) -> NeuralTangentModel:
         """The model before any fit: W drawn from ``rng`` exactly as :meth:`fit` draws it, A = 0
@@ -294,20 +295,23 @@ class NeuralTangent:
         data, task = resolve_input(data_or_task)
         if task is not None or self.solver == "sgd":
             return None
-        sigma = get_activation(self.activation)
+        sigma, device = get_activation(self.activation), resolve_device(self.device)
         weights = draw_weights(rng, self.width, data.dim)
-        features = GatedFeatures(weights, sigma.derivative(), sigma if self.train_head else None)
+        features = GatedFeatures(weights.to(device), sigma.derivative(),
+                                 sigma if self.train_head else None)
+        x, y = data.x.to(device), data.y.to(device)
         if self.solver == "cg" or (self.solver == "auto"
                                    and data.x.shape[0] * features.size > DIRECT_ENTRIES):
             max_iter = 10 * features.size if self.max_iter is None else self.max_iter
-            solutions = solve_path(features, data.x, data.y, ridges, tol=self.tol,
+            solutions = solve_path(features, x, y, ridges, tol=self.tol,
                                    max_iter=max_iter, cache_entries=PATH_CACHE_ENTRIES)
         else:
             solutions = [(s.coef, s.intercept, {"cg_iterations": 0}) for s in
-                         ridge_path(features.matrix(data.x), data.y, ridges, fit_intercept=True)]
+                         ridge_path(features.matrix(x), y, ridges, fit_intercept=True)]
         models = []
         for vector, offset, info in solutions:
-            directions, head = features.unpack(vector)
+            directions, head = features.unpack(vector.cpu())
+            offset = offset.cpu() if isinstance(offset, torch.Tensor) else offset
             info["directions_norm_max"] = directions.abs().max()
             models.append(NeuralTangentModel(sigma, weights, directions, head=head,
                                              offset=offset, diagnostics=numeric(info)))
@@ -360,11 +364,13 @@ def _batch_draw(data, task, rng: np.random.Generator):
 
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,
                 ridge: float, solver: str, tol: float, max_iter: int | None,
-                gate: Activation | None = None, progress=None) -> NeuralTangentModel:
+                gate: Activation | None = None, progress=None,
+                device: torch.device | None = None) -> NeuralTangentModel:
     """The NT fit for fixed W on samples (``data``) or at n = ∞ (``task``); gate g = σ′ default.
 
     ``max_iter=None`` caps conjugate gradient at 10 × the number of unknowns (round-off makes
-    CG need more than the exact-arithmetic bound on ill-conditioned systems).
+    CG need more than the exact-arithmetic bound on ill-conditioned systems). ``device``: where
+    the sample fit runs (default the CPU); the model comes back on the CPU.
     """
     if max_iter is None:
         max_iter = 10 * weights.shape[0] * (weights.shape[1] + int(train_head))
@@ -374,11 +380,13 @@ def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_h
                                 max_iter=max_iter, callback=callback)
         model.diagnostics = numeric(model.diagnostics)
         return model
-    features = GatedFeatures(weights, sigma.derivative() if gate is None else gate,
+    device = torch.device("cpu") if device is None else device
+    features = GatedFeatures(weights.to(device), sigma.derivative() if gate is None else gate,
                              sigma if train_head else None)
-    vector, offset, info = fit_gated(features, data.x, data.y, ridge=ridge, solver=solver, tol=tol,
-                                     max_iter=max_iter, callback=callback)
-    directions, head = features.unpack(vector)
+    vector, offset, info = fit_gated(features, data.x.to(device), data.y.to(device), ridge=ridge,
+                                     solver=solver, tol=tol, max_iter=max_iter, callback=callback)
+    directions, head = features.unpack(vector.cpu())
+    offset = offset.cpu() if isinstance(offset, torch.Tensor) else offset
     info["directions_norm_max"] = directions.abs().max()
     return NeuralTangentModel(sigma, weights, directions, head=head, offset=offset,
                               diagnostics=numeric(info))

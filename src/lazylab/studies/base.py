@@ -36,7 +36,7 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from lazylab.experiments.runs import task_generator
-from lazylab.models import NeuralTangent, Network
+from lazylab.models import Network
 from lazylab.models.registry import REGIMES
 from lazylab.tasks import TASKS
 
@@ -127,18 +127,19 @@ def spec_to_toml(spec: Mapping[str, Any]) -> str:
 
 # ----------------------------------------------------------------------------- data helpers
 
-DEVICE_ONLY_WHEN = {NeuralTangent: ("solver", "sgd"), Network: ("training", "online")}
-"""Regimes whose ``device`` applies to one mode: (field, value) of that mode. NeuralTangent's
-other solvers and Network's population training compute on the CPU (they refuse another
-device); a Network with ``training = "population"`` fitted on samples (minibatches) could use
-one, but whether a run has samples is the sweep's n_train, per run: those stay on the CPU."""
+DEVICE_ONLY_WHEN = {Network: ("training", "online")}
+"""Regimes whose ``device`` applies to one mode: (field, value) of that mode. Network's
+population training is the CPU's exact engine and refuses another device; a Network with
+``training = "population"`` fitted on samples (minibatches) could use one, but whether a run
+has samples is the sweep's n_train, per run: those stay on the CPU. (NeuralTangent takes the
+device for its sample fits and ignores it at n = ∞.)"""
 
 
 def on_device(spec: Mapping[str, Any], device: str | None) -> dict:
     """The spec with ``device`` set on every regime that can use it: those whose class has a
-    ``device`` field (``Kernel``), in the mode :data:`DEVICE_ONLY_WHEN` names for the others
-    (``Network`` trained online, ``NeuralTangent`` by SGD). None or "cpu" returns the spec as
-    it is, so its run ids do not change; another device makes new run ids (its numbers round
+    ``device`` field (``Kernel``, ``NeuralTangent``), in the mode :data:`DEVICE_ONLY_WHEN`
+    names for the others (``Network`` trained online). None or "cpu" returns the spec as it
+    is, so its run ids do not change; another device makes new run ids (its numbers round
     differently)."""
     spec = dict(spec)
     if device is None or device == "cpu":
