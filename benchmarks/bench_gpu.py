@@ -24,7 +24,10 @@ and written to ``$OUT/gpu_rows.json`` (or ``--out FILE``) after every part:
 (8) a study's paper scale with ``reproduce --device`` (default damian-onestep, whose OneStep
     runs stay on the CPU; ``--quick``: its smoke scale) into ``gpu-studies/`` under a time cap
     (``--study-cap``, default 420 s): resumable, so that folder can be carried from call to call
-    (``carry``) with a store the CPU has part-filled.
+    (``carry``) with a store the CPU has part-filled;
+(9) NT least squares at fig1's largest right-panel size (σ = u², N = 225, d = 450,
+    n = 112,500 = 250 d, solver "cg", a path of 6 ridges): time, CG iterations, best risk
+    (2 CPU cores: the study's 9 such fits took 789 s, the longest 227 s, stop 19).
 
 Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--part K ...]
 [--panel-steps N]
@@ -71,11 +74,12 @@ FULL = {"gram": 8000, "falkon": [(200_000, None), (200_000, 10_000), (1_000_000,
         "damian": (65_536, 16_384), "widths": (45, 450, 4500), "sgd_steps": 2000,
         "dim": 450, "panel_steps": 20_000, "panel_total": 200_000, "nt_widths": (45, 225),
         "nt_steps": 5000, "study": "damian-onestep", "study_scale": "paper",
-        "study_dir": "gpu-studies", "study_cap": 420}
+        "study_dir": "gpu-studies", "study_cap": 420, "nt_samples": 112_500}
 QUICK = {"gram": 500, "falkon": [(4000, None), (4000, 400)], "damian": (2048, 256),
          "widths": (9, 45), "sgd_steps": 50, "dim": 45, "panel_steps": 100, "panel_total": 1000,
          "nt_widths": (9,), "nt_steps": 100, "study": "damian-onestep",
-         "study_scale": "smoke", "study_dir": "gpu-studies", "study_cap": 300}
+         "study_scale": "smoke", "study_dir": "gpu-studies", "study_cap": 300,
+         "nt_samples": 2000}
 
 
 def _sync(device: str) -> None:
@@ -280,6 +284,25 @@ def nt_sgd(device: str, sizes: dict) -> list[dict]:
     return rows
 
 
+def nt_least_squares(device: str, sizes: dict) -> list[dict]:
+    """NT least squares at fig1's largest right-panel size on the device: a ridge path."""
+    dim, width, n = sizes["dim"], sizes["dim"] // 2, sizes["nt_samples"]
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim, matrix="exp-diagonal")
+    data = task.sample(n, rng=np.random.default_rng(1))
+    ridges = [10.0 ** -k for k in range(1, 7)]
+    regime = NeuralTangent(width=width, activation="quadratic", solver="cg", device=device)
+    seconds, path = _seconds(lambda: regime.fit_path(data, ridges, rng=np.random.default_rng(2)),
+                             device)
+    risks = [float(population_risk(model, task)) / task.null_risk for model in path]
+    case = f"nt least squares quadratic N={width} d={dim} n={n} L={len(ridges)} {device}"
+    return [row(BENCHMARK, case, "time", seconds, "s",
+                f"ridge path 1e-1 … 1e-6, CG iterations "
+                f"{[int(m.diagnostics['cg_iterations']) for m in path]}"),
+            row(BENCHMARK, case, "best_normalized_risk", min(risks), "",
+                f"over the ridges; converged {sum(m.diagnostics['cg_converged'] == 1 for m in path)}"
+                f" of {len(path)}")]
+
+
 def study(device: str, sizes: dict) -> list[dict]:
     """``lazylab reproduce STUDY --device DEVICE`` at the paper scale (``--quick``: smoke) into
     ``sizes["study_dir"]``, stopped after ``sizes["study_cap"]`` seconds (the store keeps what
@@ -302,7 +325,8 @@ def study(device: str, sizes: dict) -> list[dict]:
             row(BENCHMARK, case, "wall_time", seconds, "s", report.strip())]
 
 
-PARTS = (machine, cuda_tests, falkon, damian, sgd, panel, gram, nt_sgd, study)
+PARTS = (machine, cuda_tests, falkon, damian, sgd, panel, gram, nt_sgd, study,
+         nt_least_squares)
 
 
 def main() -> None:
