@@ -13,7 +13,7 @@ from lazylab.cli import main
 from lazylab.experiments import Store, execute_run, load_sweep
 from lazylab.studies import STUDIES, Study, register, reproduce
 from lazylab.studies._aggregate import SETTLED_RISK, seed_statistics, unconverged_text
-from lazylab.studies.base import on_device, run_rows, spec_to_toml, sweep_task
+from lazylab.studies.base import run_rows, spec_to_toml, sweep_task, with_device
 
 SPEC = {"name": "toy-width", "description": "RF on a small quadratic target",
         "task": {"name": "quadratic", "dim": 6, "matrix": "exp-diagonal"},
@@ -185,7 +185,7 @@ def test_unconverged_runs_are_told_apart_by_where_they_stopped():
     assert unconverged_text(runs.drop(columns="converged"), 1e-5) == "Convergence not recorded."
 
 
-def test_on_device_places_the_device_where_a_regime_can_use_it():
+def test_with_device_places_the_device_where_a_regime_can_use_it():
     """Network trained online, Kernel and NT take the device; population training, RF and
     OneStep do not; None and "cpu" leave the spec as it is (its run ids unchanged)."""
     spec = {"name": "s", "task": {"name": "quadratic", "dim": 4}, "regime": [
@@ -193,13 +193,13 @@ def test_on_device_places_the_device_where_a_regime_can_use_it():
         {"name": "neural_tangent", "solver": "sgd"}, {"name": "neural_tangent", "solver": "cg"},
         {"name": "network", "width": 2}, {"name": "random_features", "width": 3},
         {"name": "one_step", "width": 8}]}
-    placed = on_device(spec, "cuda:1")
+    placed = with_device(spec, "cuda:1")
     assert ["device" in regime for regime in placed["regime"]] == [True, True, True, True,
                                                                    False, False, False]
     assert {regime.get("device") for regime in placed[
         "regime"]} == {"cuda:1", None} and "device" not in spec["regime"][0]
-    assert on_device(spec, None) == on_device(spec, "cpu") == spec
-    single = on_device({**spec, "regime": {"name": "kernel"}}, "cuda")
+    assert with_device(spec, None) == with_device(spec, "cpu") == spec
+    single = with_device({**spec, "regime": {"name": "kernel"}}, "cuda")
     assert single["regime"] == {"name": "kernel", "device": "cuda"}
 
 

@@ -304,8 +304,8 @@ class Kernel:
                                     rng=rng, device=device)
             return [_kernel_model(_on_cpu(solution), shared) for solution in solutions]
         x = data.x.to(torch.float64)
-        on = x.to(device), data.y.to(device=device, dtype=torch.float64)
-        solved = symmetric_path(kernel_matrix(kernel, on[0], on[0]), on[1],
+        x_there, y_there = x.to(device), data.y.to(device=device, dtype=torch.float64)
+        solved = symmetric_path(kernel_matrix(kernel, x_there, x_there), y_there,
                                 [n * r for r in ridges])
         return [_kernel_model(KernelRidgeSolution(kernel, x, coef.cpu(), _ROUTES[route], 0,
                                                   math.nan, True), shared)

@@ -308,14 +308,7 @@ class NeuralTangent:
         else:
             solutions = [(s.coef, s.intercept, {"cg_iterations": 0}) for s in
                          ridge_path(features.matrix(x), y, ridges, fit_intercept=True)]
-        models = []
-        for vector, offset, info in solutions:
-            directions, head = features.unpack(vector.cpu())
-            offset = offset.cpu() if isinstance(offset, torch.Tensor) else offset
-            info["directions_norm_max"] = directions.abs().max()
-            models.append(NeuralTangentModel(sigma, weights, directions, head=head,
-                                             offset=offset, diagnostics=numeric(info)))
-        return models
+        return [_solved_model(sigma, weights, features, *solution) for solution in solutions]
 
     def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:
         sigma = get_activation(self.activation)
@@ -383,8 +376,15 @@ def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_h
     device = torch.device("cpu") if device is None else device
     features = GatedFeatures(weights.to(device), sigma.derivative() if gate is None else gate,
                              sigma if train_head else None)
-    vector, offset, info = fit_gated(features, data.x.to(device), data.y.to(device), ridge=ridge,
-                                     solver=solver, tol=tol, max_iter=max_iter, callback=callback)
+    solution = fit_gated(features, data.x.to(device), data.y.to(device), ridge=ridge,
+                         solver=solver, tol=tol, max_iter=max_iter, callback=callback)
+    return _solved_model(sigma, weights, features, *solution)
+
+
+def _solved_model(sigma: Activation, weights: torch.Tensor, features: GatedFeatures, vector,
+                  offset, info: dict) -> NeuralTangentModel:
+    """The fitted model on the CPU from a sample fit's packed (A, h) ``vector`` (p,), its
+    offset c and diagnostics, wherever ``features`` computed them; W (N, d) the CPU draw."""
     directions, head = features.unpack(vector.cpu())
     offset = offset.cpu() if isinstance(offset, torch.Tensor) else offset
     info["directions_norm_max"] = directions.abs().max()

@@ -100,11 +100,12 @@ rounded down to whole batches)."""
 
 
 def on_device(draw, device: torch.device, rows: int):
-    """batch ↦ (x, y) on ``device``: ``draw``'s host batches fetched ⌊rows / batch⌋ batches at a
-    time, moved in one copy each and handed out in slices (a copy per step would cost more than
-    the step); a request for more than ``rows`` rows (the step-size calibration) is drawn and
-    moved alone. For a noise-free task x and y are the numbers of the per-batch draws (row-major
-    blocks); with noise the block's ξ follow its x, as one draw of the block would."""
+    """batch ↦ (x (batch, d), y (batch,)) on ``device``: ``draw``'s host batches fetched
+    ⌊rows / batch⌋ batches at a time, moved in one copy each and handed out in slices (a copy
+    per step would cost more than the step); a request for more than ``rows`` rows (the
+    step-size calibration) is drawn and moved alone. For a noise-free task x and y are the
+    numbers of the per-batch draws (row-major blocks); with noise the block's ξ follow its x,
+    as one draw of the block would."""
     held, start = None, 0
 
     def next_batch(batch: int):

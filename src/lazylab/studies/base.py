@@ -41,7 +41,7 @@ from lazylab.models.registry import REGIMES
 from lazylab.tasks import TASKS
 
 __all__ = ["Study", "SCALES", "spec_to_toml", "sweep_task", "sweep_seeds", "run_rows",
-           "on_device"]
+           "with_device"]
 
 SCALES = ("smoke", "default", "paper")
 """smoke: seconds (tests); default: minutes on a laptop; paper: the paper's sizes."""
@@ -135,7 +135,7 @@ has samples is the sweep's n_train, per run: those stay on the CPU. (NeuralTange
 device for its sample fits and ignores it at n = ∞.)"""
 
 
-def on_device(spec: Mapping[str, Any], device: str | None) -> dict:
+def with_device(spec: Mapping[str, Any], device: str | None) -> dict:
     """The spec with ``device`` set on every regime that can use it: those whose class has a
     ``device`` field (``Kernel``, ``NeuralTangent``), in the mode :data:`DEVICE_ONLY_WHEN`
     names for the others (``Network`` trained online). None or "cpu" returns the spec as it

@@ -23,7 +23,7 @@ from lazylab.experiments.executors import Entered
 from lazylab.experiments.progress import execute_with_step_bar
 from lazylab.experiments.sweep import pending_runs
 from lazylab.solvers.batches import resolve_device
-from lazylab.studies.base import Study, on_device, run_rows, spec_to_toml
+from lazylab.studies.base import Study, run_rows, spec_to_toml, with_device
 from lazylab.studies.registry import resolve_study
 
 __all__ = ["reproduce"]
@@ -39,7 +39,7 @@ def _make_executor(executor: Any, options: Mapping[str, Any]) -> Any:
 
 def _load(study: Study, scale: str, spec_dir: Path, catalog: Any,
           device: str | None = None) -> list[tuple[dict, Any]]:
-    specs = [on_device(spec, device) for spec in study.sweeps(scale)]
+    specs = [with_device(spec, device) for spec in study.sweeps(scale)]
     names = [spec["name"] for spec in specs]
     if len(set(names)) != len(names):
         raise ValueError(f"study {study.name!r}: sweep names must be distinct, got {names}")
@@ -121,8 +121,9 @@ def reproduce(name_or_study: str | Study, *, scale: str = "default",
         quiet: no progress bar.
         retry_failed: re-execute runs stored as failed.
         catalog: registries to use instead of lazylab's own (tests).
-        device: "cuda[:k]" runs the sample-based fits there (:func:`lazylab.studies.base.on_device`
-            says which; the exact n = ∞ engine stays on the CPU); None or "cpu": the CPU.
+        device: "cuda[:k]" runs the sample-based fits there
+            (:func:`lazylab.studies.base.with_device` says which; the exact n = ∞ engine stays
+            on the CPU); None or "cpu": the CPU.
             Runs on another device have their own run ids, so they do not resume CPU runs.
     Returns:
         ``study``, ``scale``, ``output_dir``, ``store``, ``specs``, ``figures``, ``csv``,
