@@ -5,7 +5,7 @@ part guarded (a failure prints its traceback and the next part runs), rows print
 and written to ``$OUT/gpu_rows.json`` (or ``--out FILE``) after every part:
 
 (0) the machine: torch, the device, float64 / float32 matmul rates (8192³, median of 5);
-(1) the CUDA tests of the suite (``pytest -k cuda`` on the files that hold them);
+(1) the CUDA tests of the suite (``pytest -k cuda tests``: every test named for CUDA);
 (2) FALKON with the ReLU NTK at d = 450: n = 2·10⁵ with the default M = ⌈5√n⌉ and M = 10⁴,
     and n = 10⁶ with M = 5000, K_nM kept (memory budget 60 GB): time, CG iterations,
     converged, test MSE on 2000 fresh points, peak device memory;
@@ -27,7 +27,11 @@ and written to ``$OUT/gpu_rows.json`` (or ``--out FILE``) after every part:
     (``carry``) with a store the CPU has part-filled;
 (9) NT least squares at fig1's largest right-panel size (σ = u², N = 225, d = 450,
     n = 112,500 = 250 d, solver "cg", a path of 6 ridges): time, CG iterations, best risk
-    (2 CPU cores: the study's 9 such fits took 789 s, the longest 227 s, stop 19).
+    (2 CPU cores: the study's 9 such fits took 789 s, the longest 227 s, stop 19);
+(10) the paper's random-features least squares on the device: ReLU features, N = 4500,
+    d = 450, n = 5·10⁵ samples drawn on the host and streamed in blocks (``RandomFeatures``,
+    normal equations accumulated in float64 there): time, and its normalized population risk
+    against the n = ∞ fit's of the same W.
 
 Run: ``python benchmarks/bench_gpu.py [--device cuda] [--quick] [--part K ...]
 [--panel-steps N]
@@ -59,6 +63,7 @@ from common import print_rows, row  # noqa: E402
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.models.network import Network  # noqa: E402
 from lazylab.models.neural_tangent import NeuralTangent  # noqa: E402
+from lazylab.models.random_features import RandomFeatures  # noqa: E402
 from lazylab.risk import population_risk  # noqa: E402
 from lazylab.solvers import kernel_ridge  # noqa: E402
 from lazylab.solvers.falkon import falkon_path  # noqa: E402
@@ -66,20 +71,17 @@ from lazylab.tasks import TASKS  # noqa: E402
 
 BENCHMARK = "gpu"
 ROOT = Path(__file__).resolve().parents[1]
-CUDA_TEST_FILES = ("tests/solvers/test_kernel_ridge_path.py", "tests/solvers/test_training.py",
-                   "tests/tasks/test_samplers.py",
-                   "tests/models/test_tangent_online_sgd.py",
-                   "tests/solvers/test_kernel_ridge.py", "tests/models/test_network.py")
 FULL = {"gram": 8000, "falkon": [(200_000, None), (200_000, 10_000), (1_000_000, 5000)],
         "damian": (65_536, 16_384), "widths": (45, 450, 4500), "sgd_steps": 2000,
         "dim": 450, "panel_steps": 20_000, "panel_total": 200_000, "nt_widths": (45, 225),
         "nt_steps": 5000, "study": "damian-onestep", "study_scale": "paper",
-        "study_dir": "gpu-studies", "study_cap": 420, "nt_samples": 112_500}
+        "study_dir": "gpu-studies", "study_cap": 420, "nt_samples": 112_500,
+        "rf": (4500, 500_000)}
 QUICK = {"gram": 500, "falkon": [(4000, None), (4000, 400)], "damian": (2048, 256),
          "widths": (9, 45), "sgd_steps": 50, "dim": 45, "panel_steps": 100, "panel_total": 1000,
          "nt_widths": (9,), "nt_steps": 100, "study": "damian-onestep",
          "study_scale": "smoke", "study_dir": "gpu-studies", "study_cap": 300,
-         "nt_samples": 2000}
+         "nt_samples": 2000, "rf": (450, 60_000)}
 
 
 def _sync(device: str) -> None:
@@ -127,7 +129,7 @@ def machine(device: str, sizes: dict) -> list[dict]:
 def cuda_tests(device: str, sizes: dict) -> list[dict]:
     """The suite's CUDA tests (they skip without CUDA): passed / failed counts."""
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "cuda",
-               *CUDA_TEST_FILES]
+               "tests"]
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=os.pathsep.join(
@@ -325,8 +327,25 @@ def study(device: str, sizes: dict) -> list[dict]:
             row(BENCHMARK, case, "wall_time", seconds, "s", report.strip())]
 
 
+def random_features(device: str, sizes: dict) -> list[dict]:
+    """The 5·10⁵-sample RF least squares on the device (streamed), against its n = ∞ fit."""
+    (width, n), dim = sizes["rf"], sizes["dim"]
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim, matrix="exp-diagonal")
+    data = task.sample(n, rng=np.random.default_rng(1))
+    regime = RandomFeatures(width=width, activation="relu", ridge=1e-6, device=device)
+    seconds, model = _seconds(lambda: regime.fit(data, rng=np.random.default_rng(2)), device)
+    exact = RandomFeatures(width=width, activation="relu", ridge=1e-6).fit(
+        task, rng=np.random.default_rng(2))
+    case = f"random features relu N={width} d={dim} n={n} {device}"
+    return [row(BENCHMARK, case, "time", seconds, "s",
+                f"streamed {model.diagnostics['streamed']:.0f}, samples drawn beforehand"),
+            row(BENCHMARK, case, "normalized_risk",
+                float(population_risk(model, task)) / task.null_risk, "",
+                f"n = ∞ fit of the same W: {float(population_risk(exact, task)) / task.null_risk:.6f}")]
+
+
 PARTS = (machine, cuda_tests, falkon, damian, sgd, panel, gram, nt_sgd, study,
-         nt_least_squares)
+         nt_least_squares, random_features)
 
 
 def main() -> None:

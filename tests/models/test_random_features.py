@@ -165,3 +165,47 @@ def test_ridge_path_equals_a_fit_per_ridge(n, offset, biases):
         assert model.diagnostics == {**single.diagnostics, "head_norm_max":
                                      model.diagnostics["head_norm_max"]}
     assert regime.fit_path(task, ridges, rng=np.random.default_rng(6)) is None  # n = ∞: refit
+
+
+def test_device_is_validated_and_cpu_is_the_default_to_the_bit():
+    with pytest.raises(ValueError, match="device"):
+        RandomFeatures(device="tpu")
+    data = _task().sample(50, rng=np.random.default_rng(0))
+    default = RandomFeatures(width=7, ridge=1e-3).fit(data, rng=np.random.default_rng(1))
+    named = RandomFeatures(width=7, ridge=1e-3, device="cpu").fit(data, rng=np.random.default_rng(1))
+    torch.testing.assert_close(named.head, default.head, rtol=0, atol=0)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised without CUDA")
+def test_a_cuda_fit_without_cuda_is_a_clear_error():
+    data = _task().sample(20, rng=np.random.default_rng(1))
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        RandomFeatures(device="cuda").fit(data, rng=np.random.default_rng(0))
+
+
+def _device_fits(monkeypatch, device="cpu"):
+    """In memory, streamed (block rows that do not divide n), a ridge path and n = ∞."""
+    task = _task(dim=5)
+    data = task.sample(3000, rng=np.random.default_rng(4))
+    regime = RandomFeatures(width=30, ridge=1e-4, biases="gaussian", device=device)
+    fits = [regime.fit(data, rng=np.random.default_rng(5))]
+    fits += regime.fit_path(data, [1e-6, 1e-2], rng=np.random.default_rng(5))
+    fits.append(regime.fit(task, rng=np.random.default_rng(5)))
+    with monkeypatch.context() as patch:
+        patch.setattr(rf_module, "STREAMING_ENTRIES", 1000)
+        patch.setattr(rf_module, "_BLOCK_ROWS_ENTRIES", 30 * 512)
+        fits.append(regime.fit(data, rng=np.random.default_rng(5)))
+    return fits
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fits_match_the_cpu_and_come_back_on_it(monkeypatch):
+    """Every sample route on the GPU against the CPU: the same W and b (drawn on the CPU), heads
+    within 1e-8 relative (the same float64 normal equations, summed in another order)."""
+    for gpu, cpu in zip(_device_fits(monkeypatch, "cuda"), _device_fits(monkeypatch)):
+        assert gpu.head.device.type == gpu.offset.device.type == "cpu"
+        assert gpu.diagnostics.get("streamed") == cpu.diagnostics.get("streamed")
+        torch.testing.assert_close(gpu.weights, cpu.weights, rtol=0, atol=0)
+        gap = torch.linalg.vector_norm(gpu.head - cpu.head)
+        assert gap <= 1e-8 * torch.linalg.vector_norm(cpu.head)
+        torch.testing.assert_close(gpu.offset, cpu.offset, rtol=1e-8, atol=1e-10)

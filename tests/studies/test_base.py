@@ -186,7 +186,7 @@ def test_unconverged_runs_are_told_apart_by_where_they_stopped():
 
 
 def test_with_device_places_the_device_where_a_regime_can_use_it():
-    """Network trained online, Kernel and NT take the device; population training, RF and
+    """Network trained online, Kernel, NT and RF take the device; population training and
     OneStep do not; None and "cpu" leave the spec as it is (its run ids unchanged)."""
     spec = {"name": "s", "task": {"name": "quadratic", "dim": 4}, "regime": [
         {"name": "network", "width": 2, "training": "online"}, {"name": "kernel", "kind": "ntk"},
@@ -195,7 +195,7 @@ def test_with_device_places_the_device_where_a_regime_can_use_it():
         {"name": "one_step", "width": 8}]}
     placed = with_device(spec, "cuda:1")
     assert ["device" in regime for regime in placed["regime"]] == [True, True, True, True,
-                                                                   False, False, False]
+                                                                   False, True, False]
     assert {regime.get("device") for regime in placed[
         "regime"]} == {"cuda:1", None} and "device" not in spec["regime"][0]
     assert with_device(spec, None) == with_device(spec, "cpu") == spec

@@ -11,6 +11,11 @@ frozen; a (and c when ``offset``) trained by ridge,
 
 Relation to the kernel limit: the features' Gram F Fᵀ ≈ N·K with K(x, y) = E_w[σ(w·x)σ(w·y)], so
 RandomFeatures(ridge=N·λ, offset=False) → Kernel(kind="rf", ridge=λ) as N → ∞.
+
+Device: a fit on samples (in memory, streamed, or along a ridge path) forms the features and
+solves the ridge on ``device``; W and b are drawn on the CPU from the same stream whatever the
+device, and the fitted network comes back on the CPU. The n = ∞ fit is the CPU's exact engine
+and ignores ``device`` (a sweep decides n per run, so a spec's device cannot be refused there).
 """
 
 from __future__ import annotations
@@ -28,6 +33,8 @@ from lazylab.models._common import (draw_biases, draw_weights, numeric, resolve_
 from lazylab.models.population import optimal_head
 from lazylab.predictors import TwoLayer
 from lazylab.solvers import solve_ridge, streaming_ridge
+from lazylab.solvers.batches import resolve_device
+from lazylab.solvers.ridge import RidgeSolution
 from lazylab.solvers.ridge_path import ridge_path
 
 __all__ = ["RandomFeatures", "fit_head_on_samples", "STREAMING_ENTRIES"]
@@ -39,16 +46,19 @@ _BLOCK_ROWS_ENTRIES = 4_000_000
 
 
 def fit_head_on_samples(model_features, x: torch.Tensor, y: torch.Tensor, width: int, *,
-                        ridge: float, offset: bool):
+                        ridge: float, offset: bool, device: torch.device | None = None):
     """Ridge of y on features F = model_features(x) (n, N): in memory or streamed in blocks.
 
-    Returns the :class:`lazylab.solvers.RidgeSolution` and whether it was streamed.
+    ``device`` (default: x's) is where the features are formed and the ridge solved;
+    ``model_features`` must accept inputs there. A streamed fit moves one block of rows at a
+    time. Returns the :class:`lazylab.solvers.RidgeSolution` and whether it was streamed.
     """
-    n = x.shape[0]
+    n, device = x.shape[0], x.device if device is None else device
     if n * width <= STREAMING_ENTRIES:
-        return solve_ridge(model_features(x), y, ridge=ridge, fit_intercept=offset), False
+        return solve_ridge(model_features(x.to(device)), y.to(device), ridge=ridge,
+                           fit_intercept=offset), False
     rows = max(1, _BLOCK_ROWS_ENTRIES // width)
-    blocks = ((x[s:s + rows], y[s:s + rows]) for s in range(0, n, rows))
+    blocks = ((x[s:s + rows].to(device), y[s:s + rows].to(device)) for s in range(0, n, rows))
     return streaming_ridge(model_features, blocks, ridge=ridge, fit_intercept=offset), True
 
 
@@ -65,6 +75,8 @@ class RandomFeatures:
         bias_scale: s for gaussian biases.
         offset: fit an unpenalized constant c (Ghorbani et al.'s RF class has none).
         ridge: λ ≥ 0 on ‖a‖² (1/n-normalized loss, as in :mod:`lazylab.solvers.ridge`).
+        device: where a fit on samples forms its features and solves ("cpu" or "cuda[:k]"; the
+            fitted network is returned on the CPU; the n = ∞ fit ignores it).
     Random stream: W by one ``rng.standard_normal((N, d))``, then b by one
     ``rng.standard_normal(N)`` when biases are gaussian.
     """
@@ -76,9 +88,11 @@ class RandomFeatures:
     bias_scale: float = 1.0
     offset: bool = True
     ridge: float = 0.0
+    device: str = "cpu"
 
     def __post_init__(self):
         checks.positive_int(self.width, "width")
+        checks.device(self.device)
         get_activation(self.activation)
         checks.ridge(self.ridge)
         checks.nonnegative_float(self.bias_scale, "bias_scale")
@@ -111,8 +125,10 @@ class RandomFeatures:
             model.diagnostics = numeric(model.diagnostics)
             return model
         template = TwoLayer(sigma, weights, torch.zeros(self.width, dtype=torch.float64), biases)
-        solution, streamed = fit_head_on_samples(template.features, data.x, data.y, self.width,
-                                                 ridge=self.ridge, offset=self.offset)
+        device = resolve_device(self.device)
+        solution, streamed = fit_head_on_samples(
+            _placed(template, device).features, data.x, data.y, self.width, ridge=self.ridge,
+            offset=self.offset, device=device)
         return _head_model(template, solution, streamed)
 
     def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
@@ -120,8 +136,8 @@ class RandomFeatures:
         """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` is ignored).
 
         W (and b) are drawn once from ``rng``, exactly as :meth:`fit` draws them; the features
-        and their smaller Gram, FᵀF/n or FFᵀ/n, are formed once, and every λ's head is solved
-        on it (:func:`lazylab.solvers.ridge_path.ridge_path`: a Cholesky per λ, or one shared
+        and their smaller Gram, FᵀF/n or FFᵀ/n, are formed once (on ``device``), and every
+        λ's head is solved on it (:func:`lazylab.solvers.ridge_path.ridge_path`: a Cholesky per λ, or one shared
         eigendecomposition for long grids): what :meth:`fit` gives per λ, to round-off.
         Returns None (the caller refits per λ) at n = ∞ and where :meth:`fit` streams the
         normal equations (n·N > :data:`STREAMING_ENTRIES`). Diagnostics as :meth:`fit`.
@@ -132,14 +148,25 @@ class RandomFeatures:
         weights, biases = self.initialize(data.dim, rng=rng)
         template = TwoLayer(get_activation(self.activation), weights,
                             torch.zeros(self.width, dtype=torch.float64), biases)
-        solutions = ridge_path(template.features(data.x), data.y, ridges, fit_intercept=self.offset)
+        device = resolve_device(self.device)
+        features = _placed(template, device).features(data.x.to(device))
+        solutions = ridge_path(features, data.y.to(device), ridges, fit_intercept=self.offset)
         return [_head_model(template, solution, False) for solution in solutions]
 
 
-def _head_model(template: TwoLayer, solution, streamed: bool) -> TwoLayer:
-    """The fitted network: the template's first layer, the solution's head and offset."""
-    head = solution.coef
+def _placed(template: TwoLayer, device: torch.device) -> TwoLayer:
+    """The template itself on the CPU, else a copy of it on ``device``."""
+    if device.type == "cpu":
+        return template
+    return TwoLayer(template.activation, template.weights, template.head,
+                    biases=template.biases, device=device)
+
+
+def _head_model(template: TwoLayer, solution: RidgeSolution, streamed: bool) -> TwoLayer:
+    """The fitted network on the CPU: the template's first layer, the solution's head and
+    offset (moved from the device they were solved on)."""
+    head = solution.coef.cpu()
     return TwoLayer(template.activation, template.weights, head, biases=template.biases,
-                    offset=solution.intercept,
+                    offset=solution.intercept.cpu(),
                     diagnostics=numeric({"head_norm_max": head.abs().max(),
                                          "streamed": float(streamed)}))

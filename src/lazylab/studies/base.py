@@ -131,13 +131,13 @@ DEVICE_ONLY_WHEN = {Network: ("training", "online")}
 """Regimes whose ``device`` applies to one mode: (field, value) of that mode. Network's
 population training is the CPU's exact engine and refuses another device; a Network with
 ``training = "population"`` fitted on samples (minibatches) could use one, but whether a run
-has samples is the sweep's n_train, per run: those stay on the CPU. (NeuralTangent takes the
-device for its sample fits and ignores it at n = ∞.)"""
+has samples is the sweep's n_train, per run: those stay on the CPU. (NeuralTangent and
+RandomFeatures take the device for their sample fits and ignore it at n = ∞.)"""
 
 
 def with_device(spec: Mapping[str, Any], device: str | None) -> dict:
     """The spec with ``device`` set on every regime that can use it: those whose class has a
-    ``device`` field (``Kernel``, ``NeuralTangent``), in the mode :data:`DEVICE_ONLY_WHEN`
+    ``device`` field (``Kernel``, ``NeuralTangent``, ``RandomFeatures``), in the mode :data:`DEVICE_ONLY_WHEN`
     names for the others (``Network`` trained online). None or "cpu" returns the spec as it
     is, so its run ids do not change; another device makes new run ids (its numbers round
     differently)."""
