@@ -58,10 +58,13 @@ def _reference(features, draw, learning_rate, batch_size, steps, tol, ridge):
         loss = float(residual @ residual) / batch_size
         losses.append(loss)
         seen.append((step, loss))
-        # v − η(g/b + λv), as online_sgd rounds it: v − (η/b)(g + λb·v)
-        gradient = torch.add(features.batch_transpose(x, residual, gates, heads), vector,
-                             alpha=ridge * batch_size)
-        vector = torch.sub(vector, gradient, alpha=step_size / batch_size)
+        # v − η(g/b + λv), as online_sgd rounds it: (1 − ηλ)v, then the GEMM accumulating
+        # −(η/b)(G∘r)ᵀX into it (and −(η/b)Hᵀr into the head)
+        directions, head = features.unpack(vector * (1.0 - step_size * ridge) if ridge else vector)
+        directions = torch.addmm(directions, (gates * residual[:, None]).T, x,
+                                 alpha=-step_size / batch_size)
+        vector = features.pack(directions, None if head is None else torch.add(
+            head, heads.T @ residual, alpha=-step_size / batch_size))
         offset = offset - step_size * residual.mean()
         if len(losses) == window:
             current, losses = sum(losses) / window, []

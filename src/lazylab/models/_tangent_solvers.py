@@ -326,8 +326,9 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
         v ← v − η (Φᵀ(f − y)/B + λ v),   c ← c − η mean(f − y),
     the gradient of ½·mean(y − f)² + ½λ‖v‖² (the regime's (1/n)‖y − f‖² + λ‖v‖² up to the
     factor 2, so the fixed point is the ridge solution of the same λ). Φv and Φᵀr are the blocked
-    products of ``features`` (one XWᵀ, one XAᵀ, one (G∘r)ᵀX per step): no n × Nd Jacobian; v is
-    updated in place (one pass over it without a ridge).
+    products of ``features`` (one XWᵀ, one XAᵀ, one (G∘r)ᵀX per step): no n × Nd Jacobian; the
+    last GEMM accumulates into v in place (``features.batch_step``; a ridge adds one pass,
+    v ← (1 − ηλ)v, first).
     Step size η from ``learning_rate`` by :func:`_step_size` (independent of width and dimension).
 
     Stop: the loss on each fresh batch before its step is an unbiased estimate of the current
@@ -349,10 +350,9 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
         value, gates, heads = features.batch_value(x, vector)
         residual = value + offset - y
         pending.append(residual @ residual)
-        gradient = features.batch_transpose(x, residual, gates, heads)  # b × the mean's
         if ridge:
-            gradient.add_(vector, alpha=ridge * batch_size)
-        vector.sub_(gradient, alpha=step_size / batch_size)   # no passes for 1/b and η alone
+            vector.mul_(1.0 - step_size * ridge)
+        features.batch_step(x, residual, gates, heads, vector, -step_size / batch_size)
         offset = offset - step_size * residual.mean()
         if step % window and step % _DEFERRED_STEPS and step < steps:
             continue

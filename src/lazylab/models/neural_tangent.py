@@ -154,6 +154,14 @@ class GatedFeatures:
         """Φ(x)ᵀ r from the batch's gates: (G∘r)ᵀ X (and Hᵀ r)."""
         return self.pack((gates * r[:, None]).T @ x, None if heads is None else heads.T @ r)
 
+    def batch_step(self, x: torch.Tensor, r: torch.Tensor, gates, heads, vector, alpha) -> None:
+        """v ← v + alpha·Φ(x)ᵀ r in place: the GEMM (G∘r)ᵀ X accumulates into v's directions
+        (no Φᵀ r temporary, no second pass over v); Hᵀ r into its head."""
+        directions, head = self.unpack(vector)
+        directions.addmm_((gates * r[:, None]).T, x, alpha=alpha)
+        if head is not None:
+            head.add_(heads.T @ r, alpha=alpha)
+
     def row_norms(self, x: torch.Tensor, gates, heads) -> torch.Tensor:
         """‖Φ(x_a)‖² = Σ_i g(w_i·x_a)² ‖x_a‖² (+ Σ_i σ(w_i·x_a)²) per row a, (b,)."""
         norms = (gates * gates).sum(1) * (x * x).sum(1)
