@@ -20,6 +20,10 @@
     out as in (e); x by numpy's PCG64 bits, or SFC64 ("plain, SFC64") as lazylab's NT draws.
     ``--against PATH`` (e, f): also time the lazylab of another source tree (main's ``src``) in
     a worker process, alternating with this tree's fits in the same rounds.
+(g) A learning curve of online SGD (σ = u², mean field, float32, batch 100, N = 45, d = 450;
+    quick d = 45) at the step counts ``marks``: separate runs of each length against one run of
+    the longest with ``checkpoints`` (models._network_checkpoints), alternating in rounds; the
+    curves agree to the bit (tested), and the ratio is the restarts' time over the one run's.
 (b) Population gradient descent: seconds per step of GD on the exact population risk
     (lazylab.risk.population_risk and its autograd gradient) at N = 450, d = 450 on the quadratic
     task, against the seconds per online SGD step at the same size (one step of each).
@@ -80,14 +84,16 @@ FULL = {"online": dict(width=4500, dim=450, batch=100, steps=200),
         "quadratic_form": dict(dim=450, widths=(900, 4500), rounds=4),
         "theorem3": dict(dim=450, widths=(45, 97, 209, 450, 970, 4500), max_steps=20_000),
         "against_plain": dict(dim=450, widths=(45, 450, 4500), steps=(2000, 500, 100), rounds=3),
-        "tangent": dict(dim=450, widths=(45, 450), steps=(1000, 200), rounds=3)}
+        "tangent": dict(dim=450, widths=(45, 450), steps=(1000, 200), rounds=3),
+        "curve": dict(dim=450, width=45, marks=(300, 1000, 3000), rounds=3)}
 QUICK = {"online": dict(width=450, dim=45, batch=100, steps=50),
          "population": dict(width=45, dim=45, steps=3),
          "closed_form": dict(width=225, dim=450, repeats=3),
          "quadratic_form": dict(dim=45, widths=(90,), rounds=2),
          "theorem3": dict(dim=20, widths=(5, 20, 40), max_steps=20_000),
          "against_plain": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2),
-         "tangent": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2)}
+         "tangent": dict(dim=45, widths=(9, 45), steps=(300, 300), rounds=2),
+         "curve": dict(dim=45, width=9, marks=(100, 300, 1000), rounds=2)}
 
 
 def _network(width: int, **options) -> Network:
@@ -116,6 +122,27 @@ def online_case(width: int, dim: int, batch: int, steps: int, dtype: str, device
             row(BENCHMARK, case, "matmul rate", gflops, "GFLOP/s", "4·b·N·d per step"),
             row(BENCHMARK, case, "fraction of float64 matmul peak", gflops / peak, "ratio",
                 f"peak {peak:.1f} GFLOP/s measured in this run")]
+
+
+def curve_case(dim: int, width: int, marks: tuple[int, ...], rounds: int) -> list[dict]:
+    """(g) A learning curve by separate runs against one run with checkpoints."""
+    task = TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+    options = dict(training="online", batch_size=100, dtype="float32")
+    one = _network(width, steps=marks[-1], checkpoints=marks, **options)
+    runs = {"restarts": lambda: [_network(width, steps=t, **options).fit(
+                task, rng=np.random.default_rng(2)) for t in marks],
+            "checkpoints": lambda: one.fit(task, rng=np.random.default_rng(2))}
+    totals = {name: 0.0 for name in runs}
+    for _ in range(rounds):
+        for name, function in runs.items():
+            with timer() as clock:
+                function()
+            totals[name] += clock["seconds"]
+    case = f"learning curve N={width} d={dim} batch=100 float32 at steps {list(marks)}"
+    return [row(BENCHMARK, case, f"{name} time", total / rounds, "s", f"mean of {rounds} rounds")
+            for name, total in totals.items()] + [
+        row(BENCHMARK, case, "restarts / checkpoints", totals["restarts"] / totals["checkpoints"],
+            "x", f"steps {sum(marks)} against {marks[-1]}")]
 
 
 def _plain_loop(width: int, dim: int, steps: int, diagonal, offset: float, rate: float,
@@ -425,6 +452,7 @@ def _cases(quick: bool, only_plain: bool, against: str | None = None):
         yield isolated(tangent_case, *sizes["tangent"].values(), against)
         if only_plain:
             return
+        yield curve_case(**sizes["curve"])
         for device in ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",):
             for dtype in ("float32", "float64"):
                 yield online_case(**sizes["online"], dtype=dtype, device=device, peak=peak)

@@ -34,7 +34,7 @@ EXPORTS: dict[str, str] = {
     "SpecError": "spec", "Store": "store",
     "SweepStatus": "sweep", "default_store_path": "sweep", "load_sweep": "sweep",
     "provenance": "sweep", "run_sweep": "sweep", "sweep_status": "sweep",
-    "export_results": "frame", "results_frame": "frame",
+    "export_results": "frame", "results_frame": "frame", "learning_curve": "frame",
     "STANDARD_METRICS": "validate", "Sweep": "validate", "build_sweep": "validate",
 }
 """Public name → the submodule of :mod:`lazylab.experiments` that defines it."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +22,11 @@ except ImportError:  # optional: only Parquet export needs it
 from lazylab.experiments.runs import POPULATION
 from lazylab.experiments.spec import SpecError
 from lazylab.experiments.store import Store
-from lazylab.experiments.validate import Sweep, column_name
+from lazylab.experiments.validate import STANDARD_METRICS, Sweep, column_name
 
-__all__ = ["results_frame", "export_results"]
+__all__ = ["results_frame", "export_results", "learning_curve"]
+
+_CHECKPOINT = re.compile(r"population_risk_at_(\d+)")
 
 
 def results_frame(sweep: Sweep, store: Store, *, statuses: tuple[str, ...] | None = None
@@ -65,6 +68,36 @@ def _flatten(row: dict[str, Any], collisions: frozenset[str]) -> dict[str, Any]:
 
 def _cell(value: Any) -> Any:
     return str(value) if isinstance(value, (list, dict)) else value
+
+
+def learning_curve(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, checkpoint) of a results frame whose runs recorded checkpoints
+    (``Network(training="online", checkpoints=...)``: columns ``population_risk_at_<t>``).
+
+    Columns: the frame's own but the checkpoint columns and the final state's risks
+    (``STANDARD_METRICS``), then ``step`` (t), ``samples`` (t × ``batch_size``, when the frame
+    has that column), ``population_risk`` (the exact risk after t steps) and
+    ``risk_normalized`` (that risk over the task's null risk, read from the run's final
+    population_risk / risk_normalized). Runs without checkpoints are left out; sorted by
+    run and step.
+    """
+    marks = {column: int(match.group(1)) for column in frame.columns
+             if (match := _CHECKPOINT.fullmatch(str(column)))}
+    if not marks:
+        raise ValueError("the frame has no population_risk_at_<t> columns: train with "
+                         "Network(training='online', checkpoints=[...]) to record a curve")
+    null = frame["population_risk"] / frame["risk_normalized"] if {
+        "population_risk", "risk_normalized"} <= set(frame.columns) else None
+    keep = [c for c in frame.columns if c not in marks and c not in STANDARD_METRICS]
+    long = frame[[*keep, *marks]].assign(_null=null).melt(
+        id_vars=[*keep, "_null"], value_vars=list(marks), var_name="step",
+        value_name="population_risk")
+    long = long.dropna(subset=["population_risk"])
+    long["step"] = long["step"].map(marks).astype(int)
+    if "batch_size" in long.columns:
+        long["samples"] = long["step"] * long["batch_size"]
+    long["risk_normalized"] = long["population_risk"] / long.pop("_null")
+    return long.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
 
 
 def export_results(frame: pd.DataFrame, path: str | Path, fmt: str) -> Path:

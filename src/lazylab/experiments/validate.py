@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import inspect
 import itertools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,9 +330,10 @@ def _metrics(spec: SpecFile, has_moments: bool, path: Path, selection: tuple[str
                             + ", ".join(m for m in STANDARD_METRICS if m != "population_risk")
                             + ", or a regime diagnostic")
         selection_record = metric.startswith("selected_") or metric.endswith("_grid_scale")
-        if metric not in allowed and not selection_record:
+        checkpoint = re.fullmatch(r"population_risk_at_\d+", metric) is not None
+        if metric not in allowed and not selection_record and not checkpoint:
             raise SpecError(path, "sweep.metrics", f"unknown metric {metric!r}; allowed: "
-                            f"{', '.join(allowed)}")
+                            f"{', '.join(allowed)}, population_risk_at_<t> (checkpoints)")
     return tuple(dict.fromkeys(spec.sweep.metrics))
 
 

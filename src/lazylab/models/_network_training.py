@@ -41,6 +41,7 @@ from torch.nn import functional
 from lazylab.activations import get_activation
 from lazylab.gaussian import feature_mean
 from lazylab.models._common import resolve_input
+from lazylab.models._network_checkpoints import checkpoint_risks, checkpointed, with_checkpoints
 from lazylab.models._network_diagnostics import LearningMonitor, learning_monitor
 from lazylab.models._quadratic_descent import applies, column_space
 from lazylab.predictors import TwoLayer
@@ -125,9 +126,14 @@ def _check_online(net, task) -> None:
     if not hasattr(task, "sample"):
         raise TypeError("training='online' needs a task with sample(n, rng=...), got "
                         f"{type(task).__name__}")
+    if net.checkpoints and not getattr(task, "has_moments", False):
+        raise ValueError("checkpoints need the exact population risk: a task with population "
+                         f"moments, got {type(task).__name__}")
 
 
 def _check_minibatch(net, data: Dataset) -> None:
+    if net.checkpoints:
+        raise ValueError("checkpoints apply to online training on a task, not to a Dataset")
     if net.batch_size > data.n_samples:
         raise ValueError(f"batch_size={net.batch_size} exceeds the number of training "
                          f"samples n={data.n_samples}")
@@ -215,8 +221,9 @@ def _run_samples(batches: Callable[..., object]) -> Callable[..., TrainingResult
     def run(net, state, groups, source, rng, options) -> TrainingResult:
         device, dtype = resolve_device(net.device), DTYPES[net.dtype]
         options = {k: v for k, v in options.items() if k != "max_halvings"}
-        return train(groups, _sample_loss(net, state), batches(net, source, rng, device, dtype),
-                     **options)
+        options, snapshots = with_checkpoints(net, state, options)
+        return checkpointed(train(groups, _sample_loss(net, state),
+                                  batches(net, source, rng, device, dtype), **options), snapshots)
 
     return run
 
@@ -257,7 +264,8 @@ def _report_population(net, model, result, task) -> dict:
 
 def _report_online(net, model, result, task) -> dict:
     return {"final_train_loss": net._loss_scale(inverse=True) * result.recent_loss,
-            "samples_seen": result.steps * net.batch_size}
+            "samples_seen": result.steps * net.batch_size,
+            **checkpoint_risks(net, model, result, task, exact_risk)}
 
 
 def _report_minibatch(net, model, result, data) -> dict:

@@ -89,6 +89,7 @@ from lazylab import _checks as checks
 from lazylab.activations import get_activation
 from lazylab.errors import DivergenceError
 from lazylab.models._common import draw_biases, draw_weights, numeric
+from lazylab.models._network_checkpoints import check_checkpoints
 from lazylab.models._network_diagnostics import parameter_diagnostics
 from lazylab.models._network_training import (MODES, NetworkState, Parameters, Scales,
                                               TrainingMode, certificate, output_mean)
@@ -164,6 +165,8 @@ class Network:
         device: "cpu" or "cuda[:k]" (sample-based training). dtype: "float32" or "float64".
         track_every: ≥ 1 steps between checks of the learning monitor (population training,
             σ = u², quadratic target; ``learned_step_k``, models._network_diagnostics) or None.
+        checkpoints: increasing steps t ≤ budget at which online training also reports the exact
+            risk, ``population_risk_at_<t>``: a learning curve from one run (_network_checkpoints).
     Random stream (``fit``'s rng): W (one ``standard_normal((N, d))``), then b if ``biases``
     (one ``standard_normal(N)``), then v if gaussian (one ``standard_normal(N)``), then the
     training data (online) or the minibatch permutations.
@@ -197,6 +200,7 @@ class Network:
     device: str = "cpu"
     dtype: str = "float64"
     track_every: int | None = None
+    checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self):
         checks.positive_int(self.width, "width")
@@ -225,6 +229,7 @@ class Network:
                              f"{self.optimizer!r} with momentum={self.momentum!r}")
         checks.optional(checks.positive_float, self.laziness, "laziness", alternative=" or None")
         checks.device(self.device)
+        object.__setattr__(self, "checkpoints", check_checkpoints(self))
 
     # ------------------------------------------------------------------ parameters
 

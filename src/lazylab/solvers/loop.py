@@ -192,7 +192,7 @@ class TrainingLoop:
 
     def __init__(self, parameters, *, optimizer: str, learning_rate: float, momentum: float,
                  weight_decay: float, schedule, budget: int, divergence_threshold: float | None,
-                 progress, progress_every: int):
+                 progress, progress_every: int, checkpoints=(), on_checkpoint=None):
         self.rate, self.momentum, self.weight_decay = learning_rate, momentum, weight_decay
         self.progress_every, self.threshold = progress_every, divergence_threshold
         self.kind, self.budget, self.schedule, self.progress = optimizer, budget, schedule, progress
@@ -210,6 +210,7 @@ class TrainingLoop:
         self.best, self.snapshot, self.halvings = math.inf, None, 0
         self.decay, self.decays = 1.0, 0  # plateau decay: multiplier of the rate, its count
         self.multiplier = math.nan  # m(t)·decay of the last update (the group rates' factor)
+        self.checkpoints, self.on_checkpoint = deque(sorted(checkpoints)), on_checkpoint
 
     def forward(self, evaluate) -> torch.Tensor:
         self.opt.zero_grad()
@@ -262,7 +263,8 @@ class TrainingLoop:
 
     def update(self, step: int) -> None:
         """One optimizer step at rate η·m(step) (× g_k when folded); progress(step + 1, last
-        loss) when due. The group rates are reset only when the multiplier changes."""
+        loss) when due; ``on_checkpoint(step + 1)`` when step + 1 is the next checkpoint (one
+        comparison a step). The group rates are reset only when the multiplier changes."""
         multiplier = float(self.schedule(step)) * self.decay
         if multiplier != self.multiplier:
             self.multiplier = multiplier
@@ -271,6 +273,8 @@ class TrainingLoop:
                                                         else 1.0)
         self.opt.step()
         done = step + 1
+        if self.checkpoints and done == self.checkpoints[0]:
+            self.on_checkpoint(self.checkpoints.popleft())
         if self.progress is not None and (done % self.progress_every == 0 or done == self.budget):
             self.progress(done, self.last)
 

@@ -111,11 +111,16 @@ def _decay(loop: TrainingLoop, plateau: PlateauDecay | None, loss: float) -> Non
 
 
 def _loop_options(learning_rate, optimizer, schedule, momentum, divergence_threshold,
-                  progress, progress_every, weight_decay=0.0) -> dict:
+                  progress, progress_every, weight_decay=0.0, checkpoints=(),
+                  on_checkpoint=None) -> dict:
     """Validated keyword arguments of :class:`~lazylab.solvers.loop.TrainingLoop`."""
     if divergence_threshold is not None:
         divergence_threshold = checks.positive_float(divergence_threshold, "divergence_threshold")
-    return dict(learning_rate=checks.positive_float(learning_rate, "learning_rate"),
+    checkpoints = tuple(checks.positive_int(s, "checkpoints[]") for s in checkpoints)
+    if checkpoints and on_checkpoint is None:
+        raise ValueError("checkpoints need an on_checkpoint(step) callback")
+    return dict(checkpoints=checkpoints, on_checkpoint=on_checkpoint,
+                learning_rate=checks.positive_float(learning_rate, "learning_rate"),
                 optimizer=optimizer, schedule=schedule or constant_schedule,
                 momentum=checks.nonnegative_float(momentum, "momentum"),
                 weight_decay=checks.nonnegative_float(weight_decay, "weight_decay"),
@@ -135,12 +140,12 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
           batches: Iterable[tuple[torch.Tensor, torch.Tensor]], *, learning_rate: float,
           steps: int | None = None, max_steps: int | None = None, tol: float | None = None,
           window: int = DEFAULT_WINDOW, validation: Callable[[], float] | None = None,
-          full_batch: bool = True, optimizer: str = "sgd",
+          full_batch: bool = True, optimizer: str = "sgd", momentum: float = 0.0,
           schedule: Callable[[int], float] | str | PlateauDecay | None = None,
-          momentum: float = 0.0, weight_decay: float = 0.0,
-          divergence_threshold: float | None = 1e6,
-          progress: Callable[[int, float], None] | None = None,
-          progress_every: int = 1) -> TrainingResult:
+          weight_decay: float = 0.0, divergence_threshold: float | None = 1e6,
+          progress: Callable[[int, float], None] | None = None, progress_every: int = 1,
+          checkpoints: Sequence[int] = (), on_checkpoint: Callable[[int], None] | None = None
+          ) -> TrainingResult:
     """Minimize ``loss_fn(x, y)`` over ``batches`` with SGD or Adam, to a stated tolerance.
 
     Step t: θ ← θ − η m(t) · update(g_k ∇θ loss_fn(x_t, y_t)) (update = identity for plain SGD).
@@ -170,18 +175,18 @@ def train(parameters, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tens
             or "plateau" (or a :class:`~lazylab.solvers.convergence.PlateauDecay`): the rate is
             multiplied by its factor whenever the monitored loss makes no new low at a check
             (at most ``max_decays`` times; the result's ``decays``); criterion and tol unchanged.
-        momentum, weight_decay: SGD momentum μ (SGD only) and L2 weight decay λ (torch.optim
-            semantics).
-        divergence_threshold: stop as diverged when loss > threshold × initial loss (None: only
-            non-finite losses count).
+        momentum, weight_decay: SGD momentum μ (SGD only), L2 weight decay λ (torch.optim's).
+        divergence_threshold: diverged when loss > it × initial loss (None: non-finite only).
         progress: optional ``progress(step, loss)``, called every ``progress_every`` steps.
+        checkpoints, on_checkpoint: ``on_checkpoint(t)`` right after the t-th update, for every
+            t in ``checkpoints`` the run reaches (a learning curve along one run).
     """
     budget, early, tolerance = _budget(steps, max_steps, tol, SAMPLE_TOLERANCE)
     window = checks.positive_int(window, "window")
     schedule, plateau = _plateau(schedule)
     loop = TrainingLoop(parameters, budget=budget, **_loop_options(
         learning_rate, optimizer, schedule, momentum, divergence_threshold, progress,
-        progress_every, weight_decay))
+        progress_every, weight_decay, checkpoints, on_checkpoint))
     data = getattr(batches, "training_set", None) if full_batch and validation is None else None
     if data is not None and int(data[0].shape[0]) <= FULL_BATCH_SAMPLES:
         interval = max(window, int(batches.epoch_steps))
