@@ -22,16 +22,16 @@ ONLINE = dict(width=6, activation="quadratic", training="online", batch_size=100
               learning_rate=0.01)
 
 
-def _task(dim=8):
-    return TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim)
+def _task(dim=8, noise=0.5):
+    return TASKS["quadratic"](rng=np.random.default_rng(0), dim=dim, noise=noise)
 
 
 @pytest.mark.parametrize("options", [{}, {"momentum": 0.9, "dtype": "float32"},
                                      {"laziness": 2.0, "parameterization": "ntk"}])
 def test_a_checkpoint_is_a_separate_run_of_that_many_steps_to_the_bit(options):
-    """Constant schedule, fixed budget, t × batch ≥ 10⁴ (the same blocks of online draws):
-    the exact risk after 100 and 250 of 400 steps equals that of runs of 100 and 250 steps;
-    the last checkpoint is the returned network."""
+    """Constant schedule, fixed budget, t × batch ≥ 10⁴ (the same blocks of online draws, x
+    and the noise): the exact risk after 100 and 250 of 400 steps equals that of runs of 100
+    and 250 steps; the last checkpoint is the returned network."""
     task, marks = _task(), (100, 250, 400)
     curve = Network(**ONLINE, **options, steps=400, checkpoints=marks).fit(
         task, rng=np.random.default_rng(1))
