@@ -166,7 +166,7 @@ class Network:
         track_every: ≥ 1 steps between checks of the learning monitor (population training,
             σ = u², quadratic target; ``learned_step_k``, models._network_diagnostics) or None.
         checkpoints: increasing steps t ≤ budget at which online training also reports the exact
-            risk, ``population_risk_at_<t>``: a learning curve from one run (_network_checkpoints).
+            risk, ``population_risk_at_<t>``: one run's learning curve (experiments.learning_curve).
     Random stream (``fit``'s rng): W (one ``standard_normal((N, d))``), then b if ``biases``
     (one ``standard_normal(N)``), then v if gaussian (one ``standard_normal(N)``), then the
     training data (online) or the minibatch permutations.
