@@ -152,3 +152,15 @@ def test_a_sweep_stores_the_curve_and_learning_curve_reads_it_back(tmp_path):
     bad.write_text(SPEC.replace('"population_risk_at_100"', '"population_risk_at"'))
     with pytest.raises(SpecError, match="population_risk_at_<t>"):
         load_sweep(bad)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_checkpoints_are_separate_runs_there_too():
+    """On a GPU (float32 draws made there in blocks of min(10⁴ rows, budget × batch)): the
+    copies taken on the device equal separate device runs of 100 and 200 steps."""
+    task, options = _task(), dict(ONLINE, dtype="float32", device="cuda")
+    curve = Network(**options, steps=300, checkpoints=(100, 200)).fit(
+        task, rng=np.random.default_rng(1))
+    for t in (100, 200):
+        alone = Network(**options, steps=t).fit(task, rng=np.random.default_rng(1))
+        assert curve.diagnostics[f"population_risk_at_{t}"] == float(exact_risk(alone, task))
