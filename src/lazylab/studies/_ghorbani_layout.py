@@ -99,7 +99,7 @@ class Sizes:
                 f"{{{', '.join(map(str, self.nt_widths))}}} ({self.nt_draws} draws); NN at "
                 f"N ∈ {{{', '.join(map(str, self.nn_widths))}}} ({self.nn_draws} draws, "
                 f"population GD to tolerance {self.nn_tol:g} within {self.nn_max_steps} steps, "
-                f"η = {self.nn_learning_rate:g}). Right panel d = {self.online_dim}, N = "
+                f"η = {self.nn_learning_rate:g}, momentum {self.nn_momentum:g}). Right panel d = {self.online_dim}, N = "
                 f"{self.online_width}: NN online SGD (batch {self.online_batch}, η = "
                 f"{self.online_learning_rate:g}, {ONLINE_DTYPE}) to n/d = "
                 f"{max(self.online_steps) * self.online_batch / self.online_dim:g}; NT online "
