@@ -194,18 +194,28 @@ def ghorbani_sweeps(name: str, sizes: Sizes, task: Callable[[int], dict], rf: di
 
 
 def run_cost(run, components: int = 1) -> float:
-    """Rough seconds (for ordering only): RF ∝ N²(1 + N/1000), NT ∝ N^2.5, NN ∝ steps × N;
-    times the number of Gaussian components of the input law."""
+    """Seconds on one core (for ordering and the ETA), fitted to fig1's paper-scale store
+    (d = 450, stop 22), times the number of Gaussian components of the input law. A pool
+    starts the most expensive runs first, so the long right-panel fits must not be costed
+    below the many short ones (at stop 21 the NT least-squares fit of 268 s was costed below a
+    2-s population run and started last). Per step: population GD 0.5 ms + 1e-10·min(N, d)²·d
+    (≈ 1500 steps to tolerance), online SGD 0.1 ms + 5e-11·b·N·d (float32 network) or
+    0.2 ms + 1.9e-10·b·N·d (NT, float64); NT least squares 2.2e-7·n^1.8·(N·d/10⁵); the n = ∞
+    RF and NT fits ≈ 0.1 s."""
     params = dict(run.regime_params)
-    width = float(params.get("width", 1))
-    steps = float(params.get("steps") or params.get("max_steps") or 1000)
-    if run.regime == "network":
-        population = params.get("training") == "population"
-        cost = min(steps, 3000) * (0.05 + width / 2000) * (1 if population else 0.02)
-    elif run.regime == "neural_tangent":
-        cost = 1e-5 * width ** 2.5 + (run.n_train or 0) * 1e-4
+    width, dim = float(params.get("width", 1)), float(dict(run.task_params).get("dim", 1))
+    work = float(params.get("batch_size", 100)) * width * dim
+    steps = float(params.get("steps") or 1500)
+    if run.regime == "network" and params.get("training") == "population":
+        cost = steps * (5e-4 + 1e-10 * min(width, dim) ** 2 * dim)
+    elif run.regime == "network":
+        cost = steps * (1e-4 + 5e-11 * work)
+    elif run.regime == "neural_tangent" and params.get("solver") == "sgd":
+        cost = steps * (2e-4 + 1.9e-10 * work)
+    elif run.regime == "neural_tangent" and run.n_train is not None:
+        cost = 2.2e-7 * run.n_train ** 1.8 * width * dim / 1e5
     else:
-        cost = 1e-6 * width ** 2 * (1 + width / 1000)
+        cost = 0.1 + 1e-9 * width ** 2 * dim
     return components * cost
 
 
