@@ -9,7 +9,8 @@ row per checkpoint, with samples = t × batch). One run of T steps thus gives th
 instead of k runs of t₁ + … + t_k steps.
 
 What a checkpoint is: the state of *this* run after t steps. It equals a separate run of
-``steps=t`` (the same seed) exactly when nothing before step t depends on the budget: the
+``steps=t`` fitted with the same generator exactly when nothing before step t depends on the
+budget (in a sweep each run has its own streams, so there they agree in distribution): the
 constant schedule (the "paper" schedule drops the rate at fractions of the budget), no stop
 on a tolerance before t, and the same blocks of online draws (blocks of
 min(10⁴ rows, budget × batch): equal once t × batch ≥ 10⁴); tested to the bit there. A run
