@@ -55,6 +55,7 @@ BAD_VALUES = {
     "dtype": "nope", "device": "nope", "weight_covariance": "nope", "biases": "nope",
     "offset": "nope", "train_head": "nope", "sgd_tol": 0.0, "max_steps": 0, "max_halvings": -1,
     "rate_scaling": "nope", "offset_init": "nope", "track_every": 0, "criterion_rate": 0.0,
+    "checkpoints": (0,),
 }
 """field name → a value every regime with that field must reject (ValueError naming both)."""
 

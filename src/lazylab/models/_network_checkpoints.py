@@ -52,7 +52,7 @@ def check_checkpoints(net) -> tuple[int, ...]:
     if any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in marks) or any(
             a >= b for a, b in zip(marks, marks[1:])):
         raise ValueError(f"checkpoints must be strictly increasing positive step counts, got "
-                         f"{list(marks)}")
+                         f"{net.checkpoints!r}")
     if marks[-1] > net.budget:
         raise ValueError(f"checkpoints must not exceed the step budget {net.budget}, got "
                          f"{marks[-1]}")
