@@ -35,8 +35,16 @@
     only): time, peak memory, rounds, and the time of one K_nM pass (the recomputing path
     makes one per CG round: ≈ 185 rounds there, one factor per λ).
 
+(f) The exact fit in mixed precision (``--mixed``; also in the full run): kernel ridge by
+    Cholesky with the ReLU NTK at d = 128, n = 8192, over the kernel studies' 14-ridge grid,
+    each λ fitted twice in turn: as shipped (a float32 factor refined in float64 wherever the
+    trace bounds cond(K + nλI) by 10⁶, :func:`lazylab.solvers.ridge.solve_shifted`) and with
+    the float64 factor forced. Reported: both totals, their ratio, how many ridges took the
+    mixed route, and the largest relative gap between the two sides' coefficients.
+
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
-Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path | --normal | --damian]``.
+Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path | --normal | --damian |
+--mixed]``.
 """
 
 from __future__ import annotations
@@ -44,6 +52,7 @@ from __future__ import annotations
 import importlib
 import math
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +72,17 @@ falkon_module = importlib.import_module("lazylab.solvers.falkon")
 BENCHMARK = "kernels"
 DIM = 450
 PATH_DIM = 128
-PATH = {"gram": [], "falkon": [], "path": [(20_000, 2000, 2e9), (20_000, 2000, 0.0)],
-        "normal": []}
-PAPER = {"gram": [], "falkon": [(200_000, 2e9)], "path": [], "normal": []}
-NORMAL = {"gram": [], "falkon": [], "path": [], "normal": [(8192, 2048, True)]}
-DAMIAN = {"gram": [], "falkon": [], "path": [], "normal": [(65_536, 16_384, False)]}
+NONE = {"gram": [], "falkon": [], "path": [], "normal": [], "mixed": []}
+PATH = {**NONE, "path": [(20_000, 2000, 2e9), (20_000, 2000, 0.0)]}
+PAPER = {**NONE, "falkon": [(200_000, 2e9)]}
+NORMAL = {**NONE, "normal": [(8192, 2048, True)]}
+DAMIAN = {**NONE, "normal": [(65_536, 16_384, False)]}
+MIXED = {**NONE, "mixed": [8192]}
 FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)] + PAPER["falkon"],
-        "path": PATH["path"], "normal": NORMAL["normal"]}
-QUICK = {"gram": [8000], "falkon": [(20_000, 2e9)], "path": [(5000, 500, 2e9)], "normal": []}
+        "path": PATH["path"], "normal": NORMAL["normal"], "mixed": MIXED["mixed"]}
+QUICK = {**NONE, "gram": [8000], "falkon": [(20_000, 2e9)], "path": [(5000, 500, 2e9)]}
 SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER, "path": PATH, "normal": NORMAL,
-         "damian": DAMIAN}
+         "damian": DAMIAN, "mixed": MIXED}
 RIDGE = 1e-4
 
 
@@ -250,6 +260,32 @@ def _normal_case(n: int, m: int, compare: bool, peak: float) -> list[dict]:
             f"factors {_relative_gap(kept, per_ridge, x_test):.2g}")]
 
 
+def _mixed_case(n: int, peak: float) -> list[dict]:
+    """(f): each ridge of the grid fitted exactly as shipped and with the float64 factor forced."""
+    ridge_module = importlib.import_module("lazylab.solvers.ridge")
+    shipped = ridge_module.MIXED_MIN_SIZE
+    x, y, _, kernel, ridges = _path_problem(n)
+    seconds, routes, gap = {"shipped": 0.0, "float64": 0.0}, [], 0.0
+    for ridge in ridges:
+        fits = {}
+        for name, size in (("shipped", shipped), ("float64", math.inf)):
+            ridge_module.MIXED_MIN_SIZE = size
+            start = time.perf_counter()
+            fits[name] = kernel_ridge(kernel, x, y, ridge=ridge, method="cholesky")
+            seconds[name] += time.perf_counter() - start
+        ridge_module.MIXED_MIN_SIZE = shipped
+        routes.append(fits["shipped"].method)
+        gap = max(gap, float(torch.linalg.vector_norm(fits["shipped"].coef - fits["float64"].coef)
+                             / torch.linalg.vector_norm(fits["float64"].coef)))
+    case = f"exact kernel ridge ntk relu n={n} d={PATH_DIM}, 14 ridges"
+    mixed = sum(route == "cholesky-mixed" for route in routes)
+    return [row(BENCHMARK, case, "time as shipped", seconds["shipped"], "s",
+                f"{mixed} of {len(routes)} ridges by the mixed route"),
+            row(BENCHMARK, case, "time float64 factor", seconds["float64"], "s", ""),
+            row(BENCHMARK, case, "float64 / shipped", seconds["float64"] / seconds["shipped"],
+                "x", f"largest relative gap of the coefficients {gap:.2g}")]
+
+
 def _cases(mode: str):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = SIZES[mode]
@@ -263,6 +299,8 @@ def _cases(mode: str):
             yield isolated(_path_case, n, m, budget, peak)
         for n, m, compare in sizes["normal"]:
             yield isolated(_normal_case, n, m, compare, peak)
+        for n in sizes["mixed"]:
+            yield isolated(_mixed_case, n, peak)
 
     return machine_framed(BENCHMARK, cases)
 

@@ -29,6 +29,21 @@ def _data(n: int, seed: int, dim: int = 2):
     return x, y, torch.from_numpy(rng.standard_normal((200, dim)))
 
 
+@pytest.mark.parametrize("ridge, route", [(1e-3, "cholesky-mixed"), (1e-9, "cholesky")])
+def test_large_well_conditioned_fits_refine_a_float32_factor(monkeypatch, ridge, route):
+    """From MIXED_MIN_SIZE on (lowered to 100 here), nλ with (tr K + nλ)/(nλ) ≤ 10⁶ takes the
+    float32 factor refined in float64 ("cholesky-mixed") and gives the explicit formula's α to
+    1e-10; λ = 1e-9 (bound 10⁹) keeps the float64 factor."""
+    from lazylab.solvers import ridge as ridge_module
+    monkeypatch.setattr(ridge_module, "MIXED_MIN_SIZE", 100)
+    x, y, _ = _data(300, seed=0)
+    alpha = np.linalg.solve(rbf(x, x).numpy() + 300 * ridge * np.eye(300), y.numpy())
+    fit = kernel_ridge(rbf, x, y, ridge=ridge, method="cholesky")
+    assert fit.method == route
+    tolerance = 1e-10 if route == "cholesky-mixed" else 1e-5
+    assert np.linalg.norm(fit.coef.numpy() - alpha) <= tolerance * np.linalg.norm(alpha)
+
+
 def test_cholesky_equals_explicit_formula_and_predicts_with_it():
     x, y, x_test = _data(300, seed=0)
     ridge = 1e-3

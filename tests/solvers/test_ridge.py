@@ -233,3 +233,39 @@ def test_cholesky_in_place_factors_over_the_matrix_storage():
     torch.testing.assert_close(factor.T @ factor, s, rtol=1e-13, atol=1e-12)
     indefinite = torch.diag(torch.tensor([1.0, -1.0, 2.0], dtype=torch.float64))
     assert not cholesky_in_place(indefinite)[1]
+
+
+def _shifted_kernel(size: int, relative_shift: float, seed: int = 0):
+    """(K + sI, s) for an RBF kernel matrix K of ``size`` points in 3-D (numerically singular
+    without the shift), s = relative_shift · tr K (kernel ridge's nλ with λ = 10^k · mean K_ii)."""
+    x = torch.from_numpy(np.random.default_rng(seed).standard_normal((size, 3)))
+    kernel = torch.exp(-0.5 * torch.cdist(x, x) ** 2)
+    shift = relative_shift * float(kernel.diagonal().sum())
+    return kernel + shift * torch.eye(size, dtype=torch.float64), shift
+
+
+@pytest.mark.parametrize("relative_shift, route", [(1e-2, "cholesky-mixed"),
+                                                   (1e-5, "cholesky-mixed"),
+                                                   (1e-8, "cholesky")])
+def test_solve_shifted_refines_a_float32_factor_where_the_trace_bounds_the_condition(
+        monkeypatch, relative_shift, route):
+    """The bound (tr K + s)/s ≤ 10⁶ (relative shifts 1e-2, 1e-5) takes the mixed route and agrees
+    with the float64 factor to 1e-11 relative; 1e-8 (bound 10⁸, beyond float32's reach) and a
+    size under MIXED_MIN_SIZE, two right-hand sides or no shift keep the float64 factor (which
+    agrees with itself to cond·ε ≈ 1e-8 there)."""
+    from lazylab.solvers import ridge as module
+    monkeypatch.setattr(module, "MIXED_MIN_SIZE", 100)
+    matrix, shift = _shifted_kernel(300, relative_shift)
+    rhs = torch.from_numpy(np.random.default_rng(1).standard_normal(300))
+    reference, ok = solve_symmetric(matrix, rhs)
+    solution, chosen = module.solve_shifted(matrix.clone(), rhs, shift, rebuild=matrix.clone)
+    assert ok and chosen == route
+    tolerance = 1e-11 if route == "cholesky-mixed" else 1e-6
+    assert torch.linalg.vector_norm(solution - reference) <= tolerance * torch.linalg.vector_norm(
+        reference)
+    small, _ = _shifted_kernel(80, 1e-2)
+    assert module.solve_shifted(small.clone(), rhs[:80], shift, rebuild=small.clone)[1] == \
+        "cholesky"
+    two = torch.stack([rhs, rhs], dim=1)
+    assert module.solve_shifted(matrix.clone(), two, shift, rebuild=matrix.clone)[1] == "cholesky"
+    assert module.solve_shifted(matrix.clone(), rhs, 0.0, rebuild=matrix.clone)[1] == "cholesky"

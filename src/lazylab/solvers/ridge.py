@@ -32,7 +32,8 @@ import torch
 from lazylab import _checks as checks
 
 __all__ = ["RidgeSolution", "NormalEquations", "solve_ridge", "streaming_ridge", "solve_symmetric",
-           "cholesky_in_place", "pseudo_solve", "pseudo_inverse_cutoff", "refined_cholesky_solve", "REFINEMENT_STEPS"]
+           "cholesky_in_place", "pseudo_solve", "pseudo_inverse_cutoff", "refined_cholesky_solve",
+           "REFINEMENT_STEPS", "solve_shifted", "MIXED_MIN_SIZE", "MIXED_MAX_CONDITION"]
 
 Tensor = torch.Tensor
 
@@ -336,3 +337,32 @@ def refined_cholesky_solve(matrix: Tensor, rhs: Tensor) -> Tensor | None:
         previous = size
         residual = rhs - matrix @ solution
     return None
+
+
+MIXED_MIN_SIZE = 4096
+MIXED_MAX_CONDITION = 1e6
+""":func:`solve_shifted` refines a float32 factor when m ≥ MIXED_MIN_SIZE and its bound on
+cond(K + sI) is at most MIXED_MAX_CONDITION (contraction ≤ 0.06 a refinement step). Measured
+on the ReLU NTK kernel matrix, m = 8192, d = 64, one thread: 1.93–1.96× a float64 Cholesky,
+solutions within 1.8e-13 relative at s = 10⁻⁶·tr K/m (bound 10⁶), 4e-15 at 10⁻²·tr K/m."""
+
+
+def solve_shifted(matrix: Tensor, rhs: Tensor, shift: float, *, rebuild) -> tuple[Tensor, str]:
+    """x = (K + sI)⁻¹ r for ``matrix`` = K + sI (K positive semi-definite, s = ``shift`` ≥ 0
+    already added), by the cheaper exact route: (x, route).
+
+    cond(K + sI) ≤ (λ_max(K) + s)/s ≤ (tr K + s)/s. When that bound is at most
+    :data:`MIXED_MAX_CONDITION`, m ≥ :data:`MIXED_MIN_SIZE` and r is one column,
+    :func:`refined_cholesky_solve` (float32 factor, float64 refinement; route
+    "cholesky-mixed"; ``matrix`` kept for the residuals beside its float32 copy); otherwise, or
+    if that fails, :func:`solve_symmetric` factoring ``matrix`` in place (route "cholesky", or
+    "eigh" on its fallback; ``rebuild()`` remakes the matrix for it).
+    """
+    size = matrix.shape[0]
+    if size >= MIXED_MIN_SIZE and rhs.ndim == 1 and shift > 0 and (
+            float(matrix.diagonal().sum()) - (size - 1) * shift) <= MIXED_MAX_CONDITION * shift:
+        solution = refined_cholesky_solve(matrix, rhs)
+        if solution is not None:
+            return solution, "cholesky-mixed"
+    solution, ok = solve_symmetric(matrix, rhs, overwrite=True, rebuild=rebuild)
+    return solution, "cholesky" if ok else "eigh"
