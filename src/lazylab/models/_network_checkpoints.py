@@ -38,7 +38,7 @@ CHECKPOINT_METRIC = "population_risk_at_{}"
 
 @dataclass(frozen=True)
 class CheckpointedResult(TrainingResult):
-    """An online run's result with its parameter copies: ((t, raw parameters), …) in order."""
+    """An online run's result with its copies: ((t, predictor after t steps), …) in order."""
 
     snapshots: tuple[tuple[int, Any], ...] = ()
 
