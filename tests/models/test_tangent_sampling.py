@@ -1,4 +1,4 @@
-"""The per-step draws of NT online SGD (models.neural_tangent._batch_draw): which stream they
+"""The per-step draws of NT online SGD (models._tangent_online.batch_draw): which stream they
 are, that a seed reproduces it, and that the task's distribution is kept (moments of the
 draws, tests/tasks/test_samplers.py, run here on the SFC64 child stream the fit uses)."""
 

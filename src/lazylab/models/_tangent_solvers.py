@@ -52,6 +52,7 @@ from __future__ import annotations
 
 import copy
 import math
+from collections import deque
 from dataclasses import dataclass
 
 import torch
@@ -319,7 +320,8 @@ def _window_steps(batch_size: int, parameters: int, step_size: float, trace: flo
 
 
 def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: int, tol: float,
-               ridge: float = 0.0, callback=None) -> SGDResult:
+               ridge: float = 0.0, callback=None, checkpoints=(), on_checkpoint=None
+               ) -> SGDResult:
     """Plain SGD on the NT model f(x) = c + Φ(x)·v, linear in its parameters (v, c).
 
     Each step draws a fresh batch (x, y) = ``draw(batch_size)`` and takes
@@ -337,7 +339,8 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
     The batch losses stay tensors until a window ends (or ``_DEFERRED_STEPS`` steps pass, or the
     budget ends); then they are read together, checked, and passed to ``callback(step, loss)``
     in order. Raises DivergenceError, naming the step, when a batch loss is not finite or
-    exceeds 10⁸ × the first window's mean.
+    exceeds 10⁸ × the first window's mean. ``on_checkpoint(t, v, c)`` is called right after
+    step t for every t in ``checkpoints`` the run reaches (v is updated in place: copy it).
     """
     step_size, trace, calibration = _step_size(features, draw, learning_rate, batch_size)
     device = features.weights.device  # the batches' too (``draw`` puts them there)
@@ -345,6 +348,7 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
     offset = torch.zeros((), dtype=torch.float64, device=device)
     window = _window_steps(batch_size, features.size + 1, step_size, trace)
     losses, pending, previous, reference = [], [], None, None
+    marks = deque(checkpoints)
     for step in range(1, steps + 1):
         x, y = draw(batch_size)
         value, gates, heads = features.batch_value(x, vector)
@@ -354,6 +358,8 @@ def online_sgd(features, draw, *, learning_rate: float, batch_size: int, steps: 
             vector.mul_(1.0 - step_size * ridge)
         features.batch_step(x, residual, gates, heads, vector, -step_size / batch_size)
         offset = offset - step_size * residual.mean()
+        if marks and step == marks[0]:
+            on_checkpoint(marks.popleft(), vector, offset)
         if step % window and step % _DEFERRED_STEPS and step < steps:
             continue
         for done, total in enumerate(torch.stack(pending).tolist(), step + 1 - len(pending)):

@@ -46,11 +46,11 @@ from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, numeric, resolve_input
 from lazylab.models._tangent_path import solve_path, solve_single
-from lazylab.models._tangent_solvers import online_sgd
+from lazylab.models._tangent_online import check_tangent_checkpoints, fit_online
 from lazylab.models.population import optimal_tangent
 from lazylab.predictors import NeuralTangentModel
 from lazylab.solvers import solve_ridge
-from lazylab.solvers.batches import DEVICE_BLOCK_ROWS, on_device, resolve_device
+from lazylab.solvers.batches import resolve_device
 from lazylab.solvers.ridge_path import ridge_path
 
 __all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
@@ -225,6 +225,8 @@ class NeuralTangent:
             drawn on the host as on the CPU, in blocks of
             :data:`lazylab.solvers.batches.DEVICE_BLOCK_ROWS` rows moved in one copy (the same
             numbers as the CPU's per-step draws for a noise-free task).
+        checkpoints: with "sgd" online on a task, steps t ≤ ``steps`` at which the exact risk is
+            also reported, ``population_risk_at_<t>`` (models._tangent_online).
     Random stream: W by one ``rng.standard_normal((N, d))`` (the same draw as RandomFeatures);
     with "sgd" the same generator then draws the batches.
     """
@@ -241,6 +243,7 @@ class NeuralTangent:
     steps: int = 10_000
     sgd_tol: float = 1e-2
     device: str = "cpu"
+    checkpoints: tuple[int, ...] = ()
 
     def __post_init__(self):
         checks.positive_int(self.width, "width")
@@ -255,6 +258,7 @@ class NeuralTangent:
         checks.positive_int(self.steps, "steps")
         checks.positive_float(self.sgd_tol, "sgd_tol")
         checks.device(self.device)
+        object.__setattr__(self, "checkpoints", check_tangent_checkpoints(self))
 
     def fit(self, data_or_task, *, rng: np.random.Generator,
             progress=None) -> NeuralTangentModel:
@@ -320,47 +324,9 @@ class NeuralTangent:
 
     def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:
         sigma = get_activation(self.activation)
-        device = resolve_device(self.device)
-        features = GatedFeatures(weights.to(device), sigma.derivative(),
+        features = GatedFeatures(weights.to(resolve_device(self.device)), sigma.derivative(),
                                  sigma if self.train_head else None)
-        draw = _batch_draw(data, task, rng)
-        if device.type != "cpu":
-            draw = on_device(draw, device, DEVICE_BLOCK_ROWS)
-        result = online_sgd(features, draw, learning_rate=self.learning_rate,
-                            batch_size=self.batch_size, steps=self.steps, tol=self.sgd_tol,
-                            ridge=self.ridge,
-                            callback=None if progress is None else (lambda s, _: progress(s, None)))
-        directions, head = features.unpack(result.vector.cpu())
-        return NeuralTangentModel(sigma, weights, directions, head=head, offset=result.offset,
-                                  diagnostics=numeric({
-                                      "steps": result.steps,
-                                      "samples_seen": result.steps * self.batch_size,
-                                      "calibration_samples": result.calibration_samples,
-                                      "converged": float(result.converged),
-                                      "final_train_loss": result.final_loss,
-                                      "directions_norm_max": directions.abs().max()}))
-
-def _batch_draw(data, task, rng: np.random.Generator):
-    """batch ↦ (x, y) for NT online SGD. On a task: fresh draws by its float64 ``batch_sampler``
-    (checked once, not per step) or by ``task.sample``, from a child stream — numpy's SFC64 bit
-    generator seeded by one integer from ``rng`` (the same ziggurat normals as numpy's default
-    PCG64, ≈ 15 % faster at d = 450, where the draw is half of the step at N = 45); on a
-    Dataset, rows drawn with replacement by ``rng``."""
-    if task is None:
-        def resample(batch):
-            index = torch.from_numpy(rng.integers(0, data.x.shape[0], size=batch))
-            return data.x[index], data.y[index]
-        return resample
-    stream = np.random.Generator(np.random.SFC64(int(rng.integers(2 ** 63))))
-    sampler = getattr(task, "batch_sampler", None)
-    draw = None if sampler is None else sampler(rng=stream, dtype=torch.float64)
-    if draw is not None:
-        return draw
-
-    def sample(batch):
-        data = task.sample(batch, rng=stream)
-        return data.x, data.y
-    return sample
+        return fit_online(self, sigma, weights, features, data, task, rng=rng, progress=progress)
 
 
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,

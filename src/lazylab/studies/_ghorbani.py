@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from lazylab.experiments.frame import learning_curve
 from lazylab.plots import draw_points, plt, save_figure, set_axis_scale
 from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._ghorbani_layout import (Series, Sizes, geometric, ghorbani_sweeps,
@@ -188,7 +189,8 @@ def _series_points(frames, series, specs) -> pd.DataFrame:
     for s in series:
         frame = _select(frames.get(s.sweep, pd.DataFrame()), s.where)
         if not frame.empty:
-            rows += _series_rows(s, frame, specs, grid, dim)
+            rows += _series_rows(s, learning_curve(frame) if s.curve else frame, specs, grid,
+                                 dim)
     return pd.DataFrame.from_records(rows, columns=POINT_COLUMNS)
 
 

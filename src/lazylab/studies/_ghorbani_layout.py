@@ -43,7 +43,9 @@ class Series:
         panel: "left" (risk against N at n = ∞), "right" (risk against n/d) or "limit" (the
             n = ∞ value of a right-panel regime, drawn as a dashed line).
         sweep: the sweep (spec name) holding its runs. where: column == value filters.
-        x: "width", "samples_seen" or "n_train" (the right panel divides by d).
+        x: "width", "samples_seen", "samples" or "n_train" (the right panel divides by d).
+        curve: the runs recorded checkpoints: one point per checkpoint of each run
+            (:func:`lazylab.experiments.learning_curve`; x = "samples").
         theory: the theory function for the points' width ratio, or None.
         theory_name: where the formula comes from (legend and summary).
         reference, reference_name: a second theory drawn dashed beside the first (e.g. the
@@ -63,6 +65,7 @@ class Series:
     reference_name: str = ""
     color: str = "C0"
     marker: str = "o"
+    curve: bool = False
 
 
 @dataclass(frozen=True)
@@ -144,12 +147,15 @@ def _online_specs(name: str, sizes: Sizes, task: dict, network: Callable[..., di
         {"name": f"{name}-online-nn-limit", "description": "the same NN by population GD",
          "task": task, "regime": [network(sizes, width, sizes.online_dim)],
          "sweep": population_sweep([width], draws, NN_METRICS)},
-        {"name": f"{name}-online-nt-sgd", "description": "NT by online SGD on fresh samples",
+        {"name": f"{name}-online-nt-sgd",
+         "description": "NT by online SGD on fresh samples, one run per seed checkpointed at "
+                        "every budget",
          "task": task,
-         "regime": [{**tangent, "solver": "sgd", "steps": list(sizes.nt_sgd_steps),
-                     "batch_size": batch, "learning_rate": sizes.nt_sgd_learning_rate,
-                     "sgd_tol": 1e-12}],
-         "sweep": population_sweep([width], draws, online_metrics)},
+         "regime": [{**tangent, "solver": "sgd", "steps": max(sizes.nt_sgd_steps),
+                     "checkpoints": sorted(sizes.nt_sgd_steps), "batch_size": batch,
+                     "learning_rate": sizes.nt_sgd_learning_rate, "sgd_tol": 1e-12}],
+         "sweep": population_sweep([width], draws, online_metrics + [
+             f"population_risk_at_{t}" for t in sorted(sizes.nt_sgd_steps)])},
         {"name": f"{name}-online-nt", "description": "NT least squares, ridge by validation",
          "task": task, "regime": [{**tangent, "ridge": "auto"}],
          "sweep": {**population_sweep([width], draws, ["population_risk", "risk_normalized",
@@ -241,8 +247,8 @@ def shared_series(name: str, sizes: Sizes, theories: Mapping[str, tuple]) -> lis
                color="C3", marker="D"),
         Series("nn", "NN", "limit", f"{prefix}-nn-limit", color="C3",
                theory=nn["theory"], theory_name=nn["theory_name"]),
-        Series("nt_sgd", "NT(I) (online SGD)", "right", f"{prefix}-nt-sgd", x="samples_seen",
-               color="C2", marker="^"),
+        Series("nt_sgd", "NT(I) (online SGD)", "right", f"{prefix}-nt-sgd", x="samples",
+               color="C2", marker="^", curve=True),
         Series("nt_ridge", "NT(I) (least squares, validated ridge)", "right", f"{prefix}-nt",
                x="n_train", color="C4", marker="v"),
         Series("nt_isotropic", "NT(I)", "limit", f"{prefix}-nt-limit", color="C2",
