@@ -241,7 +241,7 @@ def _metric_rows() -> list[tuple[str, str, str]]:
     names = [numeric.metric("NAME"), other.metric("NAME"), "NAME_grid_scale", "selection_risk",
              "selection_at_edge", "selection_diverged", "selection_unconverged"]
     rows += [(m, "selected fields", METRIC_NOTES.get(m, "")) for m in names]
-    rows.append(("population_risk_at_<t>", "diagnostic (network, online, `checkpoints`)",
+    rows.append(("population_risk_at_<t>", "diagnostic (network online, neural_tangent sgd)",
                  "the exact risk after t steps of the same run, one per checkpoint "
                  "(`lazylab.experiments.learning_curve` reads them as a curve)"))
     return rows + _diagnostic_rows()
