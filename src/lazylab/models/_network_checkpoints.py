@@ -29,8 +29,8 @@ import torch
 
 from lazylab.solvers.training import TrainingResult
 
-__all__ = ["CheckpointedResult", "check_checkpoints", "with_checkpoints", "checkpointed",
-           "checkpoint_risks", "CHECKPOINT_METRIC"]
+__all__ = ["CheckpointedResult", "check_checkpoints", "step_marks", "with_checkpoints",
+           "checkpointed", "checkpoint_risks", "CHECKPOINT_METRIC"]
 
 CHECKPOINT_METRIC = "population_risk_at_{}"
 """The diagnostic of the checkpoint after t steps (``.format(t)``)."""
@@ -43,20 +43,23 @@ class CheckpointedResult(TrainingResult):
     snapshots: tuple[tuple[int, Any], ...] = ()
 
 
-def check_checkpoints(net) -> tuple[int, ...]:
-    """``net.checkpoints`` as a tuple of strictly increasing step counts within the budget,
-    for online training; ValueError otherwise."""
-    marks = tuple(net.checkpoints)
-    if not marks:
-        return marks
+def step_marks(value, budget: int, limit: str) -> tuple[int, ...]:
+    """``value`` as a tuple of strictly increasing positive step counts ≤ ``budget`` (``limit``
+    names the budget in the error); ValueError naming the value as given otherwise."""
+    marks = tuple(value)
     if any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in marks) or any(
             a >= b for a, b in zip(marks, marks[1:])):
         raise ValueError(f"checkpoints must be strictly increasing positive step counts, got "
-                         f"{net.checkpoints!r}")
-    if marks[-1] > net.budget:
-        raise ValueError(f"checkpoints must not exceed the step budget {net.budget}, got "
-                         f"{marks[-1]}")
-    if net.training != "online":
+                         f"{value!r}")
+    if marks and marks[-1] > budget:
+        raise ValueError(f"checkpoints must not exceed {limit}, got {marks[-1]}")
+    return marks
+
+
+def check_checkpoints(net) -> tuple[int, ...]:
+    """``net.checkpoints`` by :func:`step_marks` within the step budget, for online training."""
+    marks = step_marks(net.checkpoints, net.budget, f"the step budget {net.budget}")
+    if marks and net.training != "online":
         raise ValueError(f"checkpoints apply to training='online', got training={net.training!r}")
     return marks
 

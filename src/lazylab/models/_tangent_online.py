@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from lazylab.models._common import numeric
-from lazylab.models._network_checkpoints import CHECKPOINT_METRIC
+from lazylab.models._network_checkpoints import CHECKPOINT_METRIC, step_marks
 from lazylab.models._tangent_solvers import online_sgd
 from lazylab.predictors import NeuralTangentModel
 from lazylab.risk import population_risk
@@ -29,18 +29,10 @@ __all__ = ["fit_online", "batch_draw", "check_tangent_checkpoints"]
 
 
 def check_tangent_checkpoints(regime) -> tuple[int, ...]:
-    """``regime.checkpoints`` as strictly increasing step counts ≤ ``steps``, with the "sgd"
-    solver; ValueError otherwise."""
-    marks = tuple(regime.checkpoints)
-    if not marks:
-        return marks
-    if any(isinstance(t, bool) or not isinstance(t, int) or t < 1 for t in marks) or any(
-            a >= b for a, b in zip(marks, marks[1:])):
-        raise ValueError(f"checkpoints must be strictly increasing positive step counts, got "
-                         f"{regime.checkpoints!r}")
-    if marks[-1] > regime.steps:
-        raise ValueError(f"checkpoints must not exceed steps={regime.steps}, got {marks[-1]}")
-    if regime.solver != "sgd":
+    """``regime.checkpoints`` by :func:`~lazylab.models._network_checkpoints.step_marks` within
+    ``steps``, with the "sgd" solver; ValueError otherwise."""
+    marks = step_marks(regime.checkpoints, regime.steps, f"steps={regime.steps}")
+    if marks and regime.solver != "sgd":
         raise ValueError(f"checkpoints apply to solver='sgd', got solver={regime.solver!r}")
     return marks
 
