@@ -146,6 +146,9 @@ def test_a_sweep_stores_the_curve_and_learning_curve_reads_it_back(tmp_path):
     np.testing.assert_allclose(last["risk_normalized"], final.loc[last.index, "risk_normalized"],
                                rtol=1e-12)
     assert "test_risk" not in curve.columns and "seed" in curve.columns
+    bare = learning_curve(frame.drop(columns=["risk_normalized"]))   # no null risk to divide by
+    assert "risk_normalized" not in bare.columns
+    np.testing.assert_array_equal(bare["population_risk"], curve["population_risk"])
     with pytest.raises(ValueError, match="population_risk_at_<t>"):
         learning_curve(frame.drop(columns=[c for c in frame.columns if "_at_" in c]))
     bad = tmp_path / "bad.toml"

@@ -172,7 +172,8 @@ def test_device_is_validated_and_cpu_is_the_default_to_the_bit():
         RandomFeatures(device="tpu")
     data = _task().sample(50, rng=np.random.default_rng(0))
     default = RandomFeatures(width=7, ridge=1e-3).fit(data, rng=np.random.default_rng(1))
-    named = RandomFeatures(width=7, ridge=1e-3, device="cpu").fit(data, rng=np.random.default_rng(1))
+    named = RandomFeatures(width=7, ridge=1e-3, device="cpu").fit(data,
+                                                                  rng=np.random.default_rng(1))
     torch.testing.assert_close(named.head, default.head, rtol=0, atol=0)
 
 

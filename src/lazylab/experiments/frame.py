@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 try:
@@ -72,22 +73,23 @@ def _cell(value: Any) -> Any:
 
 def learning_curve(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (run, checkpoint) of a results frame whose runs recorded checkpoints
-    (``Network(training="online", checkpoints=...)``: columns ``population_risk_at_<t>``).
+    (``Network(training="online", checkpoints=...)`` or ``NeuralTangent(solver="sgd",
+    checkpoints=...)``: columns ``population_risk_at_<t>``).
 
     Columns: the frame's own but the checkpoint columns and the final state's risks
     (``STANDARD_METRICS``), then ``step`` (t), ``samples`` (t × ``batch_size``, when the frame
     has that column), ``population_risk`` (the exact risk after t steps) and
     ``risk_normalized`` (that risk over the task's null risk, read from the run's final
-    population_risk / risk_normalized). Runs without checkpoints are left out; sorted by
-    run and step.
+    population_risk / risk_normalized; left out when the frame lacks either). Runs without
+    checkpoints are left out; sorted by run and step.
     """
     marks = {column: int(match.group(1)) for column in frame.columns
              if (match := _CHECKPOINT.fullmatch(str(column)))}
     if not marks:
         raise ValueError("the frame has no population_risk_at_<t> columns: train with "
-                         "Network(training='online', checkpoints=[...]) to record a curve")
-    null = frame["population_risk"] / frame["risk_normalized"] if {
-        "population_risk", "risk_normalized"} <= set(frame.columns) else None
+                         "checkpoints=[...] (Network online, NeuralTangent sgd) to record a curve")
+    frame_has_null = {"population_risk", "risk_normalized"} <= set(frame.columns)
+    null = frame["population_risk"] / frame["risk_normalized"] if frame_has_null else np.nan
     keep = [c for c in frame.columns if c not in marks and c not in STANDARD_METRICS]
     long = frame[[*keep, *marks]].assign(_null=null).melt(
         id_vars=[*keep, "_null"], value_vars=list(marks), var_name="step",
@@ -96,7 +98,9 @@ def learning_curve(frame: pd.DataFrame) -> pd.DataFrame:
     long["step"] = long["step"].map(marks).astype(int)
     if "batch_size" in long.columns:
         long["samples"] = long["step"] * long["batch_size"]
-    long["risk_normalized"] = long["population_risk"] / long.pop("_null")
+    null = long.pop("_null")
+    if frame_has_null:
+        long["risk_normalized"] = long["population_risk"] / null
     return long.sort_values(["run_id", "step"], kind="stable").reset_index(drop=True)
 
 

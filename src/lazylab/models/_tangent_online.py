@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from lazylab.models._common import numeric
 from lazylab.models._network_checkpoints import CHECKPOINT_METRIC, step_marks
 from lazylab.models._tangent_solvers import online_sgd
 from lazylab.predictors import NeuralTangentModel
@@ -37,10 +36,12 @@ def check_tangent_checkpoints(regime) -> tuple[int, ...]:
     return marks
 
 
-def fit_online(regime, sigma, weights: torch.Tensor, features, data, task, *,
-               rng: np.random.Generator, progress) -> NeuralTangentModel:
-    """The "sgd" fit of ``regime`` for the drawn W on ``features`` (a GatedFeatures on the
-    regime's device): online on a task, with replacement on a Dataset."""
+def fit_online(regime, build, features, data, task, *, rng: np.random.Generator,
+               progress) -> NeuralTangentModel:
+    """The "sgd" fit of ``regime`` on ``features`` (a GatedFeatures of the drawn W, on the
+    regime's device): online on a task, with replacement on a Dataset. ``build(v, c, info)``
+    makes the CPU model from a packed (A, h) vector v (p,), an offset c and its diagnostics
+    (``neural_tangent._solved_model``); the checkpoint copies are built the same way."""
     if regime.checkpoints and (task is None or not getattr(task, "has_moments", False)):
         raise ValueError("checkpoints need online training on a task with population moments "
                          "(the exact risk of each copy)")
@@ -54,25 +55,18 @@ def fit_online(regime, sigma, weights: torch.Tensor, features, data, task, *,
                         ridge=regime.ridge, checkpoints=regime.checkpoints,
                         on_checkpoint=lambda t, v, c: copies.__setitem__(t, (v.clone(), c)),
                         callback=None if progress is None else (lambda s, _: progress(s, None)))
-
-    def model(vector, offset) -> NeuralTangentModel:
-        directions, head = features.unpack(vector.cpu())
-        return NeuralTangentModel(sigma, weights, directions, head=head, offset=float(offset))
-
-    fitted = model(result.vector, result.offset)
-    fitted.diagnostics = numeric({
+    fitted = build(result.vector, result.offset, {
         "steps": result.steps, "samples_seen": result.steps * regime.batch_size,
         "calibration_samples": result.calibration_samples,
-        "converged": float(result.converged), "final_train_loss": result.final_loss,
-        "directions_norm_max": fitted.directions.abs().max()})
+        "converged": float(result.converged), "final_train_loss": result.final_loss})
     fitted.diagnostics.update({
         CHECKPOINT_METRIC.format(t): float(population_risk(
-            model(*copies[t]) if t in copies else fitted, task)) for t in regime.checkpoints})
+            build(*copies[t], {}) if t in copies else fitted, task)) for t in regime.checkpoints})
     return fitted
 
 
 def batch_draw(data, task, rng: np.random.Generator):
-    """batch ↦ (x, y) for NT online SGD. On a task: fresh draws by its float64 ``batch_sampler``
+    """batch ↦ (x (batch, d), y (batch,)) float64 for NT online SGD. On a task: fresh draws by its float64 ``batch_sampler``
     (checked once, not per step) or by ``task.sample``, from a child stream — numpy's SFC64 bit
     generator seeded by one integer from ``rng`` (the same ziggurat normals as numpy's default
     PCG64, ≈ 15 % faster at d = 450, where the draw is half of the step at N = 45); on a

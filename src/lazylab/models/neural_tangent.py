@@ -37,6 +37,7 @@ N × N matrix κ ⊗ I, :mod:`lazylab.models._tangent_solvers`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -326,7 +327,8 @@ class NeuralTangent:
         sigma = get_activation(self.activation)
         features = GatedFeatures(weights.to(resolve_device(self.device)), sigma.derivative(),
                                  sigma if self.train_head else None)
-        return fit_online(self, sigma, weights, features, data, task, rng=rng, progress=progress)
+        return fit_online(self, functools.partial(_solved_model, sigma, weights, features),
+                          features, data, task, rng=rng, progress=progress)
 
 
 def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_head: bool,

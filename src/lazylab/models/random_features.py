@@ -137,8 +137,9 @@ class RandomFeatures:
 
         W (and b) are drawn once from ``rng``, exactly as :meth:`fit` draws them; the features
         and their smaller Gram, FᵀF/n or FFᵀ/n, are formed once (on ``device``), and every
-        λ's head is solved on it (:func:`lazylab.solvers.ridge_path.ridge_path`: a Cholesky per λ, or one shared
-        eigendecomposition for long grids): what :meth:`fit` gives per λ, to round-off.
+        λ's head is solved on it (:func:`lazylab.solvers.ridge_path.ridge_path`: a Cholesky
+        per λ, or one shared eigendecomposition for long grids): what :meth:`fit` gives per λ,
+        to round-off.
         Returns None (the caller refits per λ) at n = ∞ and where :meth:`fit` streams the
         normal equations (n·N > :data:`STREAMING_ENTRIES`). Diagnostics as :meth:`fit`.
         """

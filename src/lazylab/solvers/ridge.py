@@ -348,8 +348,8 @@ solutions within 1.8e-13 relative at s = 10⁻⁶·tr K/m (bound 10⁶), 4e-15 a
 
 
 def solve_shifted(matrix: Tensor, rhs: Tensor, shift: float, *, rebuild) -> tuple[Tensor, str]:
-    """x = (K + sI)⁻¹ r for ``matrix`` = K + sI (K positive semi-definite, s = ``shift`` ≥ 0
-    already added), by the cheaper exact route: (x, route).
+    """x = (K + sI)⁻¹ r for ``matrix`` = K + sI, (m, m) float64 (K positive semi-definite,
+    s = ``shift`` ≥ 0 already added), ``rhs`` r (m,) or (m, k): (x, route), x shaped as r.
 
     cond(K + sI) ≤ (λ_max(K) + s)/s ≤ (tr K + s)/s. When that bound is at most
     :data:`MIXED_MAX_CONDITION`, m ≥ :data:`MIXED_MIN_SIZE` and r is one column,

@@ -137,8 +137,8 @@ RandomFeatures take the device for their sample fits and ignore it at n = ∞.)"
 
 def with_device(spec: Mapping[str, Any], device: str | None) -> dict:
     """The spec with ``device`` set on every regime that can use it: those whose class has a
-    ``device`` field (``Kernel``, ``NeuralTangent``, ``RandomFeatures``), in the mode :data:`DEVICE_ONLY_WHEN`
-    names for the others (``Network`` trained online). None or "cpu" returns the spec as it
+    ``device`` field (``Kernel``, ``NeuralTangent``, ``RandomFeatures``), in the mode
+    :data:`DEVICE_ONLY_WHEN` names for the others (``Network`` trained online). None or "cpu" returns the spec as it
     is, so its run ids do not change; another device makes new run ids (its numbers round
     differently)."""
     spec = dict(spec)
