@@ -41,10 +41,15 @@
     trace bounds cond(K + nλI) by 10⁶, :func:`lazylab.solvers.ridge.solve_shifted`) and with
     the float64 factor forced. Reported: both totals, their ratio, how many ridges took the
     mixed route, and the largest relative gap between the two sides' coefficients.
+(g) ``--reuse``: the exact 14-ridge NTK path (n = 2048, 4096, 8192, d = 128) on one kernel
+    matrix, solved with a float64 factor per λ (``symmetric_path(method="cholesky")``) and with
+    factors reused across λ by CG (``method="reuse"``, :mod:`lazylab.solvers.shifted`).
+    Reported: both times, their ratio, the factorizations the reuse took, and the largest gap
+    between the two sides' predictions on 2000 test points.
 
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
 Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path | --normal | --damian |
---mixed]``.
+--mixed | --reuse]``.
 """
 
 from __future__ import annotations
@@ -65,6 +70,8 @@ from common import (isolated, machine_framed, peak_memory_mb, print_rows, row,  
 from lazylab.models.kernel import DualKernel  # noqa: E402
 from lazylab.solvers import kernel_ridge  # noqa: E402
 from lazylab.solvers.falkon import SHARED_SPAN, falkon_path  # noqa: E402
+from lazylab.solvers.kernel_ridge import kernel_matrix  # noqa: E402
+from lazylab.solvers.ridge_path import symmetric_path  # noqa: E402
 from lazylab.studies._kernel_baselines import kernel_ridge_grid  # noqa: E402
 
 kernel_ridge_module = importlib.import_module("lazylab.solvers.kernel_ridge")  # not the function
@@ -72,17 +79,19 @@ falkon_module = importlib.import_module("lazylab.solvers.falkon")
 BENCHMARK = "kernels"
 DIM = 450
 PATH_DIM = 128
-NONE = {"gram": [], "falkon": [], "path": [], "normal": [], "mixed": []}
+NONE = {"gram": [], "falkon": [], "path": [], "normal": [], "mixed": [], "reuse": []}
 PATH = {**NONE, "path": [(20_000, 2000, 2e9), (20_000, 2000, 0.0)]}
 PAPER = {**NONE, "falkon": [(200_000, 2e9)]}
 NORMAL = {**NONE, "normal": [(8192, 2048, True)]}
 DAMIAN = {**NONE, "normal": [(65_536, 16_384, False)]}
 MIXED = {**NONE, "mixed": [8192]}
+REUSE = {**NONE, "reuse": [2048, 4096, 8192]}
 FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)] + PAPER["falkon"],
-        "path": PATH["path"], "normal": NORMAL["normal"], "mixed": MIXED["mixed"]}
+        "path": PATH["path"], "normal": NORMAL["normal"], "mixed": MIXED["mixed"],
+        "reuse": [4096]}
 QUICK = {**NONE, "gram": [8000], "falkon": [(20_000, 2e9)], "path": [(5000, 500, 2e9)]}
 SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER, "path": PATH, "normal": NORMAL,
-         "damian": DAMIAN, "mixed": MIXED}
+         "damian": DAMIAN, "mixed": MIXED, "reuse": REUSE}
 RIDGE = 1e-4
 
 
@@ -286,6 +295,29 @@ def _mixed_case(n: int, peak: float) -> list[dict]:
                 "x", f"largest relative gap of the coefficients {gap:.2g}")]
 
 
+def _reuse_case(n: int, peak: float) -> list[dict]:
+    """(g): the exact 14-ridge path on one kernel matrix, a factor per λ against reused ones."""
+    x, y, x_test, kernel, ridges = _path_problem(n)
+    matrix, shifts = kernel_matrix(kernel, x, x), [n * ridge for ridge in ridges]
+    solved, seconds = {}, {}
+    for method in ("cholesky", "reuse"):
+        with timer() as clock:
+            solved[method] = symmetric_path(matrix, y, shifts, method=method)
+        seconds[method] = clock["seconds"]
+    test_block = kernel_matrix(kernel, x_test, x)
+    gaps = [float((test_block @ (a - b)).abs().max() / (test_block @ b).abs().max())
+            for (a, _), (b, _) in zip(solved["reuse"], solved["cholesky"])]
+    routes = [route for _, route in solved["reuse"]]
+    case = f"exact ridge path ntk relu n={n} d={PATH_DIM}, 14 ridges"
+    return [row(BENCHMARK, case, "time factor per ridge", seconds["cholesky"], "s",
+                "symmetric_path(method='cholesky'), float64"),
+            row(BENCHMARK, case, "time reused factors", seconds["reuse"], "s",
+                f"{sum(r != 'pcg' for r in routes)} factorizations: "
+                + ", ".join(f"{routes.count(r)} {r}" for r in sorted(set(routes)))),
+            row(BENCHMARK, case, "per ridge / reused", seconds["cholesky"] / seconds["reuse"],
+                "x", f"largest prediction gap {max(gaps):.2g} (max|Δf|/max|f|, 2000 points)")]
+
+
 def _cases(mode: str):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = SIZES[mode]
@@ -301,6 +333,8 @@ def _cases(mode: str):
             yield isolated(_normal_case, n, m, compare, peak)
         for n in sizes["mixed"]:
             yield isolated(_mixed_case, n, peak)
+        for n in sizes["reuse"]:
+            yield isolated(_reuse_case, n, peak)
 
     return machine_framed(BENCHMARK, cases)
 

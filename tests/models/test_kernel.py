@@ -176,14 +176,18 @@ def test_bad_inputs_and_no_population_fit():
 
 
 @pytest.mark.parametrize("kind, degree, route", [
-    ("rf", 0, "cholesky"), ("ntk", 0, "cholesky"), ("ntk", 0, "eigh"), ("semi_random", 1, "eigh")])
+    ("rf", 0, "cholesky"), ("ntk", 0, "cholesky"), ("ntk", 0, "eigh"), ("semi_random", 1, "eigh"),
+    ("ntk", 0, "reuse"), ("rf", 0, "reuse")])
 def test_kernel_path_equals_a_fit_per_ridge(monkeypatch, kind, degree, route):
     # The Cholesky route factors the same K + nλI as the fit. One eigendecomposition of K
     # agrees with it to about n·ε·cond(K + nλI) ≤ 120·1e-16·(max K-eigenvalue/(nλ)) ≈ 1e-9 at
-    # λ = 1e-8 (measured ≤ 1e-12); checked at 1e-8 relative on the predictions. λ = 0 always
-    # takes the Cholesky route.
+    # λ = 1e-8 (measured ≤ 1e-12); checked at 1e-8 relative on the predictions. Reused factors
+    # (from n = 1024 on, lowered here to 120) reach backward error 1e-14, so the same bound
+    # with 1e-14 for n·ε. λ = 0 always takes the Cholesky route.
     if route == "eigh":
         monkeypatch.setattr(ridge_path_module, "EIGH_MIN_SHIFTS", 1)
+    if route == "reuse":
+        monkeypatch.setattr(ridge_path_module, "REUSE_MIN_SIZE", 120)
     task = TASKS["single_neuron"](rng=np.random.default_rng(0), dim=5, noise=0.1)
     data, test = (task.sample(n, rng=np.random.default_rng(s)) for n, s in ((120, 1), (300, 2)))
     ridges = [1e-8, 1e-6, 1e-4, 1e-2, 1.0, 0.0]
@@ -197,8 +201,13 @@ def test_kernel_path_equals_a_fit_per_ridge(monkeypatch, kind, degree, route):
         error = torch.linalg.vector_norm(model.predict(test.x) - expected)
         assert error <= 1e-8 * torch.linalg.vector_norm(expected), ridge
         assert set(model.diagnostics) == set(single.diagnostics)
-        assert model.solution.method == ("eigh-path" if ridge and route == "eigh"
-                                         else single.solution.method)
+        if route == "reuse" and ridge:
+            assert model.solution.method in ("cholesky-pcg", "cholesky"), ridge
+        else:
+            assert model.solution.method == ("eigh-path" if ridge and route == "eigh"
+                                             else single.solution.method)
+    if route == "reuse":
+        assert "cholesky-pcg" in {model.solution.method for model in path}
 
 
 def test_kernel_path_is_declined_above_the_exact_path_size_and_checks_its_inputs(monkeypatch):

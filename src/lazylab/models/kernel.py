@@ -22,8 +22,9 @@ draws its Nyström centers from ``rng``). No offset is fitted (the constant is i
 relu-type kernels). There is no n = ∞ fit: kernel ridge needs samples.
 
 Ridge path (:meth:`Kernel.fit_path`, used by model selection): exact fits evaluate the kernel
-matrix K once for a whole grid of λ, and solve α(λ) = (K + nλI)⁻¹y per λ on it by Cholesky, or
-from one eigendecomposition of K for long grids (:func:`lazylab.solvers.ridge_path.symmetric_path`).
+matrix K once for a whole grid of λ, and solve α(λ) = (K + nλI)⁻¹y per λ on it: by Cholesky, by
+CG preconditioned with the factor of a neighbouring λ from n = 1024 on, or from one
+eigendecomposition of K for long grids (:func:`lazylab.solvers.ridge_path.symmetric_path`).
 FALKON fits draw the centers once and run every λ in one CG loop whose K_nM products serve all
 of them (:func:`lazylab.solvers.falkon.falkon_path`; only the λ-dependent preconditioner factor
 is per λ).
@@ -272,8 +273,14 @@ class Kernel:
 
         The kernel matrix K (n × n) is evaluated once and kept; every λ solves
         α(λ) = (K + nλI)⁻¹y on it (:func:`lazylab.solvers.ridge_path.symmetric_path`): a
-        Cholesky of a copy of K + nλI per λ — what :meth:`fit` computes, on the same K — or,
-        from :data:`lazylab.solvers.ridge_path.EIGH_MIN_SHIFTS` positive λ on, one
+        Cholesky of a copy of K + nλI per λ — what :meth:`fit` computes, on the same K — below
+        n = :data:`lazylab.solvers.ridge_path.REUSE_MIN_SIZE`; from there on the λ in
+        increasing order, each by CG preconditioned with the Cholesky factor of an earlier λ
+        (method "cholesky-pcg") until CG would need more than its budget, and then a new factor
+        (float32 and CG where the trace bound allows, "cholesky-mixed", else float64,
+        "cholesky"); each solution to normwise backward error 10⁻¹⁴
+        (:mod:`lazylab.solvers.shifted`). From
+        :data:`lazylab.solvers.ridge_path.EIGH_MIN_SHIFTS` positive λ on: one
         eigendecomposition K = QΛQᵀ and α(λ) = Q (Λ + nλ)⁻¹ Qᵀy (method "eigh-path"; the same
         answer to round-off wherever nλ exceeds max(n·ε, 10⁻¹²)·max(Λ + nλ)). Memory: two
         n × n float64 matrices, against one for :meth:`fit`. The predictors share one
@@ -312,12 +319,15 @@ class Kernel:
                 for coef, route in solved]
 
 
-_ROUTES = {"cholesky": "cholesky", "eigh": "eigh", "path": "eigh-path"}
+_ROUTES = {"cholesky": "cholesky", "eigh": "eigh", "path": "eigh-path", "pcg": "cholesky-pcg",
+           "cholesky-mixed": "cholesky-mixed"}
 """symmetric_path's route → the solution's ``method`` (the names of the exact fit)."""
 
-PATH_MAX_SAMPLES = 15_000
-"""Above this n, :meth:`Kernel.fit_path` declines: its two n × n float64 matrices (3.6 GB at
-n = 15,000) would double the exact fit's memory."""
+PATH_MAX_SAMPLES = 16_384
+"""Above this n, :meth:`Kernel.fit_path` declines (the caller refits per λ): its two n × n
+float64 matrices (4.3 GB at n = 16,384, against 3.2 GB for one mixed-precision refit) would
+double the exact fit's memory. 16,384 = 4d² at d = 64, the largest exact fit of the Damian
+study, whose 14 ridges the path solves with 2–4 factorizations instead of 14."""
 
 
 def _on_cpu(solution: KernelRidgeSolution) -> KernelRidgeSolution:

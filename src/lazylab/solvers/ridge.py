@@ -18,7 +18,9 @@ solution a = F⁺y (on centered data when ``fit_intercept``).
 (Cholesky failed on a numerically singular matrix and an eigendecomposition with the
 pseudo-inverse cut-off of :func:`pseudo_inverse_cutoff` replaced it), "lstsq" (λ = 0, minimum-norm
 least squares), "primal-path" / "dual-path" (:func:`lazylab.solvers.ridge_path.ridge_path`: one
-eigendecomposition shared by many λ).
+eigendecomposition shared by many λ), "primal-pcg" / "dual-pcg" and "primal-mixed" /
+"dual-mixed" (the same function from m = 1024 on: CG preconditioned by another λ's Cholesky
+factor, or by a float32 factor of this λ; :mod:`lazylab.solvers.shifted`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,9 @@ class RidgeSolution:
     Attributes:
         coef: a, float64, shape (p,) or (p, k) as the targets were (n,) or (n, k).
         intercept: c, float64 tensor, shape () or (k,); zero when no intercept was fitted.
-        method: "primal", "dual", "primal-eigh", "dual-eigh", "lstsq", "primal-path" or
-            "dual-path" (see module docstring).
+        method: "primal", "dual", "primal-eigh", "dual-eigh", "lstsq", "primal-path",
+            "dual-path", "primal-pcg", "dual-pcg", "primal-mixed" or "dual-mixed" (see module
+            docstring).
     """
 
     coef: Tensor
