@@ -145,29 +145,36 @@ class ReusedFactorSolver:
 
     def _factored(self, shift: float) -> tuple[Tensor, str]:
         """Factor S + sI (float32 first where the trace bound allows) and solve with it."""
-        self.factor = None
+        self.factor = None  # released before the new factor is allocated
         if self.matrix.shape[0] >= ridge.MIXED_MIN_SIZE and (
                 float(self.matrix.diagonal().sum()) + shift <= ridge.MIXED_MAX_CONDITION * shift):
-            upper, ok = cholesky_in_place(self._shifted(shift, torch.float32))
-            if ok:
-                self.factor = _Factor(upper, shift)
-                solution = self._refine(shift, self.factor, self.warm,
-                                        max(self.budget, ridge.REFINEMENT_STEPS))
-                if solution is not None:
-                    return self._keep(solution), "cholesky-mixed"
-                self.factor = None
-        upper, ok = cholesky_in_place(self._shifted(shift, torch.float64))
-        if ok:
-            factor = _Factor(upper, shift)
-            solution = factor.apply(self.rhs)
-            if bool(torch.all(torch.isfinite(solution))):
-                self.factor = factor
-                return self._keep(solution), "cholesky"
-        del upper
+            solution = self._with_new_factor(shift, torch.float32)
+            if solution is not None:
+                return self._keep(solution), "cholesky-mixed"
+        solution = self._with_new_factor(shift, torch.float64)
+        if solution is not None:
+            return self._keep(solution), "cholesky"
         solution, _ = solve_symmetric(self._shifted(shift, torch.float64), self.rhs,
                                       overwrite=True,
                                       rebuild=lambda: self._shifted(shift, torch.float64))
         return self._keep(solution), "eigh"
+
+    def _with_new_factor(self, shift: float, dtype: torch.dtype) -> Tensor | None:
+        """x(s) from a new factor of S + sI in ``dtype`` (float32: refined by CG; float64: the
+        direct solve), the factor kept for the next shifts; None if either step fails."""
+        upper, ok = cholesky_in_place(self._shifted(shift, dtype))
+        if not ok:
+            return None
+        factor = _Factor(upper, shift)
+        if factor.single:
+            solution = self._refine(shift, factor, self.warm,
+                                    max(self.budget, ridge.REFINEMENT_STEPS))
+        else:
+            solution = factor.apply(self.rhs)
+            solution = solution if bool(torch.all(torch.isfinite(solution))) else None
+        if solution is not None:
+            self.factor = factor
+        return solution
 
     def _shifted(self, shift: float, dtype: torch.dtype) -> Tensor:
         work = self.matrix.to(dtype, copy=True)
