@@ -141,3 +141,14 @@ def test_symmetric_path_reuses_from_its_size_on_and_answers_in_the_given_order(m
     assert solved[1][1] == "cholesky" and torch.equal(solved[2][0], solved[4][0])
     several = torch.stack([rhs, 2 * rhs], 1)  # two columns keep a factor per shift
     assert {route for _, route in symmetric_path(matrix, several, shifts)} == {"cholesky"}
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_reused_factors_on_cuda_agree_with_the_cpu():
+    matrix, rhs = _kernel_problem()
+    cpu = ReusedFactorSolver(matrix, rhs)
+    gpu = ReusedFactorSolver(matrix.cuda(), rhs.cuda())
+    for shift in SHIFTS:
+        (expected, _), (solution, route) = cpu.solve(shift), gpu.solve(shift)
+        assert solution.device.type == "cuda" and route in ("pcg", "cholesky", "cholesky-mixed")
+        assert _relative(solution.cpu(), expected) < 1e-9, shift
