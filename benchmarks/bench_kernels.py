@@ -46,10 +46,12 @@
     factors reused across λ by CG (``method="reuse"``, :mod:`lazylab.solvers.shifted`).
     Reported: both times, their ratio, the factorizations the reuse took, and the largest gap
     between the two sides' predictions on 2000 test points.
+(h) ``--outer``: FALKON's TTᵀ (T the Cholesky factor of an NTK K_MM, M = 4096, 8192) by
+    :func:`lazylab.solvers.structured.upper_outer` and by ``T @ T.T``: times, ratio, gap.
 
 Every case runs in a fresh (spawned) process so its peak resident memory is its own.
 Run: ``python benchmarks/bench_kernels.py [--quick | --paper | --path | --normal | --damian |
---mixed | --reuse]``.
+--mixed | --reuse | --outer]``.
 """
 
 from __future__ import annotations
@@ -72,6 +74,7 @@ from lazylab.solvers import kernel_ridge  # noqa: E402
 from lazylab.solvers.falkon import SHARED_SPAN, falkon_path  # noqa: E402
 from lazylab.solvers.kernel_ridge import kernel_matrix  # noqa: E402
 from lazylab.solvers.ridge_path import symmetric_path  # noqa: E402
+from lazylab.solvers.structured import upper_outer  # noqa: E402
 from lazylab.studies._kernel_baselines import kernel_ridge_grid  # noqa: E402
 
 kernel_ridge_module = importlib.import_module("lazylab.solvers.kernel_ridge")  # not the function
@@ -79,19 +82,20 @@ falkon_module = importlib.import_module("lazylab.solvers.falkon")
 BENCHMARK = "kernels"
 DIM = 450
 PATH_DIM = 128
-NONE = {"gram": [], "falkon": [], "path": [], "normal": [], "mixed": [], "reuse": []}
+NONE = {"gram": [], "falkon": [], "path": [], "normal": [], "mixed": [], "reuse": [], "outer": []}
 PATH = {**NONE, "path": [(20_000, 2000, 2e9), (20_000, 2000, 0.0)]}
 PAPER = {**NONE, "falkon": [(200_000, 2e9)]}
 NORMAL = {**NONE, "normal": [(8192, 2048, True)]}
 DAMIAN = {**NONE, "normal": [(65_536, 16_384, False)]}
 MIXED = {**NONE, "mixed": [8192]}
 REUSE = {**NONE, "reuse": [2048, 4096, 8192]}
+OUTER = {**NONE, "outer": [4096, 8192]}
 FULL = {"gram": [8000], "falkon": [(20_000, 2e9), (50_000, 2e9), (20_000, 0.0)] + PAPER["falkon"],
         "path": PATH["path"], "normal": NORMAL["normal"], "mixed": MIXED["mixed"],
-        "reuse": [4096]}
+        "reuse": [4096], "outer": [4096]}
 QUICK = {**NONE, "gram": [8000], "falkon": [(20_000, 2e9)], "path": [(5000, 500, 2e9)]}
 SIZES = {"quick": QUICK, "full": FULL, "paper": PAPER, "path": PATH, "normal": NORMAL,
-         "damian": DAMIAN, "mixed": MIXED, "reuse": REUSE}
+         "damian": DAMIAN, "mixed": MIXED, "reuse": REUSE, "outer": OUTER}
 RIDGE = 1e-4
 
 
@@ -318,6 +322,28 @@ def _reuse_case(n: int, peak: float) -> list[dict]:
                 "x", f"largest prediction gap {max(gaps):.2g} (max|Δf|/max|f|, 2000 points)")]
 
 
+def _outer_case(m: int, peak: float) -> list[dict]:
+    """(h): FALKON's TTᵀ for the Cholesky factor T of an NTK K_MM, by ``upper_outer`` and by
+    the full product, alternating, best of 3 each."""
+    x = _path_problem(m)[0]
+    factor = torch.linalg.cholesky(DualKernel("ntk")(x, x)
+                                   + 1e-6 * torch.eye(m, dtype=torch.float64), upper=True)
+    seconds = {"full": math.inf, "outer": math.inf}
+    for _ in range(3):
+        for name, product in (("full", lambda: factor @ factor.T),
+                              ("outer", lambda: upper_outer(factor))):
+            with timer() as clock:
+                product()
+            seconds[name] = min(seconds[name], clock["seconds"])
+    gap = float((upper_outer(factor) - factor @ factor.T).abs().max()
+                / (factor @ factor.T).abs().max())
+    case = f"falkon TT^T M={m}"
+    return [row(BENCHMARK, case, "time T @ T.T", seconds["full"], "s", "2M³ flops"),
+            row(BENCHMARK, case, "time upper_outer", seconds["outer"], "s", "M³/3 flops"),
+            row(BENCHMARK, case, "full / upper_outer", seconds["full"] / seconds["outer"], "x",
+                f"largest gap {gap:.2g} of the largest entry; peak {peak:.1f} GFLOP/s")]
+
+
 def _cases(mode: str):
     """Yield each case's rows as soon as it finishes (the matmul peak first)."""
     sizes = SIZES[mode]
@@ -335,6 +361,8 @@ def _cases(mode: str):
             yield isolated(_mixed_case, n, peak)
         for n in sizes["reuse"]:
             yield isolated(_reuse_case, n, peak)
+        for m in sizes["outer"]:
+            yield isolated(_outer_case, m, peak)
 
     return machine_framed(BENCHMARK, cases)
 

@@ -7,7 +7,7 @@ import torch
 from lazylab.solvers import structured
 from lazylab.solvers.structured import (LowerSymmetric, low_rank_preconditioned_solution,
                                         low_rank_preconditioned_solve, mirror_lower,
-                                        woodbury_inverse)
+                                        upper_outer, woodbury_inverse)
 
 
 def _system(seed, n=300, rank=12, coupling=0.05):
@@ -128,3 +128,18 @@ def test_float32_capacitance_is_a_close_preconditioner():
     capacitance = torch.eye(12, dtype=torch.float64) + factors.T @ (factors / diagonal[:, None])
     bound = 12 * 2.0 ** -24 * float(torch.linalg.cond(capacitance))
     assert 0 < float((approximate - exact).norm() / exact.norm()) <= bound
+
+
+@pytest.mark.parametrize("size, rows", [(1, 512), (7, 3), (300, 64), (300, 512)])
+def test_upper_outer_is_the_full_product_and_exactly_symmetric(size, rows):
+    # The same sums less exact zeros: the full product's value to round-off (≈ size·ε
+    # relative to the largest entry; checked at 1e-14) and symmetric to the bit.
+    rng = np.random.default_rng(size)
+    left = torch.from_numpy(rng.standard_normal((size, size)))
+    factor = torch.linalg.cholesky(left @ left.T + size * torch.eye(size, dtype=torch.float64),
+                                   upper=True)
+    product = upper_outer(factor, rows)
+    expected = factor @ factor.T
+    assert float((product - expected).abs().max()) <= 1e-14 * float(expected.abs().max())
+    assert torch.equal(product, product.T)
+    assert product.is_contiguous()  # row-major whatever the factor's layout (a Cholesky's is not)

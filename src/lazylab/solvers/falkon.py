@@ -71,6 +71,7 @@ import torch
 
 from lazylab import _checks as checks
 from lazylab.solvers.cg import REPLACEMENTS
+from lazylab.solvers.structured import upper_outer
 from lazylab.solvers.kernel_ridge import (DEFAULT_MEMORY_BUDGET, KernelRidgeSolution,
                                           _center_factor, _NystromProducts, _options, _storage,
                                           _triangular, _upper_cholesky_in_place, _validate,
@@ -346,7 +347,7 @@ def falkon_path(kernel, x: Tensor, y: Tensor, ridges, *, n_centers: int | None =
     products = _NystromProducts(kernel, x, centers, block_size, storage, targets)
     projected = _triangular(factor, products.transpose(targets), transpose=True)  # T⁻ᵀK_nMᵀy
     budget = m * targets.shape[1] if options["max_iter"] is None else options["max_iter"]
-    gram, solutions = torch.mm(factor, factor.T).div_(m), [None] * len(values)
+    gram, solutions = upper_outer(factor).div_(m), [None] * len(values)
     for group in _groups(values, m, factorization, factor_budget):
         ridge_tensor = torch.tensor([values[j] for j in group], dtype=torch.float64,
                                     device=x.device)

@@ -14,26 +14,25 @@ with α solving the M × M normal equations
 
 Preconditioner (FALKON Alg. 1): T upper triangular with TᵀT = K_MM + δI (Cholesky; the jitter
 δ = 10⁻¹¹ · mean diag K_MM, raised tenfold until the factorization succeeds, is reported),
-A = chol(TTᵀ/M + λI), B = n^{-1/2} T⁻¹A⁻¹. Conjugate gradient runs on
+A = chol(TTᵀ/M + λI) (TTᵀ in M³/3 flops: :func:`~lazylab.solvers.structured.upper_outer`),
+B = n^{-1/2} T⁻¹A⁻¹. Conjugate gradient runs on
 
     BᵀH_δB β = BᵀK_nMᵀy,   BᵀH_δB = A⁻ᵀ(T⁻ᵀK_nMᵀK_nM T⁻¹/n + λI)A⁻¹,   α = Bβ,
 
-with H_δ = K_nMᵀK_nM + λn(K_MM + δI): the jitter is a ridge λnδ‖α‖² on the coefficients,
-negligible beside λnK_MM on every direction whose K_MM eigenvalue is ≫ δ (the others barely
-move predictions). CG stops when the relative residual of this system is below
-``tol``; its iteration count, final (recomputed) residual and ``converged`` are returned, and an
-unconverged fit says so. K_nM (n × M) is computed once and kept in float64 when n·M·8 bytes fit
-``memory_budget``, else in float32 when n·M·4 bytes do, else each CG product recomputes it in
-row blocks (memory O(block·M + M²)). Products accumulate in float64 whatever the storage, a
-kept K_nM passing through them in blocks of ``_CACHE_ENTRIES`` upcast entries, so that both
-block products reuse a block while it is in cache (one read of K_nM per CG product). The
-float32 copy rounds each entry once (relative error ≤ 2⁻²⁴ ≈ 6·10⁻⁸): CG then solves the
-Nyström system of the rounded K_nM to ``tol``, and the predictions move by a few 2⁻²⁴ relative
-to max|f| (measured 5·10⁻⁸ to 1.4·10⁻⁷ for RBF and NTK kernels, λ = 10⁻³ and 10⁻⁵; tested
-at 10⁻⁶).
-Everything follows ``device`` (default: x's), so the same code runs on CUDA. A grid of λ
-(validated ridge): :func:`lazylab.solvers.falkon.falkon_path` shares the centers, T and every
-pass over K_nM among all λ.
+with H_δ = K_nMᵀK_nM + λn(K_MM + δI): the jitter is a ridge λnδ‖α‖² on the coefficients, negligible
+beside λnK_MM on every direction whose K_MM eigenvalue is ≫ δ (the others barely move predictions).
+CG stops when the relative residual of this system is below ``tol``; its iteration count, final
+(recomputed) residual and ``converged`` are returned, and an unconverged fit says so. K_nM (n × M)
+is computed once and kept in float64 when n·M·8 bytes fit ``memory_budget``, else in float32 when
+n·M·4 bytes do, else each CG product recomputes it in row blocks (memory O(block·M + M²)). Products
+accumulate in float64 whatever the storage, a kept K_nM passing through them in blocks of
+``_CACHE_ENTRIES`` upcast entries, so that both block products reuse a block while it is in cache
+(one read of K_nM per CG product). The float32 copy rounds each entry once (relative error ≤ 2⁻²⁴ ≈
+6·10⁻⁸): CG then solves the Nyström system of the rounded K_nM to ``tol``, and the predictions move
+by a few 2⁻²⁴ relative to max|f| (measured 5·10⁻⁸ to 1.4·10⁻⁷ for RBF and NTK kernels, λ = 10⁻³ and
+10⁻⁵; tested at 10⁻⁶). Everything follows ``device`` (default: x's), so the same code runs on CUDA.
+A grid of λ (validated ridge): :func:`lazylab.solvers.falkon.falkon_path` shares the centers, T and
+every pass over K_nM among all λ.
 
 "cholesky" factors K + nλI in place (from n = 4096 on, where the trace bounds its condition by
 10⁶, a float32 factor refined in float64, route "cholesky-mixed": half the flops) and reports
@@ -53,6 +52,7 @@ from lazylab import _checks as checks
 
 from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers.ridge import cholesky_in_place, solve_shifted
+from lazylab.solvers.structured import upper_outer
 
 __all__ = ["KernelRidgeSolution", "kernel_matrix", "kernel_ridge", "CHOLESKY_MAX_SAMPLES",
            "DEFAULT_MEMORY_BUDGET"]
@@ -265,7 +265,7 @@ def _falkon_factors(kernel_mm: Tensor, ridge: float) -> tuple[Tensor, Tensor, fl
     """(T, A, δ): TᵀT = K_MM + δI and AᵀA = TTᵀ/M + λI, both upper triangular (Cholesky);
     ``kernel_mm`` is scratch (:func:`_center_factor`)."""
     factor, jitter = _center_factor(kernel_mm)
-    inner = torch.mm(factor, factor.T).div_(factor.shape[0])
+    inner = upper_outer(factor).div_(factor.shape[0])
     inner.diagonal().add_(ridge)
     return factor, _upper_cholesky_in_place(inner), jitter
 
