@@ -70,16 +70,21 @@ def _lower_with_garbage(matrix):
     return buffer
 
 
-@pytest.mark.parametrize("rows", [1, 7, 32, 500])
+@pytest.mark.parametrize("rows", [1, 7, 32, 500, "blas"])
 def test_lower_symmetric_applies_the_low_rank_and_shifted_matrix_from_one_triangle(rows, monkeypatch):
-    # Strips of 1, 7 (ragged: 300 = 42·7 + 6), 32 and more rows than N; only the lower triangle
-    # is read (NaN above would poison any product that touched it). Same products as the dense
-    # matrix up to summation order: ≤ 4·n·ε·‖S‖‖v‖ entrywise, checked at 1e-13 relative.
-    monkeypatch.setattr(structured, "MATVEC_ROWS", rows)
+    # BLAS's dsymv on a contiguous float64 buffer; strips (a strided buffer) of 1, 7 (ragged:
+    # 300 = 42·7 + 6), 32 and more rows than N. Only the lower triangle is read (NaN above
+    # would poison any product that touched it). Same products as the dense matrix up to
+    # summation order: ≤ 4·n·ε·‖S‖‖v‖ entrywise, checked at 1e-13 relative.
     matrix, factors, rhs = _system(5)
     spread = factors[:, :2] / 10
     dense = matrix + spread @ spread.T + 0.3 * torch.eye(300, dtype=torch.float64)
-    operator = LowerSymmetric(_lower_with_garbage(matrix), low_rank=spread, shift=0.3)
+    lower = _lower_with_garbage(matrix)
+    if rows != "blas":
+        monkeypatch.setattr(structured, "MATVEC_ROWS", rows)
+        lower = torch.empty(300, 301, dtype=torch.float64)[:, :300].copy_(lower)
+    operator = LowerSymmetric(lower, low_rank=spread, shift=0.3)
+    assert operator.blas == (rows == "blas")
     scale = float(dense.abs().max() * rhs.abs().sum())
     assert float((operator @ rhs - dense @ rhs).abs().max()) <= 1e-13 * scale
     torch.testing.assert_close(operator.diagonal(), dense.diagonal(), rtol=1e-15, atol=0)
