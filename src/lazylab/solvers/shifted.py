@@ -12,9 +12,11 @@ anew: in float32 where :func:`lazylab.solvers.ridge.solve_shifted` would (m ≥ 
 trace bounds cond(S + sI) by 10⁶; CG with that factor then refines to float64 accuracy), else
 in float64 (then the solve is the direct one, exactly what a factor per shift gives).
 
-Measured (``benchmarks/bench_kernels.py --reuse``, the 14-ridge ReLU NTK grid, d = 128, two
-threads): 1.05× / 1.8× / 2.3× a float64 factor per ridge at m = 2048 / 4096 / 8192, with 3–4
-factorizations; predictions within 2.3e-11 relative.
+CG's products S v read one triangle of S on the CPU (BLAS ``dsymv``,
+:func:`lazylab.solvers.structured.lower_symv`). Measured (``benchmarks/bench_kernels.py
+--reuse``, the 14-ridge ReLU NTK grid, d = 128, two threads): 1.24× / 2.20× / 2.94× a float64
+factor per ridge at m = 2048 / 4096 / 8192 (1.04× / 1.74× / 2.31× with full products), with
+3–4 factorizations; predictions within 2.3e-11 relative.
 
 The certificate of a CG solve is the normwise backward error
 η = ‖b − (S + sI)x‖ / (‖S + sI‖_∞‖x‖ + ‖b‖) ≤ :data:`BACKWARD_TOLERANCE` (residual recomputed
@@ -31,6 +33,7 @@ import torch
 from lazylab.solvers.cg import conjugate_gradient
 from lazylab.solvers import ridge
 from lazylab.solvers.ridge import cholesky_in_place, solve_symmetric
+from lazylab.solvers.structured import blas_symmetric, lower_symv
 
 __all__ = ["ReusedFactorSolver", "BACKWARD_TOLERANCE", "reuse_budget"]
 
@@ -117,7 +120,7 @@ class ReusedFactorSolver:
         if rhs.ndim != 1:
             raise ValueError(f"ReusedFactorSolver solves one right-hand side, got rhs of shape "
                              f"{tuple(rhs.shape)}")
-        self.matrix, self.rhs = matrix, rhs
+        self.matrix, self.rhs, self.symv = matrix, rhs, blas_symmetric(matrix)
         self.budget = reuse_budget(matrix.shape[0]) if budget is None else int(budget)
         if self.budget < 1:
             raise ValueError(f"budget must be a positive number of CG iterations, got {budget!r}")
@@ -195,6 +198,8 @@ class ReusedFactorSolver:
         norm = self._norm_of(shift)
 
         def apply(vector: Tensor) -> Tensor:
+            if self.symv:   # one triangle read: half the memory traffic of a full product
+                return lower_symv(self.matrix, vector).add_(vector, alpha=shift)
             return torch.addmv(vector, self.matrix, vector, beta=shift)
 
         solution, left = start, budget

@@ -34,7 +34,8 @@ from scipy.linalg import blas
 from lazylab.solvers.cg import conjugate_gradient
 
 __all__ = ["low_rank_preconditioned_solve", "low_rank_preconditioned_solution", "upper_outer",
-           "woodbury_inverse", "LowerSymmetric", "mirror_lower", "large_empty"]
+           "woodbury_inverse", "LowerSymmetric", "mirror_lower", "large_empty", "lower_symv",
+           "blas_symmetric"]
 
 Tensor = torch.Tensor
 
@@ -112,6 +113,20 @@ def upper_outer(factor: Tensor, rows: int = 512) -> Tensor:
     return mirror_lower(out)
 
 
+def blas_symmetric(matrix: Tensor) -> bool:
+    """Whether :func:`lower_symv` applies: a contiguous float64 matrix on the CPU."""
+    return matrix.device.type == "cpu" and matrix.dtype == torch.float64 and matrix.is_contiguous()
+
+
+def lower_symv(matrix: Tensor, vector: Tensor) -> Tensor:
+    """S v for the symmetric S whose lower triangle is that of ``matrix`` (a :func:`blas_symmetric`
+    (N, N) tensor; its strict upper triangle is not read), by BLAS's ``dsymv`` (scipy's): the
+    row-major lower triangle is the column-major upper one, so no copy, and each entry is read
+    once (:data:`MATVEC_ROWS` has the timings). A new (N,) float64 tensor."""
+    return torch.from_numpy(blas.dsymv(1.0, matrix.numpy().T, vector.contiguous().numpy(),
+                                       lower=0))
+
+
 class LowerSymmetric:
     """S = L + Lᵀ − diag L + U Uᵀ + shift·I from the lower triangle L of an (N, N) float64 buffer.
 
@@ -129,8 +144,7 @@ class LowerSymmetric:
     def __init__(self, lower: Tensor, *, low_rank: Tensor | None = None, shift: float = 0.0):
         width = lower.shape[0]
         self.lower, self.low_rank, self.shift = lower, low_rank, float(shift)
-        self.blas = (lower.device.type == "cpu" and lower.dtype == torch.float64
-                     and lower.is_contiguous())
+        self.blas = blas_symmetric(lower)
         self.strips = [(a, min(a + MATVEC_ROWS, width)) for a in range(0, width, MATVEC_ROWS)]
         self.squares = [] if self.blas else [mirror_lower(lower[a:e, a:e].clone())
                                              for a, e in self.strips]
@@ -145,9 +159,8 @@ class LowerSymmetric:
         return diagonal if self.low_rank is None else diagonal + (self.low_rank ** 2).sum(1)
 
     def __matmul__(self, vector: Tensor) -> Tensor:
-        if self.blas:   # the row-major lower triangle is the column-major upper one
-            out = torch.from_numpy(blas.dsymv(1.0, self.lower.numpy().T,
-                                              vector.contiguous().numpy(), lower=0))
+        if self.blas:
+            out = lower_symv(self.lower, vector)
         else:
             out = torch.empty_like(vector)
             for (a, e), square in zip(self.strips, self.squares):
