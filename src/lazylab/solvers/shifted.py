@@ -198,7 +198,7 @@ class ReusedFactorSolver:
         norm = self._norm_of(shift)
 
         def apply(vector: Tensor) -> Tensor:
-            if self.symv:   # one triangle read: half the memory traffic of a full product
+            if self.symv and not vector.requires_grad:   # one triangle: half the traffic
                 return lower_symv(self.matrix, vector).add_(vector, alpha=shift)
             return torch.addmv(vector, self.matrix, vector, beta=shift)
 

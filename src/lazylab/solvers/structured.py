@@ -114,8 +114,10 @@ def upper_outer(factor: Tensor, rows: int = 512) -> Tensor:
 
 
 def blas_symmetric(matrix: Tensor) -> bool:
-    """Whether :func:`lower_symv` applies: a contiguous float64 matrix on the CPU."""
-    return matrix.device.type == "cpu" and matrix.dtype == torch.float64 and matrix.is_contiguous()
+    """Whether :func:`lower_symv` applies: a contiguous float64 matrix on the CPU, outside
+    autograd (BLAS does not record a graph)."""
+    return (matrix.device.type == "cpu" and matrix.dtype == torch.float64
+            and matrix.is_contiguous() and not matrix.requires_grad)
 
 
 def lower_symv(matrix: Tensor, vector: Tensor) -> Tensor:
@@ -146,8 +148,7 @@ class LowerSymmetric:
         self.lower, self.low_rank, self.shift = lower, low_rank, float(shift)
         self.blas = blas_symmetric(lower)
         self.strips = [(a, min(a + MATVEC_ROWS, width)) for a in range(0, width, MATVEC_ROWS)]
-        self.squares = [] if self.blas else [mirror_lower(lower[a:e, a:e].clone())
-                                             for a, e in self.strips]
+        self.squares = [mirror_lower(lower[a:e, a:e].clone()) for a, e in self.strips]
 
     @property
     def shape(self):
@@ -159,7 +160,7 @@ class LowerSymmetric:
         return diagonal if self.low_rank is None else diagonal + (self.low_rank ** 2).sum(1)
 
     def __matmul__(self, vector: Tensor) -> Tensor:
-        if self.blas:
+        if self.blas and not vector.requires_grad:
             out = lower_symv(self.lower, vector)
         else:
             out = torch.empty_like(vector)
