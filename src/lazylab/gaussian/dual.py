@@ -21,6 +21,8 @@ How each pair is computed, in order:
 
 from __future__ import annotations
 
+import math
+
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -126,22 +128,20 @@ def lower_dual_matrix(sigma, weights, biases=None, covariance=None, *,
                       subtract=None) -> torch.Tensor:
     """The lower triangle (diagonal included) of :func:`symmetric_dual_matrix` minus u uᵀ.
 
-    (N, N) float64; u = ``subtract`` (N,) or None (nothing subtracted), e.g. the feature means
-    for the centred second moment: subtracted entry by entry while each chunk is in cache
-    (applying − u(uᵀv) to products later would cancel digits: K v and u(uᵀv) are both much
-    larger than their difference). Only the lower triangle is written: the strict upper one
-    holds arbitrary values (for solvers that read one triangle,
-    :class:`lazylab.solvers.structured.LowerSymmetric`). For
-    each row block [a, e) the float64 Gram block W_{a:e} C W_{:e}ᵀ is written into the N × N
-    output and replaced there by the dual activation, so the only other temporaries are of one
-    block. Unbiased closed forms and polynomials take the Gram of the unit rows w_i/s_i, which
-    is ρ itself (ρ_ii = 1 set exactly: arccos is not Lipschitz at 1), and are evaluated in
-    chunks of :data:`_CACHE_BLOCK` entries that stay in cache through all their elementwise
-    passes. The closed forms share one angle per entry: for relu,
-    K_ij = s_i s_j (sin θ + (π − θ) cos θ)/(2π) (Cho & Saul 2009) takes sin θ = √(1 − ρ²) and
-    π − θ from one arccos; polynomials of degree p sum Mehler's Σ_{k ≤ p} μ_k(i) μ_k(j) ρ^k
-    by Horner with rank-one updates (μ_k = λ_k/√k!, per unit once). Other pairs go through
-    :func:`pair_expectation` by row blocks. Arguments as :func:`symmetric_dual_matrix`.
+    (N, N) float64; u = ``subtract`` (N,) or None, e.g. the feature means for the centred second
+    moment, subtracted entry by entry while each chunk is in cache (− u(uᵀv) applied to products
+    later would cancel digits). Only the lower triangle is written; the strict upper one holds
+    arbitrary values (for :class:`lazylab.solvers.structured.LowerSymmetric`). The float64 Gram
+    blocks W_{a:e} C W_{:e}ᵀ of all row blocks [a, e) are written into the output first, then
+    replaced there by the dual activation: no other N × N temporary. Unbiased closed forms and
+    polynomials take the Gram of the unit rows w_i/s_i, which is ρ itself (ρ_ii = 1 set exactly:
+    arccos is not Lipschitz at 1), in chunks of about :data:`_CACHE_BLOCK` entries that stay in
+    cache through all their elementwise passes, every row's chunks shared by one pool of
+    threads. The closed forms share one angle per entry: for relu, K_ij = s_i s_j (sin θ + (π −
+    θ) cos θ)/(2π) (Cho & Saul 2009) takes sin θ = √(1 − ρ²) and π − θ from one arccos;
+    polynomials of degree p sum Mehler's Σ_{k ≤ p} μ_k(i) μ_k(j) ρ^k by Horner with rank-one
+    updates (μ_k = λ_k/√k!, per unit once). Other pairs go through :func:`pair_expectation` by
+    row blocks. Arguments as :func:`symmetric_dual_matrix`.
     """
     sigma = get_activation(sigma)
     weights = torch.as_tensor(weights).to(torch.float64)
@@ -168,28 +168,35 @@ def lower_dual_matrix(sigma, weights, biases=None, covariance=None, *,
                else _QUADRATURE_BLOCK)
     rows = max(64, entries // max(width, 1))
     out = large_empty(width, width, device=weights.device)
-    for start in range(0, width, rows):
-        stop = min(start + rows, width)
+    blocks = [(start, min(start + rows, width)) for start in range(0, width, rows)]
+    for start, stop in blocks:   # every Gram block first: the GEMMs run uninterrupted
         torch.mm(left[start:stop], weights[:stop].T, out=out[start:stop, :stop])
+    for start, stop in [(0, width)] if chunked else blocks:  # chunks: one pool for all rows
         evaluate(out, start, stop)
     return out
 
 
 def _in_chunks(function, subtract):
-    """Apply ``function(piece, a, e)`` to the lower-triangle rows [a, e) of a row block, in
-    chunks of about :data:`_CACHE_BLOCK` entries (piece = out[a:e, :e] holds ρ), then
-    subtract u uᵀ there (u = ``subtract`` or None); chunks spread over threads by
-    :func:`_map_single_threaded`."""
+    """Apply ``function(piece, a, e)`` to rows [start, stop) in chunks (:func:`_chunk_bounds`;
+    piece = out[a:e, :e] holds ρ), then subtract u uᵀ there (u = ``subtract`` or None); the
+    chunks spread over threads by :func:`_map_single_threaded`."""
     def evaluate(out, start, stop):
-        rows = max(1, _CACHE_BLOCK // stop)
-
-        def chunk(a):
-            e = min(a + rows, stop)
+        def chunk(bounds):
+            a, e = bounds
             function(out[a:e, :e], a, e)
             if subtract is not None:
                 out[a:e, :e].addr_(subtract[a:e], subtract[:e], alpha=-1.0)
-        _map_single_threaded(chunk, range(start, stop, rows))
+        _map_single_threaded(chunk, _chunk_bounds(start, stop))
     return evaluate
+
+
+def _chunk_bounds(start: int, stop: int) -> list[tuple[int, int]]:
+    """Row ranges [a, e) covering [start, stop), r = e − a rows with r(a + r) ≈ _CACHE_BLOCK."""
+    ends = [start]
+    while ends[-1] < stop:
+        a = ends[-1]
+        ends.append(min(stop, a + max(1, int((math.sqrt(a * a + 4 * _CACHE_BLOCK) - a) / 2))))
+    return list(zip(ends, ends[1:]))
 
 
 def _map_single_threaded(function, items) -> None:
@@ -228,12 +235,10 @@ def _closed_chunks(sigma, scale, subtract):
 
 
 def _relu_chunks(scale, subtract):
-    """ReLU from −ρ in place: s_i s_j (√(1 − ρ²) + ρ (π − θ))/(2π) with π − θ = arccos(−ρ).
-
+    """ReLU from −ρ in place: s_i s_j (√(1 − ρ²) + ρ (π − θ))/(2π) with π − θ = arccos(−ρ):
     :func:`lazylab.activations.families.relu_relu_unbiased` in six passes over the chunk and
     two temporaries (the Gram of the negated rows gives −ρ, so arccos(−ρ) needs no negation;
-    after clamping to [−1, 1], 1 − ρ² ≥ 0 in floating point).
-    """
+    after clamping to [−1, 1], 1 − ρ² ≥ 0 in floating point)."""
     column = scale / (2 * torch.pi)
 
     def function(piece, a, e):
