@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from lazylab.solvers import NormalEquations, solve_ridge, streaming_ridge
+from lazylab.solvers import ridge as ridge_module
 from lazylab.solvers.ridge import (cholesky_in_place, pseudo_inverse_cutoff, pseudo_solve,
                                    solve_symmetric)
 
@@ -269,3 +270,24 @@ def test_solve_shifted_refines_a_float32_factor_where_the_trace_bounds_the_condi
     two = torch.stack([rhs, rhs], dim=1)
     assert module.solve_shifted(matrix.clone(), two, shift, rebuild=matrix.clone)[1] == "cholesky"
     assert module.solve_shifted(matrix.clone(), rhs, 0.0, rebuild=matrix.clone)[1] == "cholesky"
+
+
+def test_factor_solve_inverts_the_factored_matrix_for_vectors_and_blocks_in_the_factor_dtype():
+    # Two triangular solves with U from torch's Cholesky: S x = r to round-off (cond(S) ≈ 10 here,
+    # so ≈ 1e-15 relative; checked at 1e-12), shaped as r; a float32 factor answers in float32
+    # within its precision (≈ 10·2⁻²⁴; checked at 1e-5).
+    rng = np.random.default_rng(11)
+    left = torch.from_numpy(rng.standard_normal((40, 40)))
+    matrix = left @ left.T / 40 + torch.eye(40, dtype=torch.float64)
+    upper = torch.linalg.cholesky(matrix, upper=True)
+    for rhs in (torch.from_numpy(rng.standard_normal(40)),
+                torch.from_numpy(rng.standard_normal((40, 3)))):
+        solution = ridge_module.factor_solve(upper, rhs)
+        assert solution.shape == rhs.shape
+        assert float((matrix @ solution - rhs).norm() / rhs.norm()) < 1e-12
+        single = ridge_module.factor_solve(upper.float(), rhs)
+        assert single.dtype == torch.float32
+        assert float((single.double() - solution).norm() / solution.norm()) < 1e-5
+    lower = torch.linalg.cholesky(matrix)   # a lower factor solves with its transpose
+    torch.testing.assert_close(ridge_module.factor_solve(lower.mT, rhs), solution, rtol=1e-12,
+                               atol=0)

@@ -35,7 +35,8 @@ from lazylab import _checks as checks
 
 __all__ = ["RidgeSolution", "NormalEquations", "solve_ridge", "streaming_ridge", "solve_symmetric",
            "cholesky_in_place", "pseudo_solve", "pseudo_inverse_cutoff", "refined_cholesky_solve",
-           "REFINEMENT_STEPS", "solve_shifted", "MIXED_MIN_SIZE", "MIXED_MAX_CONDITION"]
+           "REFINEMENT_STEPS", "solve_shifted", "MIXED_MIN_SIZE", "MIXED_MAX_CONDITION",
+           "mixed_precision_safe", "factor_solve"]
 
 Tensor = torch.Tensor
 
@@ -106,20 +107,28 @@ def solve_symmetric(matrix: Tensor, rhs: Tensor, *, overwrite: bool = False,
     """
     if overwrite and rebuild is None:
         raise ValueError("solve_symmetric: overwrite=True needs rebuild, got rebuild=None")
-    column = rhs.ndim == 1
-    rhs2 = rhs.unsqueeze(1) if column else rhs
     if overwrite:
         factor, ok = cholesky_in_place(matrix.contiguous())
     else:
         factor, info = torch.linalg.cholesky_ex(matrix, upper=True)
         ok = int(info) == 0
-    if ok:  # S = UᵀU; two triangular solves (cholesky_solve would copy U)
-        lower = torch.linalg.solve_triangular(factor.mT, rhs2, upper=False)
-        solution = torch.linalg.solve_triangular(factor, lower, upper=True)
+    if ok:  # S = UᵀU
+        solution = factor_solve(factor, rhs)
         if bool(torch.all(torch.isfinite(solution))):
-            return (solution[:, 0] if column else solution), True
+            return solution, True
     del factor
     return pseudo_solve(rebuild() if overwrite else matrix, rhs), False
+
+
+def factor_solve(upper: Tensor, rhs: Tensor) -> Tensor:
+    """(UᵀU)⁻¹ r for an upper triangular Cholesky factor U (m, m) and r (m,) or (m, k): two
+    triangular solves in U's dtype (r cast to it; ``torch.cholesky_solve`` would copy U),
+    shaped as r. A lower factor L solves with U = Lᵀ (UᵀU = LLᵀ)."""
+    column = rhs.ndim == 1
+    rhs2 = (rhs.unsqueeze(1) if column else rhs).to(upper.dtype)
+    lower = torch.linalg.solve_triangular(upper.mT, rhs2, upper=False)
+    solution = torch.linalg.solve_triangular(upper, lower, upper=True)
+    return solution[:, 0] if column else solution
 
 
 def cholesky_in_place(matrix: Tensor) -> tuple[Tensor, bool]:
@@ -326,9 +335,7 @@ def refined_cholesky_solve(matrix: Tensor, rhs: Tensor) -> Tensor | None:
     solution = torch.zeros_like(rhs)
     residual, previous = rhs, float("inf")
     for _ in range(REFINEMENT_STEPS):
-        lower = torch.linalg.solve_triangular(factor.mT, residual.to(torch.float32)[:, None],
-                                              upper=False)
-        step = torch.linalg.solve_triangular(factor, lower, upper=True)[:, 0].to(torch.float64)
+        step = factor_solve(factor, residual).to(torch.float64)
         solution += step
         size, scale = float(step.norm()), float(solution.norm())
         if not math.isfinite(size):
@@ -350,6 +357,13 @@ on the ReLU NTK kernel matrix, m = 8192, d = 64, one thread: 1.93–1.96× a flo
 solutions within 1.8e-13 relative at s = 10⁻⁶·tr K/m (bound 10⁶), 4e-15 at 10⁻²·tr K/m."""
 
 
+def mixed_precision_safe(size: int, trace: float, shift: float) -> bool:
+    """Whether a float32 factor of K + sI refined in float64 is used: m = ``size`` ≥
+    :data:`MIXED_MIN_SIZE` and (tr K + s)/s ≤ :data:`MIXED_MAX_CONDITION`, which bounds
+    cond(K + sI) ≤ (λ_max(K) + s)/s for K positive semi-definite (``trace`` = tr K, s > 0)."""
+    return size >= MIXED_MIN_SIZE and shift > 0 and trace + shift <= MIXED_MAX_CONDITION * shift
+
+
 def solve_shifted(matrix: Tensor, rhs: Tensor, shift: float, *, rebuild) -> tuple[Tensor, str]:
     """x = (K + sI)⁻¹ r for ``matrix`` = K + sI, (m, m) float64 (K positive semi-definite,
     s = ``shift`` ≥ 0 already added), ``rhs`` r (m,) or (m, k): (x, route), x shaped as r.
@@ -362,8 +376,8 @@ def solve_shifted(matrix: Tensor, rhs: Tensor, shift: float, *, rebuild) -> tupl
     "eigh" on its fallback; ``rebuild()`` remakes the matrix for it).
     """
     size = matrix.shape[0]
-    if size >= MIXED_MIN_SIZE and rhs.ndim == 1 and shift > 0 and (
-            float(matrix.diagonal().sum()) - (size - 1) * shift) <= MIXED_MAX_CONDITION * shift:
+    if rhs.ndim == 1 and mixed_precision_safe(size, float(matrix.diagonal().sum()) - size * shift,
+                                              shift):
         solution = refined_cholesky_solve(matrix, rhs)
         if solution is not None:
             return solution, "cholesky-mixed"

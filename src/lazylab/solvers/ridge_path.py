@@ -37,9 +37,10 @@ eigendecomposition costs as many Choleskys as this or more: measured eigh/Choles
 
 REUSE_MIN_SIZE = 1024
 """From this m on, :func:`symmetric_path` (``method="auto"``, one right-hand side, fewer than
-:data:`EIGH_MIN_SHIFTS` shifts) reuses factors across shifts. It pays at every size measured
-(1.9× at m = 512 and 1024 on the 14-ridge NTK grid); below this m a factorization costs
-milliseconds and the per-shift solve stays the exact one."""
+:data:`EIGH_MIN_SHIFTS` shifts) reuses factors across shifts (``benchmarks/bench_kernels.py
+--reuse``: 1.24× at m = 2048, two threads; a one-thread check outside benchmarks/ gave 1.9× at
+m = 512 and 1024); below this m a factorization costs milliseconds and the per-shift solve
+stays the exact one."""
 
 
 def symmetric_path(matrix: Tensor, rhs: Tensor, shifts: Iterable[float], *,
@@ -154,7 +155,7 @@ def ridge_path(features: Tensor, targets: Tensor, ridges: Iterable[float], *,
     10⁻¹⁴·cond(S + λI) of the Cholesky route: measured on ReLU features, d = 64, the grid
     10⁻¹⁴ … 10⁻¹, coefficients within 2.1e-10 / 8.3e-9 / 4.9e-10 relative at (n, p) = (4096,
     2048) / (2200, 2048) / (8192, 4096), where the Gram is far worse conditioned than a
-    kernel matrix, and 1.65–1.96× faster, one thread). λ = 0 entries are
+    kernel matrix). λ = 0 entries are
     solved by :func:`solve_ridge` itself (minimum-norm least squares by SVD of F, not the Gram).
 
     Args:

@@ -31,8 +31,8 @@ import math
 import torch
 
 from lazylab.solvers.cg import conjugate_gradient
-from lazylab.solvers import ridge
-from lazylab.solvers.ridge import cholesky_in_place, solve_symmetric
+from lazylab.solvers.ridge import (REFINEMENT_STEPS, cholesky_in_place, factor_solve,
+                                   mixed_precision_safe, solve_symmetric)
 from lazylab.solvers.structured import blas_symmetric, lower_symv
 
 __all__ = ["ReusedFactorSolver", "BACKWARD_TOLERANCE", "reuse_budget"]
@@ -92,10 +92,7 @@ class _Factor:
         return self.upper.dtype == torch.float32
 
     def apply(self, residual: Tensor) -> Tensor:
-        column = residual.to(self.upper.dtype)[:, None]
-        lower = torch.linalg.solve_triangular(self.upper.mT, column, upper=False)
-        return torch.linalg.solve_triangular(self.upper, lower, upper=True)[:, 0].to(
-            torch.float64)
+        return factor_solve(self.upper, residual).to(torch.float64)
 
 
 class ReusedFactorSolver:
@@ -149,8 +146,7 @@ class ReusedFactorSolver:
     def _factored(self, shift: float) -> tuple[Tensor, str]:
         """Factor S + sI (float32 first where the trace bound allows) and solve with it."""
         self.factor = None  # released before the new factor is allocated
-        if self.matrix.shape[0] >= ridge.MIXED_MIN_SIZE and (
-                float(self.matrix.diagonal().sum()) + shift <= ridge.MIXED_MAX_CONDITION * shift):
+        if mixed_precision_safe(self.matrix.shape[0], float(self.matrix.diagonal().sum()), shift):
             solution = self._with_new_factor(shift, torch.float32)
             if solution is not None:
                 return self._keep(solution), "cholesky-mixed"
@@ -171,7 +167,7 @@ class ReusedFactorSolver:
         factor = _Factor(upper, shift)
         if factor.single:
             solution = self._refine(shift, factor, self.warm,
-                                    max(self.budget, ridge.REFINEMENT_STEPS))
+                                    max(self.budget, REFINEMENT_STEPS))
         else:
             solution = factor.apply(self.rhs)
             solution = solution if bool(torch.all(torch.isfinite(solution))) else None

@@ -32,6 +32,7 @@ import torch
 from scipy.linalg import blas
 
 from lazylab.solvers.cg import conjugate_gradient
+from lazylab.solvers.ridge import factor_solve
 
 __all__ = ["low_rank_preconditioned_solve", "low_rank_preconditioned_solution", "upper_outer",
            "woodbury_inverse", "LowerSymmetric", "mirror_lower", "large_empty", "lower_symv",
@@ -100,10 +101,9 @@ def upper_outer(factor: Tensor, rows: int = 512) -> Tensor:
     A new row-major (M, M) tensor of T's dtype and device, whatever T's layout (a Cholesky's
     upper factor is column-major; FALKON factors the result in place by
     :func:`lazylab.solvers.ridge.cholesky_in_place`, which needs row-major: a column-major
-    result cost more in copies than the product saved). Measured at M = 4096, float64, one
-    thread: 0.62–0.72 s against 2.28–2.34 s for ``T @ T.T`` (3.3–3.7×; 2.5× at M = 1000),
-    within 2e-16 of it relative to its largest entry; FALKON's 14-ridge path at n = 16,384,
-    M = 4096 (normal matrix): 16.7–17.2 s against 18.4–18.8 s.
+    result cost more in copies than the product saved). ``benchmarks/bench_kernels.py
+    --outer``, float64, one thread: 3.6× / 4.5× ``T @ T.T`` at M = 4096 / 8192, within 1.9e-18
+    of it relative to its largest entry.
     """
     width = factor.shape[0]
     out = torch.empty((width, width), dtype=factor.dtype, device=factor.device)  # row-major
@@ -148,7 +148,8 @@ class LowerSymmetric:
         self.lower, self.low_rank, self.shift = lower, low_rank, float(shift)
         self.blas = blas_symmetric(lower)
         self.strips = [(a, min(a + MATVEC_ROWS, width)) for a in range(0, width, MATVEC_ROWS)]
-        self.squares = [mirror_lower(lower[a:e, a:e].clone()) for a, e in self.strips]
+        self.squares = [] if self.blas else [mirror_lower(lower[a:e, a:e].clone())
+                                             for a, e in self.strips]
 
     @property
     def shape(self):
@@ -160,7 +161,7 @@ class LowerSymmetric:
         return diagonal if self.low_rank is None else diagonal + (self.low_rank ** 2).sum(1)
 
     def __matmul__(self, vector: Tensor) -> Tensor:
-        if self.blas and not vector.requires_grad:
+        if self.blas:
             out = lower_symv(self.lower, vector)
         else:
             out = torch.empty_like(vector)
@@ -208,10 +209,8 @@ def _woodbury(diagonal: Tensor, factors: Tensor, dtype: torch.dtype):
     capacitance.diagonal().add_(1.0)
     factor = torch.linalg.cholesky(capacitance)
 
-    def apply(rhs: Tensor) -> Tensor:   # two triangular solves (torch.cholesky_solve: ~40× slower)
-        half = torch.linalg.solve_triangular(factor, (scaled.T @ rhs)[:, None], upper=False)
-        coefficients = torch.linalg.solve_triangular(factor.T, half, upper=True)[:, 0]
-        return inverse * rhs - scaled @ coefficients
+    def apply(rhs: Tensor) -> Tensor:   # (LLᵀ)⁻¹ by two triangular solves
+        return inverse * rhs - scaled @ factor_solve(factor.mT, scaled.T @ rhs)
     return apply
 
 
