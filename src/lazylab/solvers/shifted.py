@@ -18,10 +18,10 @@ CG's products S v read one triangle of S on the CPU (BLAS ``dsymv``,
 factor per ridge at m = 2048 / 4096 / 8192 (1.04× / 1.74× / 2.31× with full products), with
 3–4 factorizations; predictions within 2.3e-11 relative.
 
-The certificate of a CG solve is the normwise backward error
-η = ‖b − (S + sI)x‖ / (‖S + sI‖_∞‖x‖ + ‖b‖) ≤ :data:`BACKWARD_TOLERANCE` (residual recomputed
-in float64; ‖·‖_∞ bounds ‖·‖₂), what a backward-stable direct solve guarantees up to a modest
-constant: the forward error of either is then at most about η·cond(S + sI).
+The certificate of a CG solve is the normwise backward error (Rigal & Gaches 1967; Higham 2002,
+§7.1) η = ‖b − (S + sI)x‖ / (‖S + sI‖_∞‖x‖ + ‖b‖) ≤ :data:`BACKWARD_TOLERANCE` (residual
+recomputed in float64; ‖·‖_∞ bounds ‖·‖₂), what a backward-stable direct solve guarantees up to
+a modest constant: the forward error of either is then at most about η·cond(S + sI).
 """
 
 from __future__ import annotations
