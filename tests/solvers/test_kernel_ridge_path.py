@@ -298,6 +298,8 @@ def test_the_normal_matrix_is_k_nm_transposed_times_k_nm(monkeypatch):
     torch.testing.assert_close(products.transpose(other), k_nm.T @ other, rtol=1e-12, atol=1e-12)
     beta = torch.from_numpy(np.random.default_rng(0).standard_normal((M, 3)))
     torch.testing.assert_close(products.normal(beta), dense @ beta, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(products.normal(beta, rows=True), dense @ beta, rtol=1e-12,
+                               atol=1e-10)  # through K_nM's rows: FALKON's refinement
 
 
 def test_normal_matrix_must_be_a_bool_or_none():

@@ -20,13 +20,14 @@ memory budget) and one pass over K_nM per CG iteration. The path shares everythi
   β ↦ Uβ and leaves α, the residual norms and the iteration counts unchanged in exact
   arithmetic. On CPU it is slow: torch's eigh took 96–175 s at M = 3000 where a Cholesky took
   0.8–1.4 s (2 cores, load 6–9), so ≈ 120 Choleskys;
-* ONE loop of L independent CGs (one per λ, each with its own α/β scalars, tolerance test,
-  residual replacement and stop reason exactly as :func:`lazylab.solvers.cg.conjugate_gradient`)
-  whose matrix products are batched: every round applies K_nMᵀK_nM to the M × L′ block of the
-  still-running columns (their search directions, or their iterates when a column's recursive
-  residual has met ``tol`` and its true residual b − Wβ is recomputed), so K_nM is read — or
-  recomputed — once per round for all ridges instead of once per ridge. Not block CG in the
-  Krylov sense: the columns share products, not subspaces.
+* ONE loop of L independent CGs (:class:`lazylab.solvers.batched_cg.BatchedCG`: one per λ,
+  each with its own α/β scalars, tolerance test, residual replacement and stop reason exactly
+  as :func:`lazylab.solvers.cg.conjugate_gradient`) whose matrix products are batched: every
+  round applies K_nMᵀK_nM to the M × L′ block of the still-running columns (their search
+  directions, or their iterates when a column's recursive residual has met ``tol`` and its true
+  residual b − Wβ is recomputed), so K_nM is read — or recomputed — once per round for all
+  ridges instead of once per ridge. Not block CG in the Krylov sense: the columns share
+  products, not subspaces.
 
 Cost of L ridges: K_MM, T and TTᵀ/M once, L Choleskys (or one eigendecomposition), and
 Σ_groups max_λ∈group(rounds_λ) passes over K_nM (one group: the slowest ridge's), where a single
@@ -42,9 +43,18 @@ K_nMᵀy; every round's product is G β (2M² flops a column, no kernel evaluati
 many flops as ≈ M/(2d + c) passes (c ≈ 900 flop-equivalents of elementwise work an entry):
 ≈ 23 passes at M = 16,384, d = 128, against 14 loops of 3–25 rounds (measured: 1,478 s
 against ≈ 10,250 s, ``benchmarks/bench_kernels.py --damian``). In exact arithmetic the
-products are those of the recomputed path; in floating point G β and K_nMᵀ(K_nM β) differ by
-round-off of the same order (n·ε·‖K_nM‖²‖β‖), and CG's recomputed residual is the residual of
-the G system.
+products are those of the recomputed path. In floating point they are not equally good: G β's
+round-off (ε‖G‖‖β‖) falls in every direction of the centers' space, and the preconditioner's
+T⁻ᵀ amplifies it along K_MM's small eigenvalues, where K_nMᵀ(K_nM β)'s falls in K_nMᵀ's range.
+For the RF kernel at d = 128 the two preconditioned products differ by 1e-7 relative, and CG's
+residual stalls above tol = 1e-8 at small λ (3.1e-8 at n = 32,768, M = 8192; 7.8e-8 at
+n = 65,536, M = 16,384, where validation then refused every ridge ≤ 5e-6). Such columns are
+refined (:class:`lazylab.solvers.batched_cg.BatchedCG`): their residuals recomputed through
+K_nM's rows, CG restarted from them with G's products, and checked again through the rows, so
+their certificate is the residual of the K_nMᵀK_nM system (the others' that of the G system).
+Measured at n = 32,768, M = 8192 (RF kernel, 7 ridges, one core): every ridge converges (46
+iterations at the smallest, where 41 stalled), 124 s instead of 91 s, the validation risks
+unchanged to 4 digits.
 
 With the normal matrix the rounds are cheap (≈ 2M² flops a column for G β, four triangular
 solves) and the Choleskys of TTᵀ/M + λI (M³/3 each) are half of what is left. So there the
@@ -63,14 +73,12 @@ within 10⁻⁸ relative of the per-λ factors' (each certified to tol = 10⁻�
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 import torch
 
 from lazylab import _checks as checks
-from lazylab.solvers.cg import REPLACEMENTS
+from lazylab.solvers.batched_cg import BatchedCG
 from lazylab.solvers.structured import upper_outer
 from lazylab.solvers.kernel_ridge import (DEFAULT_MEMORY_BUDGET, KernelRidgeSolution,
                                           _center_factor, _NystromProducts, _options, _storage,
@@ -156,116 +164,16 @@ SHARED_SPAN = 100.0
 factor of a group's smallest λ₀ share its preconditioner factor A_λ₀ (module docstring)."""
 
 
-@dataclass
-class _Column:
-    """The scalars of one ridge's CG (those of cg._iterate and conjugate_gradient)."""
-
-    norm_b: float
-    rz: float = 0.0
-    relative: float = 0.0
-    iterations: int = 0
-    replacements: int = 0
-    pending: str | None = None  # a stop reason waiting for its recomputed residual
-    residual: float = 0.0
-    reason: str = ""
-
-    def finish(self, residual: float, reason: str) -> None:
-        self.residual, self.reason, self.pending = residual, reason, None
-
-
-class _Path:
-    """L CGs W_λ β_λ = b_λ sharing one batched operator application per round."""
-
-    def __init__(self, apply: Callable[[Tensor, list[int]], Tensor], rhs: Tensor, tol: float,
-                 budget: int):
-        self.apply, self.rhs, self.tol, self.budget = apply, rhs, tol, budget
-        self.x, self.r, self.p = torch.zeros_like(rhs), rhs.clone(), rhs.clone()
-        norms = torch.linalg.vector_norm(rhs, dim=(0, 2)).tolist()
-        self.columns = [_Column(norm) for norm in norms]
-        for j, column in enumerate(self.columns):
-            if column.norm_b == 0.0:
-                column.finish(0.0, "tolerance")
-            else:
-                column.rz, column.relative = float(torch.sum(rhs[:, j] ** 2)), 1.0
-        self.rounds = 0
-
-    def _pending(self) -> tuple[list[int], list[int]]:
-        """(columns taking a CG step, columns recomputing b − Wβ) this round."""
-        steps, checks = [], []
-        for j, column in enumerate(self.columns):
-            if column.reason:
-                continue
-            if column.pending is None and column.relative <= self.tol:
-                column.pending = "tolerance"
-            elif column.pending is None and column.iterations >= self.budget:
-                column.pending = "budget"
-            (checks if column.pending else steps).append(j)
-        return steps, checks
-
-    def run(self) -> None:
-        while True:
-            steps, checks = self._pending()
-            if not steps and not checks:
-                return
-            products = self.apply(torch.cat([self.p[:, steps], self.x[:, checks]], dim=1),
-                                  steps + checks)
-            self.rounds += 1
-            for i, j in enumerate(steps):
-                self._step(j, products[:, i])
-            for i, j in enumerate(checks):
-                self._check(j, products[:, len(steps) + i])
-
-    def _step(self, j: int, product: Tensor) -> None:
-        """One CG step of column j given W p (cg._iterate's loop body)."""
-        column, direction = self.columns[j], self.p[:, j]
-        curvature = float(torch.sum(direction * product))
-        if not curvature > 0:
-            column.pending = "breakdown" if curvature <= 0 else "diverged"
-            return
-        alpha = column.rz / curvature
-        x_next, r_next = self.x[:, j] + alpha * direction, self.r[:, j] - alpha * product
-        relative = float(torch.linalg.vector_norm(r_next)) / column.norm_b
-        if not math.isfinite(relative) or not bool(torch.isfinite(x_next).all()):
-            column.pending = "diverged"
-            return
-        self.x[:, j], self.r[:, j] = x_next, r_next
-        column.iterations, column.relative = column.iterations + 1, relative
-        rz_next = float(torch.sum(r_next * r_next))
-        self.p[:, j] = r_next + (rz_next / column.rz) * direction
-        column.rz = rz_next
-
-    def _check(self, j: int, product: Tensor) -> None:
-        """Column j's recomputed residual b − Wβ: stop, or restart CG from it (replacement)."""
-        column = self.columns[j]
-        residual = self.rhs[:, j] - product
-        true = float(torch.linalg.vector_norm(residual)) / column.norm_b
-        reason = column.pending
-        if not math.isfinite(true):
-            true, reason = math.inf, "diverged"
-        if reason != "tolerance" or true <= self.tol:
-            column.finish(true, reason)
-        elif column.replacements == REPLACEMENTS:
-            column.finish(true, "stagnated")
-        else:
-            column.replacements += 1
-            self.r[:, j], self.p[:, j] = residual, residual
-            column.rz, column.relative, column.pending = float(torch.sum(residual ** 2)), true, None
-
-    def outcome(self, j: int) -> tuple[Tensor, int, float, bool, str]:
-        """(β, iterations, residual, converged, stop_reason) of column j, as CGResult's."""
-        column = self.columns[j]
-        converged = column.residual <= self.tol and column.reason in ("tolerance", "budget")
-        reason = column.reason if column.reason != "budget" or not converged else "tolerance"
-        return self.x[:, j], column.iterations, column.residual, converged, reason
-
-
-def _operator(products: _NystromProducts, factor: Tensor, factors, ridges: Tensor, n: int):
-    """(β (M, L′, k), ridge indices) ↦ W_λ β per column, with one K_nMᵀK_nM product for all."""
+def _operator(products: _NystromProducts, factor: Tensor, factors, ridges: Tensor, n: int,
+              rows: bool = False):
+    """(β (M, L′, k), ridge indices) ↦ W_λ β per column, with one K_nMᵀK_nM product for all
+    (through K_nM's rows even where the normal matrix is kept if ``rows``)."""
 
     def apply(beta: Tensor, columns: list[int]) -> Tensor:
         inverse_a = factors.inverse(beta, columns)
         flat = _triangular(factor, inverse_a.reshape(beta.shape[0], -1), transpose=False)
-        data = _triangular(factor, products.normal(flat), transpose=True).reshape(beta.shape)
+        data = _triangular(factor, products.normal(flat, rows=rows), transpose=True)
+        data = data.reshape(beta.shape)
         return factors.inverse_t(data / n + ridges[None, columns, None] * inverse_a, columns)
 
     return apply
@@ -373,12 +281,15 @@ def _plan(storage: str, factorization: str, factor_budget: float, normal_matrix:
 
 
 def _solve_group(products: _NystromProducts, factor: Tensor, factors, ridges: Tensor,
-                 projected: Tensor, tol: float, budget: int) -> tuple[Tensor, _Path]:
-    """α_λ = T⁻¹A_λ⁻¹β_λ/√n, (M, L, k), for the L ridges of one group, and their CG loop."""
+                 projected: Tensor, tol: float, budget: int) -> tuple[Tensor, BatchedCG]:
+    """α_λ = T⁻¹A_λ⁻¹β_λ/√n, (M, L, k), for the L ridges of one group, and their CG loop;
+    with the normal matrix, the columns that stagnate are refined through K_nM's rows."""
     m, n, every = factor.shape[0], products.x.shape[0], list(range(len(ridges)))
     rhs = factors.inverse_t(projected[:, None].expand(m, len(ridges), -1), every) / math.sqrt(n)
-    path = _Path(_operator(products, factor, factors, ridges, n), rhs, tol, budget)
+    path = BatchedCG(_operator(products, factor, factors, ridges, n), rhs, tol, budget)
     path.run()
+    if products.normal_matrix is not None:
+        path.refine(_operator(products, factor, factors, ridges, n, rows=True))
     coefs = _triangular(factor, factors.inverse(path.x, every).reshape(m, -1), transpose=False)
     return coefs.reshape(path.x.shape) / math.sqrt(n), path
 

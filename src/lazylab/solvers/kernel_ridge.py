@@ -224,9 +224,9 @@ class _NystromProducts:
         return sum(block.T @ vector[start:start + block.shape[0]]
                    for start, block in self._blocks())
 
-    def normal(self, coef: Tensor) -> Tensor:
-        """K_nMᵀ K_nM α for α (M, ...)."""
-        if self.normal_matrix is not None:
+    def normal(self, coef: Tensor, *, rows: bool = False) -> Tensor:
+        """K_nMᵀ K_nM α for α (M, ...); through K_nM's rows even where G is kept if ``rows``."""
+        if self.normal_matrix is not None and not rows:
             return self.normal_matrix @ coef
         return sum(block.T @ (block @ coef) for _, block in self._blocks())
 
