@@ -338,3 +338,36 @@ def test_with_the_normal_matrix_ridges_within_the_span_share_one_factor():
         assert made == [M] * 5
     finally:
         falkon_module._upper_cholesky_in_place = original
+
+
+def test_columns_stalled_by_the_normal_matrix_round_off_are_refined_through_the_rows(monkeypatch):
+    # G β made noisy (1e-9 of its norm in every product, as G's round-off amplified by T⁻ᵀ is
+    # for the RF kernel at M = 16,384; falkon module docstring) stalls CG above tol = 1e-11; the
+    # refinement recomputes those residuals through K_nM's rows (exact here) and certifies every
+    # ridge, within the single recomputed fit's bound.
+    exact, generator = kernel_ridge_module._NystromProducts.normal, torch.Generator().manual_seed(0)
+
+    def noisy(self, coef, *, rows=False):
+        product = exact(self, coef, rows=rows)
+        if rows or self.normal_matrix is None:
+            return product
+        noise = torch.randn(product.shape, generator=generator, dtype=product.dtype)
+        scale = 1e-9 * torch.linalg.vector_norm(product) / math.sqrt(noise.numel())
+        return product + scale * noise
+
+    x, y, x_test = _data(3)
+    ridges, options = [1e-8, 1e-4], dict(n_centers=M, tol=1e-11, max_iter=500, memory_budget=0.0)
+    monkeypatch.setattr(kernel_ridge_module._NystromProducts, "normal", noisy)
+    stalled = falkon_path(rbf, x, y, ridges, rng=np.random.default_rng(5), **options)
+    monkeypatch.setattr(falkon_module.BatchedCG, "refine", lambda self, exact: [])
+    unrefined = falkon_path(rbf, x, y, ridges, rng=np.random.default_rng(5), **options)
+    assert [s.stop_reason for s in unrefined] == ["stagnated"] * 2
+    for ridge, solution in zip(ridges, stalled):
+        assert solution.storage == "normal" and solution.converged, solution.stop_reason
+        single = kernel_ridge(rbf, x, y, ridge=ridge, method="falkon",
+                              rng=np.random.default_rng(5), **options)
+        gap = float(torch.linalg.vector_norm(solution.predict(x_test) - single.predict(x_test)))
+        bound = _bound(rbf, x, y, x_test, single, ridge, solution.residual + single.residual,
+                       anchor=ANCHORS.get(ridge, ridge))
+        size = float(torch.linalg.vector_norm(single.predict(x_test)))
+        assert gap <= 1.01 * bound + 1e-12 * size

@@ -52,9 +52,9 @@ n = 65,536, M = 16,384, where validation then refused every ridge ≤ 5e-6). Suc
 refined (:class:`lazylab.solvers.batched_cg.BatchedCG`): their residuals recomputed through
 K_nM's rows, CG restarted from them with G's products, and checked again through the rows, so
 their certificate is the residual of the K_nMᵀK_nM system (the others' that of the G system).
-Measured at n = 32,768, M = 8192 (RF kernel, 7 ridges, one core): every ridge converges (46
-iterations at the smallest, where 41 stalled), 124 s instead of 91 s, the validation risks
-unchanged to 4 digits.
+Checked at n = 32,768, M = 8192 (RF kernel, 7 ridges, one core; a script, not a benchmark):
+every ridge converges (46 iterations at the smallest, where 41 stalled), the refinement's
+passes over K_nM cost ≈ 124 s against 91 s, the validation risks unchanged to 4 digits.
 
 With the normal matrix the rounds are cheap (≈ 2M² flops a column for G β, four triangular
 solves) and the Choleskys of TTᵀ/M + λI (M³/3 each) are half of what is left. So there the
