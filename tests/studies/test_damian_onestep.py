@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from lazylab.studies import STUDIES, reproduce
-from lazylab.studies._damian import slope_interval, target_energies, target_function
-from lazylab.studies.damian_onestep import FLOOR, THRESHOLD, _floors, samples_needed, sweeps
+from lazylab.studies._damian import (NYSTROM, _floors, _nystrom_text, nystrom_gaps,
+                                     slope_interval, target_energies, target_function)
+from lazylab.studies.damian_onestep import FLOOR, THRESHOLD, samples_needed, sweeps
 
 
 @pytest.fixture(scope="module")
@@ -98,3 +99,39 @@ def test_target_energies_and_functions_agree():
         values = target_function("two-index", degree)(z) ** 2
         assert values.mean() == pytest.approx(energies[degree],
                                               abs=4 * values.std() / math.sqrt(z.shape[0]))
+
+
+def test_the_paper_scale_checks_falkon_against_the_exact_fit_where_it_takes_over():
+    # d = 128 is the only d whose kernels go beyond exact kernel ridge (n = 2d², 4d² > 20,000):
+    # its FALKON (M = n/4) is run again at the largest exact n, 16,384, with 4,096 centers
+    checks = [spec for spec in sweeps("paper") if spec["name"].endswith(NYSTROM)]
+    assert sorted(spec["name"] for spec in checks) == [
+        "dm-single-he2-d128-kernel-nystrom", "dm-two-index-d128-kernel-nystrom"]
+    for spec in checks:
+        assert spec["sweep"]["n_train"] == [16384] and spec["sweep"]["seeds"] == 5
+        assert [(r["kind"], r["method"], r["n_centers"]) for r in spec["regime"]] == [
+            ("ntk", "falkon", 4096), ("rf", "falkon", 4096)]
+    assert not any(spec["name"].endswith(NYSTROM) for spec in sweeps("default"))
+
+
+def _frame(preset, kind, risks, n=16384):
+    return pd.DataFrame({"preset": preset, "dim": 128, "regime": "kernel", "kind": kind,
+                         "n_train": n, "seed": range(len(risks)), "risk_normalized": risks,
+                         "selected_ridge": 1e-6, "selection_at_edge": 0.0, "converged": 1.0})
+
+
+def test_nystrom_gaps_pair_the_check_with_the_exact_fit_by_seed():
+    frames = {"dm-two-index-d128-kernel": _frame("two-index", "ntk", [0.40, 0.45, 0.50]),
+              "dm-two-index-d128-kernel" + NYSTROM: _frame("two-index", "ntk", [0.60, 0.55, 0.70])}
+    gaps = nystrom_gaps(frames)
+    assert len(gaps) == 1 and gaps["seeds"].iloc[0] == 3
+    assert gaps["gap"].iloc[0] == pytest.approx(0.5 / 3)  # 0.20, 0.10, 0.20
+    assert gaps["sem"].iloc[0] == pytest.approx(np.std([0.2, 0.1, 0.2], ddof=1) / math.sqrt(3))
+    assert gaps["exact"].iloc[0] == pytest.approx(0.45)
+    text = " ".join(_nystrom_text(frames))
+    assert "+0.167 ± 0.033" in text and "overstate" in text
+    same = dict(frames, **{"dm-two-index-d128-kernel" + NYSTROM: _frame(
+        "two-index", "ntk", [0.41, 0.44, 0.50])})
+    assert "No gap beyond 2 s.e." in " ".join(_nystrom_text(same))
+    assert _nystrom_text({"dm-two-index-d128-kernel": frames["dm-two-index-d128-kernel"]}) == []
+

@@ -11,13 +11,16 @@ Methods, all fitted on n samples, scored by excess risk / Var y:
   on its own 20 % validation split of the n samples (grid ``ONE_STEP_RIDGES``; the split comes
   from the fit stream; the test set is drawn after the fit); risk exact (population).
 * NTK and RF kernel ridge (``kernel`` regime, kinds "ntk" and "rf" — the RF kernel is random
-  features at infinite width): ridge chosen by the platform's validation rule on
-  the grid shared with kernel-curves, s·10^k relative to the kernel's scale s = E k(x, x)
-  (``_kernel_baselines.kernel_ridge_selection``; a separate validation set of ``VALIDATION_SIZE`` samples from its own
-  stream, never the test set); exact Cholesky up to n = 2·10⁴, FALKON with M = n/4 Nyström
-  centers above (paper scale). Risk: test risk on ``n_test`` fresh samples (no exact risk for
-  kernel predictors). The two-index target's He₄ part makes the squared error heavy-tailed
-  (sd of He₄²/24 ≈ 25), so its kernel runs use 2·10⁴ test samples.
+  features at infinite width): ridge chosen by the platform's validation rule on the grid
+  shared with kernel-curves, s·10^k relative to the kernel's scale s = E k(x, x)
+  (``_kernel_baselines.kernel_ridge_selection``; a separate validation set of
+  ``VALIDATION_SIZE`` samples from its own stream, never the test set); exact Cholesky up to
+  n = 2·10⁴, FALKON with M = n/4 Nyström centers above (paper scale). FALKON is a restricted
+  estimator, so the paper scale also runs it at the largest exact n (the Nyström check,
+  ``_damian.NYSTROM``) and the summary states its gap to the exact fit, paired by seed. Risk:
+  test risk on ``n_test`` fresh samples (no exact risk for kernel predictors). The two-index
+  target's He₄ part makes the squared error heavy-tailed (sd of He₄²/24 ≈ 25), so its kernel
+  runs use 2·10⁴ test samples.
 
 Threshold ``THRESHOLD`` = 0.1 < 0.25, the two-index degree-4 energy: a kernel must learn degree
 4 to reach it, which the staircase theory puts at n ≍ d⁴.
@@ -42,11 +45,11 @@ from lazylab.plots import plt, save_figure
 from lazylab.solvers.kernel_ridge import CHOLESKY_MAX_SAMPLES
 from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._curves import threshold_crossing
-from lazylab.studies._damian import (_COLORS, _LABELS, FLOOR,
+from lazylab.studies._damian import (_COLORS, _LABELS, FLOOR, NYSTROM,
                                      ONE_STEP_RIDGES, TARGETS, THRESHOLD, VALIDATION_SIZE,
-                                     _censored, _floors, _selection, _theory_gaps,
-                                     _theory_needs, _theory_risk, needs_per_seed,
-                                     per_seed_table, slope_interval)
+                                     _censored, _nystrom_text, _selection,
+                                     _theory_gaps, _theory_needs, _theory_risk, needs_per_seed,
+                                     nystrom_gaps, per_seed_table, slope_interval)
 from lazylab.studies._kernel_baselines import kernel_ridge_selection
 from lazylab.studies.base import Study
 from lazylab.theory.damian import one_step_sample_complexity
@@ -94,13 +97,17 @@ def _n_values(dim: int, ratios, cap: int) -> list[int]:
 
 
 def _kernel_specs(preset: str, dim: int, s: Sizes) -> list[dict]:
-    """Exact kernel ridge up to CHOLESKY_MAX_SAMPLES in one sweep; FALKON (M = n/4) per n above."""
+    """Exact kernel ridge up to CHOLESKY_MAX_SAMPLES in one sweep; FALKON (M = n/4) per n above,
+    and then FALKON also at the largest exact n (the Nyström check, ``NYSTROM``)."""
     task = {"name": "multi_index", "dim": dim, "preset": preset}
     n_test = s.kernel_test if preset == "two-index" else min(s.kernel_test, 4000)
     n_all = _n_values(dim, s.kernel_ratios, s.kernel_max)
     groups = [([n for n in n_all if n <= CHOLESKY_MAX_SAMPLES], {"method": "cholesky"}, "")]
     groups += [([n], {"method": "falkon", "n_centers": n // 4}, f"-n{n}")
                for n in n_all if n > CHOLESKY_MAX_SAMPLES]
+    if len(groups) > 1 and groups[0][0]:  # the Nyström check at the largest exact n
+        n = groups[0][0][-1]
+        groups.append(([n], {"method": "falkon", "n_centers": n // 4}, NYSTROM))
     return [{"name": f"dm-{preset}-d{dim}-kernel{suffix}",
              "description": f"{preset}, d = {dim}: NTK and RF kernel ridge, validated ridge",
              "task": task,
@@ -175,6 +182,10 @@ def points(frames: dict, scale: str) -> pd.DataFrame:
         parts.append(pd.DataFrame({"panel": "excess_risk", "target": target, "dim": dim,
                                    "method": "theory_kernel_ntk", "x": n_values,
                                    "y": _theory_risk(target, int(dim), n_values)}))
+    gaps = nystrom_gaps(frames)
+    if len(gaps):
+        parts.append(gaps.rename(columns={"n_train": "x", "gap": "y", "seeds": "count"}).assign(
+            panel="nystrom_gap"))
     needs = _needs(per_seed_table(frames))
     if len(needs):
         parts.append(needs.rename(columns={"n_needed": "y"}).assign(
@@ -354,7 +365,8 @@ def _headline(curves) -> list[str]:
             continue
         mean, sem = float(row["mean"].iloc[0]), float(row["sem"].iloc[0])
         verdict = "supported" if mean + 2 * sem < FLOOR else "not supported"
-        kernel = _at(curves, "two-index", dim, "kernel_ntk", 4)
+        kernel = _at(curves, "two-index", dim, "kernel_ntk", 4) + (
+            " (FALKON, M = n/4)" if n > CHOLESKY_MAX_SAMPLES else "")
         theory = float(_theory_risk("two-index", dim, [n])[0])
         lines.append(f"* d = {dim}, n = 4d² = {n}: OneStep {mean:.3f} ± {sem:.3f} against the "
                      f"floor {FLOOR} — **{verdict}** (criterion: mean + 2 s.e. < {FLOOR}); NTK "
@@ -379,7 +391,7 @@ def summary(frames: dict, scale: str) -> str:
         lines += [f"**{target}** (r = {TARGETS[target]['rank']}, p = "
                   f"{TARGETS[target]['degree']}):", "", *_table(curves, needs, target), "",
                   *_claims(table, curves, needs, target), ""]
-    lines += _selection(table)
+    lines += [*_nystrom_text(frames), *_selection(table)]
     return "\n".join(lines)
 
 
