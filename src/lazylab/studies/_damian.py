@@ -208,6 +208,27 @@ def _nystrom_text(frames: dict) -> list[str]:
                "the kernel.")]
 
 
+def _at(curves, target, dim, method, ratio) -> str:
+    row = curves[(curves["target"] == target) & (curves["dim"] == dim)
+                 & (curves["method"] == method) & (curves["n_train"] == round(ratio * dim**2))]
+    return "—" if row.empty else f"{row['mean'].iloc[0]:.3f} ± {row['sem'].iloc[0]:.3f}"
+
+
+def _table(curves, needs, target) -> list[str]:
+    lines = ["| d | method | risk at n = d² | risk at n = 4d² | n needed (reached/seeds) |",
+             "|---|---|---|---|---|"]
+    for _, need in needs[needs["target"] == target].sort_values(["dim", "method"]).iterrows():
+        dim, method = int(need["dim"]), need["method"]
+        needed = (f"> {need['n_max']:.0f}" if not math.isfinite(need["n_needed"]) else
+                  f"{need['n_needed']:.0f} = {need['n_needed'] / dim**2:.2f} d² (×/÷ "
+                  f"{math.exp(need['log_sem']):.2f})")
+        falkon = " (FALKON)" if method != "one_step" and 4 * dim**2 > CHOLESKY_MAX_SAMPLES else ""
+        lines.append(f"| {dim} | {_LABELS[method]} | {_at(curves, target, dim, method, 1)} | "
+                     f"{_at(curves, target, dim, method, 4)}{falkon} | {needed} "
+                     f"({need['reached']}/{need['seeds']}) |")
+    return lines
+
+
 def _censored(needs, target, method) -> str:
     rows = needs[(needs["target"] == target) & (needs["method"] == method)].sort_values("dim")
     reached = rows[np.isfinite(rows["n_needed"])]

@@ -47,7 +47,7 @@ from lazylab.studies._aggregate import seed_statistics
 from lazylab.studies._curves import threshold_crossing
 from lazylab.studies._damian import (_COLORS, _LABELS, FLOOR, NYSTROM,
                                      ONE_STEP_RIDGES, TARGETS, THRESHOLD, VALIDATION_SIZE,
-                                     _censored, _nystrom_text, _selection,
+                                     _at, _censored, _nystrom_text, _selection, _table,
                                      _theory_gaps, _theory_needs, _theory_risk, needs_per_seed,
                                      nystrom_gaps, per_seed_table, slope_interval)
 from lazylab.studies._kernel_baselines import kernel_ridge_selection
@@ -215,11 +215,17 @@ def _risk_panel(ax, curves: pd.DataFrame, target: str, dims: list, colors: list)
             ax.errorbar(group["n_train"] / dim ** 2, group["mean"], yerr=group["sem"],
                         fmt=markers[dim] + "-", markersize=4, color=colors[_COLORS[method]],
                         alpha=shade[dim], label=f"{label}, d = {dim}")
+            falkon = group[(group["n_train"] > CHOLESKY_MAX_SAMPLES) & (method != "one_step")]
+            ax.plot(falkon["n_train"] / dim ** 2, falkon["mean"], markers[dim], markersize=7,
+                    markerfacecolor="white", color=colors[_COLORS[method]], alpha=shade[dim])
     for dim in dims:
         grid = np.geomspace(0.25, 64, 25) * dim ** 2
         ax.plot(grid / dim ** 2, _theory_risk(target, dim, np.round(grid)), ":", linewidth=0.9,
                 color="black", alpha=shade[dim],
                 label="NTK staircase theory (best ridge), each d" if dim == dims[-1] else None)
+    if (curves["n_train"] > CHOLESKY_MAX_SAMPLES).any():
+        ax.plot([], [], "o", markerfacecolor="white", color="gray",
+                label="open: FALKON (M = n/4), above exact ridge (summary: Nyström check)")
     ax.axhline(THRESHOLD, color="black", linestyle="-.", linewidth=0.8,
                label=f"threshold {THRESHOLD}")
     if target == "two-index":
@@ -293,26 +299,6 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------- summary
-
-def _at(curves, target, dim, method, ratio) -> str:
-    row = curves[(curves["target"] == target) & (curves["dim"] == dim)
-                 & (curves["method"] == method) & (curves["n_train"] == round(ratio * dim**2))]
-    return "—" if row.empty else f"{row['mean'].iloc[0]:.3f} ± {row['sem'].iloc[0]:.3f}"
-
-
-def _table(curves, needs, target) -> list[str]:
-    lines = ["| d | method | risk at n = d² | risk at n = 4d² | n needed (reached/seeds) |",
-             "|---|---|---|---|---|"]
-    for _, need in needs[needs["target"] == target].sort_values(["dim", "method"]).iterrows():
-        dim, method = int(need["dim"]), need["method"]
-        needed = (f"> {need['n_max']:.0f}" if not math.isfinite(need["n_needed"]) else
-                  f"{need['n_needed']:.0f} = {need['n_needed'] / dim**2:.2f} d² (×/÷ "
-                  f"{math.exp(need['log_sem']):.2f})")
-        lines.append(f"| {dim} | {_LABELS[method]} | {_at(curves, target, dim, method, 1)} | "
-                     f"{_at(curves, target, dim, method, 4)} | {needed} "
-                     f"({need['reached']}/{need['seeds']}) |")
-    return lines
-
 
 def _slope_text(per_seed: pd.DataFrame) -> tuple[str, tuple | None]:
     fit = slope_interval(per_seed["dim"], per_seed["n_needed"])
