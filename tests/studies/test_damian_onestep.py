@@ -129,7 +129,7 @@ def test_nystrom_gaps_pair_the_check_with_the_exact_fit_by_seed():
     assert gaps["sem"].iloc[0] == pytest.approx(np.std([0.2, 0.1, 0.2], ddof=1) / math.sqrt(3))
     assert gaps["exact"].iloc[0] == pytest.approx(0.45)
     text = " ".join(_nystrom_text(frames))
-    assert "+0.167 ± 0.033" in text and "overstate" in text
+    assert "+0.167 ± 0.033" in text and "overstate" in text and "= 8385 at d = 128" in text
     same = dict(frames, **{"dm-two-index-d128-kernel" + NYSTROM: _frame(
         "two-index", "ntk", [0.41, 0.44, 0.50])})
     assert "No gap beyond 2 s.e." in " ".join(_nystrom_text(same))

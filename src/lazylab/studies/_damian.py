@@ -199,13 +199,17 @@ def _nystrom_text(frames: dict) -> list[str]:
              for row in gaps.itertuples()]
     n_values = ", ".join(str(n) for n in sorted(gaps["n_train"].unique()))
     above = bool(((gaps["gap"] - 2 * gaps["sem"]) > 0).any())
+    spans = ", ".join(f"(d + 1)(d + 2)/2 = {(d + 1) * (d + 2) // 2} at d = {d}"
+                      for d in sorted(gaps["dim"].unique()))
     return [f"* Nyström check — FALKON with M = n/4 centers (the kernels' fits above "
             f"n = {CHOLESKY_MAX_SAMPLES}) against exact kernel ridge on the same samples at "
             f"n = {n_values}, FALKON − exact: " + "; ".join(parts) + ". "
             + ("So the kernel points beyond exact kernel ridge overstate the kernel's risk "
                "(by about this much at the checked n; M grows with n, the gap there is not "
                "measured)." if above else "No gap beyond 2 s.e.: the FALKON points stand for "
-               "the kernel.")]
+               "the kernel.")
+            + " The M centers' kernel functions span at most M dimensions, and learning every "
+            f"polynomial of degree ≤ 2 takes {spans}: below it FALKON cannot learn degree 2."]
 
 
 def _at(curves, target, dim, method, ratio) -> str:
