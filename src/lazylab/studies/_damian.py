@@ -209,7 +209,8 @@ def _nystrom_text(frames: dict) -> list[str]:
                "measured)." if above else "No gap beyond 2 s.e.: the FALKON points stand for "
                "the kernel.")
             + " The M centers' kernel functions span at most M dimensions, and learning every "
-            f"polynomial of degree ≤ 2 takes {spans}: below it FALKON cannot learn degree 2."]
+            f"polynomial of degree ≤ 2 takes {spans}: with fewer centers FALKON cannot hold all "
+            "of degree 2, and centers drawn from the data favour no direction."]
 
 
 def _at(curves, target, dim, method, ratio) -> str:
