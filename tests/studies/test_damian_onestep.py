@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from lazylab.studies import STUDIES, reproduce
-from lazylab.studies._damian import (NYSTROM, _floors, _nystrom_text, nystrom_gaps,
-                                     slope_interval, target_energies, target_function)
+from lazylab.studies._damian import (NYSTROM, _floors, _nystrom_text, degree_two_span,
+                                     nystrom_gaps, per_seed_table, slope_interval,
+                                     target_energies, target_function)
 from lazylab.studies.damian_onestep import FLOOR, THRESHOLD, samples_needed, sweeps
 
 
@@ -114,24 +115,44 @@ def test_the_paper_scale_checks_falkon_against_the_exact_fit_where_it_takes_over
     assert not any(spec["name"].endswith(NYSTROM) for spec in sweeps("default"))
 
 
-def _frame(preset, kind, risks, n=16384):
-    return pd.DataFrame({"preset": preset, "dim": 128, "regime": "kernel", "kind": kind,
-                         "n_train": n, "seed": range(len(risks)), "risk_normalized": risks,
-                         "selected_ridge": 1e-6, "selection_at_edge": 0.0, "converged": 1.0})
+def _frame(preset, kind, risks, n=16384, centers=None):
+    frame = pd.DataFrame({"preset": preset, "dim": 128, "regime": "kernel", "kind": kind,
+                          "n_train": n, "seed": range(len(risks)), "risk_normalized": risks,
+                          "selected_ridge": 1e-6, "selection_at_edge": 0.0, "converged": 1.0})
+    if centers is None:  # an exact fit: all n samples are its centers
+        return frame.assign(method="cholesky", n_centers=n)
+    return frame.assign(method="falkon", n_centers=centers)
 
 
 def test_nystrom_gaps_pair_the_check_with_the_exact_fit_by_seed():
     frames = {"dm-two-index-d128-kernel": _frame("two-index", "ntk", [0.40, 0.45, 0.50]),
-              "dm-two-index-d128-kernel" + NYSTROM: _frame("two-index", "ntk", [0.60, 0.55, 0.70])}
+              "dm-two-index-d128-kernel" + NYSTROM: _frame("two-index", "ntk", [0.60, 0.55, 0.70],
+                                                         centers=4096)}
     gaps = nystrom_gaps(frames)
     assert len(gaps) == 1 and gaps["seeds"].iloc[0] == 3
     assert gaps["gap"].iloc[0] == pytest.approx(0.5 / 3)  # 0.20, 0.10, 0.20
     assert gaps["sem"].iloc[0] == pytest.approx(np.std([0.2, 0.1, 0.2], ddof=1) / math.sqrt(3))
     assert gaps["exact"].iloc[0] == pytest.approx(0.45)
     text = " ".join(_nystrom_text(frames))
-    assert "+0.167 ± 0.033" in text and "overstate" in text and "= 8385 at d = 128" in text
+    assert "+0.167 ± 0.033" in text and "FALKON is above the exact fit" in text
+    assert "= 8385 at d = 128" in text
     same = dict(frames, **{"dm-two-index-d128-kernel" + NYSTROM: _frame(
-        "two-index", "ntk", [0.41, 0.44, 0.50])})
+        "two-index", "ntk", [0.41, 0.44, 0.50], centers=4096)})
     assert "No gap beyond 2 s.e." in " ".join(_nystrom_text(same))
     assert _nystrom_text({"dm-two-index-d128-kernel": frames["dm-two-index-d128-kernel"]}) == []
+
+
+def test_falkon_fits_with_fewer_centers_than_the_degree_two_span_leave_the_curves():
+    # d = 128: (d + 1)(d + 2)/2 = 8385. M = 8192 (n = 32,768) is short of it, M = 16,384 is not;
+    # exact fits (no centers) always stay
+    assert degree_two_span(128) == 8385 and degree_two_span(8) == 45
+    frames = {"exact": _frame("single-he2", "ntk", [0.11, 0.12]),
+              "n32768": _frame("single-he2", "ntk", [0.18, 0.19], n=32768, centers=8192),
+              "n65536": _frame("single-he2", "ntk", [0.02, 0.03], n=65536, centers=16384)}
+    kept, short = per_seed_table(frames), per_seed_table(frames, "short")
+    assert sorted(kept["n_train"].unique()) == [16384, 65536]
+    assert list(short["n_train"]) == [32768] * 2 and list(short["centers"]) == [8192] * 2
+    text = " ".join(_nystrom_text(frames))
+    assert "single-he2 d = 128 NTK n = 32768 (M = 8192): 0.185" in text and "8385" in text
+    assert _nystrom_text({"exact": frames["exact"]}) == []
 

@@ -38,8 +38,8 @@ _LABELS = {"one_step": "OneStep (Algorithm 1)", "kernel_ntk": "NTK kernel ridge"
 _COLORS = {"one_step": 3, "kernel_ntk": 1, "kernel_rf": 0}
 
 __all__ = ["THRESHOLD", "TARGETS", "FLOOR", "ONE_STEP_RIDGES",
-           "VALIDATION_SIZE", "NYSTROM", "target_energies", "per_seed_table", "needs_per_seed",
-           "slope_interval", "method_name", "target_function"]
+           "VALIDATION_SIZE", "NYSTROM", "PARTS", "degree_two_span", "target_energies",
+           "per_seed_table", "needs_per_seed", "slope_interval", "method_name", "target_function"]
 
 
 def target_energies(preset: str) -> list[float]:
@@ -57,19 +57,33 @@ def method_name(row) -> str:
     return f"kernel_{row['kind']}" if row["regime"] == "kernel" else str(row["regime"])
 
 
-def per_seed_table(frames: dict, checks: bool = False) -> pd.DataFrame:
-    """One row per run: target, dim, method, n_train, seed, risk (excess risk / Var y), the
-    ridge chosen, whether it is a grid edge, whether the fit converged. The Nyström checks'
-    frames (names ending in ``NYSTROM``) are left out, or alone taken if ``checks``."""
+def degree_two_span(dim):
+    """(d + 1)(d + 2)/2, the polynomials of degree ≤ 2 in d variables: M Nyström centers' kernel
+    functions span at most M dimensions, so FALKON needs M ≥ this to hold all of degree ≤ 2."""
+    return (dim + 1) * (dim + 2) // 2
+
+
+PARTS = ("curves", "short", "checks")
+"""per_seed_table's parts: the curves' runs; FALKON runs with fewer centers than
+``degree_two_span`` (left out of the curves: they cannot hold degree 2, so their risk is not
+the kernel's); the Nyström checks' runs (frames named ``…NYSTROM``)."""
+
+
+def per_seed_table(frames: dict, part: str = "curves") -> pd.DataFrame:
+    """One row per run of ``part`` (``PARTS``): target, dim, method, n_train, seed, risk (excess
+    risk / Var y), the ridge chosen, whether it is a grid edge, whether the fit converged, the
+    Nyström centers of a FALKON fit (NaN for the others)."""
     columns = ["target", "dim", "method", "n_train", "seed", "risk_normalized", "ridge",
-               "at_edge", "converged"]
+               "at_edge", "converged", "centers"]
     parts = []
     for name, frame in frames.items():
-        if frame.empty or name.endswith(NYSTROM) != checks:
+        if frame.empty or name.endswith(NYSTROM) != (part == "checks"):
             continue
         table = frame.copy()
         if "kind" not in table:
             table["kind"] = ""
+        falkon = table.get("method", pd.Series("", index=table.index)) == "falkon"
+        table["centers"] = table.get("n_centers", np.nan).where(falkon) if falkon.any() else np.nan
         table["target"] = table["preset"]
         table["method"] = table.apply(method_name, axis=1)
         table["ridge"] = table.get("selected_ridge", table.get("ridge_chosen"))
@@ -82,13 +96,16 @@ def per_seed_table(frames: dict, checks: bool = False) -> pd.DataFrame:
         return pd.DataFrame(columns=columns)
     out = pd.concat(parts, ignore_index=True)
     out["dim"] = out["dim"].astype(int)
-    return out
+    if part == "checks":
+        return out
+    short = (out["centers"] < degree_two_span(out["dim"])).to_numpy()
+    return out[short if part == "short" else ~short].reset_index(drop=True)
 
 
 def nystrom_gaps(frames: dict) -> pd.DataFrame:
     """Per (target, dim, method, n): FALKON (M = n/4, the checks) minus exact kernel ridge on the
     same samples (run seeds paired): mean, s.e. over seeds, seeds, the exact mean."""
-    checks, exact = per_seed_table(frames, checks=True), per_seed_table(frames)
+    checks, exact = per_seed_table(frames, "checks"), per_seed_table(frames)
     keys = ["target", "dim", "method", "n_train", "seed"]
     paired = checks.merge(exact, on=keys, suffixes=("_falkon", "_exact"))
     rows = []
@@ -190,27 +207,35 @@ def _theory_gaps(curves, target, dims) -> str:
 
 
 def _nystrom_text(frames: dict) -> list[str]:
-    """The Nyström checks' verdict: how far FALKON (M = n/4) is above exact kernel ridge."""
-    gaps = nystrom_gaps(frames)
-    if gaps.empty:
-        return []
-    parts = [f"{row.target} d = {row.dim} {row.method.removeprefix('kernel_').upper()}: "
-             f"{row.gap:+.3f} ± {row.sem:.3f} (exact {row.exact:.3f}, {row.seeds} seeds)"
-             for row in gaps.itertuples()]
-    n_values = ", ".join(str(n) for n in sorted(gaps["n_train"].unique()))
-    above = bool(((gaps["gap"] - 2 * gaps["sem"]) > 0).any())
-    spans = ", ".join(f"(d + 1)(d + 2)/2 = {(d + 1) * (d + 2) // 2} at d = {d}"
-                      for d in sorted(gaps["dim"].unique()))
-    return [f"* Nyström check — FALKON with M = n/4 centers (the kernels' fits above "
-            f"n = {CHOLESKY_MAX_SAMPLES}) against exact kernel ridge on the same samples at "
-            f"n = {n_values}, FALKON − exact: " + "; ".join(parts) + ". "
-            + ("So the kernel points beyond exact kernel ridge overstate the kernel's risk "
-               "(by about this much at the checked n; M grows with n, the gap there is not "
-               "measured)." if above else "No gap beyond 2 s.e.: the FALKON points stand for "
-               "the kernel.")
-            + " The M centers' kernel functions span at most M dimensions, and learning every "
-            f"polynomial of degree ≤ 2 takes {spans}: with fewer centers FALKON cannot hold all "
-            "of degree 2, and centers drawn from the data favour no direction."]
+    """The Nyström checks' gaps, and the FALKON fits left out of the curves (too few centers)."""
+    gaps, short = nystrom_gaps(frames), per_seed_table(frames, "short")
+    lines = []
+    if len(gaps):
+        parts = [f"{row.target} d = {row.dim} {row.method.removeprefix('kernel_').upper()}: "
+                 f"{row.gap:+.3f} ± {row.sem:.3f} (exact {row.exact:.3f}, {row.seeds} seeds)"
+                 for row in gaps.itertuples()]
+        n_values = ", ".join(str(n) for n in sorted(gaps["n_train"].unique()))
+        above = bool(((gaps["gap"] - 2 * gaps["sem"]) > 0).any())
+        lines.append(f"* Nyström check — FALKON with M = n/4 centers (the kernels' fits above "
+                     f"n = {CHOLESKY_MAX_SAMPLES}) against exact kernel ridge on the same samples "
+                     f"at n = {n_values}, FALKON − exact: " + "; ".join(parts) + ". "
+                     + ("FALKON is above the exact fit there." if above else
+                        "No gap beyond 2 s.e."))
+    spans = ", ".join(f"{degree_two_span(d)} at d = {d}" for d in sorted(
+        set(gaps["dim"]) | set(short["dim"])))
+    if spans:
+        lines.append("* The M centers' kernel functions span at most M dimensions, and the "
+                     f"polynomials of degree ≤ 2 take (d + 1)(d + 2)/2 = {spans}: with fewer "
+                     "centers FALKON cannot hold all of degree 2 (centers drawn from the data "
+                     "favour no direction), so such fits are not the kernel's risk and are left "
+                     "out of the curves, the table and the n needed.")
+    if len(short):
+        stats = short.groupby(["target", "dim", "method", "n_train", "centers"])
+        lines.append("* Left out (M < (d + 1)(d + 2)/2; crosses in panels (a), (b)): " + "; ".join(
+            f"{target} d = {dim} {method.removeprefix('kernel_').upper()} n = {n} "
+            f"(M = {centers:.0f}): {group['risk_normalized'].mean():.3f}"
+            for (target, dim, method, n, centers), group in stats) + ".")
+    return lines
 
 
 def _at(curves, target, dim, method, ratio) -> str:

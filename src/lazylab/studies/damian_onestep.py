@@ -16,8 +16,11 @@ Methods, all fitted on n samples, scored by excess risk / Var y:
   (``_kernel_baselines.kernel_ridge_selection``; a separate validation set of
   ``VALIDATION_SIZE`` samples from its own stream, never the test set); exact Cholesky up to
   n = 2·10⁴, FALKON with M = n/4 Nyström centers above (paper scale). FALKON is a restricted
-  estimator, so the paper scale also runs it at the largest exact n (the Nyström check,
-  ``_damian.NYSTROM``) and the summary states its gap to the exact fit, paired by seed. Risk:
+  estimator: with M < (d + 1)(d + 2)/2 centers it cannot hold every polynomial of degree ≤ 2,
+  so such fits are drawn apart and left out of the curves and the n needed
+  (``_damian.per_seed_table``'s "short" part; at d = 128 the n = 2d² fits, M = 8192 < 8385);
+  and the paper scale runs it at the largest exact n too (the Nyström check,
+  ``_damian.NYSTROM``), whose gap to the exact fit, paired by seed, the summary states. Risk:
   test risk on ``n_test`` fresh samples (no exact risk for kernel predictors). The two-index
   target's He₄ part makes the squared error heavy-tailed (sd of He₄²/24 ≈ 25), so its kernel
   runs use 2·10⁴ test samples.
@@ -201,8 +204,10 @@ def points(frames: dict, scale: str) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- figure
 
-def _risk_panel(ax, curves: pd.DataFrame, target: str, dims: list, colors: list) -> None:
-    """(a), (b): excess risk against n/d², one marker per d, one colour per method; the NTK
+def _risk_panel(ax, curves: pd.DataFrame, short: pd.DataFrame, target: str, dims: list,
+                colors: list) -> None:
+    """(a), (b): excess risk against n/d², one marker per d, one colour per method (FALKON's
+    points open; those with too few centers, ``short``, as crosses off the lines); the NTK
     staircase theory (best ridge) as a thin dotted line per d."""
     markers = dict(zip(dims, "osD^v<>"))
     shade = {d: 0.45 + 0.55 * dims.index(d) / max(1, len(dims) - 1) for d in dims}
@@ -223,9 +228,13 @@ def _risk_panel(ax, curves: pd.DataFrame, target: str, dims: list, colors: list)
         ax.plot(grid / dim ** 2, _theory_risk(target, dim, np.round(grid)), ":", linewidth=0.9,
                 color="black", alpha=shade[dim],
                 label="NTK staircase theory (best ridge), each d" if dim == dims[-1] else None)
-    if (curves["n_train"] > CHOLESKY_MAX_SAMPLES).any():
+    for _, row in short[short["target"] == target].iterrows():
+        ax.plot(row["n_train"] / row["dim"] ** 2, row["mean"], "x", markersize=7,
+                color=colors[_COLORS[row["method"]]], alpha=shade[row["dim"]])
+    if (curves["n_train"] > CHOLESKY_MAX_SAMPLES).any() or len(short):
         ax.plot([], [], "o", markerfacecolor="white", color="gray",
-                label="open: FALKON (M = n/4), above exact ridge (summary: Nyström check)")
+                label="open: FALKON, M = n/4 ≥ (d+1)(d+2)/2 centers")
+        ax.plot([], [], "x", color="gray", label="FALKON, M < (d+1)(d+2)/2: left out")
     ax.axhline(THRESHOLD, color="black", linestyle="-.", linewidth=0.8,
                label=f"threshold {THRESHOLD}")
     if target == "two-index":
@@ -285,8 +294,10 @@ def figure(frames: dict, scale: str, output_dir: Path) -> list[Path]:
     fig, axes = plt.subplots(1, 4, figsize=(20, 5), layout="constrained")
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     dims = sorted(int(d) for d in curves["dim"].unique())
+    short = seed_statistics(per_seed_table(frames, "short"), ["target", "dim", "method",
+                                                               "n_train"])
     for ax, target in zip(axes[:2], TARGETS):
-        _risk_panel(ax, curves, target, dims, colors)
+        _risk_panel(ax, curves, short, target, dims, colors)
     for ax, target in zip(axes[2:], TARGETS):
         _needs_panel(ax, needs, target, dims, colors)
     for ax in axes:
