@@ -154,5 +154,6 @@ def test_falkon_fits_with_fewer_centers_than_the_degree_two_span_leave_the_curve
     assert list(short["n_train"]) == [32768] * 2 and list(short["centers"]) == [8192] * 2
     text = " ".join(_nystrom_text(frames))
     assert "single-he2 d = 128 NTK n = 32768 (M = 8192): 0.185" in text and "8385" in text
+    assert "0 of 2 unconverged" in text
     assert _nystrom_text({"exact": frames["exact"]}) == []
 

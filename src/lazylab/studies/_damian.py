@@ -82,8 +82,8 @@ def per_seed_table(frames: dict, part: str = "curves") -> pd.DataFrame:
         table = frame.copy()
         if "kind" not in table:
             table["kind"] = ""
-        falkon = table.get("method", pd.Series("", index=table.index)) == "falkon"
-        table["centers"] = table.get("n_centers", np.nan).where(falkon) if falkon.any() else np.nan
+        falkon = table["method"] == "falkon" if "method" in table else False
+        table["centers"] = table["n_centers"].where(falkon) if "n_centers" in table else np.nan
         table["target"] = table["preset"]
         table["method"] = table.apply(method_name, axis=1)
         table["ridge"] = table.get("selected_ridge", table.get("ridge_chosen"))
@@ -209,6 +209,7 @@ def _theory_gaps(curves, target, dims) -> str:
 def _nystrom_text(frames: dict) -> list[str]:
     """The Nyström checks' gaps, and the FALKON fits left out of the curves (too few centers)."""
     gaps, short = nystrom_gaps(frames), per_seed_table(frames, "short")
+    falkon = pd.concat([per_seed_table(frames, "checks"), short])
     lines = []
     if len(gaps):
         parts = [f"{row.target} d = {row.dim} {row.method.removeprefix('kernel_').upper()}: "
@@ -235,6 +236,10 @@ def _nystrom_text(frames: dict) -> list[str]:
             f"{target} d = {dim} {method.removeprefix('kernel_').upper()} n = {n} "
             f"(M = {centers:.0f}): {group['risk_normalized'].mean():.3f}"
             for (target, dim, method, n, centers), group in stats) + ".")
+    if len(falkon):
+        unconverged = int((falkon["converged"].fillna(1.0) < 1).sum())
+        lines.append(f"* These FALKON fits (checks and left out): {unconverged} of {len(falkon)} "
+                     "unconverged.")
     return lines
 
 

@@ -189,6 +189,8 @@ def points(frames: dict, scale: str) -> pd.DataFrame:
     if len(gaps):
         parts.append(gaps.rename(columns={"n_train": "x", "gap": "y", "seeds": "count"}).assign(
             panel="nystrom_gap"))
+    short = seed_statistics(per_seed_table(frames, "short"), ["target", "dim", "method", "n_train"])
+    parts.append(short.rename(columns={"n_train": "x", "mean": "y"}).assign(panel="left_out"))
     needs = _needs(per_seed_table(frames))
     if len(needs):
         parts.append(needs.rename(columns={"n_needed": "y"}).assign(
@@ -220,7 +222,8 @@ def _risk_panel(ax, curves: pd.DataFrame, short: pd.DataFrame, target: str, dims
             ax.errorbar(group["n_train"] / dim ** 2, group["mean"], yerr=group["sem"],
                         fmt=markers[dim] + "-", markersize=4, color=colors[_COLORS[method]],
                         alpha=shade[dim], label=f"{label}, d = {dim}")
-            falkon = group[(group["n_train"] > CHOLESKY_MAX_SAMPLES) & (method != "one_step")]
+            falkon = group[(group["n_train"] > CHOLESKY_MAX_SAMPLES)
+                           & group["method"].str.startswith("kernel")]
             ax.plot(falkon["n_train"] / dim ** 2, falkon["mean"], markers[dim], markersize=7,
                     markerfacecolor="white", color=colors[_COLORS[method]], alpha=shade[dim])
     for dim in dims:
