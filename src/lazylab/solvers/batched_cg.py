@@ -15,8 +15,9 @@ in the preconditioned space; CG with G products stagnates at relative residual 3
 1e-8, three replacements) while CG with K_nM products converges to 6.3e-9 in 32 iterations.
 :meth:`BatchedCG.refine` takes the columns that stagnated, recomputes their residuals with the
 exact operator (one batched application for all of them), and restarts CG from those
-residuals with the cheap operator's steps: iterative refinement, where the correction needs
-only the relative accuracy the cheap operator has. Its checks wait until every reopened column
+residuals with the cheap operator's steps: iterative refinement (Wilkinson 1963; Higham 2002,
+ch. 12) by residual replacement (van der Vorst & Ye 2000), where the correction needs only the
+relative accuracy the cheap operator has. Its checks wait until every reopened column
 is ready, so one exact application serves all of them. The certificate of a refined column is
 the exact operator's residual.
 """
