@@ -26,7 +26,7 @@ PACKAGE = SOURCE / "lazylab"
 # and plots are leaves over the pure leaves (errors, a future _checks validators module); theory
 # uses only activations and gaussian, so it sits beside tasks, below predictors.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("lazylab", "errors", "_checks", "_study_index"),
+    ("lazylab", "errors", "_checks", "_study_index", "_cli_parser"),
     ("quadrature", "plots", "solvers"),
     ("activations",),
     ("gaussian",),

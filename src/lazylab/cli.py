@@ -1,13 +1,15 @@
 """The ``lazylab`` command: run, inspect, export and plot sweeps; list built-in studies.
 
     lazylab run SPEC [--store PATH] [--max-memory GB] [--executor inprocess|pool|dask]
-        [--workers N] [--scheduler tcp://HOST:PORT | --dask-workers K] [--retry-failed] [-q]
+        [--workers N] [--scheduler tcp://HOST:PORT | --dask-workers K] [--shard K/N]
+        [--retry-failed] [-q]
     lazylab status|show SPEC   run counts | a table of the results, with the failures' reasons
     lazylab export [--csv [PATH] | --parquet [PATH]] SPEC     (also SPEC --csv [PATH])
     lazylab plot SPEC [--output STEM] [--format png pdf svg]
     lazylab list [studies|tasks|regimes|activations|metrics|theory]
     lazylab reproduce NAME|all [--scale smoke|default|paper] [run's executor options]
-        [--device cuda[:k]] [-q]
+        [--device cuda[:k]] [--shard K/N] [-q]
+    lazylab merge TARGET SOURCE…   copy other stores' runs (e.g. shards') into TARGET
     lazylab --version
 
 The store defaults to ``<spec stem>.sqlite`` next to the spec. Malformed specs, stores and
@@ -30,117 +32,12 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from lazylab._cli_parser import ALL_STUDIES, LIST_KINDS, SCALES, build_parser
 from lazylab._study_index import BUILT_IN_STUDIES
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "LIST_KINDS", "SCALES"]
 
 EXIT_USAGE = 2
-EXECUTORS = ("inprocess", "pool", "dask")
-SCALES = ("smoke", "default", "paper")
-"""The scales of every study (lazylab.studies.SCALES, repeated so --help imports no study;
-tests/test_cli.py checks that the two agree)."""
-ALL_STUDIES = "all"
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-    try:
-        return version("lazylab")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _add_spec(parser: argparse.ArgumentParser, optional: bool = False) -> None:
-    parser.add_argument("spec", type=Path, metavar="SPEC", nargs="?" if optional else None,
-                        help="the sweep's TOML spec file")
-    parser.add_argument("--store", type=Path, metavar="PATH",
-                        help="results database (default: <spec stem>.sqlite next to the spec)")
-    parser.add_argument("--max-memory", metavar="GB", dest="max_memory",
-                        help="memory a run may use in the size check, in GB, or inf to skip "
-                             "it (default: LAZYLAB_MAX_MEMORY_GB, else [sweep] max_memory_gb, "
-                             "else the available memory)")
-
-
-def _add_executor_options(parser: argparse.ArgumentParser) -> None:
-    """--executor, --workers, --scheduler | --dask-workers (shared by run and reproduce)."""
-    parser.add_argument("--executor", choices=EXECUTORS,
-                        help="where runs execute (default: dask with --scheduler or "
-                             "--dask-workers, pool with --workers; else run picks in-process "
-                             "when the pending runs' estimated work is under 30 s, pool above; "
-                             "reproduce picks pool)")
-    parser.add_argument("--workers", type=int, metavar="N",
-                        help="pool processes (default: all cores)")
-    dask = parser.add_mutually_exclusive_group()
-    dask.add_argument("--scheduler", metavar="tcp://HOST:PORT",
-                      help="run on an existing Dask cluster")
-    dask.add_argument("--dask-workers", type=int, metavar="K",
-                      help="start a Dask LocalCluster with K worker processes")
-
-
-def _add_run(commands: Any) -> None:
-    run = commands.add_parser("run", help="execute the pending runs of a sweep",
-                              description="Execute every run of SPEC not yet in the store.")
-    _add_spec(run)
-    _add_executor_options(run)
-    run.add_argument("--retry-failed", action="store_true", help="re-execute failed runs")
-    run.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-
-
-def _add_reproduce(commands: Any) -> None:
-    parser = commands.add_parser(
-        "reproduce", help="run a built-in study (a paper's figure) end to end",
-        description="Run a built-in study: its sweeps (resumable), figure, CSV and summary. "
-                    "`lazylab list` shows the studies.")
-    parser.add_argument("study", metavar="NAME|all", help="a study name, or 'all'")
-    parser.add_argument("--scale", choices=SCALES, default="default",
-                        help="problem sizes (default: default; paper: the paper's sizes; "
-                             "smoke: seconds)")
-    _add_executor_options(parser)
-    parser.add_argument("--output", type=Path, metavar="DIR", default=Path("results"),
-                        help="parent directory; each study writes into DIR/NAME "
-                             "(default: results)")
-    parser.add_argument("--device", help="cuda[:k]: the sample-based fits run there, under "
-                                          "run ids of their own (default: cpu)")
-    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-
-
-LIST_KINDS = ("studies", "tasks", "regimes", "activations", "metrics", "theory")
-"""``lazylab list KIND``; all but studies are reference.LISTING_KINDS (so --help loads nothing)."""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of ``lazylab`` with all its subcommands."""
-    parser = argparse.ArgumentParser(
-        prog="lazylab", description="Sweeps, results and figures for lazy training versus "
-        "feature learning in two-layer networks.")
-    parser.add_argument("--version", action="version", version=f"lazylab {_version()}")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_run(commands)
-    for name, text in (("status", "count done / diverged / failed / pending runs"),
-                       ("show", "print a table of the stored results")):
-        _add_spec(commands.add_parser(name, help=text, description=text.capitalize() + "."))
-    export = commands.add_parser("export", help="write the results as CSV or Parquet",
-                                 description="Write the sweep's stored results to a file.")
-    _add_spec(export, optional=True)  # `export --csv SPEC`: --csv takes SPEC, _export_spec
-    formats = export.add_mutually_exclusive_group(required=True)
-    formats.add_argument("--csv", nargs="?", const="", metavar="PATH",
-                         help="CSV file (default: <spec stem>.csv)")
-    formats.add_argument("--parquet", nargs="?", const="", metavar="PATH",
-                         help="Parquet file (default: <spec stem>.parquet)")
-    plot = commands.add_parser("plot", help="draw the figure of the spec's [plot] section",
-                               description="Draw the [plot] section of SPEC from stored results.")
-    _add_spec(plot)
-    plot.add_argument("--output", type=Path, metavar="STEM",
-                      help="output path without extension (default: [plot].output or the spec stem)")
-    plot.add_argument("--format", nargs="+", choices=("png", "pdf", "svg"), dest="formats",
-                      help="file formats (default: [plot].formats)")
-    listing = commands.add_parser(
-        "list", help="list the built-in studies, or what a spec may name",
-        description="List the built-in studies (no KIND), or the tasks, regimes, activations, "
-                    "metrics or theory curves a spec may name (the same as docs/specs.md).")
-    listing.add_argument("kind", nargs="?", default="studies", choices=LIST_KINDS)
-    _add_reproduce(commands)
-    return parser
 
 
 def _open_store(args: argparse.Namespace, sweep: Any, *, readonly: bool) -> Any:
@@ -155,6 +52,17 @@ def _executor_choice(args: argparse.Namespace) -> tuple[str | None, dict[str, An
     return executor_options(args.executor, args.workers, args.scheduler, args.dask_workers)
 
 
+def _shard(args: argparse.Namespace) -> Any:
+    """--shard K/N as a Shard, None without it; SpecError on a malformed value."""
+    from lazylab.experiments.shards import parse_shard
+    if args.shard is None:
+        return None
+    try:
+        return parse_shard(args.shard)
+    except ValueError as error:
+        raise _usage("--shard", str(error)) from None
+
+
 def _usage(field: str, message: str) -> Exception:
     from lazylab.experiments.spec import SpecError
     return SpecError("<command line>", field, message)
@@ -166,6 +74,12 @@ def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     from lazylab.experiments.progress import execute_with_step_bar
     from lazylab.experiments.executors import Entered, choose_executor
     from lazylab.experiments.sweep import failure_reasons, format_failure_reasons, pending_runs_at
+    if args.shard is not None:
+        import dataclasses
+        from lazylab.experiments.resources import run_seconds
+        from lazylab.experiments.shards import shard_runs
+        sweep = dataclasses.replace(sweep, runs=tuple(shard_runs(sweep.runs, _shard(args),
+                                                                 run_seconds)))
     name, options = _executor_choice(args)
     if name is None:  # the work's size decides (rule: experiments.executors.choose_executor)
         name = choose_executor(pending_runs_at(sweep, args.store or default_store_path(
@@ -178,14 +92,15 @@ def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     with executor as active, _open_store(args, sweep, readonly=False) as store:
         status = run_sweep(sweep, store, executor=Entered(active), run_function=run_function,
                            retry_failed=args.retry_failed, progress=progress)
-        print(_status_line(sweep, status, store.path))
+        print(_status_line(sweep, status, store.path, _shard(args)))
         for line in format_failure_reasons(failure_reasons(sweep, store)):
             print(line)
     return 0 if status.failed == 0 else 1
 
 
-def _status_line(sweep: Any, status: Any, store_path: Path) -> str:
-    return (f"{sweep.path}: {status.total} runs: {status.done} done, {status.diverged} "
+def _status_line(sweep: Any, status: Any, store_path: Path, shard: Any = None) -> str:
+    share = "" if shard is None else f" (shard {shard})"
+    return (f"{sweep.path}{share}: {status.total} runs: {status.done} done, {status.diverged} "
             f"diverged, {status.failed} failed, {status.pending} pending ({store_path})")
 
 
@@ -302,11 +217,16 @@ def _study_names(requested: str) -> list[str]:
 
 
 def _reproduce_report(result: dict[str, Any]) -> str:
-    runs, timings = result["runs"], result["timings"]
+    runs, timings, shard = result["runs"], result["timings"], result["shard"]
     files = [*result["figures"], result["csv"], result["summary"]]
-    return (f"{result['study']} ({result['scale']}): {runs['done']}/{runs['total']} runs done, "
-            f"{runs['executed']} executed now, {runs['failed']} failed, {runs['diverged']} "
-            f"diverged; {timings['total']:.1f} s\n" + "\n".join(f"  {p}" for p in files))
+    if shard is not None:
+        files = [result["store"], f"shard {shard}: no figure; merge every shard's store into one "
+                 f"(`lazylab merge TARGET SOURCE…`), then rerun without --shard"]
+    share = "" if shard is None else f" shard {shard}"
+    return (f"{result['study']} ({result['scale']}{share}): {runs['done']}/{runs['total']} runs "
+            f"done, {runs['executed']} executed now, {runs['failed']} failed, "
+            f"{runs['diverged']} diverged; {timings['total']:.1f} s\n"
+            + "\n".join(f"  {p}" for p in files))
 
 
 def _command_reproduce(args: argparse.Namespace) -> int:
@@ -315,6 +235,7 @@ def _command_reproduce(args: argparse.Namespace) -> int:
     from lazylab.studies import reproduce
     try:
         names = _study_names(args.study)
+        shard = _shard(args)
         executor, options = _executor_choice(args)
         executor = executor or "pool"
     except SpecError as error:
@@ -325,7 +246,7 @@ def _command_reproduce(args: argparse.Namespace) -> int:
         try:
             result = reproduce(name, scale=args.scale, executor=executor,
                                executor_options=options, output_dir=args.output / name,
-                               quiet=args.quiet, device=args.device)
+                               quiet=args.quiet, device=args.device, shard=shard)
         except (ValueError, TypeError, ImportError) as error:  # SpecError is a ValueError
             print(f"lazylab: error: reproduce {name}: {(str(error).strip() or '?').splitlines()[0]}",
                   file=sys.stderr)
@@ -338,6 +259,25 @@ def _command_reproduce(args: argparse.Namespace) -> int:
         if result["runs"]["failed"]:
             status = 1
     return status
+
+
+def _command_merge(args: argparse.Namespace) -> int:
+    """``lazylab merge TARGET SOURCE…``: 0, or 2 (a source or the target is refused)."""
+    from lazylab.experiments import SpecError, Store, provenance
+    try:
+        args.target.parent.mkdir(parents=True, exist_ok=True)
+        with Store(args.target, provenance=provenance()) as target:
+            for source in args.sources:
+                counts = target.merge(source)
+                print(f"{source}: {counts.total} runs: {counts.added} added, {counts.replaced} "
+                      f"replaced (a better status), {counts.kept} kept"
+                      + (f" ({counts.differing} done in both with other metrics; the target's "
+                         "kept)" if counts.differing else ""))
+    except SpecError as error:
+        print(f"lazylab: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"{args.target}: merged {len(args.sources)} store(s)")
+    return 0
 
 
 def _export_spec(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
@@ -377,6 +317,8 @@ def _main(argv: Sequence[str] | None, catalog: Any) -> int:
         return _command_list(args)
     if args.command == "reproduce":
         return _command_reproduce(args)
+    if args.command == "merge":
+        return _command_merge(args)
     from lazylab.experiments import SpecError, load_sweep
     try:
         sweep = load_sweep(args.spec, catalog, max_memory_gb=args.max_memory)

@@ -145,6 +145,35 @@ def test_cli_runs_a_study_into_output_dir(tmp_path, capsys):
     assert (tmp_path / "toy" / "summary.md").exists() and (tmp_path / "toy" / "toy.csv").exists()
 
 
+def test_shards_of_a_study_merged_reproduce_the_unsharded_outputs(tmp_path, capsys):
+    """Two shards (each its own store, no figure), merged: the study then writes its outputs
+    without executing a run, and they equal those of one job."""
+    whole = reproduce(TOY, scale="smoke", executor="inprocess", output_dir=tmp_path / "one",
+                      quiet=True)
+    parts = [reproduce(TOY, scale="smoke", executor="inprocess", quiet=True, shard=f"{k}/2",
+                       output_dir=tmp_path / f"part{k}") for k in (1, 2)]
+    assert [part["runs"]["executed"] for part in parts] == [2, 2]   # by cost: an N = 8 and an N = 2 run each
+    for part in parts:
+        assert part["figures"] == [] and part["csv"] is None and part["summary"] is None
+        assert part["shard"] in ("1/2", "2/2") and not (part["output_dir"] / "summary.md").exists()
+    register(TOY)
+    try:
+        assert main(["merge", str(tmp_path / "all" / "store.sqlite"),
+                     *(str(part["store"]) for part in parts)]) == 0
+        assert _reproduce("toy", "--scale", "smoke", "--executor", "inprocess", "--output",
+                          tmp_path, "--quiet", "--shard", "3/2") == 2
+        assert "--shard: shard 3/2: need 1 ≤ K ≤ N" in capsys.readouterr().err
+    finally:
+        STUDIES.pop("toy")
+    merged = reproduce(TOY, scale="smoke", executor="inprocess", output_dir=tmp_path / "all",
+                       quiet=True)
+    assert merged["runs"]["executed"] == 0 and merged["runs"]["done"] == 4
+    assert pd.read_csv(merged["csv"]).drop(columns="wall_time").equals(
+        pd.read_csv(whole["csv"]).drop(columns="wall_time"))
+    assert merged["summary"].read_text().split("\n")[-2] == whole["summary"].read_text().split(
+        "\n")[-2]
+
+
 def test_run_rows_drops_provenance():
     frame = pd.DataFrame({"width": [1], "host": ["h"], "risk_normalized": [0.5]})
     assert list(run_rows({"a": frame}).columns) == ["width", "risk_normalized", "sweep"]

@@ -11,7 +11,8 @@ Typical use::
 Modules: :mod:`.spec` (TOML schema, :class:`SpecError`), :mod:`.validate` (registry checks and
 grid expansion), :mod:`.runs` (run identity and seed streams), :mod:`.execute` (one run),
 :mod:`.executors` (in-process, process pool; :mod:`.dask_executor` for Dask), :mod:`.store`
-(SQLite), :mod:`.sweep` (orchestration, status), :mod:`.frame` (results tables and export, the
+(SQLite; merging stores), :mod:`.shards` (a sweep split over independent jobs), :mod:`.sweep`
+(orchestration, status), :mod:`.frame` (results tables and export, the
 one module that needs pandas), :mod:`.progress` (bars, ETA), :mod:`.resources` (size checks).
 
 The names below are loaded on first use (:data:`EXPORTS` maps each to its module), so a command
@@ -31,7 +32,8 @@ EXPORTS: dict[str, str] = {
     "choose_executor": "executors", "DaskExecutor": "dask_executor",
     "BarProgress": "progress", "NullProgress": "progress",
     "Run": "runs", "stream_generators": "runs",
-    "SpecError": "spec", "Store": "store",
+    "SpecError": "spec", "Store": "store", "MergeCounts": "store",
+    "Shard": "shards", "parse_shard": "shards", "shard_runs": "shards",
     "SweepStatus": "sweep", "default_store_path": "sweep", "load_sweep": "sweep",
     "provenance": "sweep", "run_sweep": "sweep", "sweep_status": "sweep",
     "export_results": "frame", "results_frame": "frame", "learning_curve": "frame",

@@ -13,16 +13,20 @@ Schema (``PRAGMA application_id`` = 0x4C5A4C42, "LZLB"; ``PRAGMA user_version`` 
          started_at TEXT, finished_at TEXT)     -- ISO-8601 UTC
 
 Only the process that owns a :class:`Store` writes; executors return outcomes to it, and a
-writable store holds an exclusive advisory lock (``<store>.lock``) so a second writer is refused. A result
-is one ``INSERT … ON CONFLICT(run_id) DO UPDATE`` in its own transaction, so a process killed at
-any instant leaves every earlier result intact and no partial row. A pending run is one without
-a row.
+writable store holds an exclusive advisory lock (``<store>.lock``) so a second writer is
+refused. A result is one ``INSERT … ON CONFLICT(run_id) DO UPDATE`` in its own transaction, so a
+process killed at any instant leaves every earlier result intact and no partial row. A pending
+run is one without a row. Jobs that cannot share a file (shards on other machines,
+:mod:`lazylab.experiments.shards`) each write their own store; :meth:`Store.merge` copies one
+store's rows into another afterwards.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable
@@ -32,11 +36,11 @@ try:
 except ImportError:  # not POSIX: SQLite's own locking still keeps the file sound
     fcntl = None
 
-from lazylab.experiments.execute import RunOutcome, STATUSES
+from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, STATUSES
 from lazylab.experiments.runs import Run, canonical_json
 from lazylab.experiments.spec import SpecError
 
-__all__ = ["Store", "APPLICATION_ID", "SCHEMA_VERSION"]
+__all__ = ["Store", "MergeCounts", "APPLICATION_ID", "SCHEMA_VERSION"]
 
 APPLICATION_ID = 0x4C5A4C42
 SCHEMA_VERSION = 1
@@ -58,8 +62,27 @@ CREATE TABLE IF NOT EXISTS runs(
     finished_at TEXT
 );
 """
+_RANK = {FAILED: 0, DIVERGED: 1, DONE: 2}
+"""Which of two rows of one run a merge keeps: the higher rank; the target's on a tie."""
 COLUMNS = ("run_id", "spec_json", "status", "error", "metrics_json", "seeds_json",
            "lazylab_version", "git_commit", "host", "started_at", "finished_at")
+
+
+@dataclass(frozen=True)
+class MergeCounts:
+    """What :meth:`Store.merge` did with one source's rows: ``added`` (runs the target lacked),
+    ``replaced`` (the source's status ranks higher: done > diverged > failed), ``kept`` (the
+    target's row stays) and, among ``kept``, ``differing``: both done with different metrics
+    (the same run computed twice, e.g. on other hardware; the target's result stays)."""
+
+    added: int = 0
+    replaced: int = 0
+    kept: int = 0
+    differing: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.added + self.replaced + self.kept
 
 
 class Store:
@@ -257,3 +280,51 @@ class Store:
         if self._connection is None:
             return "ok"
         return self._connection.execute("PRAGMA integrity_check").fetchone()[0]
+
+    def merge(self, source: str | Path) -> MergeCounts:
+        """Copy the rows of another store (e.g. a shard's, :mod:`lazylab.experiments.shards`).
+
+        A run the target lacks is added with its provenance (version, commit, host, times) as
+        stored; of two rows of one run the one with the better status (done > diverged >
+        failed) stays, the target's on a tie. One transaction: an interrupted merge changes
+        nothing. A row whose run id is not the digest of its spec is refused.
+
+        Raises:
+            SpecError: ``source`` is missing, is this store, is not a lazylab store, or holds a
+                row whose run id does not match its spec.
+        """
+        if self.readonly or self._connection is None:
+            raise RuntimeError(f"store {self.path} is open read-only")
+        source = Path(source)
+        if not source.is_file():
+            raise SpecError(source, "<store>", "does not exist; give a store lazylab wrote")
+        if source.resolve() == self.path.resolve():
+            raise SpecError(source, "<store>", "is the target store; give another store")
+        with Store(source, readonly=True) as other:
+            rows = ([] if other._connection is None else other._connection.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM runs ORDER BY run_id").fetchall())
+        for row in rows:
+            digest = hashlib.sha256(row[1].encode("utf-8")).hexdigest()[:len(row[0])]
+            if digest != row[0] or not row[0]:
+                raise SpecError(source, "<store>", f"run {row[0]!r}: its id is not the digest of "
+                                "its spec (an edited row); nothing was merged")
+        return self._insert_merged(rows)
+
+    def _insert_merged(self, rows: list[tuple]) -> MergeCounts:
+        counts = dict(added=0, replaced=0, kept=0, differing=0)
+        updates = ", ".join(f"{c} = excluded.{c}" for c in COLUMNS[1:])
+        insert = (f"INSERT INTO runs ({', '.join(COLUMNS)}) VALUES "
+                  f"({', '.join('?' * len(COLUMNS))}) ON CONFLICT(run_id) DO UPDATE SET {updates}")
+        with self._connection:  # BEGIN … COMMIT, or ROLLBACK on error
+            self._connection.execute("BEGIN IMMEDIATE")
+            for row in rows:
+                held = self._connection.execute(
+                    "SELECT status, metrics_json FROM runs WHERE run_id = ?", (row[0],)).fetchone()
+                if held is None or _RANK[row[2]] > _RANK[held[0]]:
+                    counts["added" if held is None else "replaced"] += 1
+                    self._connection.execute(insert, row)
+                    continue
+                counts["kept"] += 1
+                if held[0] == row[2] == DONE and held[1] != row[4]:
+                    counts["differing"] += 1
+        return MergeCounts(**counts)

@@ -21,6 +21,8 @@ from lazylab.experiments import (DONE, BarProgress, Store, execute_run, load_swe
                                  sweep_status)
 from lazylab.experiments.executors import Entered
 from lazylab.experiments.progress import execute_with_step_bar
+from lazylab.experiments.resources import run_seconds
+from lazylab.experiments.shards import Shard, parse_shard, shard_runs
 from lazylab.experiments.sweep import pending_runs
 from lazylab.solvers.batches import resolve_device
 from lazylab.studies.base import Study, run_rows, spec_to_toml, with_device
@@ -68,9 +70,13 @@ def _run_function(executor_name: str, quiet: bool, catalog: Any) -> Callable:
 
 
 def _execute(study: Study, loaded: list, store_path: Path, active: Any, *, quiet: bool,
-             retry_failed: bool, catalog: Any) -> tuple[Any, int, dict]:
-    """Run the pending runs; returns (status, runs executed now, frames of finished runs)."""
+             retry_failed: bool, catalog: Any, shard: Shard | None) -> tuple[Any, int, dict]:
+    """Run the pending runs (of ``shard`` alone when given); returns (status, runs executed
+    now, frames of finished runs: none for a shard, whose store holds a part of the study)."""
     everything = _combined([sweep for _, sweep in loaded], study.run_cost)
+    if shard is not None:
+        mine = shard_runs(everything.runs, shard, study.run_cost or run_seconds)
+        everything = dataclasses.replace(everything, runs=tuple(mine))
     with Store(store_path, provenance=provenance()) as store:
         executed = len(pending_runs(everything, store, retry_failed))
         if executed:
@@ -81,8 +87,8 @@ def _execute(study: Study, loaded: list, store_path: Path, active: Any, *, quiet
                                    progress=None if quiet else BarProgress(study.name, cost=study.run_cost))
         else:
             status = sweep_status(everything, store)
-        frames = {spec["name"]: results_frame(sweep, store, statuses=(DONE,))
-                  for spec, sweep in loaded}
+        frames = {} if shard is not None else {
+            spec["name"]: results_frame(sweep, store, statuses=(DONE,)) for spec, sweep in loaded}
     return status, executed, frames
 
 
@@ -108,7 +114,7 @@ def reproduce(name_or_study: str | Study, *, scale: str = "default",
               executor_options: Mapping[str, Any] | None = None,
               output_dir: str | Path | None = None, quiet: bool = False,
               retry_failed: bool = False, catalog: Any = None,
-              device: str | None = None) -> dict[str, Any]:
+              device: str | None = None, shard: Shard | str | None = None) -> dict[str, Any]:
     """Run a study's sweeps (skipping finished runs), then write its figure, CSV and summary.
 
     Args:
@@ -125,20 +131,21 @@ def reproduce(name_or_study: str | Study, *, scale: str = "default",
             (:func:`lazylab.studies.base.with_device` says which; the exact n = ∞ engine stays
             on the CPU); None or "cpu": the CPU.
             Runs on another device have their own run ids, so they do not resume CPU runs.
+        shard: a :class:`~lazylab.experiments.shards.Shard` or ``"K/N"``: run only that share
+            of the study's runs (the same split in every job) and write no figure, CSV or
+            summary; merge the shards' stores (``Store.merge``, ``lazylab merge``) into one
+            and call again without ``shard`` to write them.
     Returns:
-        ``study``, ``scale``, ``output_dir``, ``store``, ``specs``, ``figures``, ``csv``,
-        ``summary`` (paths), ``runs`` (``total``, ``executed``, ``done``, ``diverged``,
-        ``failed``) and ``timings`` (seconds: ``sweeps``, ``figure``, ``summary``, ``total``).
+        ``study``, ``scale``, ``shard`` (``"K/N"`` or None), ``output_dir``, ``store``,
+        ``specs``, ``figures``, ``csv``, ``summary`` (paths; ``[]``, None and None for a
+        shard), ``runs`` (``total``, ``executed``, ``done``, ``diverged``, ``failed``; a
+        shard's own) and ``timings`` (seconds: ``sweeps``, ``figure``, ``summary``, ``total``).
     Raises:
         ValueError: unknown study or scale; SpecError: a study spec the registries reject.
     """
     started = time.perf_counter()
     study = resolve_study(name_or_study)
-    if scale not in study.scales:
-        raise ValueError(f"scale {scale!r} is unknown for study {study.name!r}; allowed: "
-                         f"{', '.join(study.scales)}")
-    if device is not None:
-        resolve_device(checks.device(device))  # CUDA asked for where there is none: say so now
+    shard = _checked(study, scale, device, shard)
     output_dir = Path("results") / study.name if output_dir is None else Path(output_dir)
     spec_dir = output_dir / "specs"
     spec_dir.mkdir(parents=True, exist_ok=True)
@@ -147,15 +154,32 @@ def reproduce(name_or_study: str | Study, *, scale: str = "default",
     active = _make_executor(executor, executor_options or {})
     clock = time.perf_counter()
     status, executed, frames = _execute(study, loaded, store_path, active, quiet=quiet,
-                                        retry_failed=retry_failed, catalog=catalog)
+                                        retry_failed=retry_failed, catalog=catalog,
+                                        shard=shard)
     timings = {"sweeps": time.perf_counter() - clock}
     runs = {"total": status.total, "executed": executed, "done": status.done,
             "diverged": status.diverged, "failed": status.failed}
-    files = _write_outputs(study, scale, frames, runs, output_dir, store_path, timings)
+    if shard is None:
+        files = _write_outputs(study, scale, frames, runs, output_dir, store_path, timings)
+    else:
+        files = {"figures": [], "csv": None, "summary": None}
     timings["total"] = time.perf_counter() - started
-    return {"study": study.name, "scale": scale, "output_dir": output_dir, "store": store_path,
+    return {"study": study.name, "scale": scale, "shard": None if shard is None else str(shard),
+            "output_dir": output_dir, "store": store_path,
             "specs": [spec_dir / f"{spec['name']}.toml" for spec, _ in loaded], **files,
             "runs": runs, "timings": timings}
+
+
+def _checked(study: Study, scale: str, device: str | None, shard: Shard | str | None
+             ) -> Shard | None:
+    """ValueError for an unknown scale, a device that is not there or a malformed shard; the
+    shard as a Shard."""
+    if scale not in study.scales:
+        raise ValueError(f"scale {scale!r} is unknown for study {study.name!r}; allowed: "
+                         f"{', '.join(study.scales)}")
+    if device is not None:
+        resolve_device(checks.device(device))  # CUDA asked for where there is none: say so now
+    return parse_shard(shard) if isinstance(shard, str) else shard
 
 
 def _summary_header(study: Study, scale: str, runs: Mapping[str, int], store: Path) -> str:
