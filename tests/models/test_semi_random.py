@@ -34,6 +34,26 @@ def test_degree_zero_is_neural_tangent_with_relu_on_samples_and_at_infinity():
     torch.testing.assert_close(semi.predict(data.x), manual)
 
 
+@pytest.mark.parametrize("degree, solver", [(0, "auto"), (1, "auto"), (1, "cg")])
+def test_the_ridge_path_is_a_fit_per_ridge(degree, solver):
+    # n = 60 < p/2 = 80 (width 8, d = 20): "cg" and "auto" above the direct size take the dual,
+    # here from its dense matrix; "auto" at this size forms Φ (the direct path). Same r draw.
+    task = _task(dim=20)
+    data = task.sample(60, rng=np.random.default_rng(1))
+    ridges = [1e-1, 1e-3, 0.0, 1e-6]
+    regime = SemiRandom(width=8, degree=degree, solver=solver)
+    path = regime.fit_path(data, ridges, rng=np.random.default_rng(5))
+    assert regime.fit_path(task, ridges, rng=np.random.default_rng(5)) is None   # n = ∞: refit
+    for ridge, model in zip(ridges, path):
+        single = SemiRandom(width=8, degree=degree, solver=solver, ridge=ridge).fit(
+            data, rng=np.random.default_rng(5))
+        assert torch.equal(model.weights, single.weights)
+        torch.testing.assert_close(model.predict(data.x), single.predict(data.x), rtol=1e-7,
+                                   atol=1e-8)
+        if solver == "cg":
+            assert model.diagnostics["cg_converged"] == 1.0
+
+
 def test_degree_one_units_and_exact_population_fit():
     task = _task()
     regime = SemiRandom(width=5, degree=1)

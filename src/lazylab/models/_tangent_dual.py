@@ -39,7 +39,8 @@ import torch
 
 from lazylab.solvers import conjugate_gradient
 
-__all__ = ["DualEquations", "DUAL_FRACTION", "ROUNDS", "SAFETY", "use_dual", "transposed_apply",
+__all__ = ["DualEquations", "DenseDual", "DUAL_FRACTION", "DENSE_MAX_SAMPLES", "DENSE_RATIO",
+           "ROUNDS", "SAFETY", "use_dual", "use_dense", "transposed_apply",
            "multishift_conjugate_gradient"]
 
 DUAL_FRACTION = 0.5
@@ -52,9 +53,25 @@ SAFETY = 0.5
 """Each dual tolerance is this fraction of the one the last primal / dual ratio asks for."""
 
 
+DENSE_MAX_SAMPLES = 4096
+"""The dual is formed as a dense n × n matrix only up to this n (128 MB in float64)."""
+
+DENSE_RATIO = 64
+"""... and only when n² ≤ DENSE_RATIO · p: its eigendecomposition (≈ 9n³ flops) then costs at
+most as much as ≈ 150 dual CG products (4np flops each); the dual CG takes 100–300 per λ
+where it is slow (ill-conditioned small ridges)."""
+
+
 def use_dual(samples: int, unknowns: int) -> bool:
     """Whether the sample CG takes the dual: n ≤ :data:`DUAL_FRACTION` · p."""
     return samples <= DUAL_FRACTION * unknowns
+
+
+def use_dense(samples: int, unknowns: int) -> bool:
+    """Whether the dual is solved from its dense matrix (:class:`DenseDual`): n ≤ p/2,
+    n ≤ :data:`DENSE_MAX_SAMPLES` and n² ≤ :data:`DENSE_RATIO` · p."""
+    return (use_dual(samples, unknowns) and samples <= DENSE_MAX_SAMPLES
+            and samples * samples <= DENSE_RATIO * unknowns)
 
 
 class DualEquations:
@@ -140,6 +157,43 @@ class DualEquations:
         offset = self.primal.y_mean - self.primal.mean @ vector
         return vector, offset, {"cg_iterations": iterations, "cg_residual": residual,
                                 "cg_converged": float(residual <= tol)}, alpha
+
+
+class DenseDual:
+    """The dual matrix Φ_cΦ_cᵀ/n formed once (n × n) and eigendecomposed: α at every λ by
+    α = Σ_k u_k (u_kᵀ r)/(e_k + λ), r = (y − ȳ)/n, each then certified on its primal system
+    (:meth:`DualEquations.certify`, which continues with the dual CG where the certificate is
+    not met yet).
+
+    Φ_cΦ_cᵀ = C ΦΦᵀ C with C = I − 11ᵀ/n, and ΦΦᵀ = (G Gᵀ)∘(X Xᵀ) [+ H Hᵀ]
+    (:meth:`lazylab.models.neural_tangent.GatedFeatures.sample_gram`): 2n²(N + d) flops where
+    one dual CG product costs 4np = 4nNd. Eigenvalues below n·ε·e_max (round-off of zero; the
+    direction 1 is one, and r ⟂ 1) are dropped, so λ = 0 gives the minimum-norm interpolant
+    that the cold dual CG from zero converges to.
+    """
+
+    def __init__(self, dual: DualEquations):
+        primal = dual.primal
+        gram = primal.features.sample_gram(primal.x)
+        means = gram.mean(1)
+        gram.sub_(means[:, None]).sub_(means[None, :]).add_(means.mean()).div_(primal.n)
+        values, self.vectors = torch.linalg.eigh(gram)
+        del gram
+        self.values = values.clamp(min=0.0)
+        self.floor = float(primal.n * torch.finfo(values.dtype).eps * values[-1].clamp(min=0))
+        self.projected = self.vectors.T @ dual.rhs
+        self.dual = dual
+
+    def alpha(self, ridge: float) -> torch.Tensor:
+        """The dual solution at λ = ``ridge`` from the eigendecomposition (not yet certified)."""
+        shifted = self.values + ridge
+        keep = shifted > self.floor
+        weights = torch.where(keep, self.projected / torch.where(keep, shifted, 1.0), 0.0)
+        return self.vectors @ weights
+
+    def solve(self, ridge: float, *, tol: float, max_iter: int | None):
+        """(v, c, diagnostics, α) at λ, as :meth:`DualEquations.solve` returns them."""
+        return self.dual.certify(ridge, self.alpha(ridge), tol=tol, max_iter=max_iter)
 
 
 def transposed_apply(features, x: torch.Tensor, r: torch.Tensor, cache=None) -> torch.Tensor:

@@ -24,6 +24,9 @@ stopping rule as a cold fit, so every path solution is a valid fit at its λ).
 With fewer samples than unknowns (n ≤ p/2, :func:`lazylab.models._tangent_dual.use_dual`) the
 cold fit and the path solve the dual (n × n) system instead, the path every λ from one Krylov
 space (:mod:`lazylab.models._tangent_dual`); the certificate is still the primal residual above.
+Up to n ≤ 4096 with n² ≤ 64p (:func:`lazylab.models._tangent_dual.use_dense`) the dual matrix is
+formed and eigendecomposed once instead, and every λ's solution from it is certified the same
+way (:class:`lazylab.models._tangent_dual.DenseDual`).
 """
 
 from __future__ import annotations
@@ -31,8 +34,8 @@ from __future__ import annotations
 import torch
 
 from lazylab import _checks as checks
-from lazylab.models._tangent_dual import (SAFETY, DualEquations, multishift_conjugate_gradient,
-                                          use_dual)
+from lazylab.models._tangent_dual import (SAFETY, DenseDual, DualEquations,
+                                          multishift_conjugate_gradient, use_dense, use_dual)
 from lazylab.models._tangent_mixed import SinglePrecisionGram, refined_solve, use_mixed
 from lazylab.models._tangent_solvers import SampleStatistics, sample_preconditioner
 from lazylab.solvers import conjugate_gradient
@@ -99,6 +102,10 @@ def solve_path(features, x: torch.Tensor, y: torch.Tensor, ridges, *, tol: float
         raise ValueError(f"ridges must be a non-empty sequence of penalties λ >= 0, got {ridges!r}")
     ridges = [checks.ridge(r, f"ridges[{k}]") for k, r in enumerate(ridges)]
     equations = CenteredNormalEquations(features, x, y, cache_entries)
+    if use_dense(equations.n, features.size):
+        dense = DenseDual(DualEquations(equations, y))
+        budget = 10 * equations.n if max_iter is None else int(max_iter)
+        return [dense.solve(ridge, tol=tol, max_iter=budget)[:3] for ridge in ridges]
     if use_dual(equations.n, features.size):
         return _dual_path(DualEquations(equations, y), ridges, tol=tol, max_iter=max_iter)
     statistics = SampleStatistics(features, x, equations.cache)
@@ -121,6 +128,9 @@ def solve_single(features, x: torch.Tensor, y: torch.Tensor, ridge: float, *, to
     (:mod:`lazylab.models._tangent_dual`), else the primal PCG, with float32 products refined
     in float64 from n·p ≥ :data:`lazylab.models._tangent_mixed.MIXED_ENTRIES`."""
     equations = CenteredNormalEquations(features, x, y)
+    if use_dense(equations.n, features.size):
+        return DenseDual(DualEquations(equations, y)).solve(ridge, tol=tol,
+                                                            max_iter=max_iter)[:3]
     if use_dual(equations.n, features.size):
         return DualEquations(equations, y).solve(ridge, tol=tol, max_iter=max_iter,
                                                  callback=callback)[:3]

@@ -23,7 +23,8 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   at relative residual ``tol`` of the normal equations; diagnostics report ``cg_iterations``,
   ``cg_residual`` and ``cg_converged``. For n ≤ p/2 it solves the dual (n × n) system,
   Jacobi preconditioned, certified by the same primal residual
-  (:mod:`lazylab.models._tangent_dual`). "auto" picks it above the dense size. The code lives in
+  (:mod:`lazylab.models._tangent_dual`); up to n = 4096 with n² ≤ 64p from the dense n × n dual
+  matrix, (G Gᵀ)∘(X Xᵀ) centred, eigendecomposed once for every λ and certified the same way. "auto" picks it above the dense size. The code lives in
   :mod:`lazylab.models._tangent_path`, with the ridge path of :meth:`NeuralTangent.fit_path`
   (statistics once, CG warm-started from the largest λ down; in the dual, every λ from one
   Krylov space).
@@ -54,7 +55,7 @@ from lazylab.solvers import solve_ridge
 from lazylab.solvers.batches import resolve_device
 from lazylab.solvers.ridge_path import ridge_path
 
-__all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "DIRECT_ENTRIES"]
+__all__ = ["NeuralTangent", "GatedFeatures", "fit_gated", "fit_tangent_path", "DIRECT_ENTRIES"]
 
 DIRECT_ENTRIES = 25_000_000
 """solver="auto" forms the feature matrix up to this many entries (200 MB in float64)."""
@@ -105,6 +106,24 @@ class GatedFeatures:
 
     def rows(self, n: int) -> int:
         return max(1, _BLOCK_ENTRIES // max(self.width, self.dim, 1))
+
+    def sample_gram(self, x: torch.Tensor) -> torch.Tensor:
+        """Φ(x)Φ(x)ᵀ (n, n) = (G Gᵀ)∘(X Xᵀ) [+ H Hᵀ], G = g(X Wᵀ), H = σ(X Wᵀ), without forming
+        Φ: the units in chunks that keep each temporary near 4·10⁶ entries; 2n²(N + d [+ N])
+        flops."""
+        n = x.shape[0]
+        gates = torch.zeros(n, n, dtype=x.dtype, device=x.device)
+        heads = None if self.head is None else torch.zeros_like(gates)
+        step = max(1, _BLOCK_ENTRIES // max(n, 1))
+        for start in range(0, self.width, step):
+            pre = x @ self.weights[start:start + step].T
+            gate = self.gate.function(pre)
+            gates.addmm_(gate, gate.T)
+            if heads is not None:
+                head = self.head.function(pre)
+                heads.addmm_(head, head.T)
+        gram = gates.mul_(x @ x.T)
+        return gram if heads is None else gram.add_(heads)
 
     def cache(self, x: torch.Tensor, limit: int | None = None):
         """The gates (and head features) of every row block, or None above ``limit`` entries
@@ -308,20 +327,10 @@ class NeuralTangent:
         data, task = resolve_input(data_or_task)
         if task is not None or self.solver == "sgd":
             return None
-        sigma, device = get_activation(self.activation), resolve_device(self.device)
         weights = draw_weights(rng, self.width, data.dim)
-        features = GatedFeatures(weights.to(device), sigma.derivative(),
-                                 sigma if self.train_head else None)
-        x, y = data.x.to(device), data.y.to(device)
-        if self.solver == "cg" or (self.solver == "auto"
-                                   and data.x.shape[0] * features.size > DIRECT_ENTRIES):
-            max_iter = 10 * features.size if self.max_iter is None else self.max_iter
-            solutions = solve_path(features, x, y, ridges, tol=self.tol,
-                                   max_iter=max_iter, cache_entries=PATH_CACHE_ENTRIES)
-        else:
-            solutions = [(s.coef, s.intercept, {"cg_iterations": 0}) for s in
-                         ridge_path(features.matrix(x), y, ridges, fit_intercept=True)]
-        return [_solved_model(sigma, weights, features, *solution) for solution in solutions]
+        return fit_tangent_path(get_activation(self.activation), weights, data, ridges,
+                                train_head=self.train_head, solver=self.solver, tol=self.tol,
+                                max_iter=self.max_iter, device=resolve_device(self.device))
 
     def _fit_sgd(self, weights, data, task, *, rng, progress) -> NeuralTangentModel:
         sigma = get_activation(self.activation)
@@ -355,6 +364,26 @@ def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_h
     solution = fit_gated(features, data.x.to(device), data.y.to(device), ridge=ridge,
                          solver=solver, tol=tol, max_iter=max_iter, callback=callback)
     return _solved_model(sigma, weights, features, *solution)
+
+
+def fit_tangent_path(sigma: Activation, weights: torch.Tensor, data, ridges, *,
+                     train_head: bool, solver: str, tol: float, max_iter: int | None,
+                     gate: Activation | None = None,
+                     device: torch.device | None = None) -> list[NeuralTangentModel]:
+    """The NT fits for fixed W on samples at every λ of ``ridges`` (:meth:`NeuralTangent.fit_path`
+    says how); gate g = σ′ by default; the models come back on the CPU."""
+    device = torch.device("cpu") if device is None else device
+    features = GatedFeatures(weights.to(device), sigma.derivative() if gate is None else gate,
+                             sigma if train_head else None)
+    x, y = data.x.to(device), data.y.to(device)
+    if solver == "cg" or (solver == "auto" and data.x.shape[0] * features.size > DIRECT_ENTRIES):
+        max_iter = 10 * features.size if max_iter is None else max_iter
+        solutions = solve_path(features, x, y, ridges, tol=tol, max_iter=max_iter,
+                               cache_entries=PATH_CACHE_ENTRIES)
+    else:
+        solutions = [(s.coef, s.intercept, {"cg_iterations": 0}) for s in
+                     ridge_path(features.matrix(x), y, ridges, fit_intercept=True)]
+    return [_solved_model(sigma, weights, features, *solution) for solution in solutions]
 
 
 def _solved_model(sigma: Activation, weights: torch.Tensor, features: GatedFeatures, vector,

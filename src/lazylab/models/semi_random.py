@@ -26,7 +26,7 @@ import torch
 from lazylab import _checks as checks
 from lazylab.activations import Activation, get_activation
 from lazylab.models._common import draw_weights, resolve_input
-from lazylab.models.neural_tangent import fit_tangent
+from lazylab.models.neural_tangent import fit_tangent, fit_tangent_path
 from lazylab.predictors import NeuralTangentModel
 
 __all__ = ["SemiRandom", "HALF_RELU_SQUARED"]
@@ -88,3 +88,17 @@ class SemiRandom:
         return fit_tangent(_ANTIDERIVATIVE[self.degree], switches, data, task, train_head=False,
                            ridge=self.ridge, solver=self.solver, tol=self.tol,
                            max_iter=self.max_iter, progress=progress)
+
+    def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
+                 ) -> list[NeuralTangentModel] | None:
+        """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` ignored),
+        r drawn once from ``rng`` as :meth:`fit` draws it: NeuralTangent's ridge path
+        (:meth:`lazylab.models.NeuralTangent.fit_path`) on the gated features with gate σ_s.
+        None (the caller refits per λ) at n = ∞."""
+        data, task = resolve_input(data_or_task)
+        if task is not None:
+            return None
+        switches = draw_weights(rng, self.width, data.dim)
+        return fit_tangent_path(_ANTIDERIVATIVE[self.degree], switches, data, ridges,
+                                train_head=False, solver=self.solver, tol=self.tol,
+                                max_iter=self.max_iter)
