@@ -434,25 +434,28 @@ def test_the_path_along_another_selected_field_and_the_default_grid(monkeypatch)
 
 
 @pytest.mark.parametrize("n_train", [60, None])
+@pytest.mark.parametrize("regime, params", [
+    ("neural_tangent", {"width": 3, "train_head": True, "ridge": {"grid": "default"}}),
+    ("semi_random", {"width": 3, "degree": 1, "ridge": {"grid": "default"}})])
 def test_the_tangent_grid_scale_comes_from_the_unfitted_model_as_from_a_reference_fit(
-        monkeypatch, n_train):
+        monkeypatch, n_train, regime, params):
     # NT's feature scale mean ‖φ(x)‖² depends on W and x alone, and initial_model draws W as
     # fit does: the same scale to round-off with no fit at all (fig1's paper NT least squares
     # spent ≈ 44 s per seed on the reference fit at n = 112,500). Without initial_model the
     # reference ridge is fitted, and the choice and risks are the same.
+    # SemiRandom's units are gated features too, with the same initial model.
     catalog = default_catalog()
-    params = {"width": 3, "train_head": True, "ridge": {"grid": "default"}}
-    run = make_run("quadratic", {"dim": 4}, "neural_tangent", params, n_train, 200, 2, 100)
-    calls = _counting_fits(monkeypatch, catalog.regimes["neural_tangent"])
+    run = make_run("quadratic", {"dim": 4}, regime, params, n_train, 200, 2, 100)
+    calls = _counting_fits(monkeypatch, catalog.regimes[regime])
     unfitted = execute_run(run, catalog=catalog)
     assert unfitted.status == DONE, unfitted.error
     fitted_ridges = list(calls)
     assert len(fitted_ridges) == (0 if n_train else 11)   # the path on samples; 11 refits at ∞
     stripped = dataclasses.make_dataclass(
-        "Fitted", [], bases=(catalog.regimes["neural_tangent"],), frozen=True, kw_only=True,
+        "Fitted", [], bases=(catalog.regimes[regime],), frozen=True, kw_only=True,
         namespace={"initial_model": None})
     reference = execute_run(run, catalog=dataclasses.replace(
-        catalog, regimes={**catalog.regimes, "neural_tangent": stripped}))
+        catalog, regimes={**catalog.regimes, regime: stripped}))
     assert reference.status == DONE, reference.error
     assert calls[len(fitted_ridges)] == 1.0       # the reference fit, first
     assert unfitted.metrics["ridge_grid_scale"] == pytest.approx(

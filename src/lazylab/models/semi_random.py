@@ -89,6 +89,15 @@ class SemiRandom:
                            ridge=self.ridge, solver=self.solver, tol=self.tol,
                            max_iter=self.max_iter, progress=progress)
 
+    def initial_model(self, data_or_task, *, rng: np.random.Generator) -> NeuralTangentModel:
+        """The model before any fit: r drawn from ``rng`` as :meth:`fit` draws it, W = 0, c = 0;
+        model selection reads the features' scale from it instead of fitting a reference ridge
+        (as :meth:`lazylab.models.NeuralTangent.initial_model`)."""
+        data, task = resolve_input(data_or_task)
+        switches = draw_weights(rng, self.width, data.dim if task is None else task.dim)
+        return NeuralTangentModel(_ANTIDERIVATIVE[self.degree], switches,
+                                  torch.zeros_like(switches))
+
     def fit_path(self, data_or_task, ridges, *, rng: np.random.Generator
                  ) -> list[NeuralTangentModel] | None:
         """This regime fitted on samples at every λ of ``ridges`` (its own ``ridge`` ignored),
