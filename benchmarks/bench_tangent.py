@@ -12,12 +12,19 @@
 (d) σ = u² at N ≥ d on ghorbani-fig2's mixture: the best quadratic form
     (lazylab.models._tangent_quadratic) against the CG fit it replaces there, in one run: time,
     ratio and the two risks. (a) keeps measuring the CG (the shortcut switched off).
+(e) The dual with few samples (xie-semirandom's digits: n = 1000, d = 64, N = 1024 semi-random
+    units of degree 1, p = 65,536; the selection's 11-ridge default grid): the ridge path from
+    the dense dual matrix (lazylab.models._tangent_dual.DenseDual) against the dual CG path
+    (one multishift Krylov space) and against a cold dual CG fit per ridge (the route before
+    SemiRandom had a path), in one run: time, ratios, and the largest difference of the
+    predictions on held-out inputs relative to their norm.
 
-Run: ``python benchmarks/bench_tangent.py [--quick]``.
+Run: ``python benchmarks/bench_tangent.py [--quick] [--dual]`` (``--dual``: part (e) alone).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -29,7 +36,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import row, timer  # noqa: E402
 
 from lazylab.activations import get_activation  # noqa: E402
-from lazylab.models import NeuralTangent, optimal_tangent, population  # noqa: E402
+from lazylab.experiments.selection import default_ridge_grid, feature_scale  # noqa: E402
+from lazylab.models import NeuralTangent, SemiRandom, optimal_tangent, population  # noqa: E402
+from lazylab.models import _tangent_dual  # noqa: E402
 from lazylab.models.neural_tangent import GatedFeatures  # noqa: E402
 from lazylab.risk import population_risk  # noqa: E402
 from lazylab.solvers import conjugate_gradient  # noqa: E402
@@ -37,9 +46,9 @@ from lazylab.tasks import TASKS  # noqa: E402
 
 BENCHMARK = "tangent"
 FULL = dict(dim=450, widths=(45, 225, 450), ls_width=45, samples=100_000, sgd_width=225,
-            sgd_steps=300, form_widths=(900, 2250, 4500))
+            sgd_steps=300, form_widths=(900, 2250, 4500), dual_samples=1000, dual_width=1024)
 QUICK = dict(dim=60, widths=(6, 30, 60), ls_width=6, samples=10_000, sgd_width=30,
-             sgd_steps=200, form_widths=(120, 300))
+             sgd_steps=200, form_widths=(120, 300), dual_samples=300, dual_width=128)
 BEFORE = {("quadratic", 450): "3185 its, 39.6 s quiet / 292 s loaded", ("quadratic", 225): "85 its",
           ("relu", 450): "104 its"}
 
@@ -144,12 +153,58 @@ def quadratic_form(config):
     return rows
 
 
-def run(quick: bool = False) -> list[dict]:
+def _dual_cg(function):
+    """``function()`` with the dense dual switched off (the dual by CG)."""
+    limit = _tangent_dual.DENSE_MAX_SAMPLES
+    _tangent_dual.DENSE_MAX_SAMPLES = 0
+    try:
+        return function()
+    finally:
+        _tangent_dual.DENSE_MAX_SAMPLES = limit
+
+
+def dense_dual(config):
+    task = TASKS["digits"](rng=np.random.default_rng(0), label="parity")
+    data = task.sample(config["dual_samples"], rng=np.random.default_rng(1))
+    held_out = task.sample(400, rng=np.random.default_rng(2)).x
+    regime = SemiRandom(width=config["dual_width"], degree=1, solver="cg")  # auto at full size
+    initial = regime.initial_model(data, rng=np.random.default_rng(3))
+    ridges = list(default_ridge_grid(feature_scale(initial, data.x)))
+    with timer() as dense:
+        path = regime.fit_path(data, ridges, rng=np.random.default_rng(3))
+    with timer() as krylov:
+        shared = _dual_cg(lambda: regime.fit_path(data, ridges, rng=np.random.default_rng(3)))
+    with timer() as cold:
+        fits = _dual_cg(lambda: [dataclasses.replace(regime, ridge=ridge).fit(
+            data, rng=np.random.default_rng(3)) for ridge in ridges])
+
+    def gap(models):
+        return max(float((a.predict(held_out) - b.predict(held_out)).norm()
+                         / b.predict(held_out).norm()) for a, b in zip(path, models))
+
+    case = (f"semi-random s=1 N={regime.width} digits n={data.x.shape[0]} "
+            f"p={regime.width * data.x.shape[1]}, {len(ridges)} ridges")
+    iterations = [int(m.diagnostics["cg_iterations"]) for m in path]
+    return [row(BENCHMARK, case, "time, dense dual path", dense["seconds"], "s",
+                f"continuing CG iterations {sum(iterations)}; every ridge certified: "
+                f"{all(m.diagnostics['cg_converged'] == 1.0 for m in path)}"),
+            row(BENCHMARK, case, "speed-up over the dual CG path", krylov["seconds"]
+                / dense["seconds"], "x", f"multishift CG {krylov['seconds']:.2f} s; predictions "
+                f"within {gap(shared):.1e}"),
+            row(BENCHMARK, case, "speed-up over a cold dual CG fit per ridge", cold["seconds"]
+                / dense["seconds"], "x", f"{cold['seconds']:.2f} s, "
+                f"{sum(int(m.diagnostics['cg_iterations']) for m in fits)} iterations; "
+                f"predictions within {gap(fits):.1e}")]
+
+
+def run(quick: bool = False, dual_only: bool = False) -> list[dict]:
     config = QUICK if quick else FULL
+    if dual_only:
+        return dense_dual(config)
     return (exact_tangent(config) + least_squares(config) + online_sgd(config)
-            + quadratic_form(config))
+            + quadratic_form(config) + dense_dual(config))
 
 
 if __name__ == "__main__":
-    for entry in run(quick="--quick" in sys.argv):
+    for entry in run(quick="--quick" in sys.argv, dual_only="--dual" in sys.argv):
         print(entry)
