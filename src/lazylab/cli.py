@@ -76,10 +76,10 @@ def _command_run(args: argparse.Namespace, sweep: Any, catalog: Any) -> int:
     from lazylab.experiments.sweep import failure_reasons, format_failure_reasons, pending_runs_at
     if args.shard is not None:
         import dataclasses
-        from lazylab.experiments.resources import run_seconds
+        from lazylab.experiments.resources import run_kind, run_seconds
         from lazylab.experiments.shards import shard_runs
-        sweep = dataclasses.replace(sweep, runs=tuple(shard_runs(sweep.runs, _shard(args),
-                                                                 run_seconds)))
+        mine = shard_runs(sweep.runs, _shard(args), run_seconds, run_kind)
+        sweep = dataclasses.replace(sweep, runs=tuple(mine))
     name, options = _executor_choice(args)
     if name is None:  # the work's size decides (rule: experiments.executors.choose_executor)
         name = choose_executor(pending_runs_at(sweep, args.store or default_store_path(

@@ -43,9 +43,24 @@ def test_shards_partition_the_runs_and_keep_their_order():
     for part in parts:                                              # in the given order
         positions = [runs.index(r) for r in part]
         assert positions == sorted(positions)
-    # longest processing time first: 8 | 5 | 3, then each next run to the lightest shard
-    loads = sorted(sum(r.cost for r in part) for part in parts)
-    assert loads == [8.0, 8.0, 8.5]
+    # one kind, dealt in snake order by cost 8, 5, 3 | 2, 2, 1 | 1, 1, 1 | 0.5 to shards
+    # 1, 2, 3 | 3, 2, 1 | 1, 2, 3 | 3: equal counts ± 1, each cost level spread
+    assert [sorted(r.cost for r in part) for part in parts] == [[1, 1, 8], [1, 2, 5],
+                                                               [0.5, 1, 2, 3]]
+
+
+def test_each_kind_of_run_is_split_on_its_own():
+    # One run of kind A and two of kind B: dealt as one kind (A's estimate first) in snake order
+    # 1, 2, 2, shard 2 holds both B runs, and if B's estimate is 100× too low (estimates compare
+    # within a kind only) nearly all the work. Split by kind, each shard holds one B, the
+    # second kind's deal starting at shard 2.
+    runs = [SimpleNamespace(run_id=i, cost=c, kind=k)
+            for i, c, k in (("a", 10.0, "A"), ("b1", 5.0, "B"), ("b2", 5.0, "B"))]
+    one = [[r.run_id for r in shard_runs(runs, Shard(k, 2), lambda r: r.cost)] for k in (1, 2)]
+    assert one == [["a"], ["b1", "b2"]]
+    split = [[r.run_id for r in shard_runs(runs, Shard(k, 2), lambda r: r.cost,
+                                           lambda r: r.kind)] for k in (1, 2)]
+    assert split == [["a", "b2"], ["b1"]]
 
 
 def test_the_split_depends_on_the_runs_alone_not_their_order():

@@ -21,7 +21,7 @@ from lazylab.experiments import (DONE, BarProgress, Store, execute_run, load_swe
                                  sweep_status)
 from lazylab.experiments.executors import Entered
 from lazylab.experiments.progress import execute_with_step_bar
-from lazylab.experiments.resources import run_seconds
+from lazylab.experiments.resources import run_kind, run_seconds
 from lazylab.experiments.shards import Shard, parse_shard, shard_runs
 from lazylab.experiments.sweep import pending_runs
 from lazylab.solvers.batches import resolve_device
@@ -75,7 +75,7 @@ def _execute(study: Study, loaded: list, store_path: Path, active: Any, *, quiet
     now, frames of finished runs: none for a shard, whose store holds a part of the study)."""
     everything = _combined([sweep for _, sweep in loaded], study.run_cost)
     if shard is not None:
-        mine = shard_runs(everything.runs, shard, study.run_cost or run_seconds)
+        mine = shard_runs(everything.runs, shard, study.run_cost or run_seconds, run_kind)
         everything = dataclasses.replace(everything, runs=tuple(mine))
     with Store(store_path, provenance=provenance()) as store:
         executed = len(pending_runs(everything, store, retry_failed))
