@@ -152,7 +152,8 @@ def test_shards_of_a_study_merged_reproduce_the_unsharded_outputs(tmp_path, caps
                       quiet=True)
     parts = [reproduce(TOY, scale="smoke", executor="inprocess", quiet=True, shard=f"{k}/2",
                        output_dir=tmp_path / f"part{k}") for k in (1, 2)]
-    assert [part["runs"]["executed"] for part in parts] == [2, 2]   # by cost: an N = 8 and an N = 2 run each
+    # by cost, one N = 8 run and one N = 2 run each
+    assert [part["runs"]["executed"] for part in parts] == [2, 2]
     for part in parts:
         assert part["figures"] == [] and part["csv"] is None and part["summary"] is None
         assert part["shard"] in ("1/2", "2/2") and not (part["output_dir"] / "summary.md").exists()

@@ -82,6 +82,7 @@ class MergeCounts:
 
     @property
     def total(self) -> int:
+        """The source's rows: added + replaced + kept."""
         return self.added + self.replaced + self.kept
 
 

@@ -24,10 +24,10 @@ Solvers on samples (minimize (1/n)Σ(y − f)² + λ(‖A‖_F² + ‖h‖²), c
   ``cg_residual`` and ``cg_converged``. For n ≤ p/2 it solves the dual (n × n) system,
   Jacobi preconditioned, certified by the same primal residual
   (:mod:`lazylab.models._tangent_dual`); up to n = 4096 with n² ≤ 64p from the dense n × n dual
-  matrix, (G Gᵀ)∘(X Xᵀ) centred, eigendecomposed once for every λ and certified the same way. "auto" picks it above the dense size. The code lives in
-  :mod:`lazylab.models._tangent_path`, with the ridge path of :meth:`NeuralTangent.fit_path`
-  (statistics once, CG warm-started from the largest λ down; in the dual, every λ from one
-  Krylov space).
+  matrix, (G Gᵀ)∘(X Xᵀ) centred, eigendecomposed once for every λ and certified the same way.
+  "auto" picks "cg" above the dense size. The code lives in :mod:`lazylab.models._tangent_path`,
+  with the ridge path of :meth:`NeuralTangent.fit_path` (statistics once, CG warm-started from
+  the largest λ down; in the dual, every λ from one Krylov space).
 * "sgd": plain SGD on the NT model, linear in its parameters, so a step is two structured
   products (Φv and Φᵀr from one XWᵀ), never an n × Nd Jacobian; on a task it is *online*
   (fresh samples each step, n = steps × batch_size; Ghorbani et al. 2019 §2.3), on a Dataset by
@@ -368,12 +368,11 @@ def fit_tangent(sigma: Activation, weights: torch.Tensor, data, task, *, train_h
 
 def fit_tangent_path(sigma: Activation, weights: torch.Tensor, data, ridges, *,
                      train_head: bool, solver: str, tol: float, max_iter: int | None,
-                     gate: Activation | None = None,
                      device: torch.device | None = None) -> list[NeuralTangentModel]:
-    """The NT fits for fixed W on samples at every λ of ``ridges`` (:meth:`NeuralTangent.fit_path`
-    says how); gate g = σ′ by default; the models come back on the CPU."""
+    """The NT fits (gate g = σ′) for fixed W on samples at every λ of ``ridges``
+    (:meth:`NeuralTangent.fit_path` says how); the models come back on the CPU."""
     device = torch.device("cpu") if device is None else device
-    features = GatedFeatures(weights.to(device), sigma.derivative() if gate is None else gate,
+    features = GatedFeatures(weights.to(device), sigma.derivative(),
                              sigma if train_head else None)
     x, y = data.x.to(device), data.y.to(device)
     if solver == "cg" or (solver == "auto" and data.x.shape[0] * features.size > DIRECT_ENTRIES):
