@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                                description="Draw the [plot] section of SPEC from stored results.")
     _add_spec(plot)
     plot.add_argument("--output", type=Path, metavar="STEM",
-                      help="output path without extension (default: [plot].output or the spec stem)")
+                      help="output path without extension "
+                           "(default: [plot].output or the spec stem)")
     plot.add_argument("--format", nargs="+", choices=("png", "pdf", "svg"), dest="formats",
                       help="file formats (default: [plot].formats)")
     listing = commands.add_parser(
