@@ -271,8 +271,8 @@ def _command_merge(args: argparse.Namespace) -> int:
                 counts = target.merge(source)
                 print(f"{source}: {counts.total} runs: {counts.added} added, {counts.replaced} "
                       f"replaced (a better status), {counts.kept} kept"
-                      + (f" ({counts.differing} done in both with other metrics; the target's "
-                         "kept)" if counts.differing else ""))
+                      + (f" ({counts.differing} done in both with other results; the "
+                         "target's kept)" if counts.differing else ""))
     except SpecError as error:
         print(f"lazylab: error: {error}", file=sys.stderr)
         return EXIT_USAGE

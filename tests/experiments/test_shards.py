@@ -105,6 +105,10 @@ def test_merge_adds_missing_runs_and_keeps_the_better_status(tmp_path):
     assert (added["host"], added["git_commit"]) == ("other-host", "feed")
     with Store(tmp_path / "target.sqlite") as target:                       # idempotent
         assert target.merge(tmp_path / "source.sqlite") == MergeCounts(kept=5, differing=1)
+    with Store(tmp_path / "again.sqlite") as again:     # run 0 again: another wall time only
+        again.write(runs[0], _outcome(runs[0], DONE, test_risk=0.5, wall_time=9.0))
+    with Store(tmp_path / "target.sqlite") as target:
+        assert target.merge(tmp_path / "again.sqlite") == MergeCounts(kept=1)
 
 
 def test_merge_refuses_missing_self_foreign_and_edited_stores(tmp_path):

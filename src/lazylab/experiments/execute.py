@@ -49,11 +49,13 @@ from lazylab.experiments.runs import Run, stream_entropy, stream_generators, str
 from lazylab.experiments.selection import (SCALE_SAMPLES, VALIDATION, Criterion,
                                            fit_with_selection, selection_rule, split_selections)
 
-__all__ = ["RunOutcome", "execute_run", "DONE", "FAILED", "DIVERGED", "STATUSES",
+__all__ = ["RunOutcome", "execute_run", "DONE", "FAILED", "DIVERGED", "STATUSES", "WALL_TIME",
            "CLASSIFICATION_RULES", "classification_error"]
 
 DONE, FAILED, DIVERGED = "done", "failed", "diverged"
 STATUSES = (DONE, FAILED, DIVERGED)
+WALL_TIME = "wall_time"
+"""The metric every run records besides its results: seconds spent fitting and measuring."""
 
 
 @dataclass(frozen=True)
@@ -213,7 +215,7 @@ def _compute(run: Run, catalog: Catalog, progress: Callable | None) -> dict[str,
     clock = time.perf_counter()
     metrics = _measure(run, task, train, test, predictor, catalog)
     metrics.update(chosen)
-    metrics["wall_time"] = elapsed + time.perf_counter() - clock
+    metrics[WALL_TIME] = elapsed + time.perf_counter() - clock
     return metrics
 
 

@@ -36,7 +36,8 @@ try:
 except ImportError:  # not POSIX: SQLite's own locking still keeps the file sound
     fcntl = None
 
-from lazylab.experiments.execute import DIVERGED, DONE, FAILED, RunOutcome, STATUSES
+from lazylab.experiments.execute import (DIVERGED, DONE, FAILED, STATUSES, WALL_TIME,
+                                        RunOutcome)
 from lazylab.experiments.runs import Run, canonical_json
 from lazylab.experiments.spec import SpecError
 
@@ -73,7 +74,8 @@ class MergeCounts:
     """What :meth:`Store.merge` did with one source's rows: ``added`` (runs the target lacked),
     ``replaced`` (the source's status ranks higher: done > diverged > failed), ``kept`` (the
     target's row stays) and, among ``kept``, ``differing``: both done with different metrics
-    (the same run computed twice, e.g. on other hardware; the target's result stays)."""
+    besides the wall time (the same run computed twice, e.g. on other hardware; the target's
+    result stays)."""
 
     added: int = 0
     replaced: int = 0
@@ -326,6 +328,11 @@ class Store:
                     self._connection.execute(insert, row)
                     continue
                 counts["kept"] += 1
-                if held[0] == row[2] == DONE and held[1] != row[4]:
+                if held[0] == row[2] == DONE and _results(held[1]) != _results(row[4]):
                     counts["differing"] += 1
         return MergeCounts(**counts)
+
+
+def _results(metrics_json: str) -> dict[str, Any]:
+    """A stored row's metrics without its wall time (which differs between any two runs)."""
+    return {k: v for k, v in json.loads(metrics_json).items() if k != WALL_TIME}
