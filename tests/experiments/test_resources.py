@@ -7,9 +7,10 @@ import math
 import pytest
 
 from lazylab.experiments import SpecError
-from lazylab.experiments.resources import (MAX_RUNS, MEMORY_VARIABLE, check_resources,
-                                           memory_limit, run_memory)
+from lazylab.experiments.resources import (MAX_RUNS, MEMORY_VARIABLE, _dense_dual,
+                                           check_resources, memory_limit, run_memory)
 from lazylab.experiments.spec import parse_spec
+from lazylab.models._tangent_dual import use_dense
 
 
 def test_population_random_features_is_three_dual_matrices():
@@ -37,6 +38,22 @@ def test_neural_tangent_direct_features_or_matrix_free_cg():
     cg, _, _ = run_memory("quadratic", {"dim": 50}, "neural_tangent",
                           {"width": 100, "solver": "cg"}, 10_000, 100)
     assert cg == 8 * (3 * 50 ** 2 + 10_100 * 51 + 4096 * 100 + 10 * 100 * 50)
+
+
+def test_semi_random_with_few_samples_counts_the_dense_dual():
+    # xie's digits fit: n = 1000 ≤ 4096, n² ≤ 64p (p = 1024 · 64): three n × n matrices more
+    dense, _, _ = run_memory("single_neuron", {"dim": 64}, "semi_random",
+                             {"width": 1024, "solver": "cg"}, 1000, 10)
+    assert dense == 8 * (4 * 64 + 1010 * 65 + 4096 * 1024 + 10 * 1024 * 64 + 3 * 1000 ** 2)
+
+
+def test_the_dense_dual_rule_is_the_solvers():
+    # resources mirrors models._tangent_dual.use_dense (it imports no torch): the same answer
+    # on a grid around every threshold
+    for samples in (1, 63, 64, 1000, 2048, 2049, 4096, 4097, 10_000):
+        for unknowns in (100, 128, 8192, 65_536, 65_537, 262_144, 10 ** 7):
+            assert _dense_dual(samples, unknowns) == use_dense(samples, unknowns), (samples,
+                                                                                   unknowns)
 
 
 def test_the_task_dominates_at_huge_dim():

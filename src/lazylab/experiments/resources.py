@@ -55,6 +55,7 @@ _TASK_SQUARES = {"quadratic": 3, "gaussian_mixture": 4}
 _DIRECT_ENTRIES = 2.5e7  # neural_tangent's solver="auto" forms features up to this many entries
 _CHOLESKY_LIMIT = 20_000  # kernel's method="auto" uses Cholesky up to this many samples
 _BLOCK = 4096
+_DENSE_DUAL = (4096, 64)  # models._tangent_dual.use_dense: n ≤ 4096, n² ≤ 64p, n ≤ p/2
 
 
 def available_memory(meminfo: str | Path = "/proc/meminfo") -> float | None:
@@ -120,7 +121,10 @@ def _regime_parts(regime: str, options: dict[str, Any], n: int | None,
                                                  and entries <= _DIRECT_ENTRIES):
             return [(2.0 * entries, "n_train", "the direct solver forms the n × (Nd + N) "
                      "feature matrix; use solver = \"cg\" (matrix-free conjugate gradient)")]
-        return [(_BLOCK * width + 10.0 * width * dim, "width", "use a smaller width")]
+        parts = [(_BLOCK * width + 10.0 * width * dim, "width", "use a smaller width")]
+        if _dense_dual(n, width * dim + (width if options.get("train_head") else 0)):
+            parts.append((3.0 * n * n, "n_train", "the dense dual holds n × n matrices"))
+        return parts
     if regime == "kernel" and n is not None:
         method = options.get("method", "auto")
         if method == "cholesky" or (method == "auto" and n <= _CHOLESKY_LIMIT):
@@ -139,6 +143,14 @@ def _regime_parts(regime: str, options: dict[str, Any], n: int | None,
         return [(3.0 * n * width + 3.0 * width * dim + width ** 2, "width",
                  "the step and the ridge fit form the n × N features; use a smaller width")]
     return [(float(width) * (dim + (n or 0)), "width", "use a smaller width")]
+
+
+def _dense_dual(samples: int, unknowns: int) -> bool:
+    """Whether the NT / semi-random sample fit takes the dense dual (its Gram, the
+    eigenvectors and a temporary: three n × n matrices); mirrors
+    :func:`lazylab.models._tangent_dual.use_dense` without importing torch."""
+    most, ratio = _DENSE_DUAL
+    return 2 * samples <= unknowns and samples <= most and samples * samples <= ratio * unknowns
 
 
 def run_memory(task: str, task_options: dict[str, Any], regime: str,
